@@ -1,0 +1,130 @@
+// embedding, linear, matmul.
+#include "autograd/backward.h"
+#include "autograd/ops.h"
+#include "kernels/gemm.h"
+#include "kernels/linear.h"
+
+namespace aero {
+
+Var embedding(Var table, const Tensor& ids) {
+  const Tensor& t = table.value();
+  AERO_CHECK(t.ndim() == 2, "[embedding] table must be (V, C), got ", t.shape().str());
+  AERO_CHECK(ids.dtype() == DType::i32, "[embedding] ids must be i32, got ", dtype_name(ids.dtype()));
+  AERO_CHECK(ids.ndim() >= 1 && ids.ndim() <= 3, "[embedding] ids must have 1 to 3 dims, got ",
+             ids.shape().str());
+  int64_t V = t.size(0), C = t.size(1), N = ids.numel();
+  const int32_t* id = ids.i32();
+  for (int64_t n = 0; n < N; n++)
+    AERO_CHECK(id[n] >= 0 && id[n] < V, "[embedding] id ", id[n], " at position ", n,
+               " out of range for vocabulary ", V);
+  Tape& tape = *table.tape;
+  Shape out_shape = ids.shape();
+  out_shape.d[out_shape.ndim++] = C;
+  Tensor out = tape.alloc(out_shape);
+  embedding_forward(out.f32(), id, t.f32(), N, C);
+  Var y = tape.record(Op::embedding, out, {table});
+  if (tape.node(y).requires_grad) tape.node(y).saved[0] = ids;
+  return y;
+}
+
+void backward_embedding(Tape& tape, Node& node) {
+  Tensor dt = tape.grad_of(node.in[0]);
+  if (!dt.defined()) return;
+  const Tensor& ids = node.saved[0];
+  embedding_backward(dt.f32(), node.grad.f32(), ids.i32(), ids.numel(), dt.size(1));
+}
+
+Var linear(Var x, Var w, Var b) {
+  const Tensor &xv = x.value(), &wv = w.value();
+  AERO_CHECK(wv.ndim() == 2 && xv.ndim() >= 1 && xv.size(-1) == wv.size(1), "[linear] x ",
+             xv.shape().str(), " and w ", wv.shape().str(), " do not match (w is (out, in))");
+  int64_t IN = wv.size(1), OUT = wv.size(0), N = xv.numel() / IN;
+  if (b.defined())
+    AERO_CHECK(b.value().ndim() == 1 && b.value().size(0) == OUT, "[linear] bias ",
+               b.value().shape().str(), " does not match w ", wv.shape().str());
+  Tape& tape = *x.tape;
+  Shape s = xv.shape();
+  s[-1] = OUT;
+  Tensor out = tape.alloc(s);
+  linear_forward(out.f32(), xv.f32(), wv.f32(), b.defined() ? b.value().f32() : nullptr, N, IN, OUT);
+  return tape.record(Op::linear, out, {x, w, b});
+}
+
+void backward_linear(Tape& tape, Node& node) {
+  Tensor dx = tape.grad_of(node.in[0]), dw = tape.grad_of(node.in[1]), db = tape.grad_of(node.in[2]);
+  const Tensor& x = tape.node(node.in[0]).value;
+  const Tensor& w = tape.node(node.in[1]).value;
+  int64_t IN = w.size(1), OUT = w.size(0), N = x.numel() / IN;
+  linear_backward(dx.defined() ? dx.f32() : nullptr, dw.defined() ? dw.f32() : nullptr,
+                  db.defined() ? db.f32() : nullptr, node.grad.f32(), x.f32(), w.f32(), N, IN, OUT);
+}
+
+Var matmul(Var a, Var b, bool trans_b) {
+  const Tensor &av = a.value(), &bv = b.value();
+  AERO_CHECK(av.ndim() >= 2 && bv.ndim() >= 2, "[matmul] needs at least 2-D inputs, got ",
+             av.shape().str(), " and ", bv.shape().str());
+  int64_t M = av.size(-2), K = av.size(-1);
+  int64_t KB = trans_b ? bv.size(-1) : bv.size(-2), N = trans_b ? bv.size(-2) : bv.size(-1);
+  AERO_CHECK(K == KB, "[matmul] inner dimensions differ: a ", av.shape().str(), " b ",
+             bv.shape().str(), trans_b ? " (b transposed)" : "");
+  int64_t batch = av.numel() / (M * K);
+  bool shared_b = bv.ndim() == 2;
+  if (!shared_b) {
+    AERO_CHECK(bv.ndim() == av.ndim() && bv.numel() / (KB * N) == batch, "[matmul] batch dims differ: a ",
+               av.shape().str(), " b ", bv.shape().str());
+    for (int i = 0; i < av.ndim() - 2; i++)
+      AERO_CHECK(av.size(i) == bv.size(i), "[matmul] batch dims differ: a ", av.shape().str(),
+                 " b ", bv.shape().str());
+  }
+  Tape& tape = *a.tape;
+  Shape s = av.shape();
+  s[-1] = N;
+  Tensor out = tape.alloc(s);
+  const float *A = av.f32(), *B = bv.f32();
+  float* C = out.f32();
+  if (shared_b && !trans_b) {
+    sgemm(false, false, int(batch * M), int(N), int(K), 1.0f, A, int(K), B, int(N), 0.0f, C, int(N));
+  } else if (shared_b) {
+    sgemm(false, true, int(batch * M), int(N), int(K), 1.0f, A, int(K), B, int(K), 0.0f, C, int(N));
+  } else {
+    for (int64_t i = 0; i < batch; i++)
+      sgemm(false, trans_b, int(M), int(N), int(K), 1.0f, A + i * M * K, int(K), B + i * K * N,
+            trans_b ? int(K) : int(N), 0.0f, C + i * M * N, int(N));
+  }
+  Var y = tape.record(Op::matmul, out, {a, b});
+  tape.node(y).i[0] = trans_b;
+  return y;
+}
+
+void backward_matmul(Tape& tape, Node& node) {
+  bool trans_b = node.i[0];
+  const Tensor& av = tape.node(node.in[0]).value;
+  const Tensor& bv = tape.node(node.in[1]).value;
+  Tensor da = tape.grad_of(node.in[0]), db = tape.grad_of(node.in[1]);
+  int64_t M = av.size(-2), K = av.size(-1), N = node.value.size(-1);
+  int64_t batch = av.numel() / (M * K);
+  bool shared_b = bv.ndim() == 2;
+  const float *A = av.f32(), *B = bv.f32(), *G = node.grad.f32();
+  int ldb = trans_b ? int(K) : int(N);
+  if (shared_b) {
+    int64_t R = batch * M;
+    // dA (R, K) += G (R, N) · op(B)ᵀ
+    if (da.defined()) sgemm(false, !trans_b, int(R), int(K), int(N), 1.0f, G, int(N), B, ldb, 1.0f, da.f32(), int(K));
+    // dB: (K, N) += Aᵀ G, or (N, K) += Gᵀ A
+    if (db.defined()) {
+      if (trans_b) sgemm(true, false, int(N), int(K), int(R), 1.0f, G, int(N), A, int(K), 1.0f, db.f32(), int(K));
+      else sgemm(true, false, int(K), int(N), int(R), 1.0f, A, int(K), G, int(N), 1.0f, db.f32(), int(N));
+    }
+    return;
+  }
+  for (int64_t i = 0; i < batch; i++) {
+    const float *Ai = A + i * M * K, *Bi = B + i * K * N, *Gi = G + i * M * N;
+    if (da.defined()) sgemm(false, !trans_b, int(M), int(K), int(N), 1.0f, Gi, int(N), Bi, ldb, 1.0f, da.f32() + i * M * K, int(K));
+    if (db.defined()) {
+      if (trans_b) sgemm(true, false, int(N), int(K), int(M), 1.0f, Gi, int(N), Ai, int(K), 1.0f, db.f32() + i * K * N, int(K));
+      else sgemm(true, false, int(K), int(N), int(M), 1.0f, Ai, int(K), Gi, int(N), 1.0f, db.f32() + i * K * N, int(N));
+    }
+  }
+}
+
+}  // namespace aero

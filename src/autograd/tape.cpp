@@ -1,0 +1,113 @@
+#include "autograd/tape.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace aero {
+
+const Tensor& Var::value() const { return tape->node(id).value; }
+const Shape& Var::shape() const { return tape->node(id).value.shape(); }
+bool Var::requires_grad() const { return tape->node(id).requires_grad; }
+Tensor Var::grad() const { return tape->node(id).grad; }
+
+Tape::Tape(uint64_t seed) : act_(16 << 20), grad_(16 << 20), rng_(seed) { nodes_.reserve(1024); }
+
+Node& Tape::node(Var v) {
+  AERO_CHECK(v.tape == this, "[autograd] value belongs to another tape");
+  AERO_CHECK(v.id >= 0 && static_cast<size_t>(v.id) < nodes_.size(), "[autograd] stale value id ",
+             v.id, " (the tape was reset?)");
+  return nodes_[static_cast<size_t>(v.id)];
+}
+
+Var Tape::param(const Tensor& value, const Tensor& grad) {
+  AERO_CHECK(grad.shape() == value.shape(), "[autograd] parameter gradient shape ",
+             grad.shape().str(), " differs from value shape ", value.shape().str());
+  Node n;
+  n.value = value;
+  n.grad = grad;
+  n.requires_grad = grad_enabled;
+  nodes_.push_back(std::move(n));
+  return {this, static_cast<int32_t>(nodes_.size() - 1)};
+}
+
+Var Tape::constant(const Tensor& value) {
+  Node n;
+  n.value = value;
+  nodes_.push_back(std::move(n));
+  return {this, static_cast<int32_t>(nodes_.size() - 1)};
+}
+
+Var Tape::leaf(const Tensor& value, bool requires_grad) {
+  Node n;
+  n.value = value;
+  n.requires_grad = requires_grad && grad_enabled;
+  nodes_.push_back(std::move(n));
+  return {this, static_cast<int32_t>(nodes_.size() - 1)};
+}
+
+Var Tape::record(Op op, const Tensor& value, std::initializer_list<Var> inputs) {
+  AERO_ASSERT(inputs.size() <= 4);
+  Node n;
+  n.op = op;
+  n.value = value;
+  for (const Var& v : inputs) {
+    if (!v.defined()) {
+      n.in[n.n_in++] = -1;
+      continue;
+    }
+    AERO_CHECK(v.tape == this, "[", op_name(op), "] inputs come from different tapes");
+    n.in[n.n_in++] = v.id;
+    if (grad_enabled && nodes_[static_cast<size_t>(v.id)].requires_grad) n.requires_grad = true;
+  }
+  nodes_.push_back(std::move(n));
+  return {this, static_cast<int32_t>(nodes_.size() - 1)};
+}
+
+Tensor Tape::grad_of(int32_t id) {
+  if (id < 0) return {};
+  Node& n = nodes_[static_cast<size_t>(id)];
+  if (!n.requires_grad) return {};
+  if (!n.grad.defined()) n.grad = grad_.zeros(n.value.shape());
+  return n.grad;
+}
+
+void Tape::backward(Var loss, bool retain) {
+  AERO_CHECK(node(loss).value.numel() == 1, "[backward] loss must have one element, got shape ",
+             node(loss).value.shape().str());
+  Tensor one = Tensor::full(node(loss).value.shape(), 1.0f);
+  backward_from(loss, one, retain);
+}
+
+void Tape::backward_from(Var out, const Tensor& out_grad, bool retain) {
+  Node& root = node(out);
+  AERO_CHECK(!released_, "[backward] called twice on the same graph; pass retain=true to the "
+                         "first call to backpropagate again");
+  AERO_CHECK(root.requires_grad, "[backward] output does not depend on anything that requires "
+                                 "grad (no parameters, or recorded under NoGrad)");
+  AERO_CHECK(out_grad.shape() == root.value.shape(), "[backward] gradient shape ",
+             out_grad.shape().str(), " differs from output shape ", root.value.shape().str());
+  Tensor g = grad_of(out.id);
+  const float* src = out_grad.f32();
+  float* dst = g.f32();
+  for (int64_t i = 0, n = g.numel(); i < n; i++) dst[i] += src[i];
+  for (int32_t id = out.id; id >= 0; id--) {
+    Node& n = nodes_[static_cast<size_t>(id)];
+    if (!n.requires_grad || !n.grad.defined() || n.op == Op::leaf) continue;
+    op_info(n.op).backward(*this, n);
+  }
+  if (!retain) {
+    for (Node& n : nodes_)
+      for (Tensor& s : n.saved) s = Tensor();
+    released_ = true;
+  }
+}
+
+void Tape::reset() {
+  nodes_.clear();
+  act_.reset();
+  grad_.reset();
+  released_ = false;
+}
+
+}  // namespace aero

@@ -1,0 +1,118 @@
+// Reverse-mode autograd over a fixed table of fused ops.
+//
+// A Tape records every op applied in forward (in order, so ids are a topological order) and
+// replays them in reverse in backward(). Values and saved buffers live in an activation arena,
+// gradients of intermediates in a gradient arena; reset() frees both at once. Parameters are
+// leaves whose gradient tensor belongs to the caller (a ParamStore), so backward accumulates
+// into it with += and gradient accumulation across steps is free.
+#pragma once
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+#include "autograd/op_table.h"
+#include "core/arena.h"
+#include "core/rng.h"
+#include "core/tensor.h"
+
+namespace aero {
+
+class Tape;
+
+// A handle to a value recorded on a tape. Cheap to copy.
+struct Var {
+  Tape* tape = nullptr;
+  int32_t id = -1;
+
+  bool defined() const { return tape != nullptr; }
+  const Tensor& value() const;
+  const Shape& shape() const;
+  bool requires_grad() const;
+  // The gradient after backward(); undefined Tensor if none reached this value.
+  Tensor grad() const;
+};
+
+struct Node {
+  Op op = Op::leaf;
+  bool requires_grad = false;
+  int8_t n_in = 0;
+  int32_t in[4] = {-1, -1, -1, -1};
+  Tensor value;
+  Tensor grad;      // allocated (zeroed) on first use in backward
+  Tensor saved[4];  // op-specific buffers kept for backward (e.g. mean/rstd, a mask)
+  float f[4] = {};  // op-specific attributes
+  int64_t i[6] = {};
+  const void* attrs = nullptr;  // op-specific struct, allocated in the tape's arena
+};
+
+class Tape {
+ public:
+  explicit Tape(uint64_t seed = 0);
+  Tape(const Tape&) = delete;
+  Tape& operator=(const Tape&) = delete;
+
+  // Training mode enables dropout (and anything else random); evaluation disables it.
+  bool training = true;
+  // When false, ops still compute but record nothing needed for backward.
+  bool grad_enabled = true;
+
+  // Leaves.
+  Var param(const Tensor& value, const Tensor& grad);  // grad accumulates into `grad`
+  Var constant(const Tensor& value);                   // never differentiated
+  Var leaf(const Tensor& value, bool requires_grad);   // gradient kept on the tape
+
+  // Records the output of an op. requires_grad is true when recording and any input needs it.
+  Var record(Op op, const Tensor& value, std::initializer_list<Var> inputs);
+  Node& node(Var v);
+  Node& node(int32_t id) { return nodes_[static_cast<size_t>(id)]; }
+  size_t size() const { return nodes_.size(); }
+
+  // Memory for op outputs and saved buffers (valid until reset()).
+  Tensor alloc(const Shape& shape, DType dtype = DType::f32) { return act_.tensor(shape, dtype); }
+  Tensor alloc_zeros(const Shape& shape, DType dtype = DType::f32) { return act_.zeros(shape, dtype); }
+  template <typename T>
+  T* alloc_attrs(const T& value) {
+    T* p = static_cast<T*>(act_.alloc(sizeof(T)));
+    new (p) T(value);
+    return p;
+  }
+
+  // Backpropagates from a scalar (one element) loss, seeding d(loss) = 1.
+  // Without retain, saved buffers are released and a second backward is an error.
+  void backward(Var loss, bool retain = false);
+  // Backpropagates a given output gradient (same shape as `out`) instead of d(loss) = 1.
+  void backward_from(Var out, const Tensor& out_grad, bool retain = false);
+
+  // Gradient buffer of a node for backward functions to += into; undefined if the node
+  // does not require grad.
+  Tensor grad_of(int32_t id);
+
+  // Seeds for random ops: a fresh counter-based stream per call.
+  uint64_t next_seed() { return rng_.next_u64(); }
+  Rng& rng() { return rng_; }
+
+  // Drops all nodes and frees activation memory (parameter gradients are untouched).
+  void reset();
+  size_t activation_bytes() const { return act_.used() + grad_.used(); }
+  size_t peak_bytes() const { return act_.peak() + grad_.peak(); }
+
+ private:
+  std::vector<Node> nodes_;
+  Arena act_;
+  Arena grad_;
+  Rng rng_;
+  bool released_ = false;
+};
+
+// Disables recording for its lifetime (inference).
+class NoGrad {
+ public:
+  explicit NoGrad(Tape& t) : tape_(t), prev_(t.grad_enabled) { t.grad_enabled = false; }
+  ~NoGrad() { tape_.grad_enabled = prev_; }
+
+ private:
+  Tape& tape_;
+  bool prev_;
+};
+
+}  // namespace aero

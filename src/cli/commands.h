@@ -1,0 +1,9 @@
+// Each subcommand lives in its own file and registers itself on the app.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace aero::cli {
+
+void add_doctor(CLI::App& app);
+
+}  // namespace aero::cli

@@ -1,0 +1,25 @@
+// aero: the command-line program. A thin layer over the library: parse, call, report.
+#include <cstdio>
+#include <exception>
+
+#include "cli/commands.h"
+#include "core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"aero: train, fine-tune, evaluate and serve small language models on a CPU"};
+  app.set_version_flag("--version", "aero " AERO_VERSION);
+  app.require_subcommand(1);
+  aero::cli::add_doctor(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const aero::Error& e) {
+    std::fprintf(stderr, "aero: error: %s\n", e.what());
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "aero: unexpected error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,101 @@
+#include "kernels/linear.h"
+
+#include <omp.h>
+
+#include <cstring>
+
+#include "kernels/gemm.h"
+
+namespace aero {
+
+void linear_forward(float* out, const float* inp, const float* w, const float* b, int64_t N,
+                    int64_t IN, int64_t OUT) {
+  if (b) {
+#pragma omp parallel for if (N * OUT > 65536 && !omp_in_parallel())
+    for (int64_t n = 0; n < N; n++) std::memcpy(out + n * OUT, b, sizeof(float) * OUT);
+  }
+  sgemm(false, true, int(N), int(OUT), int(IN), 1.0f, inp, int(IN), w, int(IN), b ? 1.0f : 0.0f,
+        out, int(OUT));
+}
+
+void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                     const float* w, int64_t N, int64_t IN, int64_t OUT) {
+  if (dinp) sgemm(false, false, int(N), int(IN), int(OUT), 1.0f, dout, int(OUT), w, int(IN), 1.0f, dinp, int(IN));
+  if (dw) sgemm(true, false, int(OUT), int(IN), int(N), 1.0f, dout, int(OUT), inp, int(IN), 1.0f, dw, int(IN));
+  if (db) {
+    // Columns split across threads; each thread sums its columns over all rows.
+#pragma omp parallel if (N * OUT > 65536 && !omp_in_parallel())
+    {
+      int nt = omp_get_num_threads(), t = omp_get_thread_num();
+      int64_t o0 = OUT * t / nt, o1 = OUT * (t + 1) / nt;
+      for (int64_t n = 0; n < N; n++) {
+        const float* d = dout + n * OUT;
+#pragma omp simd
+        for (int64_t o = o0; o < o1; o++) db[o] += d[o];
+      }
+    }
+  }
+}
+
+void linear_forward_ref(float* out, const float* inp, const float* w, const float* b, int64_t N,
+                        int64_t IN, int64_t OUT) {
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t o = 0; o < OUT; o++) {
+      double acc = b ? b[o] : 0.0;
+      for (int64_t i = 0; i < IN; i++) acc += double(inp[n * IN + i]) * w[o * IN + i];
+      out[n * OUT + o] = float(acc);
+    }
+}
+
+void linear_backward_ref(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                         const float* w, int64_t N, int64_t IN, int64_t OUT) {
+  if (dinp)
+    for (int64_t n = 0; n < N; n++)
+      for (int64_t i = 0; i < IN; i++) {
+        double acc = 0;
+        for (int64_t o = 0; o < OUT; o++) acc += double(dout[n * OUT + o]) * w[o * IN + i];
+        dinp[n * IN + i] += float(acc);
+      }
+  if (dw)
+    for (int64_t o = 0; o < OUT; o++)
+      for (int64_t i = 0; i < IN; i++) {
+        double acc = 0;
+        for (int64_t n = 0; n < N; n++) acc += double(dout[n * OUT + o]) * inp[n * IN + i];
+        dw[o * IN + i] += float(acc);
+      }
+  if (db)
+    for (int64_t o = 0; o < OUT; o++) {
+      double acc = 0;
+      for (int64_t n = 0; n < N; n++) acc += dout[n * OUT + o];
+      db[o] += float(acc);
+    }
+}
+
+void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t C) {
+#pragma omp parallel for if (N * C > 65536 && !omp_in_parallel())
+  for (int64_t n = 0; n < N; n++) std::memcpy(out + n * C, table + int64_t(ids[n]) * C, sizeof(float) * C);
+}
+
+void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N,
+                        int64_t C) {
+  // Split by channels, not rows: two rows with the same id never race.
+#pragma omp parallel if (N * C > 65536 && !omp_in_parallel())
+  {
+    int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t c0 = C * t / nt, c1 = C * (t + 1) / nt;
+    for (int64_t n = 0; n < N; n++) {
+      float* dst = dtable + int64_t(ids[n]) * C;
+      const float* src = dout + n * C;
+#pragma omp simd
+      for (int64_t c = c0; c < c1; c++) dst[c] += src[c];
+    }
+  }
+}
+
+void embedding_backward_ref(float* dtable, const float* dout, const int32_t* ids, int64_t N,
+                            int64_t C) {
+  for (int64_t n = 0; n < N; n++)
+    for (int64_t c = 0; c < C; c++) dtable[int64_t(ids[n]) * C + c] += dout[n * C + c];
+}
+
+}  // namespace aero

@@ -1,0 +1,26 @@
+// Linear layers and embeddings as plain-pointer kernels (llm.c style: outputs first, then
+// inputs, then sizes). N rows of input, IN / OUT features. Gradients accumulate (+=).
+#pragma once
+#include <cstdint>
+
+namespace aero {
+
+// out (N, OUT) = inp (N, IN) · w (OUT, IN)ᵀ + b (OUT); b may be null.
+void linear_forward(float* out, const float* inp, const float* w, const float* b, int64_t N,
+                    int64_t IN, int64_t OUT);
+// dinp (N, IN) += dout · w; dw (OUT, IN) += doutᵀ · inp; db (OUT) += Σ dout. Any may be null.
+void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                     const float* w, int64_t N, int64_t IN, int64_t OUT);
+void linear_forward_ref(float* out, const float* inp, const float* w, const float* b, int64_t N,
+                        int64_t IN, int64_t OUT);
+void linear_backward_ref(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                         const float* w, int64_t N, int64_t IN, int64_t OUT);
+
+// out (N, C) = table[ids] (table (V, C)); dtable += scatter of dout.
+void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t C);
+void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N,
+                        int64_t C);
+void embedding_backward_ref(float* dtable, const float* dout, const int32_t* ids, int64_t N,
+                            int64_t C);
+
+}  // namespace aero

@@ -1,0 +1,158 @@
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "kernels/linear.h"
+#include "op_test.h"
+
+using namespace aero;
+using namespace aero::test;
+
+namespace {
+
+struct GemmCase {
+  bool ta, tb;
+  int M, N, K;
+};
+
+void check_gemm(void (*fn)(bool, bool, int, int, int, float, const float*, int, const float*, int,
+                           float, float*, int),
+                const GemmCase& c) {
+  int lda = (c.ta ? c.M : c.K) + 3, ldb = (c.tb ? c.K : c.N) + 1, ldc = c.N + 2;
+  Tensor A = random_tensor({c.ta ? c.K : c.M, lda}, 1), B = random_tensor({c.tb ? c.N : c.K, ldb}, 2);
+  Tensor C1 = random_tensor({c.M, ldc}, 3), C2 = C1.contiguous_copy();
+  fn(c.ta, c.tb, c.M, c.N, c.K, 0.5f, A.f32(), lda, B.f32(), ldb, 0.25f, C1.f32(), ldc);
+  sgemm_ref(c.ta, c.tb, c.M, c.N, c.K, 0.5f, A.f32(), lda, B.f32(), ldb, 0.25f, C2.f32(), ldc);
+  EXPECT_LT(max_rel_diff(C1, C2), 1e-5) << c.ta << c.tb << " " << c.M << "x" << c.N << "x" << c.K;
+}
+
+}  // namespace
+
+TEST(gemm, fast_paths_match_reference) {
+  std::vector<GemmCase> cases;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true})
+      for (auto [m, n, k] : {std::tuple{1, 1, 1}, {3, 17, 5}, {64, 64, 64}, {17, 1, 130}, {129, 65, 33}})
+        cases.push_back({ta, tb, m, n, k});
+  for (auto& c : cases) {
+    check_gemm(&sgemm, c);
+    check_gemm(&sgemm_builtin, c);
+  }
+}
+
+TEST(kernels, linear_matches_reference) {
+  for (auto [N, IN, OUT] : {std::tuple{1, 1, 1}, {3, 17, 5}, {64, 48, 96}, {130, 7, 33}}) {
+    Tensor x = random_tensor({N, IN}, 1), w = random_tensor({OUT, IN}, 2), b = random_tensor({OUT}, 3);
+    Tensor y1 = Tensor::empty({N, OUT}), y2 = Tensor::empty({N, OUT});
+    linear_forward(y1.f32(), x.f32(), w.f32(), b.f32(), N, IN, OUT);
+    linear_forward_ref(y2.f32(), x.f32(), w.f32(), b.f32(), N, IN, OUT);
+    EXPECT_LT(max_rel_diff(y1, y2), 1e-5);
+    Tensor dy = random_tensor({N, OUT}, 4);
+    Tensor dx1 = random_tensor({N, IN}, 5), dx2 = dx1.contiguous_copy();
+    Tensor dw1 = random_tensor({OUT, IN}, 6), dw2 = dw1.contiguous_copy();
+    Tensor db1 = random_tensor({OUT}, 7), db2 = db1.contiguous_copy();
+    linear_backward(dx1.f32(), dw1.f32(), db1.f32(), dy.f32(), x.f32(), w.f32(), N, IN, OUT);
+    linear_backward_ref(dx2.f32(), dw2.f32(), db2.f32(), dy.f32(), x.f32(), w.f32(), N, IN, OUT);
+    EXPECT_LT(max_rel_diff(dx1, dx2), 1e-5);
+    EXPECT_LT(max_rel_diff(dw1, dw2), 1e-5);
+    EXPECT_LT(max_rel_diff(db1, db2), 1e-5);
+  }
+}
+
+TEST(kernels, embedding_backward_matches_reference) {
+  int64_t N = 300, C = 33, V = 7;
+  Tensor ids = random_ids({N}, int32_t(V), 1), dout = random_tensor({N, C}, 2);
+  Tensor d1 = Tensor::zeros({V, C}), d2 = Tensor::zeros({V, C});
+  embedding_backward(d1.f32(), dout.f32(), ids.i32(), N, C);
+  embedding_backward_ref(d2.f32(), dout.f32(), ids.i32(), N, C);
+  EXPECT_LT(max_rel_diff(d1, d2), 1e-6);
+}
+
+OP_TEST(linear, gradient) {
+  for (auto [B, T, IN, OUT] : {std::tuple{1, 1, 1, 1}, {2, 3, 17, 5}, {1, 4, 3, 64}}) {
+    std::vector<Tensor> in = {random_tensor({B, T, IN}, 1), random_tensor({OUT, IN}, 2),
+                              random_tensor({OUT}, 3)};
+    EXPECT_GRAD_OK([](Tape&, const std::vector<Var>& v) { return linear(v[0], v[1], v[2]); }, in);
+    EXPECT_GRAD_OK([](Tape&, const std::vector<Var>& v) { return linear(v[0], v[1]); },
+                   {in[0], in[1]});
+  }
+}
+
+OP_TEST(linear, shape_errors_name_the_op) {
+  Tape tape;
+  Var x = tape.leaf(Tensor::zeros({2, 3}), true), w = tape.leaf(Tensor::zeros({4, 5}), true);
+  try {
+    linear(x, w);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("[linear] x (2, 3) and w (4, 5)"), std::string::npos) << e.what();
+  }
+}
+
+OP_TEST(embedding, gradient) {
+  Tensor ids = random_ids({2, 3}, 5, 9);
+  ids.i32()[4] = ids.i32()[0];  // a repeated id accumulates
+  EXPECT_GRAD_OK([&](Tape&, const std::vector<Var>& v) { return embedding(v[0], ids); },
+                 {random_tensor({5, 17}, 1)});
+}
+
+OP_TEST(embedding, out_of_range_id_is_an_error) {
+  Tape tape;
+  Var t = tape.leaf(Tensor::zeros({4, 2}), true);
+  Tensor ids = Tensor::zeros({3}, DType::i32);
+  ids.i32()[1] = 4;
+  EXPECT_THROW(embedding(t, ids), Error);
+  EXPECT_THROW(embedding(t, Tensor::zeros({3})), Error);  // wrong dtype
+}
+
+OP_TEST(matmul, gradient) {
+  for (bool tb : {false, true}) {
+    EXPECT_GRAD_OK([tb](Tape&, const std::vector<Var>& v) { return matmul(v[0], v[1], tb); },
+                   {random_tensor({2, 3, 5}, 1), random_tensor(tb ? Shape{2, 4, 5} : Shape{2, 5, 4}, 2)});
+    EXPECT_GRAD_OK([tb](Tape&, const std::vector<Var>& v) { return matmul(v[0], v[1], tb); },
+                   {random_tensor({2, 3, 17}, 3), random_tensor(tb ? Shape{1, 17} : Shape{17, 1}, 4)});
+  }
+}
+
+OP_TEST(add, gradient_and_broadcast) {
+  EXPECT_GRAD_OK([](Tape&, const std::vector<Var>& v) { return add(v[0], v[1]); },
+                 {random_tensor({3, 17}, 1), random_tensor({3, 17}, 2)});
+  EXPECT_GRAD_OK([](Tape&, const std::vector<Var>& v) { return add(v[0], v[1]); },
+                 {random_tensor({2, 3, 64}, 1), random_tensor({64}, 2)});
+  Tape tape;
+  EXPECT_THROW(add(tape.leaf(Tensor::zeros({2, 3}), true), tape.leaf(Tensor::zeros({2}), true)), Error);
+}
+
+TEST(autograd, backward_twice_without_retain_is_an_error) {
+  Tape tape;
+  Var x = tape.leaf(random_tensor({2, 3}, 1), true), w = tape.leaf(random_tensor({1, 3}, 2), true);
+  Var y = linear(x, w);
+  Tensor g = Tensor::full({2, 1}, 1.0f);
+  tape.backward_from(y, g, /*retain=*/true);
+  tape.backward_from(y, g);
+  EXPECT_THROW(tape.backward_from(y, g), Error);
+}
+
+TEST(autograd, gradients_accumulate_into_parameters) {
+  Tensor w = random_tensor({4, 3}, 1), gw = Tensor::zeros({4, 3});
+  Tensor x = random_tensor({2, 3}, 2), dy = random_tensor({2, 4}, 3);
+  for (int step = 0; step < 2; step++) {
+    Tape tape;
+    Var y = linear(tape.constant(x), tape.param(w, gw));
+    tape.backward_from(y, dy);
+  }
+  Tensor ref = Tensor::zeros({4, 3});
+  linear_backward_ref(nullptr, ref.f32(), nullptr, dy.f32(), x.f32(), w.f32(), 2, 3, 4);
+  for (int64_t i = 0; i < ref.numel(); i++) EXPECT_NEAR(gw.f32()[i], 2 * ref.f32()[i], 1e-5);
+}
+
+TEST(autograd, no_grad_records_nothing_to_differentiate) {
+  Tape tape;
+  Tensor w = random_tensor({4, 3}, 1), gw = Tensor::zeros({4, 3});
+  Var y;
+  {
+    NoGrad ng(tape);
+    y = linear(tape.constant(random_tensor({2, 3}, 2)), tape.param(w, gw));
+  }
+  EXPECT_FALSE(y.requires_grad());
+  EXPECT_THROW(tape.backward_from(y, Tensor::full({2, 4}, 1.0f)), Error);
+}
