@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Configures (once) and builds aero in build/ (Release, -O3, -march=native). Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${AERO_BUILD_DIR:-build}
+if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+fi
+cmake --build "$BUILD_DIR"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian packages aero needs, only those missing (idempotent, quiet when done).
+#   scripts/deps.sh build   packages to build and run aero
+#   scripts/deps.sh test    plus the reference implementations and data used by the tests
+set -euo pipefail
+
+BUILD_PKGS=(
+  g++ cmake ninja-build ccache pkg-config
+  libopenblas0-openmp            # BLAS, loaded at run time with the right kernel for the CPU
+  libcli11-dev nlohmann-json3-dev
+  libsentencepiece-dev libicu-dev libbz2-dev
+)
+TEST_PKGS=(
+  libgtest-dev
+  python3-torch python3-sentencepiece sentencepiece  # parity references (Debian's /usr/bin/python3)
+  bible-kjv-text libreoffice-help-vi maint-guide-vi manpages-vi  # real corpora
+)
+
+want=("${BUILD_PKGS[@]}")
+[[ "${1:-build}" == test ]] && want+=("${TEST_PKGS[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+SUDO=""
+[[ $(id -u) -ne 0 ]] && SUDO="sudo"
+echo "aero: installing Debian packages: ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists yet; refresh them once if a package is unknown.
+if ! apt-cache show "${missing[@]}" >/dev/null 2>&1; then $SUDO apt-get update -qq; fi
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
