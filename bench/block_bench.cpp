@@ -67,9 +67,11 @@ int main(int argc, char** argv) {
   double med = times[times.size() / 2];
   // Matmul FLOPs: 12·C² per token per pass for the linears (×3 with backward) plus attention.
   double flops = 3.0 * (2.0 * B * T * 12 * C * C + 2.0 * 2 * B * T * T * C / 2);
-  std::printf("aero  block B=%lld T=%lld C=%lld NH=%lld: %.2f ms/step fwd+bwd (%.1f GFLOP/s, %d threads, %s %s)\n",
-              (long long)B, (long long)T, (long long)C, (long long)NH, med * 1e3, flops / med / 1e9,
-              num_threads(), gemm_info().backend.c_str(), gemm_info().kernel.c_str());
+  std::printf(
+      "aero  block B=%lld T=%lld C=%lld NH=%lld: %.2f ms/step fwd+bwd (%.1f GFLOP/s, %d threads, "
+      "%s %s)\n",
+      (long long)B, (long long)T, (long long)C, (long long)NH, med * 1e3, flops / med / 1e9,
+      num_threads(), gemm_info().backend.c_str(), gemm_info().kernel.c_str());
   std::printf("RESULT aero_ms %.3f\n", med * 1e3);
   return 0;
 }

@@ -62,8 +62,8 @@ GradCheckResult grad_check(const GradCheckFn& build, const std::vector<Tensor>& 
     double rel = std::sqrt(diff2) / std::max(std::sqrt(num2), 1e-6);
     res.rel_err.push_back(rel);
     if (!(rel <= opts.tol)) res.ok = false;
-    report << "input " << k << " " << xs[k].shape().str() << ": rel err " << rel
-           << " (|grad| " << std::sqrt(num2) << ")\n";
+    report << "input " << k << " " << xs[k].shape().str() << ": rel err " << rel << " (|grad| "
+           << std::sqrt(num2) << ")\n";
   }
   res.report = report.str();
   return res;

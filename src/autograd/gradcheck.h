@@ -10,9 +10,9 @@
 namespace aero {
 
 struct GradCheckOpts {
-  double eps = 1e-2;       // finite-difference step
-  double tol = 5e-3;       // bound on ‖analytic − numeric‖ / ‖numeric‖ per input
-  uint64_t seed = 1234;    // tape seed (dropout masks repeat across evaluations)
+  double eps = 1e-2;     // finite-difference step
+  double tol = 5e-3;     // bound on ‖analytic − numeric‖ / ‖numeric‖ per input
+  uint64_t seed = 1234;  // tape seed (dropout masks repeat across evaluations)
   bool training = true;
 };
 

@@ -9,7 +9,8 @@ namespace aero {
 Var embedding(Var table, const Tensor& ids) {
   const Tensor& t = table.value();
   AERO_CHECK(t.ndim() == 2, "[embedding] table must be (V, C), got ", t.shape().str());
-  AERO_CHECK(ids.dtype() == DType::i32, "[embedding] ids must be i32, got ", dtype_name(ids.dtype()));
+  AERO_CHECK(ids.dtype() == DType::i32, "[embedding] ids must be i32, got ",
+             dtype_name(ids.dtype()));
   AERO_CHECK(ids.ndim() >= 1 && ids.ndim() <= 3, "[embedding] ids must have 1 to 3 dims, got ",
              ids.shape().str());
   int64_t V = t.size(0), C = t.size(1), N = ids.numel();
@@ -46,12 +47,14 @@ Var linear(Var x, Var w, Var b) {
   Shape s = xv.shape();
   s[-1] = OUT;
   Tensor out = tape.alloc(s);
-  linear_forward(out.f32(), xv.f32(), wv.f32(), b.defined() ? b.value().f32() : nullptr, N, IN, OUT);
+  linear_forward(out.f32(), xv.f32(), wv.f32(), b.defined() ? b.value().f32() : nullptr, N, IN,
+                 OUT);
   return tape.record(Op::linear, out, {x, w, b});
 }
 
 void backward_linear(Tape& tape, Node& node) {
-  Tensor dx = tape.grad_of(node.in[0]), dw = tape.grad_of(node.in[1]), db = tape.grad_of(node.in[2]);
+  Tensor dx = tape.grad_of(node.in[0]), dw = tape.grad_of(node.in[1]),
+         db = tape.grad_of(node.in[2]);
   const Tensor& x = tape.node(node.in[0]).value;
   const Tensor& w = tape.node(node.in[1]).value;
   int64_t IN = w.size(1), OUT = w.size(0), N = x.numel() / IN;
@@ -70,8 +73,8 @@ Var matmul(Var a, Var b, bool trans_b) {
   int64_t batch = av.numel() / (M * K);
   bool shared_b = bv.ndim() == 2;
   if (!shared_b) {
-    AERO_CHECK(bv.ndim() == av.ndim() && bv.numel() / (KB * N) == batch, "[matmul] batch dims differ: a ",
-               av.shape().str(), " b ", bv.shape().str());
+    AERO_CHECK(bv.ndim() == av.ndim() && bv.numel() / (KB * N) == batch,
+               "[matmul] batch dims differ: a ", av.shape().str(), " b ", bv.shape().str());
     for (int i = 0; i < av.ndim() - 2; i++)
       AERO_CHECK(av.size(i) == bv.size(i), "[matmul] batch dims differ: a ", av.shape().str(),
                  " b ", bv.shape().str());
@@ -83,7 +86,8 @@ Var matmul(Var a, Var b, bool trans_b) {
   const float *A = av.f32(), *B = bv.f32();
   float* C = out.f32();
   if (shared_b && !trans_b) {
-    sgemm(false, false, int(batch * M), int(N), int(K), 1.0f, A, int(K), B, int(N), 0.0f, C, int(N));
+    sgemm(false, false, int(batch * M), int(N), int(K), 1.0f, A, int(K), B, int(N), 0.0f, C,
+          int(N));
   } else if (shared_b) {
     sgemm(false, true, int(batch * M), int(N), int(K), 1.0f, A, int(K), B, int(K), 0.0f, C, int(N));
   } else {
@@ -109,20 +113,32 @@ void backward_matmul(Tape& tape, Node& node) {
   if (shared_b) {
     int64_t R = batch * M;
     // dA (R, K) += G (R, N) · op(B)ᵀ
-    if (da.defined()) sgemm(false, !trans_b, int(R), int(K), int(N), 1.0f, G, int(N), B, ldb, 1.0f, da.f32(), int(K));
+    if (da.defined())
+      sgemm(false, !trans_b, int(R), int(K), int(N), 1.0f, G, int(N), B, ldb, 1.0f, da.f32(),
+            int(K));
     // dB: (K, N) += Aᵀ G, or (N, K) += Gᵀ A
     if (db.defined()) {
-      if (trans_b) sgemm(true, false, int(N), int(K), int(R), 1.0f, G, int(N), A, int(K), 1.0f, db.f32(), int(K));
-      else sgemm(true, false, int(K), int(N), int(R), 1.0f, A, int(K), G, int(N), 1.0f, db.f32(), int(N));
+      if (trans_b)
+        sgemm(true, false, int(N), int(K), int(R), 1.0f, G, int(N), A, int(K), 1.0f, db.f32(),
+              int(K));
+      else
+        sgemm(true, false, int(K), int(N), int(R), 1.0f, A, int(K), G, int(N), 1.0f, db.f32(),
+              int(N));
     }
     return;
   }
   for (int64_t i = 0; i < batch; i++) {
     const float *Ai = A + i * M * K, *Bi = B + i * K * N, *Gi = G + i * M * N;
-    if (da.defined()) sgemm(false, !trans_b, int(M), int(K), int(N), 1.0f, Gi, int(N), Bi, ldb, 1.0f, da.f32() + i * M * K, int(K));
+    if (da.defined())
+      sgemm(false, !trans_b, int(M), int(K), int(N), 1.0f, Gi, int(N), Bi, ldb, 1.0f,
+            da.f32() + i * M * K, int(K));
     if (db.defined()) {
-      if (trans_b) sgemm(true, false, int(N), int(K), int(M), 1.0f, Gi, int(N), Ai, int(K), 1.0f, db.f32() + i * K * N, int(K));
-      else sgemm(true, false, int(K), int(N), int(M), 1.0f, Ai, int(K), Gi, int(N), 1.0f, db.f32() + i * K * N, int(N));
+      if (trans_b)
+        sgemm(true, false, int(N), int(K), int(M), 1.0f, Gi, int(N), Ai, int(K), 1.0f,
+              db.f32() + i * K * N, int(K));
+      else
+        sgemm(true, false, int(K), int(N), int(M), 1.0f, Ai, int(K), Gi, int(N), 1.0f,
+              db.f32() + i * K * N, int(N));
     }
   }
 }

@@ -81,10 +81,12 @@ void Tape::backward(Var loss, bool retain) {
 
 void Tape::backward_from(Var out, const Tensor& out_grad, bool retain) {
   Node& root = node(out);
-  AERO_CHECK(!released_, "[backward] called twice on the same graph; pass retain=true to the "
-                         "first call to backpropagate again");
-  AERO_CHECK(root.requires_grad, "[backward] output does not depend on anything that requires "
-                                 "grad (no parameters, or recorded under NoGrad)");
+  AERO_CHECK(!released_,
+             "[backward] called twice on the same graph; pass retain=true to the "
+             "first call to backpropagate again");
+  AERO_CHECK(root.requires_grad,
+             "[backward] output does not depend on anything that requires "
+             "grad (no parameters, or recorded under NoGrad)");
   AERO_CHECK(out_grad.shape() == root.value.shape(), "[backward] gradient shape ",
              out_grad.shape().str(), " differs from output shape ", root.value.shape().str());
   Tensor g = grad_of(out.id);

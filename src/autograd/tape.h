@@ -69,7 +69,9 @@ class Tape {
 
   // Memory for op outputs and saved buffers (valid until reset()).
   Tensor alloc(const Shape& shape, DType dtype = DType::f32) { return act_.tensor(shape, dtype); }
-  Tensor alloc_zeros(const Shape& shape, DType dtype = DType::f32) { return act_.zeros(shape, dtype); }
+  Tensor alloc_zeros(const Shape& shape, DType dtype = DType::f32) {
+    return act_.zeros(shape, dtype);
+  }
   template <typename T>
   T* alloc_attrs(const T& value) {
     T* p = static_cast<T*>(act_.alloc(sizeof(T)));

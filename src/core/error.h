@@ -28,15 +28,15 @@ template <typename... Args>
 }  // namespace aero
 
 // AERO_CHECK(cond, "[op] message ", value, ...) throws aero::Error when cond is false.
-#define AERO_CHECK(cond, ...)              \
-  do {                                     \
+#define AERO_CHECK(cond, ...)               \
+  do {                                      \
     if (!(cond)) ::aero::fail(__VA_ARGS__); \
   } while (0)
 
 // Kernel invariants: cheap, always on, never for user input.
-#define AERO_ASSERT(cond)                                                               \
-  do {                                                                                  \
-    if (!(cond)) ::aero::detail::assert_fail(#cond, __FILE__, __LINE__);               \
+#define AERO_ASSERT(cond)                                                \
+  do {                                                                   \
+    if (!(cond)) ::aero::detail::assert_fail(#cond, __FILE__, __LINE__); \
   } while (0)
 
 namespace aero::detail {

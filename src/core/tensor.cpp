@@ -8,20 +8,28 @@ namespace aero {
 
 size_t dtype_size(DType t) {
   switch (t) {
-    case DType::f32: return 4;
-    case DType::bf16: return 2;
-    case DType::i8: return 1;
-    case DType::i32: return 4;
+    case DType::f32:
+      return 4;
+    case DType::bf16:
+      return 2;
+    case DType::i8:
+      return 1;
+    case DType::i32:
+      return 4;
   }
   return 0;
 }
 
 const char* dtype_name(DType t) {
   switch (t) {
-    case DType::f32: return "f32";
-    case DType::bf16: return "bf16";
-    case DType::i8: return "i8";
-    case DType::i32: return "i32";
+    case DType::f32:
+      return "f32";
+    case DType::bf16:
+      return "bf16";
+    case DType::i8:
+      return "i8";
+    case DType::i32:
+      return "i32";
   }
   return "?";
 }
@@ -148,8 +156,8 @@ Tensor Tensor::reshape(const Shape& shape) const {
     }
   }
   if (infer >= 0) {
-    AERO_CHECK(known > 0 && numel() % known == 0, "[reshape] cannot reshape ", shape_.str(),
-               " to ", shape.str());
+    AERO_CHECK(known > 0 && numel() % known == 0, "[reshape] cannot reshape ", shape_.str(), " to ",
+               shape.str());
     s.d[infer] = numel() / known;
   }
   AERO_CHECK(s.numel() == numel(), "[reshape] cannot reshape ", shape_.str(), " (", numel(),
@@ -163,8 +171,8 @@ Tensor Tensor::reshape(const Shape& shape) const {
 Tensor Tensor::transpose(int a, int b) const {
   if (a < 0) a += shape_.ndim;
   if (b < 0) b += shape_.ndim;
-  AERO_CHECK(a >= 0 && a < shape_.ndim && b >= 0 && b < shape_.ndim, "[transpose] dims ", a,
-             ", ", b, " out of range for shape ", shape_.str());
+  AERO_CHECK(a >= 0 && a < shape_.ndim && b >= 0 && b < shape_.ndim, "[transpose] dims ", a, ", ",
+             b, " out of range for shape ", shape_.str());
   Tensor t = *this;
   std::swap(t.shape_.d[a], t.shape_.d[b]);
   std::swap(t.strides_[a], t.strides_[b]);
@@ -175,8 +183,8 @@ Tensor Tensor::slice(int dim, int64_t start, int64_t len) const {
   if (dim < 0) dim += shape_.ndim;
   AERO_CHECK(dim >= 0 && dim < shape_.ndim, "[slice] dim ", dim, " out of range for shape ",
              shape_.str());
-  AERO_CHECK(start >= 0 && len >= 0 && start + len <= shape_.d[dim], "[slice] range [", start,
-             ", ", start + len, ") out of bounds for dim ", dim, " of shape ", shape_.str());
+  AERO_CHECK(start >= 0 && len >= 0 && start + len <= shape_.d[dim], "[slice] range [", start, ", ",
+             start + len, ") out of bounds for dim ", dim, " of shape ", shape_.str());
   Tensor t = *this;
   t.shape_.d[dim] = len;
   t.data_ = static_cast<char*>(data_) + start * strides_[dim] * dtype_size(dtype_);
@@ -209,9 +217,9 @@ Tensor Tensor::contiguous_copy() const {
 }
 
 void Tensor::copy_from(const Tensor& src) const {
-  AERO_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_, "[copy] shape/dtype mismatch: ",
-             shape_.str(), " ", dtype_name(dtype_), " vs ", src.shape_.str(), " ",
-             dtype_name(src.dtype_));
+  AERO_CHECK(src.shape_ == shape_ && src.dtype_ == dtype_,
+             "[copy] shape/dtype mismatch: ", shape_.str(), " ", dtype_name(dtype_), " vs ",
+             src.shape_.str(), " ", dtype_name(src.dtype_));
   AERO_CHECK(contiguous(), "[copy] destination must be contiguous");
   if (src.contiguous()) {
     std::memmove(data_, src.data_, nbytes());
@@ -241,8 +249,7 @@ float Tensor::at(std::initializer_list<int64_t> idx) const {
   int64_t off = 0;
   int i = 0;
   for (int64_t v : idx) {
-    AERO_CHECK(v >= 0 && v < shape_.d[i], "[tensor] index ", v, " out of range in ",
-               shape_.str());
+    AERO_CHECK(v >= 0 && v < shape_.d[i], "[tensor] index ", v, " out of range in ", shape_.str());
     off += v * strides_[i++];
   }
   return static_cast<const float*>(data_)[off];

@@ -60,16 +60,18 @@ class Tensor {
   float* f32() const;
   int32_t* i32() const;
   template <typename T>
-  T* data() const { return static_cast<T*>(data_); }
+  T* data() const {
+    return static_cast<T*>(data_);
+  }
 
   // Views.
-  Tensor reshape(const Shape& shape) const;          // contiguous only; one dim may be -1
-  Tensor transpose(int a, int b) const;              // swaps strides
+  Tensor reshape(const Shape& shape) const;  // contiguous only; one dim may be -1
+  Tensor transpose(int a, int b) const;      // swaps strides
   Tensor slice(int dim, int64_t start, int64_t len) const;
-  Tensor contiguous_copy() const;                    // owning copy in row-major order
+  Tensor contiguous_copy() const;  // owning copy in row-major order
 
-  void fill(float v) const;  // f32 only
-  void zero() const;         // any dtype; contiguous only
+  void fill(float v) const;                 // f32 only
+  void zero() const;                        // any dtype; contiguous only
   void copy_from(const Tensor& src) const;  // same shape and dtype; handles strided src
 
   // Element access for tests and slow paths (f32 only, any strides).

@@ -20,8 +20,12 @@ void linear_forward(float* out, const float* inp, const float* w, const float* b
 
 void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
                      const float* w, int64_t N, int64_t IN, int64_t OUT) {
-  if (dinp) sgemm(false, false, int(N), int(IN), int(OUT), 1.0f, dout, int(OUT), w, int(IN), 1.0f, dinp, int(IN));
-  if (dw) sgemm(true, false, int(OUT), int(IN), int(N), 1.0f, dout, int(OUT), inp, int(IN), 1.0f, dw, int(IN));
+  if (dinp)
+    sgemm(false, false, int(N), int(IN), int(OUT), 1.0f, dout, int(OUT), w, int(IN), 1.0f, dinp,
+          int(IN));
+  if (dw)
+    sgemm(true, false, int(OUT), int(IN), int(N), 1.0f, dout, int(OUT), inp, int(IN), 1.0f, dw,
+          int(IN));
   if (db) {
     // Columns split across threads; each thread sums its columns over all rows.
 #pragma omp parallel if (N * OUT > 65536 && !omp_in_parallel())
@@ -73,7 +77,8 @@ void linear_backward_ref(float* dinp, float* dw, float* db, const float* dout, c
 
 void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t C) {
 #pragma omp parallel for if (N * C > 65536 && !omp_in_parallel())
-  for (int64_t n = 0; n < N; n++) std::memcpy(out + n * C, table + int64_t(ids[n]) * C, sizeof(float) * C);
+  for (int64_t n = 0; n < N; n++)
+    std::memcpy(out + n * C, table + int64_t(ids[n]) * C, sizeof(float) * C);
 }
 
 void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N,

@@ -18,8 +18,7 @@ void linear_backward_ref(float* dinp, float* dw, float* db, const float* dout, c
 
 // out (N, C) = table[ids] (table (V, C)); dtable += scatter of dout.
 void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t C);
-void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N,
-                        int64_t C);
+void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N, int64_t C);
 void embedding_backward_ref(float* dtable, const float* dout, const int32_t* ids, int64_t N,
                             int64_t C);
 

@@ -33,8 +33,8 @@ double max_rel_diff(const Tensor& a, const Tensor& b);
   TEST(op_##op, name)
 
 // Runs a gradient check and fails the test with its report.
-#define EXPECT_GRAD_OK(...)                                       \
-  do {                                                            \
-    auto gc_result_ = ::aero::grad_check(__VA_ARGS__);            \
-    EXPECT_TRUE(gc_result_.ok) << gc_result_.report;              \
+#define EXPECT_GRAD_OK(...)                            \
+  do {                                                 \
+    auto gc_result_ = ::aero::grad_check(__VA_ARGS__); \
+    EXPECT_TRUE(gc_result_.ok) << gc_result_.report;   \
   } while (0)

@@ -18,7 +18,8 @@ void check_gemm(void (*fn)(bool, bool, int, int, int, float, const float*, int, 
                            float, float*, int),
                 const GemmCase& c) {
   int lda = (c.ta ? c.M : c.K) + 3, ldb = (c.tb ? c.K : c.N) + 1, ldc = c.N + 2;
-  Tensor A = random_tensor({c.ta ? c.K : c.M, lda}, 1), B = random_tensor({c.tb ? c.N : c.K, ldb}, 2);
+  Tensor A = random_tensor({c.ta ? c.K : c.M, lda}, 1),
+         B = random_tensor({c.tb ? c.N : c.K, ldb}, 2);
   Tensor C1 = random_tensor({c.M, ldc}, 3), C2 = C1.contiguous_copy();
   fn(c.ta, c.tb, c.M, c.N, c.K, 0.5f, A.f32(), lda, B.f32(), ldb, 0.25f, C1.f32(), ldc);
   sgemm_ref(c.ta, c.tb, c.M, c.N, c.K, 0.5f, A.f32(), lda, B.f32(), ldb, 0.25f, C2.f32(), ldc);
@@ -31,7 +32,8 @@ TEST(gemm, fast_paths_match_reference) {
   std::vector<GemmCase> cases;
   for (bool ta : {false, true})
     for (bool tb : {false, true})
-      for (auto [m, n, k] : {std::tuple{1, 1, 1}, {3, 17, 5}, {64, 64, 64}, {17, 1, 130}, {129, 65, 33}})
+      for (auto [m, n, k] :
+           {std::tuple{1, 1, 1}, {3, 17, 5}, {64, 64, 64}, {17, 1, 130}, {129, 65, 33}})
         cases.push_back({ta, tb, m, n, k});
   for (auto& c : cases) {
     check_gemm(&sgemm, c);
@@ -41,7 +43,8 @@ TEST(gemm, fast_paths_match_reference) {
 
 TEST(kernels, linear_matches_reference) {
   for (auto [N, IN, OUT] : {std::tuple{1, 1, 1}, {3, 17, 5}, {64, 48, 96}, {130, 7, 33}}) {
-    Tensor x = random_tensor({N, IN}, 1), w = random_tensor({OUT, IN}, 2), b = random_tensor({OUT}, 3);
+    Tensor x = random_tensor({N, IN}, 1), w = random_tensor({OUT, IN}, 2),
+           b = random_tensor({OUT}, 3);
     Tensor y1 = Tensor::empty({N, OUT}), y2 = Tensor::empty({N, OUT});
     linear_forward(y1.f32(), x.f32(), w.f32(), b.f32(), N, IN, OUT);
     linear_forward_ref(y2.f32(), x.f32(), w.f32(), b.f32(), N, IN, OUT);
@@ -84,7 +87,8 @@ OP_TEST(linear, shape_errors_name_the_op) {
     linear(x, w);
     FAIL() << "expected an error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("[linear] x (2, 3) and w (4, 5)"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("[linear] x (2, 3) and w (4, 5)"), std::string::npos)
+        << e.what();
   }
 }
 
@@ -106,10 +110,12 @@ OP_TEST(embedding, out_of_range_id_is_an_error) {
 
 OP_TEST(matmul, gradient) {
   for (bool tb : {false, true}) {
-    EXPECT_GRAD_OK([tb](Tape&, const std::vector<Var>& v) { return matmul(v[0], v[1], tb); },
-                   {random_tensor({2, 3, 5}, 1), random_tensor(tb ? Shape{2, 4, 5} : Shape{2, 5, 4}, 2)});
-    EXPECT_GRAD_OK([tb](Tape&, const std::vector<Var>& v) { return matmul(v[0], v[1], tb); },
-                   {random_tensor({2, 3, 17}, 3), random_tensor(tb ? Shape{1, 17} : Shape{17, 1}, 4)});
+    EXPECT_GRAD_OK(
+        [tb](Tape&, const std::vector<Var>& v) { return matmul(v[0], v[1], tb); },
+        {random_tensor({2, 3, 5}, 1), random_tensor(tb ? Shape{2, 4, 5} : Shape{2, 5, 4}, 2)});
+    EXPECT_GRAD_OK(
+        [tb](Tape&, const std::vector<Var>& v) { return matmul(v[0], v[1], tb); },
+        {random_tensor({2, 3, 17}, 3), random_tensor(tb ? Shape{1, 17} : Shape{17, 1}, 4)});
   }
 }
 
@@ -119,7 +125,8 @@ OP_TEST(add, gradient_and_broadcast) {
   EXPECT_GRAD_OK([](Tape&, const std::vector<Var>& v) { return add(v[0], v[1]); },
                  {random_tensor({2, 3, 64}, 1), random_tensor({64}, 2)});
   Tape tape;
-  EXPECT_THROW(add(tape.leaf(Tensor::zeros({2, 3}), true), tape.leaf(Tensor::zeros({2}), true)), Error);
+  EXPECT_THROW(add(tape.leaf(Tensor::zeros({2, 3}), true), tape.leaf(Tensor::zeros({2}), true)),
+               Error);
 }
 
 TEST(autograd, backward_twice_without_retain_is_an_error) {
