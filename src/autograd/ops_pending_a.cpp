@@ -24,10 +24,8 @@ Var mean(Var) { PENDING(mean); }
 Var cross_entropy(Var, const Tensor&, const CrossEntropyOpts&) { PENDING(cross_entropy); }
 #define PENDING_BW(name) \
   void backward_##name(Tape&, Node&) { PENDING(name); }
-PENDING_BW(mul)
-PENDING_BW(scale) PENDING_BW(gelu_tanh) PENDING_BW(gelu_erf) PENDING_BW(relu) PENDING_BW(silu)
-    PENDING_BW(swiglu) PENDING_BW(geglu) PENDING_BW(layer_norm) PENDING_BW(rms_norm)
-        PENDING_BW(softmax) PENDING_BW(dropout) PENDING_BW(reshape) PENDING_BW(transpose)
-            PENDING_BW(concat) PENDING_BW(slice) PENDING_BW(sum) PENDING_BW(mean)
-                PENDING_BW(cross_entropy)
+PENDING_BW(mul) PENDING_BW(scale) PENDING_BW(gelu_tanh) PENDING_BW(gelu_erf) PENDING_BW(relu)
+PENDING_BW(silu) PENDING_BW(swiglu) PENDING_BW(geglu) PENDING_BW(layer_norm) PENDING_BW(rms_norm)
+PENDING_BW(softmax) PENDING_BW(dropout) PENDING_BW(reshape) PENDING_BW(transpose)
+PENDING_BW(concat) PENDING_BW(slice) PENDING_BW(sum) PENDING_BW(mean) PENDING_BW(cross_entropy)
 }  // namespace aero

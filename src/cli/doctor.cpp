@@ -9,8 +9,7 @@
 namespace aero::cli {
 
 void add_doctor(CLI::App& app) {
-  auto* cmd =
-      app.add_subcommand("doctor", "Show CPU features, the BLAS and kernels chosen, threads");
+  auto* cmd = app.add_subcommand("doctor", "Show CPU features, the BLAS and kernels chosen, threads");
   cmd->callback([] {
     const CpuInfo& c = cpu_info();
     std::printf("aero %s\n", AERO_VERSION);

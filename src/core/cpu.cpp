@@ -34,10 +34,8 @@ CpuInfo detect() {
 
   cpuid(1, 0, r);
   unsigned base_family = (r[0] >> 8) & 0xf, base_model = (r[0] >> 4) & 0xf;
-  c.family =
-      static_cast<int>(base_family == 0xf ? base_family + ((r[0] >> 20) & 0xff) : base_family);
-  c.model =
-      static_cast<int>(base_family >= 0x6 ? base_model + (((r[0] >> 16) & 0xf) << 4) : base_model);
+  c.family = static_cast<int>(base_family == 0xf ? base_family + ((r[0] >> 20) & 0xff) : base_family);
+  c.model = static_cast<int>(base_family >= 0x6 ? base_model + (((r[0] >> 16) & 0xf) << 4) : base_model);
   bool osxsave = r[2] & (1u << 27);
   c.fma = r[2] & (1u << 12);
   c.f16c = r[2] & (1u << 29);
@@ -84,9 +82,8 @@ CpuInfo detect() {
 
   cpu_set_t set;
   CPU_ZERO(&set);
-  c.logical_cpus = sched_getaffinity(0, sizeof(set), &set) == 0
-                       ? CPU_COUNT(&set)
-                       : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  c.logical_cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
+                                                                 : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
   if (c.logical_cpus < 1) c.logical_cpus = 1;
   return c;
 }

@@ -4,11 +4,11 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
+#include <cctype>
 #include <cstring>
-#include <mutex>
 #include <string>
+#include <mutex>
 #include <vector>
 
 #include "core/cpu.h"
@@ -20,8 +20,8 @@ namespace {
 
 // CBLAS enum values (cblas.h), so that no BLAS header is needed at build time.
 constexpr int kCblasRowMajor = 101, kCblasNoTrans = 111, kCblasTrans = 112;
-using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int,
-                         float, float*, int);
+using SgemmFn = void (*)(int, int, int, int, int, int, float, const float*, int, const float*,
+                         int, float, float*, int);
 using SetThreadsFn = void (*)(int);
 using GetStrFn = char* (*)();
 using GetIntFn = int (*)();
@@ -71,8 +71,7 @@ Backend load_backend() {
   if (forced && *forced) {
     setenv("OPENBLAS_CORETYPE", forced, 1);
     b.info.note = std::string("OPENBLAS_CORETYPE=") + forced + " from AERO_BLAS_CORETYPE";
-  } else if (inherited && *inherited &&
-             (!best || coretype_rank(inherited) >= coretype_rank(best))) {
+  } else if (inherited && *inherited && (!best || coretype_rank(inherited) >= coretype_rank(best))) {
     b.info.note = std::string("OPENBLAS_CORETYPE=") + inherited + " from the environment";
   } else if (best) {
     if (inherited && *inherited)
@@ -168,11 +167,9 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
   // B packed once as (K, N) row-major.
   std::vector<float> bp(static_cast<size_t>(K) * N);
   for (int k = 0; k < K; k++)
-    for (int j = 0; j < N; j++)
-      bp[static_cast<size_t>(k) * N + j] = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+    for (int j = 0; j < N; j++) bp[static_cast<size_t>(k) * N + j] = trans_b ? B[j * ldb + k] : B[k * ldb + j];
   const int MB = 16;
-#pragma omp parallel for schedule( \
-    dynamic, 1) if (!omp_in_parallel() && static_cast <long>(M) * N * K > 32768)
+#pragma omp parallel for schedule(dynamic, 1) if (!omp_in_parallel() && static_cast<long>(M) * N * K > 32768)
   for (int i0 = 0; i0 < M; i0 += MB) {
     int i1 = std::min(M, i0 + MB);
     std::vector<float> acc(static_cast<size_t>(N));

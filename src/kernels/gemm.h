@@ -20,12 +20,12 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
                    int lda, const float* B, int ldb, float beta, float* C, int ldc);
 
 struct GemmInfo {
-  std::string backend;    // "openblas" or "builtin"
-  std::string library;    // path of the loaded library
-  std::string kernel;     // OpenBLAS core name, e.g. "SkylakeX"
-  std::string config;     // OpenBLAS build config string
+  std::string backend;  // "openblas" or "builtin"
+  std::string library;  // path of the loaded library
+  std::string kernel;   // OpenBLAS core name, e.g. "SkylakeX"
+  std::string config;   // OpenBLAS build config string
   std::string threading;  // "openmp" (shares aero's threads) or "pthread"
-  std::string note;       // how the kernel was chosen
+  std::string note;     // how the kernel was chosen
 };
 
 // Loads the backend on first use. AERO_GEMM=builtin forces the builtin kernel.
