@@ -1,11 +1,108 @@
 // Elementwise kernels. "Row broadcast": b has R elements and is applied to every row of a
 // (N = rows * R); R == N is the plain elementwise case. Gradients accumulate (+=).
+// Every fast kernel has a naive `_ref` twin (double precision, libm) that the tests compare with.
 #pragma once
+#include <bit>
 #include <cstdint>
 
 namespace aero {
 
+// exp(x) without a libm call, so loops around it vectorise. Relative error < 2e-7 for x in
+// [-86.5, 88]; inputs outside are clamped (below: a tiny positive number, not 0).
+inline float fast_exp(float x) {
+  x = x < -86.5f ? -86.5f : x;
+  x = x > 88.0f ? 88.0f : x;
+  // x = n·ln2 + r with |r| <= ln2/2; the magic constant rounds to nearest.
+  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = x - n * 0.693359375f;
+  r = r + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  float e = p * r * r + r + 1.0f;
+  return std::bit_cast<float>(std::bit_cast<int32_t>(e) + (static_cast<int32_t>(n) << 23));
+}
+
+inline float fast_sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }
+
+// erf(x) (Abramowitz & Stegun 7.1.26), absolute error < 5e-7; vectorises.
+inline float fast_erf(float x) {
+  float a = x < 0.0f ? -x : x;
+  float t = 1.0f / (1.0f + 0.3275911f * a);
+  float p = 1.061405429f;
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  float y = 1.0f - p * t * fast_exp(-a * a);
+  return x < 0.0f ? -y : y;
+}
+
 void add_forward(float* out, const float* a, const float* b, int64_t N, int64_t R);
 void add_backward(float* da, float* db, const float* dout, int64_t N, int64_t R);
+
+// out = a * b (row broadcast); da += dout * b, db += Σ_rows dout * a. da, db may be null.
+void mul_forward(float* out, const float* a, const float* b, int64_t N, int64_t R);
+void mul_backward(float* da, float* db, const float* dout, const float* a, const float* b,
+                  int64_t N, int64_t R);
+void mul_forward_ref(float* out, const float* a, const float* b, int64_t N, int64_t R);
+void mul_backward_ref(float* da, float* db, const float* dout, const float* a, const float* b,
+                      int64_t N, int64_t R);
+
+// out = s * inp; dinp += s * dout.
+void scale_forward(float* out, const float* inp, float s, int64_t N);
+void scale_backward(float* dinp, const float* dout, float s, int64_t N);
+void scale_forward_ref(float* out, const float* inp, float s, int64_t N);
+void scale_backward_ref(float* dinp, const float* dout, float s, int64_t N);
+
+// Activations: out = f(inp); dinp += f'(inp) * dout.
+// gelu_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))); gelu_erf: 0.5·x·(1 + erf(x/√2)).
+void gelu_tanh_forward(float* out, const float* inp, int64_t N);
+void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t N);
+void gelu_erf_forward(float* out, const float* inp, int64_t N);
+void gelu_erf_backward(float* dinp, const float* dout, const float* inp, int64_t N);
+void relu_forward(float* out, const float* inp, int64_t N);
+void relu_backward(float* dinp, const float* dout, const float* inp, int64_t N);
+void silu_forward(float* out, const float* inp, int64_t N);
+void silu_backward(float* dinp, const float* dout, const float* inp, int64_t N);
+void gelu_tanh_forward_ref(float* out, const float* inp, int64_t N);
+void gelu_tanh_backward_ref(float* dinp, const float* dout, const float* inp, int64_t N);
+void gelu_erf_forward_ref(float* out, const float* inp, int64_t N);
+void gelu_erf_backward_ref(float* dinp, const float* dout, const float* inp, int64_t N);
+void relu_forward_ref(float* out, const float* inp, int64_t N);
+void relu_backward_ref(float* dinp, const float* dout, const float* inp, int64_t N);
+void silu_forward_ref(float* out, const float* inp, int64_t N);
+void silu_backward_ref(float* dinp, const float* dout, const float* inp, int64_t N);
+
+// Gated units: out = act(gate) * up with act = silu (swiglu) or gelu_tanh (geglu).
+// dgate, dup may be null.
+void swiglu_forward(float* out, const float* gate, const float* up, int64_t N);
+void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate,
+                     const float* up, int64_t N);
+void geglu_forward(float* out, const float* gate, const float* up, int64_t N);
+void geglu_backward(float* dgate, float* dup, const float* dout, const float* gate, const float* up,
+                    int64_t N);
+void swiglu_forward_ref(float* out, const float* gate, const float* up, int64_t N);
+void swiglu_backward_ref(float* dgate, float* dup, const float* dout, const float* gate,
+                         const float* up, int64_t N);
+void geglu_forward_ref(float* out, const float* gate, const float* up, int64_t N);
+void geglu_backward_ref(float* dgate, float* dup, const float* dout, const float* gate,
+                        const float* up, int64_t N);
+
+// Inverted dropout without a mask buffer: element i is kept when hash_uniform(seed, i) >= p
+// and scaled by 1/(1-p). Backward regenerates the same mask from (seed, i).
+void dropout_forward(float* out, const float* inp, uint64_t seed, float p, int64_t N);
+void dropout_backward(float* dinp, const float* dout, uint64_t seed, float p, int64_t N);
+void dropout_forward_ref(float* out, const float* inp, uint64_t seed, float p, int64_t N);
+void dropout_backward_ref(float* dinp, const float* dout, uint64_t seed, float p, int64_t N);
+
+// Full reductions: *out = Σ inp (double accumulation); dinp += g.
+void sum_forward(float* out, const float* inp, int64_t N);
+void sum_backward(float* dinp, float g, int64_t N);
+void sum_forward_ref(float* out, const float* inp, int64_t N);
+void sum_backward_ref(float* dinp, float g, int64_t N);
 
 }  // namespace aero
