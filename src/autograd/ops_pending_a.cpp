@@ -10,12 +10,10 @@ Var concat(const std::vector<Var>&, int) { PENDING(concat); }
 Var slice(Var, int, int64_t, int64_t) { PENDING(slice); }
 Var sum(Var) { PENDING(sum); }
 Var mean(Var) { PENDING(mean); }
-Var cross_entropy(Var, const Tensor&, const CrossEntropyOpts&) { PENDING(cross_entropy); }
 void backward_reshape(Tape&, Node&) { PENDING(reshape); }
 void backward_transpose(Tape&, Node&) { PENDING(transpose); }
 void backward_concat(Tape&, Node&) { PENDING(concat); }
 void backward_slice(Tape&, Node&) { PENDING(slice); }
 void backward_sum(Tape&, Node&) { PENDING(sum); }
 void backward_mean(Tape&, Node&) { PENDING(mean); }
-void backward_cross_entropy(Tape&, Node&) { PENDING(cross_entropy); }
 }  // namespace aero
