@@ -51,7 +51,8 @@ Var reshape(Var x, const Shape& shape) {
 
 void backward_reshape(Tape& tape, Node& node) {
   Tensor dx = tape.grad_of(node.in[0]);
-  if (dx.defined()) add_backward(dx.f32(), nullptr, node.grad.f32(), dx.numel(), dx.numel());
+  if (dx.defined())
+    add_backward(dx.f32(), nullptr, node.grad.f32(), dx.numel(), dx.numel());  // dx += g
 }
 
 Var transpose(Var x, int a, int b) {
@@ -76,7 +77,7 @@ void backward_transpose(Tape& tape, Node& node) {
   Tensor view = node.grad.transpose(int(node.i[0]), int(node.i[1]));
   int64_t shape[4], strides[4];
   pad_4d(view, shape, strides);
-  gather_4d(dx.f32(), static_cast<const float*>(node.grad.raw()), shape, strides, true);
+  gather_4d(dx.f32(), node.grad.f32(), shape, strides, true);
 }
 
 Var concat(const std::vector<Var>& xs, int dim) {

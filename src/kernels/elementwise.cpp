@@ -126,6 +126,21 @@ void add_backward(float* da, float* db, const float* dout, int64_t N, int64_t R)
   }
 }
 
+void add_forward_ref(float* out, const float* a, const float* b, int64_t N, int64_t R) {
+  for (int64_t i = 0; i < N; i++) out[i] = a[i] + b[i % R];
+}
+
+void add_backward_ref(float* da, float* db, const float* dout, int64_t N, int64_t R) {
+  if (da)
+    for (int64_t i = 0; i < N; i++) da[i] += dout[i];
+  if (db)
+    for (int64_t c = 0; c < R; c++) {
+      double acc = 0;
+      for (int64_t i = c; i < N; i += R) acc += dout[i];
+      db[c] += float(acc);
+    }
+}
+
 void mul_forward(float* out, const float* a, const float* b, int64_t N, int64_t R) {
   int64_t rows = N / R;
 #pragma omp parallel for if (N > kParCheap && !omp_in_parallel())

@@ -45,7 +45,8 @@ void layer_norm_backward(float* dinp, float* dw, float* db, const float* dout, c
 #pragma omp parallel if (N * C > 32768 && !omp_in_parallel())
   {
     if (dinp) {
-#pragma omp for
+      // nowait: the dw / db pass below reads only inputs.
+#pragma omp for nowait
       for (int64_t n = 0; n < N; n++) {
         const float *x = inp + n * C, *d = dout + n * C;
         float m = mean[n], r = rstd[n];
@@ -152,7 +153,7 @@ void rms_norm_backward(float* dinp, float* dw, const float* dout, const float* i
 #pragma omp parallel if (N * C > 32768 && !omp_in_parallel())
   {
     if (dinp) {
-#pragma omp for
+#pragma omp for nowait
       for (int64_t n = 0; n < N; n++) {
         const float *x = inp + n * C, *d = dout + n * C;
         float r = rstd[n];

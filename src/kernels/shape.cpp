@@ -39,7 +39,7 @@ void block_add_ref(float* dst, int64_t ld_dst, const float* src, int64_t ld_src,
 void gather_4d(float* out, const float* inp, const int64_t shape[4], const int64_t strides[4],
                bool accumulate) {
   int64_t D0 = shape[0], D1 = shape[1], D2 = shape[2], D3 = shape[3], s3 = strides[3];
-#pragma omp parallel for collapse(2) if (D0 * D1 * D2 * D3 > 65536 && !omp_in_parallel())
+#pragma omp parallel for collapse(3) if (D0 * D1 * D2 * D3 > 65536 && !omp_in_parallel())
   for (int64_t i0 = 0; i0 < D0; i0++)
     for (int64_t i1 = 0; i1 < D1; i1++)
       for (int64_t i2 = 0; i2 < D2; i2++) {

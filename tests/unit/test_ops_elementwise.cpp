@@ -110,12 +110,21 @@ TEST(kernels, gated_units_match_reference) {
     }
 }
 
-TEST(kernels, mul_scale_sum_match_reference) {
+TEST(kernels, add_mul_scale_sum_match_reference) {
   for (auto [rows, R] :
        {std::pair<int64_t, int64_t>{1, 1}, {3, 17}, {64, 64}, {1, 70001}, {300, 257}}) {
     int64_t N = rows * R;
     Tensor a = random_tensor({N}, 1), b = random_tensor({R}, 2), dy = random_tensor({N}, 3);
     Tensor y1 = Tensor::empty({N}), y2 = Tensor::empty({N});
+    add_forward(y1.f32(), a.f32(), b.f32(), N, R);
+    add_forward_ref(y2.f32(), a.f32(), b.f32(), N, R);
+    EXPECT_LT(max_rel_diff(y1, y2), 1e-7);
+    Tensor ga1 = random_tensor({N}, 6), ga2 = ga1.contiguous_copy();
+    Tensor gb1 = random_tensor({R}, 7), gb2 = gb1.contiguous_copy();
+    add_backward(ga1.f32(), gb1.f32(), dy.f32(), N, R);
+    add_backward_ref(ga2.f32(), gb2.f32(), dy.f32(), N, R);
+    EXPECT_LT(max_rel_diff(ga1, ga2), 1e-7);
+    EXPECT_LT(max_rel_diff(gb1, gb2), 1e-5);
     mul_forward(y1.f32(), a.f32(), b.f32(), N, R);
     mul_forward_ref(y2.f32(), a.f32(), b.f32(), N, R);
     EXPECT_LT(max_rel_diff(y1, y2), 1e-7);
@@ -211,6 +220,16 @@ OP_TEST(relu, gradient) {
   for (Shape s : {Shape{1}, Shape{3, 17}, Shape{2, 64}})
     EXPECT_GRAD_OK([](Tape&, const std::vector<Var>& v) { return relu(v[0]); },
                    {away_from_zero(s, 1)});
+}
+
+TEST(ops, activations_reject_non_f32_naming_the_op) {
+  Tape tape;
+  Var i = tape.leaf(Tensor::zeros({2, 5}, DType::i32), false);
+  expect_error([&] { gelu(i, true); }, "[gelu_tanh]", "i32 (2, 5)");
+  expect_error([&] { gelu(i, false); }, "[gelu_erf]", "i32 (2, 5)");
+  expect_error([&] { relu(i); }, "[relu]", "i32 (2, 5)");
+  expect_error([&] { silu(i); }, "[silu]", "i32 (2, 5)");
+  expect_error([&] { swiglu(i, i); }, "[swiglu]", "i32 (2, 5)");
 }
 
 OP_TEST(silu, gradient) {

@@ -131,6 +131,7 @@ OP_TEST(sum, value_shape_and_gradient) {
   tape.backward(s);
   EXPECT_GRAD_OK([](Tape&, const std::vector<Var>& v) { return sum(v[0]); },
                  {random_tensor({2, 3, 64}, 2)});
+  expect_error([&] { sum(tape.leaf(Tensor::zeros({2}, DType::i32), false)); }, "[sum]", "(2)");
 }
 
 OP_TEST(mean, value_shape_and_gradient) {
