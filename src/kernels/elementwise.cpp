@@ -30,9 +30,14 @@ inline float gelu_tanh_df(float x) {
   float s = fast_sigmoid(2.0f * u);
   return s + x * s * (1.0f - s) * 2.0f * du;
 }
-inline float gelu_erf_f(float x) { return 0.5f * x * (1.0f + fast_erf(x * kInvSqrt2)); }
+// Φ(x) = 0.5·(1 + erf(x/√2)); for x < 0 it is 0.5·erfc(|x|/√2), exact in relative terms.
+inline float normal_cdf(float x) {
+  float q = 0.5f * fast_erfc_pos((x < 0.0f ? -x : x) * kInvSqrt2);
+  return x < 0.0f ? q : 1.0f - q;
+}
+inline float gelu_erf_f(float x) { return x * normal_cdf(x); }
 inline float gelu_erf_df(float x) {
-  return 0.5f * (1.0f + fast_erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * fast_exp(-0.5f * x * x);
+  return normal_cdf(x) + x * kInvSqrt2Pi * fast_exp(-0.5f * x * x);
 }
 inline float silu_f(float x) { return x * fast_sigmoid(x); }
 inline float silu_df(float x) {
