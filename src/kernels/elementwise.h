@@ -8,13 +8,13 @@
 namespace aero {
 
 // exp(x) without a libm call, so loops around it vectorise. Relative error < 2e-7 for x in
-// [-86.5, 88]; inputs outside are clamped (below: a tiny positive number, not 0).
+// [-86.5, 88]; below that 0 (exp(-inf) = 0 for masks), above exp(88).
 inline float fast_exp(float x) {
-  x = x < -86.5f ? -86.5f : x;
-  x = x > 88.0f ? 88.0f : x;
+  float xc = x < -86.5f ? -86.5f : x;
+  xc = xc > 88.0f ? 88.0f : xc;
   // x = n·ln2 + r with |r| <= ln2/2; the magic constant rounds to nearest.
-  float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-  float r = x - n * 0.693359375f;
+  float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  float r = xc - n * 0.693359375f;
   r = r + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
@@ -23,7 +23,8 @@ inline float fast_exp(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   float e = p * r * r + r + 1.0f;
-  return std::bit_cast<float>(std::bit_cast<int32_t>(e) + (static_cast<int32_t>(n) << 23));
+  e = std::bit_cast<float>(std::bit_cast<int32_t>(e) + (static_cast<int32_t>(n) << 23));
+  return x < -86.5f ? 0.0f : e;
 }
 
 inline float fast_sigmoid(float x) { return 1.0f / (1.0f + fast_exp(-x)); }

@@ -57,14 +57,14 @@ void check_unary(Fwd fast, Fwd ref, Bwd fast_b, Bwd ref_b, double tol) {
 
 TEST(kernels, fast_exp_relative_error) {
   double worst = 0;
-  for (double x = -86.0; x <= 88.0; x += 1.0 / 1024.0 + 1e-7) {
+  for (double x = -86.5; x <= 88.0; x += 1.0 / 1024.0 + 1e-7) {
     double e = std::exp(double(float(x)));
     worst = std::max(worst, std::fabs(fast_exp(float(x)) - e) / e);
   }
   EXPECT_LT(worst, 2e-7);
   EXPECT_EQ(fast_exp(0.0f), 1.0f);
-  EXPECT_GT(fast_exp(-1000.0f), 0.0f);
-  EXPECT_LT(fast_exp(-1000.0f), 1e-37f);
+  EXPECT_EQ(fast_exp(-1000.0f), 0.0f);
+  EXPECT_EQ(fast_exp(-INFINITY), 0.0f);
   EXPECT_TRUE(std::isfinite(fast_exp(1000.0f)));
 }
 

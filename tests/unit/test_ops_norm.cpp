@@ -171,9 +171,12 @@ OP_TEST(softmax, rows_sum_to_one_and_errors_name_the_op) {
     for (int64_t c = 0; c < 1000; c++) s += y.value().at({n, c});
     EXPECT_NEAR(s, 1.0, 1e-5);
   }
-  expect_error(
-      [&] {
-        softmax(tape.leaf(Tensor::zeros({2, 4}, DType::i32), false));
-      },
-      "[softmax]", "(2, 4)");
+  // Masked (-inf) entries get exactly 0, as with an additive attention mask.
+  Tensor m = random_tensor({2, 5}, 2);
+  m.f32()[1] = m.f32()[7] = -INFINITY;
+  Var ym = softmax(tape.leaf(m, true));
+  EXPECT_EQ(ym.value().f32()[1], 0.0f);
+  EXPECT_EQ(ym.value().f32()[7], 0.0f);
+  Var i = tape.leaf(Tensor::zeros({2, 4}, DType::i32), false);
+  expect_error([&] { softmax(i); }, "[softmax]", "(2, 4)");
 }
