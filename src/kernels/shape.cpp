@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace aero {
@@ -38,19 +39,33 @@ void block_add_ref(float* dst, int64_t ld_dst, const float* src, int64_t ld_src,
 
 void gather_4d(float* out, const float* inp, const int64_t shape[4], const int64_t strides[4],
                bool accumulate) {
-  int64_t D0 = shape[0], D1 = shape[1], D2 = shape[2], D3 = shape[3], s3 = strides[3];
+  int64_t D0 = shape[0], D1 = shape[1], D2 = shape[2], D3 = shape[3];
+  int64_t s2 = strides[2], s3 = strides[3];
+  // A strided innermost read (a transpose of the last two dims) goes tile by tile, so the
+  // kTile input lines a tile touches stay in L1 while all their elements are used.
+  constexpr int64_t kTile = 32;
+  int64_t tile2 = s3 == 1 ? D2 : kTile, n_tiles = (D2 + tile2 - 1) / std::max<int64_t>(tile2, 1);
 #pragma omp parallel for collapse(3) if (D0 * D1 * D2 * D3 > 65536 && !omp_in_parallel())
   for (int64_t i0 = 0; i0 < D0; i0++)
     for (int64_t i1 = 0; i1 < D1; i1++)
-      for (int64_t i2 = 0; i2 < D2; i2++) {
-        const float* s = inp + i0 * strides[0] + i1 * strides[1] + i2 * strides[2];
-        float* o = out + ((i0 * D1 + i1) * D2 + i2) * D3;
-        if (accumulate) {
+      for (int64_t t = 0; t < n_tiles; t++) {
+        const float* src = inp + i0 * strides[0] + i1 * strides[1];
+        float* dst = out + (i0 * D1 + i1) * D2 * D3;
+        int64_t a0 = t * tile2, a1 = std::min(a0 + tile2, D2);
+        int64_t step3 = s3 == 1 ? D3 : kTile;
+        for (int64_t b0 = 0; b0 < D3; b0 += step3) {
+          int64_t b1 = std::min(b0 + step3, D3);
+          for (int64_t i2 = a0; i2 < a1; i2++) {
+            const float* sr = src + i2 * s2;
+            float* o = dst + i2 * D3;
+            if (accumulate) {
 #pragma omp simd
-          for (int64_t i3 = 0; i3 < D3; i3++) o[i3] += s[i3 * s3];
-        } else {
+              for (int64_t i3 = b0; i3 < b1; i3++) o[i3] += sr[i3 * s3];
+            } else {
 #pragma omp simd
-          for (int64_t i3 = 0; i3 < D3; i3++) o[i3] = s[i3 * s3];
+              for (int64_t i3 = b0; i3 < b1; i3++) o[i3] = sr[i3 * s3];
+            }
+          }
         }
       }
 }
