@@ -41,18 +41,17 @@ void gather_4d(float* out, const float* inp, const int64_t shape[4], const int64
                bool accumulate) {
   int64_t D0 = shape[0], D1 = shape[1], D2 = shape[2], D3 = shape[3];
   int64_t s2 = strides[2], s3 = strides[3];
-  // A strided innermost read (a transpose of the last two dims) goes tile by tile, so the
-  // kTile input lines a tile touches stay in L1 while all their elements are used.
+  // Tiles of kTile rows; a strided innermost read (a transpose of the last two dims) also
+  // goes kTile columns at a time, so the input lines a tile touches stay in L1.
   constexpr int64_t kTile = 32;
-  int64_t tile2 = s3 == 1 ? D2 : kTile, n_tiles = (D2 + tile2 - 1) / std::max<int64_t>(tile2, 1);
+  int64_t n_tiles = (D2 + kTile - 1) / kTile, step3 = s3 == 1 ? D3 : kTile;
 #pragma omp parallel for collapse(3) if (D0 * D1 * D2 * D3 > 65536 && !omp_in_parallel())
   for (int64_t i0 = 0; i0 < D0; i0++)
     for (int64_t i1 = 0; i1 < D1; i1++)
       for (int64_t t = 0; t < n_tiles; t++) {
         const float* src = inp + i0 * strides[0] + i1 * strides[1];
         float* dst = out + (i0 * D1 + i1) * D2 * D3;
-        int64_t a0 = t * tile2, a1 = std::min(a0 + tile2, D2);
-        int64_t step3 = s3 == 1 ? D3 : kTile;
+        int64_t a0 = t * kTile, a1 = std::min(a0 + kTile, D2);
         for (int64_t b0 = 0; b0 < D3; b0 += step3) {
           int64_t b1 = std::min(b0 + step3, D3);
           for (int64_t i2 = a0; i2 < a1; i2++) {
