@@ -18,9 +18,7 @@ void cross_entropy_forward(float* loss, float* lse, const float* logits, const i
       continue;
     }
     const float* x = logits + n * V;
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int64_t v = 0; v < V; v++) mx = x[v] > mx ? x[v] : mx;
+    float mx = row_max(x, V);
     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
     for (int64_t v = 0; v < V; v++) s += fast_exp(x[v] - mx);

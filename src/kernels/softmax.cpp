@@ -13,9 +13,7 @@ void softmax_forward(float* out, const float* inp, int64_t N, int64_t C) {
   for (int64_t n = 0; n < N; n++) {
     const float* x = inp + n * C;
     float* o = out + n * C;
-    float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
-    for (int64_t c = 0; c < C; c++) mx = x[c] > mx ? x[c] : mx;
+    float mx = row_max(x, C);
     float s = 0.0f;
 #pragma omp simd reduction(+ : s)
     for (int64_t c = 0; c < C; c++) {
