@@ -68,7 +68,7 @@ OP_TEST(cross_entropy, gradient_with_ignore_index_weights_final_only_divisor) {
   int B = 2, T = 3, V = 17;
   Tensor x = random_tensor({B, T, V}, 1, -3.0f, 3.0f), y = random_ids({B, T}, V, 2);
   y.i32()[1] = -100;
-  y.i32()[4] = 5;
+  y.i32()[5] = 5;  // the final position of sequence 1, ignored below with ignore_index 5
   CrossEntropyOpts ignore;
   EXPECT_GRAD_OK(ce(y, ignore), {x});
   CrossEntropyOpts weighted;
@@ -119,6 +119,15 @@ OP_TEST(cross_entropy, matches_the_definition) {
   CrossEntropyOpts fo;
   fo.final_only = true;
   EXPECT_NEAR(cross_entropy(xv, y, fo).value().f32()[0], last / B, 1e-5);
+  // With weights and a divisor: Σ_b w[b, T-1] · nll[b, T-1] / divisor.
+  double wlast = 0;
+  for (int b = 0; b < B; b++) {
+    int n = b * T + T - 1;
+    wlast += w.f32()[n] * nll(x.f32() + n * V, V, y.i32()[n]);
+  }
+  fo.weights = w;
+  fo.divisor = 2.0f;
+  EXPECT_NEAR(cross_entropy(xv, y, fo).value().f32()[0], wlast / 2.0, 1e-5);
 }
 
 OP_TEST(cross_entropy, final_only_gradient_touches_only_the_last_position) {
