@@ -97,17 +97,27 @@ void gated_backward(float* dgate, float* dup, const float* dout, const float* ga
   }
 }
 
+// Calls f(i, j, len) for runs of len elements: a[i..i+len) meets b[j..j+len) (b has R elements,
+// repeated over N / R rows). Parallel over rows and chunks of a row, so R == N is parallel too.
+template <typename F>
+void broadcast_runs(int64_t N, int64_t R, F f) {
+  constexpr int64_t kChunk = 4096;
+  int64_t rows = N / R, chunks = (R + kChunk - 1) / kChunk;
+#pragma omp parallel for collapse(2) if (N > kParCheap && !omp_in_parallel())
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < chunks; c++) {
+      int64_t j = c * kChunk;
+      f(r * R + j, j, std::min(kChunk, R - j));
+    }
+}
+
 }  // namespace
 
 void add_forward(float* out, const float* a, const float* b, int64_t N, int64_t R) {
-  int64_t rows = N / R;
-#pragma omp parallel for if (N > kParCheap && !omp_in_parallel())
-  for (int64_t r = 0; r < rows; r++) {
-    const float* ar = a + r * R;
-    float* o = out + r * R;
+  broadcast_runs(N, R, [=](int64_t i, int64_t j, int64_t len) {
 #pragma omp simd
-    for (int64_t i = 0; i < R; i++) o[i] = ar[i] + b[i];
-  }
+    for (int64_t k = 0; k < len; k++) out[i + k] = a[i + k] + b[j + k];
+  });
 }
 
 void add_backward(float* da, float* db, const float* dout, int64_t N, int64_t R) {
@@ -147,28 +157,20 @@ void add_backward_ref(float* da, float* db, const float* dout, int64_t N, int64_
 }
 
 void mul_forward(float* out, const float* a, const float* b, int64_t N, int64_t R) {
-  int64_t rows = N / R;
-#pragma omp parallel for if (N > kParCheap && !omp_in_parallel())
-  for (int64_t r = 0; r < rows; r++) {
-    const float* ar = a + r * R;
-    float* o = out + r * R;
+  broadcast_runs(N, R, [=](int64_t i, int64_t j, int64_t len) {
 #pragma omp simd
-    for (int64_t i = 0; i < R; i++) o[i] = ar[i] * b[i];
-  }
+    for (int64_t k = 0; k < len; k++) out[i + k] = a[i + k] * b[j + k];
+  });
 }
 
 void mul_backward(float* da, float* db, const float* dout, const float* a, const float* b,
                   int64_t N, int64_t R) {
   int64_t rows = N / R;
-  if (da) {
-#pragma omp parallel for if (N > kParCheap && !omp_in_parallel())
-    for (int64_t r = 0; r < rows; r++) {
-      const float* d = dout + r * R;
-      float* dar = da + r * R;
+  if (da)
+    broadcast_runs(N, R, [=](int64_t i, int64_t j, int64_t len) {
 #pragma omp simd
-      for (int64_t i = 0; i < R; i++) dar[i] += d[i] * b[i];
-    }
-  }
+      for (int64_t k = 0; k < len; k++) da[i + k] += dout[i + k] * b[j + k];
+    });
   if (db) {
     // Column split, as in add_backward: deterministic and race-free.
 #pragma omp parallel if (N > kParCheap && !omp_in_parallel())
