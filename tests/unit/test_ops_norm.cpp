@@ -1,3 +1,5 @@
+#include <omp.h>
+
 #include <functional>
 #include <vector>
 
@@ -52,6 +54,25 @@ TEST(kernels, layer_norm_matches_reference) {
       EXPECT_LT(max_rel_diff(dw1, dw2), 1e-5);
       EXPECT_LT(max_rel_diff(db1, db2), 1e-5);
     }
+}
+
+TEST(kernels, layer_norm_backward_is_the_same_on_any_thread_count) {
+  int64_t N = 300, C = 257;
+  Tensor x = random_tensor({N, C}, 1), w = random_tensor({C}, 2), dy = random_tensor({N, C}, 3);
+  Tensor m = Tensor::empty({N}), r = Tensor::empty({N}), y = Tensor::empty({N, C});
+  layer_norm_forward(y.f32(), m.f32(), r.f32(), x.f32(), w.f32(), nullptr, N, C, 1e-5f);
+  Tensor dx[2], dw[2], db[2];
+  int prev = omp_get_max_threads();
+  for (int k = 0; k < 2; k++) {
+    omp_set_num_threads(k + 1);
+    dx[k] = Tensor::zeros({N, C}), dw[k] = Tensor::zeros({C}), db[k] = Tensor::zeros({C});
+    layer_norm_backward(dx[k].f32(), dw[k].f32(), db[k].f32(), dy.f32(), x.f32(), w.f32(), m.f32(),
+                        r.f32(), N, C);
+  }
+  omp_set_num_threads(prev);
+  EXPECT_EQ(max_rel_diff(dx[0], dx[1]), 0.0);
+  EXPECT_EQ(max_rel_diff(dw[0], dw[1]), 0.0);
+  EXPECT_EQ(max_rel_diff(db[0], db[1]), 0.0);
 }
 
 TEST(kernels, rms_norm_matches_reference) {
