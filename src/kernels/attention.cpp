@@ -1,0 +1,336 @@
+#include "kernels/attention.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "core/rng.h"
+#include "kernels/gemm.h"
+
+namespace aero {
+namespace {
+
+// Query rows per block. Under a causal mask a block only multiplies the keys it can see, so
+// smaller blocks skip more work but make more (smaller) gemm calls.
+constexpr int64_t kQB = 32;
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// exp(x) for x <= 0, exactly 0 below -87 (and for -inf). Written so that the compiler
+// vectorises the loops that call it; relative error ~1e-7.
+inline float exp_nonpos(float x) {
+  float xc = std::max(x, -87.0f);
+  float n = std::floor(xc * 1.44269504f + 0.5f);
+  float r = xc - n * 0.693145752f - n * 1.42860677e-6f;  // ln 2 split in two for accuracy
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  float scale = std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
+  return x < -87.0f ? 0.0f : p * scale;
+}
+
+// Keys row i of a (b, h) head may see: j < limit, and key_mask[j] != 0 when given.
+inline int64_t key_limit(const AttentionArgs& a, int64_t i, int64_t n_keys) {
+  if (!a.causal) return n_keys;
+  return std::clamp<int64_t>(i + (a.Tk - a.Tq) + 1, 0, n_keys);
+}
+
+// Keys a block of rows [i0, i1) needs (the union of their limits).
+inline int64_t block_keys(const AttentionArgs& a, int64_t i1) { return key_limit(a, i1 - 1, a.Tk); }
+
+inline uint64_t drop_index(const AttentionArgs& a, int64_t b, int64_t h, int64_t i) {
+  return uint64_t(((b * a.NH + h) * a.Tq + i) * a.Tk);
+}
+
+// Scores of one row (scale·q·kᵀ already in s[0, limit)) -> masked scores: bias added,
+// padding keys set to -inf. Returns the row max (-inf if every key is masked).
+inline float mask_row(float* s, const AttentionArgs& a, const float* bias_row, const int32_t* kmask,
+                      int64_t limit) {
+  if (bias_row)
+#pragma omp simd
+    for (int64_t j = 0; j < limit; j++) s[j] += bias_row[j];
+  if (kmask)
+#pragma omp simd
+    for (int64_t j = 0; j < limit; j++) s[j] = kmask[j] ? s[j] : -kInf;
+  float m = -kInf;
+#pragma omp simd reduction(max : m)
+  for (int64_t j = 0; j < limit; j++) m = std::max(m, s[j]);
+  return m;
+}
+
+// p[j] *= keep(j) / (1 - p) with the counter-based mask.
+inline void dropout_row(float* p, int64_t n, uint64_t seed, uint64_t base, float prob) {
+  float keep_scale = 1.0f / (1.0f - prob);
+#pragma omp simd
+  for (int64_t j = 0; j < n; j++)
+    p[j] *= hash_uniform(seed, base + uint64_t(j)) >= prob ? keep_scale : 0.0f;
+}
+
+// The (b, h) pairs of one task: all batches of one head when dbias is accumulated (so no two
+// threads add into the same bias gradient, in the same order for any thread count), else one.
+struct Tasks {
+  int64_t n, per_task_b;
+  Tasks(const AttentionArgs& a, bool by_head)
+      : n(by_head ? a.NH : a.B * a.NH), per_task_b(by_head ? a.B : 1) {}
+};
+
+}  // namespace
+
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const AttentionArgs& a) {
+  const int64_t C = a.NH * a.HS, B = a.B, Tq = a.Tq, Tk = a.Tk, NH = a.NH, HS = a.HS;
+  int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int64_t qb = std::min(kQB, Tq);
+  std::vector<float> scratch(size_t(nt) * size_t(qb * Tk));
+  const bool par = B * NH > 1 && B * NH * Tq * Tk * HS > (1 << 16);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
+  for (int64_t task = 0; task < B * NH; task++) {
+    const int64_t b = task / NH, h = task % NH;
+    float* S = scratch.data() + size_t(omp_get_thread_num()) * size_t(qb * Tk);  // (qb, Tk)
+    const float* qh = q + b * Tq * C + h * HS;                                   // rows of C floats
+    const float* kh = k + b * Tk * C + h * HS;
+    const float* vh = v + b * Tk * C + h * HS;
+    float* oh = out + b * Tq * C + h * HS;
+    float* lh = lse ? lse + (b * NH + h) * Tq : nullptr;
+    const int32_t* kmask = a.key_mask ? a.key_mask + b * Tk : nullptr;
+    for (int64_t i0 = 0; i0 < Tq; i0 += qb) {
+      const int64_t nq = std::min(qb, Tq - i0), nk = block_keys(a, i0 + nq);
+      if (nk == 0) {  // every row of the block sees no key
+        for (int64_t r = 0; r < nq; r++) {
+          std::memset(oh + (i0 + r) * C, 0, sizeof(float) * size_t(HS));
+          if (lh) lh[i0 + r] = kInf;
+        }
+        continue;
+      }
+      // S (nq, nk) = scale · Q_blk · K[0:nk]ᵀ
+      sgemm(false, true, int(nq), int(nk), int(HS), a.scale, qh + i0 * C, int(C), kh, int(C), 0.0f,
+            S, int(nk));
+      for (int64_t r = 0; r < nq; r++) {
+        const int64_t i = i0 + r, limit = key_limit(a, i, nk);
+        float* s = S + r * nk;
+        const float* brow = a.bias ? a.bias + (h * Tq + i) * Tk : nullptr;
+        float m = mask_row(s, a, brow, kmask, limit);
+        if (m == -kInf) {  // fully masked row: zero weights, zero output
+          std::fill(s, s + nk, 0.0f);
+          if (lh) lh[i] = kInf;
+          continue;
+        }
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (int64_t j = 0; j < limit; j++) {
+          s[j] = exp_nonpos(s[j] - m);
+          sum += s[j];
+        }
+        float inv = 1.0f / sum;
+#pragma omp simd
+        for (int64_t j = 0; j < limit; j++) s[j] *= inv;
+        std::fill(s + limit, s + nk, 0.0f);
+        if (lh) lh[i] = m + std::log(sum);
+        if (a.dropout > 0.0f) dropout_row(s, limit, a.seed, drop_index(a, b, h, i), a.dropout);
+      }
+      // O_blk (nq, HS) = P (nq, nk) · V[0:nk]
+      sgemm(false, false, int(nq), int(HS), int(nk), 1.0f, S, int(nk), vh, int(C), 0.0f,
+            oh + i0 * C, int(C));
+    }
+  }
+}
+
+void attention_backward(float* dq, float* dk, float* dv, float* dbias, const float* dout,
+                        const float* out, const float* lse, const float* q, const float* k,
+                        const float* v, const AttentionArgs& a) {
+  const int64_t C = a.NH * a.HS, B = a.B, Tq = a.Tq, Tk = a.Tk, NH = a.NH, HS = a.HS;
+  int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int64_t qb = std::min(kQB, Tq);
+  const size_t per_thread = size_t(2 * qb * Tk + qb);
+  std::vector<float> scratch(size_t(nt) * per_thread);
+  const Tasks tasks(a, dbias != nullptr);
+  const bool par = tasks.n > 1 && B * NH * Tq * Tk * HS > (1 << 16);
+  const float keep_scale = a.dropout > 0.0f ? 1.0f / (1.0f - a.dropout) : 1.0f;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
+  for (int64_t task = 0; task < tasks.n; task++) {
+    float* P = scratch.data() + size_t(omp_get_thread_num()) * per_thread;  // (qb, Tk)
+    float* D = P + qb * Tk;                                                 // (qb, Tk)
+    float* delta = D + qb * Tk;                                             // (qb)
+    for (int64_t bt = 0; bt < tasks.per_task_b; bt++) {
+      const int64_t b = tasks.per_task_b == 1 ? task / NH : bt;
+      const int64_t h = tasks.per_task_b == 1 ? task % NH : task;
+      const int64_t qo = b * Tq * C + h * HS, ko = b * Tk * C + h * HS;
+      const float* lh = lse + (b * NH + h) * Tq;
+      const int32_t* kmask = a.key_mask ? a.key_mask + b * Tk : nullptr;
+      for (int64_t i0 = 0; i0 < Tq; i0 += qb) {
+        const int64_t nq = std::min(qb, Tq - i0), nk = block_keys(a, i0 + nq);
+        if (nk == 0) continue;
+        // P (nq, nk): recomputed from the scores and the saved log-sum-exp.
+        sgemm(false, true, int(nq), int(nk), int(HS), a.scale, q + qo + i0 * C, int(C), k + ko,
+              int(C), 0.0f, P, int(nk));
+        // D (nq, nk) = dO_blk · V[0:nk]ᵀ, the gradient of the (dropped) weights.
+        sgemm(false, true, int(nq), int(nk), int(HS), 1.0f, dout + qo + i0 * C, int(C), v + ko,
+              int(C), 0.0f, D, int(nk));
+        for (int64_t r = 0; r < nq; r++) {
+          const float *o = out + qo + (i0 + r) * C, *g = dout + qo + (i0 + r) * C;
+          float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t c = 0; c < HS; c++) acc += o[c] * g[c];
+          delta[r] = acc;  // Σ_j P'_ij dP'_ij = dO_i · O_i
+        }
+        for (int64_t r = 0; r < nq; r++) {
+          const int64_t i = i0 + r, limit = key_limit(a, i, nk);
+          float *p = P + r * nk, *d = D + r * nk;
+          const float* brow = a.bias ? a.bias + (h * Tq + i) * Tk : nullptr;
+          mask_row(p, a, brow, kmask, limit);
+          const float l = lh[i], dl = delta[r];
+          if (a.dropout > 0.0f) {
+            const uint64_t base = drop_index(a, b, h, i);
+#pragma omp simd
+            for (int64_t j = 0; j < limit; j++) {
+              float pj = exp_nonpos(p[j] - l);
+              float keep =
+                  hash_uniform(a.seed, base + uint64_t(j)) >= a.dropout ? keep_scale : 0.0f;
+              d[j] = pj * (keep * d[j] - dl);  // dS
+              p[j] = pj * keep;                // P', for dV
+            }
+          } else {
+#pragma omp simd
+            for (int64_t j = 0; j < limit; j++) {
+              float pj = exp_nonpos(p[j] - l);
+              d[j] = pj * (d[j] - dl);
+              p[j] = pj;
+            }
+          }
+          std::fill(p + limit, p + nk, 0.0f);
+          std::fill(d + limit, d + nk, 0.0f);
+          if (dbias) {
+            float* db = dbias + (h * Tq + i) * Tk;
+#pragma omp simd
+            for (int64_t j = 0; j < limit; j++) db[j] += d[j];
+          }
+        }
+        // dV[0:nk] += P'ᵀ · dO_blk; dQ_blk += scale · dS · K[0:nk]; dK[0:nk] += scale · dSᵀ · Q_blk
+        if (dv)
+          sgemm(true, false, int(nk), int(HS), int(nq), 1.0f, P, int(nk), dout + qo + i0 * C,
+                int(C), 1.0f, dv + ko, int(C));
+        if (dq)
+          sgemm(false, false, int(nq), int(HS), int(nk), a.scale, D, int(nk), k + ko, int(C), 1.0f,
+                dq + qo + i0 * C, int(C));
+        if (dk)
+          sgemm(true, false, int(nk), int(HS), int(nq), a.scale, D, int(nk), q + qo + i0 * C,
+                int(C), 1.0f, dk + ko, int(C));
+      }
+    }
+  }
+}
+
+namespace {
+
+// Weights of row i of head (b, h) in double: pre-dropout p and post-dropout pd (Tk each).
+// Returns false for a fully masked row (both zero).
+bool ref_row(std::vector<double>& p, std::vector<double>& pd, const float* q, const float* k,
+             const AttentionArgs& a, int64_t b, int64_t h, int64_t i) {
+  const int64_t C = a.NH * a.HS;
+  std::vector<bool> ok(size_t(a.Tk));
+  double m = -INFINITY;
+  for (int64_t j = 0; j < a.Tk; j++) {
+    ok[size_t(j)] =
+        (!a.causal || j <= i + (a.Tk - a.Tq)) && (!a.key_mask || a.key_mask[b * a.Tk + j]);
+    double s = 0;
+    for (int64_t c = 0; c < a.HS; c++)
+      s += double(q[(b * a.Tq + i) * C + h * a.HS + c]) * k[(b * a.Tk + j) * C + h * a.HS + c];
+    s = s * a.scale + (a.bias ? a.bias[(h * a.Tq + i) * a.Tk + j] : 0.0);
+    p[size_t(j)] = s;
+    if (ok[size_t(j)]) m = std::max(m, s);
+  }
+  if (m == -INFINITY) {
+    std::fill(p.begin(), p.end(), 0.0);
+    std::fill(pd.begin(), pd.end(), 0.0);
+    return false;
+  }
+  double sum = 0;
+  for (int64_t j = 0; j < a.Tk; j++) {
+    p[size_t(j)] = ok[size_t(j)] ? std::exp(p[size_t(j)] - m) : 0.0;
+    sum += p[size_t(j)];
+  }
+  for (int64_t j = 0; j < a.Tk; j++) {
+    p[size_t(j)] /= sum;
+    bool keep = a.dropout <= 0.0f ||
+                hash_uniform(a.seed, uint64_t(((b * a.NH + h) * a.Tq + i) * a.Tk + j)) >= a.dropout;
+    pd[size_t(j)] = keep ? p[size_t(j)] / (1.0 - a.dropout) : 0.0;
+  }
+  return true;
+}
+
+}  // namespace
+
+void attention_forward_ref(float* out, const float* q, const float* k, const float* v,
+                           const AttentionArgs& a) {
+  const int64_t C = a.NH * a.HS;
+  std::vector<double> p(size_t(a.Tk)), pd(size_t(a.Tk));
+  for (int64_t b = 0; b < a.B; b++)
+    for (int64_t h = 0; h < a.NH; h++)
+      for (int64_t i = 0; i < a.Tq; i++) {
+        ref_row(p, pd, q, k, a, b, h, i);
+        for (int64_t c = 0; c < a.HS; c++) {
+          double acc = 0;
+          for (int64_t j = 0; j < a.Tk; j++)
+            acc += pd[size_t(j)] * v[(b * a.Tk + j) * C + h * a.HS + c];
+          out[(b * a.Tq + i) * C + h * a.HS + c] = float(acc);
+        }
+      }
+}
+
+void attention_backward_ref(float* dq, float* dk, float* dv, float* dbias, const float* dout,
+                            const float* q, const float* k, const float* v,
+                            const AttentionArgs& a) {
+  const int64_t C = a.NH * a.HS, HS = a.HS;
+  std::vector<double> p(size_t(a.Tk)), pd(size_t(a.Tk)), dp(size_t(a.Tk));
+  for (int64_t b = 0; b < a.B; b++)
+    for (int64_t h = 0; h < a.NH; h++) {
+      // Per-head gradients in double, added once at the end.
+      std::vector<double> gq(size_t(a.Tq * HS)), gk(size_t(a.Tk * HS)), gv(size_t(a.Tk * HS));
+      std::vector<double> gb(size_t(a.Tq * a.Tk));
+      for (int64_t i = 0; i < a.Tq; i++) {
+        if (!ref_row(p, pd, q, k, a, b, h, i)) continue;
+        const float* qi = q + (b * a.Tq + i) * C + h * HS;
+        const float* go = dout + (b * a.Tq + i) * C + h * HS;
+        double delta = 0;
+        for (int64_t j = 0; j < a.Tk; j++) {
+          const float* vj = v + (b * a.Tk + j) * C + h * HS;
+          double g = 0;  // dL/dP'_ij
+          for (int64_t c = 0; c < HS; c++) g += double(go[c]) * vj[c];
+          for (int64_t c = 0; c < HS; c++) gv[size_t(j * HS + c)] += pd[size_t(j)] * go[c];
+          dp[size_t(j)] = p[size_t(j)] > 0 ? g * pd[size_t(j)] / p[size_t(j)] : 0.0;  // dL/dP_ij
+          delta += p[size_t(j)] * dp[size_t(j)];
+        }
+        for (int64_t j = 0; j < a.Tk; j++) {
+          const float* kj = k + (b * a.Tk + j) * C + h * HS;
+          double ds = p[size_t(j)] * (dp[size_t(j)] - delta);
+          gb[size_t(i * a.Tk + j)] = ds;
+          for (int64_t c = 0; c < HS; c++) {
+            gq[size_t(i * HS + c)] += ds * a.scale * kj[c];
+            gk[size_t(j * HS + c)] += ds * a.scale * qi[c];
+          }
+        }
+      }
+      for (int64_t i = 0; i < a.Tq; i++)
+        for (int64_t c = 0; c < HS; c++)
+          if (dq) dq[(b * a.Tq + i) * C + h * HS + c] += float(gq[size_t(i * HS + c)]);
+      for (int64_t j = 0; j < a.Tk; j++)
+        for (int64_t c = 0; c < HS; c++) {
+          if (dk) dk[(b * a.Tk + j) * C + h * HS + c] += float(gk[size_t(j * HS + c)]);
+          if (dv) dv[(b * a.Tk + j) * C + h * HS + c] += float(gv[size_t(j * HS + c)]);
+        }
+      if (dbias)
+        for (int64_t n = 0; n < a.Tq * a.Tk; n++)
+          dbias[h * a.Tq * a.Tk + n] += float(gb[size_t(n)]);
+    }
+}
+
+}  // namespace aero
