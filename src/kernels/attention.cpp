@@ -129,6 +129,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   const int64_t qb = std::min(kQB, Tq);
   const int64_t ld = padded(Tk);
   std::vector<float> scratch(size_t(nt) * size_t(qb * ld));
+  gemm_info();  // loads the BLAS backend here, never inside the parallel region
   const bool par = B * NH > 1 && B * NH * Tq * Tk * HS > (1 << 16);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
   for (int64_t task = 0; task < B * NH; task++) {
@@ -189,6 +190,7 @@ void attention_backward(float* dq, float* dk, float* dv, float* dbias, const flo
   const int64_t ld = padded(Tk);
   const size_t per_thread = size_t(2 * qb * ld + qb);
   std::vector<float> scratch(size_t(nt) * per_thread);
+  gemm_info();  // loads the BLAS backend here, never inside the parallel region
   const Tasks tasks(a, dbias != nullptr);
   const bool par = tasks.n > 1 && B * NH * Tq * Tk * HS > (1 << 16);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
