@@ -20,42 +20,51 @@ namespace {
 constexpr int64_t kQB = 32;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-// 16 floats. GCC vector extensions compile to the build's ISA (AVX-512 with -march=native,
-// SSE pairs on a generic x86-64 build), so no run-time dispatch is needed. Rows are processed
-// 16 at a time: the compiler leaves loops around a scalar exp() or a select unvectorised.
-using f32x16 = float __attribute__((vector_size(64)));
-using i32x16 = int32_t __attribute__((vector_size(64)));
-constexpr int64_t kW = 16;
+// One register of floats. GCC vector extensions compile to the build's ISA (AVX-512 with
+// -march=native, SSE on a generic x86-64 build), so no run-time dispatch is needed. Rows are
+// processed a vector at a time: the compiler leaves loops around a scalar exp() or a select
+// scalar.
+#if defined(__AVX512F__)
+constexpr int kW = 16;
+#elif defined(__AVX__)
+constexpr int kW = 8;
+#else
+constexpr int kW = 4;
+#endif
+using fvec = float __attribute__((vector_size(kW * sizeof(float))));
+using ivec = int32_t __attribute__((vector_size(kW * sizeof(int32_t))));
 
-inline f32x16 load16(const float* p) {
-  f32x16 v;
+inline fvec loadv(const float* p) {
+  fvec v;
   std::memcpy(&v, p, sizeof(v));
   return v;
 }
-inline void store16(float* p, f32x16 v) { std::memcpy(p, &v, sizeof(v)); }
-inline f32x16 splat(float x) { return f32x16{} + x; }
-inline float hsum(f32x16 v) {
+inline void storev(float* p, fvec v) { std::memcpy(p, &v, sizeof(v)); }
+inline fvec splat(float x) { return fvec{} + x; }
+inline float hsum(fvec v) {
   float s = 0.0f;
   for (int i = 0; i < kW; i++) s += v[i];
   return s;
 }
-inline float hmax(f32x16 v) {
+inline float hmax(fvec v) {
   float m = v[0];
   for (int i = 1; i < kW; i++) m = std::max(m, v[i]);
   return m;
 }
-// Lane j holds j + base.
-inline i32x16 iota16(int32_t base) {
-  return i32x16{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} + base;
+// Lane i holds base + i.
+inline ivec lane_index(int32_t base) {
+  ivec v;
+  for (int i = 0; i < kW; i++) v[i] = base + i;
+  return v;
 }
 
 // exp(x) for x <= 0, exactly 0 below -87 (and for -inf); relative error ~1e-7.
-inline f32x16 exp_nonpos(f32x16 x) {
-  f32x16 xc = x < -87.0f ? splat(-87.0f) : x;
-  f32x16 t = xc * 1.44269504f;
-  f32x16 n = (t + 12582912.0f) - 12582912.0f;             // round to nearest (1.5 * 2^23 trick)
-  f32x16 r = xc - n * 0.693145752f - n * 1.42860677e-6f;  // ln 2 split in two for accuracy
-  f32x16 p = splat(1.0f / 5040);
+inline fvec exp_nonpos(fvec x) {
+  fvec xc = x < -87.0f ? splat(-87.0f) : x;
+  fvec t = xc * 1.44269504f;
+  fvec n = (t + 12582912.0f) - 12582912.0f;             // round to nearest (1.5 * 2^23 trick)
+  fvec r = xc - n * 0.693145752f - n * 1.42860677e-6f;  // ln 2 split in two for accuracy
+  fvec p = splat(1.0f / 5040);
   p = p * r + 1.0f / 720;
   p = p * r + 1.0f / 120;
   p = p * r + 1.0f / 24;
@@ -63,8 +72,8 @@ inline f32x16 exp_nonpos(f32x16 x) {
   p = p * r + 0.5f;
   p = p * r + 1.0f;
   p = p * r + 1.0f;
-  i32x16 e = (__builtin_convertvector(n, i32x16) + 127) << 23;
-  return x < -87.0f ? splat(0.0f) : p * std::bit_cast<f32x16>(e);
+  ivec e = (__builtin_convertvector(n, ivec) + 127) << 23;
+  return x < -87.0f ? splat(0.0f) : p * std::bit_cast<fvec>(e);
 }
 
 // Keys row i of a (b, h) head may see: j < limit, and key_mask[j] != 0 when given.
@@ -80,7 +89,7 @@ inline uint64_t drop_index(const AttentionArgs& a, int64_t b, int64_t h, int64_t
   return uint64_t(((b * a.NH + h) * a.Tq + i) * a.Tk);
 }
 
-// Row stride of the score blocks: a multiple of 16 floats, so that the row loops below run
+// Row stride of the score blocks: a multiple of 16 floats (of kW), so that the row loops run
 // whole vectors (a scalar tail of exp() would cost as much as the vector body).
 inline int64_t padded(int64_t n) { return (n + 15) / 16 * 16; }
 
@@ -95,10 +104,10 @@ inline float mask_row(float* s, int64_t L, const float* bias_row, const int32_t*
   if (kmask)
 #pragma omp simd
     for (int64_t j = 0; j < limit; j++) s[j] = kmask[j] ? s[j] : -kInf;
-  f32x16 m = splat(-kInf);
+  fvec m = splat(-kInf);
   for (int64_t j = 0; j < L; j += kW) {
-    f32x16 x = iota16(int32_t(j)) < int32_t(limit) ? load16(s + j) : splat(-kInf);
-    store16(s + j, x);
+    fvec x = lane_index(int32_t(j)) < int32_t(limit) ? loadv(s + j) : splat(-kInf);
+    storev(s + j, x);
     m = m > x ? m : x;
   }
   return hmax(m);
@@ -163,14 +172,14 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
           if (lh) lh[i] = kInf;
           continue;
         }
-        f32x16 acc = splat(0.0f);
+        fvec acc = splat(0.0f);
         for (int64_t j = 0; j < L; j += kW) {
-          f32x16 e = exp_nonpos(load16(s + j) - m);  // masked: exp(-inf) = 0
-          store16(s + j, e);
+          fvec e = exp_nonpos(loadv(s + j) - m);  // masked: exp(-inf) = 0
+          storev(s + j, e);
           acc += e;
         }
         const float sum = hsum(acc), inv = 1.0f / sum;
-        for (int64_t j = 0; j < L; j += kW) store16(s + j, load16(s + j) * inv);
+        for (int64_t j = 0; j < L; j += kW) storev(s + j, loadv(s + j) * inv);
         if (lh) lh[i] = m + std::log(sum);
         if (a.dropout > 0.0f) dropout_row(s, L, a.seed, drop_index(a, b, h, i), a.dropout);
       }
@@ -230,11 +239,11 @@ void attention_backward(float* dq, float* dk, float* dv, float* dbias, const flo
           const uint64_t base = drop_index(a, b, h, i);
           if (a.dropout > 0.0f) dropout_row(d, limit, a.seed, base, a.dropout);
           for (int64_t j = 0; j < L; j += kW) {
-            f32x16 pj = exp_nonpos(load16(p + j) - l);
-            f32x16 ds = pj * (load16(d + j) - dl);
-            store16(d + j,
-                    iota16(int32_t(j)) < int32_t(limit) ? ds : splat(0.0f));  // unset past nk
-            store16(p + j, pj);
+            fvec pj = exp_nonpos(loadv(p + j) - l);
+            fvec ds = pj * (loadv(d + j) - dl);
+            storev(d + j,
+                   lane_index(int32_t(j)) < int32_t(limit) ? ds : splat(0.0f));  // unset past nk
+            storev(p + j, pj);
           }
           if (a.dropout > 0.0f) dropout_row(p, limit, a.seed, base, a.dropout);
           if (dbias) {
