@@ -1,0 +1,374 @@
+#include "kernels/attention.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "core/rng.h"
+#include "kernels/gemm.h"
+
+namespace aero {
+namespace {
+
+// Query rows per block. Under a causal mask a block only multiplies the keys it can see, so
+// smaller blocks skip more work but make more (smaller) gemm calls.
+constexpr int64_t kQB = 32;
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// One register of floats. GCC vector extensions compile to the build's ISA (AVX-512 with
+// -march=native, SSE on a generic x86-64 build), so no run-time dispatch is needed. Rows are
+// processed a vector at a time: the compiler leaves loops around a scalar exp() or a select
+// scalar.
+#if defined(__AVX512F__)
+constexpr int kW = 16;
+#elif defined(__AVX__)
+constexpr int kW = 8;
+#else
+constexpr int kW = 4;
+#endif
+using fvec = float __attribute__((vector_size(kW * sizeof(float))));
+using ivec = int32_t __attribute__((vector_size(kW * sizeof(int32_t))));
+
+inline fvec loadv(const float* p) {
+  fvec v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+inline void storev(float* p, fvec v) { std::memcpy(p, &v, sizeof(v)); }
+inline fvec splat(float x) { return fvec{} + x; }
+inline float hsum(fvec v) {
+  float s = 0.0f;
+  for (int i = 0; i < kW; i++) s += v[i];
+  return s;
+}
+inline float hmax(fvec v) {
+  float m = v[0];
+  for (int i = 1; i < kW; i++) m = std::max(m, v[i]);
+  return m;
+}
+// Lane i holds base + i.
+inline ivec lane_index(int32_t base) {
+  ivec v;
+  for (int i = 0; i < kW; i++) v[i] = base + i;
+  return v;
+}
+
+// exp(x) for x <= 0, exactly 0 below -87 (and for -inf); relative error ~1e-7.
+inline fvec exp_nonpos(fvec x) {
+  fvec xc = x < -87.0f ? splat(-87.0f) : x;
+  fvec t = xc * 1.44269504f;
+  fvec n = (t + 12582912.0f) - 12582912.0f;             // round to nearest (1.5 * 2^23 trick)
+  fvec r = xc - n * 0.693145752f - n * 1.42860677e-6f;  // ln 2 split in two for accuracy
+  fvec p = splat(1.0f / 5040);
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  ivec e = (__builtin_convertvector(n, ivec) + 127) << 23;
+  return x < -87.0f ? splat(0.0f) : p * std::bit_cast<fvec>(e);
+}
+
+// Keys row i of a (b, h) head may see: j < limit, and key_mask[j] != 0 when given.
+inline int64_t key_limit(const AttentionArgs& a, int64_t i, int64_t n_keys) {
+  if (!a.causal) return n_keys;
+  return std::clamp<int64_t>(i + (a.Tk - a.Tq) + 1, 0, n_keys);
+}
+
+// Keys a block of rows [i0, i1) needs (the union of their limits).
+inline int64_t block_keys(const AttentionArgs& a, int64_t i1) { return key_limit(a, i1 - 1, a.Tk); }
+
+inline uint64_t drop_index(const AttentionArgs& a, int64_t b, int64_t h, int64_t i) {
+  return uint64_t(((b * a.NH + h) * a.Tq + i) * a.Tk);
+}
+
+// Row stride of the score blocks: a multiple of 16 floats (of kW), so that the row loops run
+// whole vectors (a scalar tail of exp() would cost as much as the vector body).
+inline int64_t padded(int64_t n) { return (n + 15) / 16 * 16; }
+
+// Scores of one row (scale·q·kᵀ in s[0, limit)) -> masked scores over the padded row [0, L):
+// bias added, padding keys and j >= limit set to -inf. Returns the row max (-inf if every
+// key is masked).
+inline float mask_row(float* s, int64_t L, const float* bias_row, const int32_t* kmask,
+                      int64_t limit) {
+  if (bias_row)
+#pragma omp simd
+    for (int64_t j = 0; j < limit; j++) s[j] += bias_row[j];
+  if (kmask)
+#pragma omp simd
+    for (int64_t j = 0; j < limit; j++) s[j] = kmask[j] ? s[j] : -kInf;
+  fvec m = splat(-kInf);
+  for (int64_t j = 0; j < L; j += kW) {
+    fvec x = lane_index(int32_t(j)) < int32_t(limit) ? loadv(s + j) : splat(-kInf);
+    storev(s + j, x);
+    m = m > x ? m : x;
+  }
+  return hmax(m);
+}
+
+// p[j] *= keep(j) / (1 - p) with the counter-based mask.
+inline void dropout_row(float* p, int64_t n, uint64_t seed, uint64_t base, float prob) {
+  float keep_scale = 1.0f / (1.0f - prob);
+#pragma omp simd
+  for (int64_t j = 0; j < n; j++)
+    p[j] *= hash_uniform(seed, base + uint64_t(j)) >= prob ? keep_scale : 0.0f;
+}
+
+// The (b, h) pairs of one task: all batches of one head when dbias is accumulated (so no two
+// threads add into the same bias gradient, in the same order for any thread count), else one.
+struct Tasks {
+  int64_t n, per_task_b;
+  Tasks(const AttentionArgs& a, bool by_head)
+      : n(by_head ? a.NH : a.B * a.NH), per_task_b(by_head ? a.B : 1) {}
+};
+
+}  // namespace
+
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const AttentionArgs& a) {
+  const int64_t C = a.NH * a.HS, B = a.B, Tq = a.Tq, Tk = a.Tk, NH = a.NH, HS = a.HS;
+  int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int64_t qb = std::min(kQB, Tq);
+  const int64_t ld = padded(Tk);
+  std::vector<float> scratch(size_t(nt) * size_t(qb * ld));
+  gemm_info();  // loads the BLAS backend here, never inside the parallel region
+  const bool par = B * NH > 1 && B * NH * Tq * Tk * HS > (1 << 16);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
+  for (int64_t task = 0; task < B * NH; task++) {
+    const int64_t b = task / NH, h = task % NH;
+    float* S = scratch.data() + size_t(omp_get_thread_num()) * size_t(qb * ld);  // (qb, ld)
+    const float* qh = q + b * Tq * C + h * HS;                                   // rows of C floats
+    const float* kh = k + b * Tk * C + h * HS;
+    const float* vh = v + b * Tk * C + h * HS;
+    float* oh = out + b * Tq * C + h * HS;
+    float* lh = lse ? lse + (b * NH + h) * Tq : nullptr;
+    const int32_t* kmask = a.key_mask ? a.key_mask + b * Tk : nullptr;
+    for (int64_t i0 = 0; i0 < Tq; i0 += qb) {
+      const int64_t nq = std::min(qb, Tq - i0), nk = block_keys(a, i0 + nq), L = padded(nk);
+      if (nk == 0) {  // every row of the block sees no key
+        for (int64_t r = 0; r < nq; r++) {
+          std::memset(oh + (i0 + r) * C, 0, sizeof(float) * size_t(HS));
+          if (lh) lh[i0 + r] = kInf;
+        }
+        continue;
+      }
+      // S (nq, nk), row stride L = scale · Q_blk · K[0:nk]ᵀ
+      sgemm(false, true, int(nq), int(nk), int(HS), a.scale, qh + i0 * C, int(C), kh, int(C), 0.0f,
+            S, int(L));
+      for (int64_t r = 0; r < nq; r++) {
+        const int64_t i = i0 + r, limit = key_limit(a, i, nk);
+        float* s = S + r * L;
+        const float* brow = a.bias ? a.bias + (h * Tq + i) * Tk : nullptr;
+        float m = mask_row(s, L, brow, kmask, limit);
+        if (m == -kInf) {  // fully masked row: zero weights, zero output
+          std::fill(s, s + L, 0.0f);
+          if (lh) lh[i] = kInf;
+          continue;
+        }
+        fvec acc = splat(0.0f);
+        for (int64_t j = 0; j < L; j += kW) {
+          fvec e = exp_nonpos(loadv(s + j) - m);  // masked: exp(-inf) = 0
+          storev(s + j, e);
+          acc += e;
+        }
+        const float sum = hsum(acc), inv = 1.0f / sum;
+        for (int64_t j = 0; j < L; j += kW) storev(s + j, loadv(s + j) * inv);
+        if (lh) lh[i] = m + std::log(sum);
+        if (a.dropout > 0.0f) dropout_row(s, L, a.seed, drop_index(a, b, h, i), a.dropout);
+      }
+      // O_blk (nq, HS) = P (nq, nk) · V[0:nk]
+      sgemm(false, false, int(nq), int(HS), int(nk), 1.0f, S, int(L), vh, int(C), 0.0f, oh + i0 * C,
+            int(C));
+    }
+  }
+}
+
+void attention_backward(float* dq, float* dk, float* dv, float* dbias, const float* dout,
+                        const float* out, const float* lse, const float* q, const float* k,
+                        const float* v, const AttentionArgs& a) {
+  const int64_t C = a.NH * a.HS, B = a.B, Tq = a.Tq, Tk = a.Tk, NH = a.NH, HS = a.HS;
+  int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int64_t qb = std::min(kQB, Tq);
+  const int64_t ld = padded(Tk);
+  const size_t per_thread = size_t(2 * qb * ld + qb);
+  std::vector<float> scratch(size_t(nt) * per_thread);
+  gemm_info();  // loads the BLAS backend here, never inside the parallel region
+  const Tasks tasks(a, dbias != nullptr);
+  const bool par = tasks.n > 1 && B * NH * Tq * Tk * HS > (1 << 16);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
+  for (int64_t task = 0; task < tasks.n; task++) {
+    float* P = scratch.data() + size_t(omp_get_thread_num()) * per_thread;  // (qb, ld)
+    float* D = P + qb * ld;                                                 // (qb, ld)
+    float* delta = D + qb * ld;                                             // (qb)
+    for (int64_t bt = 0; bt < tasks.per_task_b; bt++) {
+      const int64_t b = tasks.per_task_b == 1 ? task / NH : bt;
+      const int64_t h = tasks.per_task_b == 1 ? task % NH : task;
+      const int64_t qo = b * Tq * C + h * HS, ko = b * Tk * C + h * HS;
+      const float* lh = lse + (b * NH + h) * Tq;
+      const int32_t* kmask = a.key_mask ? a.key_mask + b * Tk : nullptr;
+      for (int64_t i0 = 0; i0 < Tq; i0 += qb) {
+        const int64_t nq = std::min(qb, Tq - i0), nk = block_keys(a, i0 + nq), L = padded(nk);
+        if (nk == 0) continue;
+        // P (nq, nk), row stride L: recomputed from the scores and the saved log-sum-exp.
+        sgemm(false, true, int(nq), int(nk), int(HS), a.scale, q + qo + i0 * C, int(C), k + ko,
+              int(C), 0.0f, P, int(L));
+        // D (nq, nk) = dO_blk · V[0:nk]ᵀ, the gradient of the (dropped) weights.
+        sgemm(false, true, int(nq), int(nk), int(HS), 1.0f, dout + qo + i0 * C, int(C), v + ko,
+              int(C), 0.0f, D, int(L));
+        for (int64_t r = 0; r < nq; r++) {
+          const float *o = out + qo + (i0 + r) * C, *g = dout + qo + (i0 + r) * C;
+          float acc = 0.0f;
+#pragma omp simd reduction(+ : acc)
+          for (int64_t c = 0; c < HS; c++) acc += o[c] * g[c];
+          delta[r] = acc;  // Σ_j P'_ij dP'_ij = dO_i · O_i
+        }
+        for (int64_t r = 0; r < nq; r++) {
+          const int64_t i = i0 + r, limit = key_limit(a, i, nk);
+          float *p = P + r * L, *d = D + r * L;
+          const float* brow = a.bias ? a.bias + (h * Tq + i) * Tk : nullptr;
+          mask_row(p, L, brow, kmask, limit);
+          const float l = lh[i], dl = delta[r];
+          // dS = P (keep · dP' - delta), with P' = keep · P for dV (keep = 1 without dropout).
+          const uint64_t base = drop_index(a, b, h, i);
+          if (a.dropout > 0.0f) dropout_row(d, limit, a.seed, base, a.dropout);
+          for (int64_t j = 0; j < L; j += kW) {
+            fvec pj = exp_nonpos(loadv(p + j) - l);
+            fvec ds = pj * (loadv(d + j) - dl);
+            storev(d + j,
+                   lane_index(int32_t(j)) < int32_t(limit) ? ds : splat(0.0f));  // unset past nk
+            storev(p + j, pj);
+          }
+          if (a.dropout > 0.0f) dropout_row(p, limit, a.seed, base, a.dropout);
+          if (dbias) {
+            float* db = dbias + (h * Tq + i) * Tk;
+#pragma omp simd
+            for (int64_t j = 0; j < limit; j++) db[j] += d[j];
+          }
+        }
+        // dV[0:nk] += P'ᵀ · dO_blk; dQ_blk += scale · dS · K[0:nk]; dK[0:nk] += scale · dSᵀ · Q_blk
+        if (dv)
+          sgemm(true, false, int(nk), int(HS), int(nq), 1.0f, P, int(L), dout + qo + i0 * C, int(C),
+                1.0f, dv + ko, int(C));
+        if (dq)
+          sgemm(false, false, int(nq), int(HS), int(nk), a.scale, D, int(L), k + ko, int(C), 1.0f,
+                dq + qo + i0 * C, int(C));
+        if (dk)
+          sgemm(true, false, int(nk), int(HS), int(nq), a.scale, D, int(L), q + qo + i0 * C, int(C),
+                1.0f, dk + ko, int(C));
+      }
+    }
+  }
+}
+
+namespace {
+
+// Weights of row i of head (b, h) in double: pre-dropout p and post-dropout pd (Tk each).
+// Returns false for a fully masked row (both zero).
+bool ref_row(std::vector<double>& p, std::vector<double>& pd, const float* q, const float* k,
+             const AttentionArgs& a, int64_t b, int64_t h, int64_t i) {
+  const int64_t C = a.NH * a.HS;
+  std::vector<bool> ok(size_t(a.Tk));
+  double m = -INFINITY;
+  for (int64_t j = 0; j < a.Tk; j++) {
+    ok[size_t(j)] =
+        (!a.causal || j <= i + (a.Tk - a.Tq)) && (!a.key_mask || a.key_mask[b * a.Tk + j]);
+    double s = 0;
+    for (int64_t c = 0; c < a.HS; c++)
+      s += double(q[(b * a.Tq + i) * C + h * a.HS + c]) * k[(b * a.Tk + j) * C + h * a.HS + c];
+    s = s * a.scale + (a.bias ? a.bias[(h * a.Tq + i) * a.Tk + j] : 0.0);
+    p[size_t(j)] = s;
+    if (ok[size_t(j)]) m = std::max(m, s);
+  }
+  if (m == -INFINITY) {
+    std::fill(p.begin(), p.end(), 0.0);
+    std::fill(pd.begin(), pd.end(), 0.0);
+    return false;
+  }
+  double sum = 0;
+  for (int64_t j = 0; j < a.Tk; j++) {
+    p[size_t(j)] = ok[size_t(j)] ? std::exp(p[size_t(j)] - m) : 0.0;
+    sum += p[size_t(j)];
+  }
+  for (int64_t j = 0; j < a.Tk; j++) {
+    p[size_t(j)] /= sum;
+    bool keep = a.dropout <= 0.0f ||
+                hash_uniform(a.seed, uint64_t(((b * a.NH + h) * a.Tq + i) * a.Tk + j)) >= a.dropout;
+    pd[size_t(j)] = keep ? p[size_t(j)] / (1.0 - a.dropout) : 0.0;
+  }
+  return true;
+}
+
+}  // namespace
+
+void attention_forward_ref(float* out, const float* q, const float* k, const float* v,
+                           const AttentionArgs& a) {
+  const int64_t C = a.NH * a.HS;
+  std::vector<double> p(size_t(a.Tk)), pd(size_t(a.Tk));
+  for (int64_t b = 0; b < a.B; b++)
+    for (int64_t h = 0; h < a.NH; h++)
+      for (int64_t i = 0; i < a.Tq; i++) {
+        ref_row(p, pd, q, k, a, b, h, i);
+        for (int64_t c = 0; c < a.HS; c++) {
+          double acc = 0;
+          for (int64_t j = 0; j < a.Tk; j++)
+            acc += pd[size_t(j)] * v[(b * a.Tk + j) * C + h * a.HS + c];
+          out[(b * a.Tq + i) * C + h * a.HS + c] = float(acc);
+        }
+      }
+}
+
+void attention_backward_ref(float* dq, float* dk, float* dv, float* dbias, const float* dout,
+                            const float* q, const float* k, const float* v,
+                            const AttentionArgs& a) {
+  const int64_t C = a.NH * a.HS, HS = a.HS;
+  std::vector<double> p(size_t(a.Tk)), pd(size_t(a.Tk)), dp(size_t(a.Tk));
+  for (int64_t b = 0; b < a.B; b++)
+    for (int64_t h = 0; h < a.NH; h++) {
+      // Per-head gradients in double, added once at the end.
+      std::vector<double> gq(size_t(a.Tq * HS)), gk(size_t(a.Tk * HS)), gv(size_t(a.Tk * HS));
+      std::vector<double> gb(size_t(a.Tq * a.Tk));
+      for (int64_t i = 0; i < a.Tq; i++) {
+        if (!ref_row(p, pd, q, k, a, b, h, i)) continue;
+        const float* qi = q + (b * a.Tq + i) * C + h * HS;
+        const float* go = dout + (b * a.Tq + i) * C + h * HS;
+        double delta = 0;
+        for (int64_t j = 0; j < a.Tk; j++) {
+          const float* vj = v + (b * a.Tk + j) * C + h * HS;
+          double g = 0;  // dL/dP'_ij
+          for (int64_t c = 0; c < HS; c++) g += double(go[c]) * vj[c];
+          for (int64_t c = 0; c < HS; c++) gv[size_t(j * HS + c)] += pd[size_t(j)] * go[c];
+          dp[size_t(j)] = p[size_t(j)] > 0 ? g * pd[size_t(j)] / p[size_t(j)] : 0.0;  // dL/dP_ij
+          delta += p[size_t(j)] * dp[size_t(j)];
+        }
+        for (int64_t j = 0; j < a.Tk; j++) {
+          const float* kj = k + (b * a.Tk + j) * C + h * HS;
+          double ds = p[size_t(j)] * (dp[size_t(j)] - delta);
+          gb[size_t(i * a.Tk + j)] = ds;
+          for (int64_t c = 0; c < HS; c++) {
+            gq[size_t(i * HS + c)] += ds * a.scale * kj[c];
+            gk[size_t(j * HS + c)] += ds * a.scale * qi[c];
+          }
+        }
+      }
+      for (int64_t i = 0; i < a.Tq; i++)
+        for (int64_t c = 0; c < HS; c++)
+          if (dq) dq[(b * a.Tq + i) * C + h * HS + c] += float(gq[size_t(i * HS + c)]);
+      for (int64_t j = 0; j < a.Tk; j++)
+        for (int64_t c = 0; c < HS; c++) {
+          if (dk) dk[(b * a.Tk + j) * C + h * HS + c] += float(gk[size_t(j * HS + c)]);
+          if (dv) dv[(b * a.Tk + j) * C + h * HS + c] += float(gv[size_t(j * HS + c)]);
+        }
+      if (dbias)
+        for (int64_t n = 0; n < a.Tq * a.Tk; n++)
+          dbias[h * a.Tq * a.Tk + n] += float(gb[size_t(n)]);
+    }
+}
+
+}  // namespace aero

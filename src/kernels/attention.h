@@ -1,0 +1,34 @@
+// Fused scaled-dot-product attention. q (B, Tq, NH*HS), k and v (B, Tk, NH*HS), out like q;
+// head h is channels [h*HS, (h+1)*HS) of every row, so per-head gemms use a leading dimension
+// of NH*HS and no permute copy is made. Gradients accumulate (+=).
+#pragma once
+#include <cstdint>
+
+namespace aero {
+
+struct AttentionArgs {
+  int64_t B = 1, Tq = 1, Tk = 1, NH = 1, HS = 1;
+  float scale = 1.0f;    // applied to q·kᵀ (already resolved: never 0 here)
+  bool causal = false;   // query i sees keys j <= i + (Tk - Tq)
+  float dropout = 0.0f;  // probability of zeroing a weight; 0 disables
+  uint64_t seed = 0;     // dropout mask: hash_uniform(seed, ((b*NH + h)*Tq + i)*Tk + j)
+  const int32_t* key_mask = nullptr;  // (B, Tk) 1 = attend, 0 = padding; may be null
+  const float* bias = nullptr;        // (NH, Tq, Tk) added to the scaled scores; may be null
+};
+
+// lse (B, NH, Tq): log-sum-exp of each row of masked scores, +inf for a fully masked row
+// (whose output is zero). May be null when no backward follows.
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       const AttentionArgs& a);
+// dq like q, dk and dv like k, dbias (NH, Tq, Tk); any may be null. out and lse from forward.
+void attention_backward(float* dq, float* dk, float* dv, float* dbias, const float* dout,
+                        const float* out, const float* lse, const float* q, const float* k,
+                        const float* v, const AttentionArgs& a);
+
+// Naive references: one (b, h, i, j) at a time, double accumulation, same dropout mask.
+void attention_forward_ref(float* out, const float* q, const float* k, const float* v,
+                           const AttentionArgs& a);
+void attention_backward_ref(float* dq, float* dk, float* dv, float* dbias, const float* dout,
+                            const float* q, const float* k, const float* v, const AttentionArgs& a);
+
+}  // namespace aero
