@@ -23,6 +23,23 @@ Tensor random_ids(const Shape& s, int32_t vocab, uint64_t seed) {
   return t;
 }
 
+std::string error_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void expect_error(const std::function<void()>& fn, const std::string& prefix,
+                  const std::string& part) {
+  std::string m = error_of(fn);
+  EXPECT_EQ(m.rfind(prefix, 0), 0u)
+      << "expected an error starting with " << prefix << ", got '" << m << "'";
+  EXPECT_NE(m.find(part), std::string::npos) << m;
+}
+
 double max_rel_diff(const Tensor& a, const Tensor& b) {
   EXPECT_EQ(a.shape(), b.shape());
   Tensor ac = a.contiguous_copy(), bc = b.contiguous_copy();

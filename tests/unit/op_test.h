@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <set>
 #include <string>
 
@@ -22,6 +23,12 @@ inline bool register_op_test(const char* op) {
 // Uniform in [lo, hi).
 Tensor random_tensor(const Shape& s, uint64_t seed, float lo = -1.0f, float hi = 1.0f);
 Tensor random_ids(const Shape& s, int32_t vocab, uint64_t seed);
+// The message of the aero::Error that fn throws ("" if none).
+std::string error_of(const std::function<void()>& fn);
+// fn must throw an aero::Error whose message starts with prefix and contains part.
+void expect_error(const std::function<void()>& fn, const std::string& prefix,
+                  const std::string& part);
+
 // max |a - b| / max(max |b|, tiny): one number per tensor.
 double max_rel_diff(const Tensor& a, const Tensor& b);
 

@@ -1,8 +1,10 @@
 #include <gtest/gtest.h>
 
 #include "core/config.h"
+#include "op_test.h"
 
 using namespace aero;
+using aero::test::error_of;
 
 namespace {
 
@@ -23,15 +25,6 @@ const FieldTable<Demo>& demo_fields() {
     return f;
   }();
   return t;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace

@@ -76,15 +76,6 @@ Var attn_of(const std::vector<Var>& v, const AttentionOpts& o) {
   return attention(v[0], v[1], v[2], o, v.size() > 3 ? v[3] : Var{});
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 }  // namespace
 
 TEST(kernels, attention_matches_reference) {

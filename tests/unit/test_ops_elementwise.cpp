@@ -16,18 +16,6 @@ namespace {
 const int64_t kSizes[] = {1, 3, 17, 64, 1000, 70001};
 
 // Runs f and checks it throws an aero::Error starting with `prefix` and containing `part`.
-void expect_error(const std::function<void()>& f, const std::string& prefix,
-                  const std::string& part) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error starting with " << prefix;
-  } catch (const Error& e) {
-    std::string m = e.what();
-    EXPECT_EQ(m.rfind(prefix, 0), 0u) << m;
-    EXPECT_NE(m.find(part), std::string::npos) << m;
-  }
-}
-
 // Values in [-4, 4) kept away from 0, where relu's kink would spoil finite differences.
 Tensor away_from_zero(const Shape& s, uint64_t seed) {
   Tensor t = random_tensor(s, seed, -4.0f, 4.0f);

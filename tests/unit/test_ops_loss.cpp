@@ -10,18 +10,6 @@ using namespace aero::test;
 
 namespace {
 
-void expect_error(const std::function<void()>& f, const std::string& prefix,
-                  const std::string& part) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error starting with " << prefix;
-  } catch (const Error& e) {
-    std::string m = e.what();
-    EXPECT_EQ(m.rfind(prefix, 0), 0u) << m;
-    EXPECT_NE(m.find(part), std::string::npos) << m;
-  }
-}
-
 // -log_softmax(row)[y] in double.
 double nll(const float* row, int64_t V, int32_t y) {
   double mx = row[0], s = 0;

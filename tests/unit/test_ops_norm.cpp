@@ -14,18 +14,6 @@ namespace {
 
 const std::pair<int64_t, int64_t> kRowsCols[] = {{1, 1}, {3, 17}, {64, 64}, {130, 7}, {300, 257}};
 
-void expect_error(const std::function<void()>& f, const std::string& prefix,
-                  const std::string& part) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error starting with " << prefix;
-  } catch (const Error& e) {
-    std::string m = e.what();
-    EXPECT_EQ(m.rfind(prefix, 0), 0u) << m;
-    EXPECT_NE(m.find(part), std::string::npos) << m;
-  }
-}
-
 }  // namespace
 
 TEST(kernels, layer_norm_matches_reference) {

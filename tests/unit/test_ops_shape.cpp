@@ -7,22 +7,6 @@
 using namespace aero;
 using namespace aero::test;
 
-namespace {
-
-void expect_error(const std::function<void()>& f, const std::string& prefix,
-                  const std::string& part) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an error starting with " << prefix;
-  } catch (const Error& e) {
-    std::string m = e.what();
-    EXPECT_EQ(m.rfind(prefix, 0), 0u) << m;
-    EXPECT_NE(m.find(part), std::string::npos) << m;
-  }
-}
-
-}  // namespace
-
 TEST(kernels, block_copy_and_gather_match_reference) {
   for (auto [rows, cols] : {std::pair<int64_t, int64_t>{1, 1}, {3, 17}, {300, 257}}) {
     Tensor src = random_tensor({rows, cols + 5}, 1);
