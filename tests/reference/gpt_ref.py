@@ -61,7 +61,7 @@ def rope(x, n_head, theta=10000.0):
     inv_freq = 1.0 / theta ** (torch.arange(0, HS, 2, dtype=torch.float64) / HS)
     freqs = torch.outer(torch.arange(T, dtype=torch.float64), inv_freq)  # (T, HS/2)
     emb = torch.cat([freqs, freqs], dim=-1)  # (T, HS)
-    cos, sin = emb.cos(), emb.sin()
+    cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
     x = x.view(B, T, n_head, HS)
     x1, x2 = x[..., : HS // 2], x[..., HS // 2:]
     rot = torch.cat([-x2, x1], dim=-1)
