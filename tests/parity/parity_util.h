@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
+#include <memory>
 #include <string>
 
 #include "core/tensor.h"
@@ -15,6 +17,16 @@ namespace aero::parity {
 
 inline std::string data_path(const std::string& file) {
   return std::string(AERO_PARITY_DATA) + "/" + file;
+}
+
+// The reference file, with a hint when it was never generated (the executable run by hand).
+inline std::unique_ptr<SafetensorsFile> open_reference(const std::string& file) {
+  std::string path = data_path(file);
+  if (!std::filesystem::exists(path))
+    fail("[parity] ", path,
+         " is missing: it is written by the parity.reference.* tests; run `ctest -L parity` in the "
+         "build directory");
+  return std::make_unique<SafetensorsFile>(path);
 }
 
 inline std::string meta(const SafetensorsFile& f, const std::string& key) {

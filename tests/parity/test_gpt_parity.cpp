@@ -111,7 +111,8 @@ double max_abs(const Tensor& t) {
 }
 
 void run_parity(const std::string& variant) {
-  SafetensorsFile f(data_path("gpt_" + variant + ".safetensors"));
+  auto file = open_reference("gpt_" + variant + ".safetensors");
+  const SafetensorsFile& f = *file;
   GptConfig c = read_config(f);
   ParamStore s;
   declare_gpt(s, c);

@@ -21,7 +21,8 @@ struct Case {
 }  // namespace
 
 TEST(optim_parity, five_steps_match_torch_optim) {
-  SafetensorsFile f(data_path("optim.safetensors"));
+  auto file = open_reference("optim.safetensors");
+  const SafetensorsFile& f = *file;
   int steps = std::stoi(meta(f, "steps"));
   const Case cases[] = {
       {"sgd", {.kind = OptimKind::sgd, .lr = 0.1f, .weight_decay = 0.01f}},
@@ -75,7 +76,8 @@ TEST(optim_parity, five_steps_match_torch_optim) {
 }
 
 TEST(optim_parity, clip_grad_norm_matches_torch) {
-  SafetensorsFile f(data_path("optim.safetensors"));
+  auto file = open_reference("optim.safetensors");
+  const SafetensorsFile& f = *file;
   for (std::string c : {"clip.above.", "clip.below."}) {
     Tensor w = f.read_f32(c + "in.w"), b = f.read_f32(c + "in.b");
     float* grads[] = {w.f32(), b.f32()};
