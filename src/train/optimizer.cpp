@@ -1,8 +1,8 @@
 #include "train/optimizer.h"
 
+#include <algorithm>
 #include <vector>
 
-#include "io/safetensors.h"
 #include "kernels/optim.h"
 
 namespace aero {
@@ -119,42 +119,49 @@ double Optimizer::clip_grad_norm(float max_norm) {
   return aero::clip_grad_norm(grads.data(), sizes.data(), int(grads.size()), max_norm);
 }
 
-void Optimizer::save(const std::string& path) const {
+std::vector<StTensorRef> Optimizer::state_tensors() const {
   std::vector<StTensorRef> tensors;
   for (int k = 0; k < n_moments(); k++) {
     float* buf = store_.state(k);
     for (const Param& p : store_.params())
       if (p.trainable)
-        tensors.push_back(StTensorRef(std::string(moment_name(cfg_.kind, k)) + "." + p.name,
-                                      Tensor::wrap(buf + p.offset, p.shape)));
+        tensors.emplace_back(state_name(k, p.name), Tensor::wrap(buf + p.offset, p.shape));
   }
-  write_safetensors(path, tensors,
-                    {{"format", "aero.optimizer"},
-                     {"version", "1"},
-                     {"kind", optim_kind_name(cfg_.kind)},
-                     {"step", std::to_string(step_)}});
+  return tensors;
 }
 
-void Optimizer::load(const std::string& path) {
-  SafetensorsFile f(path);
+std::map<std::string, std::string> Optimizer::state_metadata() const {
+  return {{"optim.format", "aero.optimizer"},
+          {"optim.version", "1"},
+          {"optim.kind", optim_kind_name(cfg_.kind)},
+          {"optim.step", std::to_string(step_)}};
+}
+
+std::string Optimizer::state_name(int k, const std::string& param) const {
+  return std::string("optim.") + moment_name(cfg_.kind, k) + "." + param;
+}
+
+void Optimizer::load_state(const SafetensorsFile& f) {
+  const std::string& path = f.path();
   auto meta = [&](const char* key) {
     auto it = f.metadata().find(key);
-    AERO_CHECK(it != f.metadata().end(), "[optimizer] ", path, ": metadata has no '", key, "'");
+    AERO_CHECK(it != f.metadata().end(), "[optimizer] ", path, ": metadata has no '", key,
+               "' (no optimizer state in this file)");
     return it->second;
   };
-  AERO_CHECK(meta("format") == "aero.optimizer", "[optimizer] ", path,
-             ": not an optimizer state file");
-  AERO_CHECK(meta("version") == "1", "[optimizer] ", path, ": unsupported version ",
-             meta("version"));
-  AERO_CHECK(meta("kind") == optim_kind_name(cfg_.kind), "[optimizer] ", path, ": state is for ",
-             meta("kind"), " but this optimizer is ", optim_kind_name(cfg_.kind));
-  int64_t step = 0;
+  AERO_CHECK(meta("optim.format") == "aero.optimizer", "[optimizer] ", path,
+             ": not an optimizer state");
+  AERO_CHECK(meta("optim.version") == "1", "[optimizer] ", path,
+             ": unsupported optimizer state version ", meta("optim.version"));
+  AERO_CHECK(meta("optim.kind") == optim_kind_name(cfg_.kind), "[optimizer] ", path,
+             ": state is for ", meta("optim.kind"), " but this optimizer is ",
+             optim_kind_name(cfg_.kind));
+  int64_t step = -1;
   try {
-    step = std::stoll(meta("step"));
+    step = std::stoll(meta("optim.step"));
   } catch (const std::exception&) {
-    fail("[optimizer] ", path, ": bad step '", meta("step"), "'");
   }
-  AERO_CHECK(step >= 0, "[optimizer] ", path, ": negative step ", step);
+  AERO_CHECK(step >= 0, "[optimizer] ", path, ": bad optim.step '", meta("optim.step"), "'");
   // Read everything before touching the store, so a bad file leaves the state as it was.
   int64_t total = store_.buffer_floats();
   std::vector<Tensor> staged;
@@ -162,14 +169,18 @@ void Optimizer::load(const std::string& path) {
     Tensor buf = Tensor::zeros({total > 0 ? total : 1});
     for (const Param& p : store_.params())
       if (p.trainable)
-        f.read_into(std::string(moment_name(cfg_.kind, k)) + "." + p.name,
-                    Tensor::wrap(buf.f32() + p.offset, p.shape));
+        f.read_into(state_name(k, p.name), Tensor::wrap(buf.f32() + p.offset, p.shape));
     staged.push_back(buf);
   }
-  for (int k = 0; k < n_moments(); k++) store_.state(k);
   for (int k = 0; k < n_moments(); k++)
     std::copy(staged[size_t(k)].f32(), staged[size_t(k)].f32() + total, store_.state(k));
   step_ = step;
 }
+
+void Optimizer::save(const std::string& path) const {
+  write_safetensors(path, state_tensors(), state_metadata());
+}
+
+void Optimizer::load(const std::string& path) { load_state(SafetensorsFile(path)); }
 
 }  // namespace aero

@@ -4,8 +4,11 @@
 // and the moments, so a resumed run continues exactly.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
+#include <vector>
 
+#include "io/safetensors.h"
 #include "nn/params.h"
 
 namespace aero {
@@ -40,8 +43,16 @@ class Optimizer {
   // Global-norm clipping over the trainable gradients; returns the norm before clipping.
   double clip_grad_norm(float max_norm);
 
-  // State as a safetensors file: one tensor per parameter and moment ("exp_avg.<name>", ...),
-  // the kind and the step count in the metadata. load() checks kind, names and shapes.
+  // State for checkpoints: one tensor per trainable parameter and moment, named
+  // "optim.<moment>.<param>" (torch's moment names: exp_avg, exp_avg_sq, momentum_buffer,
+  // square_avg), viewing the store's buffers; kind and step go in the metadata ("optim.kind",
+  // "optim.step"). A trainer can write them into the same file as the model.
+  std::vector<StTensorRef> state_tensors() const;
+  std::map<std::string, std::string> state_metadata() const;
+  // Restores from a file holding the above; checks kind, names and shapes, and leaves the
+  // state untouched when anything is wrong.
+  void load_state(const SafetensorsFile& f);
+  // The state alone in its own safetensors file.
   void save(const std::string& path) const;
   void load(const std::string& path);
 
@@ -49,6 +60,8 @@ class Optimizer {
   ParamStore& store_;
   OptimConfig cfg_;
   int64_t step_ = 0;
+
+  std::string state_name(int k, const std::string& param) const;
 };
 
 }  // namespace aero

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include "autograd/ops.h"
+#include "io/safetensors.h"
 #include "nn/params.h"
 #include "train/optimizer.h"
 
@@ -198,4 +200,49 @@ TEST(optimizer, bad_config_is_an_error) {
   EXPECT_THROW(Optimizer(s, {.beta1 = 1.0f}), Error);
   EXPECT_THROW(parse_optim_kind("adagrad"), Error);
   EXPECT_EQ(parse_optim_kind("rmsprop"), OptimKind::rmsprop);
+}
+
+TEST(optimizer, state_shares_a_checkpoint_with_the_model) {
+  ParamStore s;
+  declare_small(s);
+  s.finalize(3);
+  Optimizer opt(s, {.kind = OptimKind::adamw, .lr = 1e-2f});
+  fake_grads(s, 0);
+  opt.step();
+  // One file: the model's values and the optimizer's moments, names prefixed apart.
+  std::vector<StTensorRef> tensors = opt.state_tensors();
+  for (const Param& p : s.params()) tensors.emplace_back(p.name, p.value);
+  std::map<std::string, std::string> meta = opt.state_metadata();
+  meta["model"] = "test";
+  std::string path = temp_path("aero_ckpt.safetensors");
+  write_safetensors(path, tensors, meta);
+  SafetensorsFile f(path);
+  EXPECT_TRUE(f.has("optim.exp_avg_sq.blk.0.attn.q.weight"));
+  EXPECT_EQ(f.metadata().at("optim.step"), "1");
+
+  ParamStore s2;
+  declare_small(s2);
+  s2.finalize(3);
+  Optimizer o2(s2, {.kind = OptimKind::adamw, .lr = 1e-2f});
+  o2.load_state(f);
+  EXPECT_EQ(o2.steps(), 1);
+  EXPECT_EQ(std::memcmp(s.state(1), s2.state(1), size_t(s.buffer_floats()) * 4), 0);
+
+  // A file that lacks one moment tensor is refused and changes nothing.
+  tensors.erase(tensors.begin());
+  write_safetensors(path, tensors, meta);
+  ParamStore s3;
+  declare_small(s3);
+  s3.finalize(3);
+  Optimizer o3(s3, {.kind = OptimKind::adamw, .lr = 1e-2f});
+  try {
+    o3.load_state(SafetensorsFile(path));
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("optim.exp_avg.wte.weight"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(o3.steps(), 0);
+  for (int64_t i = 0; i < s3.buffer_floats(); i++) ASSERT_EQ(s3.state(0)[i], 0.0f);
+  std::filesystem::remove(path);
 }
