@@ -4,6 +4,11 @@
 
 #include <cmath>
 
+// sqrt without errno (the arguments are never negative here), so GCC vectorizes the loops.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-math-errno")
+#endif
+
 namespace aero {
 
 namespace {
