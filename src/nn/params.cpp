@@ -83,10 +83,11 @@ void ParamStore::zero_grad() {
   std::memset(grads_.raw(), 0, grads_.nbytes());
 }
 
-int64_t ParamStore::count(const std::string& prefix) const {
+int64_t ParamStore::count(const std::string& prefix, bool trainable_only) const {
   int64_t n = 0;
   for (const Param& p : params_)
-    if (p.name.compare(0, prefix.size(), prefix) == 0) n += p.numel();
+    if (p.name.compare(0, prefix.size(), prefix) == 0 && (p.trainable || !trainable_only))
+      n += p.numel();
   return n;
 }
 

@@ -56,8 +56,9 @@ class ParamStore {
   Var var(Tape& tape, const std::string& name);
 
   void zero_grad();
-  // Number of values in parameters whose name starts with `prefix` ("" counts all).
-  int64_t count(const std::string& prefix = "") const;
+  // Number of values in parameters whose name starts with `prefix` ("" counts all); with
+  // trainable_only, frozen parameters are left out (the LoRA report).
+  int64_t count(const std::string& prefix = "", bool trainable_only = false) const;
   // Floats in each buffer (parameters plus alignment padding).
   int64_t buffer_floats() const { return total_; }
   float* values_data() const { return values_.data<float>(); }

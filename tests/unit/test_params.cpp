@@ -76,6 +76,9 @@ TEST(params, count_by_prefix_and_default_decay) {
   EXPECT_EQ(s.count("blk.0."), 8 + 8 + 64 + 8);
   EXPECT_EQ(s.count("blk.0.attn"), 64 + 8);
   EXPECT_EQ(s.count("nothing"), 0);
+  s.get("wte.weight").trainable = false;
+  EXPECT_EQ(s.count("", /*trainable_only=*/true), s.count() - 88);
+  EXPECT_EQ(s.count("blk.", true), s.count("blk."));
   EXPECT_TRUE(s.get("wte.weight").decay);
   EXPECT_TRUE(s.get("blk.0.attn.q.weight").decay);
   EXPECT_FALSE(s.get("blk.0.ln1.weight").decay);
