@@ -366,10 +366,16 @@ void write_all(int fd, const void* p, size_t n, const std::string& tmp) {
 
 void write_safetensors(const std::string& path, const std::vector<StTensorRef>& tensors,
                        const std::map<std::string, std::string>& metadata) {
+  std::vector<const StTensorRef*> order;
+  for (const StTensorRef& t : tensors) order.push_back(&t);
+  std::stable_sort(order.begin(), order.end(), [](const StTensorRef* a, const StTensorRef* b) {
+    return st_dtype_size(a->dtype) > st_dtype_size(b->dtype);
+  });
   nlohmann::json j = nlohmann::json::object();
   if (!metadata.empty()) j["__metadata__"] = metadata;
   uint64_t off = 0;
-  for (const StTensorRef& t : tensors) {
+  for (const StTensorRef* tp : order) {
+    const StTensorRef& t = *tp;
     AERO_CHECK(!t.name.empty() && t.name != "__metadata__", "[safetensors] ", path,
                ": invalid tensor name '", t.name, "'");
     AERO_CHECK(!j.contains(t.name), "[safetensors] ", path, ": tensor '", t.name, "' given twice");
@@ -401,10 +407,10 @@ void write_safetensors(const std::string& path, const std::vector<StTensorRef>& 
   try {
     write_all(fd, len, 8, tmp);
     write_all(fd, header.data(), header.size(), tmp);
-    for (const StTensorRef& t : tensors) {
-      uint64_t bytes = uint64_t(st_dtype_size(t.dtype));
-      for (int64_t d : t.shape) bytes *= uint64_t(d);
-      write_all(fd, t.data, size_t(bytes), tmp);
+    for (const StTensorRef* t : order) {
+      uint64_t bytes = uint64_t(st_dtype_size(t->dtype));
+      for (int64_t d : t->shape) bytes *= uint64_t(d);
+      write_all(fd, t->data, size_t(bytes), tmp);
     }
     if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0)
       fail("[safetensors] ", tmp, ": fsync failed: ", sys_error());

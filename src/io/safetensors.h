@@ -75,7 +75,9 @@ struct StTensorRef {
 };
 
 // Writes atomically: a temporary file in the same directory, fsync, then rename over `path`,
-// so a crash leaves either the old file or the new one. Data follow in the given order.
+// so a crash leaves either the old file or the new one. Data are ordered by element size,
+// largest first (given order otherwise), so every tensor is aligned for a zero-copy view; there
+// are no gaps between tensors, as the reference implementation requires.
 void write_safetensors(const std::string& path, const std::vector<StTensorRef>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 

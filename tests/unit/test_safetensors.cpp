@@ -80,6 +80,13 @@ TEST(safetensors, round_trip_with_metadata) {
   f.read_into("big", bi);
   EXPECT_EQ(bi.i32()[1], 123456789);
   EXPECT_EQ(f.view("small").data<int8_t>()[0], -128);
+  // Written largest element first, without gaps: every tensor is aligned for its dtype.
+  uint64_t end = 0;
+  for (const StEntry& e : f.entries()) {
+    EXPECT_EQ(e.begin, end) << e.name;
+    EXPECT_EQ(e.begin % st_dtype_size(e.dtype), 0u) << e.name;
+    end = e.end;
+  }
   EXPECT_EQ(f.at("empty").numel(), 0);
   // Wrong destination shape or dtype, and unknown names, are errors naming the tensor.
   EXPECT_THROW(f.read_into("a", Tensor::empty({3, 2})), Error);
