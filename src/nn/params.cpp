@@ -1,0 +1,101 @@
+#include "nn/params.h"
+
+#include <cstring>
+
+#include "core/rng.h"
+
+namespace aero {
+
+namespace {
+// Each parameter starts on a 64-byte boundary so kernels see aligned rows.
+constexpr int64_t kAlignFloats = 16;
+}  // namespace
+
+Param& ParamStore::declare(const std::string& name, const Shape& shape, Init init, float std) {
+  AERO_CHECK(!finalized_, "[params] cannot declare '", name, "' after finalize()");
+  AERO_CHECK(!name.empty(), "[params] parameter name is empty");
+  AERO_CHECK(!has(name), "[params] parameter '", name, "' declared twice");
+  AERO_CHECK(shape.ndim >= 1, "[params] parameter '", name, "' needs at least one dimension");
+  for (int i = 0; i < shape.ndim; i++)
+    AERO_CHECK(shape.d[i] > 0, "[params] parameter '", name, "' has shape ", shape.str());
+  AERO_CHECK(init != Init::normal || std >= 0.0f, "[params] parameter '", name, "': negative std ",
+             std);
+  Param& p = params_.emplace_back();
+  p.name = name;
+  p.shape = shape;
+  p.init = init;
+  p.std = std;
+  p.decay = shape.ndim >= 2;
+  index_[name] = params_.size() - 1;
+  return p;
+}
+
+void ParamStore::finalize(uint64_t seed) {
+  AERO_CHECK(!finalized_, "[params] finalize() called twice");
+  int64_t off = 0;
+  for (Param& p : params_) {
+    p.offset = off;
+    off += (p.numel() + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+  }
+  total_ = off;
+  values_ = Tensor::zeros({total_ > 0 ? total_ : 1});
+  grads_ = Tensor::zeros({total_ > 0 ? total_ : 1});
+  Rng rng(seed);
+  for (Param& p : params_) {
+    float* v = values_.f32() + p.offset;
+    p.value = Tensor::wrap(v, p.shape);
+    p.grad = Tensor::wrap(grads_.f32() + p.offset, p.shape);
+    int64_t n = p.numel();
+    switch (p.init) {
+      case Init::zeros:
+        break;
+      case Init::ones:
+        for (int64_t i = 0; i < n; i++) v[i] = 1.0f;
+        break;
+      case Init::normal:
+        for (int64_t i = 0; i < n; i++) v[i] = float(p.std * rng.normal());
+        break;
+    }
+  }
+  finalized_ = true;
+}
+
+Param& ParamStore::get(const std::string& name) {
+  auto it = index_.find(name);
+  AERO_CHECK(it != index_.end(), "[params] no parameter named '", name, "'");
+  return params_[it->second];
+}
+
+const Param& ParamStore::get(const std::string& name) const {
+  auto it = index_.find(name);
+  AERO_CHECK(it != index_.end(), "[params] no parameter named '", name, "'");
+  return params_[it->second];
+}
+
+Var ParamStore::var(Tape& tape, const std::string& name) {
+  AERO_CHECK(finalized_, "[params] finalize() the store before using '", name, "'");
+  Param& p = get(name);
+  return p.trainable ? tape.param(p.value, p.grad) : tape.constant(p.value);
+}
+
+void ParamStore::zero_grad() {
+  AERO_CHECK(finalized_, "[params] zero_grad() before finalize()");
+  std::memset(grads_.raw(), 0, grads_.nbytes());
+}
+
+int64_t ParamStore::count(const std::string& prefix, bool trainable_only) const {
+  int64_t n = 0;
+  for (const Param& p : params_)
+    if (p.name.compare(0, prefix.size(), prefix) == 0 && (p.trainable || !trainable_only))
+      n += p.numel();
+  return n;
+}
+
+float* ParamStore::state(int k) {
+  AERO_CHECK(finalized_, "[params] optimizer state requested before finalize()");
+  AERO_CHECK(k >= 0 && k < 8, "[params] state buffer ", k, " out of range");
+  while (int(state_.size()) <= k) state_.push_back(Tensor::zeros({total_ > 0 ? total_ : 1}));
+  return state_[size_t(k)].f32();
+}
+
+}  // namespace aero

@@ -1,0 +1,81 @@
+// ParamStore: every parameter of a model in one buffer, every gradient in another (llm.c style),
+// so zero_grad is one memset and a checkpoint is one write. Parameters are declared first
+// (name, shape, init, flags), then finalize() allocates the buffers, initialises the values
+// and gives each parameter a Tensor view. Names follow "blk.0.attn.q.weight".
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "autograd/tape.h"
+#include "core/tensor.h"
+
+namespace aero {
+
+enum class Init { zeros, ones, normal };
+
+struct Param {
+  std::string name;
+  Shape shape;
+  Init init = Init::zeros;
+  float std = 0.0f;  // for Init::normal: values ~ N(0, std²)
+  // Weight decay applies to this tensor. Default: matrices (ndim >= 2) decay, norms and biases
+  // (1-D) do not; the declarer may override.
+  bool decay = true;
+  bool trainable = true;  // false: the optimizer skips it (frozen base under LoRA)
+  int64_t offset = 0;     // in floats, into every buffer of the store (set by finalize)
+  Tensor value, grad;     // views (set by finalize)
+
+  int64_t numel() const { return shape.numel(); }
+};
+
+class ParamStore {
+ public:
+  ParamStore() = default;
+  ParamStore(const ParamStore&) = delete;
+  ParamStore& operator=(const ParamStore&) = delete;
+
+  // Declares a parameter; the reference stays valid for the store's lifetime.
+  Param& declare(const std::string& name, const Shape& shape, Init init, float std = 0.0f);
+  // Allocates values, gradients (zeroed) and initialises values in declaration order from `seed`.
+  void finalize(uint64_t seed = 0);
+  bool finalized() const { return finalized_; }
+
+  bool has(const std::string& name) const { return index_.count(name) != 0; }
+  Param& get(const std::string& name);
+  const Param& get(const std::string& name) const;
+  Tensor& value(const std::string& name) { return get(name).value; }
+  Tensor& grad(const std::string& name) { return get(name).grad; }
+  std::deque<Param>& params() { return params_; }
+  const std::deque<Param>& params() const { return params_; }
+
+  // The parameter as a leaf on a tape: trainable ones accumulate into their gradient view,
+  // frozen ones are constants.
+  Var var(Tape& tape, const std::string& name);
+
+  void zero_grad();
+  // Number of values in parameters whose name starts with `prefix` ("" counts all); with
+  // trainable_only, frozen parameters are left out (the LoRA report).
+  int64_t count(const std::string& prefix = "", bool trainable_only = false) const;
+  // Floats in each buffer (parameters plus alignment padding).
+  int64_t buffer_floats() const { return total_; }
+  float* values_data() const { return values_.data<float>(); }
+  float* grads_data() const { return grads_.data<float>(); }
+
+  // Extra buffers laid out like the values (optimizer moments), zeroed on creation.
+  // state(k) creates buffers up to k on first use.
+  float* state(int k);
+  int state_count() const { return int(state_.size()); }
+
+ private:
+  std::deque<Param> params_;
+  std::unordered_map<std::string, size_t> index_;
+  Tensor values_, grads_;
+  std::vector<Tensor> state_;
+  int64_t total_ = 0;
+  bool finalized_ = false;
+};
+
+}  // namespace aero
