@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${AERO_BUILD_DIR:-build}
 args=("${@:-4 256 768 12 10}")
-a=$("$BUILD/block_bench" ${args[@]} | tee /dev/stderr | awk '/^RESULT/{print $3}')
+a=$("$BUILD/bench/block_bench" ${args[@]} | tee /dev/stderr | awk '/^RESULT/{print $3}')
 # PyTorch at its best here: a kernel OpenBLAS knows, and OpenMP threads that do not spin.
 t=$(OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/block_torch.py ${args[@]} \
     | tee /dev/stderr | awk '/^RESULT/{print $3}')
