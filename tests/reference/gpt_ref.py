@@ -23,20 +23,20 @@ CFG = dict(vocab=67, n_embd=48, n_layer=2, n_head=4, T=17, B=3, block_size=24, s
 
 
 def param_shapes(cfg, pos):
-    """-> [(name, shape)] in declaration order, aero's names."""
+    """-> [(name, shape)] in declaration order, with aero's (GGUF) names."""
     V, C, L = cfg["vocab"], cfg["n_embd"], cfg["n_layer"]
-    s = [("wte.weight", (V, C))]
+    s = [("token_embd.weight", (V, C))]
     if pos == "learned":
-        s.append(("wpe.weight", (cfg["block_size"], C)))
+        s.append(("position_embd.weight", (cfg["block_size"], C)))
     for l in range(L):
         b = f"blk.{l}."
-        s += [(b + "ln1.weight", (C,)), (b + "ln1.bias", (C,))]
-        for m in "qkvo":
-            s += [(b + f"attn.{m}.weight", (C, C)), (b + f"attn.{m}.bias", (C,))]
-        s += [(b + "ln2.weight", (C,)), (b + "ln2.bias", (C,)),
-              (b + "mlp.fc.weight", (4 * C, C)), (b + "mlp.fc.bias", (4 * C,)),
-              (b + "mlp.proj.weight", (C, 4 * C)), (b + "mlp.proj.bias", (C,))]
-    s += [("ln_f.weight", (C,)), ("ln_f.bias", (C,)), ("lm_head.weight", (V, C))]
+        s += [(b + "attn_norm.weight", (C,)), (b + "attn_norm.bias", (C,))]
+        for m in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            s += [(b + m + ".weight", (C, C)), (b + m + ".bias", (C,))]
+        s += [(b + "ffn_norm.weight", (C,)), (b + "ffn_norm.bias", (C,)),
+              (b + "ffn_up.weight", (4 * C, C)), (b + "ffn_up.bias", (4 * C,)),
+              (b + "ffn_down.weight", (C, 4 * C)), (b + "ffn_down.bias", (C,))]
+    s += [("output_norm.weight", (C,)), ("output_norm.bias", (C,)), ("output.weight", (V, C))]
     return s
 
 
@@ -44,7 +44,7 @@ def init_params(cfg, pos, g):
     """Random weights (float32 values held in float64); norms near 1, biases small, not zero."""
     P = {}
     for name, shape in param_shapes(cfg, pos):
-        if name.endswith("ln1.weight") or name.endswith("ln2.weight") or name == "ln_f.weight":
+        if "norm.weight" in name:
             t = 1 + 0.1 * torch.randn(shape, generator=g, dtype=torch.float64)
         elif len(shape) == 1:
             t = 0.05 * torch.randn(shape, generator=g, dtype=torch.float64)
@@ -72,26 +72,26 @@ def forward(P, idx, targets, cfg, pos):
     B, T = idx.shape
     C, NH = cfg["n_embd"], cfg["n_head"]
     HS = C // NH
-    x = P["wte.weight"][idx]  # (B, T, C)
+    x = P["token_embd.weight"][idx]  # (B, T, C)
     if pos == "learned":
-        x = x + P["wpe.weight"][:T]
+        x = x + P["position_embd.weight"][:T]
     mask = torch.ones(T, T, dtype=torch.bool).tril()
     for l in range(cfg["n_layer"]):
         b = f"blk.{l}."
         lin = lambda h, m: F.linear(h, P[b + m + ".weight"], P[b + m + ".bias"])
-        h = F.layer_norm(x, (C,), P[b + "ln1.weight"], P[b + "ln1.bias"], 1e-5)
-        q, k, v = lin(h, "attn.q"), lin(h, "attn.k"), lin(h, "attn.v")
+        h = F.layer_norm(x, (C,), P[b + "attn_norm.weight"], P[b + "attn_norm.bias"], 1e-5)
+        q, k, v = lin(h, "attn_q"), lin(h, "attn_k"), lin(h, "attn_v")
         if pos == "rope":
             q, k = rope(q, NH), rope(k, NH)
         q, k, v = (t.view(B, T, NH, HS).transpose(1, 2) for t in (q, k, v))  # (B, NH, T, HS)
         att = (q @ k.transpose(-2, -1)) / math.sqrt(HS)
         att = att.masked_fill(~mask, float("-inf")).softmax(dim=-1)
         y = (att @ v).transpose(1, 2).reshape(B, T, C)
-        x = x + lin(y, "attn.o")
-        h = F.layer_norm(x, (C,), P[b + "ln2.weight"], P[b + "ln2.bias"], 1e-5)
-        x = x + lin(F.gelu(lin(h, "mlp.fc"), approximate="tanh"), "mlp.proj")
-    x = F.layer_norm(x, (C,), P["ln_f.weight"], P["ln_f.bias"], 1e-5)
-    logits = F.linear(x, P["lm_head.weight"])  # (B, T, V)
+        x = x + lin(y, "attn_output")
+        h = F.layer_norm(x, (C,), P[b + "ffn_norm.weight"], P[b + "ffn_norm.bias"], 1e-5)
+        x = x + lin(F.gelu(lin(h, "ffn_up"), approximate="tanh"), "ffn_down")
+    x = F.layer_norm(x, (C,), P["output_norm.weight"], P["output_norm.bias"], 1e-5)
+    logits = F.linear(x, P["output.weight"])  # (B, T, V)
     loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1))
     return logits, loss
 
