@@ -227,6 +227,22 @@ OP_TEST(attention, dropout_statistics_and_eval_identity) {
   EXPECT_EQ(max_rel_diff(dropped.value(), plain.value()), 0.0);
 }
 
+OP_TEST(attention, causal_mask_aligns_queries_to_the_last_keys) {
+  // With a KV cache, the last query rows attend over all cached keys: the same rows as in the
+  // full causal attention.
+  const int64_t T = 17, C = 12, n = 3;
+  Tape tape;
+  Tensor qv = random_tensor({2, T, C}, 1), kv = random_tensor({2, T, C}, 2),
+         vv = random_tensor({2, T, C}, 3);
+  AttentionOpts o;
+  o.n_head = 3;
+  o.causal = true;
+  Var full = attention(tape.constant(qv), tape.constant(kv), tape.constant(vv), o);
+  Tensor q_tail = qv.slice(1, T - n, n).contiguous_copy();
+  Var tail = attention(tape.constant(q_tail), tape.constant(kv), tape.constant(vv), o);
+  EXPECT_LT(max_rel_diff(tail.value(), full.value().slice(1, T - n, n)), 1e-6);
+}
+
 OP_TEST(attention, errors_name_the_op_and_shapes) {
   Tape tape;
   auto leaf = [&](const Shape& s) { return tape.leaf(Tensor::zeros(s), true); };
