@@ -159,11 +159,11 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
     float* KT = S + qb * ld;                                        // (HS, ld)
     const float* qh = q + b * Tq * C + h * HS;                      // rows of C floats
     const float* kh = k + b * Tk * C + h * HS;
-    transpose_head(KT, ld, kh, C, block_keys(a, Tq), HS);
     const float* vh = v + b * Tk * C + h * HS;
     float* oh = out + b * Tq * C + h * HS;
     float* lh = lse ? lse + (b * NH + h) * Tq : nullptr;
     const int32_t* kmask = a.key_mask ? a.key_mask + b * Tk : nullptr;
+    transpose_head(KT, ld, kh, C, block_keys(a, Tq), HS);
     for (int64_t i0 = 0; i0 < Tq; i0 += qb) {
       const int64_t nq = std::min(qb, Tq - i0), nk = block_keys(a, i0 + nq), L = padded(nk);
       if (nk == 0) {  // every row of the block sees no key
