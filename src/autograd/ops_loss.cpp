@@ -1,4 +1,6 @@
 // cross_entropy: fused log-softmax + negative log likelihood.
+#include <cstring>
+
 #include "autograd/backward.h"
 #include "autograd/ops.h"
 #include "kernels/loss.h"
@@ -53,7 +55,9 @@ Var cross_entropy(Var logits, const Tensor& targets, const CrossEntropyOpts& opt
   if (node.requires_grad) {
     node.saved[0] = lse;
     node.saved[1] = coef;
-    node.saved[2] = targets;
+    // A copy: the caller may refill its batch buffer before backward.
+    node.saved[2] = tape.alloc({N}, DType::i32);
+    std::memcpy(node.saved[2].i32(), y, sizeof(int32_t) * size_t(N));
   }
   return loss;
 }
