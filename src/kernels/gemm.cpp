@@ -134,6 +134,8 @@ void use_builtin(Backend& b, const std::string& note) {
   b.info.kernel = builtin_kernel_name();
   b.info.threading = "openmp";
   b.info.note = note;
+  b.info.warning =
+      "builtin gemm in use: slower than OpenBLAS (apt-get install libopenblas0-openmp)";
 }
 
 Backend load_backend() {
@@ -173,7 +175,7 @@ Backend load_backend() {
     if (!path || !try_openblas(b, path)) continue;
     b.info.note = bad_mode + ct.note;
     if (user_lib && *user_lib && std::strcmp(path, user_lib) != 0)
-      b.info.note += "; AERO_BLAS_LIB=" + std::string(user_lib) + " is not an OpenBLAS";
+      b.info.note += "; AERO_BLAS_LIB=" + std::string(user_lib) + " could not be loaded as OpenBLAS";
     if (!ct.name.empty() && !b.info.kernel.empty() && lower(ct.name) != lower(b.info.kernel))
       b.info.note += " (the library runs " + b.info.kernel + ": built without DYNAMIC_ARCH?)";
     if (b.info.threading == "pthread")

@@ -100,6 +100,29 @@ double time_team(const FmaLoop& loop, long iters, int threads) {
   return t1 - t0;
 }
 
+using v8 = float __attribute__((vector_size(32)));
+
+// Sum of p[0, n), n a multiple of 32: four independent vector sums, so that the adds' latency
+// never limits the stream.
+float sum_stream(const float* p, size_t n) {
+  v8 s0 = {}, s1 = {}, s2 = {}, s3 = {};
+  for (size_t i = 0; i < n; i += 32) {
+    v8 x0, x1, x2, x3;
+    std::memcpy(&x0, p + i, sizeof(v8));
+    std::memcpy(&x1, p + i + 8, sizeof(v8));
+    std::memcpy(&x2, p + i + 16, sizeof(v8));
+    std::memcpy(&x3, p + i + 24, sizeof(v8));
+    s0 += x0;
+    s1 += x1;
+    s2 += x2;
+    s3 += x3;
+  }
+  v8 s = (s0 + s1) + (s2 + s3);
+  float total = 0;
+  for (int i = 0; i < 8; i++) total += s[i];
+  return total;
+}
+
 struct FreeDeleter {
   void operator()(float* p) const { std::free(p); }
 };
@@ -109,11 +132,13 @@ struct FreeDeleter {
 FmaPeak measure_fma_peak(int threads, double seconds) {
   threads = std::max(1, threads);
   FmaLoop loop = fma_loop();
-  // Short repeats (about 5 ms) over `seconds`, keeping the best: on shared cores some repeat
-  // usually runs with every thread on a CPU of its own.
+  // Calibrated on one thread (a team's first region may wait for a busy CPU), to repeats of
+  // about 10 ms over `seconds`, keeping the best: on shared cores some repeat usually runs with
+  // every thread on a CPU of its own.
   long iters = 20000;
-  double t = time_team(loop, iters, threads);
-  if (t > 0) iters = std::max(iters, static_cast<long>(iters * 0.005 / t));
+  double t = 1e30;
+  for (int i = 0; i < 3; i++) t = std::min(t, time_team(loop, iters, 1));
+  if (t > 0) iters = std::max(iters, static_cast<long>(iters * 0.01 / t));
   double best = 0, start = omp_get_wtime();
   for (int rep = 0; rep < 5 || omp_get_wtime() - start < seconds; rep++) {
     double dt = time_team(loop, iters, threads);
@@ -126,7 +151,7 @@ Bandwidth measure_bandwidth(int threads, size_t bytes) {
   threads = std::max(1, threads);
   Bandwidth bw;
   bw.threads = threads;
-  const size_t n = bytes / sizeof(float) / 48 * 48;  // divisible into halves and thirds, by 16
+  const size_t n = bytes / sizeof(float) / 32 * 32;  // whole 32-float chunks for the sum
   std::unique_ptr<float, FreeDeleter> buf(
       static_cast<float*>(std::aligned_alloc(64, n * sizeof(float))));
   if (!buf || n == 0) return bw;
@@ -138,7 +163,8 @@ Bandwidth measure_bandwidth(int threads, size_t bytes) {
 
   auto best_of = [&](auto body, double bytes_moved) {
     double best = 0;
-    for (int rep = 0; rep < 3; rep++) {
+    body();  // wakes the team and the pages
+    for (int rep = 0; rep < 5; rep++) {
       double t0 = omp_get_wtime();
       body();
       double dt = omp_get_wtime() - t0;
@@ -150,8 +176,13 @@ Bandwidth measure_bandwidth(int threads, size_t bytes) {
   bw.read_gbs = best_of(
       [&] {
         float total = 0;
-#pragma omp parallel for simd schedule(static) reduction(+ : total) num_threads(threads)
-        for (size_t i = 0; i < n; i++) total += p[i];
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+        {
+          const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+          const size_t chunks = n / 32;  // same split as the static first touch, in 32s
+          const size_t c0 = chunks * t / nt, c1 = chunks * (t + 1) / nt;
+          total += sum_stream(p + c0 * 32, (c1 - c0) * 32);
+        }
         g_sink = total;
       },
       double(n) * sizeof(float));

@@ -15,7 +15,7 @@ struct FmaPeak {
 
 // Register-resident FMA chains (enough of them to fill every FMA pipe) on `threads` threads,
 // widest vector that cpu_info() reports.
-FmaPeak measure_fma_peak(int threads, double seconds = 0.1);
+FmaPeak measure_fma_peak(int threads, double seconds = 0.15);
 
 struct Bandwidth {
   double read_gbs = 0;   // streaming sum
