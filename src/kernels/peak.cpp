@@ -3,6 +3,9 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <pthread.h>
+#include <time.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +17,43 @@
 
 namespace aero {
 namespace {
+
+ProbeClock g_clock = ProbeClock::wall;
+
+// Wall time, or in ProbeClock::cpu the largest CPU time any thread of the team spent: what the
+// wall time would have been had no thread been preempted.
+class Stopwatch {
+ public:
+  explicit Stopwatch(int threads) {
+    if (g_clock == ProbeClock::wall) return;
+    clocks_.resize(threads);
+    start_.resize(threads);
+    // libgomp keeps the same pool threads for teams of this size (OpenBLAS's OpenMP build too).
+#pragma omp parallel num_threads(threads)
+    pthread_getcpuclockid(pthread_self(), &clocks_[omp_get_thread_num()]);
+  }
+  void start() {
+    wall_ = omp_get_wtime();
+    for (size_t i = 0; i < clocks_.size(); i++) start_[i] = cpu_seconds(clocks_[i]);
+  }
+  double seconds() const {
+    if (clocks_.empty()) return omp_get_wtime() - wall_;
+    double most = 0;
+    for (size_t i = 0; i < clocks_.size(); i++)
+      most = std::max(most, cpu_seconds(clocks_[i]) - start_[i]);
+    return most;
+  }
+
+ private:
+  static double cpu_seconds(clockid_t id) {
+    timespec ts{};
+    clock_gettime(id, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+  }
+  std::vector<clockid_t> clocks_;
+  std::vector<double> start_;
+  double wall_ = 0;
+};
 
 // Each FMA chain waits on its own previous result (4-cycle latency on current cores), so
 // two pipes need at least 8 chains in flight; 16 (AVX-512) or 12 (AVX2, 16 registers) leave
@@ -85,19 +125,20 @@ volatile float g_sink;  // keeps the probe loops from being optimised away
 
 // Seconds for every thread of a team of `threads` to run fn(iters) once (after a barrier).
 double time_team(const FmaLoop& loop, long iters, int threads) {
-  double t0 = 0, t1 = 0;
+  Stopwatch sw(threads);
+  double dt = 0;
 #pragma omp parallel num_threads(threads)
   {
 #pragma omp barrier
 #pragma omp master
-    t0 = omp_get_wtime();
+    sw.start();
     float r = loop.fn(iters);
 #pragma omp barrier
 #pragma omp master
-    t1 = omp_get_wtime();
+    dt = sw.seconds();
     if (r == 12345.0f) g_sink = r;
   }
-  return t1 - t0;
+  return dt;
 }
 
 using v8 = float __attribute__((vector_size(32)));
@@ -128,6 +169,8 @@ struct FreeDeleter {
 };
 
 }  // namespace
+
+void set_probe_clock(ProbeClock clock) { g_clock = clock; }
 
 FmaPeak measure_fma_peak(int threads, double seconds) {
   threads = std::max(1, threads);
@@ -164,10 +207,11 @@ Bandwidth measure_bandwidth(int threads, size_t bytes) {
   auto best_of = [&](auto body, double bytes_moved) {
     double best = 0;
     body();  // wakes the team and the pages
+    Stopwatch sw(threads);
     for (int rep = 0; rep < 5; rep++) {
-      double t0 = omp_get_wtime();
+      sw.start();
       body();
-      double dt = omp_get_wtime() - t0;
+      double dt = sw.seconds();
       if (dt > 0) best = std::max(best, bytes_moved / dt * 1e-9);
     }
     return best;
@@ -211,8 +255,8 @@ Bandwidth measure_bandwidth(int threads, size_t bytes) {
   return bw;
 }
 
-GemmRate measure_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float beta,
-                       double seconds) {
+GemmRate measure_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float beta, double seconds,
+                       bool builtin) {
   GemmRate r;
   if (M <= 0 || N <= 0 || K <= 0) return r;
   const int rows_a = trans_a ? K : M, cols_a = trans_a ? M : K;
@@ -222,21 +266,24 @@ GemmRate measure_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float be
   for (size_t i = 0; i < B.size(); i++) B[i] = float(i % 7) * 0.01f - 0.03f;
   std::fill(C.begin(), C.end(), 0.0f);
   const double flops = 2.0 * M * N * K;
+  auto fn = builtin ? &sgemm_builtin : &sgemm;
   auto call = [&] {
-    sgemm(trans_a, trans_b, M, N, K, 1.0f, A.data(), cols_a, B.data(), cols_b, beta, C.data(), N);
+    fn(trans_a, trans_b, M, N, K, 1.0f, A.data(), cols_a, B.data(), cols_b, beta, C.data(), N);
   };
   call();  // loads the backend, warms caches and the thread team
-  // Batches of at least 5 ms so that timer and scheduling noise stay small.
-  double t0 = omp_get_wtime();
+  Stopwatch sw(omp_get_max_threads());
+  sw.start();
   call();
-  double once = std::max(omp_get_wtime() - t0, 1e-7);
-  const int per_batch = std::max(1, static_cast<int>(0.005 / once));
+  double once = std::max(sw.seconds(), 1e-7);
+  // Batches of about 2 ms: long enough for the timer, short enough that on shared cores some
+  // batch runs with no thread preempted.
+  const int per_batch = std::max(1, static_cast<int>(0.002 / once));
   std::vector<double> rates;
   double start = omp_get_wtime();
   do {
-    double b0 = omp_get_wtime();
+    sw.start();
     for (int i = 0; i < per_batch; i++) call();
-    double dt = omp_get_wtime() - b0;
+    double dt = std::max(sw.seconds(), 1e-9);
     rates.push_back(flops * per_batch / dt * 1e-9);
     r.calls += per_batch;
   } while (omp_get_wtime() - start < seconds || rates.size() < 3);

@@ -7,6 +7,12 @@
 
 namespace aero {
 
+// Wall clock (default) or CPU time of the process divided by the thread count. The latter
+// estimates the rate on idle cores when other work shares them; it is only meaningful with
+// OMP_WAIT_POLICY=passive, so that threads waiting at a barrier sleep instead of spinning.
+enum class ProbeClock { wall, cpu };
+void set_probe_clock(ProbeClock clock);
+
 struct FmaPeak {
   double gflops = 0;  // fp32, counting an FMA as 2 FLOPs
   int threads = 1;
@@ -34,8 +40,9 @@ struct GemmRate {
   int calls = 0;
 };
 
-// aero::sgemm on C(M, N) = op(A) · op(B) + beta * C with the current backend and thread count.
+// aero::sgemm on C(M, N) = op(A) · op(B) + beta * C with the current backend and thread count
+// (builtin: aero::sgemm_builtin whatever the backend).
 GemmRate measure_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float beta = 0.0f,
-                       double seconds = 0.2);
+                       double seconds = 0.2, bool builtin = false);
 
 }  // namespace aero
