@@ -26,6 +26,16 @@ struct GemmProbe {
 const GemmProbe kProbes[] = {{"1024x1024x1024", false, false, 1024, 1024, 1024},
                              {"4096x192x64", false, true, 4096, 192, 64}};
 
+// 1-minute load average, or -1 where /proc is missing.
+double load_average() {
+  double load = -1;
+  if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &load) != 1) load = -1;
+    std::fclose(f);
+  }
+  return load;
+}
+
 std::string amx_status(const CpuInfo& c) {
   if (!c.amx_tile) return "not available (CPU or OS)";
   return c.amx_enabled ? "requested, granted by the kernel" : "requested, refused by the kernel";
@@ -43,6 +53,11 @@ void run_doctor(bool json, bool measure) {
     warnings.push_back(std::to_string(threads) + " threads on " + std::to_string(c.usable_cpus) +
                        " usable CPUs: oversubscribed (AERO_THREADS / OMP_NUM_THREADS)");
 
+  const double load = load_average();
+  if (measure && load > c.usable_cpus)
+    warnings.push_back("load average " + std::to_string(load).substr(0, 4) + " on " +
+                       std::to_string(c.usable_cpus) +
+                       " CPUs: other work shares the cores, so the measured rates are low");
   FmaPeak fma1, fma;
   Bandwidth bw;
   std::vector<GemmRate> rates;
@@ -72,6 +87,7 @@ void run_doctor(bool json, bool measure) {
         {"amx",
          {{"supported", c.amx_tile}, {"requested", c.amx_requested}, {"granted", c.amx_enabled}}}};
     j["threads"] = threads;
+    j["load_average"] = load;
     j["gemm"] = {{"backend", g.backend}, {"library", g.library},     {"kernel", g.kernel},
                  {"config", g.config},   {"threading", g.threading}, {"note", g.note}};
     if (measure) {

@@ -117,7 +117,9 @@ bool try_openblas(Backend& b, const char* path) {
   }
   b.sgemm = fn;
   b.set_threads = reinterpret_cast<SetThreadsFn>(dlsym(h, "openblas_set_num_threads"));
-  b.info.backend = "openblas";
+  // Another CBLAS (AERO_BLAS_LIB) works too; only OpenBLAS can say what it runs.
+  b.info.backend = dlsym(h, "openblas_get_config") ? "openblas" : "cblas";
+  b.info.threading = "unknown";
   b.info.library = path;
   if (auto f = reinterpret_cast<GetStrFn>(dlsym(h, "openblas_get_corename"))) b.info.kernel = f();
   if (auto f = reinterpret_cast<GetStrFn>(dlsym(h, "openblas_get_config"))) b.info.config = f();
@@ -175,23 +177,22 @@ Backend load_backend() {
     if (!path || !try_openblas(b, path)) continue;
     b.info.note = bad_mode + ct.note;
     if (user_lib && *user_lib && std::strcmp(path, user_lib) != 0)
-      b.info.note += "; AERO_BLAS_LIB=" + std::string(user_lib) + " could not be loaded as OpenBLAS";
+      b.info.note +=
+          "; AERO_BLAS_LIB=" + std::string(user_lib) + " could not be loaded as OpenBLAS";
     if (!ct.name.empty() && !b.info.kernel.empty() && lower(ct.name) != lower(b.info.kernel))
       b.info.note += " (the library runs " + b.info.kernel + ": built without DYNAMIC_ARCH?)";
     if (b.info.threading == "pthread")
       b.info.warning =
           "OpenBLAS pthread build: its threads spin beside aero's OpenMP threads "
           "(apt-get install libopenblas0-openmp)";
-    else if (coretype_level(b.info.kernel) >= 0 &&
-             coretype_level(b.info.kernel) < coretype_level(best_coretype(cpu_level(cpu_info()))))
+    else if (int have = coretype_level(b.info.kernel);
+             have >= 0 && have < std::min(cpu_level(cpu_info()), 3))
       b.info.warning = "OpenBLAS runs the narrow " + b.info.kernel +
                        " kernel on a CPU that supports a wider one";
     return b;
   }
   use_builtin(b, bad_mode + "no OpenBLAS found (apt-get install libopenblas0-openmp)");
   if (mode == "openblas") b.info.note = "AERO_GEMM=openblas but " + b.info.note;
-  b.info.warning =
-      "builtin gemm in use: slower than OpenBLAS (apt-get install libopenblas0-openmp)";
   return b;
 }
 

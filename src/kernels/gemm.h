@@ -24,11 +24,11 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
                    int lda, const float* B, int ldb, float beta, float* C, int ldc);
 
 struct GemmInfo {
-  std::string backend;    // "openblas" or "builtin"
+  std::string backend;    // "openblas", "builtin", or "cblas" (another BLAS via AERO_BLAS_LIB)
   std::string library;    // path of the loaded library
   std::string kernel;     // OpenBLAS core name, e.g. "SkylakeX"; builtin: "avx512 8x32"
   std::string config;     // OpenBLAS build config string
-  std::string threading;  // "openmp" (shares aero's threads), "pthread" or "serial"
+  std::string threading;  // "openmp" (shares aero's threads), "pthread", "serial" or "unknown"
   std::string note;       // how the backend and kernel were chosen
   std::string warning;    // set when this setup is likely slow; empty otherwise
 };
