@@ -33,8 +33,10 @@ struct GemmInfo {
   std::string warning;    // set when this setup is likely slow; empty otherwise
 };
 
-// Loads the backend on first use. AERO_GEMM=builtin forces the builtin kernel, AERO_GEMM=openblas
-// requires OpenBLAS; AERO_BLAS_LIB=/path/libopenblas.so.0 is tried before the system copies.
+// Loads the backend on first use. AERO_GEMM=auto (default) uses OpenBLAS except for small-K
+// shapes with a large C, where the builtin kernel is faster; AERO_GEMM=openblas uses OpenBLAS
+// for every shape, AERO_GEMM=builtin never loads it. AERO_BLAS_LIB=/path/libopenblas.so.0 is
+// tried before the system copies.
 const GemmInfo& gemm_info();
 void gemm_set_threads(int n);
 

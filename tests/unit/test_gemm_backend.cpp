@@ -134,3 +134,13 @@ TEST(gemm_backend, beta_zero_ignores_nan_in_c) {
     for (float v : C) EXPECT_EQ(v, 0.0f);
   }
 }
+
+// In AERO_GEMM=auto, small K with a large C takes the builtin path inside sgemm().
+TEST(gemm_backend, small_k_large_c_matches_reference) {
+  const int M = 2048, N = 1030, K = 3;
+  Tensor A = random_tensor({M, K}, 1), B = random_tensor({N, K}, 2);
+  Tensor C1 = random_tensor({M, N}, 3), C2 = C1.contiguous_copy();
+  sgemm(false, true, M, N, K, 1.0f, A.f32(), K, B.f32(), K, 0.5f, C1.f32(), N);
+  sgemm_ref(false, true, M, N, K, 1.0f, A.f32(), K, B.f32(), K, 0.5f, C2.f32(), N);
+  EXPECT_LT(max_rel_diff(C1, C2), 1e-5);
+}
