@@ -106,6 +106,7 @@ struct Backend {
 };
 
 std::string builtin_kernel_name();
+int builtin_nr();  // columns per micro-tile of the builtin kernel
 
 // Opens path as OpenBLAS; false (and the handle closed) when it is not one.
 bool try_openblas(Backend& b, const char* path) {
@@ -178,7 +179,9 @@ Backend load_backend() {
     if (!path || !try_openblas(b, path)) continue;
     b.info.note = bad_mode + ct.note;
     b.small_k_builtin = mode != "openblas";
-    if (b.small_k_builtin) b.info.note += "; K <= 256 with a large C uses the builtin kernel";
+    if (b.small_k_builtin)
+      b.info.note +=
+          "; small-K and narrow shapes use the builtin kernel (AERO_GEMM=openblas: none)";
     if (user_lib && *user_lib && std::strcmp(path, user_lib) != 0)
       b.info.note +=
           "; AERO_BLAS_LIB=" + std::string(user_lib) + " could not be loaded as OpenBLAS";
@@ -236,11 +239,13 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
   Backend& b = backend();
-  // OpenBLAS 0.3.21 reaches only half its peak when K is small and C large (4096x10000x64:
-  // 49% against 95% for the builtin kernel, which applies beta in registers rather than in a
-  // separate pass over C). AERO_GEMM=openblas turns this off.
+  // Shapes where the builtin kernel beat OpenBLAS 0.3.21 (bench/gemm_bench, Zen 5, 1 and 2
+  // threads): small K with a large C (4096x10000x64: 49% of peak against 95%; OpenBLAS applies
+  // beta in a separate pass over C), and narrow row-major products the builtin kernel runs
+  // without packing A (4096x64x10000: 1.3-1.9x). AERO_GEMM=openblas turns this off.
   const bool small_k = K <= 256 && static_cast<long>(M) * N >= (1L << 21);
-  if (b.sgemm && !(b.small_k_builtin && small_k)) {
+  const bool narrow = !trans_a && N <= 2 * builtin_nr() && M >= 512 && K >= 64;
+  if (b.sgemm && !(b.small_k_builtin && (small_k || narrow))) {
     b.sgemm(kCblasRowMajor, trans_a ? kCblasTrans : kCblasNoTrans,
             trans_b ? kCblasTrans : kCblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   } else {
@@ -276,9 +281,10 @@ using v4 = float __attribute__((vector_size(16)));
 using v8 = float __attribute__((vector_size(32)));
 using v16 = float __attribute__((vector_size(64)));
 
-// C(MR, NV * W) = alpha * a · b + beta * C, a packed (kc, MR), b packed (kc, NV * W).
-template <class V, int MR, int NV>
-[[gnu::always_inline]] inline void micro_tile(int kc, const float* __restrict a,
+// C(MR, NV * W) = alpha * a · b + beta * C, b packed (kc, NV * W). a is packed (kc, MR), or with
+// kPacked false read in place: row i at a + i * lda, k contiguous.
+template <class V, int MR, int NV, bool kPacked>
+[[gnu::always_inline]] inline void micro_tile(int kc, const float* __restrict a, ptrdiff_t lda,
                                               const float* __restrict b, float* c, ptrdiff_t ldc,
                                               float alpha, float beta) {
   constexpr int W = sizeof(V) / sizeof(float);
@@ -294,11 +300,10 @@ template <class V, int MR, int NV>
 #pragma GCC unroll 32
     for (int i = 0; i < MR; i++) {
       // Broadcast: x - 0 folds to x, while 0 + x would stay (it turns -0 into +0).
-      V ai = a[i] - V{};
+      V ai = (kPacked ? a[k * MR + i] : a[i * lda + k]) - V{};
 #pragma GCC unroll 8
       for (int j = 0; j < NV; j++) acc[i][j] += ai * bv[j];
     }
-    a += MR;
     b += NV * W;
   }
 #pragma GCC unroll 32
@@ -316,23 +321,35 @@ template <class V, int MR, int NV>
     }
 }
 
-using MicroFn = void (*)(int, const float*, const float*, float*, ptrdiff_t, float, float);
+// lda == 0: a packed; otherwise a read in place (see micro_tile).
+using MicroFn = void (*)(int, const float*, ptrdiff_t, const float*, float*, ptrdiff_t, float,
+                         float);
 
-__attribute__((target("avx512f"))) void micro_avx512(int kc, const float* a, const float* b,
-                                                     float* c, ptrdiff_t ldc, float alpha,
-                                                     float beta) {
-  micro_tile<v16, 8, 2>(kc, a, b, c, ldc, alpha, beta);
+template <class V, int MR, int NV>
+[[gnu::always_inline]] inline void micro_either(int kc, const float* a, ptrdiff_t lda,
+                                                const float* b, float* c, ptrdiff_t ldc,
+                                                float alpha, float beta) {
+  if (lda == 0)
+    micro_tile<V, MR, NV, true>(kc, a, 0, b, c, ldc, alpha, beta);
+  else
+    micro_tile<V, MR, NV, false>(kc, a, lda, b, c, ldc, alpha, beta);
 }
 
-__attribute__((target("avx2,fma"))) void micro_avx2(int kc, const float* a, const float* b,
-                                                    float* c, ptrdiff_t ldc, float alpha,
-                                                    float beta) {
-  micro_tile<v8, 6, 2>(kc, a, b, c, ldc, alpha, beta);
+__attribute__((target("avx512f"))) void micro_avx512(int kc, const float* a, ptrdiff_t lda,
+                                                     const float* b, float* c, ptrdiff_t ldc,
+                                                     float alpha, float beta) {
+  micro_either<v16, 8, 2>(kc, a, lda, b, c, ldc, alpha, beta);
 }
 
-void micro_sse(int kc, const float* a, const float* b, float* c, ptrdiff_t ldc, float alpha,
-               float beta) {
-  micro_tile<v4, 4, 2>(kc, a, b, c, ldc, alpha, beta);
+__attribute__((target("avx2,fma"))) void micro_avx2(int kc, const float* a, ptrdiff_t lda,
+                                                    const float* b, float* c, ptrdiff_t ldc,
+                                                    float alpha, float beta) {
+  micro_either<v8, 6, 2>(kc, a, lda, b, c, ldc, alpha, beta);
+}
+
+void micro_sse(int kc, const float* a, ptrdiff_t lda, const float* b, float* c, ptrdiff_t ldc,
+               float alpha, float beta) {
+  micro_either<v4, 4, 2>(kc, a, lda, b, c, ldc, alpha, beta);
 }
 
 struct MicroKernel {
@@ -354,6 +371,7 @@ const MicroKernel& micro_kernel() {
 }
 
 std::string builtin_kernel_name() { return micro_kernel().name; }
+int builtin_nr() { return micro_kernel().nr; }
 
 struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
@@ -424,6 +442,9 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
   const double flops = 2.0 * M * N * K;
   const bool parallel = !omp_in_parallel() && omp_get_max_threads() > 1 && flops > 1e6;
   const int m_blocks = (M + MC - 1) / MC;
+  // With at most two column panels a packed A block would serve only twice, and packing
+  // (a transpose) costs about as much as the multiply: row-major A is then read in place.
+  const bool in_place_a = !trans_a && N <= 2 * NR;
   bool out_of_memory = !bp;
 
 #pragma omp parallel if (parallel)
@@ -454,7 +475,7 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
         for (long it = items * t / nt; it < items * (t + 1) / nt; it++) {
           const int ib = static_cast<int>(it / n_panels), jr = static_cast<int>(it % n_panels);
           const int i_end = std::min(M, ib * MC + MC);
-          if (ib != packed) {
+          if (!in_place_a && ib != packed) {
             for (int i0 = ib * MC; i0 < i_end; i0 += MR)
               pack_a(ap.get() + static_cast<ptrdiff_t>(i0 - ib * MC) * kc, A, lda, trans_a, M, i0,
                      pc, kc, MR);
@@ -463,15 +484,23 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
           const float* b = bp.get() + static_cast<ptrdiff_t>(jr) * NR * kc;
           const int j0 = jc + jr * NR, n = std::min(NR, N - j0);
           for (int i0 = ib * MC; i0 < i_end; i0 += MR) {
-            const float* a = ap.get() + static_cast<ptrdiff_t>(i0 - ib * MC) * kc;
-            float* c = C + static_cast<ptrdiff_t>(i0) * ldc + j0;
             const int m = std::min(MR, M - i0);
+            const float* a = ap.get() + static_cast<ptrdiff_t>(i0 - ib * MC) * kc;
+            ptrdiff_t a_ld = 0;
+            if (in_place_a && m == MR) {
+              a = A + static_cast<ptrdiff_t>(i0) * lda + pc;
+              a_ld = lda;
+            } else if (in_place_a) {  // the last rows: packed, zero-padded to MR
+              pack_a(ap.get(), A, lda, trans_a, M, i0, pc, kc, MR);
+              a = ap.get();
+            }
+            float* c = C + static_cast<ptrdiff_t>(i0) * ldc + j0;
             if (m == MR && n == NR) {
-              mk.fn(kc, a, b, c, ldc, alpha, beta_eff);
+              mk.fn(kc, a, a_ld, b, c, ldc, alpha, beta_eff);
               continue;
             }
             alignas(64) float tile[kMaxTile];
-            mk.fn(kc, a, b, tile, NR, alpha, 0.0f);
+            mk.fn(kc, a, a_ld, b, tile, NR, alpha, 0.0f);
             for (int i = 0; i < m; i++)
               for (int j = 0; j < n; j++) {
                 float& cij = c[static_cast<ptrdiff_t>(i) * ldc + j];
