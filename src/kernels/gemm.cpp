@@ -281,9 +281,11 @@ using v4 = float __attribute__((vector_size(16)));
 using v8 = float __attribute__((vector_size(32)));
 using v16 = float __attribute__((vector_size(64)));
 
-// C(MR, NV * W) = alpha * a · b + beta * C, b packed (kc, NV * W). a is packed (kc, MR), or with
-// kPacked false read in place: row i at a + i * lda, k contiguous.
-template <class V, int MR, int NV, bool kPacked>
+// Where element (i, k) of an A micro-panel lives.
+enum ALayout { kPackedA = 0, kRowsA = 1, kColsA = 2 };  // a[k*MR+i], a[i*lda+k], a[k*lda+i]
+
+// C(MR, NV * W) = alpha * a · b + beta * C, b packed (kc, NV * W), a as kLayout says.
+template <class V, int MR, int NV, int kLayout>
 [[gnu::always_inline]] inline void micro_tile(int kc, const float* __restrict a, ptrdiff_t lda,
                                               const float* __restrict b, float* c, ptrdiff_t ldc,
                                               float alpha, float beta) {
@@ -300,7 +302,10 @@ template <class V, int MR, int NV, bool kPacked>
 #pragma GCC unroll 32
     for (int i = 0; i < MR; i++) {
       // Broadcast: x - 0 folds to x, while 0 + x would stay (it turns -0 into +0).
-      V ai = (kPacked ? a[k * MR + i] : a[i * lda + k]) - V{};
+      V ai = (kLayout == kPackedA ? a[k * MR + i]
+              : kLayout == kRowsA ? a[i * lda + k]
+                                  : a[k * lda + i]) -
+             V{};
 #pragma GCC unroll 8
       for (int j = 0; j < NV; j++) acc[i][j] += ai * bv[j];
     }
@@ -321,35 +326,36 @@ template <class V, int MR, int NV, bool kPacked>
     }
 }
 
-// lda == 0: a packed; otherwise a read in place (see micro_tile).
-using MicroFn = void (*)(int, const float*, ptrdiff_t, const float*, float*, ptrdiff_t, float,
+using MicroFn = void (*)(int, const float*, ptrdiff_t, int, const float*, float*, ptrdiff_t, float,
                          float);
 
 template <class V, int MR, int NV>
-[[gnu::always_inline]] inline void micro_either(int kc, const float* a, ptrdiff_t lda,
+[[gnu::always_inline]] inline void micro_either(int kc, const float* a, ptrdiff_t lda, int layout,
                                                 const float* b, float* c, ptrdiff_t ldc,
                                                 float alpha, float beta) {
-  if (lda == 0)
-    micro_tile<V, MR, NV, true>(kc, a, 0, b, c, ldc, alpha, beta);
+  if (layout == kRowsA)
+    micro_tile<V, MR, NV, kRowsA>(kc, a, lda, b, c, ldc, alpha, beta);
+  else if (layout == kColsA)
+    micro_tile<V, MR, NV, kColsA>(kc, a, lda, b, c, ldc, alpha, beta);
   else
-    micro_tile<V, MR, NV, false>(kc, a, lda, b, c, ldc, alpha, beta);
+    micro_tile<V, MR, NV, kPackedA>(kc, a, 0, b, c, ldc, alpha, beta);
 }
 
 __attribute__((target("avx512f"))) void micro_avx512(int kc, const float* a, ptrdiff_t lda,
-                                                     const float* b, float* c, ptrdiff_t ldc,
-                                                     float alpha, float beta) {
-  micro_either<v16, 8, 2>(kc, a, lda, b, c, ldc, alpha, beta);
+                                                     int layout, const float* b, float* c,
+                                                     ptrdiff_t ldc, float alpha, float beta) {
+  micro_either<v16, 8, 2>(kc, a, lda, layout, b, c, ldc, alpha, beta);
 }
 
 __attribute__((target("avx2,fma"))) void micro_avx2(int kc, const float* a, ptrdiff_t lda,
-                                                    const float* b, float* c, ptrdiff_t ldc,
-                                                    float alpha, float beta) {
-  micro_either<v8, 6, 2>(kc, a, lda, b, c, ldc, alpha, beta);
+                                                    int layout, const float* b, float* c,
+                                                    ptrdiff_t ldc, float alpha, float beta) {
+  micro_either<v8, 6, 2>(kc, a, lda, layout, b, c, ldc, alpha, beta);
 }
 
-void micro_sse(int kc, const float* a, ptrdiff_t lda, const float* b, float* c, ptrdiff_t ldc,
-               float alpha, float beta) {
-  micro_either<v4, 4, 2>(kc, a, lda, b, c, ldc, alpha, beta);
+void micro_sse(int kc, const float* a, ptrdiff_t lda, int layout, const float* b, float* c,
+               ptrdiff_t ldc, float alpha, float beta) {
+  micro_either<v4, 4, 2>(kc, a, lda, layout, b, c, ldc, alpha, beta);
 }
 
 struct MicroKernel {
@@ -443,8 +449,8 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
   const bool parallel = !omp_in_parallel() && omp_get_max_threads() > 1 && flops > 1e6;
   const int m_blocks = (M + MC - 1) / MC;
   // With at most two column panels a packed A block would serve only twice, and packing
-  // (a transpose) costs about as much as the multiply: row-major A is then read in place.
-  const bool in_place_a = !trans_a && N <= 2 * NR;
+  // costs about as much as the multiply: A is then read in place.
+  const bool in_place_a = N <= 2 * NR;
   bool out_of_memory = !bp;
 
 #pragma omp parallel if (parallel)
@@ -487,20 +493,23 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
             const int m = std::min(MR, M - i0);
             const float* a = ap.get() + static_cast<ptrdiff_t>(i0 - ib * MC) * kc;
             ptrdiff_t a_ld = 0;
+            int layout = kPackedA;
             if (in_place_a && m == MR) {
-              a = A + static_cast<ptrdiff_t>(i0) * lda + pc;
+              a = trans_a ? A + static_cast<ptrdiff_t>(pc) * lda + i0
+                          : A + static_cast<ptrdiff_t>(i0) * lda + pc;
               a_ld = lda;
+              layout = trans_a ? kColsA : kRowsA;
             } else if (in_place_a) {  // the last rows: packed, zero-padded to MR
               pack_a(ap.get(), A, lda, trans_a, M, i0, pc, kc, MR);
               a = ap.get();
             }
             float* c = C + static_cast<ptrdiff_t>(i0) * ldc + j0;
             if (m == MR && n == NR) {
-              mk.fn(kc, a, a_ld, b, c, ldc, alpha, beta_eff);
+              mk.fn(kc, a, a_ld, layout, b, c, ldc, alpha, beta_eff);
               continue;
             }
             alignas(64) float tile[kMaxTile];
-            mk.fn(kc, a, a_ld, b, tile, NR, alpha, 0.0f);
+            mk.fn(kc, a, a_ld, layout, b, tile, NR, alpha, 0.0f);
             for (int i = 0; i < m; i++)
               for (int j = 0; j < n; j++) {
                 float& cij = c[static_cast<ptrdiff_t>(i) * ldc + j];
