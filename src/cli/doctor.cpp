@@ -54,7 +54,7 @@ void run_doctor(bool json, bool measure) {
                        " usable CPUs: oversubscribed (AERO_THREADS / OMP_NUM_THREADS)");
 
   const double load = load_average();
-  if (measure && load > c.usable_cpus)
+  if (measure && load > c.usable_cpus + 0.5)  // the load average includes recent runs of aero
     warnings.push_back("load average " + std::to_string(load).substr(0, 4) + " on " +
                        std::to_string(c.usable_cpus) +
                        " CPUs: other work shares the cores, so the measured rates are low");

@@ -181,7 +181,7 @@ Backend load_backend() {
     b.small_k_builtin = mode != "openblas";
     if (b.small_k_builtin)
       b.info.note +=
-          "; small-K and narrow shapes use the builtin kernel (AERO_GEMM=openblas: none)";
+          "; small-K and narrow shapes use the builtin kernel (AERO_GEMM=openblas: never)";
     if (user_lib && *user_lib && std::strcmp(path, user_lib) != 0)
       b.info.note +=
           "; AERO_BLAS_LIB=" + std::string(user_lib) + " could not be loaded as OpenBLAS";
