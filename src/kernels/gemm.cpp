@@ -440,8 +440,13 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
   if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
   const MicroKernel& mk = micro_kernel();
   const int MR = mk.mr, NR = mk.nr;
-  // KC x NR of B (32 KiB) stays in L1, MC x KC of A (128 KiB) in L2, KC x NC of B in L3.
-  const int KC = 256, MC = 16 * MR, NC = 128 * NR;
+  // With KC = 256: KC x NR of B (32 KiB) stays in L1, MC x KC of A (128 KiB) in L2, KC x NC of
+  // B in L3.
+  const int MC = 16 * MR, NC = 128 * NR;
+  // Few tiles of C (weight gradients: small M and N, K = tokens) leave little work between two
+  // barriers; longer K blocks, whose B panels then sit in L2, amortise them.
+  const long tiles = static_cast<long>((M + MC - 1) / MC) * ((std::min(N, NC) + NR - 1) / NR);
+  const int KC = tiles <= 2L * omp_get_max_threads() ? 1024 : 256;
   const int kc_max = std::min(K, KC);
   const int nc_max = std::min((N + NR - 1) / NR, NC / NR) * NR;
   Buffer bp = aligned_floats(static_cast<size_t>(nc_max) * kc_max);

@@ -104,7 +104,8 @@ TEST(gemm_backend, set_num_threads_reaches_openmp) {
   EXPECT_EQ(omp_get_max_threads(), before);
 }
 
-// Shapes that cross the builtin kernel's K (256) and N (panel, block) boundaries and its edges.
+// Shapes that cross the builtin kernel's K blocks (256, or 1024 for few tiles), its N panels and
+// blocks, and its edges, with A packed or read in place.
 TEST(gemm_backend, builtin_matches_reference_across_blocks) {
   struct Case {
     bool ta, tb;
