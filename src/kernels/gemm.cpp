@@ -366,11 +366,16 @@ struct MicroKernel {
 
 constexpr int kMaxTile = 16 * 32;  // largest MR * NR below
 
+// AERO_BUILTIN_ISA=avx2 or sse picks a narrower micro-kernel (to test it on a wider CPU); a
+// wider one than the CPU has is never picked.
 const MicroKernel& micro_kernel() {
   static const MicroKernel k = [] {
     const CpuInfo& c = cpu_info();
-    if (c.avx512f) return MicroKernel{micro_avx512, 8, 32, "avx512 8x32"};
-    if (c.avx2 && c.fma) return MicroKernel{micro_avx2, 6, 16, "avx2 6x16"};
+    const char* env = std::getenv("AERO_BUILTIN_ISA");
+    const std::string want = env ? env : "";
+    if (c.avx512f && want != "avx2" && want != "sse")
+      return MicroKernel{micro_avx512, 8, 32, "avx512 8x32"};
+    if (c.avx2 && c.fma && want != "sse") return MicroKernel{micro_avx2, 6, 16, "avx2 6x16"};
     return MicroKernel{micro_sse, 4, 8, "sse 4x8"};
   }();
   return k;
