@@ -5,7 +5,10 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 
 namespace aero {
@@ -21,6 +24,20 @@ unsigned long long xgetbv0() {
   return (static_cast<unsigned long long>(hi) << 32) | lo;
 }
 
+// CPUs' worth of time a container may use (cgroup v2 cpu.max, else v1 CFS quota); 0: no limit.
+double cgroup_cpu_quota() {
+  std::ifstream v2("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  double period = 0;
+  if (v2 >> quota >> period)
+    return quota == "max" || period <= 0 ? 0 : std::atof(quota.c_str()) / period;
+  std::ifstream q1("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
+      p1("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+  double q = 0;
+  if (q1 >> q && p1 >> period && q > 0 && period > 0) return q / period;
+  return 0;
+}
+
 CpuInfo detect() {
   CpuInfo c;
   unsigned r[4];
@@ -34,8 +51,10 @@ CpuInfo detect() {
 
   cpuid(1, 0, r);
   unsigned base_family = (r[0] >> 8) & 0xf, base_model = (r[0] >> 4) & 0xf;
-  c.family = static_cast<int>(base_family == 0xf ? base_family + ((r[0] >> 20) & 0xff) : base_family);
-  c.model = static_cast<int>(base_family >= 0x6 ? base_model + (((r[0] >> 16) & 0xf) << 4) : base_model);
+  c.family =
+      static_cast<int>(base_family == 0xf ? base_family + ((r[0] >> 20) & 0xff) : base_family);
+  c.model =
+      static_cast<int>(base_family >= 0x6 ? base_model + (((r[0] >> 16) & 0xf) << 4) : base_model);
   bool osxsave = r[2] & (1u << 27);
   c.fma = r[2] & (1u << 12);
   c.f16c = r[2] & (1u << 29);
@@ -56,15 +75,15 @@ CpuInfo detect() {
       c.avx512vl = ebx & (1u << 31);
       c.avx512_vnni = ecx & (1u << 11);
     }
-    c.amx_bf16 = edx & (1u << 22);
-    c.amx_tile = edx & (1u << 24);
-    c.amx_int8 = edx & (1u << 25);
+    // XCR0 bits 17/18 say the OS manages tile state; the process must still ask for it.
+    c.amx_bf16 = os_amx && (edx & (1u << 22));
+    c.amx_tile = os_amx && (edx & (1u << 24));
+    c.amx_int8 = os_amx && (edx & (1u << 25));
     cpuid(7, 1, r);
     c.avx_vnni = os_avx && (r[0] & (1u << 4));
     c.avx512_bf16 = os_avx512 && (r[0] & (1u << 5));
-    // XCR0 bits 17/18 are set only once the kernel has granted the permission.
-    (void)os_amx;
   }
+  c.avx = avx && os_avx;
   if (!c.fma || !os_avx) c.fma = false;
 
   cpuid(0x80000000, 0, r);
@@ -82,9 +101,13 @@ CpuInfo detect() {
 
   cpu_set_t set;
   CPU_ZERO(&set);
-  c.logical_cpus = sched_getaffinity(0, sizeof(set), &set) == 0 ? CPU_COUNT(&set)
-                                                                 : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  c.logical_cpus = sched_getaffinity(0, sizeof(set), &set) == 0
+                       ? CPU_COUNT(&set)
+                       : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
   if (c.logical_cpus < 1) c.logical_cpus = 1;
+  c.usable_cpus = c.logical_cpus;
+  if (double q = cgroup_cpu_quota(); q > 0)
+    c.usable_cpus = std::max(1, std::min(c.logical_cpus, static_cast<int>(std::ceil(q))));
   return c;
 }
 
@@ -102,11 +125,16 @@ bool request_amx() {
   static bool granted = false;
   std::call_once(once, [] {
     CpuInfo& c = mutable_info();
+    c.amx_requested = true;
     if (!c.amx_tile) return;
 #if defined(__linux__) && defined(SYS_arch_prctl)
-    constexpr int kArchReqXcompPerm = 0x1023;
+    constexpr int kArchGetXcompPerm = 0x1022, kArchReqXcompPerm = 0x1023;
     constexpr int kXfeatureXtiledata = 18;
-    granted = syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+    unsigned long long perm = 0;
+    // Granted only if the request succeeds and the permitted set then holds tile data.
+    granted = syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0 &&
+              syscall(SYS_arch_prctl, kArchGetXcompPerm, &perm) == 0 &&
+              (perm & (1ull << kXfeatureXtiledata));
 #endif
     c.amx_enabled = granted;
   });
@@ -118,6 +146,7 @@ std::string CpuInfo::features() const {
   auto add = [&](bool on, const char* name) {
     if (on) s += s.empty() ? name : std::string(" ") + name;
   };
+  add(avx, "avx");
   add(avx2, "avx2");
   add(fma, "fma");
   add(f16c, "f16c");
@@ -130,7 +159,9 @@ std::string CpuInfo::features() const {
   add(avx_vnni, "avx_vnni");
   if (amx_tile)
     s += std::string(" amx(") + (amx_int8 ? "int8 " : "") + (amx_bf16 ? "bf16 " : "") +
-         (amx_enabled ? "enabled)" : "not enabled)");
+         (amx_enabled     ? "granted)"
+          : amx_requested ? "refused by the kernel)"
+                          : "not requested)");
   return s.empty() ? "none beyond x86-64 baseline" : s;
 }
 

@@ -2,7 +2,9 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <cstdlib>
+#include <mutex>
 
 #include "core/cpu.h"
 #include "kernels/gemm.h"
@@ -10,6 +12,7 @@
 namespace aero {
 namespace {
 
+// First positive integer of AERO_THREADS or OMP_NUM_THREADS ("4,2" nesting lists give 4).
 int default_threads() {
   for (const char* var : {"AERO_THREADS", "OMP_NUM_THREADS"}) {
     if (const char* v = std::getenv(var)) {
@@ -17,21 +20,27 @@ int default_threads() {
       if (n > 0) return n;
     }
   }
-  return cpu_info().logical_cpus;
+  return cpu_info().usable_cpus;
 }
 
-int g_threads = 0;
+std::atomic<int> g_threads{0};
 
 }  // namespace
 
 int num_threads() {
-  if (g_threads == 0) set_num_threads(default_threads());
-  return g_threads;
+  int n = g_threads.load(std::memory_order_acquire);
+  if (n > 0) return n;
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (g_threads.load() == 0) set_num_threads(default_threads());
+  });
+  return g_threads.load(std::memory_order_acquire);
 }
 
 void set_num_threads(int n) {
   if (n < 1) n = 1;
-  g_threads = n;
+  // Stored before the BLAS is told: loading the BLAS asks num_threads() again.
+  g_threads.store(n, std::memory_order_release);
   omp_set_num_threads(n);
   gemm_set_threads(n);
 }

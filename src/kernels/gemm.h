@@ -4,10 +4,13 @@
 #pragma once
 #include <string>
 
+#include "core/cpu.h"
+
 namespace aero {
 
 // Row-major: C(M, N) = alpha * op(A) · op(B) + beta * C, op(X) = X or Xᵀ.
 // A is (M, K) or, with trans_a, (K, M); B is (K, N) or, with trans_b, (N, K).
+// beta == 0 never reads C, so C may hold garbage (NaN) on entry.
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc);
 
@@ -15,21 +18,37 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
 void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
                int lda, const float* B, int ldb, float beta, float* C, int ldc);
 
-// Builtin portable kernel, used when no BLAS is found (and tested against the reference).
+// Builtin portable kernel, used when no BLAS is found (and tested against the reference):
+// packed panels and a register-blocked micro-kernel chosen for this CPU at run time.
 void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
                    int lda, const float* B, int ldb, float beta, float* C, int ldc);
 
 struct GemmInfo {
-  std::string backend;  // "openblas" or "builtin"
-  std::string library;  // path of the loaded library
-  std::string kernel;   // OpenBLAS core name, e.g. "SkylakeX"
-  std::string config;   // OpenBLAS build config string
-  std::string threading;  // "openmp" (shares aero's threads) or "pthread"
-  std::string note;     // how the kernel was chosen
+  std::string backend;    // "openblas", "builtin", or "cblas" (another BLAS via AERO_BLAS_LIB)
+  std::string library;    // path of the loaded library
+  std::string kernel;     // OpenBLAS core name, e.g. "SkylakeX"; builtin: "avx512 8x32"
+  std::string config;     // OpenBLAS build config string
+  std::string threading;  // "openmp" (shares aero's threads), "pthread", "serial" or "unknown"
+  std::string note;       // how the backend and kernel were chosen
+  std::string warning;    // set when this setup is likely slow; empty otherwise
 };
 
-// Loads the backend on first use. AERO_GEMM=builtin forces the builtin kernel.
+// Loads the backend on first use. AERO_GEMM=auto (default) uses OpenBLAS except for small-K
+// shapes with a large C, where the builtin kernel is faster; AERO_GEMM=openblas uses OpenBLAS
+// for every shape, AERO_GEMM=builtin never loads it. AERO_BLAS_LIB=/path/libopenblas.so.0 is
+// tried before the system copies.
 const GemmInfo& gemm_info();
 void gemm_set_threads(int n);
+
+// The OPENBLAS_CORETYPE that aero sets before loading OpenBLAS, and why.
+struct CoretypeChoice {
+  std::string name;  // value to set; empty leaves OpenBLAS to detect the CPU itself
+  std::string note;  // one line for `aero doctor`
+};
+
+// forced: AERO_BLAS_CORETYPE, inherited: OPENBLAS_CORETYPE (either may be null or empty).
+// A forced or inherited kernel is kept only if this CPU can run it; an inherited one is also
+// replaced when it is narrower than what the CPU supports (Haswell on an AVX-512 machine).
+CoretypeChoice choose_coretype(const CpuInfo& cpu, const char* inherited, const char* forced);
 
 }  // namespace aero
