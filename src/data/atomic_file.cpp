@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -13,6 +14,11 @@
 namespace aero {
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
+  // Renaming over a device or a symlink (e.g. /dev/stdout) would replace it, not write to it.
+  std::error_code ec;
+  const auto st = std::filesystem::symlink_status(path_, ec);
+  AERO_CHECK(ec || !std::filesystem::exists(st) || std::filesystem::is_regular_file(st), "[io] ",
+             path_, " exists and is not a regular file; give a file path");
   tmp_ = path_ + ".tmp." + std::to_string(::getpid());
   f_ = std::fopen(tmp_.c_str(), "wb");
   AERO_CHECK(f_, "[io] cannot create ", tmp_, ": ", std::strerror(errno));

@@ -1,0 +1,132 @@
+// aero data clean|split|prepare
+#include <chrono>
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "data/atomic_file.h"
+#include "data/clean.h"
+#include "data/readers.h"
+#include "data/split.h"
+
+namespace aero::cli {
+
+namespace {
+
+void add_reader_options(CLI::App* cmd, ReaderOptions& r) {
+  cmd->add_option("--format", r.format, "auto | text | jsonl | csv | wiki | html")
+      ->capture_default_str();
+  cmd->add_option("--field", r.jsonl_field, "JSON Lines field holding the text")
+      ->capture_default_str();
+  cmd->add_option("--columns", r.csv_columns, "CSV columns to read")
+      ->delimiter(',')
+      ->capture_default_str();
+}
+
+}  // namespace
+
+void add_data(CLI::App& app) {
+  auto* data = app.add_subcommand("data", "Read, clean, split and tokenize corpora");
+  data->require_subcommand(1);
+
+  struct CleanArgs {
+    std::vector<std::string> inputs;
+    std::string output, report;
+    ReaderOptions reader;
+    CleanOptions clean;
+    bool no_nfc = false, no_sources = false, no_default_sources = false, no_symbols = false,
+         no_whitespace = false, no_dedup = false;
+  };
+  auto ca = std::make_shared<CleanArgs>();
+  auto* clean = data->add_subcommand("clean",
+                                     "Read files or directories, clean them and write one text "
+                                     "file (blank line between documents)");
+  clean->add_option("--input,-i", ca->inputs, "Files or directories")->required();
+  clean->add_option("--output,-o", ca->output, "Cleaned text file")->required();
+  clean->add_option("--report", ca->report, "Also write the report as JSON here");
+  add_reader_options(clean, ca->reader);
+  clean->add_flag("--no-nfc", ca->no_nfc, "Keep the Unicode form as it is");
+  clean->add_flag("--no-sources", ca->no_sources, "Keep news source tags and bylines");
+  clean->add_flag("--no-default-sources", ca->no_default_sources,
+                  "Use only the --source-rule regexes");
+  clean->add_option("--source-rule", ca->clean.extra_source_rules,
+                    "ICU regex whose matches are removed (repeatable)");
+  clean->add_flag("--no-symbols", ca->no_symbols,
+                  "Keep characters outside Latin letters, digits, punctuation");
+  clean->add_option("--keep-chars", ca->clean.keep_chars, "Symbols kept besides printable ASCII")
+      ->capture_default_str();
+  clean->add_flag("--no-whitespace", ca->no_whitespace, "Do not collapse whitespace");
+  clean->add_option("--min-chars", ca->clean.min_line_chars, "Drop lines shorter than this")
+      ->capture_default_str();
+  clean->add_flag("--no-dedup", ca->no_dedup, "Keep exact duplicate documents");
+  clean->callback([ca] {
+    CleanOptions o = ca->clean;
+    o.nfc = !ca->no_nfc;
+    o.strip_sources = !ca->no_sources;
+    o.default_source_rules = !ca->no_default_sources;
+    o.strip_symbols = !ca->no_symbols;
+    o.collapse_whitespace = !ca->no_whitespace;
+    o.dedup = !ca->no_dedup;
+    Cleaner cleaner(o);
+    AtomicFile out(ca->output);
+    ReadStats stats;
+    const auto t0 = std::chrono::steady_clock::now();
+    std::string buf;
+    for (const auto& in : ca->inputs) {
+      read_documents(
+          in, ca->reader,
+          [&](Document&& doc) {
+            if (!cleaner.clean(doc)) return;
+            if (cleaner.report().docs_out > 1) buf += '\n';
+            buf += doc.text;
+            buf += '\n';
+            if (buf.size() > (1 << 20)) {
+              out.write(buf);
+              buf.clear();
+            }
+          },
+          stats);
+    }
+    out.write(buf);
+    out.commit();
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    CleanReport& r = cleaner.report();
+    r.missing_field = stats.missing_field;
+    std::printf("%s", r.to_text().c_str());
+    std::printf("files:     %llu read, %llu skipped; %llu wiki pages skipped\n",
+                static_cast<unsigned long long>(stats.files),
+                static_cast<unsigned long long>(stats.skipped_files),
+                static_cast<unsigned long long>(stats.skipped_pages));
+    std::printf("speed:     %.1f MB/s (%.2f s)\n", static_cast<double>(stats.bytes) / 1e6 / secs,
+                secs);
+    if (!ca->report.empty()) write_file_atomic(ca->report, r.to_json() + "\n");
+  });
+
+  struct SplitArgs {
+    std::string input, output;
+    std::vector<double> ratios = {8, 1, 1};
+    SplitOptions opt;
+  };
+  auto sa = std::make_shared<SplitArgs>();
+  auto* split = data->add_subcommand("split", "Split by document into train / val / test files");
+  split->add_option("--input,-i", sa->input, "Cleaned text (or CSV) file")->required();
+  split->add_option("--output-dir,-o", sa->output, "Directory for train, val, test")->required();
+  split->add_option("--ratios", sa->ratios, "train,val,test")
+      ->delimiter(',')
+      ->expected(3)
+      ->capture_default_str();
+  split->add_option("--seed", sa->opt.seed)->capture_default_str();
+  add_reader_options(split, sa->opt.reader);
+  split->callback([sa] {
+    AERO_CHECK(sa->ratios.size() == 3, "[data] --ratios takes three numbers, e.g. 8,1,1");
+    sa->opt.ratios = {sa->ratios[0], sa->ratios[1], sa->ratios[2]};
+    const auto r = split_documents(sa->input, sa->output, sa->opt);
+    for (int s = 0; s < 3; ++s)
+      std::printf("%-28s %llu documents\n", r.paths[s].c_str(),
+                  static_cast<unsigned long long>(r.documents[s]));
+  });
+}
+
+}  // namespace aero::cli
