@@ -33,10 +33,47 @@ const std::vector<std::string>& default_source_rules() {
   return rules;
 }
 
+namespace {
+
+std::string_view trim_left(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  return s;
+}
+
+bool has_within(std::string_view s, size_t n, std::string_view chars) {
+  return s.substr(0, n).find_first_of(chars) != std::string_view::npos;
+}
+
+// Cheap tests that a line could match default rule i; the regexes are the slow part of cleaning.
+bool default_rule_may_match(size_t i, std::string_view line) {
+  const std::string_view t = trim_left(line);
+  switch (i) {
+    case 0:  // a dash (ASCII or the lead byte of – and —) or a colon near the start
+      return has_within(t, 48, "-:\xE2");
+    case 1:
+      return t.starts_with('(') && has_within(t, 64, ")");
+    case 2: {
+      std::string_view r = line;
+      while (!r.empty() && (r.back() == ' ' || r.back() == '\t')) r.remove_suffix(1);
+      return r.ends_with(')') && (line.find("Theo") != std::string_view::npos ||
+                                  line.find("Nguồn") != std::string_view::npos);
+    }
+    case 3:
+      return t.starts_with("Theo") || t.starts_with("Nguồn");
+    case 4:
+      return has_within(t, 40, ":");
+    default:
+      return true;
+  }
+}
+
+}  // namespace
+
 struct Cleaner::Impl {
   const icu::Normalizer2* nfc = nullptr;
   std::vector<std::unique_ptr<icu::RegexMatcher>> rules;
   std::vector<std::unique_ptr<icu::RegexPattern>> patterns;
+  size_t n_default = 0;       // the first rules are the defaults, with cheap pre-checks
   std::vector<UChar32> keep;  // sorted
 };
 
@@ -45,8 +82,10 @@ Cleaner::Cleaner(CleanOptions opt) : opt_(std::move(opt)), impl_(std::make_uniqu
   impl_->nfc = icu::Normalizer2::getNFCInstance(err);
   AERO_CHECK(U_SUCCESS(err), "[data] ICU NFC data unavailable: ", u_errorName(err));
   std::vector<std::string> rules = opt_.extra_source_rules;
-  if (opt_.default_source_rules)
+  if (opt_.default_source_rules) {
     rules.insert(rules.begin(), default_source_rules().begin(), default_source_rules().end());
+    impl_->n_default = default_source_rules().size();
+  }
   for (const auto& r : rules) {
     UParseError pe{};
     err = U_ZERO_ERROR;
@@ -82,6 +121,10 @@ bool is_ascii(std::string_view s) {
 // was a Latin letter, so a combining mark belongs to it (a decomposed Vietnamese tone mark).
 bool keep_char(UChar32 c, bool after_latin, const std::vector<UChar32>& keep) {
   if (c < 0x80) return c >= 0x20 ? c != 0x7F : (c == '\t' || c == '\n');
+  // Fast path for the Latin letter blocks Vietnamese uses (Latin-1, Extended-A/B, Extended
+  // Additional with the precomposed tone marks); × and ÷ are symbols.
+  if ((c >= 0xC0 && c <= 0x24F && c != 0xD7 && c != 0xF7) || (c >= 0x1E00 && c <= 0x1EFF))
+    return true;
   const int8_t type = u_charType(c);
   switch (type) {
     case U_UPPERCASE_LETTER:
@@ -145,7 +188,9 @@ bool Cleaner::clean_line(std::string& line) {
   }
   if (opt_.strip_sources && !line.empty()) {
     const size_t before = line.size();
-    for (auto& m : impl_->rules) {
+    for (size_t r = 0; r < impl_->rules.size(); ++r) {
+      if (r < impl_->n_default && !default_rule_may_match(r, line)) continue;
+      auto& m = impl_->rules[r];
       UErrorCode err = U_ZERO_ERROR;
       UText* ut = utext_openUTF8(nullptr, line.data(), static_cast<int64_t>(line.size()), &err);
       m->reset(ut);
@@ -176,6 +221,13 @@ bool Cleaner::clean_line(std::string& line) {
     const int32_t n = static_cast<int32_t>(line.size());
     for (int32_t i = 0; i < n;) {
       const int32_t start = i;
+      const auto byte = static_cast<unsigned char>(line[static_cast<size_t>(i)]);
+      if (byte >= 0x20 && byte < 0x7F) {  // printable ASCII: always kept
+        out += static_cast<char>(byte);
+        after_latin = std::isalpha(byte) != 0;
+        ++i;
+        continue;
+      }
       UChar32 c;
       U8_NEXT(line.data(), i, n, c);
       if (c < 0) {
