@@ -24,3 +24,28 @@ aero_data_error_test(utf8
 aero_data_error_test(bz2
   "printf '<mediawiki><page><title>a</title><revision><text>xin chao</text></revision></page></mediawiki>' | bzip2 | head -c 40 > w.xml.bz2; $A data clean -i w.xml.bz2 -o out.txt; echo rc=$?; ls"
   "w\\.xml\\.bz2: truncated bzip2 stream.*rc=1\nw\\.xml\\.bz2\n$")
+aero_data_error_test(shard_magic
+  "head -c 64 /dev/zero > z.bin; $A data inspect z.bin; echo rc=$?"
+  "z\\.bin: wrong magic at offset 0.*rc=1")
+aero_data_error_test(shard_short
+  "printf 'AEROTOK' > s.bin; $A data inspect s.bin; echo rc=$?"
+  "s\\.bin: 7 bytes is shorter than the 32-byte shard header.*rc=1")
+
+# The whole path on the command line: clean -> split -> tokenizer train / add-tokens -> prepare.
+add_test(NAME data.cli_pipeline
+         COMMAND bash -c "set -eu; d=$(mktemp -d); trap 'rm -rf $d' EXIT; cd $d; A=$<TARGET_FILE:aero>
+zcat /usr/share/doc/maint-guide-vi/maint-guide.vi.txt.gz | head -3000 > raw.txt
+$A data clean -i raw.txt -o clean.txt --report report.json
+grep -q '\"docs_out\"' report.json
+$A data split -i clean.txt -o split --seed 7
+test -s split/train.txt && test -s split/val.txt && test -s split/test.txt
+$A tokenizer train -i split/train.txt -o tok.model --vocab-size 1000
+$A tokenizer add-tokens -m tok.model '<TIKTOK>' '<FACEBOOK>' '<YOUTUBE>' '<COMMENT>' | grep -P '^<COMMENT>\\t1003$'
+test \"$($A tokenizer encode -m tok.model -t '<YOUTUBE>')\" = 1002
+$A tokenizer decode -m tok.model --ids \"$($A tokenizer encode -m tok.model -t 'Tiếng Việt <TIKTOK>')\" | grep -qx 'Tiếng Việt<TIKTOK>'
+$A data prepare -i split -t tok.model -o shards
+$A data inspect shards/train.bin | grep -q 'vocab 1004, end-of-text 3'
+$A tokenizer train --type char -i split/train.txt -o chars.json
+$A data prepare -i split/val.txt -t chars.json -o cshards
+echo pipeline-ok")
+set_tests_properties(data.cli_pipeline PROPERTIES LABELS cli PASS_REGULAR_EXPRESSION "pipeline-ok")

@@ -204,6 +204,20 @@ void add_data(CLI::App& app) {
           static_cast<double>(st.tokens) / st.seconds, threads);
     }
   });
+
+  auto shard_path = std::make_shared<std::string>();
+  auto* inspect = data->add_subcommand("inspect", "Check a token shard and print its header");
+  inspect->add_option("shard", *shard_path, "A .bin file from aero data prepare")->required();
+  inspect->callback([shard_path] {
+    Shard s(*shard_path);
+    std::printf("%s: version %u, %u-byte tokens, vocab %u, end-of-text %u, %llu tokens\n",
+                shard_path->c_str(), kShardVersion, s.token_width(), s.vocab_size(), s.eot_id(),
+                static_cast<unsigned long long>(s.size()));
+    const uint64_t n = std::min<uint64_t>(s.size(), 16);
+    std::printf("first tokens:");
+    for (uint64_t i = 0; i < n; ++i) std::printf(" %d", s[i]);
+    std::printf("\n");
+  });
 }
 
 }  // namespace aero::cli
