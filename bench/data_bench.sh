@@ -25,8 +25,8 @@ printf 'corpus: %.1f MB, %d CPUs, aero threads: %s, load average: %s\n' "$mb" "$
 # Best of REPS interleaved runs each: the reference machine is shared, so the minimum is the
 # least disturbed measurement.
 REPS=${REPS:-3}
-spm_s=1e9
-aero_s=1e9
+spm_s=1000000000
+aero_s=1000000000
 min() { echo "if ($1 < $2) $1 else $2" | bc -l; }
 for _ in $(seq "$REPS"); do
   t0=$(now)
@@ -44,7 +44,7 @@ printf 'aero data prepare: %7.2f s  %6.2f MB/s  %d tokens (incl. end-of-text ids
   "$aero_s" "$(echo "$mb / $aero_s" | bc -l)" "$aero_tokens"
 printf 'prepare speed-up vs spm_encode: %.2fx\n' "$(echo "$spm_s / $aero_s" | bc -l)"
 
-clean_s=1e9
+clean_s=1000000000
 for _ in $(seq "$REPS"); do
   t0=$(now)
   "$AERO" data clean -i "$work/corpus.txt" -o "$work/clean.txt" >/dev/null

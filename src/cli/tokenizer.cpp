@@ -103,9 +103,10 @@ void add_tokenizer(CLI::App& app) {
   enc->add_option("--text,-t", ea->text, "Encode this text instead of a file");
   enc->callback([ea] {
     auto tok = load_tokenizer(ea->model);
+    EncodeCache cache;
     std::string out;
     const auto emit = [&](const std::string& line) {
-      const auto ids = tok->encode(line);
+      const auto ids = tok->encode(line, &cache);
       for (size_t i = 0; i < ids.size(); ++i) {
         if (i) out += ' ';
         out += std::to_string(ids[i]);

@@ -155,7 +155,7 @@ struct Block {
   std::string error;
 };
 
-void encode_block(const Tokenizer& tok, Block& b) {
+void encode_block(const Tokenizer& tok, Block& b, EncodeCache& cache) {
   const int nl = tok.newline_id(), eot = tok.eos_id();
   bool in_doc = b.continues_doc;
   size_t start = 0;
@@ -176,7 +176,7 @@ void encode_block(const Tokenizer& tok, Block& b) {
         continue;
       }
       if (in_doc && nl >= 0) b.tokens.push_back(nl);
-      const auto ids = tok.encode(line);
+      const auto ids = tok.encode(line, &cache);
       b.tokens.insert(b.tokens.end(), ids.begin(), ids.end());
       in_doc = true;
     }
@@ -230,6 +230,7 @@ PrepareStats prepare_shard(const Tokenizer& tok, const std::string& input,
                      static_cast<uint32_t>(tok.eos_id()));
   PrepareStats st;
   n_threads = std::max(1, n_threads);
+  std::vector<EncodeCache> caches(static_cast<size_t>(n_threads));  // one per thread
   std::vector<Block> blocks(static_cast<size_t>(n_threads) * 4);
   std::string carry;  // a partial line left from the previous read
   bool open_doc = false;
@@ -245,7 +246,7 @@ PrepareStats prepare_shard(const Tokenizer& tok, const std::string& input,
       st.bytes += b.text.size();
     }
 #pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
-    for (size_t i = 0; i < n; ++i) encode_block(tok, blocks[i]);
+    for (size_t i = 0; i < n; ++i) encode_block(tok, blocks[i], caches[omp_get_thread_num()]);
     for (size_t i = 0; i < n; ++i) {
       AERO_CHECK(blocks[i].error.empty(), "[data] ", input, ": ", blocks[i].error);
       writer.append(blocks[i].tokens);

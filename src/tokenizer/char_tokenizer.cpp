@@ -97,7 +97,7 @@ int CharTokenizer::newline_id() const {
   return it == by_cp_.end() ? -1 : it->second;
 }
 
-void CharTokenizer::encode_base(std::string_view text, std::vector<int>& out) const {
+void CharTokenizer::encode_base(std::string_view text, std::vector<int>& out, EncodeCache*) const {
   size_t i = 0;
   while (i < text.size()) {
     const size_t n = utf8_seq_len(text, i);

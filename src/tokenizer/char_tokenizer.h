@@ -26,7 +26,7 @@ class CharTokenizer : public Tokenizer {
 
  protected:
   int base_vocab_size() const override { return static_cast<int>(pieces_.size()); }
-  void encode_base(std::string_view text, std::vector<int>& out) const override;
+  void encode_base(std::string_view text, std::vector<int>& out, EncodeCache*) const override;
   std::string decode_base(std::span<const int> ids, bool first) const override;
   std::string base_token_bytes(int id, bool first) const override;
   int base_token_to_id(std::string_view piece) const override;

@@ -25,6 +25,46 @@ std::string join(const std::vector<std::string>& v, const char* what) {
   return out;
 }
 
+// Reads a protobuf varint at p; false when it runs past end.
+bool read_varint(const char*& p, const char* end, uint64_t& v) {
+  v = 0;
+  for (int shift = 0; p < end && shift < 64; shift += 7) {
+    const auto b = static_cast<uint8_t>(*p++);
+    v |= static_cast<uint64_t>(b & 0x7F) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+// Finds field `field` in a serialized protobuf message: its varint value, or its bytes for a
+// length-delimited field. The model's proto header is not installed, so this reads the two
+// fields needed directly (ModelProto.trainer_spec = 2, TrainerSpec.model_type = 3).
+bool find_field(std::string_view msg, uint32_t field, uint64_t* value, std::string_view* bytes) {
+  const char* p = msg.data();
+  const char* end = p + msg.size();
+  while (p < end) {
+    uint64_t tag, v;
+    if (!read_varint(p, end, tag)) return false;
+    const auto wire = static_cast<uint32_t>(tag & 7);
+    const auto num = static_cast<uint32_t>(tag >> 3);
+    if (wire == 0) {
+      if (!read_varint(p, end, v)) return false;
+      if (num == field && value) return *value = v, true;
+    } else if (wire == 2) {
+      if (!read_varint(p, end, v) || v > static_cast<uint64_t>(end - p)) return false;
+      if (num == field && bytes) return *bytes = std::string_view(p, v), true;
+      p += v;
+    } else if (wire == 5) {
+      p += 4;
+    } else if (wire == 1) {
+      p += 8;
+    } else {
+      return false;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 void train_sentencepiece(const SpTrainOptions& opt) {
@@ -65,6 +105,13 @@ SentencePieceTokenizer::SentencePieceTokenizer(const std::string& model_path)
   const auto st = sp_->Load(model_path);
   AERO_CHECK(st.ok(), "[tokenizer] ", model_path, ": not a SentencePiece model (", st.ToString(),
              ")");
+  // Only BPE: its merges never cross a space, so words encode alone exactly. Unigram's Viterbi
+  // sums scores along the whole line, and float ties can then break differently.
+  std::string_view spec;
+  uint64_t model_type = 1;  // TrainerSpec's default: UNIGRAM
+  const std::string proto = read_file(model_path);
+  if (find_field(proto, 2, nullptr, &spec)) find_field(spec, 3, &model_type, nullptr);
+  words_independent_ = model_type == 2 && probe_words_independent();
 }
 
 SentencePieceTokenizer::~SentencePieceTokenizer() = default;
@@ -73,11 +120,53 @@ int SentencePieceTokenizer::eos_id() const { return sp_->eos_id(); }
 int SentencePieceTokenizer::pad_id() const { return sp_->pad_id(); }
 int SentencePieceTokenizer::base_vocab_size() const { return sp_->GetPieceSize(); }
 
-void SentencePieceTokenizer::encode_base(std::string_view text, std::vector<int>& out) const {
+void SentencePieceTokenizer::encode_direct(std::string_view text, std::vector<int>& out) const {
   std::vector<int> ids;
   const auto st = sp_->Encode(absl::string_view(text.data(), text.size()), &ids);
   AERO_CHECK(st.ok(), "[tokenizer] encode failed: ", st.ToString());
   out.insert(out.end(), ids.begin(), ids.end());
+}
+
+void SentencePieceTokenizer::encode_base(std::string_view text, std::vector<int>& out,
+                                         EncodeCache* cache) const {
+  if (!cache || !words_independent_) return encode_direct(text, out);
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text[i] == ' ') {
+      ++i;
+      continue;
+    }
+    size_t end = text.find(' ', i);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view word = text.substr(i, end - i);
+    if (const auto* hit = cache->find(word)) {
+      out.insert(out.end(), hit->begin(), hit->end());
+    } else {
+      std::vector<int> ids;
+      encode_direct(word, ids);
+      out.insert(out.end(), ids.begin(), ids.end());
+      cache->put(word, std::move(ids));
+    }
+    i = end;
+  }
+}
+
+bool SentencePieceTokenizer::probe_words_independent() const {
+  static const char* const kProbes[] = {"Tiếng Việt là ngôn ngữ", "a  b\tc  ",  " x y z",
+                                        "3.14 và 2,5% nhé",       "😀 xin chào", "A.B C-D"};
+  for (const char* p : kProbes) {
+    std::vector<int> whole, words;
+    encode_direct(p, whole);
+    const std::string_view s(p);
+    size_t i = 0;
+    while (i < s.size()) {
+      const size_t end = std::min(s.find(' ', i), s.size());
+      if (end > i) encode_direct(s.substr(i, end - i), words);
+      i = end + 1;
+    }
+    if (whole != words) return false;
+  }
+  return true;
 }
 
 std::string SentencePieceTokenizer::decode_base(std::span<const int> ids, bool first) const {

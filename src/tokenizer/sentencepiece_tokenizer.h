@@ -39,14 +39,20 @@ class SentencePieceTokenizer : public Tokenizer {
 
  protected:
   int base_vocab_size() const override;
-  void encode_base(std::string_view text, std::vector<int>& out) const override;
+  void encode_base(std::string_view text, std::vector<int>& out, EncodeCache* cache) const override;
   std::string decode_base(std::span<const int> ids, bool first) const override;
   std::string base_token_bytes(int id, bool first) const override;
   int base_token_to_id(std::string_view piece) const override;
 
  private:
+  void encode_direct(std::string_view text, std::vector<int>& out) const;
+  bool probe_words_independent() const;
+
   std::string path_;
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
+  // Encoding a line equals encoding its space-separated words one by one: true for models
+  // that add a dummy prefix and collapse whitespace (SentencePiece's defaults, mT5's).
+  bool words_independent_ = false;
 };
 
 }  // namespace aero

@@ -12,7 +12,7 @@
 
 namespace aero {
 
-std::vector<int> Tokenizer::encode(std::string_view text) const {
+std::vector<int> Tokenizer::encode(std::string_view text, EncodeCache* cache) const {
   std::vector<int> out;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -28,7 +28,7 @@ std::vector<int> Tokenizer::encode(std::string_view text) const {
       }
     }
     const size_t end = best == std::string_view::npos ? text.size() : best;
-    if (end > pos) encode_base(text.substr(pos, end - pos), out);
+    if (end > pos) encode_base(text.substr(pos, end - pos), out, cache);
     if (best == std::string_view::npos) break;
     out.push_back(best_id);
     pos = best + best_len;

@@ -5,10 +5,34 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
 namespace aero {
+
+// Memo of word -> ids for one thread (not shared): natural text repeats words (Zipf), so most
+// words are looked up instead of encoded. Cleared when full, so memory is bounded.
+class EncodeCache {
+ public:
+  explicit EncodeCache(size_t max_entries = 1 << 18) : max_(max_entries) {}
+  const std::vector<int>* find(std::string_view word) const {
+    const auto it = map_.find(word);
+    return it == map_.end() ? nullptr : &it->second;
+  }
+  void put(std::string_view word, std::vector<int> ids) {
+    if (map_.size() >= max_) map_.clear();
+    map_.emplace(std::string(word), std::move(ids));
+  }
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, std::vector<int>, Hash, std::equal_to<>> map_;
+  size_t max_;
+};
 
 class Tokenizer {
  public:
@@ -16,7 +40,9 @@ class Tokenizer {
 
   // "hi <COMMENT>x" -> ids of "hi ", id of <COMMENT>, ids of "x": special tokens are matched
   // first (longest wins) and the text between them goes to the underlying model.
-  std::vector<int> encode(std::string_view text) const;
+  // A cache (one per thread) speeds up tokenizers whose words encode independently; the ids are
+  // the same with or without it.
+  std::vector<int> encode(std::string_view text, EncodeCache* cache = nullptr) const;
   std::string decode(std::span<const int> ids) const;
   // Raw bytes id contributes to decoded text; `first` is true for the first id of a text (it
   // drops SentencePiece's leading space). May be part of a UTF-8 character (byte fallback).
@@ -43,7 +69,8 @@ class Tokenizer {
 
  protected:
   virtual int base_vocab_size() const = 0;
-  virtual void encode_base(std::string_view text, std::vector<int>& out) const = 0;
+  virtual void encode_base(std::string_view text, std::vector<int>& out,
+                           EncodeCache* cache) const = 0;
   // `first`: the ids start the text (SentencePiece drops the leading space only there).
   virtual std::string decode_base(std::span<const int> ids, bool first) const = 0;
   virtual std::string base_token_bytes(int id, bool first) const = 0;

@@ -95,6 +95,14 @@ TEST_P(SpRoundTrip, streaming_decode_matches_decode_and_never_splits_a_character
   }
 }
 
+TEST_P(SpRoundTrip, word_cache_gives_the_same_ids) {
+  SentencePieceTokenizer tok(model(GetParam()));
+  EncodeCache cache;
+  for (const auto& line : vietnamese_lines(500, 3))
+    EXPECT_EQ(tok.encode(line, &cache), tok.encode(line));
+  for (const auto& s : edge_strings()) EXPECT_EQ(tok.encode(s, &cache), tok.encode(s));
+}
+
 INSTANTIATE_TEST_SUITE_P(tokenizer_sp, SpRoundTrip, ::testing::Values("bpe", "unigram"));
 
 TEST(tokenizer_sp, user_defined_symbols_are_single_pieces) {
