@@ -49,3 +49,12 @@ $A tokenizer train --type char -i split/train.txt -o chars.json
 $A data prepare -i split/val.txt -t chars.json -o cshards
 echo pipeline-ok")
 set_tests_properties(data.cli_pipeline PROPERTIES LABELS cli PASS_REGULAR_EXPRESSION "pipeline-ok")
+
+# CSV in, CSV out: each column cleaned on its own, rows with an emptied field or a duplicate dropped.
+add_test(NAME data.cli_clean_csv
+         COMMAND bash -c "set -eu; d=$(mktemp -d); trap 'rm -rf $d' EXIT; cd $d
+printf 'id,input_text,target_text\\n1,\"(Dân trí) - Phim   hay 😍\",\"Cảm ơn, \"\"bạn\"\"\"\\n2,Phim hay,\"Cảm ơn, \"\"bạn\"\"\"\\n3,😍😍,ok\\n4,\"một\\nhai\",Vâng ạ\\n5,,x\\n' > p.csv
+$<TARGET_FILE:aero> data clean -i p.csv -o out.csv | grep -q '4 in\\|5 in'
+cat out.csv")
+set_tests_properties(data.cli_clean_csv PROPERTIES LABELS cli
+  PASS_REGULAR_EXPRESSION "^input_text,target_text\nPhim hay,\"Cảm ơn, \"\"bạn\"\"\"\n\"một\nhai\",Vâng ạ\n$")

@@ -105,7 +105,40 @@ void add_data(CLI::App& app) {
     ReadStats stats;
     const auto t0 = std::chrono::steady_clock::now();
     std::string buf;
+    // A .csv output keeps rows: each requested column is cleaned on its own.
+    const bool csv_out = ca->output.ends_with(".csv");
+    if (csv_out) {
+      for (const auto& c : ca->reader.csv_columns) {
+        if (!buf.empty()) buf += ',';
+        buf += csv_quote(c);
+      }
+      buf += '\n';
+    }
+    const auto flush = [&] {
+      if (buf.size() > (1 << 20)) {
+        out.write(buf);
+        buf.clear();
+      }
+    };
     for (const auto& in : ca->inputs) {
+      if (csv_out) {
+        AERO_CHECK(detect_format(in) == "csv" || ca->reader.format == "csv", "[data] ", in,
+                   ": a .csv output needs CSV inputs");
+        ++stats.files;
+        read_csv(
+            in, ca->reader.csv_columns,
+            [&](CsvRow&& row) {
+              if (!cleaner.clean(row.fields)) return;
+              for (size_t i = 0; i < row.fields.size(); ++i) {
+                if (i) buf += ',';
+                buf += csv_quote(row.fields[i]);
+              }
+              buf += '\n';
+              flush();
+            },
+            stats);
+        continue;
+      }
       read_documents(
           in, ca->reader,
           [&](Document&& doc) {
@@ -113,10 +146,7 @@ void add_data(CLI::App& app) {
             if (cleaner.report().docs_out > 1) buf += '\n';
             buf += doc.text;
             buf += '\n';
-            if (buf.size() > (1 << 20)) {
-              out.write(buf);
-              buf.clear();
-            }
+            flush();
           },
           stats);
     }

@@ -284,33 +284,59 @@ bool Cleaner::clean_line(std::string& line) {
   return true;
 }
 
-bool Cleaner::clean(Document& doc) {
-  ++report_.docs_in;
-  report_.bytes_in += doc.text.size();
+void Cleaner::clean_text(std::string& text) {
   std::string out, line;
   size_t start = 0;
-  while (start <= doc.text.size()) {
-    size_t end = doc.text.find('\n', start);
-    if (end == std::string::npos) end = doc.text.size();
-    line.assign(doc.text, start, end - start);
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    line.assign(text, start, end - start);
     start = end + 1;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (!clean_line(line)) continue;
     if (!out.empty()) out += '\n';
     out += line;
   }
-  doc.text = std::move(out);
-  if (doc.text.empty()) {
-    ++report_.empty_docs;
-    return false;
-  }
-  if (opt_.dedup && !seen_.insert(fnv1a(doc.text)).second) {
+  text = std::move(out);
+}
+
+bool Cleaner::keep(std::string_view key, size_t bytes) {
+  if (opt_.dedup && !seen_.insert(fnv1a(key)).second) {
     ++report_.duplicate_docs;
     return false;
   }
   ++report_.docs_out;
-  report_.bytes_out += doc.text.size();
+  report_.bytes_out += bytes;
   return true;
+}
+
+bool Cleaner::clean(Document& doc) {
+  ++report_.docs_in;
+  report_.bytes_in += doc.text.size();
+  clean_text(doc.text);
+  if (doc.text.empty()) {
+    ++report_.empty_docs;
+    return false;
+  }
+  return keep(doc.text, doc.text.size());
+}
+
+bool Cleaner::clean(std::vector<std::string>& fields) {
+  ++report_.docs_in;
+  std::string key;
+  size_t bytes = 0;
+  for (auto& f : fields) {
+    report_.bytes_in += f.size();
+    clean_text(f);
+    if (f.empty()) {
+      ++report_.empty_docs;
+      return false;
+    }
+    key += f;
+    key += '\0';  // ("a", "bc") and ("ab", "c") are different rows
+    bytes += f.size();
+  }
+  return keep(key, bytes);
 }
 
 std::string CleanReport::to_text() const {

@@ -46,11 +46,17 @@ class Cleaner {
   ~Cleaner();
   // Cleans doc.text in place; false when the document is dropped (empty or a duplicate).
   bool clean(Document& doc);
+  // Cleans each field of a row (e.g. a CSV pair) in place; false when a field ends up empty or
+  // the row duplicates an earlier one.
+  bool clean(std::vector<std::string>& fields);
   // Cleans one line in place; false when it is dropped.
   bool clean_line(std::string& line);
   CleanReport& report() { return report_; }
 
  private:
+  void clean_text(std::string& text);
+  bool keep(std::string_view key, size_t bytes);
+
   struct Impl;
   CleanOptions opt_;
   std::unique_ptr<Impl> impl_;
