@@ -1,5 +1,8 @@
 // aero tokenizer train|encode|decode|add-tokens
+#include <unistd.h>
+
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <iostream>
@@ -11,6 +14,7 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "data/atomic_file.h"
+#include "data/readers.h"
 #include "tokenizer/char_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 #include "tokenizer/stream_decoder.h"
@@ -32,6 +36,45 @@ void for_each_line(const std::string& path, const std::function<void(const std::
   while (std::getline(*in, line)) fn(line);
 }
 
+// Training reads plain lines: .txt files go as they are; any other input (JSON Lines, CSV, wiki
+// dumps, HTML, directories) is read into a temporary text file first, removed afterwards.
+class TrainingText {
+ public:
+  TrainingText(const std::vector<std::string>& inputs, const ReaderOptions& reader) {
+    for (const auto& in : inputs) {
+      if (!std::filesystem::is_directory(in) && reader.format == "auto" &&
+          detect_format(in) == "text") {
+        files_.push_back(in);
+        continue;
+      }
+      if (tmp_.empty()) {
+        tmp_ = (std::filesystem::temp_directory_path() /
+                ("aero_tokenizer_" + std::to_string(::getpid()) + ".txt"))
+                   .string();
+        out_ = std::make_unique<std::ofstream>(tmp_, std::ios::binary);
+        AERO_CHECK(*out_, "[tokenizer] cannot write ", tmp_);
+        files_.push_back(tmp_);
+      }
+      ReadStats stats;
+      read_documents(
+          in, reader, [&](Document&& d) { *out_ << d.text << '\n'; }, stats);
+    }
+    if (out_) {
+      out_->close();
+      AERO_CHECK(!out_->fail(), "[tokenizer] write failed on ", tmp_);
+    }
+  }
+  ~TrainingText() {
+    if (!tmp_.empty()) std::filesystem::remove(tmp_);
+  }
+  const std::vector<std::string>& files() const { return files_; }
+
+ private:
+  std::vector<std::string> files_;
+  std::string tmp_;
+  std::unique_ptr<std::ofstream> out_;
+};
+
 }  // namespace
 
 void add_tokenizer(CLI::App& app) {
@@ -48,12 +91,20 @@ void add_tokenizer(CLI::App& app) {
     std::vector<std::string> symbols;
     long long sample = 2'000'000;
     unsigned seed = 1234;
+    ReaderOptions reader;
   };
   auto ta = std::make_shared<TrainArgs>();
   auto* train =
       tk->add_subcommand("train", "Train a SentencePiece (bpe, unigram) or char tokenizer");
   train->add_option("--type", ta->type, "bpe | unigram | char")->capture_default_str();
-  train->add_option("--input,-i", ta->inputs, "Text files, one sentence per line")->required();
+  train
+      ->add_option("--input,-i", ta->inputs,
+                   "Text files (one sentence per line), or any aero data input")
+      ->required();
+  train->add_option("--format", ta->reader.format, "Input format for non-.txt inputs")
+      ->capture_default_str();
+  train->add_option("--field", ta->reader.jsonl_field, "JSON Lines field")->capture_default_str();
+  train->add_option("--columns", ta->reader.csv_columns, "CSV columns")->delimiter(',');
   train->add_option("--output,-o", ta->output, "Model file (.model, or .json for char)")
       ->required();
   train->add_option("--vocab-size", ta->vocab_size)->capture_default_str();
@@ -65,19 +116,23 @@ void add_tokenizer(CLI::App& app) {
       ->capture_default_str();
   train->add_option("--seed", ta->seed)->capture_default_str();
   train->callback([ta] {
+    const TrainingText text(ta->inputs, ta->reader);
     if (ta->type == "char") {
       std::set<char32_t> chars;
-      for (const auto& f : ta->inputs) {
-        const std::string text = read_file(f);
-        collect_chars(text, chars);
-      }
+      bool any_line = false;
+      for (const auto& f : text.files())
+        for_each_line(f, [&](const std::string& line) {
+          collect_chars(line, chars);
+          any_line = true;
+        });
+      if (any_line) chars.insert(U'\n');  // documents keep their line breaks
       auto tok = CharTokenizer::from_chars(chars);
       tok.save(ta->output);
       std::printf("char tokenizer: %d ids -> %s\n", tok.vocab_size(), ta->output.c_str());
       return;
     }
     SpTrainOptions opt;
-    opt.inputs = ta->inputs;
+    opt.inputs = text.files();
     opt.model_path = ta->output;
     opt.model_type = ta->type;
     opt.vocab_size = ta->vocab_size;
