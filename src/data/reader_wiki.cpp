@@ -132,11 +132,12 @@ struct WikiParser {
 
   void finish_page() {
     const bool article = page.ns.empty() || page.ns == "0";
-    std::string_view head(page.text);
-    head = head.substr(0, 16);
-    const bool redirect_text = !head.empty() && head[0] == '#' &&
-                               (strncasecmp(page.text.c_str(), "#redirect", 9) == 0 ||
-                                page.text.starts_with("#đổi") || page.text.starts_with("#Đổi"));
+    // Old dumps mark redirects only in the text: "#REDIRECT [[...]]", Vietnamese "#đổi".
+    const std::string& t = page.text;
+    const bool redirect_text =
+        t.starts_with('#') &&
+        (strncasecmp(t.c_str(), "#redirect", 9) == 0 || t.starts_with("#đổi") ||
+         t.starts_with("#Đổi") || t.starts_with("#ĐỔI"));
     if (!article || page.redirect || redirect_text) {
       ++stats->skipped_pages;
       return;

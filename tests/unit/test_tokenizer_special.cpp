@@ -7,6 +7,7 @@
 #include "test_data_util.h"
 #include "tokenizer/char_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
+#include "tokenizer/stream_decoder.h"
 
 using namespace aero;
 using namespace aero::test;
@@ -86,4 +87,17 @@ TEST(tokenizer_char, corrupt_json_names_the_file) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("broken.json"), std::string::npos);
   }
+}
+
+TEST(tokenizer_special, stream_decoder_with_char_and_added_tokens) {
+  auto tok = CharTokenizer::from_chars({U'a', U'ế', U' '});
+  tok.add_special_tokens({"<COMMENT>"});
+  const std::string text = "aế <COMMENT>ế a";
+  const auto ids = tok.encode(text);
+  TokenStreamDecoder stream(tok);
+  std::string out;
+  for (int id : ids) out += stream.push(id);
+  out += stream.finish();
+  EXPECT_EQ(out, text);
+  EXPECT_EQ(tok.decode(ids), text);
 }
