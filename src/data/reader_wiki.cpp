@@ -66,7 +66,8 @@ class DumpStream {
         AERO_CHECK(err == BZ_OK, "[data] ", path_, ": cannot open the next bzip2 stream");
       }
       total_ += static_cast<uint64_t>(got);
-      return static_cast<size_t>(got);
+      // 0 bytes here is the end of one stream, not of the file.
+      return got > 0 || bz_done_ ? static_cast<size_t>(got) : read(buf, n);
     }
     AERO_CHECK(err == BZ_OK, "[data] ", path_, ": ",
                err == BZ_UNEXPECTED_EOF ? "truncated bzip2 stream" : "corrupt bzip2 data",

@@ -80,6 +80,17 @@ TEST(data_wiki, bz2_dump_streams_the_same_text) {
   EXPECT_EQ(docs[0].text, kExpected);
 }
 
+TEST(data_wiki, multistream_bz2_reads_every_stream) {
+  ScratchDir d("wiki_multi");
+  const std::string dump = small_dump();
+  const size_t half = dump.size() / 2;  // streams split mid-element, like any byte boundary
+  ReadStats st;
+  const auto docs = read_dump(
+      d.write("multi.xml.bz2", bzip2(dump.substr(0, half)) + bzip2(dump.substr(half))), st);
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0].text, kExpected);
+}
+
 TEST(data_wiki, truncated_bz2_is_a_clear_error) {
   ScratchDir d("wiki_trunc");
   std::string dump;
