@@ -246,9 +246,10 @@ void add_data(CLI::App& app) {
     const int threads = pa->threads > 0 ? pa->threads : num_threads();
     for (const auto& f : files) {
       const std::string out = (fs::path(pa->output) / fs::path(f).stem()).string() + ".bin";
-      ProgressBar bar(fs::path(f).filename().string());
+      auto bar = std::make_unique<ProgressBar>(fs::path(f).filename().string());
       const auto st = prepare_shard(
-          *tok, f, out, threads, [&](uint64_t done, uint64_t total) { bar.update(done, total); });
+          *tok, f, out, threads, [&](uint64_t done, uint64_t total) { bar->update(done, total); });
+      bar.reset();  // ends the bar's line before the summary
       std::printf(
           "%s: %llu tokens, %llu documents, %.1f MB in %.2f s (%.2f MB/s, %.0f tokens/s, "
           "%d threads)\n",
