@@ -149,7 +149,6 @@ void add_tokenizer(CLI::App& app) {
 
   struct UseArgs {
     std::string model, input = "-", text;
-    bool pieces = false;
   };
   auto ea = std::make_shared<UseArgs>();
   auto* enc = tk->add_subcommand("encode", "Text to ids, one line in, one line of ids out");

@@ -2,12 +2,14 @@
 #include <libxml/HTMLparser.h>
 #include <libxml/tree.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
 #include "core/error.h"
 #include "data/atomic_file.h"
 #include "data/readers.h"
+#include "tokenizer/utf8.h"
 
 namespace aero {
 
@@ -49,9 +51,9 @@ void walk(xmlNode* node, std::string& out) {
 
 }  // namespace
 
-std::string html_to_text(std::string_view html, const std::string& source) {
+std::string html_to_text(std::string_view html, const std::string& source, const char* encoding) {
   std::unique_ptr<xmlDoc, decltype(&xmlFreeDoc)> doc(
-      htmlReadMemory(html.data(), static_cast<int>(html.size()), source.c_str(), "UTF-8",
+      htmlReadMemory(html.data(), static_cast<int>(html.size()), source.c_str(), encoding,
                      HTML_PARSE_RECOVER | HTML_PARSE_NOERROR | HTML_PARSE_NOWARNING |
                          HTML_PARSE_NONET | HTML_PARSE_COMPACT),
       &xmlFreeDoc);
@@ -82,8 +84,21 @@ std::string html_to_text(std::string_view html, const std::string& source) {
 void read_html(const std::string& path, const DocumentFn& fn, ReadStats& stats) {
   const std::string html = read_file(path);
   stats.bytes += html.size();
-  check_utf8_text(html, path);
-  Document doc{html_to_text(html, path), path};
+  // UTF-8 unless the page declares another charset (legacy Vietnamese pages: windows-1258,
+  // VISCII); libxml2 converts those to UTF-8.
+  const char* encoding = "UTF-8";
+  if (utf8_invalid_offset(html) != std::string::npos) {
+    std::string head = html.substr(0, 4096);
+    std::transform(head.begin(), head.end(), head.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
+    if (head.find("charset=") != std::string::npos &&
+        head.find("charset=utf-8") == std::string::npos &&
+        head.find("charset=\"utf-8") == std::string::npos)
+      encoding = nullptr;
+    else
+      check_utf8_text(html, path);
+  }
+  Document doc{html_to_text(html, path, encoding), path};
   if (doc.text.empty()) return;
   ++stats.documents;
   fn(std::move(doc));

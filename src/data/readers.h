@@ -60,7 +60,9 @@ std::string strip_wiki_markup(std::string_view wikitext);
 
 // HTML to visible text, through libxml2's HTML parser: scripts, styles and the head dropped,
 // block elements on their own lines.
-std::string html_to_text(std::string_view html, const std::string& source);
+// encoding: "UTF-8", or null to follow the page's declared charset.
+std::string html_to_text(std::string_view html, const std::string& source,
+                         const char* encoding = "UTF-8");
 
 // Throws "[data] file:line: invalid UTF-8 at byte N" when s is not valid UTF-8.
 void check_utf8(std::string_view s, const std::string& path, uint64_t line);

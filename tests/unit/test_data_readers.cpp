@@ -125,6 +125,21 @@ TEST(data_readers, html_visible_text_only) {
   EXPECT_EQ(docs[0].text, "Tin tức\nĐoạn một & hai\ndòng mới\nmục 1\nmục 2\nunclosed\ntag soup");
 }
 
+TEST(data_readers, html_declared_legacy_charset_is_converted) {
+  ScratchDir d("rd_html_latin1");
+  ReadStats st;
+  // "Café" in ISO-8859-1: the é is one byte, invalid as UTF-8.
+  const auto docs = read_all(
+      d.write("l.html",
+              "<html><head><meta charset=\"iso-8859-1\"></head><body><p>Caf\xE9</p></body></html>"),
+      st);
+  ASSERT_EQ(docs.size(), 1u);
+  EXPECT_EQ(docs[0].text, "Café");
+  const std::string msg =
+      error_of([&] { read_all(d.write("u.html", "<p>ok</p>\n<p>\xE9</p>"), st); });
+  EXPECT_NE(msg.find("u.html:2: invalid UTF-8"), std::string::npos) << msg;
+}
+
 TEST(data_readers, directories_are_walked_recursively) {
   ScratchDir d("rd_dir");
   std::filesystem::create_directories(d.path / "sub" / "deeper");
