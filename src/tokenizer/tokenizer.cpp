@@ -42,7 +42,7 @@ std::string Tokenizer::decode(std::span<const int> ids) const {
   size_t i = 0;
   while (i < ids.size()) {
     size_t j = i;
-    while (j < ids.size() && ids[j] < n_base) ++j;
+    while (j < ids.size() && ids[j] >= 0 && ids[j] < n_base) ++j;
     if (j > i) out += decode_base(ids.subspan(i, j - i), i == 0);
     if (j < ids.size()) {
       const int id = ids[j];

@@ -101,3 +101,14 @@ TEST(tokenizer_special, stream_decoder_with_char_and_added_tokens) {
   EXPECT_EQ(out, text);
   EXPECT_EQ(tok.decode(ids), text);
 }
+
+TEST(tokenizer_special, out_of_range_ids_are_clear_errors) {
+  auto tok = CharTokenizer::from_chars({U'a'});
+  try {
+    tok.decode(std::vector<int>{4, -100});
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("id -100 out of range"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(tok.decode(std::vector<int>{5}), Error);
+}
