@@ -91,6 +91,7 @@ void add_tokenizer(CLI::App& app) {
     std::vector<std::string> symbols;
     long long sample = 2'000'000;
     unsigned seed = 1234;
+    std::string normalization = "nmt_nfkc";
     ReaderOptions reader;
   };
   auto ta = std::make_shared<TrainArgs>();
@@ -115,6 +116,10 @@ void add_tokenizer(CLI::App& app) {
   train->add_option("--sample", ta->sample, "Sentences sampled for training (0: all)")
       ->capture_default_str();
   train->add_option("--seed", ta->seed)->capture_default_str();
+  train
+      ->add_option("--normalization", ta->normalization,
+                   "nmt_nfkc (decomposed tone marks encode like precomposed) | identity | nfkc")
+      ->capture_default_str();
   train->callback([ta] {
     const TrainingText text(ta->inputs, ta->reader);
     if (ta->type == "char") {
@@ -141,6 +146,7 @@ void add_tokenizer(CLI::App& app) {
     opt.user_defined_symbols = ta->symbols;
     opt.input_sentence_size = ta->sample;
     opt.seed = ta->seed;
+    opt.normalization = ta->normalization;
     opt.num_threads = num_threads();
     train_sentencepiece(opt);
     std::printf("%s tokenizer: %d ids -> %s\n", ta->type.c_str(), ta->vocab_size,

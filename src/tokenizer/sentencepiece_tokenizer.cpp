@@ -73,6 +73,12 @@ void train_sentencepiece(const SpTrainOptions& opt) {
     AERO_CHECK(std::filesystem::exists(f), "[tokenizer] no such file: ", f);
   AERO_CHECK(opt.model_type == "bpe" || opt.model_type == "unigram",
              "[tokenizer] model type must be bpe or unigram, got ", opt.model_type);
+  AERO_CHECK(
+      opt.normalization == "nmt_nfkc" || opt.normalization == "nfkc" ||
+          opt.normalization == "identity" || opt.normalization == "nmt_nfkc_cf" ||
+          opt.normalization == "nfkc_cf",
+      "[tokenizer] normalization must be nmt_nfkc, nfkc, nmt_nfkc_cf, nfkc_cf or identity, got ",
+      opt.normalization);
   AERO_CHECK(opt.vocab_size > 4, "[tokenizer] vocab size ", opt.vocab_size, " is too small");
   std::unordered_map<std::string, std::string> kw{
       {"input", join(opt.inputs, "input file names")},
@@ -80,6 +86,7 @@ void train_sentencepiece(const SpTrainOptions& opt) {
       {"vocab_size", std::to_string(opt.vocab_size)},
       {"character_coverage", std::to_string(opt.character_coverage)},
       {"byte_fallback", opt.byte_fallback ? "true" : "false"},
+      {"normalization_rule_name", opt.normalization},
       {"input_sentence_size", std::to_string(opt.input_sentence_size)},
       {"shuffle_input_sentence", "true"},
       {"num_threads", std::to_string(opt.num_threads)},

@@ -19,6 +19,9 @@ struct SpTrainOptions {
   int vocab_size = 8000;
   double character_coverage = 1.0;  // 1.0 keeps every Vietnamese letter
   bool byte_fallback = true;        // unknown characters become bytes, never <unk>
+  // SentencePiece's normalizer: nmt_nfkc (default: composes tone marks, so decomposed input
+  // encodes like precomposed) or identity (text kept byte for byte).
+  std::string normalization = "nmt_nfkc";
   std::vector<std::string> user_defined_symbols;
   // Sentences sampled from the input so big corpora fit in memory; 0 reads them all.
   long long input_sentence_size = 2'000'000;

@@ -105,6 +105,22 @@ TEST_P(SpRoundTrip, word_cache_gives_the_same_ids) {
 
 INSTANTIATE_TEST_SUITE_P(tokenizer_sp, SpRoundTrip, ::testing::Values("bpe", "unigram"));
 
+TEST(tokenizer_sp, identity_normalization_round_trips_combining_marks_byte_for_byte) {
+  ScratchDir dir("sp_identity");
+  SpTrainOptions opt;
+  opt.inputs = {dir.write("c.txt", join_lines(vietnamese_lines(1500)))};
+  opt.model_path = dir.file("id.model");
+  opt.vocab_size = 500;
+  opt.normalization = "identity";
+  train_sentencepiece(opt);
+  SentencePieceTokenizer tok(opt.model_path);
+  const std::string nfd = normalize(kVietnameseLetters, false);
+  EXPECT_EQ(tok.decode(tok.encode(nfd)), nfd);
+  EXPECT_EQ(tok.decode(tok.encode(kVietnameseLetters)), kVietnameseLetters);
+  opt.normalization = "nfc";
+  EXPECT_THROW(train_sentencepiece(opt), Error);
+}
+
 TEST(tokenizer_sp, user_defined_symbols_are_single_pieces) {
   SentencePieceTokenizer tok(model("bpe"));
   const int sep = tok.token_to_id("<SEP>");
