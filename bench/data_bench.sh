@@ -59,5 +59,5 @@ for _ in $(seq "$REPS"); do
   t1=$(now)
   clean_s=$(min "$clean_s" "$(secs "$t0" "$t1")")
 done
-printf 'aero data clean (text in, all rules, one thread): %.1f MB/s (%.2f s)\n' \
+printf 'aero data clean (text in, all rules, all threads): %.1f MB/s (%.2f s)\n' \
   "$(echo "$mb / $clean_s" | bc -l)" "$clean_s"

@@ -88,6 +88,7 @@ void add_data(CLI::App& app) {
     std::string output, report;
     ReaderOptions reader;
     CleanOptions clean;
+    int threads = 0;
     bool no_nfc = false, no_sources = false, no_default_sources = false, no_symbols = false,
          no_whitespace = false, no_dedup = false;
   };
@@ -113,6 +114,7 @@ void add_data(CLI::App& app) {
   clean->add_option("--min-chars", ca->clean.min_line_chars, "Drop lines shorter than this")
       ->capture_default_str();
   clean->add_flag("--no-dedup", ca->no_dedup, "Keep exact duplicate documents");
+  clean->add_option("--threads", ca->threads, "Cleaning threads (default: all usable CPUs)");
   clean->callback([ca] {
     CleanOptions o = ca->clean;
     o.nfc = !ca->no_nfc;
@@ -143,8 +145,9 @@ void add_data(CLI::App& app) {
         buf.clear();
       }
     };
-    for (const auto& in : ca->inputs) {
-      if (csv_out) {
+    CleanReport report;
+    if (csv_out) {
+      for (const auto& in : ca->inputs) {
         AERO_CHECK(detect_format(in) == "csv" || ca->reader.format == "csv", "[data] ", in,
                    ": a .csv output needs CSV inputs");
         ++stats.files;
@@ -160,25 +163,28 @@ void add_data(CLI::App& app) {
               flush();
             },
             stats);
-        continue;
       }
-      read_documents(
-          in, ca->reader,
+      report = cleaner.report();
+    } else {
+      uint64_t written = 0;
+      report = clean_documents(
+          o, ca->threads > 0 ? ca->threads : num_threads(),
+          [&](const DocumentFn& sink) {
+            for (const auto& in : ca->inputs) read_documents(in, ca->reader, sink, stats);
+          },
           [&](Document&& doc) {
-            if (!cleaner.clean(doc)) return;
-            if (cleaner.report().docs_out > 1) buf += '\n';
+            if (written++) buf += '\n';
             buf += doc.text;
             buf += '\n';
             flush();
-          },
-          stats);
+          });
     }
     out.write(buf);
     out.commit();
     bar.reset();
     const double secs =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    CleanReport& r = cleaner.report();
+    CleanReport& r = report;
     r.missing_field = stats.missing_field;
     std::printf("%s", r.to_text().c_str());
     std::printf("files:     %llu read, %llu skipped; %llu wiki pages skipped\n",

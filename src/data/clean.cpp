@@ -7,6 +7,9 @@
 #include <unicode/utext.h>
 #include <unicode/utf8.h>
 
+#include <omp.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -310,16 +313,16 @@ bool Cleaner::keep(std::string_view key, size_t bytes) {
   return true;
 }
 
-bool Cleaner::clean(Document& doc) {
+bool Cleaner::clean_rules(Document& doc) {
   ++report_.docs_in;
   report_.bytes_in += doc.text.size();
   clean_text(doc.text);
-  if (doc.text.empty()) {
-    ++report_.empty_docs;
-    return false;
-  }
-  return keep(doc.text, doc.text.size());
+  if (!doc.text.empty()) return true;
+  ++report_.empty_docs;
+  return false;
 }
+
+bool Cleaner::clean(Document& doc) { return clean_rules(doc) && keep_unique(doc); }
 
 bool Cleaner::clean(std::vector<std::string>& fields) {
   ++report_.docs_in;
@@ -337,6 +340,65 @@ bool Cleaner::clean(std::vector<std::string>& fields) {
     bytes += f.size();
   }
   return keep(key, bytes);
+}
+
+CleanReport& CleanReport::operator+=(const CleanReport& o) {
+  for (auto [a, b] : {std::pair{&nfc, &o.nfc},
+                      {&sources, &o.sources},
+                      {&symbols, &o.symbols},
+                      {&whitespace, &o.whitespace},
+                      {&empty_lines, &o.empty_lines},
+                      {&short_lines, &o.short_lines}}) {
+    a->lines += b->lines;
+    a->bytes += b->bytes;
+  }
+  docs_in += o.docs_in;
+  docs_out += o.docs_out;
+  bytes_in += o.bytes_in;
+  bytes_out += o.bytes_out;
+  empty_docs += o.empty_docs;
+  duplicate_docs += o.duplicate_docs;
+  missing_field += o.missing_field;
+  return *this;
+}
+
+CleanReport clean_documents(const CleanOptions& opt, int n_threads,
+                            const std::function<void(const DocumentFn&)>& produce,
+                            const DocumentFn& out) {
+  n_threads = std::max(1, n_threads);
+  // ICU matchers are stateful, so each thread has its own cleaner; one more de-duplicates.
+  std::vector<std::unique_ptr<Cleaner>> workers;
+  for (int t = 0; t < n_threads; ++t) workers.push_back(std::make_unique<Cleaner>(opt));
+  Cleaner dedup(opt);
+  std::vector<Document> batch;
+  std::vector<char> kept;
+  size_t batch_bytes = 0;
+  const auto run = [&] {
+    kept.assign(batch.size(), 0);
+    const auto n = static_cast<int64_t>(batch.size());
+#pragma omp parallel for num_threads(n_threads) schedule(dynamic, 16)
+    for (int64_t i = 0; i < n; ++i)
+      kept[static_cast<size_t>(i)] =
+          workers[static_cast<size_t>(omp_get_thread_num())]->clean_rules(
+              batch[static_cast<size_t>(i)]);
+    for (size_t i = 0; i < batch.size(); ++i)
+      if (kept[i] && dedup.keep_unique(batch[i])) out(std::move(batch[i]));
+    batch.clear();
+    batch_bytes = 0;
+  };
+  produce([&](Document&& doc) {
+    batch_bytes += doc.text.size();
+    batch.push_back(std::move(doc));
+    if (batch_bytes >= (4u << 20) || batch.size() >= 8192) run();
+  });
+  run();
+  CleanReport report;
+  for (auto& w : workers) report += w->report();
+  // Documents out (and duplicates) are known only after de-duplication.
+  report.docs_out = dedup.report().docs_out;
+  report.bytes_out = dedup.report().bytes_out;
+  report.duplicate_docs = dedup.report().duplicate_docs;
+  return report;
 }
 
 std::string CleanReport::to_text() const {

@@ -1,6 +1,7 @@
 // Vietnamese-aware cleaning: each rule can be switched off and counts what it changed.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_set>
@@ -36,6 +37,7 @@ struct CleanReport {
   RuleCount nfc, sources, symbols, whitespace, empty_lines, short_lines;
   uint64_t empty_docs = 0, duplicate_docs = 0;
   uint64_t missing_field = 0;  // from the readers
+  CleanReport& operator+=(const CleanReport& o);
   std::string to_text() const;
   std::string to_json() const;
 };
@@ -49,6 +51,10 @@ class Cleaner {
   // Cleans each field of a row (e.g. a CSV pair) in place; false when a field ends up empty or
   // the row duplicates an earlier one.
   bool clean(std::vector<std::string>& fields);
+  // The two halves of clean(Document&), for cleaning on several threads: every rule but the
+  // de-duplication (per thread), then the de-duplication (in input order, on one thread).
+  bool clean_rules(Document& doc);
+  bool keep_unique(const Document& doc) { return keep(doc.text, doc.text.size()); }
   // Cleans one line in place; false when it is dropped.
   bool clean_line(std::string& line);
   CleanReport& report() { return report_; }
@@ -63,5 +69,11 @@ class Cleaner {
   CleanReport report_;
   std::unordered_set<uint64_t> seen_;  // hashes of kept documents
 };
+
+// Cleans a stream of documents on n_threads and hands the kept ones to `out` in input order
+// (the output is the same for any thread count). `produce` feeds documents to its argument.
+CleanReport clean_documents(const CleanOptions& opt, int n_threads,
+                            const std::function<void(const DocumentFn&)>& produce,
+                            const DocumentFn& out);
 
 }  // namespace aero

@@ -128,3 +128,32 @@ TEST(data_clean, all_rules_together_on_a_document) {
   const std::string json = c.report().to_json();
   EXPECT_NE(json.find("\"sources\""), std::string::npos);
 }
+
+TEST(data_clean, threads_give_the_same_output_and_report) {
+  std::vector<std::string> docs;
+  for (int i = 0; i < 3000; ++i)
+    docs.push_back(i % 5 == 0 ? "(Dân trí) - Tin số " + std::to_string(i % 40) + " 😀"
+                              : "Tie\xCC\x82\xCC\x81ng  Việt " + std::to_string(i) + "\n\nok\n.");
+  const auto run = [&](int threads) {
+    std::vector<std::string> out;
+    const CleanReport r = clean_documents(
+        CleanOptions{}, threads,
+        [&](const DocumentFn& sink) {
+          for (const auto& d : docs) sink(Document{d, "x"});
+        },
+        [&](Document&& d) { out.push_back(std::move(d.text)); });
+    return std::make_pair(out, r.to_json());
+  };
+  Cleaner serial{CleanOptions{}};
+  std::vector<std::string> expect;
+  for (const auto& d : docs) {
+    Document doc{d, "x"};
+    if (serial.clean(doc)) expect.push_back(doc.text);
+  }
+  for (int threads : {1, 3}) {
+    const auto [out, json] = run(threads);
+    EXPECT_EQ(out, expect) << threads;
+    EXPECT_EQ(json, serial.report().to_json()) << threads;
+  }
+  EXPECT_EQ(serial.report().duplicate_docs, 592u);  // 600 tagged, 8 distinct
+}
