@@ -40,7 +40,8 @@ void walk(xmlNode* node, std::string& out) {
       if (n->content) out += reinterpret_cast<const char*>(n->content);
     } else if (n->type == XML_ELEMENT_NODE) {
       const char* name = reinterpret_cast<const char*>(n->name);
-      if (is_hidden(name)) continue;
+      // Not shown: hidden elements, and those marked hidden with the HTML attribute.
+      if (is_hidden(name) || xmlHasProp(n, BAD_CAST "hidden")) continue;
       const bool block = is_block(name);
       if (block) out += '\n';
       walk(n->children, out);

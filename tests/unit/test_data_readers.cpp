@@ -119,7 +119,7 @@ TEST(data_readers, html_visible_text_only) {
               "<script>var x = '<p>không</p>';</script></head><body>"
               "<h1>Tin   tức</h1><p>Đoạn <b>một</b> &amp; <i>hai</i><br>dòng mới</p>"
               "<ul><li>mục 1</li><li>mục 2</li></ul><noscript>bật JS</noscript>"
-              "<p>unclosed <div>tag soup</body></html>"),
+              "<div hidden>ẩn</div><p>unclosed <div>tag soup</body></html>"),
       st);
   ASSERT_EQ(docs.size(), 1u);
   EXPECT_EQ(docs[0].text, "Tin tức\nĐoạn một & hai\ndòng mới\nmục 1\nmục 2\nunclosed\ntag soup");
