@@ -58,3 +58,13 @@ $<TARGET_FILE:aero> data clean -i p.csv -o out.csv | grep -q '4 in\\|5 in'
 cat out.csv")
 set_tests_properties(data.cli_clean_csv PROPERTIES LABELS cli
   PASS_REGULAR_EXPRESSION "^input_text,target_text\nPhim hay,\"Cảm ơn, \"\"bạn\"\"\"\n\"một\nhai\",Vâng ạ\n$")
+
+# A rule file extends the default source rules; a bad regex is one clear error.
+add_test(NAME data.cli_source_rules_file
+         COMMAND bash -c "set -u; d=$(mktemp -d); trap 'rm -rf $d' EXIT; cd $d; A=$<TARGET_FILE:aero>
+printf '%s\\n' '# agencies' '^.AFP. *' > rules.txt
+printf '%s\\n' '[AFP] Tin thế giới' 'TTO - Tin trong nước' > in.txt
+$A data clean -i in.txt -o out.txt --source-rules rules.txt > /dev/null && cat out.txt
+printf '(bad\\n' > bad.txt; $A data clean -i in.txt -o out2.txt --source-rules bad.txt; echo rc=$?")
+set_tests_properties(data.cli_source_rules_file PROPERTIES LABELS cli
+  PASS_REGULAR_EXPRESSION "^Tin thế giới\nTin trong nước\n.*bad source rule regex '\\(bad'.*rc=1")

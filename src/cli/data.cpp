@@ -89,6 +89,7 @@ void add_data(CLI::App& app) {
     ReaderOptions reader;
     CleanOptions clean;
     int threads = 0;
+    std::string rules_file;
     bool no_nfc = false, no_sources = false, no_default_sources = false, no_symbols = false,
          no_whitespace = false, no_dedup = false;
   };
@@ -106,6 +107,8 @@ void add_data(CLI::App& app) {
                   "Use only the --source-rule regexes");
   clean->add_option("--source-rule", ca->clean.extra_source_rules,
                     "ICU regex whose matches are removed (repeatable)");
+  clean->add_option("--source-rules", ca->rules_file,
+                    "File of such regexes, one per line ('#' starts a comment line)");
   clean->add_flag("--no-symbols", ca->no_symbols,
                   "Keep characters outside Latin letters, digits, punctuation");
   clean->add_option("--keep-chars", ca->clean.keep_chars, "Symbols kept besides printable ASCII")
@@ -117,6 +120,18 @@ void add_data(CLI::App& app) {
   clean->add_option("--threads", ca->threads, "Cleaning threads (default: all usable CPUs)");
   clean->callback([ca] {
     CleanOptions o = ca->clean;
+    if (!ca->rules_file.empty()) {
+      const std::string rules = read_file(ca->rules_file);
+      size_t start = 0;
+      while (start < rules.size()) {
+        size_t end = rules.find('\n', start);
+        if (end == std::string::npos) end = rules.size();
+        std::string rule = rules.substr(start, end - start);
+        start = end + 1;
+        if (!rule.empty() && rule.back() == '\r') rule.pop_back();
+        if (!rule.empty() && rule[0] != '#') o.extra_source_rules.push_back(rule);
+      }
+    }
     o.nfc = !ca->no_nfc;
     o.strip_sources = !ca->no_sources;
     o.default_source_rules = !ca->no_default_sources;
