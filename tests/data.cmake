@@ -45,6 +45,7 @@ test \"$($A tokenizer encode -m tok.model -t '<YOUTUBE>')\" = 1002
 $A tokenizer decode -m tok.model --ids \"$($A tokenizer encode -m tok.model -t 'Tiếng Việt <TIKTOK>')\" | grep -qx 'Tiếng Việt<TIKTOK>'
 $A data prepare -i split -t tok.model -o shards
 $A data inspect shards/train.bin | grep -q 'vocab 1004, end-of-text 3'
+$A tokenizer info -m tok.model | grep -P -q '^special <TIKTOK>\\t1000$'
 $A tokenizer train --type char -i split/train.txt -o chars.json
 $A data prepare -i split/val.txt -t chars.json -o cshards
 echo pipeline-ok")

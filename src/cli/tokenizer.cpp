@@ -33,7 +33,10 @@ void for_each_line(const std::string& path, const std::function<void(const std::
     in = &file;
   }
   std::string line;
-  while (std::getline(*in, line)) fn(line);
+  while (std::getline(*in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF files
+    fn(line);
+  }
 }
 
 // Training reads plain lines: .txt files go as they are; any other input (JSON Lines, CSV, wiki
@@ -222,6 +225,19 @@ void add_tokenizer(CLI::App& app) {
     for (size_t i = 0; i < ids.size(); ++i) std::printf("%s\t%d\n", aa->second[i].c_str(), ids[i]);
     std::printf("vocab size: %d (saved in %s)\n", tok->vocab_size(),
                 added_tokens_path(aa->first).c_str());
+  });
+
+  auto model = std::make_shared<std::string>();
+  auto* info = tk->add_subcommand("info", "Show a tokenizer's kind, sizes and special ids");
+  info->add_option("--model,-m", *model)->required();
+  info->callback([model] {
+    auto tok = load_tokenizer(*model);
+    std::printf("%s: %s, %d ids\n", model->c_str(), tok->kind().c_str(), tok->vocab_size());
+    std::printf("pad %d, end-of-text %d", tok->pad_id(), tok->eos_id());
+    if (tok->newline_id() >= 0) std::printf(", newline %d", tok->newline_id());
+    std::printf("\n");
+    for (const auto& t : tok->special_tokens())
+      std::printf("special %s\t%d\n", t.c_str(), tok->token_to_id(t));
   });
 }
 
