@@ -69,3 +69,17 @@ $A data clean -i in.txt -o out.txt --source-rules rules.txt > /dev/null && cat o
 printf '(bad\\n' > bad.txt; $A data clean -i in.txt -o out2.txt --source-rules bad.txt; echo rc=$?")
 set_tests_properties(data.cli_source_rules_file PROPERTIES LABELS cli
   PASS_REGULAR_EXPRESSION "^Tin thế giới\nTin trong nước\n.*bad source rule regex '\\(bad'.*rc=1")
+
+# Streaming: a 250 MB wiki dump cleans in under 48 MB of memory.
+add_test(NAME data.wiki_dump_memory_stays_flat
+         COMMAND bash -c "set -eu; d=$(mktemp -d); trap 'rm -rf $d' EXIT; cd $d
+body=$(printf 'Hà Nội là thủ đô của Việt Nam, [[sông Hồng|sông]] {{tmpl|x}} %.0s' {1..60})
+{ echo '<mediawiki>'
+  yes \"<page><title>T</title><ns>0</ns><revision><text>$body</text></revision></page>\" | head -n 60000
+  echo '</mediawiki>'; } > dump.xml
+test $(stat -c %s dump.xml) -gt 250000000
+/usr/bin/time -f 'rss_kb=%M' $<TARGET_FILE:aero> data clean -i dump.xml -o out.txt --threads 1 2> time.txt > /dev/null
+rss=$(sed -n 's/^rss_kb=//p' time.txt)
+echo rss_kb=$rss; test $rss -lt 49152 && echo memory-flat")
+set_tests_properties(data.wiki_dump_memory_stays_flat PROPERTIES LABELS slow TIMEOUT 300
+  PASS_REGULAR_EXPRESSION "memory-flat")
