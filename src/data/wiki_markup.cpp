@@ -94,7 +94,12 @@ void strip_inline(std::string_view text, std::string& out);
 
 // [[target|label]] -> label (itself stripped); [[target]] -> target; files etc. -> nothing.
 void emit_link(std::string_view inner, std::string& out) {
-  if (is_non_prose_link(inner)) return;
+  // [[:Thể loại:X]] and [[:en:Y]] are visible links to such pages, shown without the colon.
+  const bool visible = inner.starts_with(':');
+  if (visible)
+    inner.remove_prefix(1);
+  else if (is_non_prose_link(inner))
+    return;
   // The label follows the last '|' that is not inside a nested link.
   size_t bar = std::string_view::npos;
   int depth = 0;

@@ -128,4 +128,7 @@ TEST(data_wiki, strip_markup_cases) {
   EXPECT_EQ(strip_wiki_markup("a<br/>b <small>nhỏ</small>"), "ab nhỏ");
   EXPECT_EQ(strip_wiki_markup("5 < 6 và __TOC__ x"), "5 < 6 và  x");
   EXPECT_EQ(strip_wiki_markup("Bình thường."), "Bình thường.");
+  EXPECT_EQ(strip_wiki_markup("xem [[:Thể loại:Sông|các sông]] và [[:en:Hanoi]]"),
+            "xem các sông và en:Hanoi");
+  EXPECT_EQ(strip_wiki_markup("[[Thể loại:Sông]][[Hình:a.png|nhỏ|x]]còn lại"), "còn lại");
 }
