@@ -21,7 +21,8 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
              path_, " exists and is not a regular file; give a file path");
   tmp_ = path_ + ".tmp." + std::to_string(::getpid());
   f_ = std::fopen(tmp_.c_str(), "wb");
-  AERO_CHECK(f_, "[io] cannot create ", tmp_, ": ", std::strerror(errno));
+  AERO_CHECK(f_, "[io] cannot write ", path_, ": ", std::strerror(errno),
+             " (is the directory there and writable?)");
 }
 
 AtomicFile::~AtomicFile() {
