@@ -135,4 +135,43 @@ std::vector<std::vector<size_t>> length_grouped_batches(const std::vector<size_t
   return batches;
 }
 
+ExampleLoader::ExampleLoader(std::vector<Example> examples, size_t batch_size, uint64_t seed,
+                             bool group_by_length)
+    : examples_(std::move(examples)),
+      batch_size_(batch_size),
+      seed_(seed),
+      group_(group_by_length) {
+  AERO_CHECK(batch_size > 0, "[data] batch size must be positive");
+  for (const auto& e : examples_) lengths_.push_back(e.input.size() + e.target.size());
+}
+
+std::vector<std::vector<size_t>> ExampleLoader::epoch(uint64_t e) const {
+  // splitmix64 of (seed, epoch): independent, reproducible orders per epoch.
+  uint64_t z = seed_ + 0x9E3779B97F4A7C15ull * (e + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  z ^= z >> 31;
+  return length_grouped_batches(lengths_, batch_size_, z, group_ ? 50 : 1);
+}
+
+std::vector<const Example*> ExampleLoader::pick(const std::vector<size_t>& batch) const {
+  std::vector<const Example*> out;
+  for (size_t i : batch) {
+    AERO_CHECK(i < examples_.size(), "[data] example ", i, " out of range (", examples_.size(),
+               ")");
+    out.push_back(&examples_[i]);
+  }
+  return out;
+}
+
+Seq2SeqBatch ExampleLoader::seq2seq(const std::vector<size_t>& batch, const PaddingOptions& in,
+                                    const PaddingOptions& out) const {
+  return collate_seq2seq(pick(batch), in, out);
+}
+
+CausalBatch ExampleLoader::prompt_answer(const std::vector<size_t>& batch,
+                                         const PaddingOptions& opt) const {
+  return collate_prompt_answer(pick(batch), opt);
+}
+
 }  // namespace aero

@@ -72,4 +72,26 @@ std::vector<std::vector<size_t>> length_grouped_batches(const std::vector<size_t
                                                         size_t batch_size, uint64_t seed,
                                                         size_t mega = 50);
 
+// Epochs of padded batches over tokenized examples. The order of epoch e depends only on
+// (seed, e), so a resumed run that knows its epoch and batch index continues exactly.
+class ExampleLoader {
+ public:
+  ExampleLoader(std::vector<Example> examples, size_t batch_size, uint64_t seed,
+                bool group_by_length = true);
+  // Batches of example indices for epoch e: length-grouped (or plainly shuffled).
+  std::vector<std::vector<size_t>> epoch(uint64_t e) const;
+  Seq2SeqBatch seq2seq(const std::vector<size_t>& batch, const PaddingOptions& in,
+                       const PaddingOptions& out) const;
+  CausalBatch prompt_answer(const std::vector<size_t>& batch, const PaddingOptions& opt) const;
+  size_t size() const { return examples_.size(); }
+
+ private:
+  std::vector<const Example*> pick(const std::vector<size_t>& batch) const;
+  std::vector<Example> examples_;
+  std::vector<size_t> lengths_;  // input + target, for grouping
+  size_t batch_size_;
+  uint64_t seed_;
+  bool group_;
+};
+
 }  // namespace aero
