@@ -376,11 +376,19 @@ CleanReport clean_documents(const CleanOptions& opt, int n_threads,
   const auto run = [&] {
     kept.assign(batch.size(), 0);
     const auto n = static_cast<int64_t>(batch.size());
+    std::string error;  // exceptions must not leave an OpenMP region
 #pragma omp parallel for num_threads(n_threads) schedule(dynamic, 16)
-    for (int64_t i = 0; i < n; ++i)
-      kept[static_cast<size_t>(i)] =
-          workers[static_cast<size_t>(omp_get_thread_num())]->clean_rules(
-              batch[static_cast<size_t>(i)]);
+    for (int64_t i = 0; i < n; ++i) {
+      try {
+        kept[static_cast<size_t>(i)] =
+            workers[static_cast<size_t>(omp_get_thread_num())]->clean_rules(
+                batch[static_cast<size_t>(i)]);
+      } catch (const std::exception& e) {
+#pragma omp critical(aero_clean_error)
+        if (error.empty()) error = cat(batch[static_cast<size_t>(i)].source, ": ", e.what());
+      }
+    }
+    AERO_CHECK(error.empty(), error);
     for (size_t i = 0; i < batch.size(); ++i)
       if (kept[i] && dedup.keep_unique(batch[i])) out(std::move(batch[i]));
     batch.clear();
