@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
 
 namespace aero {
 
@@ -154,7 +155,8 @@ struct Block {
   bool continues_doc = false;
   std::vector<int32_t> tokens;
   uint64_t lines = 0, documents = 0;
-  std::string error;
+  std::string error;  // with the line it happened on, counted within the block
+  uint64_t error_line = 0;
 };
 
 void encode_block(const Tokenizer& tok, Block& b, EncodeCache& cache) {
@@ -177,6 +179,12 @@ void encode_block(const Tokenizer& tok, Block& b, EncodeCache& cache) {
         in_doc = false;
         continue;
       }
+      const size_t bad = utf8_invalid_offset(line);
+      if (bad != std::string_view::npos) {
+        b.error = cat("invalid UTF-8 at byte ", bad + 1, " of the line");
+        b.error_line = b.lines;
+        return;
+      }
       if (in_doc && nl >= 0) b.tokens.push_back(nl);
       const auto ids = tok.encode(line, &cache);
       b.tokens.insert(b.tokens.end(), ids.begin(), ids.end());
@@ -184,6 +192,7 @@ void encode_block(const Tokenizer& tok, Block& b, EncodeCache& cache) {
     }
   } catch (const std::exception& e) {
     b.error = e.what();
+    b.error_line = b.lines;
   }
 }
 
@@ -250,7 +259,8 @@ PrepareStats prepare_shard(const Tokenizer& tok, const std::string& input,
 #pragma omp parallel for num_threads(n_threads) schedule(dynamic, 1)
     for (size_t i = 0; i < n; ++i) encode_block(tok, blocks[i], caches[omp_get_thread_num()]);
     for (size_t i = 0; i < n; ++i) {
-      AERO_CHECK(blocks[i].error.empty(), "[data] ", input, ": ", blocks[i].error);
+      AERO_CHECK(blocks[i].error.empty(), "[data] ", input, ":", st.lines + blocks[i].error_line,
+                 ": ", blocks[i].error);
       writer.append(blocks[i].tokens);
       st.lines += blocks[i].lines;
       st.documents += blocks[i].documents;

@@ -102,6 +102,19 @@ TEST(data_shards, prepare_matches_encode_and_is_thread_count_independent) {
   }
 }
 
+TEST(data_shards, prepare_reports_invalid_utf8_with_its_line_and_leaves_no_file) {
+  ScratchDir d("shard_utf8");
+  auto tok = CharTokenizer::from_chars({U'a'});
+  std::string text;
+  for (int i = 0; i < 200000; ++i) text += "aaaa\n";  // several blocks before the bad line
+  text += "a\xFF\n";
+  const std::string msg =
+      error_of([&] { prepare_shard(tok, d.write("bad.txt", text), d.file("bad.bin"), 2); });
+  EXPECT_NE(msg.find("bad.txt:200001: invalid UTF-8"), std::string::npos) << msg;
+  EXPECT_FALSE(std::filesystem::exists(d.file("bad.bin")));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(d.path), {}), 1);
+}
+
 TEST(data_shards, char_tokenizer_keeps_newlines_inside_documents) {
   ScratchDir d("shard_char");
   auto tok = CharTokenizer::from_chars({U'a', U'b', U'\n'});
