@@ -96,7 +96,8 @@ void add_data(CLI::App& app) {
   auto ca = std::make_shared<CleanArgs>();
   auto* clean = data->add_subcommand("clean",
                                      "Read files or directories, clean them and write one text "
-                                     "file (blank line between documents)");
+                                     "file (blank line between documents), or a CSV of "
+                                     "cleaned rows when the output ends in .csv");
   clean->add_option("--input,-i", ca->inputs, "Files or directories")->required();
   clean->add_option("--output,-o", ca->output, "Cleaned text file")->required();
   clean->add_option("--report", ca->report, "Also write the report as JSON here");
