@@ -73,5 +73,6 @@ int main(int argc, char** argv) {
       (long long)B, (long long)T, (long long)C, (long long)NH, med * 1e3, flops / med / 1e9,
       num_threads(), gemm_info().backend.c_str(), gemm_info().kernel.c_str());
   std::printf("RESULT aero_ms %.3f\n", med * 1e3);
+  if (tape.profile) std::printf("%s", tape.profile_report().c_str());
   return 0;
 }

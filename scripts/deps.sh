@@ -8,11 +8,12 @@ BUILD_PKGS=(
   g++ cmake ninja-build ccache pkg-config
   libopenblas0-openmp            # BLAS, loaded at run time with the right kernel for the CPU
   libcli11-dev nlohmann-json3-dev
-  libsentencepiece-dev libicu-dev libbz2-dev
+  libsentencepiece-dev libicu-dev libbz2-dev libexpat1-dev libxml2-dev
 )
 TEST_PKGS=(
   libgtest-dev
   python3-torch python3-sentencepiece sentencepiece  # parity references (Debian's /usr/bin/python3)
+  bzip2                                               # tests write .bz2 wiki dumps
   bible-kjv-text libreoffice-help-vi maint-guide-vi manpages-vi  # real corpora
 )
 

@@ -1,17 +1,34 @@
 #include "autograd/tape.h"
 
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
 
 namespace aero {
+namespace {
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+bool profile_from_env() {
+  const char* v = std::getenv("AERO_PROFILE");
+  return v && *v && *v != '0';
+}
+}  // namespace
 
 const Tensor& Var::value() const { return tape->node(id).value; }
 const Shape& Var::shape() const { return tape->node(id).value.shape(); }
 bool Var::requires_grad() const { return tape->node(id).requires_grad; }
 Tensor Var::grad() const { return tape->node(id).grad; }
 
-Tape::Tape(uint64_t seed) : act_(16 << 20), grad_(16 << 20), rng_(seed) { nodes_.reserve(1024); }
+Tape::Tape(uint64_t seed)
+    : profile(profile_from_env()), act_(16 << 20), grad_(16 << 20), rng_(seed) {
+  nodes_.reserve(1024);
+  last_ = now();
+}
 
 Node& Tape::node(Var v) {
   AERO_CHECK(v.tape == this, "[autograd] value belongs to another tape");
@@ -21,6 +38,7 @@ Node& Tape::node(Var v) {
 }
 
 Var Tape::param(const Tensor& value, const Tensor& grad) {
+  if (profile) last_ = now();
   AERO_CHECK(grad.shape() == value.shape(), "[autograd] parameter gradient shape ",
              grad.shape().str(), " differs from value shape ", value.shape().str());
   Node n;
@@ -32,6 +50,7 @@ Var Tape::param(const Tensor& value, const Tensor& grad) {
 }
 
 Var Tape::constant(const Tensor& value) {
+  if (profile) last_ = now();
   Node n;
   n.value = value;
   nodes_.push_back(std::move(n));
@@ -39,6 +58,7 @@ Var Tape::constant(const Tensor& value) {
 }
 
 Var Tape::leaf(const Tensor& value, bool requires_grad) {
+  if (profile) last_ = now();
   Node n;
   n.value = value;
   n.requires_grad = requires_grad && grad_enabled;
@@ -48,6 +68,13 @@ Var Tape::leaf(const Tensor& value, bool requires_grad) {
 
 Var Tape::record(Op op, const Tensor& value, std::initializer_list<Var> inputs) {
   AERO_ASSERT(inputs.size() <= 4);
+  if (profile) {
+    double t = now();
+    OpTime& ot = times_[static_cast<size_t>(op)];
+    ot.fwd += t - last_;
+    ot.n++;
+    last_ = t;
+  }
   Node n;
   n.op = op;
   n.value = value;
@@ -96,7 +123,13 @@ void Tape::backward_from(Var out, const Tensor& out_grad, bool retain) {
   for (int32_t id = out.id; id >= 0; id--) {
     Node& n = nodes_[static_cast<size_t>(id)];
     if (!n.requires_grad || !n.grad.defined() || n.op == Op::leaf) continue;
-    op_info(n.op).backward(*this, n);
+    if (profile) {
+      double t0 = now();
+      op_info(n.op).backward(*this, n);
+      times_[static_cast<size_t>(n.op)].bwd += now() - t0;
+    } else {
+      op_info(n.op).backward(*this, n);
+    }
   }
   if (!retain) {
     for (Node& n : nodes_)
@@ -110,6 +143,31 @@ void Tape::reset() {
   act_.reset();
   grad_.reset();
   released_ = false;
+}
+
+}  // namespace aero
+
+namespace aero {
+
+std::string Tape::profile_report() const {
+  double total = 0;
+  std::vector<size_t> order;
+  for (size_t i = 0; i < kOpCount; i++) {
+    total += times_[i].fwd + times_[i].bwd;
+    if (times_[i].n) order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return times_[a].fwd + times_[a].bwd > times_[b].fwd + times_[b].bwd;
+  });
+  std::string s = "op              calls   forward ms  backward ms   share\n";
+  char line[160];
+  for (size_t i : order) {
+    const OpTime& t = times_[i];
+    std::snprintf(line, sizeof line, "%-14s %6lld %12.2f %12.2f %6.1f%%\n", op_name(Op(i)),
+                  (long long)t.n, t.fwd * 1e3, t.bwd * 1e3, 100.0 * (t.fwd + t.bwd) / total);
+    s += line;
+  }
+  return s;
 }
 
 }  // namespace aero

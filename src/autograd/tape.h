@@ -8,6 +8,7 @@
 #pragma once
 #include <cstdint>
 #include <initializer_list>
+#include <string>
 #include <vector>
 
 #include "autograd/op_table.h"
@@ -95,6 +96,11 @@ class Tape {
 
   // Drops all nodes and frees activation memory (parameter gradients are untouched).
   void reset();
+
+  // Time per op kind, forward (time since the previous record) and backward, summed over
+  // steps; on when AERO_PROFILE=1 or profile = true. profile_report() prints a table.
+  bool profile = false;
+  std::string profile_report() const;
   size_t activation_bytes() const { return act_.used() + grad_.used(); }
   size_t peak_bytes() const { return act_.peak() + grad_.peak(); }
 
@@ -104,6 +110,12 @@ class Tape {
   Arena grad_;
   Rng rng_;
   bool released_ = false;
+  struct OpTime {
+    double fwd = 0, bwd = 0;
+    int64_t n = 0;
+  };
+  std::vector<OpTime> times_ = std::vector<OpTime>(kOpCount);
+  double last_ = 0;  // clock at the previous record(), for forward times
 };
 
 // Disables recording for its lifetime (inference).

@@ -5,5 +5,7 @@
 namespace aero::cli {
 
 void add_doctor(CLI::App& app);
+void add_tokenizer(CLI::App& app);
+void add_data(CLI::App& app);
 
 }  // namespace aero::cli

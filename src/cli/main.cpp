@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "aero " AERO_VERSION);
   app.require_subcommand(1);
   aero::cli::add_doctor(app);
+  aero::cli::add_tokenizer(app);
+  aero::cli::add_data(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include "core/parallel.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -62,20 +64,26 @@ double silu_dd(double x) {
 // The function is a template argument, not a pointer, so it inlines and the loop vectorises.
 template <float (*f)(float)>
 void map_forward(float* out, const float* inp, int64_t N) {
-#pragma omp parallel for simd if (N > kParExp && !omp_in_parallel())
-  for (int64_t i = 0; i < N; i++) out[i] = f(inp[i]);
+  parallel_range(N, kParExp, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) out[i] = f(inp[i]);
+  });
 }
 
 template <float (*df)(float)>
 void map_backward(float* dinp, const float* dout, const float* inp, int64_t N) {
-#pragma omp parallel for simd if (N > kParExp && !omp_in_parallel())
-  for (int64_t i = 0; i < N; i++) dinp[i] += df(inp[i]) * dout[i];
+  parallel_range(N, kParExp, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) dinp[i] += df(inp[i]) * dout[i];
+  });
 }
 
 template <float (*f)(float)>
 void gated_forward(float* out, const float* gate, const float* up, int64_t N) {
-#pragma omp parallel for simd if (N > kParExp && !omp_in_parallel())
-  for (int64_t i = 0; i < N; i++) out[i] = f(gate[i]) * up[i];
+  parallel_range(N, kParExp, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) out[i] = f(gate[i]) * up[i];
+  });
 }
 
 template <float (*f)(float), float (*df)(float)>
@@ -83,17 +91,23 @@ void gated_backward(float* dgate, float* dup, const float* dout, const float* ga
                     int64_t N) {
   if (dgate && dup) {
     // One loop: f and df share their exp once inlined.
-#pragma omp parallel for simd if (N > kParExp && !omp_in_parallel())
-    for (int64_t i = 0; i < N; i++) {
-      dgate[i] += df(gate[i]) * up[i] * dout[i];
-      dup[i] += f(gate[i]) * dout[i];
-    }
+    parallel_range(N, kParExp, [&](int64_t b, int64_t e) {
+#pragma omp simd
+      for (int64_t i = b; i < e; i++) {
+        dgate[i] += df(gate[i]) * up[i] * dout[i];
+        dup[i] += f(gate[i]) * dout[i];
+      }
+    });
   } else if (dgate) {
-#pragma omp parallel for simd if (N > kParExp && !omp_in_parallel())
-    for (int64_t i = 0; i < N; i++) dgate[i] += df(gate[i]) * up[i] * dout[i];
+    parallel_range(N, kParExp, [&](int64_t b, int64_t e) {
+#pragma omp simd
+      for (int64_t i = b; i < e; i++) dgate[i] += df(gate[i]) * up[i] * dout[i];
+    });
   } else if (dup) {
-#pragma omp parallel for simd if (N > kParExp && !omp_in_parallel())
-    for (int64_t i = 0; i < N; i++) dup[i] += f(gate[i]) * dout[i];
+    parallel_range(N, kParExp, [&](int64_t b, int64_t e) {
+#pragma omp simd
+      for (int64_t i = b; i < e; i++) dup[i] += f(gate[i]) * dout[i];
+    });
   }
 }
 
@@ -122,8 +136,10 @@ void add_forward(float* out, const float* a, const float* b, int64_t N, int64_t 
 
 void add_backward(float* da, float* db, const float* dout, int64_t N, int64_t R) {
   if (da) {
-#pragma omp parallel for simd if (N > kParCheap && !omp_in_parallel())
-    for (int64_t i = 0; i < N; i++) da[i] += dout[i];
+    parallel_range(N, kParCheap, [&](int64_t b, int64_t e) {
+#pragma omp simd
+      for (int64_t i = b; i < e; i++) da[i] += dout[i];
+    });
   }
   if (db) {
     int64_t rows = N / R;
@@ -203,13 +219,17 @@ void mul_backward_ref(float* da, float* db, const float* dout, const float* a, c
 }
 
 void scale_forward(float* out, const float* inp, float s, int64_t N) {
-#pragma omp parallel for simd if (N > kParCheap && !omp_in_parallel())
-  for (int64_t i = 0; i < N; i++) out[i] = s * inp[i];
+  parallel_range(N, kParCheap, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) out[i] = s * inp[i];
+  });
 }
 
 void scale_backward(float* dinp, const float* dout, float s, int64_t N) {
-#pragma omp parallel for simd if (N > kParCheap && !omp_in_parallel())
-  for (int64_t i = 0; i < N; i++) dinp[i] += s * dout[i];
+  parallel_range(N, kParCheap, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) dinp[i] += s * dout[i];
+  });
 }
 
 void scale_forward_ref(float* out, const float* inp, float s, int64_t N) {
@@ -238,13 +258,17 @@ void silu_backward(float* dinp, const float* dout, const float* inp, int64_t N) 
 }
 
 void relu_forward(float* out, const float* inp, int64_t N) {
-#pragma omp parallel for simd if (N > kParCheap && !omp_in_parallel())
-  for (int64_t i = 0; i < N; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+  parallel_range(N, kParCheap, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) out[i] = inp[i] > 0.0f ? inp[i] : 0.0f;
+  });
 }
 
 void relu_backward(float* dinp, const float* dout, const float* inp, int64_t N) {
-#pragma omp parallel for simd if (N > kParCheap && !omp_in_parallel())
-  for (int64_t i = 0; i < N; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+  parallel_range(N, kParCheap, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+  });
 }
 
 void gelu_tanh_forward_ref(float* out, const float* inp, int64_t N) {
@@ -319,15 +343,20 @@ void geglu_backward_ref(float* dgate, float* dup, const float* dout, const float
 
 void dropout_forward(float* out, const float* inp, uint64_t seed, float p, int64_t N) {
   float s = 1.0f / (1.0f - p);
-#pragma omp parallel for simd if (N > kParExp && !omp_in_parallel())
-  for (int64_t i = 0; i < N; i++) out[i] = hash_uniform(seed, uint64_t(i)) >= p ? inp[i] * s : 0.0f;
+  parallel_range(N, kParExp, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++)
+      out[i] = hash_uniform(seed, uint64_t(i)) >= p ? inp[i] * s : 0.0f;
+  });
 }
 
 void dropout_backward(float* dinp, const float* dout, uint64_t seed, float p, int64_t N) {
   float s = 1.0f / (1.0f - p);
-#pragma omp parallel for simd if (N > kParExp && !omp_in_parallel())
-  for (int64_t i = 0; i < N; i++)
-    dinp[i] += hash_uniform(seed, uint64_t(i)) >= p ? dout[i] * s : 0.0f;
+  parallel_range(N, kParExp, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++)
+      dinp[i] += hash_uniform(seed, uint64_t(i)) >= p ? dout[i] * s : 0.0f;
+  });
 }
 
 void dropout_forward_ref(float* out, const float* inp, uint64_t seed, float p, int64_t N) {
@@ -341,15 +370,20 @@ void dropout_backward_ref(float* dinp, const float* dout, uint64_t seed, float p
 }
 
 void sum_forward(float* out, const float* inp, int64_t N) {
-  double acc = 0;
-#pragma omp parallel for simd reduction(+ : acc) if (N > kParCheap && !omp_in_parallel())
-  for (int64_t i = 0; i < N; i++) acc += inp[i];
+  double acc = parallel_sum(N, kParCheap, [&](int64_t b, int64_t e) {
+    double part = 0;
+#pragma omp simd reduction(+ : part)
+    for (int64_t i = b; i < e; i++) part += inp[i];
+    return part;
+  });
   *out = float(acc);
 }
 
 void sum_backward(float* dinp, float g, int64_t N) {
-#pragma omp parallel for simd if (N > kParCheap && !omp_in_parallel())
-  for (int64_t i = 0; i < N; i++) dinp[i] += g;
+  parallel_range(N, kParCheap, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) dinp[i] += g;
+  });
 }
 
 void sum_forward_ref(float* out, const float* inp, int64_t N) {

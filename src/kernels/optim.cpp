@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include "core/parallel.h"
+
 #include <cmath>
 
 // sqrt without errno (the arguments are never negative here), so GCC vectorizes the loops.
@@ -33,8 +35,10 @@ AdamConsts adam_consts(float lr, float beta1, float beta2, int64_t step) {
 }  // namespace
 
 void sgd_step(float* p, const float* g, int64_t n, float lr, float wd) {
-#pragma omp parallel for simd if (n > kParallelMin && !omp_in_parallel())
-  for (int64_t i = 0; i < n; i++) p[i] += -lr * (g[i] + wd * p[i]);
+  parallel_range(n, kParallelMin, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) p[i] += -lr * (g[i] + wd * p[i]);
+  });
 }
 
 void sgd_step_ref(float* p, const float* g, int64_t n, float lr, float wd) {
@@ -46,14 +50,16 @@ void sgd_step_ref(float* p, const float* g, int64_t n, float lr, float wd) {
 
 void sgd_momentum_step(float* p, const float* g, float* buf, int64_t n, float lr, float momentum,
                        float wd, bool nesterov) {
-#pragma omp parallel for simd if (n > kParallelMin && !omp_in_parallel())
-  for (int64_t i = 0; i < n; i++) {
-    float d = g[i] + wd * p[i];
-    float b = momentum * buf[i] + d;
-    buf[i] = b;
-    float u = nesterov ? d + momentum * b : b;
-    p[i] += -lr * u;
-  }
+  parallel_range(n, kParallelMin, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) {
+      float d = g[i] + wd * p[i];
+      float b = momentum * buf[i] + d;
+      buf[i] = b;
+      float u = nesterov ? d + momentum * b : b;
+      p[i] += -lr * u;
+    }
+  });
 }
 
 void sgd_momentum_step_ref(float* p, const float* g, float* buf, int64_t n, float lr,
@@ -72,13 +78,15 @@ void sgd_momentum_step_ref(float* p, const float* g, float* buf, int64_t n, floa
 void rmsprop_step(float* p, const float* g, float* v, int64_t n, float lr, float alpha, float eps,
                   float wd) {
   float one_minus_alpha = float(1.0 - alpha);
-#pragma omp parallel for simd if (n > kParallelMin && !omp_in_parallel())
-  for (int64_t i = 0; i < n; i++) {
-    float d = g[i] + wd * p[i];
-    float s = alpha * v[i] + one_minus_alpha * (d * d);
-    v[i] = s;
-    p[i] += -lr * (d / (std::sqrt(s) + eps));
-  }
+  parallel_range(n, kParallelMin, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) {
+      float d = g[i] + wd * p[i];
+      float s = alpha * v[i] + one_minus_alpha * (d * d);
+      v[i] = s;
+      p[i] += -lr * (d / (std::sqrt(s) + eps));
+    }
+  });
 }
 
 void rmsprop_step_ref(float* p, const float* g, float* v, int64_t n, float lr, float alpha,
@@ -94,15 +102,17 @@ void rmsprop_step_ref(float* p, const float* g, float* v, int64_t n, float lr, f
 void adam_step(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1,
                float beta2, float eps, float wd, int64_t step) {
   AdamConsts c = adam_consts(lr, beta1, beta2, step);
-#pragma omp parallel for simd if (n > kParallelMin && !omp_in_parallel())
-  for (int64_t i = 0; i < n; i++) {
-    float d = g[i] + wd * p[i];
-    float mi = c.b1 * m[i] + c.one_minus_b1 * d;
-    float vi = c.b2 * v[i] + c.one_minus_b2 * (d * d);
-    m[i] = mi;
-    v[i] = vi;
-    p[i] += c.neg_step_size * (mi / (std::sqrt(vi) / c.bc2_sqrt + eps));
-  }
+  parallel_range(n, kParallelMin, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) {
+      float d = g[i] + wd * p[i];
+      float mi = c.b1 * m[i] + c.one_minus_b1 * d;
+      float vi = c.b2 * v[i] + c.one_minus_b2 * (d * d);
+      m[i] = mi;
+      v[i] = vi;
+      p[i] += c.neg_step_size * (mi / (std::sqrt(vi) / c.bc2_sqrt + eps));
+    }
+  });
 }
 
 void adam_step_ref(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1,
@@ -122,15 +132,17 @@ void adamw_step(float* p, const float* g, float* m, float* v, int64_t n, float l
                 float beta2, float eps, float wd, int64_t step) {
   AdamConsts c = adam_consts(lr, beta1, beta2, step);
   float decay = float(1.0 - double(lr) * wd);
-#pragma omp parallel for simd if (n > kParallelMin && !omp_in_parallel())
-  for (int64_t i = 0; i < n; i++) {
-    float d = g[i];
-    float mi = c.b1 * m[i] + c.one_minus_b1 * d;
-    float vi = c.b2 * v[i] + c.one_minus_b2 * (d * d);
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] * decay + c.neg_step_size * (mi / (std::sqrt(vi) / c.bc2_sqrt + eps));
-  }
+  parallel_range(n, kParallelMin, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) {
+      float d = g[i];
+      float mi = c.b1 * m[i] + c.one_minus_b1 * d;
+      float vi = c.b2 * v[i] + c.one_minus_b2 * (d * d);
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = p[i] * decay + c.neg_step_size * (mi / (std::sqrt(vi) / c.bc2_sqrt + eps));
+    }
+  });
 }
 
 void adamw_step_ref(float* p, const float* g, float* m, float* v, int64_t n, float lr, float beta1,
@@ -140,9 +152,12 @@ void adamw_step_ref(float* p, const float* g, float* m, float* v, int64_t n, flo
 }
 
 double sum_squares(const float* x, int64_t n) {
-  double acc = 0.0;
-#pragma omp parallel for simd reduction(+ : acc) if (n > kParallelMin && !omp_in_parallel())
-  for (int64_t i = 0; i < n; i++) acc += double(x[i]) * double(x[i]);
+  double acc = parallel_sum(n, kParallelMin, [&](int64_t b, int64_t e) {
+    double part = 0;
+#pragma omp simd reduction(+ : part)
+    for (int64_t i = b; i < e; i++) part += double(x[i]) * double(x[i]);
+    return part;
+  });
   return acc;
 }
 
@@ -153,8 +168,10 @@ double sum_squares_ref(const float* x, int64_t n) {
 }
 
 void scale_inplace(float* x, int64_t n, float s) {
-#pragma omp parallel for simd if (n > kParallelMin && !omp_in_parallel())
-  for (int64_t i = 0; i < n; i++) x[i] *= s;
+  parallel_range(n, kParallelMin, [&](int64_t b, int64_t e) {
+#pragma omp simd
+    for (int64_t i = b; i < e; i++) x[i] *= s;
+  });
 }
 
 double clip_grad_norm(float* const* grads, const int64_t* sizes, int count, float max_norm) {

@@ -1,0 +1,97 @@
+// Batches for the trainer: random windows over token shards (pretraining), and padded example
+// batches (seq2seq pairs, prompt / answer) with bucketed dynamic padding.
+#pragma once
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "data/shards.h"
+
+namespace aero {
+
+inline constexpr int32_t kIgnoreIndex = -100;
+
+// B random windows of T + 1 tokens from memory-mapped shards: x = window[0..T), y = window[1..T].
+// Shards are picked in proportion to their usable windows, so every start is equally likely.
+class WindowSampler {
+ public:
+  WindowSampler(const std::vector<std::string>& shard_paths, int block_size, uint64_t seed);
+  // x and y: (B, T) row-major.
+  void sample(int B, std::vector<int32_t>& x, std::vector<int32_t>& y);
+  uint64_t tokens() const { return total_tokens_; }
+  uint32_t vocab_size() const { return shards_.front().vocab_size(); }
+
+ private:
+  std::vector<Shard> shards_;
+  std::vector<uint64_t> cum_windows_;  // prefix sums of starts per shard
+  int T_;
+  uint64_t total_tokens_ = 0;
+  std::mt19937_64 rng_;
+};
+
+// One training example: for seq2seq, input and target; for a decoder-only model, prompt in
+// `input` and answer in `target` (loss on the answer only).
+struct Example {
+  std::vector<int32_t> input, target;
+};
+
+struct PaddingOptions {
+  std::vector<int> buckets;  // e.g. {64, 128, 256}: pad up to the first boundary >= longest
+  int multiple = 0;          // else round up to a multiple (8), when > 0
+  int max_length = 0;        // truncate longer sequences first; 0: no limit
+  int32_t pad_id = 0;
+};
+
+// Length a batch is padded to: longest 70 with buckets {64,128,256} -> 128; multiple 8 -> 72.
+// Past the last bucket, the longest itself (rounded to `multiple` when set).
+int padded_length(int longest, const PaddingOptions& opt);
+
+struct Seq2SeqBatch {
+  int B = 0, T_in = 0, T_out = 0;
+  std::vector<int32_t> input_ids;       // (B, T_in), pad_id after the input
+  std::vector<int32_t> attention_mask;  // (B, T_in), 1 on real tokens
+  std::vector<int32_t> labels;          // (B, T_out), kIgnoreIndex after the target
+};
+Seq2SeqBatch collate_seq2seq(const std::vector<const Example*>& examples, const PaddingOptions& in,
+                             const PaddingOptions& out);
+
+struct CausalBatch {
+  int B = 0, T = 0;
+  std::vector<int32_t> input_ids;       // (B, T): prompt then answer, then pad_id
+  std::vector<int32_t> attention_mask;  // (B, T)
+  std::vector<int32_t> labels;          // (B, T): answer tokens, kIgnoreIndex elsewhere
+};
+CausalBatch collate_prompt_answer(const std::vector<const Example*>& examples,
+                                  const PaddingOptions& opt);
+
+// Batches of indices grouped by length, so little of each batch is padding: shuffle, cut into
+// mega-batches of `mega` batches, sort each by length (longest first), cut, shuffle the batches.
+// [5, 1, 4, 2] with batch 2, mega 2 -> {{0, 2}, {3, 1}} in some seeded order.
+std::vector<std::vector<size_t>> length_grouped_batches(const std::vector<size_t>& lengths,
+                                                        size_t batch_size, uint64_t seed,
+                                                        size_t mega = 50);
+
+// Epochs of padded batches over tokenized examples. The order of epoch e depends only on
+// (seed, e), so a resumed run that knows its epoch and batch index continues exactly.
+class ExampleLoader {
+ public:
+  ExampleLoader(std::vector<Example> examples, size_t batch_size, uint64_t seed,
+                bool group_by_length = true);
+  // Batches of example indices for epoch e: length-grouped (or plainly shuffled).
+  std::vector<std::vector<size_t>> epoch(uint64_t e) const;
+  Seq2SeqBatch seq2seq(const std::vector<size_t>& batch, const PaddingOptions& in,
+                       const PaddingOptions& out) const;
+  CausalBatch prompt_answer(const std::vector<size_t>& batch, const PaddingOptions& opt) const;
+  size_t size() const { return examples_.size(); }
+
+ private:
+  std::vector<const Example*> pick(const std::vector<size_t>& batch) const;
+  std::vector<Example> examples_;
+  std::vector<size_t> lengths_;  // input + target, for grouping
+  size_t batch_size_;
+  uint64_t seed_;
+  bool group_;
+};
+
+}  // namespace aero

@@ -1,0 +1,30 @@
+// UTF-8 helpers and a streaming decoder that never emits half a character.
+#pragma once
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace aero {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 when it is invalid or cut short.
+size_t utf8_seq_len(std::string_view s, size_t i);
+
+// Offset of the first invalid byte, or npos when s is valid UTF-8.
+size_t utf8_invalid_offset(std::string_view s);
+
+// Appends code point cp as UTF-8.
+void utf8_append(std::string& out, char32_t cp);
+
+// Bytes in, whole characters out: "\xE1\xBA" then "\xBF" -> "" then "ế". Invalid bytes become
+// U+FFFD, so the output is always valid UTF-8.
+class Utf8StreamDecoder {
+ public:
+  std::string push(std::string_view bytes);
+  // End of stream: a cut-off tail becomes U+FFFD.
+  std::string flush();
+
+ private:
+  std::string pending_;
+};
+
+}  // namespace aero
