@@ -13,7 +13,7 @@ BUILD_PKGS=(
 TEST_PKGS=(
   libgtest-dev
   python3-torch python3-sentencepiece sentencepiece  # parity references (Debian's /usr/bin/python3)
-  bzip2                                               # tests write .bz2 wiki dumps
+  bzip2 bc time                                       # .bz2 test inputs; bench/data_bench.sh
   bible-kjv-text libreoffice-help-vi maint-guide-vi manpages-vi  # real corpora
 )
 
