@@ -31,14 +31,7 @@ int main(int argc, char** argv) {
     }
   }
   if (cpu_time) {
-    // libgomp reads the wait policy once at start-up.
-    const char* policy = std::getenv("OMP_WAIT_POLICY");
-    if (!policy || std::strcmp(policy, "passive") != 0) {
-      setenv("OMP_WAIT_POLICY", "passive", 1);
-      execv("/proc/self/exe", argv);
-      std::perror("bandwidth: re-running with OMP_WAIT_POLICY=passive");
-      return 1;
-    }
+    aero::reexec_with_env(argv, "OMP_WAIT_POLICY", "passive");
     aero::set_probe_clock(aero::ProbeClock::cpu);
   }
   const int nt = aero::num_threads();

@@ -2,11 +2,16 @@
 
 #include <omp.h>
 
+#include <unistd.h>
 #include <atomic>
+
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "core/cpu.h"
+#include "core/error.h"
 #include "kernels/gemm.h"
 
 namespace aero {
@@ -43,6 +48,14 @@ void set_num_threads(int n) {
   g_threads.store(n, std::memory_order_release);
   omp_set_num_threads(n);
   gemm_set_threads(n);
+}
+
+void reexec_with_env(char** argv, const char* var, const char* value) {
+  const char* cur = std::getenv(var);
+  if (cur && std::strcmp(cur, value) == 0) return;
+  setenv(var, value, 1);
+  execv("/proc/self/exe", argv);
+  fail("[threads] could not re-run with ", var, "=", value, ": ", std::strerror(errno));
 }
 
 }  // namespace aero

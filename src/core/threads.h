@@ -13,4 +13,9 @@ int num_threads();
 // runs kernels.
 void set_num_threads(int n);
 
+// Runs this program again (same arguments) with var=value in its environment, unless it is
+// already set so: libgomp and OpenBLAS read such variables only when they load. Returns only
+// when nothing needed to change; throws if the re-run could not start.
+void reexec_with_env(char** argv, const char* var, const char* value);
+
 }  // namespace aero

@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "data/readers.h"
+#include "op_test.h"
 #include "test_data_util.h"
 
 using namespace aero;
@@ -15,17 +16,6 @@ std::vector<Document> read_all(const std::string& path, ReadStats& stats,
   read_documents(
       path, opt, [&](Document&& d) { docs.push_back(std::move(d)); }, stats);
   return docs;
-}
-
-// The error message of f(), or "" if it did not throw.
-template <typename F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 }  // namespace

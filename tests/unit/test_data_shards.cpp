@@ -4,25 +4,13 @@
 
 #include "core/error.h"
 #include "data/shards.h"
+#include "op_test.h"
 #include "test_data_util.h"
 #include "tokenizer/char_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 
 using namespace aero;
 using namespace aero::test;
-
-namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-}  // namespace
 
 TEST(data_shards, header_layout_and_widths) {
   ScratchDir d("shard_hdr");
