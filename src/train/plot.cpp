@@ -68,13 +68,10 @@ constexpr size_t kMarkersBelow = 60;  // series this sparse (val loss) get a dot
 
 Rgb color(size_t i) { return kPalette[i % std::size(kPalette)]; }
 
-// 1, 2 or 5 times a power of ten near x (rounded, or the next one up).
-double nice_number(double x, bool round) {
-  double e = std::floor(std::log10(x)), f = x / std::pow(10.0, e), n;
-  if (round)
-    n = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
-  else
-    n = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
+// 1, 2 or 5 times a power of ten nearest x: 0.00024 -> 0.0002, 2600 -> 2000, 3200 -> 5000.
+double nice_number(double x) {
+  double e = std::floor(std::log10(x)), f = x / std::pow(10.0, e);
+  double n = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
   return n * std::pow(10.0, e);
 }
 
@@ -94,14 +91,14 @@ struct Axis {
   }
 };
 
-// About five ticks at nice values covering [lo, hi]: [0.13, 4.2] -> 0, 1, 2, 3, 4, 5.
+// Five to eight ticks at nice values covering [lo, hi]: [0.13, 4.2] -> 0, 1, 2, 3, 4, 5.
 Axis make_axis(double lo, double hi) {
   if (!(hi > lo)) {
     double pad = lo == 0 ? 1 : std::fabs(lo) * 0.1;
     lo -= pad, hi += pad;
   }
   Axis a;
-  a.step = nice_number(nice_number(hi - lo, false) / 4, true);
+  a.step = nice_number((hi - lo) / 5);
   a.lo = std::floor(lo / a.step) * a.step;
   a.hi = std::ceil(hi / a.step) * a.step;
   for (double t = a.lo; t <= a.hi + a.step * 1e-9; t += a.step) a.ticks.push_back(t);
@@ -499,7 +496,7 @@ std::vector<std::string> write_run_charts(const std::string& run_dir) {
        "cross-entropy (nats)",
        {{"loss", "train loss"}, {"val_loss", "val loss"}, {"test_loss", "test loss"}}},
       {"lr", "learning rate", "lr", {{"lr", "lr"}}},
-      {"grad_norm", "gradient norm (before clipping)", "grad norm", {{"grad_norm", "grad norm"}}},
+      {"grad_norm", "gradient norm", "grad norm", {{"grad_norm", "grad norm"}}},
   };
   std::vector<std::string> written;
   for (const Spec& sp : specs) {
