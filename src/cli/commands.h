@@ -7,5 +7,6 @@ namespace aero::cli {
 void add_doctor(CLI::App& app);
 void add_tokenizer(CLI::App& app);
 void add_data(CLI::App& app);
+void add_plot(CLI::App& app);
 
 }  // namespace aero::cli

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
   aero::cli::add_doctor(app);
   aero::cli::add_tokenizer(app);
   aero::cli::add_data(app);
+  aero::cli::add_plot(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
