@@ -61,7 +61,8 @@ Optimizer::Optimizer(ParamStore& store, const OptimConfig& cfg) : store_(store),
              "[optimizer] momentum must be in (0, 1), got ", cfg.momentum);
   AERO_CHECK(cfg.alpha >= 0.0f && cfg.alpha < 1.0f, "[optimizer] alpha must be in [0, 1), got ",
              cfg.alpha);
-  for (int k = 0; k < n_moments(); k++) store.state(k);
+  // The moments live in the store; a new optimizer starts from zero, not from a previous one's.
+  for (int k = 0; k < n_moments(); k++) std::fill_n(store.state(k), store.buffer_floats(), 0.0f);
 }
 
 int Optimizer::n_moments() const {

@@ -249,3 +249,24 @@ TEST(optimizer, state_shares_a_checkpoint_with_the_model) {
   for (int64_t i = 0; i < s3.buffer_floats(); i++) ASSERT_EQ(s3.state(0)[i], 0.0f);
   std::filesystem::remove(path);
 }
+
+TEST(optimizer, a_new_optimizer_starts_from_zero_moments) {
+  auto run = [](ParamStore& s) {
+    Optimizer opt(s, {.kind = OptimKind::adam, .lr = 1e-2f});
+    for (int step = 0; step < 3; step++) {
+      fake_grads(s, step);
+      opt.step();
+    }
+  };
+  ParamStore a, b;
+  declare_small(a);
+  declare_small(b);
+  a.finalize(1);
+  b.finalize(1);
+  run(a);
+  // Reset a's values to b's start and train again: the moments must not carry over.
+  std::copy_n(b.values_data(), b.buffer_floats(), a.values_data());
+  run(a);
+  run(b);
+  for (int64_t i = 0; i < a.buffer_floats(); i++) EXPECT_EQ(a.values_data()[i], b.values_data()[i]);
+}
