@@ -1,0 +1,50 @@
+// Text generation from a GPT: sample one token at a time and stream the text. This version
+// recomputes the whole context for each token (the KV-cache engine replaces it); when the
+// context is full, the oldest tokens slide out.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "infer/sampler.h"
+#include "models/gpt.h"
+#include "tokenizer/tokenizer.h"
+
+namespace aero {
+
+struct GenerateOpts {
+  int max_new = 200;
+  SamplerOpts sampler;
+  std::vector<std::string> stop;  // generation ends before any of these strings
+  bool stop_at_eos = true;
+};
+
+struct GenerateResult {
+  std::vector<int32_t> tokens;  // generated ids (not the prompt)
+  std::string text;             // generated text, stop string excluded
+  std::string finish;           // "length", "eos", "stop" or "cancelled"
+};
+
+// on_text receives text as soon as it is final (whole UTF-8 characters, never a part of a stop
+// string); returning false cancels.
+using TextCallback = std::function<bool(const std::string& text)>;
+
+GenerateResult generate(Gpt& model, const Tokenizer& tok, const std::string& prompt,
+                        const GenerateOpts& opts, const TextCallback& on_text = {});
+
+// Splits streamed text at stop strings: push() returns what can be shown now, holding back a
+// tail that may still become a stop string.
+class StopMatcher {
+ public:
+  explicit StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {}
+  std::string push(const std::string& text);
+  bool stopped() const { return stopped_; }
+  std::string flush();  // the held-back tail, at the end of generation
+
+ private:
+  std::vector<std::string> stops_;
+  std::string pending_;
+  bool stopped_ = false;
+};
+
+}  // namespace aero
