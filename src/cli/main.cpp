@@ -12,6 +12,9 @@ int main(int argc, char** argv) {
   aero::cli::add_doctor(app);
   aero::cli::add_tokenizer(app);
   aero::cli::add_data(app);
+  aero::cli::add_train(app);
+  aero::cli::add_eval(app);
+  aero::cli::add_info(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
