@@ -64,3 +64,16 @@ add_test(NAME train.cli_info_seed_tiny
          COMMAND bash -c "$<TARGET_FILE:aero> info -c ${CMAKE_SOURCE_DIR}/configs/seed-tiny.json")
 set_tests_properties(train.cli_info_seed_tiny PROPERTIES LABELS cli PASS_REGULAR_EXPRESSION
   "token embedding +640,000\nattention per layer +16,384.*\nffn per layer +32,768.*\nhead +640,000\nwithout norms and biases +1,427,456\nnorms +896\nbiases +0\ntotal +1,428,352")
+
+# SIGTERM (or Ctrl-C): the step finishes, a checkpoint is written and aero exits 0.
+string(REPLACE MAX_STEPS 100000 AERO_TRAIN_SETUP_LONG "${AERO_TRAIN_SETUP}")
+add_test(NAME train.cli_sigterm_checkpoints_and_stops
+         COMMAND bash -c "${AERO_TRAIN_SETUP_LONG}
+$A train -c c.json > t.log 2>&1 & pid=$!
+while [ ! -e runA/latest ]; do sleep 0.02; done
+kill -TERM $pid; rc=0; wait $pid || rc=$?
+echo rc=$rc; grep -o 'interrupted at step [0-9]*' t.log
+step=$(sed -n 's/.*interrupted at step \\([0-9]*\\).*/\\1/p' t.log)
+test -d runA/ckpt-$step && test $(cat runA/latest) = ckpt-$step && echo stopped-cleanly")
+set_tests_properties(train.cli_sigterm_checkpoints_and_stops PROPERTIES LABELS cli TIMEOUT 60
+  PASS_REGULAR_EXPRESSION "rc=0\ninterrupted at step [0-9]+\nstopped-cleanly")

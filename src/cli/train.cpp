@@ -55,7 +55,10 @@ void add_train(CLI::App& app) {
     }
     const TrainResult r = trainer.run();
     std::printf("steps %lld%s%s, checkpoint %s\n", static_cast<long long>(r.steps),
-                r.early_stopped ? " (early stop)" : "", r.time_limited ? " (time limit)" : "",
+                r.early_stopped ? " (early stop)" : "",
+                r.time_limited  ? " (time limit)"
+                : r.interrupted ? " (interrupted)"
+                                : "",
                 r.last_checkpoint.empty() ? "-" : r.last_checkpoint.c_str());
   });
 }

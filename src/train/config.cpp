@@ -1,5 +1,7 @@
 #include "train/config.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -86,6 +88,40 @@ void in_file(const std::string& where, Fn&& fn) {
   }
 }
 
+// Float fields as the shortest decimal that reads back to the same float: 0.001, not
+// 0.0010000000474974513 (the float widened to double), in config.json and in help.
+template <typename C>
+nlohmann::json tidy(const FieldTable<C>& table, nlohmann::json j) {
+  for (const auto& f : table.fields()) {
+    if (f.type != "float" || !j.contains(f.key) || !j[f.key].is_number()) continue;
+    const float v = j[f.key].template get<float>();
+    for (int digits = 1; digits <= 9; digits++) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.*g", digits, double(v));
+      if (std::strtof(buf, nullptr) == v) {
+        j[f.key] = std::strtod(buf, nullptr);
+        break;
+      }
+    }
+  }
+  return j;
+}
+
+template <typename C>
+std::string help_of(const FieldTable<C>& table) {
+  const nlohmann::json defaults = tidy(table, table.to_json(C{}));
+  std::string s;
+  for (const auto& f : table.fields()) {
+    s += "  " + f.key + " (" + f.type + ", default " + defaults[f.key].dump() + ")";
+    if (!f.choices.empty()) {
+      s += " one of:";
+      for (const auto& ch : f.choices) s += " " + ch;
+    }
+    s += "\n      " + f.help + "\n";
+  }
+  return s;
+}
+
 }  // namespace
 
 RunConfig run_config_from_json(const nlohmann::json& j, const std::string& where) {
@@ -121,8 +157,8 @@ RunConfig load_run_config(const std::string& path) {
 }
 
 nlohmann::json run_config_to_json(const RunConfig& c) {
-  return {{"model", gpt_config_fields().to_json(c.model)},
-          {"train", train_config_fields().to_json(c.train)},
+  return {{"model", tidy(gpt_config_fields(), gpt_config_fields().to_json(c.model))},
+          {"train", tidy(train_config_fields(), train_config_fields().to_json(c.train))},
           {"data", data_config_fields().to_json(c.data)}};
 }
 
@@ -147,8 +183,8 @@ void apply_override(RunConfig& c, const std::string& assignment) {
 }
 
 std::string run_config_help() {
-  return "model:\n" + gpt_config_fields().help() + "train:\n" + train_config_fields().help() +
-         "data:\n" + data_config_fields().help();
+  return "model:\n" + help_of(gpt_config_fields()) + "train:\n" + help_of(train_config_fields()) +
+         "data:\n" + help_of(data_config_fields());
 }
 
 }  // namespace aero

@@ -1,5 +1,6 @@
 #include "train/trainer.h"
 
+#include <signal.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -25,6 +26,38 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Ctrl-C / SIGTERM: finish the step, write a checkpoint and stop; a second one kills at once.
+volatile sig_atomic_t g_stop_requested = 0;
+
+extern "C" void request_stop(int sig) {
+  if (g_stop_requested) {
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+  }
+  g_stop_requested = 1;
+}
+
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_requested = 0;
+    struct sigaction sa {};
+    sa.sa_handler = request_stop;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGINT, &sa, &old_int_);
+    ::sigaction(SIGTERM, &sa, &old_term_);
+  }
+  ~StopSignals() {
+    ::sigaction(SIGINT, &old_int_, nullptr);
+    ::sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  bool requested() const { return g_stop_requested != 0; }
+
+ private:
+  struct sigaction old_int_ {
+  }, old_term_{};
+};
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -256,6 +289,7 @@ TrainResult Trainer::run() {
              "train.out_dir");
   MetricsLog metrics((fs::path(out) / "metrics.jsonl").string(), st_.step, resumed_);
   Progress progress;
+  StopSignals signals;
   const Schedule sched{t.schedule, t.lr, t.min_lr, t.warmup_steps, t.max_steps};
   const int B = t.batch_size, T = cfg_.model.block_size;
   const bool final_only = t.objective == "final";
@@ -360,6 +394,10 @@ TrainResult Trainer::run() {
       res.time_limited = checkpoint = true;
       progress.line(cat("time limit of ", t.max_minutes, " minutes reached at step ", step));
     }
+    if (signals.requested()) {
+      res.interrupted = checkpoint = true;
+      progress.line(cat("interrupted at step ", step, "; resume with --resume"));
+    }
     if (checkpoint) {
       std::copy(std::begin(tape_.rng().s_), std::end(tape_.rng().s_), st_.tape_rng.begin());
       st_.elapsed_s = elapsed_before + seconds_since(t0);
@@ -367,11 +405,11 @@ TrainResult Trainer::run() {
           save_checkpoint(out, store_, opt_.get(), cfg_, st_, t.keep_last, is_best);
     }
     if (evaluated && on_eval) on_eval(out);
-    if (res.early_stopped || res.time_limited) break;
+    if (res.early_stopped || res.time_limited || res.interrupted) break;
   }
   res.steps = st_.step;
 
-  if (!cfg_.data.test.empty() && !res.time_limited) {
+  if (!cfg_.data.test.empty() && !res.time_limited && !res.interrupted) {
     const EvalResult ev = evaluate_shard(*model_, tape_, cfg_.data.test, B, t.test_batches,
                                          final_only, splitmix64(st_.data_seed ^ 0x7e57ULL));
     res.test_loss = ev.loss;

@@ -28,6 +28,7 @@ struct TrainResult {
   int64_t steps = 0;
   double val_loss = 0, test_loss = 0;  // last evaluation; NaN when none ran
   bool early_stopped = false, time_limited = false;
+  bool interrupted = false;  // SIGINT / SIGTERM: stopped after a checkpoint
   std::string last_checkpoint;
 };
 

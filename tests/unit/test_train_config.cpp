@@ -25,6 +25,7 @@ TEST(train_config, sections_overrides_and_round_trip) {
   EXPECT_FLOAT_EQ(c.train.lr, 3e-4f);
   EXPECT_TRUE(c.model.bias);
   EXPECT_EQ(c.data.val, "v.bin");
+  EXPECT_EQ(run_config_to_json(c)["train"]["lr"].dump(), "0.0003");  // not 0.000300000014
   RunConfig d = run_config_from_json(run_config_to_json(c), "copy");
   EXPECT_EQ(run_config_to_json(d), run_config_to_json(c));
 }
@@ -50,6 +51,7 @@ TEST(train_config, errors_name_the_file_and_key) {
   std::string help = run_config_help();
   EXPECT_NE(help.find("grad_accum (int, default 1)"), std::string::npos);
   EXPECT_NE(help.find("tokenizer (string"), std::string::npos);
+  EXPECT_NE(help.find("lr (float, default 0.001)"), std::string::npos);
 }
 
 TEST(train_schedule, warmup_then_decay) {
