@@ -21,7 +21,7 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--data,-d", a->data, "Token shard (aero data prepare)")->required();
   cmd->add_option("--batch-size", a->batch_size, "Sequences per batch")->capture_default_str();
   cmd->add_option("--batches", a->batches,
-                  "Batches of random windows; 0: every consecutive window of the shard")
+                  "Batches of consecutive windows from the start; 0: the whole shard")
       ->capture_default_str();
   cmd->add_flag("--final", a->final_only, "Loss on the final token of each window only");
   cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
@@ -37,7 +37,7 @@ void add_eval(CLI::App& app) {
     load_checkpoint_weights(ckpt, store, nullptr);
     Tape tape;
     const EvalResult r =
-        evaluate_shard(gpt, tape, a->data, a->batch_size, a->batches, a->final_only, 1);
+        evaluate_shard(gpt, tape, a->data, {a->batch_size, a->batches, false, a->final_only, 0});
     std::printf("loss %.4f  perplexity %.2f  (%lld tokens, %s)\n", r.loss, r.ppl,
                 static_cast<long long>(r.tokens), ckpt.c_str());
   });

@@ -45,7 +45,8 @@ const FieldTable<TrainConfig>& train_config_fields() {
              {"all", "final"})
         .add("eval_every", &C::eval_every, "steps between validation runs; 0: none")
         .add("eval_batches", &C::eval_batches, "validation batches per evaluation")
-        .add("test_batches", &C::test_batches, "batches of the final test run; 0: whole shard")
+        .add("test_batches", &C::test_batches,
+             "batches of consecutive test windows; 0: the whole shard")
         .add("checkpoint_every", &C::checkpoint_every,
              "steps between checkpoints (also at each evaluation and at the end); 0: only those")
         .add("log_every", &C::log_every, "steps between metrics lines")
@@ -92,18 +93,9 @@ void in_file(const std::string& where, Fn&& fn) {
 // 0.0010000000474974513 (the float widened to double), in config.json and in help.
 template <typename C>
 nlohmann::json tidy(const FieldTable<C>& table, nlohmann::json j) {
-  for (const auto& f : table.fields()) {
-    if (f.type != "float" || !j.contains(f.key) || !j[f.key].is_number()) continue;
-    const float v = j[f.key].template get<float>();
-    for (int digits = 1; digits <= 9; digits++) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.*g", digits, double(v));
-      if (std::strtof(buf, nullptr) == v) {
-        j[f.key] = std::strtod(buf, nullptr);
-        break;
-      }
-    }
-  }
+  for (const auto& f : table.fields())
+    if (f.type == "float" && j.contains(f.key) && j[f.key].is_number())
+      j[f.key] = shortest_decimal(j[f.key].template get<float>());
   return j;
 }
 
@@ -123,6 +115,15 @@ std::string help_of(const FieldTable<C>& table) {
 }
 
 }  // namespace
+
+double shortest_decimal(float v) {
+  for (int digits = 1; digits < 9; digits++) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.*g", digits, double(v));
+    if (std::strtof(buf, nullptr) == v) return std::strtod(buf, nullptr);
+  }
+  return double(v);
+}
 
 RunConfig run_config_from_json(const nlohmann::json& j, const std::string& where) {
   RunConfig c;

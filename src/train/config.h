@@ -67,4 +67,7 @@ void apply_override(RunConfig& c, const std::string& assignment);
 // Every field of every section with its type, default and help (`aero train --help-config`).
 std::string run_config_help();
 
+// The shortest decimal that reads back as v: 1e-3f -> 0.001 (not 0.0010000000474974513).
+double shortest_decimal(float v);
+
 }  // namespace aero

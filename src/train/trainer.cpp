@@ -163,8 +163,12 @@ class Progress {
 
 }  // namespace
 
-EvalResult evaluate_shard(Gpt& model, Tape& tape, const std::string& shard, int batch_size,
-                          int batches, bool final_only, uint64_t seed) {
+EvalResult evaluate_shard(Gpt& model, Tape& tape, const std::string& shard,
+                          const EvalOptions& opt) {
+  const int batch_size = opt.batch_size, batches = opt.batches;
+  const bool final_only = opt.final_only;
+  AERO_CHECK(batch_size > 0 && batches >= 0 && (!opt.random || batches > 0),
+             "[eval] batch size must be > 0, and random windows need a number of batches");
   const int T = model.config().block_size;
   const bool was_training = tape.training;
   tape.training = false;
@@ -185,8 +189,8 @@ EvalResult evaluate_shard(Gpt& model, Tape& tape, const std::string& shard, int 
     tokens += int64_t(B) * T;
     tape.reset();
   };
-  if (batches > 0) {
-    WindowSampler sampler({shard}, T, seed);
+  if (opt.random) {
+    WindowSampler sampler({shard}, T, opt.seed);
     check_vocab("shard", shard, sampler.vocab_size(), model.config().vocab_size);
     for (int b = 0; b < batches; b++) {
       sampler.sample(batch_size, x, y);
@@ -199,7 +203,7 @@ EvalResult evaluate_shard(Gpt& model, Tape& tape, const std::string& shard, int 
     AERO_CHECK(s.size() > uint64_t(T), "[eval] ", shard, " holds ", s.size(),
                " tokens, fewer than block_size + 1 = ", T + 1);
     std::vector<int32_t> window(size_t(T) + 1);
-    int B = 0;
+    int B = 0, done = 0;
     for (uint64_t start = 0; start + uint64_t(T) + 1 <= s.size(); start += uint64_t(T)) {
       s.read(start, window.size(), window.data());
       x.resize(size_t(B + 1) * size_t(T));
@@ -209,6 +213,7 @@ EvalResult evaluate_shard(Gpt& model, Tape& tape, const std::string& shard, int 
       if (++B == batch_size) {
         run(B);
         B = 0;
+        if (batches > 0 && ++done == batches) break;
       }
     }
     if (B > 0) run(B);
@@ -346,7 +351,7 @@ TrainResult Trainer::run() {
       nlohmann::ordered_json j;
       j["step"] = step;
       j["loss"] = loss_sum / double(interval_steps);
-      j["lr"] = lr;
+      j["lr"] = shortest_decimal(lr);
       j["grad_norm"] = norm_last;
       j["tokens_per_s"] = double(interval_tokens) / std::max(1e-9, secs);
       j["elapsed_s"] = st_.elapsed_s;
@@ -367,8 +372,8 @@ TrainResult Trainer::run() {
         step == t.max_steps || (t.checkpoint_every > 0 && step % t.checkpoint_every == 0);
     bool is_best = false, evaluated = false;
     if (t.eval_every > 0 && (step % t.eval_every == 0 || step == t.max_steps)) {
-      const EvalResult ev =
-          evaluate_shard(*model_, tape_, cfg_.data.val, B, t.eval_batches, final_only, val_seed);
+      const EvalResult ev = evaluate_shard(*model_, tape_, cfg_.data.val,
+                                           {B, t.eval_batches, true, final_only, val_seed});
       res.val_loss = ev.loss;
       evaluated = checkpoint = true;
       metrics.write({{"step", step}, {"val_loss", ev.loss}, {"val_ppl", ev.ppl}});
@@ -410,11 +415,14 @@ TrainResult Trainer::run() {
   res.steps = st_.step;
 
   if (!cfg_.data.test.empty() && !res.time_limited && !res.interrupted) {
-    const EvalResult ev = evaluate_shard(*model_, tape_, cfg_.data.test, B, t.test_batches,
-                                         final_only, splitmix64(st_.data_seed ^ 0x7e57ULL));
+    const EvalResult ev =
+        evaluate_shard(*model_, tape_, cfg_.data.test, {B, t.test_batches, false, final_only, 0});
     res.test_loss = ev.loss;
     metrics.write({{"step", st_.step}, {"test_loss", ev.loss}, {"test_ppl", ev.ppl}});
-    progress.line(cat("test_loss ", ev.loss, "  test_ppl ", ev.ppl, "  (", ev.tokens, " tokens)"));
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "test_loss %.4f  test_ppl %.2f  (%lld tokens)", ev.loss, ev.ppl,
+                  (long long)ev.tokens);
+    progress.line(buf);
     if (on_eval) on_eval(out);
   }
   return res;

@@ -18,11 +18,17 @@ struct EvalResult {
   int64_t tokens = 0;
 };
 
-// Mean loss of `model` on a shard: `batches` batches of random windows drawn with `seed`
-// (the same windows every time), or with batches = 0 every consecutive window of the shard.
+struct EvalOptions {
+  int batch_size = 8;
+  int batches = 0;      // 0: every consecutive window of the shard (random: must be > 0)
+  bool random = false;  // random windows drawn with `seed` (the same every time) instead
+  bool final_only = false;
+  uint64_t seed = 0;
+};
+
+// Mean loss of `model` on a shard, over consecutive windows [kT, kT + T] (or random ones).
 // Evaluation mode: no dropout, nothing recorded for backward.
-EvalResult evaluate_shard(Gpt& model, Tape& tape, const std::string& shard, int batch_size,
-                          int batches, bool final_only, uint64_t seed);
+EvalResult evaluate_shard(Gpt& model, Tape& tape, const std::string& shard, const EvalOptions& opt);
 
 struct TrainResult {
   int64_t steps = 0;

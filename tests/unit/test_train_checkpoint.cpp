@@ -198,3 +198,23 @@ TEST(train_checkpoint, early_stop_time_limit_and_eval_hook) {
   EXPECT_EQ(r2.steps, 1);
   EXPECT_EQ(find_checkpoint(l.train.out_dir), dir.file("run_timed/ckpt-1"));
 }
+
+TEST(train_eval, consecutive_and_random_windows) {
+  test::ScratchDir dir("train_eval");
+  RunConfig c = tiny_run(dir);
+  ParamStore store;
+  Gpt gpt(c.model, store);
+  store.finalize(1);
+  Tape tape;
+  // 400 tokens, T = 8: windows start at 0, 8, ..., 384 (the last needs 9 tokens) -> 49 windows.
+  EvalResult all = evaluate_shard(gpt, tape, c.data.test, {3, 0, false, false, 0});
+  EXPECT_EQ(all.tokens, 49 * 8);
+  EXPECT_NEAR(all.ppl, std::exp(all.loss), 1e-9);
+  EXPECT_NEAR(all.loss, std::log(13.0), 0.2);  // an untrained model is close to uniform
+  EXPECT_EQ(evaluate_shard(gpt, tape, c.data.test, {3, 2, false, false, 0}).tokens, 6 * 8);
+  EvalResult r1 = evaluate_shard(gpt, tape, c.data.test, {3, 4, true, true, 9});
+  EvalResult r2 = evaluate_shard(gpt, tape, c.data.test, {3, 4, true, true, 9});
+  EXPECT_EQ(r1.loss, r2.loss);  // the same windows every time
+  EXPECT_EQ(r1.tokens, 4 * 3 * 8);
+  EXPECT_TRUE(tape.training);  // restored
+}
