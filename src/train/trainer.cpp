@@ -104,7 +104,9 @@ class MetricsLog {
       while (std::getline(in, line)) {
         try {
           auto j = nlohmann::json::parse(line);
-          if (j.at("step").get<int64_t>() <= resume_step) kept += line + "\n";
+          // A test line closed the earlier invocation; the continued run writes its own.
+          if (j.at("step").get<int64_t>() <= resume_step && !j.contains("test_loss"))
+            kept += line + "\n";
         } catch (const nlohmann::json::exception&) {
           // a line cut short by the kill: dropped
         }

@@ -89,6 +89,10 @@ TEST(train_checkpoint, resume_is_bit_exact) {
   EXPECT_NE(m.find("{\"step\":2,\"loss\":"), std::string::npos);
   EXPECT_NE(m.find("{\"step\":3,\"val_loss\":"), std::string::npos);
   EXPECT_NE(m.find("{\"step\":6,\"test_loss\":"), std::string::npos);
+  // The resumed run's metrics: the half run's test line is gone.
+  std::string m2 = read_file(dir.file("run2/metrics.jsonl"));
+  EXPECT_EQ(m2.find("{\"step\":3,\"test_loss\":"), std::string::npos);
+  EXPECT_NE(m2.find("{\"step\":6,\"test_loss\":"), std::string::npos);
 }
 
 TEST(train_checkpoint, keep_last_and_best) {
