@@ -55,9 +55,10 @@ $A eval -m runA -d shards/val.bin | grep -q perplexity && echo eval-ok
 $A train -c c.json > /dev/null 2>&1; echo again rc=$?
 truncate -s -100 runA/ckpt-20/model.safetensors
 $A eval -m runA -d shards/val.bin; echo rc=$?
-$A train -c c.json --resume; echo rc=$?")
+$A train -c c.json --resume; echo rc=$?
+$A train -c c.json --set data.train=nope.bin --set train.out_dir=runN > /dev/null; echo rc=$?")
 set_tests_properties(train.cli_errors PROPERTIES LABELS cli PASS_REGULAR_EXPRESSION
-  "train.lrr=1: unknown key 'lrr' in train.*rc=1.*bad.json: unknown key 'max_stepz' in train.*rc=1.*model.n_embd is 16 but the config asks for 32.*eval-ok.*again rc=1.*\\[checkpoint\\] runA/ckpt-20/model.safetensors: .*rc=1.*\\[checkpoint\\] runA/ckpt-20/model.safetensors: .*rc=1")
+  "train.lrr=1: unknown key 'lrr' in train.*rc=1.*bad.json: unknown key 'max_stepz' in train.*rc=1.*model.n_embd is 16 but the config asks for 32.*eval-ok.*again rc=1.*\\[checkpoint\\] runA/ckpt-20/model.safetensors: .*rc=1.*\\[checkpoint\\] runA/ckpt-20/model.safetensors: .*rc=1.*\\[train\\] data.train: cannot open shard nope.bin.*rc=1")
 
 # seed 001's arithmetic from the ready config.
 add_test(NAME train.cli_info_seed_tiny

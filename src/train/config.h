@@ -44,8 +44,8 @@ struct TrainConfig {
 struct DataConfig {
   std::string train = "data/shards/train.bin";
   std::string val = "data/shards/val.bin";
-  std::string test = "data/shards/test.bin";  // "" skips the final test evaluation
-  std::string tokenizer = "data/tokenizer.model";
+  std::string test = "data/shards/test.bin";       // "" skips the final test evaluation
+  std::string tokenizer = "data/tokenizer.model";  // "" skips the vocabulary check
 };
 
 const FieldTable<TrainConfig>& train_config_fields();

@@ -234,22 +234,32 @@ Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), tape_(uint64_t(cfg.train.see
   t.validate();
   if (t.threads > 0) set_num_threads(t.threads);
   const int V = cfg_.model.vocab_size, T = cfg_.model.block_size;
-  AERO_CHECK(!cfg_.data.train.empty(),
-             "[train] data.train is empty; set it with --set data.train=");
-  check_vocab("data.train", cfg_.data.train, WindowSampler({cfg_.data.train}, T, 0).vocab_size(),
-              V);
-  if (t.eval_every > 0) {
-    AERO_CHECK(!cfg_.data.val.empty(), "[train] data.val is empty but train.eval_every is ",
-               t.eval_every, "; set data.val or train.eval_every=0");
-    check_vocab("data.val", cfg_.data.val, WindowSampler({cfg_.data.val}, T, 0).vocab_size(), V);
-  }
+  // Each data file is opened once here, so a wrong path fails before any training, naming the
+  // config key that holds it.
+  const auto check_file = [&](const std::string& key, const std::string& path, auto vocab_of) {
+    AERO_CHECK(!path.empty(), "[train] ", key, " is empty; set it with --set ", key, "=PATH");
+    uint32_t vocab = 0;
+    try {
+      vocab = vocab_of(path);
+    } catch (const Error& e) {
+      std::string msg = e.what();  // "[data] cannot open ..." -> "cannot open ..."
+      if (msg.rfind('[', 0) == 0 && msg.find("] ") != std::string::npos)
+        msg = msg.substr(msg.find("] ") + 2);
+      fail("[train] ", key, ": ", msg, " (set it with --set ", key, "=PATH)");
+    }
+    check_vocab(key, path, vocab, V);
+  };
+  const auto window_vocab = [&](const std::string& p) {
+    return WindowSampler({p}, T, 0).vocab_size();
+  };
+  check_file("data.train", cfg_.data.train, window_vocab);
+  if (t.eval_every > 0) check_file("data.val", cfg_.data.val, window_vocab);
   if (!cfg_.data.test.empty())
-    check_vocab("data.test", cfg_.data.test, Shard(cfg_.data.test).vocab_size(), V);
-  if (!cfg_.data.tokenizer.empty()) {
-    auto tok = load_tokenizer(cfg_.data.tokenizer);
-    AERO_CHECK(tok->vocab_size() == V, "[train] tokenizer ", cfg_.data.tokenizer, " has ",
-               tok->vocab_size(), " tokens but model.vocab_size is ", V);
-  }
+    check_file("data.test", cfg_.data.test,
+               [](const std::string& p) { return Shard(p).vocab_size(); });
+  if (!cfg_.data.tokenizer.empty())
+    check_file("data.tokenizer", cfg_.data.tokenizer,
+               [](const std::string& p) { return uint32_t(load_tokenizer(p)->vocab_size()); });
   model_ = std::make_unique<Gpt>(cfg_.model, store_);
   store_.finalize(uint64_t(t.seed));
   OptimConfig oc;
