@@ -222,3 +222,27 @@ TEST(train_eval, consecutive_and_random_windows) {
   EXPECT_EQ(r1.tokens, 4 * 3 * 8);
   EXPECT_TRUE(tape.training);  // restored
 }
+
+TEST(train_checkpoint, every_optimizer_and_objective_saves_and_resumes) {
+  for (std::string optim : {"sgd", "momentum", "rmsprop", "adam", "adamw"}) {
+    test::ScratchDir dir("train_optim_" + optim);
+    RunConfig c = tiny_run(dir);
+    c.train.optimizer = optim;
+    c.train.objective = optim == "adam" ? "final" : "all";
+    c.train.max_steps = 2;
+    c.train.eval_every = 0;
+    c.data.test = "";
+    TrainResult r = Trainer(c).run();
+    EXPECT_EQ(r.steps, 2) << optim;
+    c.train.max_steps = 3;
+    Trainer t(c);
+    t.resume_from(find_checkpoint(c.train.out_dir));
+    EXPECT_EQ(t.run().steps, 3) << optim;
+    EXPECT_TRUE(std::isnan(r.val_loss));  // no evaluation ran
+    RunConfig other = c;
+    other.train.optimizer = optim == "sgd" ? "adamw" : "sgd";
+    Trainer wrong(other);
+    test::expect_error([&] { wrong.resume_from(find_checkpoint(c.train.out_dir)); }, "[checkpoint]",
+                       "train.optimizer is " + optim);
+  }
+}
