@@ -383,6 +383,7 @@ TrainResult Trainer::run() {
     bool checkpoint =
         step == t.max_steps || (t.checkpoint_every > 0 && step % t.checkpoint_every == 0);
     bool is_best = false, evaluated = false;
+    const auto pause0 = Clock::now();  // evaluating, saving, on_eval: not in tokens_per_s
     if (t.eval_every > 0 && (step % t.eval_every == 0 || step == t.max_steps)) {
       const EvalResult ev = evaluate_shard(*model_, tape_, cfg_.data.val,
                                            {B, t.eval_batches, true, final_only, val_seed});
@@ -422,6 +423,7 @@ TrainResult Trainer::run() {
           save_checkpoint(out, store_, opt_.get(), cfg_, st_, t.keep_last, is_best);
     }
     if (evaluated && on_eval) on_eval(out);
+    interval_t0 += Clock::now() - pause0;
     if (res.early_stopped || res.time_limited || res.interrupted) break;
   }
   res.steps = st_.step;
