@@ -158,10 +158,21 @@ std::string save_checkpoint(const std::string& out_dir, const ParamStore& store,
 int clean_partial_checkpoints(const std::string& out_dir) {
   if (!fs::is_directory(out_dir)) return 0;
   int n = 0;
-  for (const auto& e : fs::directory_iterator(out_dir)) {
-    std::string f = e.path().filename().string();
-    if (f.rfind(kTmpPrefix, 0) == 0 || f.rfind(kOldPrefix, 0) == 0) {
-      fs::remove_all(e.path());
+  std::vector<fs::path> entries;
+  for (const auto& e : fs::directory_iterator(out_dir)) entries.push_back(e.path());
+  for (const fs::path& p : entries) {
+    const std::string f = p.filename().string();
+    if (f.rfind(kTmpPrefix, 0) == 0) {
+      fs::remove_all(p);
+      n++;
+    } else if (f.rfind(kOldPrefix, 0) == 0) {
+      // Killed while replacing a checkpoint of the same step: the old one is complete; put it
+      // back if the new one never arrived.
+      const fs::path dir = fs::path(out_dir) / ("ckpt-" + f.substr(std::strlen(kOldPrefix)));
+      if (fs::exists(dir))
+        fs::remove_all(p);
+      else
+        fs::rename(p, dir);
       n++;
     }
   }

@@ -117,6 +117,10 @@ TEST(train_checkpoint, keep_last_and_best) {
   EXPECT_EQ(find_checkpoint(dir.file("run")), dir.file("run/ckpt-5"));
   EXPECT_EQ(clean_partial_checkpoints(dir.file("run")), 1);
   EXPECT_FALSE(fs::exists(dir.file("run/.tmp-ckpt-6")));
+  // Killed while replacing ckpt-5 by a new save of step 5: the old one comes back.
+  fs::rename(dir.file("run/ckpt-5"), dir.file("run/.old-ckpt-5"));
+  EXPECT_EQ(clean_partial_checkpoints(dir.file("run")), 1);
+  EXPECT_EQ(read_checkpoint_state(dir.file("run/ckpt-5")).step, 5);
 }
 
 TEST(train_checkpoint, bad_checkpoints_are_clear_errors_and_change_nothing) {
