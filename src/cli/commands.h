@@ -7,6 +7,10 @@ namespace aero::cli {
 void add_doctor(CLI::App& app);
 void add_tokenizer(CLI::App& app);
 void add_data(CLI::App& app);
+void add_train(CLI::App& app);
+void add_eval(CLI::App& app);
+void add_info(CLI::App& app);
 void add_plot(CLI::App& app);
+void add_generate(CLI::App& app);
 
 }  // namespace aero::cli

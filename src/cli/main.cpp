@@ -9,10 +9,15 @@ int main(int argc, char** argv) {
   CLI::App app{"aero: train, fine-tune, evaluate and serve small language models on a CPU"};
   app.set_version_flag("--version", "aero " AERO_VERSION);
   app.require_subcommand(1);
-  aero::cli::add_doctor(app);
-  aero::cli::add_tokenizer(app);
+  // In the order of a model's life; `aero --help` lists them so.
   aero::cli::add_data(app);
+  aero::cli::add_tokenizer(app);
+  aero::cli::add_info(app);
+  aero::cli::add_train(app);
+  aero::cli::add_eval(app);
+  aero::cli::add_generate(app);
   aero::cli::add_plot(app);
+  aero::cli::add_doctor(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,46 @@
+// aero eval --model CKPT_DIR --data SHARD: loss and perplexity of a checkpoint on a shard.
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/threads.h"
+#include "train/trainer.h"
+
+namespace aero::cli {
+
+void add_eval(CLI::App& app) {
+  struct Args {
+    std::string model, data;
+    int batch_size = 8, batches = 0, threads = 0;
+    bool final_only = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("eval", "Loss and perplexity of a checkpoint on a token shard");
+  cmd->add_option("--model,-m", a->model, "Checkpoint or run directory (its latest)")->required();
+  cmd->add_option("--data,-d", a->data, "Token shard (aero data prepare)")->required();
+  cmd->add_option("--batch-size", a->batch_size, "Sequences per batch")->capture_default_str();
+  cmd->add_option("--batches", a->batches,
+                  "Batches of consecutive windows from the start; 0: the whole shard")
+      ->capture_default_str();
+  cmd->add_flag("--final", a->final_only, "Loss on the final token of each window only");
+  cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
+  cmd->callback([a] {
+    AERO_CHECK(a->batch_size > 0 && a->batches >= 0, "[eval] --batch-size must be > 0");
+    if (a->threads > 0) set_num_threads(a->threads);
+    const std::string ckpt = find_checkpoint(a->model);
+    AERO_CHECK(!ckpt.empty(), "[eval] ", a->model, " holds no checkpoint");
+    const RunConfig cfg = read_checkpoint_config(ckpt);
+    ParamStore store;
+    Gpt gpt(cfg.model, store);
+    store.finalize(0);
+    load_checkpoint_weights(ckpt, store, nullptr);
+    Tape tape;
+    const EvalResult r =
+        evaluate_shard(gpt, tape, a->data, {a->batch_size, a->batches, false, a->final_only, 0});
+    std::printf("loss %.4f  perplexity %.2f  (%lld tokens, %s)\n", r.loss, r.ppl,
+                static_cast<long long>(r.tokens), ckpt.c_str());
+  });
+}
+
+}  // namespace aero::cli

@@ -1,0 +1,75 @@
+// aero info --config C | --model CKPT_DIR: architecture and parameter breakdown.
+#include <cstdio>
+#include <memory>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "train/checkpoint.h"
+
+namespace aero::cli {
+
+namespace {
+
+// 1427456 -> "1,427,456"
+std::string grouped(int64_t n) {
+  std::string s = std::to_string(n), out;
+  for (size_t i = 0; i < s.size(); i++) {
+    if (i > 0 && (s.size() - i) % 3 == 0) out += ',';
+    out += s[i];
+  }
+  return out;
+}
+
+void print_model(const GptConfig& c) {
+  std::printf("gpt: %d layers, %d heads of %d, n_embd %d, ffn %d (%s), context %d, vocab %d\n",
+              c.n_layer, c.n_head, c.head_size(), c.n_embd, c.ffn(), c.act.c_str(), c.block_size,
+              c.vocab_size);
+  std::printf("     %s positions, %s %s, %s, %s head\n", c.pos.c_str(), c.norm.c_str(),
+              c.pre_ln ? "pre-LN" : "post-LN", c.bias ? "biases" : "no biases",
+              c.tie_head ? "tied" : "untied");
+  // Declaring the parameters is enough to count them; nothing is allocated.
+  ParamStore store;
+  Gpt gpt(c, store);
+  const GptParamReport r = gpt.param_report();
+  const auto row = [](const std::string& part, int64_t n, const std::string& note = "") {
+    std::printf("%-34s %13s%s\n", part.c_str(), grouped(n).c_str(), note.c_str());
+  };
+  for (const auto& x : r.rows) {
+    const bool per_layer = x.part.find("per layer") != std::string::npos;
+    row(x.part, x.count,
+        per_layer ? "  (x " + std::to_string(c.n_layer) + " = " + grouped(x.count * c.n_layer) + ")"
+                  : "");
+  }
+  row("without norms and biases", r.weights);
+  row("norms", r.norms);
+  row("biases", r.biases);
+  row("total", r.total);
+}
+
+}  // namespace
+
+void add_info(CLI::App& app) {
+  struct Args {
+    std::string config, model;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("info", "Architecture and parameter breakdown of a model");
+  auto* cfg_opt = cmd->add_option("--config,-c", a->config, "Run config (JSON)");
+  auto* model_opt = cmd->add_option("--model,-m", a->model, "Checkpoint or run directory");
+  cfg_opt->excludes(model_opt);
+  cmd->callback([a] {
+    AERO_CHECK(!a->config.empty() || !a->model.empty(), "[info] give --config or --model");
+    if (!a->config.empty()) {
+      print_model(load_run_config(a->config).model);
+      return;
+    }
+    const std::string ckpt = find_checkpoint(a->model);
+    AERO_CHECK(!ckpt.empty(), "[info] ", a->model, " holds no checkpoint");
+    const TrainState st = read_checkpoint_state(ckpt);
+    std::printf("checkpoint %s: step %lld, %lld tokens seen\n", ckpt.c_str(),
+                static_cast<long long>(st.step), static_cast<long long>(st.tokens_seen));
+    print_model(read_checkpoint_config(ckpt).model);
+  });
+}
+
+}  // namespace aero::cli

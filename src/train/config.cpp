@@ -1,0 +1,191 @@
+#include "train/config.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace aero {
+
+void TrainConfig::validate() const {
+  AERO_CHECK(batch_size > 0 && grad_accum > 0, "[train] batch_size and grad_accum must be > 0");
+  AERO_CHECK(max_steps > 0, "[train] max_steps must be > 0, got ", max_steps);
+  AERO_CHECK(lr >= 0 && min_lr >= 0, "[train] lr and min_lr must be >= 0");
+  AERO_CHECK(warmup_steps >= 0 && eval_every >= 0 && eval_batches > 0 && test_batches >= 0 &&
+                 checkpoint_every >= 0 && log_every > 0 && keep_last > 0 && early_stop >= 0 &&
+                 threads >= 0 && max_minutes >= 0,
+             "[train] warmup_steps, eval_every, test_batches, checkpoint_every, early_stop, "
+             "threads and max_minutes must be >= 0; eval_batches, log_every, keep_last > 0");
+  AERO_CHECK(!out_dir.empty(), "[train] out_dir must not be empty");
+}
+
+const FieldTable<TrainConfig>& train_config_fields() {
+  static const FieldTable<TrainConfig> table = [] {
+    using C = TrainConfig;
+    FieldTable<C> t("train");
+    t.add("batch_size", &C::batch_size, "sequences per micro-batch")
+        .add("grad_accum", &C::grad_accum, "micro-batches per optimizer step")
+        .add("max_steps", &C::max_steps, "optimizer steps")
+        .add("max_minutes", &C::max_minutes,
+             "stop cleanly (with a checkpoint) after this many minutes; 0: no limit")
+        .add("lr", &C::lr, "peak learning rate")
+        .add("min_lr", &C::min_lr, "learning rate at the end of cosine / linear decay")
+        .add("warmup_steps", &C::warmup_steps, "linear warmup from 0 to lr")
+        .add("schedule", &C::schedule, "learning-rate schedule after warmup",
+             {"constant", "cosine", "linear"})
+        .add("optimizer", &C::optimizer, "optimizer",
+             {"sgd", "momentum", "rmsprop", "adam", "adamw"})
+        .add("beta1", &C::beta1, "adam / adamw first-moment decay")
+        .add("beta2", &C::beta2, "adam / adamw second-moment decay")
+        .add("eps", &C::eps, "adam / adamw / rmsprop epsilon")
+        .add("momentum", &C::momentum, "momentum of the momentum optimizer")
+        .add("weight_decay", &C::weight_decay, "decay of matrices (never norms and biases)")
+        .add("grad_clip", &C::grad_clip, "clip the global gradient norm to this; 0: off")
+        .add("objective", &C::objective, "loss on every position, or on the final token only",
+             {"all", "final"})
+        .add("eval_every", &C::eval_every, "steps between validation runs; 0: none")
+        .add("eval_batches", &C::eval_batches, "validation batches per evaluation")
+        .add("test_batches", &C::test_batches,
+             "batches of consecutive test windows; 0: the whole shard")
+        .add("checkpoint_every", &C::checkpoint_every,
+             "steps between checkpoints (also at each evaluation and at the end); 0: only those")
+        .add("log_every", &C::log_every, "steps between metrics lines")
+        .add("seed", &C::seed, "seed of initialisation, batches and dropout")
+        .add("out_dir", &C::out_dir, "run directory: checkpoints and metrics.jsonl")
+        .add("keep_last", &C::keep_last, "checkpoints to keep (the best is kept as well)")
+        .add("early_stop", &C::early_stop,
+             "stop after this many evaluations without a better val loss; 0: off")
+        .add("threads", &C::threads, "threads; 0: AERO_THREADS or all usable CPUs");
+    return t;
+  }();
+  return table;
+}
+
+const FieldTable<DataConfig>& data_config_fields() {
+  static const FieldTable<DataConfig> table = [] {
+    using C = DataConfig;
+    FieldTable<C> t("data");
+    t.add("train", &C::train, "training token shard (aero data prepare)")
+        .add("val", &C::val, "validation token shard")
+        .add("test", &C::test, "test token shard; empty: no final test evaluation")
+        .add("tokenizer", &C::tokenizer, "tokenizer that made the shards (.model or .json)");
+    return t;
+  }();
+  return table;
+}
+
+namespace {
+
+// Runs fn, prefixing any config error with the file it came from.
+template <typename Fn>
+void in_file(const std::string& where, Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    const std::string tag = "[config] ";
+    if (msg.rfind(tag, 0) == 0) msg = msg.substr(tag.size());
+    fail("[config] ", where, ": ", msg);
+  }
+}
+
+// Float fields as the shortest decimal that reads back to the same float: 0.001, not
+// 0.0010000000474974513 (the float widened to double), in config.json and in help.
+template <typename C>
+nlohmann::json tidy(const FieldTable<C>& table, nlohmann::json j) {
+  for (const auto& f : table.fields())
+    if (f.type == "float" && j.contains(f.key) && j[f.key].is_number())
+      j[f.key] = shortest_decimal(j[f.key].template get<float>());
+  return j;
+}
+
+template <typename C>
+std::string help_of(const FieldTable<C>& table) {
+  const nlohmann::json defaults = tidy(table, table.to_json(C{}));
+  std::string s;
+  for (const auto& f : table.fields()) {
+    s += "  " + f.key + " (" + f.type + ", default " + defaults[f.key].dump() + ")";
+    if (!f.choices.empty()) {
+      s += " one of:";
+      for (const auto& ch : f.choices) s += " " + ch;
+    }
+    s += "\n      " + f.help + "\n";
+  }
+  return s;
+}
+
+}  // namespace
+
+double shortest_decimal(float v) {
+  for (int digits = 1; digits < 9; digits++) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.*g", digits, double(v));
+    if (std::strtof(buf, nullptr) == v) return std::strtod(buf, nullptr);
+  }
+  return double(v);
+}
+
+RunConfig run_config_from_json(const nlohmann::json& j, const std::string& where) {
+  RunConfig c;
+  in_file(where, [&] {
+    AERO_CHECK(j.is_object(), "[config] expected a JSON object with model, train, data");
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (it.key() == "model")
+        gpt_config_fields().from_json(c.model, it.value());
+      else if (it.key() == "train")
+        train_config_fields().from_json(c.train, it.value());
+      else if (it.key() == "data")
+        data_config_fields().from_json(c.data, it.value());
+      else
+        fail("[config] unknown section '", it.key(), "' (known: model, train, data)");
+    }
+  });
+  return c;
+}
+
+RunConfig load_run_config(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  AERO_CHECK(in, "[config] cannot open ", path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(ss.str());
+  } catch (const nlohmann::json::exception& e) {
+    fail("[config] ", path, ": invalid JSON: ", e.what());
+  }
+  return run_config_from_json(j, path);
+}
+
+nlohmann::json run_config_to_json(const RunConfig& c) {
+  return {{"model", tidy(gpt_config_fields(), gpt_config_fields().to_json(c.model))},
+          {"train", tidy(train_config_fields(), train_config_fields().to_json(c.train))},
+          {"data", data_config_fields().to_json(c.data)}};
+}
+
+void apply_override(RunConfig& c, const std::string& assignment) {
+  const size_t eq = assignment.find('='), dot = assignment.find('.');
+  AERO_CHECK(eq != std::string::npos && dot != std::string::npos && dot < eq,
+             "[config] --set expects section.key=value (e.g. train.lr=3e-4), got '", assignment,
+             "'");
+  const std::string section = assignment.substr(0, dot);
+  const std::string key = assignment.substr(dot + 1, eq - dot - 1);
+  const std::string value = assignment.substr(eq + 1);
+  in_file("--set " + assignment, [&] {
+    if (section == "model")
+      gpt_config_fields().set_from_string(c.model, key, value);
+    else if (section == "train")
+      train_config_fields().set_from_string(c.train, key, value);
+    else if (section == "data")
+      data_config_fields().set_from_string(c.data, key, value);
+    else
+      fail("[config] unknown section '", section, "' (known: model, train, data)");
+  });
+}
+
+std::string run_config_help() {
+  return "model:\n" + help_of(gpt_config_fields()) + "train:\n" + help_of(train_config_fields()) +
+         "data:\n" + help_of(data_config_fields());
+}
+
+}  // namespace aero

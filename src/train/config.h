@@ -1,0 +1,73 @@
+// A training run's configuration: the model, the optimisation and the data, each with its own
+// field table, loaded from one JSON file {"model": {...}, "train": {...}, "data": {...}} and
+// overridden with `--set section.key=value`. The resolved config is saved in every checkpoint.
+#pragma once
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "models/gpt.h"
+
+namespace aero {
+
+struct TrainConfig {
+  int batch_size = 32;  // sequences per micro-batch (B)
+  int grad_accum = 1;   // micro-batches per optimizer step
+  int max_steps = 1000;
+  float max_minutes = 0.0f;  // wall-clock limit of one invocation; 0: none
+  float lr = 1e-3f;
+  float min_lr = 1e-4f;  // where cosine / linear decay ends
+  int warmup_steps = 0;
+  std::string schedule = "cosine";  // constant | cosine | linear
+  std::string optimizer = "adamw";  // sgd | momentum | rmsprop | adam | adamw
+  float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
+  float momentum = 0.9f;
+  float weight_decay = 0.1f;      // only on matrices (not norms and biases)
+  float grad_clip = 1.0f;         // global-norm clipping; 0: off
+  std::string objective = "all";  // all: every position; final: last token only (seed 002)
+  int eval_every = 100;           // 0: no evaluation during training
+  int eval_batches = 20;
+  int test_batches = 100;    // final test evaluation; 0: the whole test shard
+  int checkpoint_every = 0;  // also at every evaluation and at the end; 0: only those
+  int log_every = 10;
+  int seed = 1337;
+  std::string out_dir = "runs/run";
+  int keep_last = 3;   // checkpoints kept (the best one is always kept)
+  int early_stop = 0;  // stop after this many evaluations without a better val loss; 0: off
+  int threads = 0;     // 0: AERO_THREADS / OMP_NUM_THREADS / all usable CPUs
+
+  void validate() const;
+};
+
+// Shards written by `aero data prepare` (docs/data.md) and the tokenizer that made them.
+struct DataConfig {
+  std::string train = "data/shards/train.bin";
+  std::string val = "data/shards/val.bin";
+  std::string test = "data/shards/test.bin";       // "" skips the final test evaluation
+  std::string tokenizer = "data/tokenizer.model";  // "" skips the vocabulary check
+};
+
+const FieldTable<TrainConfig>& train_config_fields();
+const FieldTable<DataConfig>& data_config_fields();
+
+struct RunConfig {
+  GptConfig model;
+  TrainConfig train;
+  DataConfig data;
+};
+
+// From {"model": {...}, "train": {...}, "data": {...}}; `where` (a file name) prefixes errors.
+RunConfig run_config_from_json(const nlohmann::json& j, const std::string& where);
+// Parses a JSON file; errors name the file and the key.
+RunConfig load_run_config(const std::string& path);
+nlohmann::json run_config_to_json(const RunConfig& c);
+// "train.lr=3e-4" -> c.train.lr = 3e-4.
+void apply_override(RunConfig& c, const std::string& assignment);
+// Every field of every section with its type, default and help (`aero train --help-config`).
+std::string run_config_help();
+
+// The shortest decimal that reads back as v: 1e-3f -> 0.001 (not 0.0010000000474974513).
+double shortest_decimal(float v);
+
+}  // namespace aero

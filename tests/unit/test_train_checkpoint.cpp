@@ -1,0 +1,252 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <random>
+
+#include "data/shards.h"
+#include "op_test.h"
+#include "test_data_util.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+
+using namespace aero;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A tiny model and shards of random tokens, all under dir.
+RunConfig tiny_run(const test::ScratchDir& dir) {
+  RunConfig c;
+  c.model.vocab_size = 13;
+  c.model.block_size = 8;
+  c.model.n_layer = 1;
+  c.model.n_head = 2;
+  c.model.n_embd = 8;
+  c.model.ffn_hidden = 16;
+  c.model.dropout_resid = 0.1f;  // exercises the tape RNG across a resume
+  c.train.batch_size = 3;
+  c.train.grad_accum = 2;
+  c.train.max_steps = 6;
+  c.train.warmup_steps = 2;
+  c.train.schedule = "constant";  // so a shorter max_steps keeps the same learning rates
+  c.train.eval_every = 3;
+  c.train.eval_batches = 2;
+  c.train.test_batches = 2;
+  c.train.log_every = 2;
+  c.train.out_dir = dir.file("run");
+  std::mt19937 rng(5);
+  for (const char* name : {"train", "val", "test"}) {
+    ShardWriter w(dir.file(std::string(name) + ".bin"), 13, 3);
+    std::vector<int32_t> toks(400);
+    for (auto& t : toks) t = int32_t(rng() % 13);
+    w.append(toks);
+    w.commit();
+  }
+  c.data.train = dir.file("train.bin");
+  c.data.val = dir.file("val.bin");
+  c.data.test = dir.file("test.bin");
+  c.data.tokenizer = "";
+  return c;
+}
+
+std::vector<float> weights(ParamStore& s) {
+  std::vector<float> w;
+  for (auto& p : s.params()) w.insert(w.end(), p.value.f32(), p.value.f32() + p.numel());
+  return w;
+}
+
+}  // namespace
+
+TEST(train_checkpoint, resume_is_bit_exact) {
+  test::ScratchDir dir("train_resume");
+  RunConfig c = tiny_run(dir);
+  Trainer full(c);
+  TrainResult r = full.run();
+  EXPECT_EQ(r.steps, 6);
+  EXPECT_TRUE(std::isfinite(r.val_loss) && std::isfinite(r.test_loss));
+  std::vector<float> want = weights(full.params());
+
+  RunConfig half = c;
+  half.train.out_dir = dir.file("run2");
+  half.train.max_steps = 3;
+  {
+    Trainer t(half);
+    t.run();
+  }
+  RunConfig rest = c;
+  rest.train.out_dir = half.train.out_dir;
+  Trainer t2(rest);
+  t2.resume_from(find_checkpoint(rest.train.out_dir));
+  EXPECT_EQ(t2.state().step, 3);
+  t2.run();
+  std::vector<float> got = weights(t2.params());
+  ASSERT_EQ(got.size(), want.size());
+  EXPECT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+
+  // metrics.jsonl: every line has an int step; training, eval and test lines.
+  std::string m = read_file(dir.file("run/metrics.jsonl"));
+  EXPECT_NE(m.find("{\"step\":2,\"loss\":"), std::string::npos);
+  EXPECT_NE(m.find("{\"step\":3,\"val_loss\":"), std::string::npos);
+  EXPECT_NE(m.find("{\"step\":6,\"test_loss\":"), std::string::npos);
+  // The resumed run's metrics: the half run's test line is gone.
+  std::string m2 = read_file(dir.file("run2/metrics.jsonl"));
+  EXPECT_EQ(m2.find("{\"step\":3,\"test_loss\":"), std::string::npos);
+  EXPECT_NE(m2.find("{\"step\":6,\"test_loss\":"), std::string::npos);
+}
+
+TEST(train_checkpoint, keep_last_and_best) {
+  test::ScratchDir dir("train_keep");
+  RunConfig c = tiny_run(dir);
+  ParamStore store;
+  Gpt gpt(c.model, store);
+  store.finalize(1);
+  TrainState st;
+  for (int64_t s : {1, 2, 3, 4, 5}) {
+    st.step = s;
+    save_checkpoint(dir.file("run"), store, nullptr, c, st, 2, /*is_best=*/s == 2);
+  }
+  std::vector<std::string> names;
+  for (auto& e : fs::directory_iterator(dir.file("run"))) names.push_back(e.path().filename());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"best", "ckpt-2", "ckpt-4", "ckpt-5", "latest"}));
+  EXPECT_EQ(find_checkpoint(dir.file("run")), dir.file("run/ckpt-5"));
+  EXPECT_EQ(read_checkpoint_state(dir.file("run/ckpt-4")).step, 4);
+  // A save killed half way leaves a temp directory: ignored, then cleaned.
+  fs::create_directories(dir.file("run/.tmp-ckpt-6"));
+  EXPECT_EQ(find_checkpoint(dir.file("run")), dir.file("run/ckpt-5"));
+  EXPECT_EQ(clean_partial_checkpoints(dir.file("run")), 1);
+  EXPECT_FALSE(fs::exists(dir.file("run/.tmp-ckpt-6")));
+  // Killed while replacing ckpt-5 by a new save of step 5: the old one comes back.
+  fs::rename(dir.file("run/ckpt-5"), dir.file("run/.old-ckpt-5"));
+  EXPECT_EQ(clean_partial_checkpoints(dir.file("run")), 1);
+  EXPECT_EQ(read_checkpoint_state(dir.file("run/ckpt-5")).step, 5);
+}
+
+TEST(train_checkpoint, bad_checkpoints_are_clear_errors_and_change_nothing) {
+  test::ScratchDir dir("train_badckpt");
+  RunConfig c = tiny_run(dir);
+  ParamStore store;
+  Gpt gpt(c.model, store);
+  store.finalize(1);
+  TrainState st;
+  st.step = 7;
+  const std::string ck = save_checkpoint(dir.file("run"), store, nullptr, c, st, 3, false);
+  ParamStore other;
+  Gpt g2(c.model, other);
+  other.finalize(2);
+  const std::vector<float> before = weights(other);
+  // Truncated weights.
+  const std::string model = ck + "/model.safetensors";
+  fs::resize_file(model, fs::file_size(model) - 10);
+  test::expect_error([&] { load_checkpoint_weights(ck, other, nullptr); }, "[checkpoint]",
+                     "model.safetensors");
+  EXPECT_EQ(weights(other), before);
+  // Another model configuration.
+  RunConfig wide = c;
+  wide.model.n_embd = 16;
+  ParamStore s3;
+  Gpt g3(wide.model, s3);
+  s3.finalize(1);
+  save_checkpoint(dir.file("run3"), s3, nullptr, wide, st, 3, false);
+  test::expect_error([&] { load_checkpoint_weights(dir.file("run3/ckpt-7"), other, nullptr); },
+                     "[checkpoint]", "model.safetensors: tensor 'token_embd.weight'");
+  EXPECT_EQ(weights(other), before);
+  // Missing and corrupt state.
+  fs::remove(ck + "/state.json");
+  test::expect_error([&] { read_checkpoint_state(ck); }, "[checkpoint]", "state.json: missing");
+  test::ScratchDir d2("train_badstate");
+  d2.write("state.json", "{\"format\": \"aero.train_state\"");
+  test::expect_error([&] { read_checkpoint_state(d2.path.string()); }, "[checkpoint]",
+                     "state.json: invalid JSON");
+}
+
+TEST(train_checkpoint, vocab_mismatch_and_existing_run_are_errors) {
+  test::ScratchDir dir("train_vocab");
+  RunConfig c = tiny_run(dir);
+  RunConfig v = c;
+  v.model.vocab_size = 20;
+  test::expect_error([&] { Trainer t(v); }, "[train]",
+                     "has vocab size 13 but model.vocab_size is 20");
+  c.train.max_steps = 1;
+  c.data.test = "";
+  Trainer t(c);
+  t.run();
+  Trainer again(c);
+  test::expect_error([&] { again.run(); }, "[train]", "already holds checkpoints; pass --resume");
+}
+
+TEST(train_checkpoint, early_stop_time_limit_and_eval_hook) {
+  test::ScratchDir dir("train_stop");
+  RunConfig c = tiny_run(dir);
+  c.train.lr = 0.0f;  // the val loss never improves after the first evaluation
+  c.train.eval_every = 1;
+  c.train.early_stop = 2;
+  c.train.max_steps = 50;
+  Trainer t(c);
+  int evals = 0;
+  t.on_eval = [&](const std::string& run_dir) {
+    EXPECT_EQ(run_dir, c.train.out_dir);
+    evals++;
+  };
+  TrainResult r = t.run();
+  EXPECT_TRUE(r.early_stopped);
+  EXPECT_EQ(r.steps, 3);  // best at step 1, no better at 2 and 3
+  EXPECT_EQ(evals, 4);    // three evaluations and the final test
+  EXPECT_EQ(read_file(dir.file("run/best")), "ckpt-1\n");
+  EXPECT_EQ(find_checkpoint(c.train.out_dir), dir.file("run/ckpt-3"));
+
+  RunConfig l = tiny_run(dir);
+  l.train.out_dir = dir.file("run_timed");
+  l.train.max_steps = 1000;
+  l.train.max_minutes = 1e-9f;  // reached after the first step
+  Trainer t2(l);
+  TrainResult r2 = t2.run();
+  EXPECT_TRUE(r2.time_limited);
+  EXPECT_EQ(r2.steps, 1);
+  EXPECT_EQ(find_checkpoint(l.train.out_dir), dir.file("run_timed/ckpt-1"));
+}
+
+TEST(train_eval, consecutive_and_random_windows) {
+  test::ScratchDir dir("train_eval");
+  RunConfig c = tiny_run(dir);
+  ParamStore store;
+  Gpt gpt(c.model, store);
+  store.finalize(1);
+  Tape tape;
+  // 400 tokens, T = 8: windows start at 0, 8, ..., 384 (the last needs 9 tokens) -> 49 windows.
+  EvalResult all = evaluate_shard(gpt, tape, c.data.test, {3, 0, false, false, 0});
+  EXPECT_EQ(all.tokens, 49 * 8);
+  EXPECT_NEAR(all.ppl, std::exp(all.loss), 1e-9);
+  EXPECT_NEAR(all.loss, std::log(13.0), 0.2);  // an untrained model is close to uniform
+  EXPECT_EQ(evaluate_shard(gpt, tape, c.data.test, {3, 2, false, false, 0}).tokens, 6 * 8);
+  EvalResult r1 = evaluate_shard(gpt, tape, c.data.test, {3, 4, true, true, 9});
+  EvalResult r2 = evaluate_shard(gpt, tape, c.data.test, {3, 4, true, true, 9});
+  EXPECT_EQ(r1.loss, r2.loss);  // the same windows every time
+  EXPECT_EQ(r1.tokens, 4 * 3 * 8);
+  EXPECT_TRUE(tape.training);  // restored
+}
+
+TEST(train_checkpoint, every_optimizer_and_objective_saves_and_resumes) {
+  for (std::string optim : {"sgd", "momentum", "rmsprop", "adam", "adamw"}) {
+    test::ScratchDir dir("train_optim_" + optim);
+    RunConfig c = tiny_run(dir);
+    c.train.optimizer = optim;
+    c.train.objective = optim == "adam" ? "final" : "all";
+    c.train.max_steps = 2;
+    c.train.eval_every = 0;
+    c.data.test = "";
+    TrainResult r = Trainer(c).run();
+    EXPECT_EQ(r.steps, 2) << optim;
+    c.train.max_steps = 3;
+    Trainer t(c);
+    t.resume_from(find_checkpoint(c.train.out_dir));
+    EXPECT_EQ(t.run().steps, 3) << optim;
+    EXPECT_TRUE(std::isnan(r.val_loss));  // no evaluation ran
+    RunConfig other = c;
+    other.train.optimizer = optim == "sgd" ? "adamw" : "sgd";
+    Trainer wrong(other);
+    test::expect_error([&] { wrong.resume_from(find_checkpoint(c.train.out_dir)); }, "[checkpoint]",
+                       "train.optimizer is " + optim);
+  }
+}
