@@ -6,6 +6,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "train/plot.h"
 #include "train/trainer.h"
 
 namespace aero::cli {
@@ -44,9 +45,20 @@ void add_train(CLI::App& app) {
     for (const auto& s : a->sets) apply_override(cfg, s);
     if (resuming && ckpt.empty() && std::filesystem::is_directory(cfg.train.out_dir))
       ckpt = find_checkpoint(cfg.train.out_dir);
-    std::printf("%s\n", run_config_to_json(cfg).dump(2).c_str());
+    const nlohmann::json resolved = run_config_to_json(cfg);
+    for (const auto& [section, fields] : resolved.items())
+      std::printf("%s: %s\n", section.c_str(), fields.dump().c_str());
     std::fflush(stdout);
     Trainer trainer(cfg);
+    // Charts follow the run: redrawn after every evaluation. A chart that cannot be written
+    // is reported, never a reason to stop training.
+    trainer.on_eval = [](const std::string& run_dir) {
+      try {
+        write_run_charts(run_dir);
+      } catch (const Error& e) {
+        log_warn("[train] charts not updated: ", e.what());
+      }
+    };
     if (!ckpt.empty()) {
       trainer.resume_from(ckpt);
       log_info("[train] resumed from ", ckpt, " at step ", trainer.state().step);
