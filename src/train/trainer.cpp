@@ -355,7 +355,8 @@ TrainResult Trainer::run() {
 
     const int64_t step = st_.step;
     const double session_s = seconds_since(t0);
-    const double eta = double(t.max_steps - step) * session_s / double(step - first_step);
+    double eta = double(t.max_steps - step) * session_s / double(step - first_step);
+    if (t.max_minutes > 0) eta = std::min(eta, std::max(0.0, t.max_minutes * 60.0 - session_s));
     const double tok_s_now = double(st_.tokens_seen) / std::max(1e-9, st_.elapsed_s);
     progress.bar(step, t.max_steps, step_loss, tok_s_now, eta);
     if (step % t.log_every == 0 || step == t.max_steps) {
