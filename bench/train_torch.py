@@ -26,12 +26,15 @@ V, L, NH, C, H, B, T = (p[k] for k in ("V", "L", "NH", "C", "H", "B", "T"))
 HS = C // NH
 
 
+# RoPE tables computed once, as Hugging Face caches them.
+_inv = 1.0 / (10000.0 ** (torch.arange(0, HS, 2, dtype=torch.float32) / HS))
+_ang = torch.arange(T, dtype=torch.float32)[:, None] * _inv[None, :]
+COS, SIN = torch.cat([_ang.cos()] * 2, -1), torch.cat([_ang.sin()] * 2, -1)
+
+
 def rope(x):  # (B, NH, T, HS), Hugging Face / GPT-NeoX: rotate the two halves of each head
-    inv = 1.0 / (10000.0 ** (torch.arange(0, HS, 2, dtype=torch.float32) / HS))
-    ang = torch.arange(x.size(2), dtype=torch.float32)[:, None] * inv[None, :]
-    cos, sin = torch.cat([ang.cos()] * 2, -1), torch.cat([ang.sin()] * 2, -1)
     x1, x2 = x[..., : HS // 2], x[..., HS // 2:]
-    return x * cos + torch.cat([-x2, x1], -1) * sin
+    return x * COS + torch.cat([-x2, x1], -1) * SIN
 
 
 class Block(nn.Module):
