@@ -4,6 +4,7 @@
 # each per preset (each the median of its steps) and compares the medians over rounds, so a
 # burst of other work on the machine hits both.
 #   bench/train.sh [ROUNDS] [PRESET...]     (default: 3 rounds; seed-tiny char-small gpt2-124m)
+#   AERO_WAIT_POLICY=default|ACTIVE|PASSIVE  aero's OpenMP wait policy (PASSIVE unless set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${AERO_BUILD_DIR:-build}
@@ -16,9 +17,13 @@ summary=()
 for p in "${presets[@]}"; do
   at=() am=() ar=() tt=() tr=()
   for ((r = 0; r < rounds; r++)); do
-    # Passive OpenMP waits on both sides: on a shared machine spinning threads steal the core
-    # that the working thread needs (seed-tiny: 1,200 tok/s spinning vs 6,600 passive at load 9).
-    out=$(OMP_WAIT_POLICY=${AERO_WAIT_POLICY:-PASSIVE} "$BUILD/bench/train_bench" "$p")
+    # Passive OpenMP waits on both sides by default: on a shared machine spinning threads steal
+    # the core the working thread needs (seed-tiny at load 9: 1,200 tok/s with libgomp's default
+    # spin vs 6,600 passive). On idle cores spinning is faster (char-small at load 1.5: 40,000 vs
+    # 22,000): AERO_WAIT_POLICY=default leaves libgomp's default, or names a policy.
+    aero_env=(OMP_WAIT_POLICY="${AERO_WAIT_POLICY:-PASSIVE}")
+    [[ ${AERO_WAIT_POLICY:-} == default ]] && aero_env=()
+    out=$(env "${aero_env[@]}" "$BUILD/bench/train_bench" "$p")
     [[ $r -eq 0 ]] && echo "$out" | grep -v '^RESULT'
     at+=("$(echo "$out" | field aero_tok_s)") am+=("$(echo "$out" | field mfu)")
     ar+=("$(echo "$out" | field rss_mb)")
