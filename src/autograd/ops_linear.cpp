@@ -53,13 +53,15 @@ Var linear(Var x, Var w, Var b) {
 }
 
 void backward_linear(Tape& tape, Node& node) {
-  Tensor dx = tape.grad_of(node.in[0]), dw = tape.grad_of(node.in[1]),
+  bool fresh_dx = false;
+  Tensor dx = tape.grad_to_write(node.in[0], &fresh_dx), dw = tape.grad_of(node.in[1]),
          db = tape.grad_of(node.in[2]);
   const Tensor& x = tape.node(node.in[0]).value;
   const Tensor& w = tape.node(node.in[1]).value;
   int64_t IN = w.size(1), OUT = w.size(0), N = x.numel() / IN;
   linear_backward(dx.defined() ? dx.f32() : nullptr, dw.defined() ? dw.f32() : nullptr,
-                  db.defined() ? db.f32() : nullptr, node.grad.f32(), x.f32(), w.f32(), N, IN, OUT);
+                  db.defined() ? db.f32() : nullptr, node.grad.f32(), x.f32(), w.f32(), N, IN, OUT,
+                  fresh_dx);
 }
 
 Var matmul(Var a, Var b, bool trans_b) {

@@ -63,12 +63,13 @@ Var cross_entropy(Var logits, const Tensor& targets, const CrossEntropyOpts& opt
 }
 
 void backward_cross_entropy(Tape& tape, Node& node) {
-  Tensor dl = tape.grad_of(node.in[0]);
+  bool overwrite = false;
+  Tensor dl = tape.grad_to_write(node.in[0], &overwrite);
   if (!dl.defined()) return;
   const Tensor& logits = tape.node(node.in[0]).value;
   int64_t V = logits.size(-1), N = logits.numel() / V;
   cross_entropy_backward(dl.f32(), node.grad.f32()[0], logits.f32(), node.saved[2].i32(),
-                         node.saved[1].f32(), node.saved[0].f32(), N, V);
+                         node.saved[1].f32(), node.saved[0].f32(), N, V, overwrite);
 }
 
 }  // namespace aero

@@ -99,6 +99,18 @@ Tensor Tape::grad_of(int32_t id) {
   return n.grad;
 }
 
+Tensor Tape::grad_to_write(int32_t id, bool* overwrite) {
+  *overwrite = false;
+  if (id < 0) return {};
+  Node& n = nodes_[static_cast<size_t>(id)];
+  if (!n.requires_grad) return {};
+  if (!n.grad.defined()) {
+    n.grad = grad_.tensor(n.value.shape());
+    *overwrite = true;
+  }
+  return n.grad;
+}
+
 void Tape::backward(Var loss, bool retain) {
   AERO_CHECK(node(loss).value.numel() == 1, "[backward] loss must have one element, got shape ",
              node(loss).value.shape().str());

@@ -89,6 +89,10 @@ class Tape {
   // Gradient buffer of a node for backward functions to += into; undefined if the node
   // does not require grad.
   Tensor grad_of(int32_t id);
+  // As grad_of, but when the node has no gradient yet the buffer is left uninitialised and
+  // *overwrite is set: the caller must then write (=) every element instead of adding (+=),
+  // which saves a zero-fill and a read of the buffer (the (B·T, V) logits gradient).
+  Tensor grad_to_write(int32_t id, bool* overwrite);
 
   // Seeds for random ops: a fresh counter-based stream per call.
   uint64_t next_seed() { return rng_.next_u64(); }

@@ -19,10 +19,10 @@ void linear_forward(float* out, const float* inp, const float* w, const float* b
 }
 
 void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
-                     const float* w, int64_t N, int64_t IN, int64_t OUT) {
+                     const float* w, int64_t N, int64_t IN, int64_t OUT, bool overwrite_dinp) {
   if (dinp)
-    sgemm(false, false, int(N), int(IN), int(OUT), 1.0f, dout, int(OUT), w, int(IN), 1.0f, dinp,
-          int(IN));
+    sgemm(false, false, int(N), int(IN), int(OUT), 1.0f, dout, int(OUT), w, int(IN),
+          overwrite_dinp ? 0.0f : 1.0f, dinp, int(IN));
   if (dw)
     sgemm(true, false, int(OUT), int(IN), int(N), 1.0f, dout, int(OUT), inp, int(IN), 1.0f, dw,
           int(IN));

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "kernels/elementwise.h"
 
@@ -30,16 +31,24 @@ void cross_entropy_forward(float* loss, float* lse, const float* logits, const i
 
 void cross_entropy_backward(float* dlogits, float dloss, const float* logits,
                             const int32_t* targets, const float* coef, const float* lse, int64_t N,
-                            int64_t V) {
+                            int64_t V, bool overwrite) {
 #pragma omp parallel for if (N * V > 16384 && !omp_in_parallel())
   for (int64_t n = 0; n < N; n++) {
     float g = dloss * coef[n];
-    if (g == 0.0f) continue;
-    const float* x = logits + n * V;
     float* dx = dlogits + n * V;
+    if (g == 0.0f) {
+      if (overwrite) std::memset(dx, 0, sizeof(float) * size_t(V));
+      continue;
+    }
+    const float* x = logits + n * V;
     float l = lse[n];
+    if (overwrite) {
 #pragma omp simd
-    for (int64_t v = 0; v < V; v++) dx[v] += g * fast_exp(x[v] - l);
+      for (int64_t v = 0; v < V; v++) dx[v] = g * fast_exp(x[v] - l);
+    } else {
+#pragma omp simd
+      for (int64_t v = 0; v < V; v++) dx[v] += g * fast_exp(x[v] - l);
+    }
     dx[targets[n]] -= g;
   }
 }

@@ -11,10 +11,11 @@ namespace aero {
 void cross_entropy_forward(float* loss, float* lse, const float* logits, const int32_t* targets,
                            const float* coef, int64_t N, int64_t V);
 // dlogits (N, V) += dloss · coef[n] · (softmax(logits[n]) − onehot(targets[n])); the softmax
-// is recomputed from logits and lse.
+// is recomputed from logits and lse. With overwrite, dlogits is written (=), skipped rows
+// included (zeros), so it may hold garbage on entry.
 void cross_entropy_backward(float* dlogits, float dloss, const float* logits,
                             const int32_t* targets, const float* coef, const float* lse, int64_t N,
-                            int64_t V);
+                            int64_t V, bool overwrite = false);
 void cross_entropy_forward_ref(float* loss, float* lse, const float* logits, const int32_t* targets,
                                const float* coef, int64_t N, int64_t V);
 void cross_entropy_backward_ref(float* dlogits, float dloss, const float* logits,

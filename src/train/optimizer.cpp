@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/parallel.h"
 #include "kernels/optim.h"
 
 namespace aero {
@@ -83,11 +84,11 @@ void Optimizer::step() {
   step_++;
   float* m = n_moments() > 0 ? store_.state(0) : nullptr;
   float* v = n_moments() > 1 ? store_.state(1) : nullptr;
-  for (Param& p : store_.params()) {
-    if (!p.trainable) continue;
-    float* w = p.value.data<float>();
-    const float* g = p.grad.data<float>();
-    int64_t n = p.numel(), o = p.offset;
+  // Elements [b, e) of one parameter; the kernels run serially inside the region below.
+  auto update = [&](Param& p, int64_t b, int64_t e) {
+    float* w = p.value.data<float>() + b;
+    const float* g = p.grad.data<float>() + b;
+    int64_t n = e - b, o = p.offset + b;
     float wd = p.decay ? cfg_.weight_decay : 0.0f;
     switch (cfg_.kind) {
       case OptimKind::sgd:
@@ -106,7 +107,24 @@ void Optimizer::step() {
         adamw_step(w, g, m + o, v + o, n, cfg_.lr, cfg_.beta1, cfg_.beta2, cfg_.eps, wd, step_);
         break;
     }
-  }
+  };
+  // One thread team for the whole store instead of one per tensor (a 3-layer model has ~30
+  // tensors, most too small to split): the trainable parameters laid end to end, split evenly.
+  std::vector<Param*> ps;
+  int64_t total = 0;
+  for (Param& p : store_.params())
+    if (p.trainable) {
+      ps.push_back(&p);
+      total += p.numel();
+    }
+  parallel_range(total, int64_t(1) << 15, [&](int64_t b, int64_t e) {
+    int64_t base = 0;
+    for (Param* p : ps) {
+      int64_t lo = std::max(b, base), hi = std::min(e, base + p->numel());
+      if (lo < hi) update(*p, lo - base, hi - base);
+      base += p->numel();
+    }
+  });
 }
 
 double Optimizer::clip_grad_norm(float max_norm) {

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/threads.h"
@@ -145,4 +146,15 @@ TEST(gemm_backend, small_k_large_c_matches_reference) {
   sgemm(false, true, M, N, K, 1.0f, A.f32(), K, B.f32(), K, 0.5f, C1.f32(), N);
   sgemm_ref(false, true, M, N, K, 1.0f, A.f32(), K, B.f32(), K, 0.5f, C2.f32(), N);
   EXPECT_LT(max_rel_diff(C1, C2), 1e-5);
+}
+
+// Narrow weight gradients (Aᵀ·B, N <= 64, long K) take the builtin kernel under AERO_GEMM=auto.
+TEST(gemm_backend, narrow_weight_gradient_matches_reference) {
+  for (auto [M, N, K] : {std::tuple{1000, 64, 2048}, {192, 37, 1500}}) {
+    Tensor A = random_tensor({K, M}, 1), B = random_tensor({K, N}, 2);
+    Tensor C1 = random_tensor({M, N}, 3), C2 = C1.contiguous_copy();
+    sgemm(true, false, M, N, K, 1.0f, A.f32(), M, B.f32(), N, 1.0f, C1.f32(), N);
+    sgemm_ref(true, false, M, N, K, 1.0f, A.f32(), M, B.f32(), N, 1.0f, C2.f32(), N);
+    EXPECT_LT(max_rel_diff(C1, C2), 1e-5) << M << "x" << N << "x" << K;
+  }
 }

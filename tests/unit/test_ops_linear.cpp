@@ -1,3 +1,4 @@
+#include <cmath>
 #include <vector>
 
 #include "kernels/gemm.h"
@@ -58,6 +59,18 @@ TEST(kernels, linear_matches_reference) {
     EXPECT_LT(max_rel_diff(dx1, dx2), 1e-5);
     EXPECT_LT(max_rel_diff(dw1, dw2), 1e-5);
     EXPECT_LT(max_rel_diff(db1, db2), 1e-5);
+  }
+}
+
+// overwrite_dinp writes dx over garbage (NaN) instead of adding: the tape's fresh buffers.
+TEST(kernels, linear_backward_overwrite_matches_reference_into_zeros) {
+  for (auto [N, IN, OUT] : {std::tuple{1, 1, 1}, {3, 17, 5}, {600, 64, 300}}) {
+    Tensor x = random_tensor({N, IN}, 1), w = random_tensor({OUT, IN}, 2),
+           dy = random_tensor({N, OUT}, 4);
+    Tensor dx1 = Tensor::full({N, IN}, NAN), dx2 = Tensor::zeros({N, IN});
+    linear_backward(dx1.f32(), nullptr, nullptr, dy.f32(), x.f32(), w.f32(), N, IN, OUT, true);
+    linear_backward_ref(dx2.f32(), nullptr, nullptr, dy.f32(), x.f32(), w.f32(), N, IN, OUT);
+    EXPECT_LT(max_rel_diff(dx1, dx2), 1e-5);
   }
 }
 

@@ -43,6 +43,37 @@ TEST(kernels, cross_entropy_matches_reference) {
   }
 }
 
+// overwrite writes every row over garbage (NaN), skipped rows as zeros.
+TEST(kernels, cross_entropy_backward_overwrite_matches_reference_into_zeros) {
+  for (auto [N, V] : {std::pair<int64_t, int64_t>{1, 1}, {5, 17}, {40, 2001}}) {
+    Tensor x = random_tensor({N, V}, 1, -20.0f, 20.0f), coef = random_tensor({N}, 2, 0.1f, 1.0f);
+    Tensor y = random_ids({N}, int32_t(V), 3);
+    if (N > 2) coef.f32()[1] = 0.0f;
+    float l;
+    Tensor lse = Tensor::empty({N});
+    cross_entropy_forward_ref(&l, lse.f32(), x.f32(), y.i32(), coef.f32(), N, V);
+    Tensor d1 = Tensor::full({N, V}, NAN), d2 = Tensor::zeros({N, V});
+    cross_entropy_backward(d1.f32(), 0.7f, x.f32(), y.i32(), coef.f32(), lse.f32(), N, V, true);
+    cross_entropy_backward_ref(d2.f32(), 0.7f, x.f32(), y.i32(), coef.f32(), lse.f32(), N, V);
+    EXPECT_LT(max_rel_diff(d1, d2), 2e-6) << N << "x" << V;
+  }
+}
+
+// Logits feeding two losses: the first backward writes the fresh gradient, the second adds.
+OP_TEST(cross_entropy, two_losses_on_one_logits_accumulate) {
+  Tensor xv = random_tensor({4, 9}, 5);
+  Tensor y1 = random_ids({4}, 9, 6), y2 = random_ids({4}, 9, 7);
+  Tape tape;
+  Var x = tape.leaf(xv, true);
+  tape.backward(add(reshape(cross_entropy(x, y1), {1}), reshape(cross_entropy(x, y2), {1})));
+  Tape t1, t2;
+  Var a = t1.leaf(xv, true), b = t2.leaf(xv, true);
+  t1.backward(cross_entropy(a, y1));
+  t2.backward(cross_entropy(b, y2));
+  Tensor g = x.grad(), ga = a.grad(), gb = b.grad();
+  for (int64_t i = 0; i < g.numel(); i++) EXPECT_NEAR(g.f32()[i], ga.f32()[i] + gb.f32()[i], 1e-6);
+}
+
 OP_TEST(cross_entropy, gradient) {
   for (auto [B, T, V] : {std::tuple{1, 1, 1}, {1, 3, 17}, {2, 3, 64}}) {
     Tensor x = random_tensor({B, T, V}, 1, -3.0f, 3.0f), y = random_ids({B, T}, V, 2);
