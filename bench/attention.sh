@@ -9,13 +9,13 @@ here="$(cd "$(dirname "$0")" && pwd)"
 build="${1:-$here/../build}"
 runs="${2:-30}"
 rounds="${3:-5}"
-# Both run in the same environment: threads that sleep when idle (the machine is shared) and
-# OpenBLAS's AVX-512 kernel (Debian's torch links OpenBLAS 0.3.21, which does not know Zen 5).
-export OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE
+# PyTorch at its best: OpenBLAS's AVX-512 kernel (Debian's torch links OpenBLAS 0.3.21, which
+# does not know Zen 5) and OpenMP threads that sleep when idle. aero runs as its CLI does.
+export OPENBLAS_CORETYPE=SkylakeX
 aero=() torch=()
 for ((r = 0; r < rounds; r++)); do
   aero+=("$("$build/bench/attention_bench" "$runs" 2 2>/dev/null | awk '/^aero_ms/ {print $2}')")
-  torch+=("$(/usr/bin/python3 "$here/attention_torch.py" --runs "$runs" --threads 2 |
+  torch+=("$(OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 "$here/attention_torch.py" --runs "$runs" --threads 2 |
     awk '/^torch_ms/ {print $2}')")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }

@@ -43,6 +43,7 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  aero::tune_openmp_runtime(argv);  // the same threading aero's CLI runs with
   const int runs = argc > 1 ? std::atoi(argv[1]) : 30;
   set_num_threads(argc > 2 ? std::atoi(argv[2]) : 2);
   const int64_t B = 4, NH = 12, T = 256, HS = 64, C = NH * HS;

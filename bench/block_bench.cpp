@@ -29,6 +29,7 @@ Param make(const Shape& s, float stddev, Rng& rng, float fill = 0.0f) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  aero::tune_openmp_runtime(argv);  // the same threading aero's CLI runs with
   int64_t B = argc > 1 ? std::atoi(argv[1]) : 4, T = argc > 2 ? std::atoi(argv[2]) : 256;
   int64_t C = argc > 3 ? std::atoi(argv[3]) : 768, NH = argc > 4 ? std::atoi(argv[4]) : 12;
   int iters = argc > 5 ? std::atoi(argv[5]) : 10;

@@ -4,7 +4,7 @@
 # each per preset (each the median of its steps) and compares the medians over rounds, so a
 # burst of other work on the machine hits both.
 #   bench/train.sh [ROUNDS] [PRESET...]     (default: 3 rounds; seed-tiny char-small gpt2-124m)
-#   AERO_WAIT_POLICY=default|ACTIVE|PASSIVE  aero's OpenMP wait policy (PASSIVE unless set)
+#   AERO_WAIT_POLICY=ACTIVE|PASSIVE   overrides aero's own choice (a short spin, as the CLI runs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${AERO_BUILD_DIR:-build}
@@ -17,12 +17,10 @@ summary=()
 for p in "${presets[@]}"; do
   at=() am=() ar=() tt=() tr=()
   for ((r = 0; r < rounds; r++)); do
-    # Passive OpenMP waits on both sides by default: on a shared machine spinning threads steal
-    # the core the working thread needs (seed-tiny at load 9: 1,200 tok/s with libgomp's default
-    # spin vs 6,600 passive). On idle cores spinning is faster (char-small at load 1.5: 40,000 vs
-    # 22,000): AERO_WAIT_POLICY=default leaves libgomp's default, or names a policy.
-    aero_env=(OMP_WAIT_POLICY="${AERO_WAIT_POLICY:-PASSIVE}")
-    [[ ${AERO_WAIT_POLICY:-} == default ]] && aero_env=()
+    # aero runs as its CLI does (GOMP_SPINCOUNT=10000, see tune_openmp_runtime in
+    # src/core/threads.h) unless AERO_WAIT_POLICY names a policy.
+    aero_env=()
+    [[ -n ${AERO_WAIT_POLICY:-} ]] && aero_env=(OMP_WAIT_POLICY="$AERO_WAIT_POLICY")
     out=$(env "${aero_env[@]}" "$BUILD/bench/train_bench" "$p")
     [[ $r -eq 0 ]] && echo "$out" | grep -v '^RESULT'
     at+=("$(echo "$out" | field aero_tok_s)") am+=("$(echo "$out" | field mfu)")

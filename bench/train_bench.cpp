@@ -56,6 +56,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  aero::tune_openmp_runtime(argv);  // the same threading aero's CLI runs with
   Preset ps;
   std::string name = argc > 1 ? argv[1] : "seed-tiny";
   if (!preset(name, ps)) {

@@ -1,11 +1,14 @@
 // aero: the command-line program. A thin layer over the library: parse, call, report.
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/threads.h"
 
 int main(int argc, char** argv) {
+  aero::tune_openmp_runtime(argv);
   CLI::App app{"aero: train, fine-tune, evaluate and serve small language models on a CPU"};
   app.set_version_flag("--version", "aero " AERO_VERSION);
   app.require_subcommand(1);

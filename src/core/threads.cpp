@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -56,6 +57,15 @@ void reexec_with_env(char** argv, const char* var, const char* value) {
   setenv(var, value, 1);
   execv("/proc/self/exe", argv);
   fail("[threads] could not re-run with ", var, "=", value, ": ", std::strerror(errno));
+}
+
+void tune_openmp_runtime(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT")) return;
+  try {
+    reexec_with_env(argv, "GOMP_SPINCOUNT", "10000");
+  } catch (const Error& e) {
+    std::fprintf(stderr, "aero: warning: %s\n", e.what());
+  }
 }
 
 }  // namespace aero

@@ -18,4 +18,11 @@ void set_num_threads(int n);
 // when nothing needed to change; throws if the re-run could not start.
 void reexec_with_env(char** argv, const char* var, const char* value);
 
+// Called first thing in main(): unless the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT, re-runs
+// the program with a short spin (GOMP_SPINCOUNT=10000). libgomp's default spin (about 300,000
+// iterations) is fastest on idle cores but several times slower when anything else runs
+// (seed-tiny training: 1,193 vs 6,606 tokens/s at load 9); the short spin kept the idle speed
+// (char-small: 42,500-47,600 tokens/s, the same as the default; passive: 26,600-33,500).
+void tune_openmp_runtime(char** argv);
+
 }  // namespace aero
