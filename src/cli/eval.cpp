@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/threads.h"
+#include "train/checkpoint.h"
 #include "train/trainer.h"
 
 namespace aero::cli {
@@ -28,18 +29,12 @@ void add_eval(CLI::App& app) {
   cmd->callback([a] {
     AERO_CHECK(a->batch_size > 0 && a->batches >= 0, "[eval] --batch-size must be > 0");
     if (a->threads > 0) set_num_threads(a->threads);
-    const std::string ckpt = find_checkpoint(a->model);
-    AERO_CHECK(!ckpt.empty(), "[eval] ", a->model, " holds no checkpoint");
-    const RunConfig cfg = read_checkpoint_config(ckpt);
-    ParamStore store;
-    Gpt gpt(cfg.model, store);
-    store.finalize(0);
-    load_checkpoint_weights(ckpt, store, nullptr);
+    LoadedModel m = load_model(a->model);
     Tape tape;
     const EvalResult r =
-        evaluate_shard(gpt, tape, a->data, {a->batch_size, a->batches, false, a->final_only, 0});
+        evaluate_shard(*m.gpt, tape, a->data, {a->batch_size, a->batches, false, a->final_only, 0});
     std::printf("loss %.4f  perplexity %.2f  (%lld tokens, %s)\n", r.loss, r.ppl,
-                static_cast<long long>(r.tokens), ckpt.c_str());
+                static_cast<long long>(r.tokens), m.dir.c_str());
   });
 }
 

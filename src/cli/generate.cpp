@@ -49,21 +49,16 @@ void add_generate(CLI::App& app) {
       while (!a->prompt.empty() && (a->prompt.back() == '\n' || a->prompt.back() == '\r'))
         a->prompt.pop_back();
     }
-    const std::string ckpt = find_checkpoint(a->model);
-    AERO_CHECK(!ckpt.empty(), "[generate] ", a->model, " holds no checkpoint");
-    const RunConfig cfg = read_checkpoint_config(ckpt);
-    ParamStore store;
-    Gpt gpt(cfg.model, store);
-    store.finalize(0);
-    load_checkpoint_weights(ckpt, store, nullptr);
-    auto tok = load_tokenizer(a->tokenizer.empty() ? cfg.data.tokenizer : a->tokenizer);
+    LoadedModel m = load_model(a->model);
+    auto tok = load_tokenizer(a->tokenizer.empty() ? m.cfg.data.tokenizer : a->tokenizer);
     std::fputs(a->prompt.c_str(), stdout);
     TextCallback print = [](const std::string& t) {
       std::fputs(t.c_str(), stdout);
       std::fflush(stdout);
       return true;
     };
-    GenerateResult r = generate(gpt, *tok, a->prompt, a->gen, a->stream ? print : TextCallback{});
+    GenerateResult r =
+        generate(*m.gpt, *tok, a->prompt, a->gen, a->stream ? print : TextCallback{});
     if (!a->stream) std::fputs(r.text.c_str(), stdout);
     std::fputs("\n", stdout);
     std::fprintf(stderr, "[%zu tokens, finished by %s]\n", r.tokens.size(), r.finish.c_str());

@@ -228,4 +228,16 @@ void load_checkpoint_weights(const std::string& ckpt_dir, ParamStore& store, Opt
     std::copy(staged.f32() + p.offset, staged.f32() + p.offset + p.numel(), p.value.f32());
 }
 
+LoadedModel load_model(const std::string& path) {
+  LoadedModel m;
+  m.dir = find_checkpoint(path);
+  AERO_CHECK(!m.dir.empty(), "[checkpoint] ", path, " holds no checkpoint");
+  m.cfg = read_checkpoint_config(m.dir);
+  m.store = std::make_unique<ParamStore>();
+  m.gpt = std::make_unique<Gpt>(m.cfg.model, *m.store);
+  m.store->finalize(0);
+  load_checkpoint_weights(m.dir, *m.store, nullptr);
+  return m;
+}
+
 }  // namespace aero

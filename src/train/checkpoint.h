@@ -10,8 +10,10 @@
 #include <array>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 
+#include "models/gpt.h"
 #include "nn/params.h"
 #include "train/config.h"
 #include "train/optimizer.h"
@@ -55,5 +57,15 @@ TrainState read_checkpoint_state(const std::string& ckpt_dir);
 // Loads weights (and, with opt, the optimizer state) after checking every name, shape and
 // size; on any error the store and optimizer are unchanged.
 void load_checkpoint_weights(const std::string& ckpt_dir, ParamStore& store, Optimizer* opt);
+
+// A trained model ready to run: the checkpoint found from `path` (a checkpoint or a run
+// directory), its config, and the model with its weights.
+struct LoadedModel {
+  std::string dir;
+  RunConfig cfg;
+  std::unique_ptr<ParamStore> store;  // the model keeps a reference: the address must not move
+  std::unique_ptr<Gpt> gpt;
+};
+LoadedModel load_model(const std::string& path);
 
 }  // namespace aero
