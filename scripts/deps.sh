@@ -14,7 +14,7 @@ TEST_PKGS=(
   libgtest-dev
   python3-torch python3-sentencepiece sentencepiece  # parity references (Debian's /usr/bin/python3)
   bzip2 bc time                                       # .bz2 test inputs; bench/data_bench.sh
-  bible-kjv-text libreoffice-help-vi maint-guide-vi manpages-vi  # real corpora
+  bible-kjv bible-kjv-text libreoffice-help-vi maint-guide-vi manpages-vi  # real corpora
 )
 
 want=("${BUILD_PKGS[@]}")
