@@ -6,7 +6,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/threads.h"
-#include "data/atomic_file.h"
+#include "io/atomic_file.h"
 #include "data/clean.h"
 #include "data/readers.h"
 #include "data/shards.h"

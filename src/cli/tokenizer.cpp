@@ -13,7 +13,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/threads.h"
-#include "data/atomic_file.h"
+#include "io/atomic_file.h"
 #include "data/readers.h"
 #include "tokenizer/char_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"

@@ -7,7 +7,7 @@
 #include <memory>
 
 #include "core/error.h"
-#include "data/atomic_file.h"
+#include "io/atomic_file.h"
 #include "data/readers.h"
 #include "tokenizer/utf8.h"
 

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "data/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace aero {
 

@@ -6,7 +6,7 @@
 #include <random>
 
 #include "core/error.h"
-#include "data/atomic_file.h"
+#include "io/atomic_file.h"
 
 namespace aero {
 

@@ -11,6 +11,8 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "io/atomic_file.h"
+
 namespace aero {
 
 namespace {
@@ -349,21 +351,6 @@ StTensorRef::StTensorRef(std::string n, const Tensor& t) : name(std::move(n)), d
   for (int i = 0; i < t.ndim(); i++) shape.push_back(t.size(i));
 }
 
-namespace {
-
-void write_all(int fd, const void* p, size_t n, const std::string& tmp) {
-  const char* c = static_cast<const char*>(p);
-  while (n > 0) {
-    ssize_t w = ::write(fd, c, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) fail("[safetensors] ", tmp, ": write failed: ", sys_error());
-    c += w;
-    n -= size_t(w);
-  }
-}
-
-}  // namespace
-
 void write_safetensors(const std::string& path, const std::vector<StTensorRef>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   std::vector<const StTensorRef*> order;
@@ -397,41 +384,15 @@ void write_safetensors(const std::string& path, const std::vector<StTensorRef>& 
   uint8_t len[8];
   for (int i = 0; i < 8; i++) len[i] = uint8_t(uint64_t(header.size()) >> (8 * i));
 
-  std::string dir = ".";
-  size_t slash = path.rfind('/');
-  if (slash != std::string::npos) dir = slash == 0 ? "/" : path.substr(0, slash);
-  std::string tmp = path + ".tmp-XXXXXX";
-  int fd = ::mkstemp(tmp.data());
-  AERO_CHECK(fd >= 0, "[safetensors] ", path, ": cannot create a temporary file in '", dir,
-             "': ", sys_error());
-  try {
-    write_all(fd, len, 8, tmp);
-    write_all(fd, header.data(), header.size(), tmp);
-    for (const StTensorRef* t : order) {
-      uint64_t bytes = uint64_t(st_dtype_size(t->dtype));
-      for (int64_t d : t->shape) bytes *= uint64_t(d);
-      write_all(fd, t->data, size_t(bytes), tmp);
-    }
-    if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0)
-      fail("[safetensors] ", tmp, ": fsync failed: ", sys_error());
-    if (::close(fd) != 0) {
-      fd = -1;
-      fail("[safetensors] ", tmp, ": close failed: ", sys_error());
-    }
-    fd = -1;
-    if (::rename(tmp.c_str(), path.c_str()) != 0)
-      fail("[safetensors] ", path, ": cannot rename the temporary file: ", sys_error());
-  } catch (...) {
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    throw;
+  AtomicFile f(path);
+  f.write(len, 8);
+  f.write(header);
+  for (const StTensorRef* t : order) {
+    uint64_t bytes = uint64_t(st_dtype_size(t->dtype));
+    for (int64_t d : t->shape) bytes *= uint64_t(d);
+    f.write(t->data, size_t(bytes));
   }
-  // Make the rename itself durable.
-  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  f.commit();
 }
 
 }  // namespace aero

@@ -9,7 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "data/atomic_file.h"
+#include "io/atomic_file.h"
 #include "io/safetensors.h"
 
 namespace aero {
@@ -20,15 +20,6 @@ namespace {
 
 constexpr const char* kTmpPrefix = ".tmp-ckpt-";
 constexpr const char* kOldPrefix = ".old-ckpt-";
-
-// Makes renames and new entries in `dir` durable.
-void fsync_dir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  AERO_CHECK(fd >= 0, "[checkpoint] ", dir, ": cannot open directory: ", std::strerror(errno));
-  int rc = ::fsync(fd);
-  ::close(fd);
-  AERO_CHECK(rc == 0, "[checkpoint] ", dir, ": fsync failed: ", std::strerror(errno));
-}
 
 // Runs fn; an error from a lower layer ("[safetensors] f: ...") becomes "[checkpoint] f: ...".
 template <typename Fn>

@@ -14,7 +14,7 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "core/threads.h"
-#include "data/atomic_file.h"
+#include "io/atomic_file.h"
 #include "data/batching.h"
 #include "tokenizer/tokenizer.h"
 #include "train/schedule.h"

@@ -4,7 +4,7 @@
 #include <set>
 
 #include "core/error.h"
-#include "data/atomic_file.h"
+#include "io/atomic_file.h"
 #include "data/split.h"
 #include "test_data_util.h"
 

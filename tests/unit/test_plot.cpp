@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "core/error.h"
-#include "data/atomic_file.h"
+#include "io/atomic_file.h"
 #include "test_data_util.h"
 #include "train/plot.h"
 

@@ -1,4 +1,4 @@
-#include "data/atomic_file.h"
+#include "io/atomic_file.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -52,6 +52,16 @@ void AtomicFile::commit() {
   AERO_CHECK(std::rename(tmp_.c_str(), path_.c_str()) == 0, "[io] cannot rename ", tmp_, " to ",
              path_, ": ", std::strerror(errno));
   done_ = true;
+  const std::string dir = std::filesystem::path(path_).parent_path().string();
+  fsync_dir(dir.empty() ? "." : dir);
+}
+
+void fsync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  AERO_CHECK(fd >= 0, "[io] ", dir, ": cannot open directory: ", std::strerror(errno));
+  int rc = ::fsync(fd);
+  ::close(fd);
+  AERO_CHECK(rc == 0, "[io] ", dir, ": fsync failed: ", std::strerror(errno));
 }
 
 void write_file_atomic(const std::string& path, std::string_view content) {

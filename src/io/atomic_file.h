@@ -1,5 +1,6 @@
 // Files that are either complete or absent: write to a temp file in the same directory, fsync,
-// then rename over the target. A crash or an error leaves the old file (or nothing) in place.
+// rename over the target, fsync the directory. A crash or an error leaves the old file (or
+// nothing) in place.
 #pragma once
 #include <cstdio>
 #include <string>
@@ -29,6 +30,9 @@ class AtomicFile {
   size_t size_ = 0;
   bool done_ = false;
 };
+
+// Makes renames and new entries in `dir` durable.
+void fsync_dir(const std::string& dir);
 
 // Whole-file helpers.
 void write_file_atomic(const std::string& path, std::string_view content);
