@@ -19,6 +19,8 @@ class WindowSampler {
   WindowSampler(const std::vector<std::string>& shard_paths, int block_size, uint64_t seed);
   // x and y: (B, T) row-major.
   void sample(int B, std::vector<int32_t>& x, std::vector<int32_t>& y);
+  // Restarts the random stream: what follows depends only on `seed` (exact resume).
+  void reseed(uint64_t seed) { rng_.seed(seed); }
   uint64_t tokens() const { return total_tokens_; }
   uint32_t vocab_size() const { return shards_.front().vocab_size(); }
 

@@ -323,10 +323,11 @@ TrainResult Trainer::run() {
   int64_t interval_steps = 0, interval_tokens = 0;
   auto interval_t0 = Clock::now();
   std::vector<int32_t> x, y;
+  WindowSampler sampler({cfg_.data.train}, T, 0);  // opened once, reseeded every step
   while (st_.step < t.max_steps) {
     const float lr = sched.at(st_.step);
     opt_->set_lr(lr);
-    WindowSampler sampler({cfg_.data.train}, T, step_seed(st_.data_seed, st_.step));
+    sampler.reseed(step_seed(st_.data_seed, st_.step));
     double step_loss = 0;
     for (int micro = 0; micro < t.grad_accum; micro++) {
       sampler.sample(B, x, y);
