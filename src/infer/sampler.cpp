@@ -45,6 +45,7 @@ std::vector<float> Sampler::distribution(std::span<const float> logits,
   double total = 0;
   for (size_t i = 0; i < V; i++) total += p[i] = std::exp((z[i] - zmax) / opts_.temperature);
   for (float& x : p) x = float(x / total);
+  if (opts_.top_k == 0 && opts_.top_p >= 1.0f && opts_.min_p == 0.0f) return p;  // no filter
   // 3-5. Filters over tokens sorted by probability (ties: lower id first).
   std::vector<int32_t> order(V);
   std::iota(order.begin(), order.end(), 0);
