@@ -37,7 +37,7 @@ alone = open('one.txt').read()
 assert alone == rows[3]['prompt'] + rows[3]['text'] + '\\\\n', (alone, rows[3])
 print('batch-file-ok')
 \"
-$A generate -m run -p 'line 1' --max-new 200 --context stop --temperature 0 2>&1 >/dev/null | grep -o 'finished by context'")
+$A generate -m run -p 'line 1' --max-new 200 --context stop --ignore-eos --temperature 0 2>&1 >/dev/null | grep -o 'finished by context'")
 set_tests_properties(infer.cli_generate_batch_file PROPERTIES LABELS "cli;slow" TIMEOUT 300
   PASS_REGULAR_EXPRESSION "batch-file-ok\nfinished by context")
 

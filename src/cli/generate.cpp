@@ -70,6 +70,7 @@ void add_generate(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a trained model");
+  auto ignore_eos = std::make_shared<bool>(false);
   cmd->add_option("--model,-m", a->model,
                   "Checkpoint, run directory (its latest) or quantized file (aero quantize)")
       ->required();
@@ -102,9 +103,11 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--max-batch", a->max_batch, "Sequences decoded together (--batch-file)")
       ->capture_default_str();
   cmd->add_flag("--stream", a->stream, "Print tokens as they are generated");
+  cmd->add_flag("--ignore-eos", *ignore_eos, "Go on past the end-of-document token");
   cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
-  cmd->callback([a] {
+  cmd->callback([a, ignore_eos] {
     if (a->threads > 0) set_num_threads(a->threads);
+    a->gen.stop_at_eos = !*ignore_eos;
     auto model = a->format.empty() ? InferenceModel::load(a->model)
                                    : InferenceModel::load(a->model, parse_weight_format(a->format));
     std::string tok_path = a->tokenizer.empty() ? model->tokenizer_path() : a->tokenizer;

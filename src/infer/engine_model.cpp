@@ -240,7 +240,7 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
     SafetensorsFile f(path);
     auto it = f.metadata().find("weights");
     AERO_CHECK(it != f.metadata().end(), "[engine] ", path,
-               " has no weight format in its metadata");
+               " is not a file written by aero quantize (for a checkpoint, pass its directory)");
     return load(path, parse_weight_format(it->second));
   }
   return load(path, WeightFormat::f32);
