@@ -9,7 +9,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <deque>
+#include <map>
 
 #include "infer/engine_impl.h"
 #include "io/safetensors.h"
@@ -51,6 +54,29 @@ QMatrix stack_rows(std::vector<QMatrix> parts) {
     m.q.insert(m.q.end(), p.q.begin(), p.q.end());
     m.scale.insert(m.scale.end(), p.scale.begin(), p.scale.end());
   }
+  return m;
+}
+
+// q8 weights as plain int8 (rows, cols), whatever layout QMatrix keeps them in for its kernels:
+// the file format does not change when the kernels' packing does.
+std::vector<int8_t> q8_values(const QMatrix& m) {
+  std::vector<float> v = dequantize(m);
+  std::vector<int8_t> q(v.size());
+  for (size_t i = 0; i < v.size(); i++) {
+    float s = m.scale[i / kQ8Block];
+    q[i] = s > 0 ? static_cast<int8_t>(std::lrintf(v[i] / s)) : 0;
+  }
+  return q;
+}
+
+// The inverse: int8 values and their scales back into a QMatrix, bit for bit (the scales are
+// kept as stored, so a round trip does not move them by an ulp).
+QMatrix q8_from_values(const int8_t* q, const float* scale, int rows, int cols) {
+  size_t n = size_t(rows) * size_t(cols);
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; i++) v[i] = scale[i / kQ8Block] * float(q[i]);
+  QMatrix m = quantize(v.data(), rows, cols, QFormat::q8);
+  std::copy(scale, scale + n / kQ8Block, m.scale.begin());
   return m;
 }
 
@@ -137,10 +163,9 @@ struct FileSource : Source {
                    " inputs, not a multiple of ", kQ8Block);
         const StEntry& e = entry(w, StDType::I8, {rows, cols});
         const StEntry& s = entry(name + ".scale", StDType::F32, {rows, cols / kQ8Block});
-        m.q.resize(n);
-        std::memcpy(m.q.data(), e.data, n);
-        m.scale.resize(n / kQ8Block);
-        std::memcpy(m.scale.data(), s.data, m.scale.size() * 4);
+        std::vector<float> scale(n / kQ8Block);
+        std::memcpy(scale.data(), s.data, scale.size() * 4);
+        m = q8_from_values(reinterpret_cast<const int8_t*>(e.data), scale.data(), rows, cols);
         break;
       }
     }
@@ -300,6 +325,8 @@ void InferenceModel::save(const std::string& path) const {
   const GptConfig& cfg = m.cfg;
   const int C = cfg.n_embd;
   std::vector<StTensorRef> t;
+  std::deque<std::vector<int8_t>> q8;  // plain int8 copies of q8 matrices, alive until written
+  std::map<const QMatrix*, const int8_t*> q8_of;
   auto f32 = [&](const std::string& name, const std::vector<float>& v, std::vector<int64_t> shape) {
     if (!v.empty()) t.emplace_back(name, StDType::F32, std::move(shape), v.data());
   };
@@ -315,7 +342,8 @@ void InferenceModel::save(const std::string& path) const {
         t.emplace_back(name + ".weight", StDType::BF16, shape, w.bf16.data() + off);
         break;
       case QFormat::q8:
-        t.emplace_back(name + ".weight", StDType::I8, shape, w.q.data() + off);
+        if (!q8_of.count(&w)) q8_of[&w] = q8.emplace_back(q8_values(w)).data();
+        t.emplace_back(name + ".weight", StDType::I8, shape, q8_of[&w] + off);
         t.emplace_back(name + ".scale", StDType::F32, std::vector<int64_t>{rows, w.cols / kQ8Block},
                        w.scale.data() + off / kQ8Block);
         break;

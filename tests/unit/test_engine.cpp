@@ -205,6 +205,13 @@ TEST(engine, quantized_formats_are_close_and_round_trip_through_a_file) {
                        : f == WeightFormat::bf16 ? StDType::BF16
                                                  : StDType::F32);
     EXPECT_EQ(file.has("blk.1.attn_k.scale"), f == WeightFormat::q8);
+    if (f == WeightFormat::q8) {  // plain int8 (rows, cols) times the block's scale
+      const int8_t* qv = reinterpret_cast<const int8_t*>(q.data);
+      const float* sc = reinterpret_cast<const float*>(file.at("blk.1.attn_k.scale").data);
+      const float* w = m.store.get("blk.1.attn_k.weight").value.f32();
+      for (int64_t i = 0; i < q.numel(); i++)
+        ASSERT_LE(std::fabs(qv[i] * sc[i / kQ8Block] - w[i]), 0.5f * sc[i / kQ8Block] + 1e-7f) << i;
+    }
     EXPECT_EQ(file.at("token_embd.weight").dtype, StDType::F32);
   }
   // q8 weights are about a quarter of f32.
