@@ -42,21 +42,6 @@ std::vector<LinearGroup> linear_groups(const GptConfig& cfg, int l) {
           {&InferLayer::down, &InferLayer::down_b, {p + "ffn_down"}}};
 }
 
-// Rows of several matrices of one format and width, stacked.
-QMatrix stack_rows(std::vector<QMatrix> parts) {
-  QMatrix m = std::move(parts[0]);
-  for (size_t i = 1; i < parts.size(); i++) {
-    const QMatrix& p = parts[i];
-    AERO_ASSERT(p.format == m.format && p.cols == m.cols);
-    m.rows += p.rows;
-    m.f32.insert(m.f32.end(), p.f32.begin(), p.f32.end());
-    m.bf16.insert(m.bf16.end(), p.bf16.begin(), p.bf16.end());
-    m.q.insert(m.q.end(), p.q.begin(), p.q.end());
-    m.scale.insert(m.scale.end(), p.scale.begin(), p.scale.end());
-  }
-  return m;
-}
-
 // q8 weights as plain int8 (rows, cols), whatever layout QMatrix keeps them in for its kernels:
 // the file format does not change when the kernels' packing does.
 std::vector<int8_t> q8_values(const QMatrix& m) {
@@ -77,6 +62,36 @@ QMatrix q8_from_values(const int8_t* q, const float* scale, int rows, int cols) 
   for (size_t i = 0; i < n; i++) v[i] = scale[i / kQ8Block] * float(q[i]);
   QMatrix m = quantize(v.data(), rows, cols, QFormat::q8);
   std::copy(scale, scale + n / kQ8Block, m.scale.begin());
+  return m;
+}
+
+// Rows of several matrices of one format and width, stacked. q8 goes through plain int8 values,
+// so the kernels' packing of q never has to be concatenated.
+QMatrix stack_rows(std::vector<QMatrix> parts) {
+  if (parts.size() == 1) return std::move(parts[0]);
+  const QFormat format = parts[0].format;
+  const int cols = parts[0].cols;
+  int rows = 0;
+  for (const QMatrix& p : parts) {
+    AERO_ASSERT(p.format == format && p.cols == cols);
+    rows += p.rows;
+  }
+  if (format == QFormat::q8) {
+    std::vector<int8_t> q;
+    std::vector<float> scale;
+    for (const QMatrix& p : parts) {
+      std::vector<int8_t> v = q8_values(p);
+      q.insert(q.end(), v.begin(), v.end());
+      scale.insert(scale.end(), p.scale.begin(), p.scale.end());
+    }
+    return q8_from_values(q.data(), scale.data(), rows, cols);
+  }
+  QMatrix m = std::move(parts[0]);
+  for (size_t i = 1; i < parts.size(); i++) {
+    m.f32.insert(m.f32.end(), parts[i].f32.begin(), parts[i].f32.end());
+    m.bf16.insert(m.bf16.end(), parts[i].bf16.begin(), parts[i].bf16.end());
+  }
+  m.rows = rows;
   return m;
 }
 
