@@ -1,11 +1,17 @@
 #include "kernels/quant.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
+#include "core/cpu.h"
 #include "core/error.h"
+#include "core/log.h"
+#include "core/parallel.h"
 #include "kernels/gemm.h"
+#include "kernels/quant_kernels.h"
 
 namespace aero {
 
@@ -120,17 +126,168 @@ void qmatmul_ref(const QMatrix& w, const float* x, int n, float* y) {
   }
 }
 
-// Placeholder dispatch until the fast kernels land: f32 through sgemm, others the reference.
-void qmatmul(const QMatrix& w, const float* x, int n, float* y) {
-  if (w.format == QFormat::f32) {
-    sgemm(false, true, n, w.rows, w.cols, 1.0f, x, w.cols, w.f32.data(), w.cols, 0.0f, y, w.rows);
-    return;
+namespace {
+
+QKernel env_kernel() {
+  const char* env = std::getenv("AERO_QKERNEL");
+  const std::string v = env ? env : "";
+  if (v.empty() || v == "best") return QKernel::best;
+  if (v == "portable") return QKernel::portable;
+  if (v == "avx2") return QKernel::avx2;
+  if (v == "avx-vnni") return QKernel::avx_vnni;
+  if (v == "avx512") return QKernel::avx512;
+  log_warn("[qmatmul] AERO_QKERNEL=", v, " not understood (portable, avx2, avx-vnni, avx512)");
+  return QKernel::best;
+}
+
+std::atomic<QKernel>& forced_kernel() {
+  static std::atomic<QKernel> k{env_kernel()};
+  return k;
+}
+
+// The widest family at or below the forced one that this CPU runs for `format`.
+QKernel pick(QFormat format) {
+  const CpuInfo& c = cpu_info();
+  const QKernel want = forced_kernel().load(std::memory_order_relaxed);
+  const bool avx2 = c.avx2 && c.fma;
+  const bool avx512 = c.avx512f && c.avx512bw && c.avx512vl;
+  if (format == QFormat::q8) {
+    if (want >= QKernel::avx512 && avx512 && c.avx512_vnni) return QKernel::avx512;
+    if (want >= QKernel::avx_vnni && avx2 && c.avx_vnni) return QKernel::avx_vnni;
+  } else if (want >= QKernel::avx512 && avx512) {
+    return QKernel::avx512;
   }
-  qmatmul_ref(w, x, n, y);
+  if (want >= QKernel::avx2 && avx2) return QKernel::avx2;
+  return QKernel::portable;
+}
+
+// X quantized per row and block exactly as qmatmul_ref does; + 128 (as uint8) for the AVX-512
+// kernel. Buffers are reused across calls of the same thread.
+qk::Q8Acts quantize_acts(const float* x, int n, int K, bool offset) {
+  thread_local std::vector<uint8_t> q;
+  thread_local std::vector<float> s;
+  const int nb = K / kQ8Block;
+  q.resize(static_cast<size_t>(n) * K);
+  s.resize(static_cast<size_t>(n) * nb * 8);
+  uint8_t* qd = q.data();
+  float* sd = s.data();
+  parallel_range(n, 16, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++)
+      for (int b = 0; b < nb; b++) {
+        int8_t* qb = reinterpret_cast<int8_t*>(qd + r * K + b * kQ8Block);
+        const float scale = quantize_block(x + r * K + b * kQ8Block, qb);
+        if (offset)
+          for (int i = 0; i < kQ8Block; i++) qb[i] = static_cast<int8_t>(qb[i] ^ 0x80);
+        for (int i = 0; i < 8; i++) sd[(r * nb + b) * 8 + i] = scale;
+      }
+  });
+  return {qd, sd};
+}
+
+void q8_portable(const QMatrix& w, const qk::Q8Acts& x, int n, float* y, int r0, int r1) {
+  const int K = w.cols, nb = K / kQ8Block;
+  for (int j = 0; j < n; j++) {
+    const int8_t* xq = reinterpret_cast<const int8_t*>(x.q) + static_cast<size_t>(j) * K;
+    const float* xs = x.s + static_cast<size_t>(j) * nb * 8;
+    for (int o = r0; o < r1; o++) {
+      const int8_t* wq = w.q.data() + static_cast<size_t>(o) * K;
+      const float* ws = w.scale.data() + static_cast<size_t>(o) * nb;
+      float acc = 0;
+      for (int b = 0; b < nb; b++) {
+        int32_t dot = 0;
+        for (int i = 0; i < kQ8Block; i++) dot += wq[b * kQ8Block + i] * xq[b * kQ8Block + i];
+        acc += ws[b] * xs[b * 8] * static_cast<float>(dot);
+      }
+      y[static_cast<size_t>(j) * w.rows + o] = acc;
+    }
+  }
+}
+
+void bf16_portable(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
+  const int K = w.cols;
+  for (int j = 0; j < n; j++)
+    for (int o = r0; o < r1; o++) {
+      const uint16_t* wr = w.bf16.data() + static_cast<size_t>(o) * K;
+      const float* xr = x + static_cast<size_t>(j) * K;
+      float acc = 0;
+      for (int k = 0; k < K; k++) acc += bf16_to_f32(wr[k]) * xr[k];
+      y[static_cast<size_t>(j) * w.rows + o] = acc;
+    }
+}
+
+// Output rows split over the threads; one thread for products too small to pay for a fork.
+template <typename F>
+void over_rows(const QMatrix& w, int n, F&& fn) {
+  const double macs = static_cast<double>(w.rows) * w.cols * n;
+  parallel_range(w.rows, macs >= (1 << 17) ? 32 : INT64_MAX,
+                 [&](int64_t r0, int64_t r1) { fn(static_cast<int>(r0), static_cast<int>(r1)); });
+}
+
+}  // namespace
+
+void qmatmul_force_kernel(QKernel kernel) {
+  forced_kernel().store(kernel, std::memory_order_relaxed);
+}
+
+void qmatmul(const QMatrix& w, const float* x, int n, float* y) {
+  if (n <= 0) return;
+  const QKernel k = pick(w.format);
+  switch (w.format) {
+    case QFormat::f32:
+      if (n <= kGemvRows && k != QKernel::portable) {
+        over_rows(w, n, [&](int r0, int r1) {
+          if (k == QKernel::avx512)
+            qk::f32_avx512(w, x, n, y, r0, r1);
+          else
+            qk::f32_avx2(w, x, n, y, r0, r1);
+        });
+        return;
+      }
+      sgemm(false, true, n, w.rows, w.cols, 1.0f, x, w.cols, w.f32.data(), w.cols, 0.0f, y, w.rows);
+      return;
+    case QFormat::bf16:
+      over_rows(w, n, [&](int r0, int r1) {
+        if (k == QKernel::avx512)
+          qk::bf16_avx512(w, x, n, y, r0, r1);
+        else if (k == QKernel::portable)
+          bf16_portable(w, x, n, y, r0, r1);
+        else
+          qk::bf16_avx2(w, x, n, y, r0, r1);
+      });
+      return;
+    case QFormat::q8: {
+      const qk::Q8Acts xq = quantize_acts(x, n, w.cols, k == QKernel::avx512);
+      over_rows(w, n, [&](int r0, int r1) {
+        if (k == QKernel::avx512)
+          qk::q8_avx512(w, xq, n, y, r0, r1);
+        else if (k == QKernel::avx_vnni)
+          qk::q8_avx_vnni(w, xq, n, y, r0, r1);
+        else if (k == QKernel::avx2)
+          qk::q8_avx2(w, xq, n, y, r0, r1);
+        else
+          q8_portable(w, xq, n, y, r0, r1);
+      });
+      return;
+    }
+  }
 }
 
 std::string qmatmul_kernel(QFormat format) {
-  return format == QFormat::f32 ? "sgemm" : "reference";
+  const QKernel k = pick(format);
+  const char* isa = k == QKernel::avx512     ? "avx512"
+                    : k == QKernel::avx_vnni ? "avx-vnni"
+                    : k == QKernel::avx2     ? "avx2"
+                                             : "portable";
+  switch (format) {
+    case QFormat::f32:
+      if (k == QKernel::portable) return "f32: sgemm";
+      return std::string("f32: sgemm, ") + isa + " gemv for n <= " + std::to_string(kGemvRows);
+    case QFormat::bf16:
+      return std::string("bf16: ") + isa;
+    case QFormat::q8:
+      return std::string("q8: ") + (k == QKernel::avx512 ? "avx512-vnni" : isa);
+  }
+  return "";
 }
 
 }  // namespace aero

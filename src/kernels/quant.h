@@ -1,12 +1,15 @@
 // Weight matrices for inference in three formats, and the one product the engine needs:
 // Y(n, rows) = X(n, cols) · Wᵀ, W stored row-major as (rows = outputs, cols = inputs).
 //   f32   the trained weights, multiplied by sgemm
-//   bf16  bfloat16 (round to nearest even), f32 accumulation; AVX-512 BF16 dot products
-//         where the CPU has them
+//         (n <= kGemvRows: aero's own gemv over W, faster than OpenBLAS there)
+//   bf16  bfloat16 (round to nearest even), widened to f32 and multiplied with f32 X by FMA,
+//         f32 accumulation: X is not rounded, so only the summation order differs from the
+//         reference (vdpbf16ps, which rounds X to bf16, was not faster: see docs/performance.md)
 //   q8    int8 in blocks of kQ8Block consecutive inputs, one f32 scale per block
-//         (w ≈ scale · q, scale = max|w| / 127); X is quantized the same way per row on the
-//         fly and blocks are multiplied with integer dot products (AVX-512 VNNI / AVX-VNNI
-//         where present, a portable path otherwise)
+//         (w ≈ scale · q, scale = max|w| / 127); X is quantized the same way per row and block
+//         once per call and each block pair is an exact int32 dot product (AVX-512 VNNI,
+//         AVX-VNNI or AVX2), scaled by scale_w · scale_x and summed in f32
+// Storage is row-major: f32 / bf16 (rows, cols); q8 q (rows, cols) and scale (rows, cols / 32).
 // Fast paths are chosen at run time from cpu_info() and tested against qmatmul_ref.
 #pragma once
 #include <cstdint>
@@ -39,8 +42,16 @@ void qmatmul(const QMatrix& w, const float* x, int n, float* y);
 // accumulation.
 void qmatmul_ref(const QMatrix& w, const float* x, int n, float* y);
 
-// Which kernel qmatmul uses for `format` on this CPU ("avx512-vnni", "avx2", "portable", ...).
+// Which kernel qmatmul uses for `format` on this CPU ("q8: avx512-vnni", "bf16: avx2", ...).
 std::string qmatmul_kernel(QFormat format);
+
+// Kernel families, narrowest first. `best` (default) is the widest this CPU runs; a forced one
+// (tests, benches, or AERO_QKERNEL=portable|avx2|avx-vnni|avx512 read at start-up) is lowered to
+// the widest family at or below it that cpu_info() reports, so no missing instruction runs.
+// Not for use while another thread is inside qmatmul.
+enum class QKernel : uint8_t { portable, avx2, avx_vnni, avx512, best };
+void qmatmul_force_kernel(QKernel kernel);
+constexpr int kGemvRows = 4;  // f32: n up to this uses aero's gemv instead of sgemm
 
 uint16_t f32_to_bf16(float v);  // round to nearest even; NaN stays NaN
 float bf16_to_f32(uint16_t v);

@@ -1,0 +1,298 @@
+// x86 kernels of qmatmul. Every function carries the target attribute of the instructions it
+// uses (the file itself is compiled for the baseline), and quant.cpp calls one only after
+// cpu_info() has reported those instructions.
+//
+// All kernels work on a tile of R rows of W (outputs) by C rows of X (tokens): W's vectors are
+// loaded once per step and used C times, X's once and used R times, and the R·C accumulators
+// stay in registers until the end of the row, where each is summed horizontally.
+//
+// GCC 12's AVX-512 headers warn about their own _mm512_undefined_ps() (permutexvar, cvtepi32_ps,
+// reduce_add) when inlined; the warning points into the header, so it is silenced for this file.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <cstddef>
+
+#include "kernels/quant_kernels.h"
+
+#define AERO_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
+#define AERO_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define AERO_AVX2 __attribute__((target("avx2,fma")))
+#define AERO_AVXVNNI __attribute__((target("avx2,fma,avxvnni")))
+
+namespace aero::qk {
+namespace {
+
+constexpr int kTileR = 4, kTileC = 4;
+
+template <typename Fn>
+using TileTable = Fn[kTileR][kTileC];
+
+// Calls table[R-1][C-1] over the tiles of rows [r0, r1) x [0, n), X in chunks of `chunk` rows.
+template <typename Fn, typename Call>
+void for_tiles(const TileTable<Fn>& table, int n, int r0, int r1, int chunk, Call&& call) {
+  for (int j0 = 0; j0 < n; j0 += chunk) {
+    const int j1 = j0 + chunk < n ? j0 + chunk : n;
+    for (int r = r0; r < r1; r += kTileR) {
+      const int R = r1 - r < kTileR ? r1 - r : kTileR;
+      for (int j = j0; j < j1; j += kTileC) {
+        const int C = j1 - j < kTileC ? j1 - j : kTileC;
+        call(table[R - 1][C - 1], r, j);
+      }
+    }
+  }
+}
+
+// ---- q8, AVX-512 VNNI: vpdpbusd multiplies X + 128 (unsigned) by W (signed); the 128 · Σw
+// that this adds is computed from the same W vector with one more vpdpbusd (128 times a vector
+// of ones) and becomes the accumulator's start, so each int32 lane is exactly Σ x·w over its 4
+// bytes. One 512-bit step covers two blocks: lanes 0-7 block b, lanes 8-15 block b + 1.
+
+template <int R, int C>
+AERO_AVX512VNNI void q8_tile_512(const int8_t* w, const float* ws, int K, const uint8_t* xq,
+                                 const float* xs, float* y, int ldy) {
+  const int nb = K / kQ8Block;
+  const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+  __m512 acc[R][C];
+#pragma GCC unroll 4
+  for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++) acc[i][j] = _mm512_setzero_ps();
+  for (int b = 0; b < nb; b += 2) {
+    const bool full = b + 2 <= nb;  // else one block is left: the upper half reads as zero
+    const __mmask64 mb = full ? ~__mmask64(0) : __mmask64(0xffffffff);
+    const __mmask16 ms = full ? __mmask16(0xffff) : __mmask16(0xff);
+    __m512i xv[C];
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++)
+      xv[j] = _mm512_maskz_loadu_epi8(mb, xq + static_cast<ptrdiff_t>(j) * K + b * kQ8Block);
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) {
+      const __m512i wv =
+          _mm512_maskz_loadu_epi8(mb, w + static_cast<ptrdiff_t>(i) * K + b * kQ8Block);
+      const __m512i start = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k128, wv));
+      const __m512 sw = _mm512_permutexvar_ps(
+          pair, _mm512_maskz_loadu_ps(full ? 3 : 1, ws + static_cast<ptrdiff_t>(i) * nb + b));
+#pragma GCC unroll 4
+      for (int j = 0; j < C; j++) {
+        const __m512i d = _mm512_dpbusd_epi32(start, xv[j], wv);
+        const __m512 s = _mm512_mul_ps(
+            sw, _mm512_maskz_loadu_ps(ms, xs + (static_cast<ptrdiff_t>(j) * nb + b) * 8));
+        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, acc[i][j]);
+      }
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++)
+      y[static_cast<ptrdiff_t>(j) * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+using Q8Tile = void (*)(const int8_t*, const float*, int, const uint8_t*, const float*, float*,
+                        int);
+
+// ---- q8, 256 bits (AVX-VNNI or AVX2): one block per step; the sign trick makes the unsigned
+// operand |w| and moves w's sign onto x (|w|, |x| <= 127, so vpmaddubsw cannot saturate:
+// 2 · 127 · 127 < 32768). Written as a macro because a target attribute cannot depend on a
+// template parameter.
+
+AERO_AVX2 inline float hsum256(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+#define AERO_Q8_TILE_256(NAME, TARGET, DOT)                                                      \
+  template <int R, int C>                                                                        \
+  TARGET void NAME(const int8_t* w, const float* ws, int K, const uint8_t* xq, const float* xs,  \
+                   float* y, int ldy) {                                                          \
+    const int nb = K / kQ8Block;                                                                 \
+    const __m256i ones = _mm256_set1_epi16(1);                                                   \
+    (void)ones;                                                                                  \
+    __m256 acc[R][C];                                                                            \
+    _Pragma("GCC unroll 4") for (int i = 0; i < R; i++)                                          \
+        _Pragma("GCC unroll 4") for (int j = 0; j < C; j++) acc[i][j] = _mm256_setzero_ps();     \
+    for (int b = 0; b < nb; b++) {                                                               \
+      __m256i xv[C];                                                                             \
+      _Pragma("GCC unroll 4") for (int j = 0; j < C; j++) xv[j] = _mm256_loadu_si256(            \
+          reinterpret_cast<const __m256i*>(xq + static_cast<ptrdiff_t>(j) * K + b * kQ8Block));  \
+      _Pragma("GCC unroll 4") for (int i = 0; i < R; i++) {                                      \
+        const __m256i wv = _mm256_loadu_si256(                                                   \
+            reinterpret_cast<const __m256i*>(w + static_cast<ptrdiff_t>(i) * K + b * kQ8Block)); \
+        const __m256i aw = _mm256_abs_epi8(wv);                                                  \
+        const __m256 sw = _mm256_broadcast_ss(ws + static_cast<ptrdiff_t>(i) * nb + b);          \
+        _Pragma("GCC unroll 4") for (int j = 0; j < C; j++) {                                    \
+          const __m256i sx = _mm256_sign_epi8(xv[j], wv);                                        \
+          const __m256i d = DOT;                                                                 \
+          const __m256 s =                                                                       \
+              _mm256_mul_ps(sw, _mm256_loadu_ps(xs + (static_cast<ptrdiff_t>(j) * nb + b) * 8)); \
+          acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), s, acc[i][j]);                      \
+        }                                                                                        \
+      }                                                                                          \
+    }                                                                                            \
+    _Pragma("GCC unroll 4") for (int i = 0; i < R; i++)                                          \
+        _Pragma("GCC unroll 4") for (int j = 0; j < C; j++)                                      \
+            y[static_cast<ptrdiff_t>(j) * ldy + i] = hsum256(acc[i][j]);                         \
+  }
+
+AERO_Q8_TILE_256(q8_tile_vnni256, AERO_AVXVNNI,
+                 _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), aw, sx))
+AERO_Q8_TILE_256(q8_tile_avx2, AERO_AVX2, _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), ones))
+#undef AERO_Q8_TILE_256
+
+#define AERO_TILE_TABLE(T)                                                      \
+  {                                                                             \
+    {T<1, 1>, T<1, 2>, T<1, 3>, T<1, 4>}, {T<2, 1>, T<2, 2>, T<2, 3>, T<2, 4>}, \
+        {T<3, 1>, T<3, 2>, T<3, 3>, T<3, 4>}, {                                 \
+      T<4, 1>, T<4, 2>, T<4, 3>, T<4, 4>                                        \
+    }                                                                           \
+  }
+
+void q8_run(const TileTable<Q8Tile>& table, const QMatrix& w, const Q8Acts& x, int n, float* y,
+            int r0, int r1) {
+  const int K = w.cols, nb = K / kQ8Block;
+  for_tiles(table, n, r0, r1, x_chunk_rows(n, 2 * K), [&](Q8Tile tile, int r, int j) {
+    tile(w.q.data() + static_cast<ptrdiff_t>(r) * K,
+         w.scale.data() + static_cast<ptrdiff_t>(r) * nb, K, x.q + static_cast<ptrdiff_t>(j) * K,
+         x.s + static_cast<ptrdiff_t>(j) * nb * 8, y + static_cast<ptrdiff_t>(j) * w.rows + r,
+         w.rows);
+  });
+}
+
+// ---- f32 and bf16 W times f32 X: bf16 is widened to f32 by a 16-bit shift, then FMA.
+
+AERO_AVX512 inline __m512 load16(const float* p, __mmask16 m) {
+  return _mm512_maskz_loadu_ps(m, p);
+}
+AERO_AVX512 inline __m512 load16(const uint16_t* p, __mmask16 m) {
+  return _mm512_castsi512_ps(
+      _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
+}
+
+template <typename T, int R, int C>
+AERO_AVX512 void fx_tile_512(const T* w, int K, const float* x, float* y, int ldy) {
+  __m512 acc[R][C];
+#pragma GCC unroll 4
+  for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++) acc[i][j] = _mm512_setzero_ps();
+  for (int k = 0; k < K; k += 16) {
+    const __mmask16 m = K - k >= 16 ? __mmask16(0xffff) : __mmask16((1u << (K - k)) - 1);
+    __m512 wv[R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) wv[i] = load16(w + static_cast<ptrdiff_t>(i) * K + k, m);
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++) {
+      const __m512 xv = _mm512_maskz_loadu_ps(m, x + static_cast<ptrdiff_t>(j) * K + k);
+#pragma GCC unroll 4
+      for (int i = 0; i < R; i++) acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++)
+      y[static_cast<ptrdiff_t>(j) * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+AERO_AVX2 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
+AERO_AVX2 inline __m256 load8(const uint16_t* p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(
+      _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))), 16));
+}
+inline float widen(float v) { return v; }
+inline float widen(uint16_t v) { return bf16_to_f32(v); }
+
+template <typename T, int R, int C>
+AERO_AVX2 void fx_tile_avx2(const T* w, int K, const float* x, float* y, int ldy) {
+  __m256 acc[R][C];
+#pragma GCC unroll 4
+  for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++) acc[i][j] = _mm256_setzero_ps();
+  int k = 0;
+  for (; k + 8 <= K; k += 8) {
+    __m256 wv[R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++) wv[i] = load8(w + static_cast<ptrdiff_t>(i) * K + k);
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++) {
+      const __m256 xv = _mm256_loadu_ps(x + static_cast<ptrdiff_t>(j) * K + k);
+#pragma GCC unroll 4
+      for (int i = 0; i < R; i++) acc[i][j] = _mm256_fmadd_ps(wv[i], xv, acc[i][j]);
+    }
+  }
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < C; j++) {
+      float s = hsum256(acc[i][j]);
+      for (int kk = k; kk < K; kk++)
+        s += widen(w[static_cast<ptrdiff_t>(i) * K + kk]) * x[static_cast<ptrdiff_t>(j) * K + kk];
+      y[static_cast<ptrdiff_t>(j) * ldy + i] = s;
+    }
+}
+
+template <typename T>
+using FxTile = void (*)(const T*, int, const float*, float*, int);
+
+template <typename T>
+void fx_run(const TileTable<FxTile<T>>& table, const T* wdata, const QMatrix& w, const float* x,
+            int n, float* y, int r0, int r1) {
+  const int K = w.cols;
+  for_tiles(table, n, r0, r1, x_chunk_rows(n, 4 * K), [&](FxTile<T> tile, int r, int j) {
+    tile(wdata + static_cast<ptrdiff_t>(r) * K, K, x + static_cast<ptrdiff_t>(j) * K,
+         y + static_cast<ptrdiff_t>(j) * w.rows + r, w.rows);
+  });
+}
+
+}  // namespace
+
+void q8_avx512(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1) {
+  static constexpr TileTable<Q8Tile> table = AERO_TILE_TABLE(q8_tile_512);
+  q8_run(table, w, x, n, y, r0, r1);
+}
+
+void q8_avx_vnni(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1) {
+  static constexpr TileTable<Q8Tile> table = AERO_TILE_TABLE(q8_tile_vnni256);
+  q8_run(table, w, x, n, y, r0, r1);
+}
+
+void q8_avx2(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1) {
+  static constexpr TileTable<Q8Tile> table = AERO_TILE_TABLE(q8_tile_avx2);
+  q8_run(table, w, x, n, y, r0, r1);
+}
+
+#define AERO_FX_TABLE(T, TY)                                    \
+  {                                                             \
+    {T<TY, 1, 1>, T<TY, 1, 2>, T<TY, 1, 3>, T<TY, 1, 4>},       \
+        {T<TY, 2, 1>, T<TY, 2, 2>, T<TY, 2, 3>, T<TY, 2, 4>},   \
+        {T<TY, 3, 1>, T<TY, 3, 2>, T<TY, 3, 3>, T<TY, 3, 4>}, { \
+      T<TY, 4, 1>, T<TY, 4, 2>, T<TY, 4, 3>, T<TY, 4, 4>        \
+    }                                                           \
+  }
+
+void f32_avx512(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
+  static constexpr TileTable<FxTile<float>> table = AERO_FX_TABLE(fx_tile_512, float);
+  fx_run(table, w.f32.data(), w, x, n, y, r0, r1);
+}
+
+void f32_avx2(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
+  static constexpr TileTable<FxTile<float>> table = AERO_FX_TABLE(fx_tile_avx2, float);
+  fx_run(table, w.f32.data(), w, x, n, y, r0, r1);
+}
+
+void bf16_avx512(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
+  static constexpr TileTable<FxTile<uint16_t>> table = AERO_FX_TABLE(fx_tile_512, uint16_t);
+  fx_run(table, w.bf16.data(), w, x, n, y, r0, r1);
+}
+
+void bf16_avx2(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
+  static constexpr TileTable<FxTile<uint16_t>> table = AERO_FX_TABLE(fx_tile_avx2, uint16_t);
+  fx_run(table, w.bf16.data(), w, x, n, y, r0, r1);
+}
+
+}  // namespace aero::qk
