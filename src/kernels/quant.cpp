@@ -42,8 +42,26 @@ float quantize_block(const float* x, int8_t* q) {
   for (int i = 0; i < kQ8Block; i++) amax = std::max(amax, std::fabs(x[i]));
   float scale = amax / 127.0f;
   float inv = scale > 0 ? 1.0f / scale : 0.0f;
-  for (int i = 0; i < kQ8Block; i++) q[i] = static_cast<int8_t>(std::lrintf(x[i] * inv));
+  // nearbyint rounds half to even like lrintf (default rounding mode) but vectorizes.
+  for (int i = 0; i < kQ8Block; i++) q[i] = static_cast<int8_t>(std::nearbyint(x[i] * inv));
   return scale;
+}
+
+// Writes block b of a packed q8 row (layout in quant.h): its inputs 4·v + t go to
+// 4·(G·v + l) + t of its group, G the group's block count, l = b's place in it.
+template <typename T>
+void pack_block(T* row, int cols, int b, const T* q) {
+  const int nb = cols / kQ8Block, g0 = b / kQ8Group * kQ8Group, l = b - g0;
+  const int G = std::min(kQ8Group, nb - g0);
+  T* dst = row + static_cast<size_t>(g0) * kQ8Block + l * 4;
+  for (int v = 0; v < kQ8Block / 4; v++)
+    for (int t = 0; t < 4; t++) dst[v * G * 4 + t] = q[v * 4 + t];
+}
+
+// The int8 weight at row-major position i = row · cols + k, from the packed storage.
+int q8_value(const QMatrix& m, size_t i) {
+  const size_t row = i / m.cols * m.cols;
+  return static_cast<int>(m.q[row + qk::q8_pos(m.cols, static_cast<int>(i - row))]) - 128;
 }
 
 }  // namespace
@@ -68,8 +86,16 @@ QMatrix quantize(const float* w, int rows, int cols, QFormat format) {
                  " inputs, got ", cols);
       m.q.resize(n);
       m.scale.resize(n / kQ8Block);
-      for (size_t b = 0; b < n / kQ8Block; b++)
-        m.scale[b] = quantize_block(w + b * kQ8Block, m.q.data() + b * kQ8Block);
+      for (int r = 0; r < rows; r++) {
+        const size_t row = static_cast<size_t>(r) * cols;
+        for (int b = 0; b < cols / kQ8Block; b++) {
+          int8_t q[kQ8Block];
+          uint8_t u[kQ8Block];
+          m.scale[row / kQ8Block + b] = quantize_block(w + row + b * kQ8Block, q);
+          for (int t = 0; t < kQ8Block; t++) u[t] = static_cast<uint8_t>(q[t] + 128);
+          pack_block(m.q.data() + row, cols, b, u);
+        }
+      }
       break;
   }
   return m;
@@ -86,7 +112,7 @@ std::vector<float> dequantize(const QMatrix& m) {
       for (size_t i = 0; i < n; i++) out[i] = bf16_to_f32(m.bf16[i]);
       break;
     case QFormat::q8:
-      for (size_t i = 0; i < n; i++) out[i] = m.scale[i / kQ8Block] * m.q[i];
+      for (size_t i = 0; i < n; i++) out[i] = m.scale[i / kQ8Block] * q8_value(m, i);
       break;
   }
   return out;
@@ -116,7 +142,7 @@ void qmatmul_ref(const QMatrix& w, const float* x, int n, float* y) {
           for (int b = 0; b < K / kQ8Block; b++) {
             int32_t dot = 0;
             for (int i = 0; i < kQ8Block; i++)
-              dot += static_cast<int32_t>(w.q[base + b * kQ8Block + i]) * xq[b * kQ8Block + i];
+              dot += q8_value(w, base + b * kQ8Block + i) * xq[b * kQ8Block + i];
             acc += static_cast<double>(w.scale[base / kQ8Block + b]) * xs[b] * dot;
           }
           break;
@@ -161,42 +187,56 @@ QKernel pick(QFormat format) {
   return QKernel::portable;
 }
 
-// X quantized per row and block exactly as qmatmul_ref does; + 128 (as uint8) for the AVX-512
-// kernel. Buffers are reused across calls of the same thread.
-qk::Q8Acts quantize_acts(const float* x, int n, int K, bool offset) {
-  thread_local std::vector<uint8_t> q;
+// X quantized per row and block exactly as qmatmul_ref does, packed like W's rows. Buffers are
+// reused across calls of the same thread.
+qk::Q8Acts quantize_acts(const float* x, int n, int K) {
+  thread_local std::vector<int8_t> q;
   thread_local std::vector<float> s;
+  thread_local std::vector<int32_t> c;
   const int nb = K / kQ8Block;
   q.resize(static_cast<size_t>(n) * K);
-  s.resize(static_cast<size_t>(n) * nb * 8);
-  uint8_t* qd = q.data();
+  s.resize(static_cast<size_t>(n) * nb);
+  c.resize(static_cast<size_t>(n) * nb);
+  int8_t* qd = q.data();
   float* sd = s.data();
+  int32_t* cd = c.data();
   parallel_range(n, 16, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; r++)
       for (int b = 0; b < nb; b++) {
-        int8_t* qb = reinterpret_cast<int8_t*>(qd + r * K + b * kQ8Block);
-        const float scale = quantize_block(x + r * K + b * kQ8Block, qb);
-        if (offset)
-          for (int i = 0; i < kQ8Block; i++) qb[i] = static_cast<int8_t>(qb[i] ^ 0x80);
-        for (int i = 0; i < 8; i++) sd[(r * nb + b) * 8 + i] = scale;
+        int8_t qb[kQ8Block];
+        sd[r * nb + b] = quantize_block(x + r * K + b * kQ8Block, qb);
+        int32_t sum = 0;
+        for (int t = 0; t < kQ8Block; t++) sum += qb[t];
+        cd[r * nb + b] = -128 * sum;
+        pack_block(qd + r * K, K, b, qb);
       }
   });
-  return {qd, sd};
+  return {qd, sd, cd};
 }
 
+// Walks the packed layout: group by group, block l's bytes are 4 at a time, G·4 apart.
 void q8_portable(const QMatrix& w, const qk::Q8Acts& x, int n, float* y, int r0, int r1) {
   const int K = w.cols, nb = K / kQ8Block;
   for (int j = 0; j < n; j++) {
-    const int8_t* xq = reinterpret_cast<const int8_t*>(x.q) + static_cast<size_t>(j) * K;
-    const float* xs = x.s + static_cast<size_t>(j) * nb * 8;
+    const int8_t* xq = x.q + static_cast<size_t>(j) * K;
+    const float* xs = x.s + static_cast<size_t>(j) * nb;
+    const int32_t* xc = x.c + static_cast<size_t>(j) * nb;
     for (int o = r0; o < r1; o++) {
-      const int8_t* wq = w.q.data() + static_cast<size_t>(o) * K;
+      const uint8_t* wq = w.q.data() + static_cast<size_t>(o) * K;
       const float* ws = w.scale.data() + static_cast<size_t>(o) * nb;
       float acc = 0;
-      for (int b = 0; b < nb; b++) {
-        int32_t dot = 0;
-        for (int i = 0; i < kQ8Block; i++) dot += wq[b * kQ8Block + i] * xq[b * kQ8Block + i];
-        acc += ws[b] * xs[b * 8] * static_cast<float>(dot);
+      for (int g0 = 0; g0 < nb; g0 += kQ8Group) {
+        const int G = std::min(kQ8Group, nb - g0);
+        const size_t base = static_cast<size_t>(g0) * kQ8Block;
+        for (int l = 0; l < G; l++) {
+          int32_t dot = xc[g0 + l];  // Σ (q + 128) · x - 128 · Σ x = Σ q · x
+          for (int v = 0; v < kQ8Block / 4; v++)
+            for (int t = 0; t < 4; t++) {
+              const size_t at = base + static_cast<size_t>(v) * G * 4 + l * 4 + t;
+              dot += static_cast<int32_t>(wq[at]) * xq[at];
+            }
+          acc += ws[g0 + l] * xs[g0 + l] * static_cast<float>(dot);
+        }
       }
       y[static_cast<size_t>(j) * w.rows + o] = acc;
     }
@@ -256,7 +296,7 @@ void qmatmul(const QMatrix& w, const float* x, int n, float* y) {
       });
       return;
     case QFormat::q8: {
-      const qk::Q8Acts xq = quantize_acts(x, n, w.cols, k == QKernel::avx512);
+      const qk::Q8Acts xq = quantize_acts(x, n, w.cols);
       over_rows(w, n, [&](int r0, int r1) {
         if (k == QKernel::avx512)
           qk::q8_avx512(w, xq, n, y, r0, r1);

@@ -7,9 +7,13 @@
 //         reference (vdpbf16ps, which rounds X to bf16, was not faster: see docs/performance.md)
 //   q8    int8 in blocks of kQ8Block consecutive inputs, one f32 scale per block
 //         (w ≈ scale · q, scale = max|w| / 127); X is quantized the same way per row and block
-//         once per call and each block pair is an exact int32 dot product (AVX-512 VNNI,
+//         once per call; products of blocks are exact int32 dot products (AVX-512 VNNI,
 //         AVX-VNNI or AVX2), scaled by scale_w · scale_x and summed in f32
-// Storage is row-major: f32 / bf16 (rows, cols); q8 q (rows, cols) and scale (rows, cols / 32).
+// Storage: f32 / bf16 row-major (rows, cols). q8: scale (rows, cols / 32) row-major; q (rows,
+// cols) holds q + 128 as uint8 (vpdpbusd multiplies unsigned by signed), each row packed for
+// the kernels in groups of kQ8Group blocks: within a group of G blocks, byte 4·(G·v + l) + t
+// is input 4·v + t of block l (v < 8, t < 4), so that one int32 lane of a vector accumulates
+// one whole block. Only the kernels and dequantize() read q; use dequantize() for values.
 // Fast paths are chosen at run time from cpu_info() and tested against qmatmul_ref.
 #pragma once
 #include <cstdint>
@@ -20,13 +24,14 @@ namespace aero {
 
 enum class QFormat : uint8_t { f32, bf16, q8 };
 constexpr int kQ8Block = 32;
+constexpr int kQ8Group = 16;  // blocks per packed group: one per int32 lane of 512 bits
 
 struct QMatrix {
   QFormat format = QFormat::f32;
   int rows = 0, cols = 0;      // cols must be a multiple of kQ8Block for q8
   std::vector<float> f32;      // rows * cols (f32)
   std::vector<uint16_t> bf16;  // rows * cols (bf16 bit patterns)
-  std::vector<int8_t> q;       // rows * cols (q8)
+  std::vector<uint8_t> q;      // rows * cols (q8): q + 128, packed (see above)
   std::vector<float> scale;    // rows * cols / kQ8Block (q8)
 
   size_t bytes() const;  // storage of the weights (what one full pass reads)

@@ -8,12 +8,20 @@
 
 namespace aero::qk {
 
-// X quantized for q8, once per call: q (n, cols) int8, or int8 + 128 as uint8 for the AVX-512
-// kernel (vpdpbusd multiplies unsigned by signed); s (n, nb * 8), each block's scale repeated
-// 8 times so that one vector load gives the scales of one (256-bit) or two (512-bit) blocks.
+// Position of input k within a packed q8 row of `cols` inputs (layout in quant.h).
+inline int q8_pos(int cols, int k) {
+  const int b = k / kQ8Block, t = k % kQ8Block, g = b / kQ8Group, l = b % kQ8Group;
+  const int rest = cols / kQ8Block - g * kQ8Group;
+  const int G = rest < kQ8Group ? rest : kQ8Group;
+  return g * kQ8Group * kQ8Block + (t / 4) * (G * 4) + l * 4 + t % 4;
+}
+
+// X quantized for q8 once per call: q (n, cols) int8 packed like W's rows, s (n, nb) the block
+// scales, c (n, nb) = -128 · Σ q over each block, which cancels the + 128 stored in W.
 struct Q8Acts {
-  const uint8_t* q = nullptr;
+  const int8_t* q = nullptr;
   const float* s = nullptr;
+  const int32_t* c = nullptr;
 };
 
 void q8_avx512(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1);

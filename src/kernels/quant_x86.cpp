@@ -25,66 +25,93 @@ namespace aero::qk {
 namespace {
 
 constexpr int kTileR = 4, kTileC = 4;
+#ifndef AERO_Q8_TILE_R
+#define AERO_Q8_TILE_R 4
+#define AERO_Q8_TILE_C 3
+#endif
+constexpr int kQ8TileR = AERO_Q8_TILE_R, kQ8TileC = AERO_Q8_TILE_C;
 
 template <typename Fn>
 using TileTable = Fn[kTileR][kTileC];
 
-// Calls table[R-1][C-1] over the tiles of rows [r0, r1) x [0, n), X in chunks of `chunk` rows.
+// Calls table[R-1][C-1] over the tiles of rows [r0, r1) x [0, n), at most tr x tc, X in chunks
+// of `chunk` rows.
 template <typename Fn, typename Call>
-void for_tiles(const TileTable<Fn>& table, int n, int r0, int r1, int chunk, Call&& call) {
+void for_tiles(const TileTable<Fn>& table, int tr, int tc, int n, int r0, int r1, int chunk,
+               Call&& call) {
   for (int j0 = 0; j0 < n; j0 += chunk) {
     const int j1 = j0 + chunk < n ? j0 + chunk : n;
-    for (int r = r0; r < r1; r += kTileR) {
-      const int R = r1 - r < kTileR ? r1 - r : kTileR;
-      for (int j = j0; j < j1; j += kTileC) {
-        const int C = j1 - j < kTileC ? j1 - j : kTileC;
+    for (int r = r0; r < r1; r += tr) {
+      const int R = r1 - r < tr ? r1 - r : tr;
+      for (int j = j0; j < j1; j += tc) {
+        const int C = j1 - j < tc ? j1 - j : tc;
         call(table[R - 1][C - 1], r, j);
       }
     }
   }
 }
 
-// ---- q8, AVX-512 VNNI: vpdpbusd multiplies X + 128 (unsigned) by W (signed); the 128 · Σw
-// that this adds is computed from the same W vector with one more vpdpbusd (128 times a vector
-// of ones) and becomes the accumulator's start, so each int32 lane is exactly Σ x·w over its 4
-// bytes. One 512-bit step covers two blocks: lanes 0-7 block b, lanes 8-15 block b + 1.
+// ---- q8, AVX-512 VNNI. W holds q + 128 (unsigned), X q (signed): vpdpbusd's int32 lane l
+// sums 4 bytes of block l of a packed group (quant.h), so 8 of them give each lane the whole
+// block, Σ (w + 128) · x, and starting from X's -128 · Σ x leaves exactly Σ w · x. The scales
+// are then applied once per group of 16 blocks: one cvt, one mul and one fma per 512 MACs.
+
+using Q8Tile = void (*)(const uint8_t*, const float*, int, const int8_t*, const float*,
+                        const int32_t*, float*, int);
+
+template <int R, int C, bool kFull>
+AERO_AVX512VNNI inline void q8_group_512(const uint8_t* w, const float* ws, int K, int nb,
+                                          const int8_t* xq, const float* xs, const int32_t* xc,
+                                          int g0, __m512 (&acc)[R][C]) {
+  const int G = kFull ? kQ8Group : nb - g0;
+  const __mmask16 m = kFull ? __mmask16(0xffff) : __mmask16((1u << G) - 1);
+  const __mmask64 mb = kFull ? ~__mmask64(0) : (__mmask64(1) << (4 * G)) - 1;
+  const ptrdiff_t at = static_cast<ptrdiff_t>(g0) * kQ8Block;
+  __m512i d[R][C];
+#pragma GCC unroll 4
+  for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++) d[i][j] = _mm512_maskz_loadu_epi32(m, xc + j * nb + g0);
+#pragma GCC unroll 8
+  for (int v = 0; v < kQ8Block / 4; v++) {
+    __m512i wv[R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+      wv[i] = kFull ? _mm512_loadu_si512(w + i * static_cast<ptrdiff_t>(K) + at + v * 64)
+                    : _mm512_maskz_loadu_epi8(mb, w + i * static_cast<ptrdiff_t>(K) + at + v * G * 4);
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++) {
+      const __m512i xv =
+          kFull ? _mm512_loadu_si512(xq + j * static_cast<ptrdiff_t>(K) + at + v * 64)
+                : _mm512_maskz_loadu_epi8(mb, xq + j * static_cast<ptrdiff_t>(K) + at + v * G * 4);
+#pragma GCC unroll 4
+      for (int i = 0; i < R; i++) d[i][j] = _mm512_dpbusd_epi32(d[i][j], wv[i], xv);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < R; i++) {
+    const __m512 sw = _mm512_maskz_loadu_ps(m, ws + i * nb + g0);
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++) {
+      const __m512 s = _mm512_mul_ps(sw, _mm512_maskz_loadu_ps(m, xs + j * nb + g0));
+      acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[i][j]), s, acc[i][j]);
+    }
+  }
+}
 
 template <int R, int C>
-AERO_AVX512VNNI void q8_tile_512(const int8_t* w, const float* ws, int K, const uint8_t* xq,
-                                 const float* xs, float* y, int ldy) {
+AERO_AVX512VNNI void q8_tile_512(const uint8_t* w, const float* ws, int K, const int8_t* xq,
+                                 const float* xs, const int32_t* xc, float* y, int ldy) {
   const int nb = K / kQ8Block;
-  const __m512i k128 = _mm512_set1_epi8(static_cast<char>(0x80));
-  const __m512i zero = _mm512_setzero_si512();
-  const __m512i pair = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
   __m512 acc[R][C];
 #pragma GCC unroll 4
   for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
     for (int j = 0; j < C; j++) acc[i][j] = _mm512_setzero_ps();
-  for (int b = 0; b < nb; b += 2) {
-    const bool full = b + 2 <= nb;  // else one block is left: the upper half reads as zero
-    const __mmask64 mb = full ? ~__mmask64(0) : __mmask64(0xffffffff);
-    const __mmask16 ms = full ? __mmask16(0xffff) : __mmask16(0xff);
-    __m512i xv[C];
-#pragma GCC unroll 4
-    for (int j = 0; j < C; j++)
-      xv[j] = _mm512_maskz_loadu_epi8(mb, xq + static_cast<ptrdiff_t>(j) * K + b * kQ8Block);
-#pragma GCC unroll 4
-    for (int i = 0; i < R; i++) {
-      const __m512i wv =
-          _mm512_maskz_loadu_epi8(mb, w + static_cast<ptrdiff_t>(i) * K + b * kQ8Block);
-      const __m512i start = _mm512_sub_epi32(zero, _mm512_dpbusd_epi32(zero, k128, wv));
-      const __m512 sw = _mm512_permutexvar_ps(
-          pair, _mm512_maskz_loadu_ps(full ? 3 : 1, ws + static_cast<ptrdiff_t>(i) * nb + b));
-#pragma GCC unroll 4
-      for (int j = 0; j < C; j++) {
-        const __m512i d = _mm512_dpbusd_epi32(start, xv[j], wv);
-        const __m512 s = _mm512_mul_ps(
-            sw, _mm512_maskz_loadu_ps(ms, xs + (static_cast<ptrdiff_t>(j) * nb + b) * 8));
-        acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d), s, acc[i][j]);
-      }
-    }
-  }
+  int g0 = 0;
+  for (; g0 + kQ8Group <= nb; g0 += kQ8Group)
+    q8_group_512<R, C, true>(w, ws, K, nb, xq, xs, xc, g0, acc);
+  if (g0 < nb) q8_group_512<R, C, false>(w, ws, K, nb, xq, xs, xc, g0, acc);
 #pragma GCC unroll 4
   for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
@@ -92,13 +119,10 @@ AERO_AVX512VNNI void q8_tile_512(const int8_t* w, const float* ws, int K, const 
       y[static_cast<ptrdiff_t>(j) * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-using Q8Tile = void (*)(const int8_t*, const float*, int, const uint8_t*, const float*, float*,
-                        int);
-
-// ---- q8, 256 bits (AVX-VNNI or AVX2): one block per step; the sign trick makes the unsigned
-// operand |w| and moves w's sign onto x (|w|, |x| <= 127, so vpmaddubsw cannot saturate:
-// 2 · 127 · 127 < 32768). Written as a macro because a target attribute cannot depend on a
-// template parameter.
+// ---- q8, 256 bits: each packed group is read as two halves of up to 8 blocks (one per lane).
+// AVX-VNNI as above; AVX2 turns W back into signed q and uses the sign trick (|w| unsigned, x
+// given w's sign; |w|, |x| <= 127, so vpmaddubsw cannot saturate: 2 · 127 · 127 < 32768) and
+// needs no correction. A macro because a target attribute cannot depend on a template argument.
 
 AERO_AVX2 inline float hsum256(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -107,60 +131,84 @@ AERO_AVX2 inline float hsum256(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
-#define AERO_Q8_TILE_256(NAME, TARGET, DOT)                                                      \
-  template <int R, int C>                                                                        \
-  TARGET void NAME(const int8_t* w, const float* ws, int K, const uint8_t* xq, const float* xs,  \
-                   float* y, int ldy) {                                                          \
-    const int nb = K / kQ8Block;                                                                 \
-    const __m256i ones = _mm256_set1_epi16(1);                                                   \
-    (void)ones;                                                                                  \
-    __m256 acc[R][C];                                                                            \
-    _Pragma("GCC unroll 4") for (int i = 0; i < R; i++)                                          \
-        _Pragma("GCC unroll 4") for (int j = 0; j < C; j++) acc[i][j] = _mm256_setzero_ps();     \
-    for (int b = 0; b < nb; b++) {                                                               \
-      __m256i xv[C];                                                                             \
-      _Pragma("GCC unroll 4") for (int j = 0; j < C; j++) xv[j] = _mm256_loadu_si256(            \
-          reinterpret_cast<const __m256i*>(xq + static_cast<ptrdiff_t>(j) * K + b * kQ8Block));  \
-      _Pragma("GCC unroll 4") for (int i = 0; i < R; i++) {                                      \
-        const __m256i wv = _mm256_loadu_si256(                                                   \
-            reinterpret_cast<const __m256i*>(w + static_cast<ptrdiff_t>(i) * K + b * kQ8Block)); \
-        const __m256i aw = _mm256_abs_epi8(wv);                                                  \
-        const __m256 sw = _mm256_broadcast_ss(ws + static_cast<ptrdiff_t>(i) * nb + b);          \
-        _Pragma("GCC unroll 4") for (int j = 0; j < C; j++) {                                    \
-          const __m256i sx = _mm256_sign_epi8(xv[j], wv);                                        \
-          const __m256i d = DOT;                                                                 \
-          const __m256 s =                                                                       \
-              _mm256_mul_ps(sw, _mm256_loadu_ps(xs + (static_cast<ptrdiff_t>(j) * nb + b) * 8)); \
-          acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d), s, acc[i][j]);                      \
-        }                                                                                        \
-      }                                                                                          \
-    }                                                                                            \
-    _Pragma("GCC unroll 4") for (int i = 0; i < R; i++)                                          \
-        _Pragma("GCC unroll 4") for (int j = 0; j < C; j++)                                      \
-            y[static_cast<ptrdiff_t>(j) * ldy + i] = hsum256(acc[i][j]);                         \
+AERO_AVX2 inline __m256i lanes_below(int n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Σ over each 4 bytes of (u - 128) · x, u = q + 128.
+AERO_AVX2 inline __m256i q8_dot_avx2(__m256i u, __m256i x, __m256i bias, __m256i ones) {
+  const __m256i q = _mm256_xor_si256(u, bias);
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(x, q)), ones);
+}
+
+#define AERO_Q8_TILE_256(NAME, TARGET, INIT, DOT)                                               \
+  template <int R, int C>                                                                       \
+  TARGET void NAME(const uint8_t* w, const float* ws, int K, const int8_t* xq, const float* xs, \
+                   const int32_t* xc, float* y, int ldy) {                                      \
+    const int nb = K / kQ8Block;                                                                \
+    const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8(-128);                   \
+    (void)ones;                                                                                 \
+    (void)bias;                                                                                 \
+    __m256 acc[R][C];                                                                           \
+    for (int i = 0; i < R; i++)                                                                 \
+      for (int j = 0; j < C; j++) acc[i][j] = _mm256_setzero_ps();                              \
+    for (int g0 = 0; g0 < nb; g0 += kQ8Group) {                                                 \
+      const int G = nb - g0 < kQ8Group ? nb - g0 : kQ8Group;                                    \
+      for (int h = 0; h * 8 < G; h++) {                                                         \
+        const int L = G - h * 8 < 8 ? G - h * 8 : 8; /* blocks in this half */                  \
+        const __m256i m = lanes_below(L);                                                       \
+        const int b0 = g0 + h * 8;                                                              \
+        const ptrdiff_t at = static_cast<ptrdiff_t>(g0) * kQ8Block + h * 32;                    \
+        __m256i d[R][C];                                                                        \
+        for (int i = 0; i < R; i++)                                                             \
+          for (int j = 0; j < C; j++) d[i][j] = INIT;                                           \
+        for (int v = 0; v < kQ8Block / 4; v++) {                                                \
+          __m256i wv[R];                                                                        \
+          for (int i = 0; i < R; i++)                                                           \
+            wv[i] = _mm256_maskload_epi32(                                                      \
+                reinterpret_cast<const int*>(w + i * static_cast<ptrdiff_t>(K) + at + v * G * 4), \
+                m);                                                                             \
+          for (int j = 0; j < C; j++) {                                                         \
+            const __m256i xv = _mm256_maskload_epi32(                                           \
+                reinterpret_cast<const int*>(xq + j * static_cast<ptrdiff_t>(K) + at + v * G * 4), \
+                m);                                                                             \
+            for (int i = 0; i < R; i++) d[i][j] = DOT;                                          \
+          }                                                                                     \
+        }                                                                                       \
+        for (int i = 0; i < R; i++) {                                                           \
+          const __m256 sw = _mm256_maskload_ps(ws + i * nb + b0, m);                            \
+          for (int j = 0; j < C; j++) {                                                         \
+            const __m256 s = _mm256_mul_ps(sw, _mm256_maskload_ps(xs + j * nb + b0, m));        \
+            acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d[i][j]), s, acc[i][j]);             \
+          }                                                                                     \
+        }                                                                                       \
+      }                                                                                         \
+    }                                                                                           \
+    for (int i = 0; i < R; i++)                                                                 \
+      for (int j = 0; j < C; j++) y[static_cast<ptrdiff_t>(j) * ldy + i] = hsum256(acc[i][j]);  \
   }
 
-AERO_Q8_TILE_256(q8_tile_vnni256, AERO_AVXVNNI,
-                 _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), aw, sx))
-AERO_Q8_TILE_256(q8_tile_avx2, AERO_AVX2, _mm256_madd_epi16(_mm256_maddubs_epi16(aw, sx), ones))
+AERO_Q8_TILE_256(q8_tile_vnni256, AERO_AVXVNNI, _mm256_maskload_epi32(xc + j * nb + b0, m),
+                 _mm256_dpbusd_avx_epi32(d[i][j], wv[i], xv))
+AERO_Q8_TILE_256(q8_tile_avx2, AERO_AVX2, _mm256_setzero_si256(),
+                 _mm256_add_epi32(d[i][j], q8_dot_avx2(wv[i], xv, bias, ones)))
 #undef AERO_Q8_TILE_256
 
-#define AERO_TILE_TABLE(T)                                                      \
-  {                                                                             \
-    {T<1, 1>, T<1, 2>, T<1, 3>, T<1, 4>}, {T<2, 1>, T<2, 2>, T<2, 3>, T<2, 4>}, \
-        {T<3, 1>, T<3, 2>, T<3, 3>, T<3, 4>}, {                                 \
-      T<4, 1>, T<4, 2>, T<4, 3>, T<4, 4>                                        \
-    }                                                                           \
+#define AERO_TILE_TABLE(T)                                                              \
+  {                                                                                     \
+    {T<1, 1>, T<1, 2>, T<1, 3>, T<1, 4>}, {T<2, 1>, T<2, 2>, T<2, 3>, T<2, 4>},         \
+        {T<3, 1>, T<3, 2>, T<3, 3>, T<3, 4>}, { T<4, 1>, T<4, 2>, T<4, 3>, T<4, 4> } \
   }
 
-void q8_run(const TileTable<Q8Tile>& table, const QMatrix& w, const Q8Acts& x, int n, float* y,
-            int r0, int r1) {
+void q8_run(const TileTable<Q8Tile>& table, int tr, int tc, const QMatrix& w, const Q8Acts& x,
+            int n, float* y, int r0, int r1) {
   const int K = w.cols, nb = K / kQ8Block;
-  for_tiles(table, n, r0, r1, x_chunk_rows(n, 2 * K), [&](Q8Tile tile, int r, int j) {
+  // X's bytes per row: q, and s and c (8 bytes per block).
+  for_tiles(table, tr, tc, n, r0, r1, x_chunk_rows(n, K + K / 4), [&](Q8Tile tile, int r, int j) {
     tile(w.q.data() + static_cast<ptrdiff_t>(r) * K,
          w.scale.data() + static_cast<ptrdiff_t>(r) * nb, K, x.q + static_cast<ptrdiff_t>(j) * K,
-         x.s + static_cast<ptrdiff_t>(j) * nb * 8, y + static_cast<ptrdiff_t>(j) * w.rows + r,
-         w.rows);
+         x.s + static_cast<ptrdiff_t>(j) * nb, x.c + static_cast<ptrdiff_t>(j) * nb,
+         y + static_cast<ptrdiff_t>(j) * w.rows + r, w.rows);
   });
 }
 
@@ -243,7 +291,7 @@ template <typename T>
 void fx_run(const TileTable<FxTile<T>>& table, const T* wdata, const QMatrix& w, const float* x,
             int n, float* y, int r0, int r1) {
   const int K = w.cols;
-  for_tiles(table, n, r0, r1, x_chunk_rows(n, 4 * K), [&](FxTile<T> tile, int r, int j) {
+  for_tiles(table, kTileR, kTileC, n, r0, r1, x_chunk_rows(n, 4 * K), [&](FxTile<T> tile, int r, int j) {
     tile(wdata + static_cast<ptrdiff_t>(r) * K, K, x + static_cast<ptrdiff_t>(j) * K,
          y + static_cast<ptrdiff_t>(j) * w.rows + r, w.rows);
   });
@@ -253,17 +301,17 @@ void fx_run(const TileTable<FxTile<T>>& table, const T* wdata, const QMatrix& w,
 
 void q8_avx512(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1) {
   static constexpr TileTable<Q8Tile> table = AERO_TILE_TABLE(q8_tile_512);
-  q8_run(table, w, x, n, y, r0, r1);
+  q8_run(table, kQ8TileR, kQ8TileC, w, x, n, y, r0, r1);
 }
 
 void q8_avx_vnni(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1) {
   static constexpr TileTable<Q8Tile> table = AERO_TILE_TABLE(q8_tile_vnni256);
-  q8_run(table, w, x, n, y, r0, r1);
+  q8_run(table, 2, 2, w, x, n, y, r0, r1);
 }
 
 void q8_avx2(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1) {
   static constexpr TileTable<Q8Tile> table = AERO_TILE_TABLE(q8_tile_avx2);
-  q8_run(table, w, x, n, y, r0, r1);
+  q8_run(table, 2, 2, w, x, n, y, r0, r1);
 }
 
 #define AERO_FX_TABLE(T, TY)                                    \

@@ -93,7 +93,7 @@ TEST(Quant, every_path_matches_reference_on_odd_shapes) {
   uint32_t seed = 1;
   for (QFormat f : {QFormat::q8, QFormat::bf16, QFormat::f32})
     for (int rows : {1, 5, 17, 67})
-      for (int cols : {32, 96, 768}) {
+      for (int cols : {32, 96, 544, 768}) {
         const std::vector<float> w = randn(static_cast<size_t>(rows) * cols, seed++, 0.05f);
         const QMatrix m = quantize(w.data(), rows, cols, f);
         for (int n : {1, 3, 4, 5, 17, 64}) {
@@ -153,7 +153,7 @@ TEST(Quant, saturated_blocks_are_exact) {
   for (int j = 0; j < n; j++)
     for (int k = 0; k < cols; k++) x[j * cols + k] = (k % (j + 2) ? 0.5f : -0.5f);
   const QMatrix m = quantize(w.data(), rows, cols, QFormat::q8);
-  for (int8_t q : m.q) EXPECT_EQ(std::abs(q), 127);
+  for (uint8_t q : m.q) EXPECT_EQ(std::abs(q - 128), 127);  // stored as q + 128
   std::vector<float> ref(static_cast<size_t>(n) * rows);
   qmatmul_ref(m, x.data(), n, ref.data());
   for (QKernel k : runnable(QFormat::q8)) {
@@ -200,7 +200,7 @@ TEST(Quant, quantize_dequantize_error_bounds) {
     EXPECT_LE(std::fabs(w[i] - dq[i]), scale * 0.5f * (1 + 1e-5f)) << i;
   }
   EXPECT_FLOAT_EQ(q.scale[0], 3.0f / 127);
-  EXPECT_EQ(q.q[5], 127);
+  EXPECT_FLOAT_EQ(dq[5], 3.0f);
 
   const QMatrix b = quantize(w.data(), rows, cols, QFormat::bf16);
   EXPECT_EQ(b.bytes(), static_cast<size_t>(rows) * cols * 2);
