@@ -3,19 +3,19 @@
 //   quant_bench [--n 1,8,64,512] [--shapes 768x768,3072x768,...] [--repeat R] [--warm]
 //               [--cpu-time]
 //
-// For each W (rows x cols) and token count n: the best of R batches (taken in turns), GB/s of weights read
-// (W.bytes() / time), GOP/s (2·rows·cols·n / time) and the speed-up over sgemm. For n <= 8 the
-// weights rotate over copies that together exceed the last-level cache, as in decoding a model
-// whose layers do not fit in it (--warm: one copy, the weights stay in cache when they fit).
+// For each W (rows x cols) and token count n: the best of R batches (taken in turns), GB/s of
+// weights read (W.bytes() / time), GOP/s (2·rows·cols·n / time) and the speed-up over sgemm. For n
+// <= 8 the weights rotate over copies that together exceed the last-level cache, as in decoding a
+// model whose layers do not fit in it (--warm: one copy, the weights stay in cache when they fit).
 // The read bandwidth of the machine (kernels/peak.h) is printed first for comparison.
 // --cpu-time times by CPU time / threads, an estimate for idle cores when others share them
 // (as bench/bandwidth --cpu-time).
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
       std::vector<std::vector<aero::QMatrix>> ws(4);
       double best[4] = {1e30, 1e30, 1e30, 1e30};
       for (int v = 0; v < 4; v++) {
-        one.push_back(aero::quantize(w.data(), rows, cols, v == 0 ? aero::QFormat::f32 : formats[v - 1]));
+        one.push_back(
+            aero::quantize(w.data(), rows, cols, v == 0 ? aero::QFormat::f32 : formats[v - 1]));
         int copies = 1;
         if (!warm && n <= 8)
           copies = static_cast<int>(std::min<size_t>(64, (256u << 20) / one[v].bytes() + 1));
@@ -145,7 +146,8 @@ int main(int argc, char** argv) {
                           cols, 0.0f, y.data(), rows);
             });
           else
-            t = batch_seconds(rotate, [&](int i) { aero::qmatmul(ws[v][i], x.data(), n, y.data()); });
+            t = batch_seconds(rotate,
+                              [&](int i) { aero::qmatmul(ws[v][i], x.data(), n, y.data()); });
           if (r > 0) best[v] = std::min(best[v], t);
         }
       for (int v = 0; v < 4; v++) {

@@ -25,11 +25,8 @@ namespace aero::qk {
 namespace {
 
 constexpr int kTileR = 4, kTileC = 4;
-#ifndef AERO_Q8_TILE_R
-#define AERO_Q8_TILE_R 4
-#define AERO_Q8_TILE_C 3
-#endif
-constexpr int kQ8TileR = AERO_Q8_TILE_R, kQ8TileC = AERO_Q8_TILE_C;
+// q8, AVX-512: 3 rows of W by 4 of X (24 accumulators) was the fastest of 2-4 x 1-4 on Zen 5.
+constexpr int kQ8TileR = 3, kQ8TileC = 4;
 
 template <typename Fn>
 using TileTable = Fn[kTileR][kTileC];
@@ -61,8 +58,8 @@ using Q8Tile = void (*)(const uint8_t*, const float*, int, const int8_t*, const 
 
 template <int R, int C, bool kFull>
 AERO_AVX512VNNI inline void q8_group_512(const uint8_t* w, const float* ws, int K, int nb,
-                                          const int8_t* xq, const float* xs, const int32_t* xc,
-                                          int g0, __m512 (&acc)[R][C]) {
+                                         const int8_t* xq, const float* xs, const int32_t* xc,
+                                         int g0, __m512 (&acc)[R][C]) {
   const int G = kFull ? kQ8Group : nb - g0;
   const __mmask16 m = kFull ? __mmask16(0xffff) : __mmask16((1u << G) - 1);
   const __mmask64 mb = kFull ? ~__mmask64(0) : (__mmask64(1) << (4 * G)) - 1;
@@ -77,8 +74,9 @@ AERO_AVX512VNNI inline void q8_group_512(const uint8_t* w, const float* ws, int 
     __m512i wv[R];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
-      wv[i] = kFull ? _mm512_loadu_si512(w + i * static_cast<ptrdiff_t>(K) + at + v * 64)
-                    : _mm512_maskz_loadu_epi8(mb, w + i * static_cast<ptrdiff_t>(K) + at + v * G * 4);
+      wv[i] = kFull
+                  ? _mm512_loadu_si512(w + i * static_cast<ptrdiff_t>(K) + at + v * 64)
+                  : _mm512_maskz_loadu_epi8(mb, w + i * static_cast<ptrdiff_t>(K) + at + v * G * 4);
 #pragma GCC unroll 4
     for (int j = 0; j < C; j++) {
       const __m512i xv =
@@ -99,6 +97,54 @@ AERO_AVX512VNNI inline void q8_group_512(const uint8_t* w, const float* ws, int 
   }
 }
 
+// A last group of exactly 8 blocks (cols = 768, 1280, ...): its steps v and v + 4 (32 bytes
+// each) share one vector, lanes 8-15 holding the second half of the same 8 blocks, so that no
+// vpdpbusd runs half empty. The scales are repeated in both halves; the correction goes once.
+AERO_AVX512VNNI inline __m512i load_halves(const void* p) {
+  const __m256i* q = static_cast<const __m256i*>(p);
+  return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(q)),
+                            _mm256_loadu_si256(q + 4), 1);
+}
+
+AERO_AVX512VNNI inline __m512 load_scales8_twice(const float* p) {
+  const __m512 s = _mm512_castps256_ps512(_mm256_loadu_ps(p));
+  return _mm512_shuffle_f32x4(s, s, 0x44);
+}
+
+template <int R, int C>
+AERO_AVX512VNNI inline void q8_group8_512(const uint8_t* w, const float* ws, int K, int nb,
+                                          const int8_t* xq, const float* xs, const int32_t* xc,
+                                          int g0, __m512 (&acc)[R][C]) {
+  const ptrdiff_t at = static_cast<ptrdiff_t>(g0) * kQ8Block;
+  __m512i d[R][C];
+#pragma GCC unroll 4
+  for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++) d[i][j] = _mm512_maskz_loadu_epi32(0xff, xc + j * nb + g0);
+#pragma GCC unroll 4
+  for (int v = 0; v < 4; v++) {
+    __m512i wv[R];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+      wv[i] = load_halves(w + i * static_cast<ptrdiff_t>(K) + at + v * 32);
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++) {
+      const __m512i xv = load_halves(xq + j * static_cast<ptrdiff_t>(K) + at + v * 32);
+#pragma GCC unroll 4
+      for (int i = 0; i < R; i++) d[i][j] = _mm512_dpbusd_epi32(d[i][j], wv[i], xv);
+    }
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < R; i++) {
+    const __m512 sw = load_scales8_twice(ws + i * nb + g0);
+#pragma GCC unroll 4
+    for (int j = 0; j < C; j++) {
+      const __m512 s = _mm512_mul_ps(sw, load_scales8_twice(xs + j * nb + g0));
+      acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(d[i][j]), s, acc[i][j]);
+    }
+  }
+}
+
 template <int R, int C>
 AERO_AVX512VNNI void q8_tile_512(const uint8_t* w, const float* ws, int K, const int8_t* xq,
                                  const float* xs, const int32_t* xc, float* y, int ldy) {
@@ -111,7 +157,10 @@ AERO_AVX512VNNI void q8_tile_512(const uint8_t* w, const float* ws, int K, const
   int g0 = 0;
   for (; g0 + kQ8Group <= nb; g0 += kQ8Group)
     q8_group_512<R, C, true>(w, ws, K, nb, xq, xs, xc, g0, acc);
-  if (g0 < nb) q8_group_512<R, C, false>(w, ws, K, nb, xq, xs, xc, g0, acc);
+  if (nb - g0 == 8)
+    q8_group8_512<R, C>(w, ws, K, nb, xq, xs, xc, g0, acc);
+  else if (g0 < nb)
+    q8_group_512<R, C, false>(w, ws, K, nb, xq, xs, xc, g0, acc);
 #pragma GCC unroll 4
   for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
@@ -141,51 +190,51 @@ AERO_AVX2 inline __m256i q8_dot_avx2(__m256i u, __m256i x, __m256i bias, __m256i
   return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(x, q)), ones);
 }
 
-#define AERO_Q8_TILE_256(NAME, TARGET, INIT, DOT)                                               \
-  template <int R, int C>                                                                       \
-  TARGET void NAME(const uint8_t* w, const float* ws, int K, const int8_t* xq, const float* xs, \
-                   const int32_t* xc, float* y, int ldy) {                                      \
-    const int nb = K / kQ8Block;                                                                \
-    const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8(-128);                   \
-    (void)ones;                                                                                 \
-    (void)bias;                                                                                 \
-    __m256 acc[R][C];                                                                           \
-    for (int i = 0; i < R; i++)                                                                 \
-      for (int j = 0; j < C; j++) acc[i][j] = _mm256_setzero_ps();                              \
-    for (int g0 = 0; g0 < nb; g0 += kQ8Group) {                                                 \
-      const int G = nb - g0 < kQ8Group ? nb - g0 : kQ8Group;                                    \
-      for (int h = 0; h * 8 < G; h++) {                                                         \
-        const int L = G - h * 8 < 8 ? G - h * 8 : 8; /* blocks in this half */                  \
-        const __m256i m = lanes_below(L);                                                       \
-        const int b0 = g0 + h * 8;                                                              \
-        const ptrdiff_t at = static_cast<ptrdiff_t>(g0) * kQ8Block + h * 32;                    \
-        __m256i d[R][C];                                                                        \
-        for (int i = 0; i < R; i++)                                                             \
-          for (int j = 0; j < C; j++) d[i][j] = INIT;                                           \
-        for (int v = 0; v < kQ8Block / 4; v++) {                                                \
-          __m256i wv[R];                                                                        \
-          for (int i = 0; i < R; i++)                                                           \
-            wv[i] = _mm256_maskload_epi32(                                                      \
-                reinterpret_cast<const int*>(w + i * static_cast<ptrdiff_t>(K) + at + v * G * 4), \
-                m);                                                                             \
-          for (int j = 0; j < C; j++) {                                                         \
-            const __m256i xv = _mm256_maskload_epi32(                                           \
+#define AERO_Q8_TILE_256(NAME, TARGET, INIT, DOT)                                                  \
+  template <int R, int C>                                                                          \
+  TARGET void NAME(const uint8_t* w, const float* ws, int K, const int8_t* xq, const float* xs,    \
+                   const int32_t* xc, float* y, int ldy) {                                         \
+    const int nb = K / kQ8Block;                                                                   \
+    const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8(-128);                      \
+    (void)ones;                                                                                    \
+    (void)bias;                                                                                    \
+    __m256 acc[R][C];                                                                              \
+    for (int i = 0; i < R; i++)                                                                    \
+      for (int j = 0; j < C; j++) acc[i][j] = _mm256_setzero_ps();                                 \
+    for (int g0 = 0; g0 < nb; g0 += kQ8Group) {                                                    \
+      const int G = nb - g0 < kQ8Group ? nb - g0 : kQ8Group;                                       \
+      for (int h = 0; h * 8 < G; h++) {                                                            \
+        const int L = G - h * 8 < 8 ? G - h * 8 : 8; /* blocks in this half */                     \
+        const __m256i m = lanes_below(L);                                                          \
+        const int b0 = g0 + h * 8;                                                                 \
+        const ptrdiff_t at = static_cast<ptrdiff_t>(g0) * kQ8Block + h * 32;                       \
+        __m256i d[R][C];                                                                           \
+        for (int i = 0; i < R; i++)                                                                \
+          for (int j = 0; j < C; j++) d[i][j] = INIT;                                              \
+        for (int v = 0; v < kQ8Block / 4; v++) {                                                   \
+          __m256i wv[R];                                                                           \
+          for (int i = 0; i < R; i++)                                                              \
+            wv[i] = _mm256_maskload_epi32(                                                         \
+                reinterpret_cast<const int*>(w + i * static_cast<ptrdiff_t>(K) + at + v * G * 4),  \
+                m);                                                                                \
+          for (int j = 0; j < C; j++) {                                                            \
+            const __m256i xv = _mm256_maskload_epi32(                                              \
                 reinterpret_cast<const int*>(xq + j * static_cast<ptrdiff_t>(K) + at + v * G * 4), \
-                m);                                                                             \
-            for (int i = 0; i < R; i++) d[i][j] = DOT;                                          \
-          }                                                                                     \
-        }                                                                                       \
-        for (int i = 0; i < R; i++) {                                                           \
-          const __m256 sw = _mm256_maskload_ps(ws + i * nb + b0, m);                            \
-          for (int j = 0; j < C; j++) {                                                         \
-            const __m256 s = _mm256_mul_ps(sw, _mm256_maskload_ps(xs + j * nb + b0, m));        \
-            acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d[i][j]), s, acc[i][j]);             \
-          }                                                                                     \
-        }                                                                                       \
-      }                                                                                         \
-    }                                                                                           \
-    for (int i = 0; i < R; i++)                                                                 \
-      for (int j = 0; j < C; j++) y[static_cast<ptrdiff_t>(j) * ldy + i] = hsum256(acc[i][j]);  \
+                m);                                                                                \
+            for (int i = 0; i < R; i++) d[i][j] = DOT;                                             \
+          }                                                                                        \
+        }                                                                                          \
+        for (int i = 0; i < R; i++) {                                                              \
+          const __m256 sw = _mm256_maskload_ps(ws + i * nb + b0, m);                               \
+          for (int j = 0; j < C; j++) {                                                            \
+            const __m256 s = _mm256_mul_ps(sw, _mm256_maskload_ps(xs + j * nb + b0, m));           \
+            acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d[i][j]), s, acc[i][j]);                \
+          }                                                                                        \
+        }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
+    for (int i = 0; i < R; i++)                                                                    \
+      for (int j = 0; j < C; j++) y[static_cast<ptrdiff_t>(j) * ldy + i] = hsum256(acc[i][j]);     \
   }
 
 AERO_Q8_TILE_256(q8_tile_vnni256, AERO_AVXVNNI, _mm256_maskload_epi32(xc + j * nb + b0, m),
@@ -194,10 +243,12 @@ AERO_Q8_TILE_256(q8_tile_avx2, AERO_AVX2, _mm256_setzero_si256(),
                  _mm256_add_epi32(d[i][j], q8_dot_avx2(wv[i], xv, bias, ones)))
 #undef AERO_Q8_TILE_256
 
-#define AERO_TILE_TABLE(T)                                                              \
-  {                                                                                     \
-    {T<1, 1>, T<1, 2>, T<1, 3>, T<1, 4>}, {T<2, 1>, T<2, 2>, T<2, 3>, T<2, 4>},         \
-        {T<3, 1>, T<3, 2>, T<3, 3>, T<3, 4>}, { T<4, 1>, T<4, 2>, T<4, 3>, T<4, 4> } \
+#define AERO_TILE_TABLE(T)                                                      \
+  {                                                                             \
+    {T<1, 1>, T<1, 2>, T<1, 3>, T<1, 4>}, {T<2, 1>, T<2, 2>, T<2, 3>, T<2, 4>}, \
+        {T<3, 1>, T<3, 2>, T<3, 3>, T<3, 4>}, {                                 \
+      T<4, 1>, T<4, 2>, T<4, 3>, T<4, 4>                                        \
+    }                                                                           \
   }
 
 void q8_run(const TileTable<Q8Tile>& table, int tr, int tc, const QMatrix& w, const Q8Acts& x,
@@ -291,10 +342,11 @@ template <typename T>
 void fx_run(const TileTable<FxTile<T>>& table, const T* wdata, const QMatrix& w, const float* x,
             int n, float* y, int r0, int r1) {
   const int K = w.cols;
-  for_tiles(table, kTileR, kTileC, n, r0, r1, x_chunk_rows(n, 4 * K), [&](FxTile<T> tile, int r, int j) {
-    tile(wdata + static_cast<ptrdiff_t>(r) * K, K, x + static_cast<ptrdiff_t>(j) * K,
-         y + static_cast<ptrdiff_t>(j) * w.rows + r, w.rows);
-  });
+  for_tiles(table, kTileR, kTileC, n, r0, r1, x_chunk_rows(n, 4 * K),
+            [&](FxTile<T> tile, int r, int j) {
+              tile(wdata + static_cast<ptrdiff_t>(r) * K, K, x + static_cast<ptrdiff_t>(j) * K,
+                   y + static_cast<ptrdiff_t>(j) * w.rows + r, w.rows);
+            });
 }
 
 }  // namespace
