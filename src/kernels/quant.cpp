@@ -210,7 +210,7 @@ class AlignedBuffer {
 
 // X quantized per row and block exactly as qmatmul_ref does, packed like W's rows. Buffers are
 // reused across calls of the same thread.
-qk::Q8Acts quantize_acts(const float* x, int n, int K) {
+qk::Q8Acts quantize_acts(const float* x, int n, int K, bool avx512) {
   thread_local AlignedBuffer<int8_t> q;
   thread_local AlignedBuffer<float> s;
   thread_local AlignedBuffer<int32_t> c;
@@ -219,6 +219,9 @@ qk::Q8Acts quantize_acts(const float* x, int n, int K) {
   float* sd = s.get(static_cast<size_t>(n) * nb);
   int32_t* cd = c.get(static_cast<size_t>(n) * nb);
   parallel_range(n, 16, [&](int64_t r0, int64_t r1) {
+    if (avx512)
+      return qk::q8_quantize_rows_avx512(x, K, static_cast<int>(r0), static_cast<int>(r1), qd, sd,
+                                         cd);
     for (int64_t r = r0; r < r1; r++)
       for (int b = 0; b < nb; b++) {
         int8_t qb[kQ8Block];
@@ -314,7 +317,7 @@ void qmatmul(const QMatrix& w, const float* x, int n, float* y) {
       });
       return;
     case QFormat::q8: {
-      const qk::Q8Acts xq = quantize_acts(x, n, w.cols);
+      const qk::Q8Acts xq = quantize_acts(x, n, w.cols, k == QKernel::avx512);
       over_rows(w, n, [&](int r0, int r1) {
         if (k == QKernel::avx512)
           qk::q8_avx512(w, xq, n, y, r0, r1);

@@ -25,6 +25,9 @@ struct Q8Acts {
 };
 
 void q8_avx512(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1);
+// Rows [r0, r1) of X (n, K) into the Q8Acts buffers (q, s, c), exactly as the portable code.
+void q8_quantize_rows_avx512(const float* x, int K, int r0, int r1, int8_t* q, float* s,
+                             int32_t* c);
 void q8_avx_vnni(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1);
 void q8_avx2(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1);
 

@@ -13,6 +13,7 @@
 #include <immintrin.h>
 
 #include <cstddef>
+#include <cstring>
 
 #include "kernels/quant_kernels.h"
 
@@ -349,7 +350,48 @@ void fx_run(const TileTable<FxTile<T>>& table, const T* wdata, const QMatrix& w,
             });
 }
 
+// X rows quantized and packed as quant.cpp's quantize_acts does it, bit for bit: the same
+// scale = amax / 127 and inv = 1 / scale, x · inv rounded half to even by vcvtps2dq (MXCSR's
+// default mode, as nearbyint), then each group's 4-byte pieces transposed into place.
+AERO_AVX512 void q8_quantize_rows_512(const float* x, int K, int r0, int r1, int8_t* q, float* s,
+                                      int32_t* c) {
+  const int nb = K / kQ8Block;
+  const __m512 sign = _mm512_set1_ps(-0.0f);
+  for (int r = r0; r < r1; r++) {
+    const float* xr = x + static_cast<ptrdiff_t>(r) * K;
+    int8_t* qr = q + static_cast<ptrdiff_t>(r) * K;
+    for (int g0 = 0; g0 < nb; g0 += kQ8Group) {
+      const int G = nb - g0 < kQ8Group ? nb - g0 : kQ8Group;
+      alignas(64) int32_t tmp[kQ8Group][kQ8Block / 4];  // block l's 32 int8
+      for (int l = 0; l < G; l++) {
+        const int b = g0 + l;
+        const __m512 a0 = _mm512_loadu_ps(xr + b * kQ8Block);
+        const __m512 a1 = _mm512_loadu_ps(xr + b * kQ8Block + 16);
+        const float amax = _mm512_reduce_max_ps(
+            _mm512_max_ps(_mm512_andnot_ps(sign, a0), _mm512_andnot_ps(sign, a1)));
+        const float scale = amax / 127.0f;
+        const float inv = scale > 0 ? 1.0f / scale : 0.0f;
+        const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(a0, _mm512_set1_ps(inv)));
+        const __m512i q1 = _mm512_cvtps_epi32(_mm512_mul_ps(a1, _mm512_set1_ps(inv)));
+        s[static_cast<ptrdiff_t>(r) * nb + b] = scale;
+        c[static_cast<ptrdiff_t>(r) * nb + b] =
+            -128 * _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+        _mm_store_si128(reinterpret_cast<__m128i*>(tmp[l]), _mm512_cvtepi32_epi8(q0));
+        _mm_store_si128(reinterpret_cast<__m128i*>(tmp[l]) + 1, _mm512_cvtepi32_epi8(q1));
+      }
+      int8_t* dst = qr + static_cast<ptrdiff_t>(g0) * kQ8Block;
+      for (int v = 0; v < kQ8Block / 4; v++)
+        for (int l = 0; l < G; l++) std::memcpy(dst + (v * G + l) * 4, &tmp[l][v], 4);
+    }
+  }
+}
+
 }  // namespace
+
+void q8_quantize_rows_avx512(const float* x, int K, int r0, int r1, int8_t* q, float* s,
+                             int32_t* c) {
+  q8_quantize_rows_512(x, K, r0, r1, q, s, c);
+}
 
 void q8_avx512(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1) {
   static constexpr TileTable<Q8Tile> table = AERO_TILE_TABLE(q8_tile_512);
