@@ -136,7 +136,8 @@ void qmatmul_ref(const QMatrix& w, const float* x, int n, float* y) {
           break;
         case QFormat::bf16:
           for (int k = 0; k < K; k++)
-            acc += static_cast<double>(bf16_to_f32(w.bf16[base + k])) * xr[k];
+            acc += static_cast<double>(bf16_to_f32(w.bf16[base + k])) *
+                   bf16_to_f32(f32_to_bf16(xr[k]));
           break;
         case QFormat::q8:
           for (int b = 0; b < K / kQ8Block; b++) {
@@ -264,6 +265,31 @@ void q8_portable(const QMatrix& w, const qk::Q8Acts& x, int n, float* y, int r0,
   }
 }
 
+// X rounded to bf16 once per call (as f32_to_bf16, written so that it vectorizes): as bf16
+// bits for vdpbf16ps, or widened back to f32 for the other kernels.
+const void* round_acts_bf16(const float* x, size_t count, bool bits) {
+  thread_local AlignedBuffer<uint16_t> b;
+  thread_local AlignedBuffer<float> f;
+  uint16_t* bd = bits ? b.get(count) : nullptr;
+  float* fd = bits ? nullptr : f.get(count);
+  parallel_range(static_cast<int64_t>(count), 1 << 16, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; i++) {
+      uint32_t u;
+      std::memcpy(&u, x + i, 4);
+      const uint32_t nan = (u >> 16) | 0x40u;
+      const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+      const uint32_t h = (u & 0x7fffffffu) > 0x7f800000u ? nan : rounded;
+      if (bits) {
+        bd[i] = static_cast<uint16_t>(h);
+      } else {
+        const uint32_t wide = h << 16;
+        std::memcpy(fd + i, &wide, 4);
+      }
+    }
+  });
+  return bits ? static_cast<const void*>(bd) : static_cast<const void*>(fd);
+}
+
 void bf16_portable(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
   const int K = w.cols;
   for (int j = 0; j < n; j++)
@@ -306,16 +332,22 @@ void qmatmul(const QMatrix& w, const float* x, int n, float* y) {
       }
       sgemm(false, true, n, w.rows, w.cols, 1.0f, x, w.cols, w.f32.data(), w.cols, 0.0f, y, w.rows);
       return;
-    case QFormat::bf16:
+    case QFormat::bf16: {
+      const bool dp = k == QKernel::avx512 && cpu_info().avx512_bf16;
+      const void* xr = round_acts_bf16(x, static_cast<size_t>(n) * w.cols, dp);
+      const float* xf = static_cast<const float*>(xr);
       over_rows(w, n, [&](int r0, int r1) {
-        if (k == QKernel::avx512)
-          qk::bf16_avx512(w, x, n, y, r0, r1);
+        if (dp)
+          qk::bf16_avx512_dp(w, static_cast<const uint16_t*>(xr), n, y, r0, r1);
+        else if (k == QKernel::avx512)
+          qk::bf16_avx512(w, xf, n, y, r0, r1);
         else if (k == QKernel::portable)
-          bf16_portable(w, x, n, y, r0, r1);
+          bf16_portable(w, xf, n, y, r0, r1);
         else
-          qk::bf16_avx2(w, x, n, y, r0, r1);
+          qk::bf16_avx2(w, xf, n, y, r0, r1);
       });
       return;
+    }
     case QFormat::q8: {
       const qk::Q8Acts xq = quantize_acts(x, n, w.cols, k == QKernel::avx512);
       over_rows(w, n, [&](int r0, int r1) {
@@ -344,7 +376,8 @@ std::string qmatmul_kernel(QFormat format) {
       if (k == QKernel::portable) return "f32: sgemm";
       return std::string("f32: sgemm, ") + isa + " gemv for n <= " + std::to_string(kGemvRows);
     case QFormat::bf16:
-      return std::string("bf16: ") + isa;
+      return std::string("bf16: ") +
+             (k == QKernel::avx512 && cpu_info().avx512_bf16 ? "avx512-bf16" : isa);
     case QFormat::q8:
       return std::string("q8: ") + (k == QKernel::avx512 ? "avx512-vnni" : isa);
   }

@@ -2,9 +2,10 @@
 // Y(n, rows) = X(n, cols) · Wᵀ, W stored row-major as (rows = outputs, cols = inputs).
 //   f32   the trained weights, multiplied by sgemm
 //         (n <= kGemvRows: aero's own gemv over W, faster than OpenBLAS there)
-//   bf16  bfloat16 (round to nearest even), widened to f32 and multiplied with f32 X by FMA,
-//         f32 accumulation: X is not rounded, so only the summation order differs from the
-//         reference (vdpbf16ps, which rounds X to bf16, was not faster: see docs/performance.md)
+//   bf16  bfloat16 (round to nearest even), f32 accumulation. X is rounded to bf16 the same way
+//         once per call, so every product is exact in f32 and paths differ only in summation
+//         order: AVX-512 BF16 vdpbf16ps (2.2x the widen + FMA rate; it flushes subnormal
+//         inputs to zero), else W widened to f32 and FMA (AVX-512, AVX2, portable)
 //   q8    int8 in blocks of kQ8Block consecutive inputs, one f32 scale per block
 //         (w ≈ scale · q, scale = max|w| / 127); X is quantized the same way per row and block
 //         once per call; products of blocks are exact int32 dot products (AVX-512 VNNI,
@@ -43,8 +44,8 @@ std::vector<float> dequantize(const QMatrix& m);
 
 // Y(n, rows) = X(n, cols) · Wᵀ (beta = 0: Y is overwritten).
 void qmatmul(const QMatrix& w, const float* x, int n, float* y);
-// Naive reference: same arithmetic contract (q8 quantizes X per block the same way), double
-// accumulation.
+// Naive reference: same arithmetic contract (bf16 rounds X to bf16, q8 quantizes X per block
+// the same way), double accumulation.
 void qmatmul_ref(const QMatrix& w, const float* x, int n, float* y);
 
 // Which kernel qmatmul uses for `format` on this CPU ("q8: avx512-vnni", "bf16: avx2", ...).

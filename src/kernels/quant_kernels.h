@@ -31,10 +31,12 @@ void q8_quantize_rows_avx512(const float* x, int K, int r0, int r1, int8_t* q, f
 void q8_avx_vnni(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1);
 void q8_avx2(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1);
 
-// f32 and bf16 W with f32 X (f32: the small-n gemv).
+// f32 and bf16 W with f32 X (f32: the small-n gemv; bf16: X already rounded to bf16).
 void f32_avx512(const QMatrix& w, const float* x, int n, float* y, int r0, int r1);
 void f32_avx2(const QMatrix& w, const float* x, int n, float* y, int r0, int r1);
 void bf16_avx512(const QMatrix& w, const float* x, int n, float* y, int r0, int r1);
+// vdpbf16ps on X already rounded to bf16 (n, cols).
+void bf16_avx512_dp(const QMatrix& w, const uint16_t* x, int n, float* y, int r0, int r1);
 void bf16_avx2(const QMatrix& w, const float* x, int n, float* y, int r0, int r1);
 
 // Rows of X per pass over a tile of W, so that the slice of X (bytes_per_row each) stays in L2.

@@ -176,6 +176,8 @@ TEST(Quant, forced_kernel_is_reported_and_never_wider_than_the_cpu) {
     EXPECT_EQ(qmatmul_kernel(QFormat::f32), "f32: sgemm");
   }
   const CpuInfo& c = cpu_info();
+  const bool avx512 = c.avx512f && c.avx512bw && c.avx512vl;
+  EXPECT_EQ(qmatmul_kernel(QFormat::bf16) == "bf16: avx512-bf16", avx512 && c.avx512_bf16);
   const std::string best = qmatmul_kernel(QFormat::q8);
   if (!c.avx512_vnni) {
     EXPECT_EQ(best.find("avx512"), std::string::npos) << best;
