@@ -389,7 +389,6 @@ void fx_run(const TileTable<FxTile<T>>& table, const T* wdata, const QMatrix& w,
 AERO_AVX512 void q8_quantize_rows_512(const float* x, int K, int r0, int r1, int8_t* q, float* s,
                                       int32_t* c) {
   const int nb = K / kQ8Block;
-  const __m512 sign = _mm512_set1_ps(-0.0f);
   for (int r = r0; r < r1; r++) {
     const float* xr = x + static_cast<ptrdiff_t>(r) * K;
     int8_t* qr = q + static_cast<ptrdiff_t>(r) * K;
@@ -400,8 +399,8 @@ AERO_AVX512 void q8_quantize_rows_512(const float* x, int K, int r0, int r1, int
         const int b = g0 + l;
         const __m512 a0 = _mm512_loadu_ps(xr + b * kQ8Block);
         const __m512 a1 = _mm512_loadu_ps(xr + b * kQ8Block + 16);
-        const float amax = _mm512_reduce_max_ps(
-            _mm512_max_ps(_mm512_andnot_ps(sign, a0), _mm512_andnot_ps(sign, a1)));
+        const float amax =
+            _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a0), _mm512_abs_ps(a1)));
         const float scale = amax / 127.0f;
         const float inv = scale > 0 ? 1.0f / scale : 0.0f;
         const __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(a0, _mm512_set1_ps(inv)));
