@@ -98,6 +98,10 @@ int main(int argc, char** argv) {
   }
   if (g_cpu_time) {
     aero::reexec_with_env(argv, "OMP_WAIT_POLICY", "passive");
+  } else {
+    aero::tune_openmp_runtime(argv);  // the same threading aero's CLI runs with
+  }
+  if (g_cpu_time) {
     aero::set_probe_clock(aero::ProbeClock::cpu);
   }
   const int nt = aero::num_threads();

@@ -372,11 +372,13 @@ using Bf16DpTile = void (*)(const uint16_t*, int, const uint16_t*, float*, int);
 template <typename T>
 using FxTile = void (*)(const T*, int, const float*, float*, int);
 
+// tr: rows of W per tile; f32 with one token reads one row at a time (one sequential stream for
+// the prefetcher: 67% of the read bandwidth against 55-59% with 4 rows).
 template <typename T>
-void fx_run(const TileTable<FxTile<T>>& table, const T* wdata, const QMatrix& w, const float* x,
-            int n, float* y, int r0, int r1) {
+void fx_run(const TileTable<FxTile<T>>& table, int tr, const T* wdata, const QMatrix& w,
+            const float* x, int n, float* y, int r0, int r1) {
   const int K = w.cols;
-  for_tiles(table, kTileR, kTileC, n, r0, r1, x_chunk_rows(n, 4 * K),
+  for_tiles(table, tr, kTileC, n, r0, r1, x_chunk_rows(n, 4 * K),
             [&](FxTile<T> tile, int r, int j) {
               tile(wdata + static_cast<ptrdiff_t>(r) * K, K, x + static_cast<ptrdiff_t>(j) * K,
                    y + static_cast<ptrdiff_t>(j) * w.rows + r, w.rows);
@@ -451,17 +453,17 @@ void q8_avx2(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1)
 
 void f32_avx512(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
   static constexpr TileTable<FxTile<float>> table = AERO_FX_TABLE(fx_tile_512, float);
-  fx_run(table, w.f32.data(), w, x, n, y, r0, r1);
+  fx_run(table, n == 1 ? 1 : kTileR, w.f32.data(), w, x, n, y, r0, r1);
 }
 
 void f32_avx2(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
   static constexpr TileTable<FxTile<float>> table = AERO_FX_TABLE(fx_tile_avx2, float);
-  fx_run(table, w.f32.data(), w, x, n, y, r0, r1);
+  fx_run(table, n == 1 ? 1 : kTileR, w.f32.data(), w, x, n, y, r0, r1);
 }
 
 void bf16_avx512(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
   static constexpr TileTable<FxTile<uint16_t>> table = AERO_FX_TABLE(fx_tile_512, uint16_t);
-  fx_run(table, w.bf16.data(), w, x, n, y, r0, r1);
+  fx_run(table, kTileR, w.bf16.data(), w, x, n, y, r0, r1);
 }
 
 void bf16_avx512_dp(const QMatrix& w, const uint16_t* x, int n, float* y, int r0, int r1) {
@@ -476,7 +478,7 @@ void bf16_avx512_dp(const QMatrix& w, const uint16_t* x, int n, float* y, int r0
 
 void bf16_avx2(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
   static constexpr TileTable<FxTile<uint16_t>> table = AERO_FX_TABLE(fx_tile_avx2, uint16_t);
-  fx_run(table, w.bf16.data(), w, x, n, y, r0, r1);
+  fx_run(table, kTileR, w.bf16.data(), w, x, n, y, r0, r1);
 }
 
 }  // namespace aero::qk
