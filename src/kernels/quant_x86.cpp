@@ -6,8 +6,8 @@
 // loaded once per step and used C times, X's once and used R times, and the R·C accumulators
 // stay in registers until the end of the row, where each is summed horizontally.
 //
-// GCC 12's AVX-512 headers warn about their own _mm512_undefined_ps() (permutexvar, cvtepi32_ps,
-// reduce_add) when inlined; the warning points into the header, so it is silenced for this file.
+// GCC 12's AVX-512 headers warn about their own _mm512_undefined_ps() (cvtepi32_ps, reduce_add,
+// ...) when inlined; the warning points into the header, so it is silenced for this file.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
@@ -369,6 +369,29 @@ AERO_AVX512BF16 void bf16_tile_dp(const uint16_t* w, int K, const uint16_t* x, f
 
 using Bf16DpTile = void (*)(const uint16_t*, int, const uint16_t*, float*, int);
 
+// One token: W row by row (one sequential stream) with 4 independent accumulators.
+AERO_AVX512BF16 void bf16_gemv_dp(const uint16_t* w, int K, const uint16_t* x, float* y, int r0,
+                                  int r1) {
+  for (int r = r0; r < r1; r++) {
+    const uint16_t* wr = w + static_cast<ptrdiff_t>(r) * K;
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                     _mm512_setzero_ps()};
+    int k = 0;
+    for (; k + 128 <= K; k += 128)
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; u++)
+        acc[u] = _mm512_dpbf16_ps(acc[u], (__m512bh)_mm512_loadu_si512(wr + k + 32 * u),
+                                  (__m512bh)_mm512_loadu_si512(x + k + 32 * u));
+    for (; k < K; k += 32) {
+      const __mmask32 m = K - k >= 32 ? ~__mmask32(0) : (__mmask32(1) << (K - k)) - 1;
+      acc[0] = _mm512_dpbf16_ps(acc[0], (__m512bh)_mm512_maskz_loadu_epi16(m, wr + k),
+                                (__m512bh)_mm512_maskz_loadu_epi16(m, x + k));
+    }
+    y[r] = _mm512_reduce_add_ps(
+        _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3])));
+  }
+}
+
 template <typename T>
 using FxTile = void (*)(const T*, int, const float*, float*, int);
 
@@ -469,6 +492,7 @@ void bf16_avx512(const QMatrix& w, const float* x, int n, float* y, int r0, int 
 void bf16_avx512_dp(const QMatrix& w, const uint16_t* x, int n, float* y, int r0, int r1) {
   static constexpr TileTable<Bf16DpTile> table = AERO_TILE_TABLE(bf16_tile_dp);
   const int K = w.cols;
+  if (n == 1) return bf16_gemv_dp(w.bf16.data(), K, x, y, r0, r1);
   for_tiles(
       table, kTileR, kTileC, n, r0, r1, x_chunk_rows(n, 2 * K), [&](Bf16DpTile tile, int r, int j) {
         tile(w.bf16.data() + static_cast<ptrdiff_t>(r) * K, K, x + static_cast<ptrdiff_t>(j) * K,
