@@ -86,16 +86,18 @@ QMatrix quantize(const float* w, int rows, int cols, QFormat format) {
                  " inputs, got ", cols);
       m.q.resize(n);
       m.scale.resize(n / kQ8Block);
-      for (int r = 0; r < rows; r++) {
-        const size_t row = static_cast<size_t>(r) * cols;
-        for (int b = 0; b < cols / kQ8Block; b++) {
-          int8_t q[kQ8Block];
-          uint8_t u[kQ8Block];
-          m.scale[row / kQ8Block + b] = quantize_block(w + row + b * kQ8Block, q);
-          for (int t = 0; t < kQ8Block; t++) u[t] = static_cast<uint8_t>(q[t] + 128);
-          pack_block(m.q.data() + row, cols, b, u);
+      parallel_range(rows, 64, [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; r++) {
+          const size_t row = static_cast<size_t>(r) * cols;
+          for (int b = 0; b < cols / kQ8Block; b++) {
+            int8_t q[kQ8Block];
+            uint8_t u[kQ8Block];
+            m.scale[row / kQ8Block + b] = quantize_block(w + row + b * kQ8Block, q);
+            for (int t = 0; t < kQ8Block; t++) u[t] = static_cast<uint8_t>(q[t] + 128);
+            pack_block(m.q.data() + row, cols, b, u);
+          }
         }
-      }
+      });
       break;
   }
   return m;

@@ -52,7 +52,7 @@ void qmatmul_ref(const QMatrix& w, const float* x, int n, float* y);
 std::string qmatmul_kernel(QFormat format);
 
 // Kernel families, narrowest first. `best` (default) is the widest this CPU runs; a forced one
-// (tests, benches, or AERO_QKERNEL=portable|avx2|avx-vnni|avx512 read at start-up) is lowered to
+// (tests, benches, or AERO_QKERNEL=portable|avx2|avx-vnni|avx512, read on first use) is lowered to
 // the widest family at or below it that cpu_info() reports, so no missing instruction runs.
 // Not for use while another thread is inside qmatmul.
 enum class QKernel : uint8_t { portable, avx2, avx_vnni, avx512, best };
