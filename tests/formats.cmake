@@ -1,0 +1,85 @@
+# Formats on the command line: `aero export gguf` for both llama.cpp architectures, checked by an
+# independent Python GGUF reader (tests/reference/gguf_read.py) that also runs the exported file
+# the way llama.cpp's graph does and compares the logits with the checkpoint run aero's way.
+
+# Shared setup: a char corpus, its tokenizer and shards; `config OPTIONS OUT [TOKENIZER SHARDS]`
+# trains a tiny GPT with OPTIONS spliced into "model" for 20 steps into run directory OUT.
+set(AERO_FORMATS_SETUP "set -eu; d=$(mktemp -d); trap 'rm -rf $d' EXIT; cd $d; A=$<TARGET_FILE:aero>
+P=\"${AERO_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/gguf_read.py\"
+for i in $(seq 1 200); do echo \"line $i: the quick brown fox jumps over the lazy dog $((i * 7 % 13)) times\"; echo; done > raw.txt
+$A tokenizer train --type char -i raw.txt -o chars.json > /dev/null
+$A data split -i raw.txt -o split --seed 3 > /dev/null
+$A data prepare -i split -t chars.json -o shards --threads 1 > /dev/null
+config() {
+tok=chars.json; sh=shards; if [ $# -gt 2 ]; then tok=$3; sh=$4; fi
+V=$($A data inspect $sh/train.bin | sed -n 's/.*vocab \\([0-9]*\\),.*/\\1/p')
+cat > c.json <<JSON
+{\"model\": {\"vocab_size\": $V, \"block_size\": 16, \"n_layer\": 2, \"n_head\": 2, \"n_embd\": 32,
+           \"ffn_hidden\": 64, $1},
+ \"train\": {\"batch_size\": 4, \"max_steps\": 20, \"eval_every\": 0, \"test_batches\": 1,
+           \"log_every\": 20, \"threads\": 1, \"out_dir\": \"$2\"},
+ \"data\": {\"train\": \"$sh/train.bin\", \"val\": \"$sh/val.bin\", \"test\": \"$sh/test.bin\",
+          \"tokenizer\": \"$tok\"}}
+JSON
+$A train -c c.json > $2.log 2>&1
+}
+")
+
+# gpt2: learned positions, LayerNorm, GELU, no biases (exported as zeros), tied head.
+add_test(NAME formats.cli_export_gguf_gpt2
+         COMMAND bash -c "${AERO_FORMATS_SETUP}
+config '\"pos\": \"learned\", \"norm\": \"layernorm\", \"act\": \"gelu\", \"bias\": false, \"tie_head\": true' g
+$A export gguf -m g -o g.gguf
+$P g.gguf --ckpt g/ckpt-20
+$A export gguf -m g -o g8.gguf --type q8_0
+$P g8.gguf --ckpt g/ckpt-20")
+set_tests_properties(formats.cli_export_gguf_gpt2 PROPERTIES LABELS cli TIMEOUT 120
+  PASS_REGULAR_EXPRESSION "wrote g.gguf: gpt2, 28 tensors \\(0 q8_0\\), vocabulary 43
+g.gguf: GGUF v3, arch gpt2, [0-9]+ keys, 28 tensors \\(0 q8_0\\), data at [0-9]+, alignment 32, vocab 43 \\(llama\\)
+logits over 10 tokens: .*
+gguf-ok
+wrote g8.gguf: gpt2, 28 tensors \\(9 q8_0\\).*
+gguf-ok")
+
+# llama: RoPE (theta 500), RMSNorm, SwiGLU, untied head; Q and K permuted for llama.cpp's RoPE.
+add_test(NAME formats.cli_export_gguf_llama
+         COMMAND bash -c "${AERO_FORMATS_SETUP}
+config '\"pos\": \"rope\", \"rope_theta\": 500, \"norm\": \"rmsnorm\", \"act\": \"swiglu\", \"norm_eps\": 1e-6' l
+$A export gguf -m l -o l.gguf --name tiny-llama
+$P l.gguf --ckpt l/ckpt-20
+$A export gguf -m l -o l8.gguf --type q8_0
+$P l8.gguf --ckpt l/ckpt-20 --ids 3,9,27,1,1,40,2")
+set_tests_properties(formats.cli_export_gguf_llama PROPERTIES LABELS cli TIMEOUT 120
+  PASS_REGULAR_EXPRESSION "wrote l.gguf: llama, 21 tensors \\(0 q8_0\\).*
+l.gguf: GGUF v3, arch llama, .*, vocab 43 \\(llama\\)
+logits over 10 tokens: .*
+gguf-ok
+wrote l8.gguf: llama, 21 tensors \\(16 q8_0\\).*
+logits over 7 tokens: .*
+gguf-ok")
+
+# A SentencePiece tokenizer goes in as tokenizer.ggml.model "llama" with its own pieces and
+# scores; options llama.cpp has no architecture for are refused, naming them.
+add_test(NAME formats.cli_export_gguf_sentencepiece_and_errors
+         COMMAND bash -c "${AERO_FORMATS_SETUP}
+$A tokenizer train --type bpe -i raw.txt -o spm.model --vocab-size 100 --no-byte-fallback > /dev/null
+$A data prepare -i split -t spm.model -o spm_shards --threads 1 > /dev/null
+config '\"pos\": \"learned\", \"act\": \"gelu\"' g spm.model spm_shards
+$A export gguf -m g -o s.gguf
+$P s.gguf
+set +e
+config '\"pos\": \"learned\", \"pre_ln\": false' p
+$A export gguf -m p -o p.gguf; echo rc=$?
+test ! -e p.gguf && echo no-file
+$A export gguf -m g -o x.gguf --tokenizer nope.model; echo rc=$?")
+set_tests_properties(formats.cli_export_gguf_sentencepiece_and_errors PROPERTIES LABELS cli
+  TIMEOUT 120 PASS_REGULAR_EXPRESSION
+  "wrote s.gguf: gpt2, 29 tensors \\(0 q8_0\\), vocabulary 100
+s.gguf: .*vocab 100 \\(llama\\)
+gguf-ok
+aero: error: \\[export\\] llama.cpp cannot represent this model: as gpt2 it would need pre_ln=false \\(needs true\\). as llama it would need pos=learned \\(needs rope\\), norm=layernorm \\(needs rmsnorm\\), act=gelu \\(needs swiglu\\), pre_ln=false \\(needs true\\)
+rc=1
+no-file
+aero: error: \\[tokenizer\\] no such file: nope.model
+rc=1")
+
