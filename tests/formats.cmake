@@ -83,3 +83,43 @@ no-file
 aero: error: \\[tokenizer\\] no such file: nope.model
 rc=1")
 
+# The tiny Hugging Face GPT-2 of tests/parity/test_import_hf.cpp, part of the parity fixture.
+add_test(NAME parity.reference.hf_gpt2
+         COMMAND ${AERO_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/hf_gpt2_ref.py
+                 ${CMAKE_CURRENT_BINARY_DIR}/parity_data)
+set_tests_properties(parity.reference.hf_gpt2 PROPERTIES FIXTURES_SETUP aero_parity_ref
+                     LABELS parity TIMEOUT 120)
+
+# Import on the command line: the run directory works with info, generate (the copied GPT-2
+# tokenizer), export back to GGUF (gpt2 vocabulary with merges); errors name the file.
+add_test(NAME formats.cli_import_hf_gpt2
+         COMMAND bash -c "set -eu; d=$(mktemp -d); trap 'rm -rf $d' EXIT; cd $d; A=$<TARGET_FILE:aero>
+HF=${CMAKE_CURRENT_BINARY_DIR}/parity_data/hf_gpt2
+$A import hf-gpt2 --in $HF --out run
+$A info -m run | head -3
+$A generate -m run -p 'Tiếng Việt' --max-new 5 --temperature 0 > gen.txt 2>&1
+echo generate-ok
+$A export gguf -m run -o run.gguf
+${AERO_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/gguf_read.py run.gguf --ckpt run/ckpt-0
+set +e
+$A import hf-gpt2 --in $HF --out run; echo rc=$?
+mkdir bad; cp $HF/* bad/; sed -i 's/gelu_new/gelu/' bad/config.json
+$A import hf-gpt2 --in bad --out run2; echo rc=$?
+$A import hf-gpt2 --in nope --out run3; echo rc=$?")
+set_tests_properties(formats.cli_import_hf_gpt2 PROPERTIES LABELS cli TIMEOUT 120
+  FIXTURES_REQUIRED aero_parity_ref PASS_REGULAR_EXPRESSION
+  "wrote run/ckpt-0: gpt2, 2 layers, 4 heads, n_embd 32, context 24, vocab 537, [0-9]+ parameters
+tokenizer: /.*/run/tokenizer/vocab.json
+checkpoint run/ckpt-0: step 0, 0 tokens seen
+gpt: 2 layers, 4 heads of 8, n_embd 32, ffn 128 \\(gelu\\), context 24, vocab 537
+.*generate-ok
+wrote run.gguf: gpt2, 28 tensors \\(0 q8_0\\), vocabulary 537
+run.gguf: GGUF v3, arch gpt2, .*vocab 537 \\(gpt2\\)
+logits over 10 tokens: .*
+gguf-ok
+aero: error: \\[import\\] run already holds a run. choose another --out
+rc=1
+aero: error: \\[import\\] bad/config.json: activation_function 'gelu' is not supported.*
+rc=1
+aero: error: \\[import\\] nope: no such directory
+rc=1")

@@ -13,5 +13,6 @@ void add_info(CLI::App& app);
 void add_plot(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_export(CLI::App& app);
+void add_import(CLI::App& app);
 
 }  // namespace aero::cli

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   aero::cli::add_eval(app);
   aero::cli::add_generate(app);
   aero::cli::add_export(app);
+  aero::cli::add_import(app);
   aero::cli::add_plot(app);
   aero::cli::add_doctor(app);
   try {
