@@ -1,6 +1,7 @@
-# Formats on the command line: `aero export gguf` for both llama.cpp architectures, checked by an
-# independent Python GGUF reader (tests/reference/gguf_read.py) that also runs the exported file
-# the way llama.cpp's graph does and compares the logits with the checkpoint run aero's way.
+# Formats on the command line: `aero export gguf` for both llama.cpp architectures and every
+# --type, checked by an independent Python GGUF reader (tests/reference/gguf_read.py) that also
+# runs the exported file the way llama.cpp's graph does and compares the logits with the
+# checkpoint run aero's way.
 
 # Shared setup: a char corpus, its tokenizer and shards; `config OPTIONS OUT [TOKENIZER SHARDS]`
 # trains a tiny GPT with OPTIONS spliced into "model" for 20 steps into run directory OUT.
@@ -32,13 +33,19 @@ config '\"pos\": \"learned\", \"norm\": \"layernorm\", \"act\": \"gelu\", \"bias
 $A export gguf -m g -o g.gguf
 $P g.gguf --ckpt g/ckpt-20
 $A export gguf -m g -o g8.gguf --type q8_0
-$P g8.gguf --ckpt g/ckpt-20")
+$P g8.gguf --ckpt g/ckpt-20
+$A export gguf -m g -o g16.gguf --type f16
+$P g16.gguf --ckpt g/ckpt-20")
 set_tests_properties(formats.cli_export_gguf_gpt2 PROPERTIES LABELS cli TIMEOUT 120
-  PASS_REGULAR_EXPRESSION "wrote g.gguf: gpt2, 28 tensors \\(0 q8_0\\), vocabulary 43
-g.gguf: GGUF v3, arch gpt2, [0-9]+ keys, 28 tensors \\(0 q8_0\\), data at [0-9]+, alignment 32, vocab 43 \\(llama\\)
+  PASS_REGULAR_EXPRESSION "wrote g.gguf: gpt2, 28 tensors \\(f32\\), vocabulary 43
+g.gguf: GGUF v3, arch gpt2, [0-9]+ keys, 28 tensors \\(f32 28\\), data at [0-9]+, alignment 32, vocab 43 \\(llama\\)
 logits over 10 tokens: .*
 gguf-ok
-wrote g8.gguf: gpt2, 28 tensors \\(9 q8_0\\).*
+wrote g8.gguf: gpt2, 28 tensors \\(9 q8_0, the rest f32\\).*
+gguf-ok
+wrote g16.gguf: gpt2, 28 tensors \\(9 f16, the rest f32\\).*
+g16.gguf: .*\\(f16 9, f32 19\\).*
+logits over 10 tokens: .*
 gguf-ok")
 
 # llama: RoPE (theta 500), RMSNorm, SwiGLU, untied head; Q and K permuted for llama.cpp's RoPE.
@@ -48,14 +55,20 @@ config '\"pos\": \"rope\", \"rope_theta\": 500, \"norm\": \"rmsnorm\", \"act\": 
 $A export gguf -m l -o l.gguf --name tiny-llama
 $P l.gguf --ckpt l/ckpt-20
 $A export gguf -m l -o l8.gguf --type q8_0
-$P l8.gguf --ckpt l/ckpt-20 --ids 3,9,27,1,1,40,2")
+$P l8.gguf --ckpt l/ckpt-20 --ids 3,9,27,1,1,40,2
+$A export gguf -m l -o lb.gguf --type bf16
+$P lb.gguf --ckpt l/ckpt-20")
 set_tests_properties(formats.cli_export_gguf_llama PROPERTIES LABELS cli TIMEOUT 120
-  PASS_REGULAR_EXPRESSION "wrote l.gguf: llama, 21 tensors \\(0 q8_0\\).*
+  PASS_REGULAR_EXPRESSION "wrote l.gguf: llama, 21 tensors \\(f32\\).*
 l.gguf: GGUF v3, arch llama, .*, vocab 43 \\(llama\\)
 logits over 10 tokens: .*
 gguf-ok
-wrote l8.gguf: llama, 21 tensors \\(16 q8_0\\).*
+wrote l8.gguf: llama, 21 tensors \\(16 q8_0, the rest f32\\).*
 logits over 7 tokens: .*
+gguf-ok
+wrote lb.gguf: llama, 21 tensors \\(16 bf16, the rest f32\\).*
+lb.gguf: .*\\(bf16 16, f32 5\\).*
+logits over 10 tokens: .*
 gguf-ok")
 
 # A SentencePiece tokenizer goes in as tokenizer.ggml.model "llama" with its own pieces and
@@ -74,7 +87,7 @@ test ! -e p.gguf && echo no-file
 $A export gguf -m g -o x.gguf --tokenizer nope.model; echo rc=$?")
 set_tests_properties(formats.cli_export_gguf_sentencepiece_and_errors PROPERTIES LABELS cli
   TIMEOUT 120 PASS_REGULAR_EXPRESSION
-  "wrote s.gguf: gpt2, 29 tensors \\(0 q8_0\\), vocabulary 100
+  "wrote s.gguf: gpt2, 29 tensors \\(f32\\), vocabulary 100
 s.gguf: .*vocab 100 \\(llama\\)
 gguf-ok
 aero: error: \\[export\\] llama.cpp cannot represent this model: as gpt2 it would need pre_ln=false \\(needs true\\). as llama it would need pos=learned \\(needs rope\\), norm=layernorm \\(needs rmsnorm\\), act=gelu \\(needs swiglu\\), pre_ln=false \\(needs true\\)
@@ -113,7 +126,7 @@ tokenizer: /.*/run/tokenizer/vocab.json
 checkpoint run/ckpt-0: step 0, 0 tokens seen
 gpt: 2 layers, 4 heads of 8, n_embd 32, ffn 128 \\(gelu\\), context 24, vocab 537
 .*generate-ok
-wrote run.gguf: gpt2, 28 tensors \\(0 q8_0\\), vocabulary 537
+wrote run.gguf: gpt2, 28 tensors \\(f32\\), vocabulary 537
 run.gguf: GGUF v3, arch gpt2, .*vocab 537 \\(gpt2\\)
 logits over 10 tokens: .*
 gguf-ok

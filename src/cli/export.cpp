@@ -21,8 +21,8 @@ void add_export(CLI::App& app) {
   auto* gguf = cmd->add_subcommand("gguf", "GGUF for llama.cpp (architecture gpt2 or llama)");
   gguf->add_option("--model,-m", a->model, "Checkpoint or run directory (its latest)")->required();
   gguf->add_option("--out,-o", a->out, "GGUF file to write")->required();
-  gguf->add_option("--type", a->opt.type, "Weights: f32, or q8_0 for the 2-D weights")
-      ->check(CLI::IsMember({"f32", "q8_0"}))
+  gguf->add_option("--type", a->opt.type, "Type of the 2-D weights: f32, f16, bf16 or q8_0")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}))
       ->capture_default_str();
   gguf->add_option("--tokenizer", a->tokenizer,
                    "Tokenizer (default: the one named in the checkpoint's config)");
@@ -36,8 +36,12 @@ void add_export(CLI::App& app) {
       a->opt.name = (p.has_filename() ? p : p.parent_path()).filename().string();
     }
     const GgufExportReport r = export_gguf(m.cfg.model, *m.store, a->out, a->opt);
-    std::printf("wrote %s: %s, %d tensors (%d q8_0), vocabulary %d", a->out.c_str(), r.arch.c_str(),
-                r.tensors, r.quantized, r.vocab);
+    std::printf("wrote %s: %s, %d tensors (", a->out.c_str(), r.arch.c_str(), r.tensors);
+    if (r.converted)
+      std::printf("%d %s, the rest f32", r.converted, a->opt.type.c_str());
+    else
+      std::printf("f32");
+    std::printf("), vocabulary %d", r.vocab);
     if (r.padded) std::printf(" + %d padding tokens", r.padded);
     std::printf("\n");
   });

@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "io/gguf.h"
+#include "kernels/quant.h"
 #include "tokenizer/gpt2_bpe.h"
 #include "tokenizer/tokenizer.h"
 
@@ -16,8 +17,8 @@ namespace {
 
 // llama.cpp's token types (llama_token_type).
 constexpr int kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4, kUnused = 5, kByte = 6;
-// general.file_type (llama_ftype): every tensor f32, or the 2-D weights q8_0.
-constexpr uint32_t kFileTypeF32 = 0, kFileTypeQ8_0 = 7;
+// general.file_type (llama_ftype): every tensor f32, or the 2-D weights f16 / q8_0 / bf16.
+constexpr uint32_t kFileTypeF32 = 0, kFileTypeF16 = 1, kFileTypeQ8_0 = 7, kFileTypeBF16 = 32;
 const char* const kSpmSpace = "\xE2\x96\x81";  // "▁" (U+2581), SentencePiece's space
 
 struct Vocab {
@@ -168,12 +169,19 @@ std::string gguf_arch_for(const GptConfig& cfg) {
 
 GgufExportReport export_gguf(const GptConfig& cfg, const ParamStore& store, const std::string& path,
                              const GgufExportOptions& opt) {
-  AERO_CHECK(opt.type == "f32" || opt.type == "q8_0", "[export] --type must be f32 or q8_0, got '",
-             opt.type, "'");
+  const std::pair<GgmlType, uint32_t> types[] = {{GgmlType::F32, kFileTypeF32},
+                                                 {GgmlType::F16, kFileTypeF16},
+                                                 {GgmlType::BF16, kFileTypeBF16},
+                                                 {GgmlType::Q8_0, kFileTypeQ8_0}};
+  GgmlType wtype = GgmlType::F32;
+  uint32_t file_type = kFileTypeF32;
+  bool known = false;
+  for (const auto& [t, ft] : types)
+    if (opt.type == ggml_type_name(t)) wtype = t, file_type = ft, known = true;
+  AERO_CHECK(known, "[export] --type must be f32, f16, bf16 or q8_0, got '", opt.type, "'");
   GgufExportReport rep;
   rep.arch = gguf_arch_for(cfg);
   const std::string& A = rep.arch;
-  const bool q8 = opt.type == "q8_0";
   const int64_t V = cfg.vocab_size, C = cfg.n_embd, H = cfg.ffn(), NH = cfg.n_head;
   const int64_t HS = cfg.head_size();
 
@@ -192,7 +200,7 @@ GgufExportReport export_gguf(const GptConfig& cfg, const ParamStore& store, cons
   GgufWriter w;
   w.set("general.architecture", GgufValue::str(A));
   w.set("general.name", GgufValue::str(opt.name.empty() ? "aero" : opt.name));
-  w.set("general.file_type", GgufValue::u32(q8 ? kFileTypeQ8_0 : kFileTypeF32));
+  w.set("general.file_type", GgufValue::u32(file_type));
   w.set("general.quantization_version", GgufValue::u32(2));
   w.set("general.alignment", GgufValue::u32(32));
   w.set(A + ".vocab_size", GgufValue::u32(uint32_t(V)));
@@ -225,16 +233,27 @@ GgufExportReport export_gguf(const GptConfig& cfg, const ParamStore& store, cons
   if (vocab.model == "llama")
     w.set("tokenizer.ggml.add_space_prefix", GgufValue::boolean(vocab.add_space_prefix));
 
-  // Buffers made here (fused, permuted, zero, quantized) live until the file is written.
+  // Buffers made here (fused, permuted, zero, converted) live until the file is written.
   std::deque<std::vector<float>> made;
-  std::deque<std::vector<uint8_t>> quantized;
+  std::deque<std::vector<uint8_t>> converted;
   auto emit = [&](const std::string& name, std::vector<int64_t> shape, const float* data,
                   bool quantizable) {
     rep.tensors++;
-    if (q8 && quantizable && shape.size() == 2 && shape[1] % kQ8_0Block == 0) {
-      quantized.push_back(quantize_q8_0(data, shape[0] * shape[1]));
-      w.add_tensor(name, std::move(shape), GgmlType::Q8_0, quantized.back().data());
-      rep.quantized++;
+    const int64_t n = shape[0] * (shape.size() == 2 ? shape[1] : 1);
+    if (wtype != GgmlType::F32 && quantizable && shape.size() == 2 &&
+        (wtype != GgmlType::Q8_0 || shape[1] % kQ8_0Block == 0)) {
+      std::vector<uint8_t>& bytes = converted.emplace_back();
+      if (wtype == GgmlType::Q8_0) {
+        bytes = quantize_q8_0(data, n);
+      } else {
+        bytes.resize(size_t(n) * 2);
+        for (int64_t i = 0; i < n; i++) {
+          const uint16_t h = wtype == GgmlType::F16 ? f32_to_f16(data[i]) : f32_to_bf16(data[i]);
+          std::memcpy(bytes.data() + 2 * i, &h, 2);
+        }
+      }
+      w.add_tensor(name, std::move(shape), wtype, bytes.data());
+      rep.converted++;
     } else {
       w.add_tensor(name, std::move(shape), GgmlType::F32, data);
     }

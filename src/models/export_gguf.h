@@ -14,14 +14,16 @@
 namespace aero {
 
 struct GgufExportOptions {
-  std::string type = "f32";  // f32 | q8_0 (2-D weights; norms, biases, positions stay f32)
-  std::string name;          // general.name
-  std::string tokenizer;     // tokenizer file (SentencePiece .model, char .json, GPT-2 vocab.json)
+  // f32 | f16 | bf16 | q8_0: the type of the 2-D weights (norms, biases and position
+  // embeddings stay f32, as llama.cpp's converter keeps them)
+  std::string type = "f32";
+  std::string name;       // general.name
+  std::string tokenizer;  // tokenizer file (SentencePiece .model, char .json, GPT-2 vocab.json)
 };
 
 struct GgufExportReport {
   std::string arch;
-  int tensors = 0, quantized = 0;  // quantized: written as q8_0
+  int tensors = 0, converted = 0;  // converted: written in the --type, not f32
   int vocab = 0, padded = 0;       // padded: "[PADn]" tokens up to the model's vocab_size
 };
 

@@ -11,10 +11,12 @@ Logit check (--ckpt DIR): the aero checkpoint (model.safetensors + config.json) 
 conventions (separate q/k/v, rotate-half RoPE) against the GGUF run as llama.cpp's graphs do
 (fused attn_qkv split in Q, K, V order for gpt2; RoPE on adjacent pairs (2i, 2i+1) for llama;
 token_embd as the head when output.weight is absent; hyperparameters from the GGUF metadata),
-in float64. f32 files must agree to 1e-7 relative (the GGUF holds the epsilon as f32); q8_0 files to 3% of the logit range.
+in float64. f32 files must agree to 1e-7 relative (the GGUF holds the epsilon as f32); f16 / bf16
+files to 1% of the logit range, q8_0 files to 3%.
 
 Usage: gguf_read.py FILE.gguf [--ckpt CKPT_DIR] [--ids 1,2,3]   (prints "gguf-ok" at the end)
 """
+import collections
 import json
 import math
 import struct
@@ -314,8 +316,10 @@ def main():
     arch = check_layout(meta_t, tensors)
     meta = {k: v for k, v in meta_t.items()}
     n_q8 = sum(t["type"] == "q8_0" for t in tensors)
+    n_half = sum(t["type"] in ("f16", "bf16") for t in tensors)
+    kinds = collections.Counter(t["type"] for t in tensors)
     print(f"{path}: GGUF v3, arch {arch}, {len(meta)} keys, {len(tensors)} tensors "
-          f"({n_q8} q8_0), data at {data_start}, alignment "
+          f"({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}), data at {data_start}, alignment "
           f"{meta.get('general.alignment', (4, 32))[1]}, vocab "
           f"{len(meta['tokenizer.ggml.tokens'][1])} ({meta['tokenizer.ggml.model'][1]})")
     if "--ckpt" in opts:
@@ -324,7 +328,12 @@ def main():
         got = llama_cpp_logits(meta, tensors, ids)
         err = np.abs(got - want).max()
         scale = np.abs(want).max()
-        tol = 0.03 * (want.max() - want.min()) if n_q8 else 1e-7 * max(scale, 1.0)
+        if n_q8:
+            tol = 0.03 * (want.max() - want.min())
+        elif n_half:
+            tol = 0.01 * (want.max() - want.min())
+        else:
+            tol = 1e-7 * max(scale, 1.0)
         print(f"logits over {len(ids)} tokens: max |llama.cpp - aero| = {err:.3g} "
               f"(max |logit| {scale:.3g}, tolerance {tol:.3g})")
         assert err <= tol, "logits differ"

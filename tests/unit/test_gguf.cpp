@@ -376,7 +376,7 @@ TEST(gguf_export, q8_0_quantizes_matrices_and_keeps_vectors) {
   opt.tokenizer = dir.file("chars.json");
   opt.type = "q8_0";
   const GgufExportReport r = export_gguf(cfg, store, dir.file("m.gguf"), opt);
-  EXPECT_EQ(r.quantized, 1 + 2 * 4);  // token_embd; attn_qkv, attn_output, ffn_up, ffn_down
+  EXPECT_EQ(r.converted, 1 + 2 * 4);  // token_embd; attn_qkv, attn_output, ffn_up, ffn_down
   GgufFile f(dir.file("m.gguf"));
   EXPECT_EQ(f.at("general.file_type").ints[0], 7);
   EXPECT_EQ(f.tensor("position_embd.weight").type, GgmlType::F32);
