@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "models/import_hf.h"
+#include "tokenizer/gpt2_bpe.h"
 #include "train/checkpoint.h"
 
 namespace aero {
@@ -31,6 +32,10 @@ ImportReport import_hf_gpt2(const std::string& in_dir, const std::string& out_di
   rc.model = hf.cfg;
   rc.data.tokenizer = "";
   if (!hf.vocab.empty()) {
+    // Read the tokenizer now, so a broken one fails the import rather than the first generate.
+    const Gpt2BpeTokenizer bpe(hf.vocab, hf.merges);
+    AERO_CHECK(bpe.vocab_size() <= hf.cfg.vocab_size, "[import] ", hf.vocab, " has ",
+               bpe.vocab_size(), " tokens but config.json's vocab_size is ", hf.cfg.vocab_size);
     const fs::path tok = fs::absolute(fs::path(out_dir) / "tokenizer");
     fs::create_directories(tok);
     fs::copy_file(hf.vocab, tok / "vocab.json", fs::copy_options::overwrite_existing);
