@@ -80,7 +80,9 @@ $A data prepare -i split -t spm.model -o spm_shards --threads 1 > /dev/null
 config '\"pos\": \"learned\", \"act\": \"gelu\"' g spm.model spm_shards
 $A export gguf -m g -o s.gguf
 $P s.gguf
+$A info --gguf s.gguf | grep -E 'GGUF v3|architecture|tokenizer.ggml.tokens|blk.0.attn_qkv.weight'
 set +e
+cd split; $A export gguf -m ../g -o x.gguf; echo rc=$?; cd ..
 config '\"pos\": \"learned\", \"pre_ln\": false' p
 $A export gguf -m p -o p.gguf; echo rc=$?
 test ! -e p.gguf && echo no-file
@@ -90,6 +92,12 @@ set_tests_properties(formats.cli_export_gguf_sentencepiece_and_errors PROPERTIES
   "wrote s.gguf: gpt2, 29 tensors \\(f32\\), vocabulary 100
 s.gguf: .*vocab 100 \\(llama\\)
 gguf-ok
+s.gguf: GGUF v3, alignment 32, data at byte 4448, 23 keys, 29 tensors
+  general.architecture: str gpt2
+  tokenizer.ggml.tokens: \\[str x 100\\] \\[<pad>, <unk>, <s>, </s>, .*, ...\\]
+  blk.0.attn_qkv.weight +f32 +\\(96, 32\\) +at [0-9]+
+aero: error: \\[export\\] the checkpoint's tokenizer \\(data.tokenizer\\) spm.model does not exist from here. give it with --tokenizer
+rc=1
 aero: error: \\[export\\] llama.cpp cannot represent this model: as gpt2 it would need pre_ln=false \\(needs true\\). as llama it would need pos=learned \\(needs rope\\), norm=layernorm \\(needs rmsnorm\\), act=gelu \\(needs swiglu\\), pre_ln=false \\(needs true\\)
 rc=1
 no-file

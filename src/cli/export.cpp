@@ -30,6 +30,10 @@ void add_export(CLI::App& app) {
   gguf->callback([a] {
     LoadedModel m = load_model(a->model);
     a->opt.tokenizer = a->tokenizer.empty() ? m.cfg.data.tokenizer : a->tokenizer;
+    AERO_CHECK(!a->tokenizer.empty() || m.cfg.data.tokenizer.empty() ||
+                   std::filesystem::exists(m.cfg.data.tokenizer),
+               "[export] the checkpoint's tokenizer (data.tokenizer) ", m.cfg.data.tokenizer,
+               " does not exist from here; give it with --tokenizer");
     a->opt.name = a->name;
     if (a->opt.name.empty()) {
       const std::filesystem::path p = std::filesystem::absolute(a->model).lexically_normal();
