@@ -143,6 +143,17 @@ def check_layout(meta, tensors):
     tokens = get("tokenizer.ggml.tokens")
     V = len(tokens)
     assert len(get("tokenizer.ggml.scores")) == V and len(get("tokenizer.ggml.token_type")) == V
+    assert len(set(tokens)) == V, "duplicate tokens"
+    assert all(1 <= t <= 6 for t in get("tokenizer.ggml.token_type"))
+    for k in ("bos", "eos", "unknown", "padding"):
+        assert meta.get(f"tokenizer.ggml.{k}_token_id", (4, 0))[1] < V, k
+    if get("tokenizer.ggml.model") == "gpt2":  # llama.cpp's BPE needs merges and a pre-tokenizer
+        assert get("tokenizer.ggml.pre") == "gpt-2"
+        for m in get("tokenizer.ggml.merges"):
+            a, b = m.split(" ")
+            assert a + b in tokens, m
+    else:
+        assert get("tokenizer.ggml.model") == "llama"
     by_name = {t["name"]: t for t in tensors}
     tied = "output.weight" not in by_name
     assert set(by_name) == expected_tensors(arch, L, tied), \
