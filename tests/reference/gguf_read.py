@@ -306,7 +306,8 @@ def aero_logits(ckpt, ids):
         h = norm(x, b + "attn_norm")
         q, k, v = lin(h, b + "attn_q"), lin(h, b + "attn_k"), lin(h, b + "attn_v")
         if c["pos"] == "rope":
-            q, k = rope_rotate_half(q, NH, c["rope_theta"]), rope_rotate_half(k, NH, c["rope_theta"])
+            theta = c["rope_theta"]
+            q, k = rope_rotate_half(q, NH, theta), rope_rotate_half(k, NH, theta)
         x = x + lin(attention(q, k, v, NH), b + "attn_output")
         h = norm(x, b + "ffn_norm")
         if c["act"] == "swiglu":
@@ -329,8 +330,9 @@ def main():
     n_q8 = sum(t["type"] == "q8_0" for t in tensors)
     n_half = sum(t["type"] in ("f16", "bf16") for t in tensors)
     kinds = collections.Counter(t["type"] for t in tensors)
+    types = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
     print(f"{path}: GGUF v3, arch {arch}, {len(meta)} keys, {len(tensors)} tensors "
-          f"({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}), data at {data_start}, alignment "
+          f"({types}), data at {data_start}, alignment "
           f"{meta.get('general.alignment', (4, 32))[1]}, vocab "
           f"{len(meta['tokenizer.ggml.tokens'][1])} ({meta['tokenizer.ggml.model'][1]})")
     if "--ckpt" in opts:
