@@ -28,17 +28,13 @@ struct TempDir {
   ~TempDir() { std::filesystem::remove_all(path); }
 };
 
-}  // namespace
-
-TEST(import_hf_gpt2, logits_match_hugging_face) {
-  const auto ref = open_reference("hf_gpt2_ref.safetensors");
+// Imports OUT/name, loads it as every command does and compares its logits with name_ref.
+ImportReport expect_logits_match(const std::string& name) {
+  const auto ref = open_reference(name + "_ref.safetensors");
   TempDir out;
-  const ImportReport r = import_hf_gpt2(data_path("hf_gpt2"), out.path.string());
-  EXPECT_EQ(r.cfg.n_layer, 2);
-  EXPECT_TRUE(r.cfg.tie_head && r.cfg.bias && r.cfg.pos == "learned");
+  const ImportReport r = import_hf_gpt2(data_path(name), out.path.string());
   LoadedModel m = load_model(out.path.string());
   EXPECT_EQ(m.cfg.data.tokenizer, r.tokenizer);
-
   const StEntry& e = ref->at("ids");
   Tensor idx = Tensor::empty({1, e.shape[0]}, DType::i32);
   ref->read_into("ids", Tensor::wrap(idx.raw(), {e.shape[0]}, DType::i32));
@@ -46,12 +42,31 @@ TEST(import_hf_gpt2, logits_match_hugging_face) {
   tape.training = false;
   const Tensor got = m.gpt->forward(tape, idx).value().contiguous_copy();
   const Tensor want = ref->read_f32("logits");
-  expect_close("logits (B=1)", Tensor::wrap(got.f32(), want.shape()), want, 1e-5);
+  expect_close(name + " logits", Tensor::wrap(got.f32(), want.shape()), want, 1e-5);
   double max_abs = 0;
   for (int64_t i = 0; i < want.numel(); i++)
     max_abs = std::max(max_abs, std::fabs(double(got.f32()[i]) - want.f32()[i]));
   std::printf("  max |aero - hf| = %.2e\n", max_abs);
   EXPECT_LE(max_abs, 1e-5);
+  return r;
+}
+
+}  // namespace
+
+// "transformer." prefix, mask buffers, a tied lm_head, the tokenizer beside it.
+TEST(import_hf_gpt2, logits_match_hugging_face) {
+  const ImportReport r = expect_logits_match("hf_gpt2");
+  EXPECT_EQ(r.cfg.n_layer, 2);
+  EXPECT_TRUE(r.cfg.tie_head && r.cfg.bias && r.cfg.pos == "learned");
+  EXPECT_FALSE(r.tokenizer.empty());
+}
+
+// Bare names, float16 weights, n_inner 3C, epsilon 1e-6, no tokenizer.
+TEST(import_hf_gpt2, float16_bare_layout_matches_too) {
+  const ImportReport r = expect_logits_match("hf_gpt2_f16");
+  EXPECT_EQ(r.cfg.ffn(), 3 * r.cfg.n_embd);
+  EXPECT_FLOAT_EQ(r.cfg.norm_eps, 1e-6f);
+  EXPECT_TRUE(r.tokenizer.empty());
 }
 
 TEST(import_hf_gpt2, byte_level_bpe_matches_the_reference) {

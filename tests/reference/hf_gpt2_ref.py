@@ -9,6 +9,8 @@ OUT/hf_gpt2_bpe.json   {"texts": [...], "ids": [[...]]}: GPT-2 BPE encodings by 
                        from unicodedata, bytes_to_unicode, merges by rank)
 OUT/hf_gpt2_ref.safetensors  ids (I32) and logits (F32) of GPT-2's forward (written here after
                        modeling_gpt2.py's math, float64, gelu_new = tanh approximation)
+OUT/hf_gpt2_f16/, OUT/hf_gpt2_f16_ref.safetensors  the same for the bare layout (no prefix, no
+                       buffers, no lm_head) in float16 with n_inner 3C, epsilon 1e-6, no tokenizer
 Usage: hf_gpt2_ref.py OUT_DIR
 """
 import collections
@@ -201,11 +203,24 @@ def main():
     with open(os.path.join(out, "hf_gpt2_bpe.json"), "w", encoding="utf-8") as f:
         json.dump({"texts": TEXTS, "ids": ids}, f, ensure_ascii=False)
 
-    c = dict(CFG, vocab_size=len(vocab))
+    x = ids[3] + ids[1]
+    x = torch.tensor(x[:CFG["n_positions"]], dtype=torch.int64)
+    # The GPT-2 layout of older checkpoints: "transformer." prefix, mask buffers, lm_head.
+    write_model(out, "hf_gpt2", dict(CFG, vocab_size=len(vocab)), x, eos=vocab[EOT])
+    # The bare layout, float16 weights, n_inner 3C, another epsilon, the PyTorch tanh GELU name.
+    write_model(out, "hf_gpt2_f16", dict(CFG, vocab_size=len(vocab), n_inner=3 * CFG["n_embd"],
+                                         layer_norm_epsilon=1e-6, seed=7), x, half=True)
+
+
+def write_model(out, name, c, x, eos=None, half=False):
+    """OUT/name/{config.json, model.safetensors} and OUT/name_ref.safetensors (ids, logits)."""
+    d = os.path.join(out, name)
+    os.makedirs(d, exist_ok=True)
     C, L, V, P = c["n_embd"], c["n_layer"], c["vocab_size"], c["n_positions"]
-    H = 4 * C
+    H = c["n_inner"] or 4 * C
     g = torch.Generator().manual_seed(c["seed"])
-    rnd = lambda *s, std=0.1: (std * torch.randn(*s, generator=g, dtype=torch.float64)).float()
+    dtype = torch.float16 if half else torch.float32
+    rnd = lambda *s, std=0.1: (std * torch.randn(*s, generator=g, dtype=torch.float64)).to(dtype)
     W = {"wte.weight": rnd(V, C), "wpe.weight": rnd(P, C)}
     for l in range(L):
         h = f"h.{l}."
@@ -216,26 +231,26 @@ def main():
                   h + "mlp.c_fc.weight": rnd(C, H), h + "mlp.c_fc.bias": rnd(H),
                   h + "mlp.c_proj.weight": rnd(H, C), h + "mlp.c_proj.bias": rnd(C)})
     W.update({"ln_f.weight": 1 + rnd(C), "ln_f.bias": rnd(C, std=0.05)})
-    tensors = {"transformer." + k: v for k, v in W.items()}
-    for l in range(L):  # the causal-mask buffer older checkpoints carry
-        tensors[f"transformer.h.{l}.attn.bias"] = torch.ones(1, 1, P, P).tril()
-    tensors["lm_head.weight"] = W["wte.weight"]
-    write_safetensors(os.path.join(d, "model.safetensors"), tensors, {"format": "pt"})
     hf_cfg = {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"], "vocab_size": V,
-              "n_embd": C, "n_layer": L, "n_head": c["n_head"], "n_positions": P, "n_ctx": P,
-              "n_inner": None, "activation_function": "gelu_new",
-              "layer_norm_epsilon": c["layer_norm_epsilon"], "tie_word_embeddings": True,
-              "bos_token_id": vocab[EOT], "eos_token_id": vocab[EOT]}
+              "n_embd": C, "n_layer": L, "n_head": c["n_head"], "n_positions": P,
+              "n_inner": c["n_inner"], "layer_norm_epsilon": c["layer_norm_epsilon"]}
+    if half:
+        tensors = dict(W)
+        hf_cfg["activation_function"] = "gelu_pytorch_tanh"
+    else:
+        tensors = {"transformer." + k: v for k, v in W.items()}
+        for l in range(L):  # the causal-mask buffer older checkpoints carry
+            tensors[f"transformer.h.{l}.attn.bias"] = torch.ones(1, 1, P, P).tril()
+        tensors["lm_head.weight"] = W["wte.weight"]
+        hf_cfg.update({"n_ctx": P, "activation_function": "gelu_new",
+                       "tie_word_embeddings": True, "bos_token_id": eos, "eos_token_id": eos})
+    write_safetensors(os.path.join(d, "model.safetensors"), tensors, {"format": "pt"})
     with open(os.path.join(d, "config.json"), "w") as f:
         json.dump(hf_cfg, f, indent=2)
-
-    x = ids[3] + ids[1]
-    x = torch.tensor(x[:P], dtype=torch.int64)
     logits = gpt2_forward({k: v.double() for k, v in W.items()}, x, c)
-    write_safetensors(os.path.join(out, "hf_gpt2_ref.safetensors"),
+    write_safetensors(os.path.join(out, name + "_ref.safetensors"),
                       {"ids": x.int(), "logits": logits.float()})
-    print(f"hf_gpt2: vocab {V} ({len(merges)} merges), {len(x)} tokens, "
-          f"logits max {logits.abs().max().item():.3f}")
+    print(f"{name}: vocab {V}, {len(x)} tokens, logits max {logits.abs().max().item():.3f}")
 
 
 if __name__ == "__main__":
