@@ -398,6 +398,30 @@ TEST(gguf_export, q8_0_quantizes_matrices_and_keeps_vectors) {
   }
 }
 
+TEST(gguf_export, added_special_tokens_are_user_defined) {
+  ScratchDir dir("gguf_added");
+  CharTokenizer tok = CharTokenizer::from_chars({U'x', U'y'});
+  tok.save(dir.file("chars.json"));
+  tok.add_special_tokens({"<|user|>", "<|bot|>"});
+  tok.save_added(dir.file("chars.json"));
+  const GptConfig cfg = tiny("llama");
+  ParamStore store;
+  Gpt gpt(cfg, store);
+  store.finalize(14);
+  GgufExportOptions opt;
+  opt.tokenizer = dir.file("chars.json");
+  const GgufExportReport r = export_gguf(cfg, store, dir.file("m.gguf"), opt);
+  EXPECT_EQ(r.vocab, 8);
+  GgufFile f(dir.file("m.gguf"));
+  const auto& tokens = f.at("tokenizer.ggml.tokens").strings;
+  const auto& types = f.at("tokenizer.ggml.token_type").ints;
+  EXPECT_EQ(tokens[6], "<|user|>");
+  EXPECT_EQ(tokens[7], "<|bot|>");
+  EXPECT_EQ(types[6], 4);
+  EXPECT_EQ(types[7], 4);
+  EXPECT_EQ(types[8], 5);  // padding
+}
+
 TEST(gguf_export, options_llama_cpp_cannot_run_are_named) {
   GptConfig c = tiny("llama");
   c.act = "relu";
