@@ -37,12 +37,20 @@ ImportReport import_hf_gpt2(const std::string& in_dir, const std::string& out_di
     AERO_CHECK(bpe.vocab_size() <= hf.cfg.vocab_size, "[import] ", hf.vocab, " has ",
                bpe.vocab_size(), " tokens but config.json's vocab_size is ", hf.cfg.vocab_size);
     const fs::path tok = fs::absolute(fs::path(out_dir) / "tokenizer");
-    fs::create_directories(tok);
-    fs::copy_file(hf.vocab, tok / "vocab.json", fs::copy_options::overwrite_existing);
-    fs::copy_file(hf.merges, tok / "merges.txt", fs::copy_options::overwrite_existing);
     rc.data.tokenizer = r.tokenizer = (tok / "vocab.json").lexically_normal().string();
+    try {
+      fs::create_directories(tok);
+      fs::copy_file(hf.vocab, tok / "vocab.json", fs::copy_options::overwrite_existing);
+      fs::copy_file(hf.merges, tok / "merges.txt", fs::copy_options::overwrite_existing);
+    } catch (const fs::filesystem_error& e) {
+      fail("[import] ", out_dir, ": cannot copy the tokenizer: ", e.what());
+    }
   }
-  r.ckpt = save_checkpoint(out_dir, store, nullptr, rc, TrainState{}, 1, true);
+  try {
+    r.ckpt = save_checkpoint(out_dir, store, nullptr, rc, TrainState{}, 1, true);
+  } catch (const fs::filesystem_error& e) {
+    fail("[import] ", out_dir, ": cannot write the checkpoint: ", e.what());
+  }
   return r;
 }
 
