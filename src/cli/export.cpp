@@ -48,6 +48,7 @@ void add_export(CLI::App& app) {
     std::printf("), vocabulary %d", r.vocab);
     if (r.padded) std::printf(" + %d padding tokens", r.padded);
     std::printf("\n");
+    for (const std::string& w : r.warnings) std::fprintf(stderr, "aero: warning: %s\n", w.c_str());
   });
 }
 

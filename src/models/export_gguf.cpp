@@ -2,6 +2,7 @@
 
 #include <sentencepiece_processor.h>
 
+#include <algorithm>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -189,6 +190,18 @@ GgufExportReport export_gguf(const GptConfig& cfg, const ParamStore& store, cons
   AERO_CHECK(int64_t(vocab.tokens.size()) <= V, "[export] the tokenizer ", opt.tokenizer, " has ",
              vocab.tokens.size(), " tokens but the model only ", V, " embeddings");
   rep.vocab = int(vocab.tokens.size());
+  // llama.cpp's "llama" tokenizer falls back to <0xNN> byte tokens for a character outside the
+  // vocabulary; without them it aborts (std::out_of_range).
+  if (vocab.model == "llama" &&
+      std::find(vocab.types.begin(), vocab.types.end(), kByte) == vocab.types.end()) {
+    const bool newline =
+        std::find(vocab.tokens.begin(), vocab.tokens.end(), "\n") != vocab.tokens.end();
+    rep.warnings.push_back(
+        cat("the vocabulary has no byte tokens: llama.cpp aborts on text with a character outside "
+            "it",
+            newline ? "" : "; \"\\n\" is missing too (node-llama-cpp aborted loading such a model)",
+            " (SentencePiece with byte fallback, aero's default, does not have this problem)"));
+  }
   // llama.cpp takes the vocabulary size from the token list: pad it to the embedding rows.
   for (int64_t id = int64_t(vocab.tokens.size()); id < V; id++) {
     vocab.tokens.push_back("[PAD" + std::to_string(id) + "]");

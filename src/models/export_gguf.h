@@ -7,6 +7,7 @@
 // BPE as "gpt2", aero's char tokenizer as "llama" with single-character pieces (see .cpp).
 #pragma once
 #include <string>
+#include <vector>
 
 #include "models/gpt.h"
 #include "nn/params.h"
@@ -23,8 +24,9 @@ struct GgufExportOptions {
 
 struct GgufExportReport {
   std::string arch;
-  int tensors = 0, converted = 0;  // converted: written in the --type, not f32
-  int vocab = 0, padded = 0;       // padded: "[PADn]" tokens up to the model's vocab_size
+  int tensors = 0, converted = 0;     // converted: written in the --type, not f32
+  int vocab = 0, padded = 0;          // padded: "[PADn]" tokens up to the model's vocab_size
+  std::vector<std::string> warnings;  // what llama.cpp will do differently from aero
 };
 
 // "gpt2" or "llama"; otherwise throws, listing what each architecture would need changed.

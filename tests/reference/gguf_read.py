@@ -19,7 +19,9 @@ Usage: gguf_read.py FILE.gguf [--ckpt CKPT_DIR] [--ids 1,2,3]   (prints "gguf-ok
 import collections
 import json
 import math
+import os
 import struct
+import subprocess
 import sys
 
 import numpy as np
@@ -320,6 +322,28 @@ def aero_logits(ckpt, ids):
     return x @ (P["token_embd.weight"] if c["tie_head"] else P["output.weight"]).T
 
 
+def check_with_llama_cpp(path, opts, n_q8, n_half):
+    """llama.cpp itself: its tokens for --text must be --ids (aero's), and its next-token
+    log-probabilities must be the checkpoint's logits up to a constant."""
+    env = dict(os.environ, AERO_NODE_LLAMA_CPP=opts["--llama-cpp"])
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "llama_cpp_probs.mjs")
+    out = subprocess.run(["node", script, path, opts["--text"]], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    ids = [int(i) for i in opts["--ids"].split(",")]
+    print(f"llama.cpp tokens: {' '.join(map(str, got['tokens']))}")
+    assert got["tokens"] == ids, f"llama.cpp tokenizes {opts['--text']!r} differently from aero"
+    lp = np.array([x if x is not None else -np.inf for x in got["logprobs"]])
+    want = aero_logits(opts["--ckpt"], ids)[-1]
+    assert len(lp) == len(want) and np.isfinite(lp).all()
+    d = (lp - lp.mean()) - (want - want.mean())
+    err, spread = np.abs(d).max(), want.max() - want.min()
+    tol = (0.05 if n_q8 else 0.01 if n_half else 2e-4) * max(spread, 0.1)
+    print(f"llama.cpp next-token logits (up to a constant): max |llama.cpp - aero| = {err:.3g} "
+          f"(spread {spread:.3g}, tolerance {tol:.3g})")
+    assert err <= tol, "llama.cpp's logits differ"
+
+
 def main():
     args = sys.argv[1:]
     path = args[0]
@@ -350,6 +374,8 @@ def main():
         print(f"logits over {len(ids)} tokens: max |llama.cpp - aero| = {err:.3g} "
               f"(max |logit| {scale:.3g}, tolerance {tol:.3g})")
         assert err <= tol, "logits differ"
+    if "--llama-cpp" in opts:
+        check_with_llama_cpp(path, opts, n_q8, n_half)
     print("gguf-ok")
 
 
