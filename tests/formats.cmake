@@ -146,3 +146,38 @@ aero: error: \\[import\\] bad/config.json: activation_function 'gelu' is not sup
 rc=1
 aero: error: \\[import\\] nope: no such directory
 rc=1")
+
+# llama.cpp itself (node-llama-cpp's prebuilt library; scripts/llama-cpp.sh installs it, and
+# without it the test is skipped): on every kind of export it must tokenize as aero does and give
+# the checkpoint's next-token logits (up to a constant) within the type's rounding.
+set(AERO_NODE_LLAMA_CPP "$ENV{HOME}/.cache/aero/node-llama-cpp" CACHE PATH
+    "node-llama-cpp installed by scripts/llama-cpp.sh (the formats.llama_cpp test)")
+add_test(NAME formats.llama_cpp_runs_the_exports
+         COMMAND bash -c "L=\"$AERO_NODE_LLAMA_CPP\"; [ -n \"$L\" ] || L=${AERO_NODE_LLAMA_CPP}
+if ! command -v node > /dev/null || [ ! -f $L/node_modules/node-llama-cpp/package.json ]; then
+  echo \"llama.cpp is not installed (scripts/llama-cpp.sh): skipped\"; exit 77; fi
+${AERO_FORMATS_SETUP}
+check() { # GGUF CKPT TOKENIZER TEXT
+  ids=$($A tokenizer encode -m $3 -t \"$4\" | tr ' ' ,)
+  $P $1 --ckpt $2 --llama-cpp $L --text \"$4\" --ids $ids > check.txt
+  grep -E '^llama.cpp' check.txt; grep -q gguf-ok check.txt && echo \"llama.cpp agrees on $1\"
+}
+config '\"pos\": \"rope\", \"rope_theta\": 500, \"norm\": \"rmsnorm\", \"act\": \"swiglu\"' l
+config '\"pos\": \"learned\", \"norm\": \"layernorm\", \"act\": \"gelu\", \"tie_head\": true' g
+for t in f32 q8_0 bf16; do
+  $A export gguf -m l -o l-$t.gguf --type $t 2> /dev/null; check l-$t.gguf l/ckpt-20 chars.json 'the qu'
+  $A export gguf -m g -o g-$t.gguf --type $t 2> /dev/null; check g-$t.gguf g/ckpt-20 chars.json 'lazy d'
+done
+$A tokenizer train --type bpe -i raw.txt -o spm.model --vocab-size 320 > /dev/null
+$A data prepare -i split -t spm.model -o spm_shards --threads 1 > /dev/null
+config '\"pos\": \"rope\", \"norm\": \"rmsnorm\", \"act\": \"swiglu\"' s spm.model spm_shards
+$A export gguf -m s -o s.gguf
+check s.gguf s/ckpt-20 spm.model 'brown fox, Việt'
+$A import hf-gpt2 --in ${CMAKE_CURRENT_BINARY_DIR}/parity_data/hf_gpt2 --out hf > /dev/null
+$A export gguf -m hf -o hf.gguf --type f16
+check hf.gguf hf/ckpt-0 hf/tokenizer 'Tiếng Việt là ngôn ngữ'
+check hf.gguf hf/ckpt-0 hf/tokenizer \"I'm here, you're there!\"")
+set_tests_properties(formats.llama_cpp_runs_the_exports PROPERTIES LABELS cli TIMEOUT 300
+  SKIP_RETURN_CODE 77 FIXTURES_REQUIRED aero_parity_ref PASS_REGULAR_EXPRESSION
+  "agrees on l-f32.gguf.*agrees on g-f32.gguf.*agrees on l-q8_0.gguf.*agrees on g-q8_0.gguf.*\
+agrees on l-bf16.gguf.*agrees on g-bf16.gguf.*agrees on s.gguf.*agrees on hf.gguf.*agrees on hf.gguf")

@@ -14,7 +14,13 @@ token_embd as the head when output.weight is absent; hyperparameters from the GG
 in float64. f32 files must agree to 1e-7 relative (the GGUF holds the epsilon as f32); f16 / bf16
 files to 1% of the logit range, q8_0 files to 3%.
 
-Usage: gguf_read.py FILE.gguf [--ckpt CKPT_DIR] [--ids 1,2,3]   (prints "gguf-ok" at the end)
+llama.cpp check (--llama-cpp DIR --text T --ids aero's ids of T, with --ckpt): llama.cpp itself
+(tests/reference/llama_cpp_probs.mjs through node-llama-cpp in DIR) must tokenize T into the
+same ids and give the checkpoint's next-token logits up to a constant: 2e-4 of their spread for
+f32, 1% for f16 / bf16, 5% for q8_0.
+
+Usage: gguf_read.py FILE.gguf [--ckpt CKPT_DIR] [--ids 1,2,3] [--llama-cpp DIR --text T]
+(prints "gguf-ok" at the end)
 """
 import collections
 import json
@@ -322,6 +328,10 @@ def aero_logits(ckpt, ids):
     return x @ (P["token_embd.weight"] if c["tie_head"] else P["output.weight"]).T
 
 
+def get_meta(path, key):
+    return read_gguf(path)[0][key][1]
+
+
 def check_with_llama_cpp(path, opts, n_q8, n_half):
     """llama.cpp itself: its tokens for --text must be --ids (aero's), and its next-token
     log-probabilities must be the checkpoint's logits up to a constant."""
@@ -331,6 +341,8 @@ def check_with_llama_cpp(path, opts, n_q8, n_half):
                          capture_output=True, text=True).stdout
     got = json.loads(out.strip().splitlines()[-1])
     ids = [int(i) for i in opts["--ids"].split(",")]
+    arch = get_meta(path, "general.architecture")
+    assert len(ids) <= get_meta(path, f"{arch}.context_length"), "text longer than the context"
     print(f"llama.cpp tokens: {' '.join(map(str, got['tokens']))}")
     assert got["tokens"] == ids, f"llama.cpp tokenizes {opts['--text']!r} differently from aero"
     lp = np.array([x if x is not None else -np.inf for x in got["logprobs"]])
