@@ -188,8 +188,10 @@ TEST(engine, quantized_formats_are_close_and_round_trip_through_a_file) {
     Model m(cfg, f);
     KvSeq s(*m.inf);
     std::vector<float> got = forward_tokens(*m.inf, s, toks);
-    // bf16 and f32 differ from the reference only in rounding; q8 also quantizes activations.
-    EXPECT_LE(rel_diff(got.data(), ref.data(), ref.size()), f == WeightFormat::q8 ? 0.03 : 1e-5);
+    // f32 differs from the reference only in summation order; bf16 also rounds the activations
+    // entering each product to bf16 (8-bit mantissa, 2^-9 relative) and q8 quantizes them.
+    const double tol = f == WeightFormat::q8 ? 0.03 : f == WeightFormat::bf16 ? 1e-2 : 1e-5;
+    EXPECT_LE(rel_diff(got.data(), ref.data(), ref.size()), tol);
     // save -> load gives the same weights, so the same logits bit for bit.
     const std::string path = dir.file(std::string("m.") + weight_format_name(f));
     m.inf->save(path);
