@@ -504,3 +504,38 @@ TEST(engine, vietnamese_byte_tokens_stream_whole_characters) {
             tok->decode(std::vector<int>{s[0]}) + joined);
   EXPECT_LT(chunks.size(), r.res.tokens.size());  // byte tokens waited for the rest
 }
+
+TEST(engine, prefill_cap_long_prompts_and_zero_max_new) {
+  Model m(configs()["learned_layernorm_gelu_tied"]);
+  auto tok = char_tok(m.cfg.vocab_size);
+  GenerateOpts g;
+  g.max_new = 3;
+  g.stop_at_eos = false;
+  g.sampler.temperature = 0;
+  // At most 5 prompt tokens prefilled per step (but always one sequence).
+  Engine e(m.inf, tok, {.max_prefill_tokens = 5});
+  std::vector<Outcome> r(3);
+  for (Outcome& o : r) add(e, o, {1, 2, 3}, g);
+  e.step();
+  EXPECT_EQ(e.active(), 1);
+  EXPECT_EQ(e.waiting(), 2);
+  run_all(e);
+  for (const Outcome& o : r) EXPECT_EQ(o.res.tokens, r[0].res.tokens);
+  // A prompt longer than the context keeps its newest block_size tokens.
+  std::vector<int32_t> long_prompt = ids(m.cfg.block_size + 9, m.cfg.vocab_size, 77);
+  std::vector<int32_t> tail(long_prompt.end() - m.cfg.block_size, long_prompt.end());
+  Outcome a, b;
+  add(e, a, long_prompt, g);
+  add(e, b, tail, g);
+  run_all(e);
+  EXPECT_EQ(a.res.tokens, b.res.tokens);
+  EXPECT_EQ(a.prompt_tokens, m.cfg.block_size + 9);
+  // max_new 0: done without a token, the callback still runs once.
+  Outcome z;
+  g.max_new = 0;
+  add(e, z, {1}, g);
+  run_all(e);
+  EXPECT_EQ(z.done_calls, 1);
+  EXPECT_EQ(z.res.finish, "length");
+  EXPECT_TRUE(z.res.tokens.empty());
+}
