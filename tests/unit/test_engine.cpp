@@ -70,7 +70,9 @@ std::map<std::string, GptConfig> configs() {
   c.bias = false, c.tie_head = true;
   m["learned_layernorm_gelu_tied"] = c;
   c = base_config();
-  c.pos = "rope", c.norm = "rmsnorm", c.act = "swiglu";
+  c.pos = "rope", c.norm = "layernorm", c.act = "gelu";  // seed-tiny, seed-100m
+  m["rope_layernorm_gelu"] = c;
+  c.norm = "rmsnorm", c.act = "swiglu";
   m["rope_rmsnorm_swiglu"] = c;
   c = base_config();
   c.pos = "rope", c.pre_ln = false, c.act = "relu", c.bias = true;
