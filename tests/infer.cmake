@@ -55,7 +55,8 @@ $A generate -m m.q8 -p 'line 7' --max-new 8 --temperature 0 > /dev/null 2>&1 && 
 printf 'line 5: the quick\\n/system You are a fox.\\n/reset\\nline 9\\n/quit\\nnever read\\n' | $A chat -m m.bf16 --max-new 12 --seed 1 > chat.txt
 cat chat.txt
 test $(wc -l < chat.txt) -ge 4 && echo chat-ok
+echo 'the license' | $A chat -m run --temperature 0 > /dev/null && echo chat-default-max-new-ok
 set +e
 $A generate -m m.q8 --format bf16 -p x; echo rc=$?")
 set_tests_properties(infer.cli_quantize_and_chat PROPERTIES LABELS "cli;slow" TIMEOUT 300
-  PASS_REGULAR_EXPRESSION "ppl-within-bounds\nsize-q8-ok\nq8-generate-ok\n.*system prompt set.*history cleared.*chat-ok\n.*m.q8 holds q8 weights.*rc=1")
+  PASS_REGULAR_EXPRESSION "ppl-within-bounds\nsize-q8-ok\nq8-generate-ok\n.*system prompt set.*history cleared.*chat-ok\nchat-default-max-new-ok\n.*m.q8 holds q8 weights.*rc=1")
