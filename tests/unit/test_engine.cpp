@@ -284,6 +284,17 @@ TEST(engine, batched_greedy_equals_one_at_a_time) {
     batch.step();
     EXPECT_EQ(batch.active(), int(lens.size()));
     run_all(batch);
+    // Staggered: each prompt joins a running engine, so its prefill shares a pass with the
+    // others' decoding.
+    std::vector<Outcome> joined(lens.size());
+    Engine live(m.inf, tok, {.max_batch = 8});
+    for (size_t i = 0; i < lens.size(); i++) {
+      add(live, joined[i], ids(lens[i], cfg.vocab_size, 40 + i), g);
+      live.step();
+    }
+    run_all(live);
+    for (size_t i = 0; i < lens.size(); i++)
+      EXPECT_EQ(joined[i].res.tokens, one[i].res.tokens) << "joined sequence " << i;
     for (size_t i = 0; i < lens.size(); i++) {
       EXPECT_EQ(many[i].res.tokens, one[i].res.tokens) << "sequence " << i;
       EXPECT_EQ(many[i].res.tokens.size(), 12u);
