@@ -389,12 +389,16 @@ RunConfig quickstart_config(const QuickstartArgs& a, int vocab, const std::strin
   c.model.n_head = 4;
   c.model.n_embd = 128;
   c.model.ffn_hidden = 512;
+  // The corpus is small (about 0.5 M tokens): 10 minutes are many epochs, so dropout, and the
+  // best checkpoint (early stop after 3 evaluations without progress) is the one kept.
+  c.model.dropout_emb = c.model.dropout_attn = c.model.dropout_resid = 0.1f;
+  c.train.early_stop = 3;
   c.train.batch_size = 16;
   c.train.lr = 2e-3f;
   c.train.min_lr = 1e-4f;
   c.train.warmup_steps = 50;
   c.train.weight_decay = 0.1f;
-  c.train.eval_batches = 10;
+  c.train.eval_batches = 20;
   c.train.log_every = 10;
   c.train.keep_last = 1;
   c.train.threads = a.threads;
@@ -526,7 +530,7 @@ void add_quickstart(CLI::App& app) {
       fs::remove_all(model_dir);
       say(cat("timing 12 steps to fit the learning-rate schedule into ", a->minutes, " minutes"));
       cfg.train.max_steps = steps_for_minutes(cfg, a->minutes);
-      cfg.train.eval_every = std::max(10, cfg.train.max_steps / 8);
+      cfg.train.eval_every = std::max(10, cfg.train.max_steps / 12);
       say(cat("GPT: ", cfg.model.n_layer, " layers, ", cfg.model.n_embd, " wide, context ",
               cfg.model.block_size, "; ", cfg.train.max_steps, " steps of ", cfg.train.batch_size,
               " x ", cfg.model.block_size, " tokens in about ", a->minutes, " minutes"));
@@ -542,7 +546,12 @@ void add_quickstart(CLI::App& app) {
     }
 
     say("[5/6] validation loss vs a unigram model");
-    LoadedModel m = load_model(model_dir);
+    // The checkpoint with the lowest validation loss (the last one unless it overfitted).
+    std::string best;
+    std::ifstream(model_dir + "/best") >> best;
+    const std::string ckpt = best.empty() ? model_dir : model_dir + "/" + best;
+    LoadedModel m = load_model(ckpt);
+    say("model: " + m.dir);
     Tape tape;
     EvalOptions eo;
     eo.batch_size = 16;
@@ -566,14 +575,18 @@ void add_quickstart(CLI::App& app) {
     for (const char* prompt : {"Để cài đặt", "Trong Debian,", "Nhấn vào"}) {
       go.sampler.seed = uint64_t(++k);
       const GenerateResult g = generate(*m.gpt, *tok, prompt, go);
-      std::printf("  %s%s\n", prompt, g.text.c_str());
+      // Decoded with the prompt, so the space between the two is kept (a text's first piece
+      // loses its leading space when decoded on its own).
+      std::vector<int> ids = tok->encode(prompt);
+      ids.insert(ids.end(), g.tokens.begin(), g.tokens.end());
+      std::printf("  %s\n", tok->decode(ids).c_str());
     }
     for (const std::string& chart : write_run_charts(model_dir)) say("chart: " + chart);
     if (a->no_chat || !::isatty(0)) {
-      say("done. Chat with it: aero chat -m " + model_dir);
+      say("done. Chat with it: aero chat -m " + m.dir);
       return;
     }
-    open_chat(app, model_dir);
+    open_chat(app, m.dir);
   });
 }
 
