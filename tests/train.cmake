@@ -115,3 +115,28 @@ test \"$want\" = \"$got\" && echo resume-bit-exact")
 set_tests_properties(train.cli_examples_mode_learns_and_resumes_bit_exact PROPERTIES LABELS cli
   TIMEOUT 180 PASS_REGULAR_EXPRESSION "learned.*same-loss.*resume-bit-exact")
 
+# The KJV learning check: char-small trained by `aero train` and by a PyTorch trainer with the
+# same architecture, hyperparameters, batches and schedule (tests/reference/train_ref.py) reach
+# validation losses within 2% of each other on the same validation windows.
+set(AERO_KJV_STEPS 600)
+add_test(NAME train.kjv_char_small_matches_pytorch
+         COMMAND bash -c "set -eu; d=$(mktemp -d); trap 'rm -rf $d' EXIT; cd $d; A=$<TARGET_FILE:aero>
+bible 'Gen1:1-Rev22:21' > kjv.txt
+$A data split -i kjv.txt -o split --seed 1 > /dev/null
+$A tokenizer train --type char -i split/train.txt -o chars.json > /dev/null
+$A data prepare -i split -t chars.json -o shards > /dev/null
+V=$($A data inspect shards/train.bin | sed -n 's/.*vocab \\([0-9]*\\),.*/\\1/p')
+S=${AERO_KJV_STEPS}
+$A train -c ${CMAKE_SOURCE_DIR}/configs/char-small.json --set model.vocab_size=$V \\
+  --set data.train=shards/train.bin --set data.val=shards/val.bin --set data.test= \\
+  --set data.tokenizer=chars.json --set train.max_steps=$S --set train.eval_every=$S \\
+  --set train.eval_batches=40 --set train.threads=2 --set train.log_every=100 \\
+  --set train.out_dir=run > aero.log 2>&1
+aero=$(grep -o '\"val_loss\":[0-9.]*' run/metrics.jsonl | tail -1 | cut -d: -f2)
+OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 \\
+  ${CMAKE_SOURCE_DIR}/tests/reference/train_ref.py run/ckpt-$S/config.json > torch.log
+torch=$(tail -1 torch.log | cut -d' ' -f4)
+awk -v a=$aero -v t=$torch 'BEGIN { r = (a - t) / t; printf \"val_loss aero %.4f pytorch %.4f (%+.2f%%)\\n\", a, t, 100 * r;
+  if (r < 0.02 && r > -0.02) print \"within-2-percent\" }'")
+set_tests_properties(train.kjv_char_small_matches_pytorch PROPERTIES LABELS "slow;parity"
+  TIMEOUT 400 PASS_REGULAR_EXPRESSION "within-2-percent")
