@@ -396,7 +396,6 @@ RunConfig quickstart_config(const QuickstartArgs& a, int vocab, const std::strin
   c.train.batch_size = 16;
   c.train.lr = 2e-3f;
   c.train.min_lr = 1e-4f;
-  c.train.warmup_steps = 50;
   c.train.weight_decay = 0.1f;
   c.train.eval_batches = 20;
   c.train.log_every = 10;
@@ -531,6 +530,7 @@ void add_quickstart(CLI::App& app) {
       say(cat("timing 12 steps to fit the learning-rate schedule into ", a->minutes, " minutes"));
       cfg.train.max_steps = steps_for_minutes(cfg, a->minutes);
       cfg.train.eval_every = std::max(10, cfg.train.max_steps / 12);
+      cfg.train.warmup_steps = std::min(50, cfg.train.max_steps / 10);
       say(cat("GPT: ", cfg.model.n_layer, " layers, ", cfg.model.n_embd, " wide, context ",
               cfg.model.block_size, "; ", cfg.train.max_steps, " steps of ", cfg.train.batch_size,
               " x ", cfg.model.block_size, " tokens in about ", a->minutes, " minutes"));
