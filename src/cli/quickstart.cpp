@@ -6,11 +6,14 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <cerrno>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -22,6 +25,7 @@
 #include "data/readers.h"
 #include "data/shards.h"
 #include "data/split.h"
+#include "infer/engine.h"
 #include "infer/generate.h"
 #include "io/atomic_file.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
@@ -439,17 +443,18 @@ int steps_for_minutes(RunConfig c, float minutes) {
   return std::max(20, int(double(minutes) * 60.0 * 0.9 / std::max(per_step, 1e-6)));
 }
 
-// The terminal chat on the trained model: `aero chat` of this same program.
-void open_chat(CLI::App& app, const std::string& model_dir) {
-  if (app.get_subcommands([](CLI::App* s) { return s->get_name() == "chat"; }).empty()) {
-    say("this build has no `aero chat` yet; talk to the model with: aero generate -m " + model_dir +
-        " -p 'Xin chào' --stream");
-    return;
-  }
-  say("opening the chat (aero chat -m " + model_dir + "); Ctrl-D ends it");
+// The terminal chat on the trained model: `aero chat` of this same program. Replies are kept
+// to 48 tokens so the 128-token context keeps room for the conversation.
+void open_chat(CLI::App& app, const std::string& ckpt) {
+  AERO_CHECK(!app.get_subcommands([](CLI::App* s) { return s->get_name() == "chat"; }).empty(),
+             "[quickstart] this build has no aero chat");
+  say("opening the chat: aero chat -m " + ckpt +
+      " --max-new 48 (a model of documentation text, not a dialogue model; /quit or Ctrl-D ends "
+      "it)");
   std::fflush(nullptr);
-  ::execl("/proc/self/exe", "aero", "chat", "-m", model_dir.c_str(), static_cast<char*>(nullptr));
-  fail("[quickstart] could not start aero chat");
+  ::execl("/proc/self/exe", "aero", "chat", "-m", ckpt.c_str(), "--max-new", "48",
+          static_cast<char*>(nullptr));
+  fail("[quickstart] could not start aero chat: ", std::strerror(errno));
 }
 
 }  // namespace
@@ -571,10 +576,11 @@ void add_quickstart(CLI::App& app) {
     go.max_new = 60;
     go.sampler.temperature = 0.8f;
     go.sampler.top_p = 0.95f;
+    const InferenceModel im(m.cfg.model, *m.store, WeightFormat::f32);
     int k = 0;
     for (const char* prompt : {"Để cài đặt", "Trong Debian,", "Nhấn vào"}) {
       go.sampler.seed = uint64_t(++k);
-      const GenerateResult g = generate(*m.gpt, *tok, prompt, go);
+      const GenerateResult g = generate(im, *tok, prompt, go);
       // Decoded with the prompt, so the space between the two is kept (a text's first piece
       // loses its leading space when decoded on its own).
       std::vector<int> ids = tok->encode(prompt);
@@ -583,7 +589,7 @@ void add_quickstart(CLI::App& app) {
     }
     for (const std::string& chart : write_run_charts(model_dir)) say("chart: " + chart);
     if (a->no_chat || !::isatty(0)) {
-      say("done. Chat with it: aero chat -m " + m.dir);
+      say("done. Chat with it: aero chat -m " + m.dir + " --max-new 48");
       return;
     }
     open_chat(app, m.dir);
