@@ -2,13 +2,14 @@
 // vocab 50257, learned positions, LayerNorm, GELU, tied head) with random weights, beside
 // llama.cpp's numbers for the same shape on this machine (2 threads).
 //
-//   infer_bench [--formats f32,bf16,q8] [--decode N] [--repeat R] [--quick]
+//   infer_bench [--formats f32,bf16,q8] [--decode N] [--repeat R] [--quick] [--cpu-time]
 //
 // Per format: prefill tokens/s at prompt 64 and 512 (logits of the last position only, as
 // llama.cpp's prompt processing), decode tokens/s over N new tokens at batch 1, and the decode
 // ceiling set by memory bandwidth (weights read per token / measured read GB/s). Batched decode:
 // aggregate tokens/s with 8 sequences against 1. Best of R runs (the cores may be shared).
-// --quick: a 2-layer model for a smoke test.
+// --quick: a 2-layer model for a smoke test. --cpu-time: times by CPU time per thread (see
+// bench/bandwidth), for a machine shared with other work.
 #include <omp.h>
 
 #include <algorithm>
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <sstream>
 
 #include "core/threads.h"
@@ -27,7 +29,17 @@ using namespace aero;
 
 namespace {
 
+bool g_cpu_time = false;
+
+// Wall clock, or with --cpu-time the process's CPU time divided by the thread count: an
+// estimate of the idle-machine time when other work shares the cores (threads sleep at
+// barriers: OMP_WAIT_POLICY=passive).
 double now() {
+  if (g_cpu_time) {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec)) / num_threads();
+  }
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
@@ -109,12 +121,18 @@ int main(int argc, char** argv) {
       repeat = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--quick")) {
       quick = true;
+    } else if (!std::strcmp(argv[i], "--cpu-time")) {
+      g_cpu_time = true;
     } else {
       std::fprintf(stderr,
                    "usage: infer_bench [--formats f32,bf16,q8] [--decode N] [--repeat R] "
-                   "[--quick]\n");
+                   "[--quick] [--cpu-time]\n");
       return 2;
     }
+  }
+  if (g_cpu_time) {
+    reexec_with_env(argv, "OMP_WAIT_POLICY", "passive");
+    set_probe_clock(ProbeClock::cpu);
   }
   GptConfig cfg;
   cfg.vocab_size = 50257;
@@ -134,8 +152,8 @@ int main(int argc, char** argv) {
 
   const int threads = num_threads();
   const double read_gbs = measure_bandwidth(threads).read_gbs;
-  std::printf("GPT-2-124M shape (%d layers), %d threads, read bandwidth %.1f GB/s\n", cfg.n_layer,
-              threads, read_gbs);
+  std::printf("GPT-2-124M shape (%d layers), %d threads, read bandwidth %.1f GB/s, %s\n",
+              cfg.n_layer, threads, read_gbs, g_cpu_time ? "CPU time per thread" : "wall clock");
   std::printf("%-5s %-11s %10s %10s %10s %10s %9s %10s %12s\n", "fmt", "kernel", "pf64 t/s",
               "pf512 t/s", "llama.cpp", "ratio", "dec t/s", "llama.cpp", "ratio / ceil");
   std::stringstream ss(formats);
