@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages aero needs, only those missing (idempotent, quiet when done).
 #   scripts/deps.sh build   packages to build and run aero
+#   scripts/deps.sh quickstart  plus the Vietnamese corpus that `aero quickstart` trains on
 #   scripts/deps.sh test    plus the reference implementations and data used by the tests
 set -euo pipefail
 
@@ -11,14 +12,16 @@ BUILD_PKGS=(
   libsentencepiece-dev libicu-dev libbz2-dev libexpat1-dev libxml2-dev zlib1g-dev
   libedit-dev                    # line editing in aero chat
 )
+CORPUS_PKGS=(libreoffice-help-vi maint-guide-vi manpages-vi)  # aero quickstart's Vietnamese text
 TEST_PKGS=(
   libgtest-dev
   python3-torch python3-sentencepiece sentencepiece  # parity references (Debian's /usr/bin/python3)
   bzip2 bc time                                       # .bz2 test inputs; bench/data_bench.sh
-  bible-kjv bible-kjv-text libreoffice-help-vi maint-guide-vi manpages-vi  # real corpora
+  bible-kjv bible-kjv-text "${CORPUS_PKGS[@]}"        # real corpora
 )
 
 want=("${BUILD_PKGS[@]}")
+[[ "${1:-build}" == quickstart ]] && want+=("${CORPUS_PKGS[@]}")
 [[ "${1:-build}" == test ]] && want+=("${TEST_PKGS[@]}")
 
 missing=()

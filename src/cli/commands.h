@@ -16,5 +16,6 @@ void add_quantize(CLI::App& app);
 void add_chat(CLI::App& app);
 void add_export(CLI::App& app);
 void add_import(CLI::App& app);
+void add_quickstart(CLI::App& app);
 
 }  // namespace aero::cli
