@@ -32,7 +32,7 @@ struct Seq {
         req(std::move(r)),
         kv(m),
         sampler(req.opts.sampler),
-        decoder(tok),
+        decoder(tok, /*continuation=*/true),
         stops(req.opts.stop) {}
 };
 

@@ -9,7 +9,10 @@ namespace aero {
 
 class TokenStreamDecoder {
  public:
-  explicit TokenStreamDecoder(const Tokenizer& tok) : tok_(tok) {}
+  // continuation: the ids continue a text already shown (generation after a prompt), so a
+  // SentencePiece word boundary at the start is a space, not the text's dropped dummy prefix.
+  explicit TokenStreamDecoder(const Tokenizer& tok, bool continuation = false)
+      : tok_(tok), first_(!continuation) {}
   // Text that became complete with this id; may be empty (a byte piece waiting for the rest).
   std::string push(int id);
   std::string finish() { return utf8_.flush(); }
@@ -17,7 +20,7 @@ class TokenStreamDecoder {
  private:
   const Tokenizer& tok_;
   Utf8StreamDecoder utf8_;
-  bool first_ = true;
+  bool first_;
 };
 
 }  // namespace aero

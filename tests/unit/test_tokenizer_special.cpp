@@ -112,3 +112,25 @@ TEST(tokenizer_special, out_of_range_ids_are_clear_errors) {
   }
   EXPECT_THROW(tok.decode(std::vector<int>{5}), Error);
 }
+
+TEST(tokenizer_special, continuation_keeps_the_space_before_the_first_generated_word) {
+  ScratchDir dir("tok_continuation");
+  SpTrainOptions opt;
+  opt.inputs = {dir.write("c.txt", join_lines(vietnamese_lines(800)))};
+  opt.model_path = dir.file("m.model");
+  opt.vocab_size = 500;
+  train_sentencepiece(opt);
+  auto tok = load_tokenizer(opt.model_path);
+  const std::string prompt = "Xin chào", reply = " các bạn";
+  const std::vector<int> all = tok->encode(prompt + reply), head = tok->encode(prompt);
+  ASSERT_EQ(std::vector<int>(all.begin(), all.begin() + head.size()), head);
+  // Generation streams the ids after the prompt: their text must start with the space.
+  TokenStreamDecoder cont(*tok, /*continuation=*/true), fresh(*tok);
+  std::string a, b;
+  for (size_t i = head.size(); i < all.size(); i++) {
+    a += cont.push(all[i]);
+    b += fresh.push(all[i]);
+  }
+  EXPECT_EQ(a + cont.finish(), reply);
+  EXPECT_EQ(b + fresh.finish(), "các bạn");  // a text of its own drops the dummy prefix
+}
