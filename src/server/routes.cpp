@@ -595,7 +595,10 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
     if (route == Route::completions) {
       std::vector<int> ids = tok.encode(req.prompt);
       if (int(ids.size()) > max_input) throw too_long(ids.size());
-      if (int(ids.size()) + max_tokens > model->context) throw too_long(ids.size());
+      if (int(ids.size()) + max_tokens > model->context)
+        throw ApiError(413, "invalid_request_error", "",
+                       cat("[server] the prompt (", ids.size(), " tokens) and max_tokens ",
+                           max_tokens, " do not fit the context of ", model->context, " tokens"));
       prompt.assign(ids.begin(), ids.end());
     } else {
       std::vector<ChatMessage> history;
@@ -623,7 +626,11 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
       if (int(n_newest) > max_input) throw too_long(n_newest);
       ChatPrompt p =
           build_chat_prompt(tok, opts_.system_prompt, history, model->context - max_tokens);
-      if (p.dropped < 0) throw too_long(n_newest);
+      if (p.dropped < 0)
+        throw ApiError(413, "invalid_request_error", "",
+                       cat("[server] the system prompt and the message do not fit the context of ",
+                           model->context, " tokens with max_tokens ", max_tokens,
+                           "; send a shorter message or a smaller max_tokens"));
       prompt.assign(p.ids.begin(), p.ids.end());
     }
     Job job;
