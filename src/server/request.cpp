@@ -58,14 +58,15 @@ double get_number(const json& v, const std::string& name, double lo, double hi, 
 int64_t get_int(const json& v, const std::string& name, int64_t lo, int64_t hi) {
   if (v.is_number_float()) {  // 5.0 is accepted as 5, as JSON does not tell them apart
     const double x = v.get<double>();
-    if (!std::isfinite(x) || x != std::floor(x) || x < double(lo) || x > double(hi))
+    // hi + 1 (not hi): double(INT64_MAX) rounds up to 2^63, which does not fit.
+    if (!std::isfinite(x) || x != std::floor(x) || x < double(lo) || x >= double(hi) + 1.0)
       bad(name, cat(name, " must be an integer in [", lo, ", ", hi, "], got ", x));
     return int64_t(x);
   }
   if (!v.is_number_integer()) bad(name, cat(name, " must be an integer, got ", type_name(v)));
   if (v.is_number_unsigned()) {
     const uint64_t u = v.get<uint64_t>();
-    if (u > uint64_t(hi))
+    if (u > uint64_t(hi) || (lo > 0 && u < uint64_t(lo)))
       bad(name, cat(name, " must be an integer in [", lo, ", ", hi, "], got ", u));
     return int64_t(u);
   }

@@ -80,6 +80,8 @@ TEST(ServerRequest, ErrorsNameTheField) {
       {"{" + m + R"(, "stop": ["a", "b", "c", "d", "e"]})", "at most 4"},
       {"{" + m + R"(, "stop": [""]})", "must not be empty"},
       {"{" + m + R"(, "seed": 1e30})", "seed"},
+      {"{" + m + R"(, "seed": 9223372036854775808.0})", "seed"},
+      {"{" + m + R"(, "seed": 18446744073709551615})", "seed"},
   };
   for (const Case& k : cases) {
     auto [status, msg] = error_of(c, k.body);
