@@ -100,4 +100,12 @@ if (chat.length !== 2 || !chat.every(l => l.completion_tokens > 0 && l.session_i
 console.log("  " + lines.length + " lines")' || fail "audit log: $(tail -3 audit.jsonl)"
 
 stop_server
+
+echo "per-request timeout: a deadline that has passed before the engine takes the job -> 504"
+start_server --timeout 0.000001
+expect 504 "$URL/v1/chat/completions" -d '{"messages":[{"role":"user","content":"hi"}],"max_tokens":5}'
+expect_error_json
+curl -sN "$URL/chat" -d '{"message":"hi"}' -o /dev/null
+grep -q '"finish":"timeout"' audit.jsonl || fail "no timeout in the audit log"
+stop_server
 echo "http-api-ok"

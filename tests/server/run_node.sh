@@ -7,7 +7,7 @@ shift 3
 source "$(dirname "$0")/lib.sh"
 "$A" keys add --store keys.json --name test > key.txt 2> /dev/null
 start_server --keys keys.json "$@"
-AERO_URL=$URL AERO_KEY=$(cat key.txt) NODE_PATH="$(dirname "$SCRIPT")/node_modules" \
+AERO_URL=$URL AERO_KEY=$(cat key.txt) AERO_AUDIT=$T/audit.jsonl \
   node "$SCRIPT" || fail "$(basename "$SCRIPT") failed"
 stop_server
 echo "$(basename "$SCRIPT" .mjs)-ok"

@@ -2,6 +2,7 @@
 // session id and usage; a second message on the same session continues it; a bad message gets
 // an error message and the connection keeps serving; a client that closes mid-reply cancels it.
 import assert from "node:assert/strict";
+import fs from "node:fs";
 import WebSocket from "ws";
 
 const url = process.env.AERO_URL.replace("http", "ws") + "/ws";
@@ -62,12 +63,21 @@ const s = await res.json();
 assert.equal(s.messages.length, 4);
 assert.equal(s.messages[1].content, a.tokens.join(""));
 
-// Close in the middle of a long reply: the server cancels it (the audit log shows it).
+// Close in the middle of a long reply: the server cancels it, and the audit log says so.
 const ws2 = await open();
 await new Promise((resolve) => {
   ws2.on("message", (data) => {
     if (JSON.parse(data.toString()).type === "token") { ws2.terminate(); resolve(); }
   });
-  ws2.send(JSON.stringify({ message: "tell me about the river", max_tokens: 100 }));
+  ws2.send(JSON.stringify({ message: "tell me about the river", max_tokens: 180, temperature: 1 }));
 });
+let cancelled = null;
+for (let i = 0; i < 100 && !cancelled; i++) {
+  await new Promise((r) => setTimeout(r, 50));
+  const lines = fs.readFileSync(process.env.AERO_AUDIT, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+  cancelled = lines.find((l) => l.endpoint === "/ws" && l.finish === "cancelled");
+}
+assert.ok(cancelled, "a cancelled /ws entry in the audit log");
+assert.ok(cancelled.completion_tokens < 180, "stopped early");
+console.log("cancelled after", cancelled.completion_tokens, "tokens");
 console.log("ws ok");
