@@ -56,7 +56,8 @@ struct ModelInfo {
 
 class App {
  public:
-  explicit App(const ServeOptions& opts);
+  // on_fatal: called (from another thread) when the model cannot be loaded.
+  App(const ServeOptions& opts, std::function<void(const std::string&)> on_fatal);
   ~App();
 
   // One HTTP request: a reply now, or nullopt when an answer started streaming on `sink`.

@@ -268,7 +268,7 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
   }
 };
 
-App::App(const ServeOptions& opts)
+App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fatal)
     : opts_(opts),
       keys_(opts.keys),
       limiter_(opts.requests_per_min, opts.tokens_per_min),
@@ -313,7 +313,8 @@ App::App(const ServeOptions& opts)
              ", context ", info->context, ")");
     return engine;
   };
-  scheduler_ = std::make_unique<Scheduler>(load, opts.max_queue, opts.max_batch, metrics_);
+  scheduler_ = std::make_unique<Scheduler>(load, opts.max_queue, opts.max_batch, metrics_,
+                                           std::move(on_fatal));
 }
 
 App::~App() = default;
@@ -660,7 +661,9 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
       return r;
     }
     auto ticket = ex->ticket;
-    sink->on_close = [this, ticket] { scheduler_->cancel(ticket); };
+    // Only the flag: the scheduler looks at it every step, and a connection may outlive the app
+    // at shutdown.
+    sink->on_close = [ticket] { ticket->cancelled = true; };
     return std::nullopt;
   } catch (const ApiError&) {
     throw;

@@ -8,8 +8,11 @@ namespace aero::server {
 using Clock = std::chrono::steady_clock;
 
 Scheduler::Scheduler(std::function<std::unique_ptr<Engine>()> load, size_t max_queue, int max_batch,
-                     Metrics& metrics)
-    : max_queue_(max_queue), max_batch_(max_batch), metrics_(metrics) {
+                     Metrics& metrics, std::function<void(const std::string&)> on_load_failed)
+    : max_queue_(max_queue),
+      max_batch_(max_batch),
+      metrics_(metrics),
+      on_load_failed_(std::move(on_load_failed)) {
   thread_ = std::thread([this, load = std::move(load)]() mutable { run(std::move(load)); });
 }
 
@@ -25,12 +28,6 @@ std::shared_ptr<JobTicket> Scheduler::submit(Job job) {
   }
   cv_.notify_one();
   return ticket;
-}
-
-void Scheduler::cancel(const std::shared_ptr<JobTicket>& t) {
-  if (!t) return;
-  t->cancelled = true;
-  cv_.notify_one();
 }
 
 void Scheduler::drain(Clock::duration grace) {
@@ -61,9 +58,12 @@ void Scheduler::run(std::function<std::unique_ptr<Engine>()> load) {
     ready_ = true;
   } catch (const std::exception& e) {
     load_error_ = e.what();
-    log_error("[server] ", e.what());
-    std::lock_guard lock(mu_);
-    draining_ = true;
+    failed_ = true;
+    {
+      std::lock_guard lock(mu_);
+      draining_ = true;
+    }
+    if (on_load_failed_) on_load_failed_(load_error_);
     return;
   }
   for (;;) {

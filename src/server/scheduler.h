@@ -36,7 +36,8 @@ struct Job {
   std::function<void(const JobResult&)> on_done;  // exactly once
 };
 
-// What a connection keeps to cancel its job from any thread.
+// What a connection keeps to cancel its job from any thread: the scheduler checks the flag
+// between steps.
 struct JobTicket {
   std::atomic<bool> cancelled{false};
 };
@@ -44,16 +45,17 @@ struct JobTicket {
 class Scheduler {
  public:
   // `load` runs on the scheduler thread and returns the engine (model loading takes a while;
-  // the server answers /health with 503 until it is done).
+  // the server answers /health with 503 until it is done). If it throws, `on_load_failed` is
+  // called on the scheduler thread with the message.
   Scheduler(std::function<std::unique_ptr<Engine>()> load, size_t max_queue, int max_batch,
-            Metrics& metrics);
+            Metrics& metrics, std::function<void(const std::string&)> on_load_failed);
   ~Scheduler();
 
   bool ready() const { return ready_.load(); }
-  const std::string& load_error() const { return load_error_; }
+  // The message of a failed load, or empty while loading or once loaded.
+  std::string load_error() const { return failed_.load() ? load_error_ : std::string(); }
   // nullptr when the queue is full or the scheduler is draining.
   std::shared_ptr<JobTicket> submit(Job job);
-  void cancel(const std::shared_ptr<JobTicket>& t);
   // Stops taking jobs, lets running ones finish until `grace` has passed, then cancels the rest,
   // and joins the thread.
   void drain(std::chrono::steady_clock::duration grace);
@@ -72,8 +74,9 @@ class Scheduler {
   size_t max_queue_;
   int max_batch_;
   Metrics& metrics_;
-  std::atomic<bool> ready_{false};
-  std::string load_error_;
+  std::atomic<bool> ready_{false}, failed_{false};
+  std::string load_error_;  // written once, before failed_ is set
+  std::function<void(const std::string&)> on_load_failed_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Entry> queue_;

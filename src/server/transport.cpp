@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "core/log.h"
@@ -319,8 +320,13 @@ class Listener : public std::enable_shared_from_this<Listener> {
                            [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
                              if (ec == net::error::operation_aborted || !self->acceptor_.is_open())
                                return;
-                             if (!ec)
+                             if (!ec) {
+                               // Streamed tokens are small writes: without TCP_NODELAY, Nagle
+                               // holds them back until the client's (delayed) ACK.
+                               beast::error_code ignored;
+                               socket.set_option(tcp::no_delay(true), ignored);
                                std::make_shared<HttpConn>(std::move(socket), self->app_)->run();
+                             }
                              self->do_accept();
                            });
   }
@@ -332,9 +338,19 @@ class Listener : public std::enable_shared_from_this<Listener> {
 }  // namespace
 
 void run_server(const ServeOptions& opts) {
-  App app(opts);
   const int n_threads = std::max(1, opts.io_threads);
   net::io_context ioc(n_threads);
+  std::string fatal;
+  std::mutex fatal_mu;
+  // A model that cannot be loaded ends the server with that error (exit 1), not a server
+  // that answers 503 forever.
+  App app(opts, [&](const std::string& msg) {
+    {
+      std::lock_guard lock(fatal_mu);
+      fatal = msg;
+    }
+    ioc.stop();
+  });
   beast::error_code ec;
   auto addr = net::ip::make_address(opts.host, ec);
   AERO_CHECK(!ec, "[server] --host ", opts.host, " is not an IP address");
@@ -364,6 +380,10 @@ void run_server(const ServeOptions& opts) {
   ioc.run();
   for (auto& t : threads) t.join();
   if (drainer.joinable()) drainer.join();
+  {
+    std::lock_guard lock(fatal_mu);
+    if (!fatal.empty()) throw Error(fatal);
+  }
   log_info("[server] stopped; sessions flushed");
 }
 

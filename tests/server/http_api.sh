@@ -5,6 +5,12 @@
 #   http_api.sh AERO MODEL
 A=$1 MODEL=$2
 source "$(dirname "$0")/lib.sh"
+
+echo "a model that cannot be loaded: one clear line, exit 1"
+rc=0; "$A" serve -m "$T/nope" --port 0 --sessions "$T/x.db" > bad.log 2>&1 || rc=$?
+[[ $rc == 1 ]] || fail "exit $rc: $(cat bad.log)"
+grep -q "^aero: error: .*nope" bad.log || fail "message: $(cat bad.log)"
+
 start_server --max-batch 4
 
 expect 200 "$URL/health"
