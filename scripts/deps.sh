@@ -9,6 +9,7 @@ BUILD_PKGS=(
   libopenblas0-openmp            # BLAS, loaded at run time with the right kernel for the CPU
   libcli11-dev nlohmann-json3-dev
   libsentencepiece-dev libicu-dev libbz2-dev libexpat1-dev libxml2-dev zlib1g-dev
+  libedit-dev                    # line editing in aero chat
   libboost-dev libsqlite3-dev libssl-dev  # aero serve: Beast/Asio, sessions, SHA-256 of keys
 )
 TEST_PKGS=(

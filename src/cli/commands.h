@@ -12,6 +12,8 @@ void add_eval(CLI::App& app);
 void add_info(CLI::App& app);
 void add_plot(CLI::App& app);
 void add_generate(CLI::App& app);
+void add_quantize(CLI::App& app);
+void add_chat(CLI::App& app);
 void add_serve(CLI::App& app);
 void add_keys(CLI::App& app);
 

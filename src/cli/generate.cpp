@@ -1,31 +1,86 @@
-// aero generate --model CKPT --prompt P: sample text from a trained model, streamed or at once.
+// aero generate --model M --prompt P: sample text from a trained model, streamed or at once;
+// with --batch-file, one prompt per line generated together (continuous batching), JSON Lines
+// out in input order.
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/threads.h"
-#include "infer/generate.h"
-#include "train/checkpoint.h"
+#include "infer/engine.h"
 
 namespace aero::cli {
 
+namespace {
+
+std::vector<int32_t> encode_prompt(const Tokenizer& tok, const std::string& text) {
+  std::vector<int32_t> ids;
+  for (int id : tok.encode(text)) ids.push_back(id);
+  if (ids.empty()) ids.push_back(tok.eos_id() >= 0 ? tok.eos_id() : 0);  // starts a document
+  return ids;
+}
+
+// Every line of `path` through one Engine; prints {"prompt","text","finish","tokens"} per line
+// as soon as it and every line before it are done. Line i samples with seed + i.
+void generate_batch(Engine& engine, const std::string& path, const GenerateOpts& gen) {
+  std::ifstream in(path);
+  AERO_CHECK(in, "[generate] cannot open --batch-file ", path);
+  std::vector<std::string> prompts;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    prompts.push_back(line);
+  }
+  std::vector<std::optional<nlohmann::json>> out(prompts.size());
+  size_t next = 0;
+  for (size_t i = 0; i < prompts.size(); i++) {
+    SeqRequest req;
+    req.prompt = encode_prompt(engine.tokenizer(), prompts[i]);
+    req.opts = gen;
+    req.opts.sampler.seed = gen.sampler.seed + i;
+    req.on_done = [&, i](const GenerateResult& r, int) {
+      out[i] = nlohmann::json{{"prompt", prompts[i]},
+                              {"text", r.text},
+                              {"finish", r.finish},
+                              {"tokens", r.tokens.size()}};
+      for (; next < out.size() && out[next]; next++)
+        std::printf(
+            "%s\n",
+            out[next]->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+      std::fflush(stdout);
+    };
+    engine.add(std::move(req));
+  }
+  while (engine.step() > 0) {
+  }
+}
+
+}  // namespace
+
 void add_generate(CLI::App& app) {
   struct Args {
-    std::string model, prompt, tokenizer;
-    bool from_stdin = false, stream = false;
-    int threads = 0;
+    std::string model, prompt, tokenizer, format, batch_file, context = "slide";
+    bool stream = false;
+    int threads = 0, max_batch = 32;
     GenerateOpts gen;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a trained model");
-  cmd->add_option("--model,-m", a->model, "Checkpoint or run directory (its latest)")->required();
+  auto ignore_eos = std::make_shared<bool>(false);
+  cmd->add_option("--model,-m", a->model,
+                  "Checkpoint, run directory (its latest) or quantized file (aero quantize)")
+      ->required();
   cmd->add_option("--prompt,-p", a->prompt, "Prompt text (default: read standard input)");
+  cmd->add_option("--batch-file", a->batch_file,
+                  "One prompt per line, generated together; JSON Lines out in input order");
+  cmd->add_option("--format", a->format,
+                  "Weights: f32, bf16 or q8 (default: f32, or the quantized file's own)");
   cmd->add_option("--tokenizer", a->tokenizer,
-                  "Tokenizer (default: the one named in the checkpoint's config)");
+                  "Tokenizer (default: the one recorded with the model)");
   cmd->add_option("--max-new", a->gen.max_new, "Tokens to generate at most")->capture_default_str();
   cmd->add_option("--temperature", a->gen.sampler.temperature, "0 = greedy")->capture_default_str();
   cmd->add_option("--top-k", a->gen.sampler.top_k, "Keep the k most likely (0 = off)")
@@ -37,28 +92,57 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--repeat-penalty", a->gen.sampler.repetition_penalty,
                   "Penalty on tokens already in the context (1 = off)")
       ->capture_default_str();
-  cmd->add_option("--seed", a->gen.sampler.seed, "Sampling seed (same seed, same text)")
+  cmd->add_option("--seed", a->gen.sampler.seed,
+                  "Sampling seed (same seed, same text; batch line i uses seed + i)")
       ->capture_default_str();
   cmd->add_option("--stop", a->gen.stop, "Stop before this string (repeatable)");
+  cmd->add_option("--context", a->context,
+                  "When the context is full: slide (keep the newest half) or stop")
+      ->check(CLI::IsMember({"stop", "slide"}))
+      ->capture_default_str();
+  cmd->add_option("--max-batch", a->max_batch, "Sequences decoded together (--batch-file)")
+      ->capture_default_str();
   cmd->add_flag("--stream", a->stream, "Print tokens as they are generated");
+  cmd->add_flag("--ignore-eos", *ignore_eos, "Go on past the end-of-document token");
   cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
-  cmd->callback([a] {
+  cmd->callback([a, ignore_eos] {
     if (a->threads > 0) set_num_threads(a->threads);
+    a->gen.stop_at_eos = !*ignore_eos;
+    auto model = a->format.empty() ? InferenceModel::load(a->model)
+                                   : InferenceModel::load(a->model, parse_weight_format(a->format));
+    std::string tok_path = a->tokenizer.empty() ? model->tokenizer_path() : a->tokenizer;
+    AERO_CHECK(!tok_path.empty(), "[generate] ", a->model,
+               " records no tokenizer: pass --tokenizer");
+    std::shared_ptr<const Tokenizer> tok = load_tokenizer(tok_path);
+    EngineOpts eo;
+    eo.max_batch = a->max_batch;
+    eo.context = a->context == "stop" ? ContextPolicy::stop : ContextPolicy::slide;
+    Engine engine(model, tok, eo);
+    if (!a->batch_file.empty()) {
+      AERO_CHECK(a->prompt.empty(), "[generate] give --prompt or --batch-file, not both");
+      generate_batch(engine, a->batch_file, a->gen);
+      return;
+    }
     if (a->prompt.empty()) {
       a->prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
       while (!a->prompt.empty() && (a->prompt.back() == '\n' || a->prompt.back() == '\r'))
         a->prompt.pop_back();
     }
-    LoadedModel m = load_model(a->model);
-    auto tok = load_tokenizer(a->tokenizer.empty() ? m.cfg.data.tokenizer : a->tokenizer);
     std::fputs(a->prompt.c_str(), stdout);
-    TextCallback print = [](const std::string& t) {
-      std::fputs(t.c_str(), stdout);
-      std::fflush(stdout);
-      return true;
-    };
-    GenerateResult r =
-        generate(*m.gpt, *tok, a->prompt, a->gen, a->stream ? print : TextCallback{});
+    SeqRequest req;
+    req.prompt = encode_prompt(*tok, a->prompt);
+    req.opts = a->gen;
+    if (a->stream)
+      req.on_text = [](const std::string& t) {
+        std::fputs(t.c_str(), stdout);
+        std::fflush(stdout);
+        return true;
+      };
+    GenerateResult r;
+    req.on_done = [&r](const GenerateResult& res, int) { r = res; };
+    engine.add(std::move(req));
+    while (engine.step() > 0) {
+    }
     if (!a->stream) std::fputs(r.text.c_str(), stdout);
     std::fputs("\n", stdout);
     std::fprintf(stderr, "[%zu tokens, finished by %s]\n", r.tokens.size(), r.finish.c_str());

@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   aero::cli::add_train(app);
   aero::cli::add_eval(app);
   aero::cli::add_generate(app);
+  aero::cli::add_quantize(app);
+  aero::cli::add_chat(app);
   aero::cli::add_serve(app);
   aero::cli::add_keys(app);
   aero::cli::add_plot(app);

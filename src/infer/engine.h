@@ -43,6 +43,7 @@ class InferenceModel {
   const Impl& impl() const { return *impl_; }
 
  private:
+  InferenceModel() = default;
   std::shared_ptr<Impl> impl_;
 };
 
@@ -108,9 +109,10 @@ class KvSeq {
  private:
   std::unique_ptr<Impl> impl_;
 };
-// Appends tokens to one sequence and returns logits (tokens.size(), vocab) of each position.
+// Appends tokens to one sequence and returns logits (tokens.size(), vocab) of each position, or
+// with all_logits false only those of the last position (1, vocab): what prefill needs.
 std::vector<float> forward_tokens(const InferenceModel& model, KvSeq& seq,
-                                  const std::vector<int32_t>& tokens);
+                                  const std::vector<int32_t>& tokens, bool all_logits = true);
 // One new token for each of several sequences in one batched pass; logits (n, vocab).
 std::vector<float> forward_batch(const InferenceModel& model, const std::vector<KvSeq*>& seqs,
                                  const std::vector<int32_t>& tokens);

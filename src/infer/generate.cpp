@@ -1,7 +1,6 @@
 #include "infer/generate.h"
 
-#include "autograd/ops.h"
-#include "tokenizer/stream_decoder.h"
+#include "infer/engine.h"
 
 namespace aero {
 
@@ -36,60 +35,26 @@ std::string StopMatcher::flush() {
   return out;
 }
 
-GenerateResult generate(Gpt& model, const Tokenizer& tok, const std::string& prompt,
-                        const GenerateOpts& opts, const TextCallback& on_text) {
-  AERO_CHECK(opts.max_new >= 0, "[generate] max_new must be >= 0, got ", opts.max_new);
-  const GptConfig& cfg = model.config();
-  std::vector<int32_t> ctx;
-  for (int id : tok.encode(prompt)) ctx.push_back(id);
-  if (ctx.empty()) {
-    int start = tok.eos_id() >= 0 ? tok.eos_id() : 0;  // an empty prompt starts a document
-    ctx.push_back(start);
-  }
-  for (int32_t id : ctx)
-    AERO_CHECK(id < cfg.vocab_size, "[generate] prompt token ", id, " is outside the model's ",
-               "vocabulary of ", cfg.vocab_size, " (tokenizer and model do not match)");
-  Sampler sampler(opts.sampler);
-  TokenStreamDecoder decoder(tok);
-  StopMatcher stops(opts.stop);
+GenerateResult generate(const InferenceModel& model, const Tokenizer& tok,
+                        const std::string& prompt, const GenerateOpts& opts,
+                        const TextCallback& on_text) {
+  SeqRequest req;
+  for (int id : tok.encode(prompt)) req.prompt.push_back(id);
+  if (req.prompt.empty()) req.prompt.push_back(tok.eos_id() >= 0 ? tok.eos_id() : 0);
+  req.opts = opts;
+  req.on_text = on_text;
   GenerateResult res;
-  res.finish = "length";
-  auto emit = [&](const std::string& text) {
-    if (text.empty()) return true;
-    res.text += text;
-    return !on_text || on_text(text);
-  };
-  Tape tape;
-  tape.training = false;
-  NoGrad no_grad(tape);
-  for (int step = 0; step < opts.max_new; step++) {
-    tape.reset();
-    size_t T = std::min(ctx.size(), size_t(cfg.block_size));  // slide: keep the newest tokens
-    Tensor ids = tape.alloc({1, int64_t(T)}, DType::i32);
-    std::copy(ctx.end() - int64_t(T), ctx.end(), ids.i32());
-    Var logits = model.forward(tape, ids);  // (1, T, V)
-    const float* last = logits.value().f32() + (T - 1) * size_t(cfg.vocab_size);
-    int32_t next = sampler.sample({last, size_t(cfg.vocab_size)}, ctx);
-    if (opts.stop_at_eos && next == tok.eos_id()) {
-      res.finish = "eos";
-      break;
-    }
-    ctx.push_back(next);
-    res.tokens.push_back(next);
-    if (!emit(stops.push(decoder.push(next)))) {
-      res.finish = "cancelled";
-      return res;
-    }
-    if (stops.stopped()) {
-      res.finish = "stop";
-      return res;
-    }
+  req.on_done = [&res](const GenerateResult& r, int) { res = r; };
+  // The engine shares ownership of what it runs; here the caller owns both.
+  auto no_delete = [](const void*) {};
+  EngineOpts eo;
+  eo.max_batch = 1;
+  eo.context = ContextPolicy::slide;
+  Engine engine(std::shared_ptr<const InferenceModel>(&model, no_delete),
+                std::shared_ptr<const Tokenizer>(&tok, no_delete), eo);
+  engine.add(std::move(req));
+  while (engine.step() > 0) {
   }
-  emit(stops.push(decoder.finish()));
-  if (!stops.stopped())
-    emit(stops.flush());
-  else
-    res.finish = "stop";
   return res;
 }
 

@@ -1,16 +1,17 @@
-// Text generation from a GPT: sample one token at a time and stream the text. This version
-// recomputes the whole context for each token (the KV-cache engine replaces it); when the
-// context is full, the oldest tokens slide out.
+// Text generation from a GPT: sample one token at a time and stream the text. generate() runs
+// one sequence through the KV-cache Engine (infer/engine.h); when the context is full, the
+// newest half is kept and generation goes on.
 #pragma once
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "infer/sampler.h"
-#include "models/gpt.h"
 #include "tokenizer/tokenizer.h"
 
 namespace aero {
+
+class InferenceModel;
 
 struct GenerateOpts {
   int max_new = 200;
@@ -22,15 +23,17 @@ struct GenerateOpts {
 struct GenerateResult {
   std::vector<int32_t> tokens;  // generated ids (not the prompt)
   std::string text;             // generated text, stop string excluded
-  std::string finish;           // "length", "eos", "stop" or "cancelled"
+  std::string finish;           // "length", "eos", "stop", "cancelled" or "context"
 };
 
 // on_text receives text as soon as it is final (whole UTF-8 characters, never a part of a stop
 // string); returning false cancels.
 using TextCallback = std::function<bool(const std::string& text)>;
 
-GenerateResult generate(Gpt& model, const Tokenizer& tok, const std::string& prompt,
-                        const GenerateOpts& opts, const TextCallback& on_text = {});
+// An empty prompt starts a document (the tokenizer's eos id, or 0).
+GenerateResult generate(const InferenceModel& model, const Tokenizer& tok,
+                        const std::string& prompt, const GenerateOpts& opts,
+                        const TextCallback& on_text = {});
 
 // Splits streamed text at stop strings: push() returns what can be shown now, holding back a
 // tail that may still become a stop string.

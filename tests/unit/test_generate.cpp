@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "infer/engine.h"
 #include "infer/generate.h"
 #include "op_test.h"
 #include "tokenizer/char_tokenizer.h"
@@ -28,6 +29,7 @@ struct TinyModel {
   GptConfig cfg;
   ParamStore store;
   std::unique_ptr<Gpt> gpt;
+  std::unique_ptr<InferenceModel> model;
   TinyModel() {
     cfg.vocab_size = tok.vocab_size();
     cfg.block_size = 8;
@@ -38,6 +40,7 @@ struct TinyModel {
     cfg.init_std = 1.0f;  // a random model with a peaked, varied distribution
     gpt = std::make_unique<Gpt>(cfg, store);
     store.finalize(5);
+    model = std::make_unique<InferenceModel>(cfg, store, WeightFormat::f32);
   }
 };
 
@@ -50,7 +53,7 @@ TEST(generate, streams_exactly_the_result_and_repeats_with_a_seed) {
   opts.stop_at_eos = false;
   opts.sampler.seed = 42;
   std::string streamed;
-  GenerateResult a = generate(*m.gpt, m.tok, "ab", opts, [&](const std::string& t) {
+  GenerateResult a = generate(*m.model, m.tok, "ab", opts, [&](const std::string& t) {
     streamed += t;
     return true;
   });
@@ -58,10 +61,10 @@ TEST(generate, streams_exactly_the_result_and_repeats_with_a_seed) {
   EXPECT_EQ(a.finish, "length");
   EXPECT_EQ(streamed, a.text);
   EXPECT_EQ(a.text, m.tok.decode(std::vector<int>(a.tokens.begin(), a.tokens.end())));
-  GenerateResult b = generate(*m.gpt, m.tok, "ab", opts);
+  GenerateResult b = generate(*m.model, m.tok, "ab", opts);
   EXPECT_EQ(a.tokens, b.tokens);
   opts.sampler.seed = 43;
-  EXPECT_NE(generate(*m.gpt, m.tok, "ab", opts).tokens, a.tokens);
+  EXPECT_NE(generate(*m.model, m.tok, "ab", opts).tokens, a.tokens);
 }
 
 TEST(generate, stops_and_cancels) {
@@ -70,16 +73,16 @@ TEST(generate, stops_and_cancels) {
   opts.max_new = 40;
   opts.stop_at_eos = false;
   opts.sampler.temperature = 0.0f;
-  GenerateResult full = generate(*m.gpt, m.tok, "a", opts);
+  GenerateResult full = generate(*m.model, m.tok, "a", opts);
   ASSERT_GE(full.text.size(), 4u);
   opts.stop = {full.text.substr(2, 2)};
-  GenerateResult s = generate(*m.gpt, m.tok, "a", opts);
+  GenerateResult s = generate(*m.model, m.tok, "a", opts);
   EXPECT_EQ(s.finish, "stop");
   EXPECT_EQ(s.text, full.text.substr(0, full.text.find(opts.stop[0])));
   opts.stop.clear();
   int calls = 0;
   GenerateResult c =
-      generate(*m.gpt, m.tok, "a", opts, [&](const std::string&) { return ++calls < 3; });
+      generate(*m.model, m.tok, "a", opts, [&](const std::string&) { return ++calls < 3; });
   EXPECT_EQ(c.finish, "cancelled");
   EXPECT_EQ(calls, 3);
 }
@@ -87,6 +90,6 @@ TEST(generate, stops_and_cancels) {
 TEST(generate, rejects_a_tokenizer_bigger_than_the_model) {
   TinyModel m;
   CharTokenizer big = CharTokenizer::from_chars({U'a', U'b', U'c', U'd', U'e', U'f', U'g', U'h'});
-  test::expect_error([&] { generate(*m.gpt, big, "h", {}); }, "[generate]",
+  test::expect_error([&] { generate(*m.model, big, "h", {}); }, "[engine]",
                      "outside the model's vocabulary");
 }

@@ -1,0 +1,149 @@
+// aero chat --model M: a terminal chat with a trained model. Each turn is laid out by
+// build_chat_prompt (infer/chat.h) within block_size - max_new tokens, the reply streams until
+// "\nUser:" and joins the history. Commands: /reset, /system TEXT, /quit. Line editing with
+// libedit on a terminal; plain lines otherwise, so `echo hi | aero chat -m M` works.
+#include <editline/readline.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <optional>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/threads.h"
+#include "infer/chat.h"
+#include "infer/engine.h"
+
+namespace aero::cli {
+
+namespace {
+
+// The next line of input, or nothing at the end.
+std::optional<std::string> read_line(bool tty) {
+  if (tty) {
+    char* l = readline("> ");
+    if (!l) return std::nullopt;
+    std::string s(l);
+    std::free(l);
+    if (!s.empty()) add_history(s.c_str());
+    return s;
+  }
+  std::string s;
+  if (!std::getline(std::cin, s)) return std::nullopt;
+  if (!s.empty() && s.back() == '\r') s.pop_back();
+  return s;
+}
+
+std::string trim(const std::string& s) {
+  size_t b = s.find_first_not_of(" \t\r\n"), e = s.find_last_not_of(" \t\r\n");
+  return b == std::string::npos ? "" : s.substr(b, e - b + 1);
+}
+
+}  // namespace
+
+void add_chat(CLI::App& app) {
+  struct Args {
+    std::string model, system, tokenizer, format;
+    int threads = 0;
+    GenerateOpts gen;
+  };
+  auto a = std::make_shared<Args>();
+  a->gen.max_new = 128;
+  a->gen.sampler.temperature = 0.8f;
+  a->gen.sampler.top_p = 0.95f;
+  auto* cmd = app.add_subcommand("chat", "Chat with a trained model in the terminal");
+  cmd->add_option("--model,-m", a->model,
+                  "Checkpoint, run directory (its latest) or quantized file (aero quantize)")
+      ->required();
+  cmd->add_option("--system", a->system, "System prompt (the first line of every prompt)");
+  cmd->add_option("--format", a->format,
+                  "Weights: f32, bf16 or q8 (default: f32, or the quantized file's own)");
+  cmd->add_option("--tokenizer", a->tokenizer,
+                  "Tokenizer (default: the one recorded with the model)");
+  cmd->add_option("--max-new", a->gen.max_new, "Tokens per reply at most")->capture_default_str();
+  cmd->add_option("--temperature", a->gen.sampler.temperature, "0 = greedy")->capture_default_str();
+  cmd->add_option("--top-k", a->gen.sampler.top_k, "Keep the k most likely (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--top-p", a->gen.sampler.top_p, "Nucleus: keep probability mass p (1 = off)")
+      ->capture_default_str();
+  cmd->add_option("--min-p", a->gen.sampler.min_p, "Drop below min-p × the top probability")
+      ->capture_default_str();
+  cmd->add_option("--repeat-penalty", a->gen.sampler.repetition_penalty,
+                  "Penalty on tokens already in the context (1 = off)")
+      ->capture_default_str();
+  cmd->add_option("--seed", a->gen.sampler.seed, "Sampling seed (reply i uses seed + i)")
+      ->capture_default_str();
+  cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
+  cmd->callback([a] {
+    if (a->threads > 0) set_num_threads(a->threads);
+    auto model = a->format.empty() ? InferenceModel::load(a->model)
+                                   : InferenceModel::load(a->model, parse_weight_format(a->format));
+    std::string tok_path = a->tokenizer.empty() ? model->tokenizer_path() : a->tokenizer;
+    AERO_CHECK(!tok_path.empty(), "[chat] ", a->model, " records no tokenizer: pass --tokenizer");
+    std::shared_ptr<const Tokenizer> tok = load_tokenizer(tok_path);
+    const int budget = model->config().block_size - a->gen.max_new;
+    AERO_CHECK(budget >= 8, "[chat] --max-new ", a->gen.max_new, " leaves ", budget,
+               " of the model's ", model->config().block_size,
+               " tokens of context for the conversation; lower --max-new");
+    Engine engine(model, tok, {.max_batch = 1, .context = ContextPolicy::stop});
+    const bool tty = ::isatty(STDIN_FILENO);
+    if (tty)
+      std::printf(
+          "Chat with %s (%s). /reset clears the history, /system TEXT sets the system "
+          "prompt, /quit ends.\n",
+          a->model.c_str(), weight_format_name(model->format()));
+    std::vector<ChatMessage> history;
+    std::string system = a->system;
+    GenerateOpts gen = a->gen;
+    gen.stop = chat_stop_strings();
+    for (uint64_t turn = 0;; turn++) {
+      std::optional<std::string> line = read_line(tty);
+      if (!line || trim(*line) == "/quit") break;
+      std::string msg = trim(*line);
+      if (msg.empty()) continue;
+      if (msg == "/reset") {
+        history.clear();
+        std::printf("[history cleared]\n");
+        continue;
+      }
+      if (msg.rfind("/system", 0) == 0 && (msg.size() == 7 || msg[7] == ' ')) {
+        system = trim(msg.substr(7));
+        std::printf("[system prompt %s]\n", system.empty() ? "cleared" : "set");
+        continue;
+      }
+      history.push_back({"user", msg});
+      ChatPrompt p = build_chat_prompt(*tok, system, history, budget);
+      if (p.dropped != 0)
+        std::fprintf(stderr, "[the oldest %s left out to fit the context]\n",
+                     p.dropped < 0 ? "part of the message was" : "messages were");
+      SeqRequest req;
+      req.prompt.assign(p.ids.begin(), p.ids.end());
+      req.opts = gen;
+      req.opts.sampler.seed = gen.sampler.seed + turn;
+      bool started = false;
+      req.on_text = [&started](const std::string& t) {
+        std::string out = t;
+        if (!started) {  // the reply follows "Assistant:"; its leading space is layout
+          out.erase(0, out.find_first_not_of(' '));
+          started = !out.empty();
+        }
+        std::fputs(out.c_str(), stdout);
+        std::fflush(stdout);
+        return true;
+      };
+      GenerateResult r;
+      req.on_done = [&r](const GenerateResult& res, int) { r = res; };
+      engine.add(std::move(req));
+      while (engine.step() > 0) {
+      }
+      std::fputs("\n", stdout);
+      std::fflush(stdout);
+      history.push_back({"assistant", trim(r.text)});
+    }
+  });
+}
+
+}  // namespace aero::cli

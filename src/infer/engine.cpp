@@ -1,0 +1,215 @@
+// Engine: continuous batching over InferenceModel. Each step admits waiting sequences (one
+// prefill pass each), then decodes one token for every other active sequence in one batched
+// pass, runs the text callbacks and retires the finished ones.
+#include "infer/engine.h"
+
+#include <algorithm>
+#include <deque>
+
+#include "core/log.h"
+#include "infer/engine_impl.h"
+#include "tokenizer/stream_decoder.h"
+
+namespace aero {
+
+namespace {
+
+struct Seq {
+  SeqId id;
+  SeqRequest req;
+  KvSeq kv;
+  Sampler sampler;
+  TokenStreamDecoder decoder;
+  StopMatcher stops;
+  std::vector<int32_t> ctx;  // the tokens of the sequence: prompt, then generated
+  GenerateResult res;
+  int32_t pending = -1;  // sampled and streamed, not yet in the cache
+  bool cancelled = false, done = false, fresh = false;
+
+  Seq(SeqId i, SeqRequest r, const InferenceModel& m, const Tokenizer& tok)
+      : id(i),
+        req(std::move(r)),
+        kv(m),
+        sampler(req.opts.sampler),
+        decoder(tok),
+        stops(req.opts.stop) {}
+};
+
+}  // namespace
+
+struct Engine::State {
+  std::shared_ptr<const InferenceModel> model;
+  std::shared_ptr<const Tokenizer> tok;
+  EngineOpts opts;
+  SeqId next_id = 1;
+  std::deque<std::unique_ptr<Seq>> waiting;
+  std::vector<std::unique_ptr<Seq>> active;
+  bool warned_slide = false;
+
+  // Text that became final; false when the callback asked to stop.
+  bool emit(Seq& s, const std::string& text) {
+    if (text.empty()) return true;
+    s.res.text += text;
+    return !s.req.on_text || s.req.on_text(text);
+  }
+
+  // Ends a sequence that ran out (length, eos, context): the held-back text is released.
+  void finish(Seq& s, const char* reason) {
+    s.done = true;
+    s.res.finish = reason;
+    emit(s, s.stops.push(s.decoder.finish()));
+    if (!s.stops.stopped())
+      emit(s, s.stops.flush());
+    else
+      s.res.finish = "stop";
+  }
+
+  // One sampled token: streamed, checked against every end condition, then pending.
+  void take(Seq& s, const float* logits) {
+    const int V = model->config().vocab_size;
+    int32_t t = s.sampler.sample({logits, size_t(V)}, s.ctx);
+    if (s.req.opts.stop_at_eos && t == tok->eos_id()) return finish(s, "eos");
+    s.ctx.push_back(t);
+    s.res.tokens.push_back(t);
+    if (!emit(s, s.stops.push(s.decoder.push(t)))) {
+      s.done = true;
+      s.res.finish = "cancelled";
+      return;
+    }
+    if (s.stops.stopped()) {
+      s.done = true;
+      s.res.finish = "stop";
+      return;
+    }
+    if (int(s.res.tokens.size()) >= s.req.opts.max_new) return finish(s, "length");
+    s.pending = t;
+  }
+
+  // Clears the cache and prefills the newest `keep` tokens of the sequence, then samples.
+  void prefill(Seq& s, size_t keep) {
+    std::vector<int32_t> tail(s.ctx.end() - ptrdiff_t(std::min(keep, s.ctx.size())), s.ctx.end());
+    s.kv.clear();
+    std::vector<float> logits = forward_tokens(*model, s.kv, tail, false);
+    take(s, logits.data());
+  }
+
+  void retire(std::unique_ptr<Seq>& s) {
+    if (s->req.on_done) s->req.on_done(s->res, int(s->req.prompt.size()));
+    s.reset();
+  }
+};
+
+Engine::Engine(std::shared_ptr<const InferenceModel> model, std::shared_ptr<const Tokenizer> tok,
+               EngineOpts opts)
+    : s_(std::make_unique<State>()) {
+  AERO_CHECK(model && tok, "[engine] needs a model and a tokenizer");
+  AERO_CHECK(opts.max_batch >= 1, "[engine] max_batch must be >= 1, got ", opts.max_batch);
+  AERO_CHECK(opts.max_prefill_tokens >= 0, "[engine] max_prefill_tokens must be >= 0, got ",
+             opts.max_prefill_tokens);
+  s_->model = std::move(model);
+  s_->tok = std::move(tok);
+  s_->opts = opts;
+}
+
+Engine::~Engine() = default;
+
+SeqId Engine::add(SeqRequest req) {
+  const int V = s_->model->config().vocab_size;
+  AERO_CHECK(!req.prompt.empty(), "[engine] prompt is empty (give at least one token)");
+  for (int32_t id : req.prompt)
+    AERO_CHECK(id >= 0 && id < V, "[engine] prompt token ", id, " is outside the model's ",
+               "vocabulary of ", V, " (tokenizer and model do not match)");
+  AERO_CHECK(req.opts.max_new >= 0, "[engine] max_new must be >= 0, got ", req.opts.max_new);
+  req.opts.sampler.validate();
+  SeqId id = s_->next_id++;
+  s_->waiting.push_back(std::make_unique<Seq>(id, std::move(req), *s_->model, *s_->tok));
+  return id;
+}
+
+void Engine::cancel(SeqId id) {
+  for (auto& s : s_->active)
+    if (s->id == id) s->cancelled = true;
+  for (auto& s : s_->waiting)
+    if (s->id == id) s->cancelled = true;
+}
+
+int Engine::step() {
+  State& st = *s_;
+  const int block = st.model->config().block_size;
+  // Cancelled sequences leave first, waiting or not.
+  for (auto& s : st.waiting)
+    if (s->cancelled) {
+      s->res.finish = "cancelled";
+      st.retire(s);
+    }
+  std::erase(st.waiting, nullptr);
+  for (auto& s : st.active)
+    if (s->cancelled && !s->done) {
+      s->done = true;
+      s->res.finish = "cancelled";
+    }
+
+  // Admit: one prefill pass per sequence, up to max_batch active and max_prefill_tokens.
+  int prefilled = 0;
+  while (!st.waiting.empty() && int(st.active.size()) < st.opts.max_batch) {
+    Seq& s = *st.waiting.front();
+    int P = std::min(int(s.req.prompt.size()), block);
+    if (st.opts.max_prefill_tokens > 0 && prefilled > 0 &&
+        prefilled + P > st.opts.max_prefill_tokens)
+      break;
+    st.active.push_back(std::move(st.waiting.front()));
+    st.waiting.pop_front();
+    s.fresh = true;
+    s.ctx = s.req.prompt;
+    if (s.req.opts.max_new == 0) {
+      st.finish(s, "length");
+      continue;
+    }
+    st.prefill(s, size_t(P));  // a prompt longer than the context keeps its newest tokens
+    prefilled += P;
+  }
+
+  // Decode one token for every other active sequence, all in one pass.
+  std::vector<Seq*> batch;
+  for (auto& sp : st.active) {
+    Seq& s = *sp;
+    if (s.done || s.fresh) continue;
+    if (s.kv.length() < block) {
+      batch.push_back(&s);
+    } else if (st.opts.context == ContextPolicy::stop) {
+      st.finish(s, "context");
+    } else {
+      if (!st.warned_slide) {
+        log_warn("[engine] the context of ", block, " tokens is full: keeping the newest ",
+                 std::max(1, block / 2), " tokens and going on (--context stop ends instead)");
+        st.warned_slide = true;
+      }
+      st.prefill(s, size_t(std::max(1, block / 2)));
+    }
+  }
+  if (!batch.empty()) {
+    std::vector<KvSeq*> kvs;
+    std::vector<int32_t> tokens;
+    for (Seq* s : batch) {
+      kvs.push_back(&s->kv);
+      tokens.push_back(s->pending);
+    }
+    std::vector<float> logits = forward_batch(*st.model, kvs, tokens);
+    const size_t V = size_t(st.model->config().vocab_size);
+    for (size_t i = 0; i < batch.size(); i++) st.take(*batch[i], logits.data() + i * V);
+  }
+
+  for (auto& s : st.active) {
+    s->fresh = false;
+    if (s->done) st.retire(s);
+  }
+  std::erase(st.active, nullptr);
+  return int(st.active.size() + st.waiting.size());
+}
+
+int Engine::active() const { return int(s_->active.size()); }
+int Engine::waiting() const { return int(s_->waiting.size()); }
+const InferenceModel& Engine::model() const { return *s_->model; }
+const Tokenizer& Engine::tokenizer() const { return *s_->tok; }
+
+}  // namespace aero

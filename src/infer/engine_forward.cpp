@@ -1,0 +1,231 @@
+// The forward pass without a tape: N new tokens spread over one or more sequences go through
+// every weight matrix together (one qmatmul per matrix, n = N); attention runs per sequence
+// against its own KV cache. Prefill is one sequence with many tokens, batched decode many
+// sequences with one token each.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "infer/engine_impl.h"
+#include "kernels/attention.h"
+#include "kernels/elementwise.h"
+#include "kernels/norm.h"
+#include "kernels/rope.h"
+
+namespace aero {
+
+void KvSeq::Impl::reserve(int rows) {
+  if (rows <= cap) return;
+  const int C = model->cfg.n_embd;
+  int n = std::min(model->cfg.block_size, std::max({rows, 2 * cap, 16}));
+  for (auto* buf : {&k, &v})
+    for (std::vector<float>& layer : *buf) layer.resize(size_t(n) * size_t(C));
+  cap = n;
+}
+
+KvSeq::KvSeq(const InferenceModel& model) : impl_(std::make_unique<Impl>()) {
+  impl_->model = &model.impl();
+  impl_->k.resize(size_t(model.config().n_layer));
+  impl_->v.resize(size_t(model.config().n_layer));
+}
+KvSeq::~KvSeq() = default;
+int KvSeq::length() const { return impl_->len; }
+void KvSeq::clear() { impl_->len = 0; }
+
+namespace {
+
+// The rows of one sequence in a forward pass: rows [row, row + count) of the batch, at
+// positions [seq->len, seq->len + count).
+struct Segment {
+  KvSeq::Impl* seq;
+  int row, count;
+};
+
+void add_bias(float* y, const std::vector<float>& b, int n) {
+  if (b.empty()) return;
+  const size_t R = b.size();
+  for (int r = 0; r < n; r++) {
+    float* yr = y + size_t(r) * R;
+#pragma omp simd
+    for (size_t i = 0; i < R; i++) yr[i] += b[i];
+  }
+}
+
+void linear(float* y, const QMatrix& w, const std::vector<float>& b, const float* x, int n) {
+  qmatmul(w, x, n, y);
+  add_bias(y, b, n);
+}
+
+void normalize(const GptConfig& cfg, float* out, const float* x, const std::vector<float>& w,
+               const std::vector<float>& b, int n) {
+  if (cfg.norm == "rmsnorm")
+    rms_norm_forward(out, nullptr, x, w.data(), n, cfg.n_embd, cfg.norm_eps);
+  else
+    layer_norm_forward(out, nullptr, nullptr, x, w.data(), b.empty() ? nullptr : b.data(), n,
+                       cfg.n_embd, cfg.norm_eps);
+}
+
+// Scratch of one forward pass, (N, width) each.
+struct Buffers {
+  std::vector<float> x, h, qkv, q, att, proj, up, act;
+  void resize(const GptConfig& cfg, int n) {
+    const size_t N = size_t(n), C = size_t(cfg.n_embd), H = size_t(cfg.ffn());
+    const size_t U = cfg.act == "swiglu" ? 2 * H : H;
+    x.resize(N * C), h.resize(N * C), qkv.resize(N * 3 * C), q.resize(N * C);
+    att.resize(N * C), proj.resize(N * C), up.resize(N * U), act.resize(N * H);
+  }
+};
+
+// Attention of every segment: K and V of its new rows go into its cache (K rotated), then its
+// queries attend to the whole cache, causally.
+void attend(const InferenceModel::Impl& m, int layer, const std::vector<Segment>& segs,
+            Buffers& b) {
+  const GptConfig& cfg = m.cfg;
+  const int C = cfg.n_embd, NH = cfg.n_head, HS = cfg.head_size();
+  const bool rope = cfg.pos == "rope";
+  auto one = [&](const Segment& s) {
+    KvSeq::Impl& kv = *s.seq;
+    float* K = kv.k[size_t(layer)].data();
+    float* V = kv.v[size_t(layer)].data();
+    for (int r = 0; r < s.count; r++) {
+      const float* src = b.qkv.data() + size_t(s.row + r) * 3 * C;
+      size_t at = size_t(kv.len + r) * size_t(C);
+      std::memcpy(b.q.data() + size_t(s.row + r) * C, src, sizeof(float) * size_t(C));
+      std::memcpy(K + at, src + C, sizeof(float) * size_t(C));
+      std::memcpy(V + at, src + 2 * C, sizeof(float) * size_t(C));
+    }
+    float* q = b.q.data() + size_t(s.row) * C;
+    if (rope) {
+      rope_forward(q, q, 1, s.count, NH, HS, cfg.rope_theta, kv.len);
+      float* k_new = K + size_t(kv.len) * C;
+      rope_forward(k_new, k_new, 1, s.count, NH, HS, cfg.rope_theta, kv.len);
+    }
+    AttentionArgs a;
+    a.B = 1, a.Tq = s.count, a.Tk = kv.len + s.count, a.NH = NH, a.HS = HS;
+    a.scale = 1.0f / std::sqrt(float(HS));
+    a.causal = true;
+    attention_forward(b.att.data() + size_t(s.row) * C, nullptr, q, K, V, a);
+  };
+  if (segs.size() == 1 || omp_in_parallel() || omp_get_max_threads() == 1) {
+    for (const Segment& s : segs) one(s);  // attention_forward spreads the heads itself
+  } else {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (size_t i = 0; i < segs.size(); i++) one(segs[i]);
+  }
+}
+
+void block(const InferenceModel::Impl& m, int layer, const std::vector<Segment>& segs, int n,
+           Buffers& b) {
+  const GptConfig& cfg = m.cfg;
+  const InferLayer& L = m.layers[size_t(layer)];
+  const int64_t NC = int64_t(n) * cfg.n_embd, H = cfg.ffn();
+  float* x = b.x.data();
+  // Attention sublayer: x += attn(norm(x)) (pre-LN) or x = norm(x + attn(x)) (post-LN).
+  const float* h = x;
+  if (cfg.pre_ln) {
+    normalize(cfg, b.h.data(), x, L.attn_norm_w, L.attn_norm_b, n);
+    h = b.h.data();
+  }
+  linear(b.qkv.data(), L.qkv, L.qkv_b, h, n);
+  attend(m, layer, segs, b);
+  linear(b.proj.data(), L.attn_out, L.attn_out_b, b.att.data(), n);
+  add_forward(x, x, b.proj.data(), NC, NC);
+  if (!cfg.pre_ln) normalize(cfg, x, x, L.attn_norm_w, L.attn_norm_b, n);
+  // MLP sublayer.
+  h = x;
+  if (cfg.pre_ln) {
+    normalize(cfg, b.h.data(), x, L.ffn_norm_w, L.ffn_norm_b, n);
+    h = b.h.data();
+  }
+  linear(b.up.data(), L.up, L.up_b, h, n);
+  if (cfg.act == "swiglu") {
+    for (int r = 0; r < n; r++) {  // each row of `up` is gate (H) then up (H)
+      const float* g = b.up.data() + size_t(r) * 2 * H;
+      swiglu_forward(b.act.data() + size_t(r) * H, g, g + H, H);
+    }
+  } else if (cfg.act == "relu") {
+    relu_forward(b.act.data(), b.up.data(), int64_t(n) * H);
+  } else {
+    gelu_tanh_forward(b.act.data(), b.up.data(), int64_t(n) * H);
+  }
+  linear(b.proj.data(), L.down, L.down_b, b.act.data(), n);
+  add_forward(x, x, b.proj.data(), NC, NC);
+  if (!cfg.pre_ln) normalize(cfg, x, x, L.ffn_norm_w, L.ffn_norm_b, n);
+}
+
+// Runs `tokens` (N, split into segments) through the model; logits of every row, or with
+// last_only of the last row of each segment.
+std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<Segment> segs,
+                                    const int32_t* tokens, int n, bool last_only) {
+  const GptConfig& cfg = m.cfg;
+  const int C = cfg.n_embd, V = cfg.vocab_size;
+  for (const Segment& s : segs) {
+    AERO_CHECK(s.seq->model == &m, "[engine] a KvSeq was made for another model");
+    AERO_CHECK(s.seq->len + s.count <= cfg.block_size, "[engine] ", s.seq->len, " cached + ",
+               s.count, " new tokens do not fit the context of ", cfg.block_size);
+    s.seq->reserve(s.seq->len + s.count);
+  }
+  for (int i = 0; i < n; i++)
+    AERO_CHECK(tokens[i] >= 0 && tokens[i] < V, "[engine] token ", tokens[i],
+               " is outside the vocabulary of ", V);
+  Buffers b;
+  b.resize(cfg, n);
+  for (const Segment& s : segs)
+    for (int r = 0; r < s.count; r++) {
+      float* xr = b.x.data() + size_t(s.row + r) * C;
+      std::memcpy(xr, m.token_embd.data() + size_t(tokens[s.row + r]) * C, sizeof(float) * C);
+      if (!m.pos_embd.empty()) {
+        const float* p = m.pos_embd.data() + size_t(s.seq->len + r) * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) xr[c] += p[c];
+      }
+    }
+  for (int l = 0; l < cfg.n_layer; l++) block(m, l, segs, n, b);
+  for (const Segment& s : segs) s.seq->len += s.count;
+
+  // Final norm and head, on the rows whose logits are wanted.
+  std::vector<float> rows;
+  const float* hx = b.x.data();
+  int nr = n;
+  if (last_only) {
+    nr = int(segs.size());
+    rows.resize(size_t(nr) * C);
+    for (size_t i = 0; i < segs.size(); i++)
+      std::memcpy(rows.data() + i * C, b.x.data() + size_t(segs[i].row + segs[i].count - 1) * C,
+                  sizeof(float) * C);
+    hx = rows.data();
+  }
+  if (cfg.pre_ln) {
+    normalize(cfg, b.h.data(), hx, m.out_norm_w, m.out_norm_b, nr);
+    hx = b.h.data();
+  }
+  std::vector<float> logits(size_t(nr) * V);
+  qmatmul(m.head, hx, nr, logits.data());
+  return logits;
+}
+
+}  // namespace
+
+std::vector<float> forward_tokens(const InferenceModel& model, KvSeq& seq,
+                                  const std::vector<int32_t>& tokens, bool all_logits) {
+  AERO_CHECK(!tokens.empty(), "[engine] forward_tokens needs at least one token");
+  std::vector<Segment> segs = {{&seq.impl(), 0, int(tokens.size())}};
+  return forward_segments(model.impl(), segs, tokens.data(), int(tokens.size()), !all_logits);
+}
+
+std::vector<float> forward_batch(const InferenceModel& model, const std::vector<KvSeq*>& seqs,
+                                 const std::vector<int32_t>& tokens) {
+  AERO_CHECK(!seqs.empty() && seqs.size() == tokens.size(), "[engine] forward_batch needs one ",
+             "token per sequence, got ", tokens.size(), " for ", seqs.size());
+  std::vector<Segment> segs;
+  for (size_t i = 0; i < seqs.size(); i++) {
+    for (size_t j = 0; j < i; j++)
+      AERO_CHECK(seqs[j] != seqs[i], "[engine] forward_batch got the same sequence twice");
+    segs.push_back({&seqs[i]->impl(), int(i), 1});
+  }
+  return forward_segments(model.impl(), segs, tokens.data(), int(tokens.size()), false);
+}
+
+}  // namespace aero
