@@ -63,21 +63,34 @@ const s = await res.json();
 assert.equal(s.messages.length, 4);
 assert.equal(s.messages[1].content, a.tokens.join(""));
 
-// Close in the middle of a long reply: the server cancels it, and the audit log says so.
-const ws2 = await open();
-await new Promise((resolve) => {
-  ws2.on("message", (data) => {
-    if (JSON.parse(data.toString()).type === "token") { ws2.terminate(); resolve(); }
-  });
-  ws2.send(JSON.stringify({ message: "tell me about the river", max_tokens: 180, temperature: 1 }));
+// Clients that leave while their request waits behind others (the server runs with a batch of
+// one): their jobs end as "cancelled" with no tokens generated, over WebSocket and over HTTP.
+const long = JSON.stringify({ messages: [{ role: "user", content: "tell me about the river" }], max_tokens: 180, stream: true });
+const hdrs = { ...headers, "Content-Type": "application/json" };
+let firstToken;
+const started = new Promise((r) => (firstToken = r));
+const blockers = Array.from({ length: 60 }, async () => {
+  const res = await fetch(process.env.AERO_URL + "/v1/chat/completions", { method: "POST", headers: hdrs, body: long });
+  for await (const _ of res.body) firstToken();
 });
-let cancelled = null;
-for (let i = 0; i < 100 && !cancelled; i++) {
-  await new Promise((r) => setTimeout(r, 50));
-  const lines = fs.readFileSync(process.env.AERO_AUDIT, "utf8").trim().split("\n").map((l) => JSON.parse(l));
-  cancelled = lines.find((l) => l.endpoint === "/ws" && l.finish === "cancelled");
-}
-assert.ok(cancelled, "a cancelled /ws entry in the audit log");
-assert.ok(cancelled.completion_tokens < 180, "stopped early");
-console.log("cancelled after", cancelled.completion_tokens, "tokens");
+await started;  // the engine is busy and the queue is long
+const ws2 = await open();
+ws2.send(JSON.stringify({ message: "tell me about the river", max_tokens: 100 }));
+const abort = new AbortController();
+const leaving = fetch(process.env.AERO_URL + "/v1/chat/completions", { method: "POST", headers: hdrs, body: long, signal: abort.signal }).catch(() => null);
+await new Promise((r) => setTimeout(r, 30));
+ws2.terminate();
+abort.abort();
+await leaving;
+await Promise.all(blockers);
+const audit = fs.readFileSync(process.env.AERO_AUDIT, "utf8").trim().split("\n").map((l) => JSON.parse(l));
+const wsCancelled = audit.find((l) => l.endpoint === "/ws" && l.finish === "cancelled");
+const httpCancelled = audit.find((l) => l.endpoint === "/v1/chat/completions" && l.finish === "cancelled");
+assert.ok(wsCancelled, "a cancelled /ws entry in the audit log");
+assert.ok(httpCancelled, "a cancelled /v1/chat/completions entry in the audit log");
+assert.equal(wsCancelled.completion_tokens, 0);
+assert.equal(httpCancelled.completion_tokens, 0);
+const finished = audit.filter((l) => l.endpoint === "/v1/chat/completions" && l.status === 200 && l.completion_tokens > 0);
+assert.equal(finished.length, 60, "the others ran to their end");
+console.log("cancelled while queued: /ws and HTTP; 60 others finished");
 console.log("ws ok");
