@@ -2,6 +2,7 @@
 # Trains the tiny chat model the server tests share (a ctest fixture): a char-level GPT on
 # "User: ... / Assistant: ..." lines, a few hundred steps, so replies are short text in seconds.
 #   make_model.sh AERO OUT_DIR [STEPS]
+# Env N_EMBD, N_LAYER, N_HEAD, FFN, BATCH change the size (bench/serve_load.sh trains a larger one).
 set -euo pipefail
 A=$1; out=$2; steps=${3:-300}
 rm -rf "$out"; mkdir -p "$out"; cd "$out"
@@ -18,11 +19,11 @@ $A tokenizer train --type char -i split/train.txt -o chars.json > /dev/null
 $A data prepare -i split -t chars.json -o shards --threads 1 > /dev/null
 V=$($A data inspect shards/train.bin | sed -n 's/.*vocab \([0-9]*\),.*/\1/p')
 cat > c.json <<JSON
-{"model": {"vocab_size": $V, "block_size": 256, "n_layer": 2, "n_head": 2, "n_embd": 32,
-           "ffn_hidden": 64},
- "train": {"batch_size": 8, "max_steps": $steps, "warmup_steps": 20, "checkpoint_every": $steps,
+{"model": {"vocab_size": $V, "block_size": 256, "n_layer": ${N_LAYER:-2}, "n_head": ${N_HEAD:-2},
+           "n_embd": ${N_EMBD:-32}, "ffn_hidden": ${FFN:-64}},
+ "train": {"batch_size": ${BATCH:-8}, "max_steps": $steps, "warmup_steps": 20, "checkpoint_every": $steps,
            "eval_every": 1000, "eval_batches": 1, "test_batches": 1, "log_every": 100,
-           "keep_last": 1, "threads": 1, "out_dir": "run", "lr": 3e-3},
+           "keep_last": 1, "threads": ${THREADS:-1}, "out_dir": "run", "lr": 3e-3},
  "data": {"train": "shards/train.bin", "val": "shards/val.bin", "test": "shards/test.bin",
           "tokenizer": "$out/chars.json"}}
 JSON
