@@ -18,6 +18,7 @@ TEST_PKGS=(
   bzip2 bc time                                       # .bz2 test inputs; bench/data_bench.sh
   bible-kjv bible-kjv-text libreoffice-help-vi maint-guide-vi manpages-vi  # real corpora
   nodejs npm chromium curl  # aero serve through real clients: openai, ws, playwright, curl
+  clang                     # fuzz/run.sh (libFuzzer + ASan over request parsing)
 )
 
 want=("${BUILD_PKGS[@]}")
