@@ -22,7 +22,7 @@ endforeach()
 
 # JavaScript clients: run_node.sh starts a server with a key and runs the script.
 set(AERO_SERVER_NODE_openai_client "")
-set(AERO_SERVER_NODE_ws_client --max-batch 1 --max-queue 100)
+set(AERO_SERVER_NODE_ws_client --max-batch 1 --max-queue 150)
 set(AERO_SERVER_NODE_web_page "")
 set(AERO_SERVER_NODE_queue_full --max-batch 1 --max-queue 1)
 foreach(t openai_client ws_client web_page queue_full)

@@ -165,7 +165,7 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
     if (r.finish == "error") {
       status = 500;
       error = r.error;
-    } else if (r.finish == "timeout" && !begun) {
+    } else if (r.finish == "timeout" && r.completion_tokens == 0) {
       status = 504;
       error = "[server] the request timed out before any output";
     }
@@ -181,13 +181,30 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
         error = e.what();
       }
     }
-    if (status != 200 && !begun) {
+    // Counted and logged before the last bytes go out: a client that saw the end finds them.
+    app.metrics_.request(endpoint, status);
+    app.metrics_.latency(endpoint, latency);
+    json log = {{"key_id", key_id},
+                {"endpoint", endpoint},
+                {"method", route == Route::ws_message ? "WS" : "POST"},
+                {"status", status},
+                {"prompt_tokens", r.prompt_tokens},
+                {"completion_tokens", r.completion_tokens},
+                {"latency_ms", int64_t(latency * 1000)},
+                {"finish", r.finish}};
+    if (!session_id.empty()) log["session_id"] = session_id;
+    if (!error.empty()) log["error"] = error;
+    app.audit_.write(log);
+    if (status != 200) {
       ApiError e(status, status == 504 ? "timeout" : "server_error", "", error);
       if (route == Route::ws_message) {
         sink->send(ws_error(error_body(e)));
-      } else {
+      } else if (!begun) {
         sink->begin(status, "application/json", {});
         sink->send(error_body(e));
+      } else if (route != Route::seed_chat) {  // an SSE stream already under way
+        sink->send(cat("data: ", error_body(e), "\n\n"));
+        sink->send("data: [DONE]\n\n");
       }
     } else {
       begin_stream();
@@ -252,19 +269,6 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
       }
     }
     sink->end();
-    app.metrics_.request(endpoint, status);
-    app.metrics_.latency(endpoint, latency);
-    json log = {{"key_id", key_id},
-                {"endpoint", endpoint},
-                {"method", route == Route::ws_message ? "WS" : "POST"},
-                {"status", status},
-                {"prompt_tokens", r.prompt_tokens},
-                {"completion_tokens", r.completion_tokens},
-                {"latency_ms", int64_t(latency * 1000)},
-                {"finish", r.finish}};
-    if (!session_id.empty()) log["session_id"] = session_id;
-    if (!error.empty()) log["error"] = error;
-    app.audit_.write(log);
   }
 };
 
@@ -660,6 +664,9 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
       r.headers.push_back({"Retry-After", "1"});
       return r;
     }
+    // A stream starts at admission (headers, or the WebSocket "start" message), so a client
+    // knows its request is queued; errors after that travel inside the stream.
+    if (req.stream) ex->begin_stream();
     auto ticket = ex->ticket;
     // Only the flag: the scheduler looks at it every step, and a connection may outlive the app
     // at shutdown.
