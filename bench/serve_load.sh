@@ -7,7 +7,7 @@
 # for a few steps: big enough that decoding reads weights from memory, as real models do, so
 # batching has something to share (a 100k-parameter toy is compute-bound and gains nothing).
 # Env: AERO (binary, default build/aero), MAX_TOKENS (64), REQS (requests per client, 4),
-#      THREADS (engine threads, 2).
+#      THREADS (engine threads, 1: the clients run on the same 2 cores and need the other one).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 A=${AERO:-$root/build/aero}
@@ -19,13 +19,13 @@ if [[ -z $model ]]; then
     bash "$root/tests/server/make_model.sh" "$A" "$T/m" 20 > /dev/null
   model=$T/m/run
 fi
-"$A" serve -m "$model" --port 0 --threads "${THREADS:-2}" --max-batch 32 --max-queue 256 \
+"$A" serve -m "$model" --port 0 --threads "${THREADS:-1}" --max-batch 32 --max-queue 256 \
   --sessions "$T/s.db" > "$T/server.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 200); do grep -q listening "$T/server.log" && break; sleep 0.05; done
 url=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$T/server.log")
 until [[ $(curl -s -o /dev/null -w '%{http_code}' "$url/health") == 200 ]]; do sleep 0.05; done
-echo "aero serve $(basename "$model"), $(nproc) CPUs, max_tokens ${MAX_TOKENS:-64}, ${REQS:-4} requests per client"
+echo "aero serve $(basename "$model"), ${THREADS:-1} engine thread(s), $(nproc) CPUs, max_tokens ${MAX_TOKENS:-64}, ${REQS:-4} requests per client"
 declare -A tps
 for c in 1 4 8 32; do
   line=$(node "$root/bench/serve_load.mjs" "$url" "" "$c" "${REQS:-4}" "${MAX_TOKENS:-64}")
