@@ -2,48 +2,105 @@
 // vocab 50257, learned positions, LayerNorm, GELU, tied head) with random weights, beside
 // llama.cpp's numbers for the same shape on this machine (2 threads).
 //
-//   infer_bench [--formats f32,bf16,q8] [--decode N] [--repeat R] [--quick]
+//   infer_bench [--formats f32,bf16,q8] [--decode N] [--repeat R] [--quick] [--cpu-time]
 //
 // Per format: prefill tokens/s at prompt 64 and 512 (logits of the last position only, as
 // llama.cpp's prompt processing), decode tokens/s over N new tokens at batch 1, and the decode
 // ceiling set by memory bandwidth (weights read per token / measured read GB/s). Batched decode:
 // aggregate tokens/s with 8 sequences against 1. Best of R runs (the cores may be shared).
-// --quick: a 2-layer model for a smoke test.
+// --quick: a 2-layer model for a smoke test. --cpu-time: times by CPU time per thread (see
+// bench/bandwidth), for a machine shared with other work.
 #include <omp.h>
 
+#include <unistd.h>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <set>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "core/threads.h"
 #include "infer/engine.h"
 #include "kernels/peak.h"
 #include "kernels/quant.h"
+#include "models/export_gguf.h"
+#include "tokenizer/char_tokenizer.h"
 
 using namespace aero;
 
 namespace {
 
+bool g_cpu_time = false;
+
+// Wall clock, or with --cpu-time the process's CPU time divided by the thread count: an
+// estimate of the idle-machine time when other work shares the cores (threads sleep at
+// barriers: OMP_WAIT_POLICY=passive).
 double now() {
+  if (g_cpu_time) {
+    timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec)) / num_threads();
+  }
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 struct Reference {
-  double prefill512, decode;  // llama.cpp tokens/s, 2 threads, same shape (issue #5)
+  double prefill64 = 0, prefill512 = 0, decode = 0;  // tokens/s, 2 threads, same shape
+  std::string source;
 };
 
-Reference llama_cpp(WeightFormat f) {
+// llama.cpp's numbers for the same shape on this machine as the issue gives them.
+Reference llama_cpp_issue(WeightFormat f) {
   switch (f) {
     case WeightFormat::f32:
-      return {660, 45};
+      return {0, 660, 45, "issue #5"};
     case WeightFormat::q8:
-      return {1070, 157};
+      return {0, 1070, 157, "issue #5"};
     default:
-      return {0, 0};  // llama.cpp has no bf16 number in the issue
+      return {};
   }
+}
+
+// llama.cpp measured now on the same weights: exported to GGUF (f32 / q8_0) and timed by
+// bench/llama_cpp_bench.mjs through node-llama-cpp's prebuilt library (scripts/llama-cpp.sh).
+Reference llama_cpp_measured(const GptConfig& cfg, const ParamStore& store, WeightFormat f,
+                             const std::string& script, int threads, int decode, int repeat) {
+  if (f == WeightFormat::bf16) return {};  // compared as f32 and q8_0 only
+  const std::string dir = "/tmp/aero-infer-bench-" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  std::set<char32_t> chars;
+  collect_chars("abcdefghijklmnopqrstuvwxyz .,\n", chars);  // llama.cpp needs "\n"
+  CharTokenizer::from_chars(chars).save(dir + "/tok.json");
+  GgufExportOptions opt;
+  opt.type = f == WeightFormat::q8 ? "q8_0" : "f32";
+  opt.tokenizer = dir + "/tok.json";
+  const std::string gguf = dir + "/model-" + opt.type + ".gguf";
+  export_gguf(cfg, store, gguf, opt);
+  const std::string cmd = "node '" + script + "' '" + gguf + "' " + std::to_string(threads) + " " +
+                          std::to_string(decode) + " " + std::to_string(repeat);
+  std::string out;
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[4096];
+    while (std::fgets(buf, sizeof buf, p)) out += buf;
+    pclose(p);
+  }
+  if (!std::getenv("AERO_KEEP_GGUF")) std::filesystem::remove_all(dir);
+  Reference r;
+  try {
+    auto j = nlohmann::json::parse(out);
+    r = {j.at("prefill64"), j.at("prefill512"), j.at("decode"), "measured " + opt.type};
+  } catch (const std::exception&) {
+    std::fprintf(stderr, "infer_bench: llama.cpp run failed (%s); using the issue's numbers\n",
+                 cmd.c_str());
+    r = llama_cpp_issue(f);
+  }
+  return r;
 }
 
 std::vector<int32_t> prompt(int n, int vocab) {
@@ -100,6 +157,7 @@ int main(int argc, char** argv) {
   std::string formats = "f32,bf16,q8";
   int decode = 128, repeat = 3;
   bool quick = false;
+  std::string llama_script;  // bench/llama_cpp_bench.mjs: run llama.cpp on the same weights
   for (int i = 1; i < argc; i++) {
     if (!std::strcmp(argv[i], "--formats") && i + 1 < argc) {
       formats = argv[++i];
@@ -109,12 +167,20 @@ int main(int argc, char** argv) {
       repeat = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--quick")) {
       quick = true;
+    } else if (!std::strcmp(argv[i], "--cpu-time")) {
+      g_cpu_time = true;
+    } else if (!std::strcmp(argv[i], "--llama-cpp") && i + 1 < argc) {
+      llama_script = argv[++i];
     } else {
       std::fprintf(stderr,
                    "usage: infer_bench [--formats f32,bf16,q8] [--decode N] [--repeat R] "
-                   "[--quick]\n");
+                   "[--quick] [--cpu-time] [--llama-cpp bench/llama_cpp_bench.mjs]\n");
       return 2;
     }
+  }
+  if (g_cpu_time) {
+    reexec_with_env(argv, "OMP_WAIT_POLICY", "passive");
+    set_probe_clock(ProbeClock::cpu);
   }
   GptConfig cfg;
   cfg.vocab_size = 50257;
@@ -134,10 +200,10 @@ int main(int argc, char** argv) {
 
   const int threads = num_threads();
   const double read_gbs = measure_bandwidth(threads).read_gbs;
-  std::printf("GPT-2-124M shape (%d layers), %d threads, read bandwidth %.1f GB/s\n", cfg.n_layer,
-              threads, read_gbs);
-  std::printf("%-5s %-11s %10s %10s %10s %10s %9s %10s %12s\n", "fmt", "kernel", "pf64 t/s",
-              "pf512 t/s", "llama.cpp", "ratio", "dec t/s", "llama.cpp", "ratio / ceil");
+  std::printf("GPT-2-124M shape (%d layers), %d threads, read bandwidth %.1f GB/s, %s\n",
+              cfg.n_layer, threads, read_gbs, g_cpu_time ? "CPU time per thread" : "wall clock");
+  std::printf("%-5s %-18s %9s %9s %9s %10s\n", "fmt", "engine", "pf64 t/s", "pf512 t/s", "dec t/s",
+              "dec/ceiling");
   std::stringstream ss(formats);
   for (std::string name; std::getline(ss, name, ',');) {
     WeightFormat f = parse_weight_format(name);
@@ -145,29 +211,26 @@ int main(int argc, char** argv) {
     const std::string kernel = qmatmul_kernel(f == WeightFormat::f32    ? QFormat::f32
                                               : f == WeightFormat::bf16 ? QFormat::bf16
                                                                         : QFormat::q8);
-    // The naive reference kernel is far too slow for full runs: a few tokens show its rate.
-    const bool slow = kernel == "reference";
-    const int rep = slow ? 1 : repeat;
-    double pf64 = prefill_rate(m, slow ? 4 : 64, rep);
-    double pf512 = slow ? 0 : prefill_rate(m, 512, rep);
-    double dec = decode_rate(m, 1, slow ? 2 : decode, rep);
+    double pf64 = prefill_rate(m, 64, repeat);
+    double pf512 = prefill_rate(m, 512, repeat);
+    double dec = decode_rate(m, 1, decode, repeat);
     double ceiling = read_gbs * 1e9 / double(m.weight_bytes());
-    Reference ref = llama_cpp(f);
-    auto ratio = [](double a, double b) { return b > 0 && a > 0 ? a / b : 0.0; };
-    std::printf("%-5s %-11s %10.1f %10.1f %10.0f %9.2fx %9.1f %10.0f %5.2fx %4.0f%%\n",
-                name.c_str(), kernel.c_str(), pf64, pf512, ref.prefill512,
-                ratio(pf512, ref.prefill512), dec, ref.decode, ratio(dec, ref.decode),
-                100.0 * dec / ceiling);
-    std::printf("      weights %.1f MB per token, bandwidth ceiling %.1f tokens/s\n",
+    std::printf("%-5s %-18s %9.1f %9.1f %9.1f %9.0f%%   (%s; %.1f MB/token, ceiling %.1f t/s)\n",
+                name.c_str(), "aero", pf64, pf512, dec, 100.0 * dec / ceiling, kernel.c_str(),
                 double(m.weight_bytes()) / 1e6, ceiling);
-    if (!slow) {
-      double b1 = decode_rate(m, 1, decode / 2, rep), b8 = decode_rate(m, 8, decode / 2, rep);
-      std::printf("      batched decode: 1 seq %.1f t/s, 8 seqs %.1f t/s aggregate (%.2fx)\n", b1,
-                  b8, b8 / b1);
+    Reference ref = llama_script.empty()
+                        ? llama_cpp_issue(f)
+                        : llama_cpp_measured(cfg, store, f, llama_script, threads, decode, repeat);
+    if (ref.prefill512 > 0) {
+      auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+      std::printf("%-5s %-18s %9.1f %9.1f %9.1f\n", "", ("llama.cpp " + ref.source).c_str(),
+                  ref.prefill64, ref.prefill512, ref.decode);
+      std::printf("%-5s %-18s %8.2fx %8.2fx %8.2fx\n", "", "aero / llama.cpp",
+                  ratio(pf64, ref.prefill64), ratio(pf512, ref.prefill512), ratio(dec, ref.decode));
     }
+    double b1 = decode_rate(m, 1, decode / 2, repeat), b8 = decode_rate(m, 8, decode / 2, repeat);
+    std::printf("      batched decode: 1 seq %.1f t/s, 8 seqs %.1f t/s aggregate (%.2fx)\n", b1, b8,
+                b8 / b1);
   }
-  std::printf(
-      "llama.cpp (issue #5): same shape, 2 threads; prefill@512 660 f32 / 1,070 q8_0, "
-      "decode 45 f32 / 157 q8_0 tokens/s\n");
   return 0;
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages aero needs, only those missing (idempotent, quiet when done).
 #   scripts/deps.sh build   packages to build and run aero
+#   scripts/deps.sh quickstart  plus the Vietnamese corpus that `aero quickstart` trains on
 #   scripts/deps.sh test    plus the reference implementations and data used by the tests
 set -euo pipefail
 
@@ -12,16 +13,18 @@ BUILD_PKGS=(
   libedit-dev                    # line editing in aero chat
   libboost-dev libsqlite3-dev libssl-dev  # aero serve: Beast/Asio, sessions, SHA-256 of keys
 )
+CORPUS_PKGS=(libreoffice-help-vi maint-guide-vi manpages-vi)  # aero quickstart's Vietnamese text
 TEST_PKGS=(
   libgtest-dev
   python3-torch python3-sentencepiece sentencepiece  # parity references (Debian's /usr/bin/python3)
   bzip2 bc time                                       # .bz2 test inputs; bench/data_bench.sh
-  bible-kjv bible-kjv-text libreoffice-help-vi maint-guide-vi manpages-vi  # real corpora
+  bible-kjv bible-kjv-text "${CORPUS_PKGS[@]}"        # real corpora
   nodejs npm chromium curl  # aero serve through real clients: openai, ws, playwright, curl
   clang                     # fuzz/run.sh (libFuzzer + ASan over request parsing)
 )
 
 want=("${BUILD_PKGS[@]}")
+[[ "${1:-build}" == quickstart ]] && want+=("${CORPUS_PKGS[@]}")
 [[ "${1:-build}" == test ]] && want+=("${TEST_PKGS[@]}")
 # Some nodejs builds (NodeSource) ship npm themselves and conflict with Debian's npm package.
 if [[ -x /usr/bin/npm ]] && ! dpkg-query -W -f='${Status}' npm 2>/dev/null | grep -q "ok installed"; then

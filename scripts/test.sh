@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
+# llama.cpp (npm's node-llama-cpp) for the GGUF export tests; without it they are skipped.
+scripts/llama-cpp.sh || echo "aero: warning: llama.cpp could not be installed; formats.llama_cpp_* tests are skipped" >&2
 scripts/build.sh
 cd "${AERO_BUILD_DIR:-build}"
 ctest --output-on-failure -j"$(nproc)" "$@"

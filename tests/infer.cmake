@@ -1,8 +1,9 @@
 # Inference end to end on the command line: a tiny char-level model trained for a few hundred
-# steps, then generate --batch-file, quantize (with the perplexity check) and chat from a pipe.
+# steps on the GPL-3 text every Debian system has, then generate --batch-file, quantize (with the
+# perplexity check) and chat from a pipe.
 
 set(AERO_INFER_SETUP "set -eu; d=$(mktemp -d); trap 'rm -rf $d' EXIT; cd $d; A=$<TARGET_FILE:aero>
-for i in $(seq 1 400); do echo \"line $i: the quick brown fox jumps over the lazy dog $((i * 7 % 13)) times\"; echo; done > raw.txt
+cp /usr/share/common-licenses/GPL-3 raw.txt  # base-files: English prose, paragraphs as documents
 $A data split -i raw.txt -o split --seed 3 > /dev/null
 $A tokenizer train --type char -i split/train.txt -o chars.json > /dev/null
 $A data prepare -i split -t chars.json -o shards --threads 1 > /dev/null
@@ -53,8 +54,9 @@ grep -q 'weights f32 .* -> q8 .*(2[0-9].[0-9]%)' q8.log && echo size-q8-ok
 $A generate -m m.q8 -p 'line 7' --max-new 8 --temperature 0 > /dev/null 2>&1 && echo q8-generate-ok
 printf 'line 5: the quick\\n/system You are a fox.\\n/reset\\nline 9\\n/quit\\nnever read\\n' | $A chat -m m.bf16 --max-new 12 --seed 1 > chat.txt
 cat chat.txt
-test $(grep -c . chat.txt) -ge 4 && echo chat-ok
+test $(wc -l < chat.txt) -ge 4 && echo chat-ok
+echo 'the license' | $A chat -m run --temperature 0 > /dev/null && echo chat-default-max-new-ok
 set +e
 $A generate -m m.q8 --format bf16 -p x; echo rc=$?")
 set_tests_properties(infer.cli_quantize_and_chat PROPERTIES LABELS "cli;slow" TIMEOUT 300
-  PASS_REGULAR_EXPRESSION "ppl-within-bounds\nsize-q8-ok\nq8-generate-ok\n.*system prompt set.*history cleared.*chat-ok\n.*m.q8 holds q8 weights.*rc=1")
+  PASS_REGULAR_EXPRESSION "ppl-within-bounds\nsize-q8-ok\nq8-generate-ok\n.*system prompt set.*history cleared.*chat-ok\nchat-default-max-new-ok\n.*m.q8 holds q8 weights.*rc=1")

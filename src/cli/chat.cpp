@@ -5,6 +5,7 @@
 #include <editline/readline.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -51,7 +52,7 @@ void add_chat(CLI::App& app) {
     GenerateOpts gen;
   };
   auto a = std::make_shared<Args>();
-  a->gen.max_new = 128;
+  a->gen.max_new = 0;  // 0: half the context, at most 128
   a->gen.sampler.temperature = 0.8f;
   a->gen.sampler.top_p = 0.95f;
   auto* cmd = app.add_subcommand("chat", "Chat with a trained model in the terminal");
@@ -63,7 +64,8 @@ void add_chat(CLI::App& app) {
                   "Weights: f32, bf16 or q8 (default: f32, or the quantized file's own)");
   cmd->add_option("--tokenizer", a->tokenizer,
                   "Tokenizer (default: the one recorded with the model)");
-  cmd->add_option("--max-new", a->gen.max_new, "Tokens per reply at most")->capture_default_str();
+  cmd->add_option("--max-new", a->gen.max_new,
+                  "Tokens per reply at most (default: half the context, at most 128)");
   cmd->add_option("--temperature", a->gen.sampler.temperature, "0 = greedy")->capture_default_str();
   cmd->add_option("--top-k", a->gen.sampler.top_k, "Keep the k most likely (0 = off)")
       ->capture_default_str();
@@ -84,9 +86,11 @@ void add_chat(CLI::App& app) {
     std::string tok_path = a->tokenizer.empty() ? model->tokenizer_path() : a->tokenizer;
     AERO_CHECK(!tok_path.empty(), "[chat] ", a->model, " records no tokenizer: pass --tokenizer");
     std::shared_ptr<const Tokenizer> tok = load_tokenizer(tok_path);
-    const int budget = model->config().block_size - a->gen.max_new;
+    const int block = model->config().block_size;
+    if (a->gen.max_new <= 0) a->gen.max_new = std::min(128, block / 2);
+    const int budget = block - a->gen.max_new;
     AERO_CHECK(budget >= 8, "[chat] --max-new ", a->gen.max_new, " leaves ", budget,
-               " of the model's ", model->config().block_size,
+               " of the model's ", block,
                " tokens of context for the conversation; lower --max-new");
     Engine engine(model, tok, {.max_batch = 1, .context = ContextPolicy::stop});
     const bool tty = ::isatty(STDIN_FILENO);

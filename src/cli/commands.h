@@ -14,6 +14,9 @@ void add_plot(CLI::App& app);
 void add_generate(CLI::App& app);
 void add_quantize(CLI::App& app);
 void add_chat(CLI::App& app);
+void add_export(CLI::App& app);
+void add_import(CLI::App& app);
+void add_quickstart(CLI::App& app);
 void add_serve(CLI::App& app);
 void add_keys(CLI::App& app);
 

@@ -1,4 +1,5 @@
-// aero eval --model CKPT_DIR --data SHARD: loss and perplexity of a checkpoint on a shard.
+// aero eval --model CKPT_DIR --data SHARD: loss and perplexity of a checkpoint on a shard, over
+// consecutive windows or (--examples) one document per row.
 #include <cstdio>
 #include <memory>
 
@@ -14,7 +15,8 @@ void add_eval(CLI::App& app) {
   struct Args {
     std::string model, data;
     int batch_size = 8, batches = 0, threads = 0;
-    bool final_only = false;
+    bool final_only = false, examples = false;
+    std::vector<int> buckets;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("eval", "Loss and perplexity of a checkpoint on a token shard");
@@ -25,14 +27,18 @@ void add_eval(CLI::App& app) {
                   "Batches of consecutive windows from the start; 0: the whole shard")
       ->capture_default_str();
   cmd->add_flag("--final", a->final_only, "Loss on the final token of each window only");
+  cmd->add_flag("--examples", a->examples,
+                "One document (up to its end-of-text) per row, padded, as data.mode = examples");
+  cmd->add_option("--buckets", a->buckets, "With --examples: padding boundaries (e.g. 32 64)");
   cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
   cmd->callback([a] {
     AERO_CHECK(a->batch_size > 0 && a->batches >= 0, "[eval] --batch-size must be > 0");
     if (a->threads > 0) set_num_threads(a->threads);
     LoadedModel m = load_model(a->model);
     Tape tape;
-    const EvalResult r =
-        evaluate_shard(*m.gpt, tape, a->data, {a->batch_size, a->batches, false, a->final_only, 0});
+    const EvalResult r = evaluate_shard(
+        *m.gpt, tape, a->data,
+        {a->batch_size, a->batches, false, a->final_only, 0, a->examples, a->buckets});
     std::printf("loss %.4f  perplexity %.2f  (%lld tokens, %s)\n", r.loss, r.ppl,
                 static_cast<long long>(r.tokens), m.dir.c_str());
   });

@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "io/gguf.h"
 #include "train/checkpoint.h"
 
 namespace aero::cli {
@@ -46,19 +47,39 @@ void print_model(const GptConfig& c) {
   row("total", r.total);
 }
 
+// A GGUF file as aero's reader sees it: header, every key, every tensor.
+void print_gguf(const std::string& path) {
+  const GgufFile f(path);
+  std::printf("%s: GGUF v%u, alignment %llu, data at byte %llu, %zu keys, %zu tensors\n",
+              path.c_str(), f.version(), static_cast<unsigned long long>(f.alignment()),
+              static_cast<unsigned long long>(f.data_offset()), f.metadata().size(),
+              f.tensors().size());
+  for (const auto& [key, value] : f.metadata())
+    std::printf("  %s: %s\n", key.c_str(), value.str_repr(6).c_str());
+  for (const GgufTensorInfo& t : f.tensors())
+    std::printf("  %-32s %-5s %-14s at %llu\n", t.name.c_str(), ggml_type_name(t.type),
+                t.shape_str().c_str(), static_cast<unsigned long long>(t.offset));
+}
+
 }  // namespace
 
 void add_info(CLI::App& app) {
   struct Args {
-    std::string config, model;
+    std::string config, model, gguf;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("info", "Architecture and parameter breakdown of a model");
   auto* cfg_opt = cmd->add_option("--config,-c", a->config, "Run config (JSON)");
   auto* model_opt = cmd->add_option("--model,-m", a->model, "Checkpoint or run directory");
+  auto* gguf_opt = cmd->add_option("--gguf", a->gguf, "GGUF file: header, metadata and tensors");
   cfg_opt->excludes(model_opt);
+  gguf_opt->excludes(cfg_opt)->excludes(model_opt);
   cmd->callback([a] {
-    AERO_CHECK(!a->config.empty() || !a->model.empty(), "[info] give --config or --model");
+    if (!a->gguf.empty()) {
+      print_gguf(a->gguf);
+      return;
+    }
+    AERO_CHECK(!a->config.empty() || !a->model.empty(), "[info] give --config, --model or --gguf");
     if (!a->config.empty()) {
       print_model(load_run_config(a->config).model);
       return;

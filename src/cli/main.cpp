@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "aero " AERO_VERSION);
   app.require_subcommand(1);
   // In the order of a model's life; `aero --help` lists them so.
+  aero::cli::add_quickstart(app);
   aero::cli::add_data(app);
   aero::cli::add_tokenizer(app);
   aero::cli::add_info(app);
@@ -21,6 +22,8 @@ int main(int argc, char** argv) {
   aero::cli::add_generate(app);
   aero::cli::add_quantize(app);
   aero::cli::add_chat(app);
+  aero::cli::add_export(app);
+  aero::cli::add_import(app);
   aero::cli::add_serve(app);
   aero::cli::add_keys(app);
   aero::cli::add_plot(app);

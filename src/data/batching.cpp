@@ -111,6 +111,64 @@ CausalBatch collate_prompt_answer(const std::vector<const Example*>& examples,
   return b;
 }
 
+NextTokenBatch collate_next_token(const std::vector<const Example*>& examples,
+                                  const PaddingOptions& opt, bool final_only) {
+  AERO_CHECK(!examples.empty(), "[data] empty batch");
+  AERO_CHECK(opt.max_length == 0 || opt.max_length >= 2,
+             "[data] next-token batches need max_length >= 2, got ", opt.max_length);
+  NextTokenBatch b;
+  b.B = static_cast<int>(examples.size());
+  size_t longest = 1;
+  for (const Example* e : examples)
+    longest = std::max(longest, capped(e->input.size() + e->target.size(), opt));
+  b.T = padded_length(static_cast<int>(std::max<size_t>(longest, 2) - 1), opt);
+  if (opt.max_length > 0) b.T = std::min(b.T, opt.max_length - 1);
+  const size_t n = static_cast<size_t>(b.B) * static_cast<size_t>(b.T);
+  b.x.assign(n, opt.pad_id);
+  b.y.assign(n, kIgnoreIndex);
+  for (int r = 0; r < b.B; ++r) {
+    const Example& e = *examples[static_cast<size_t>(r)];
+    const size_t len = capped(e.input.size() + e.target.size(), opt);
+    const auto tok = [&](size_t t) {
+      return t < e.input.size() ? e.input[t] : e.target[t - e.input.size()];
+    };
+    int32_t* x = b.x.data() + static_cast<size_t>(r) * static_cast<size_t>(b.T);
+    int32_t* y = b.y.data() + static_cast<size_t>(r) * static_cast<size_t>(b.T);
+    size_t last = 0;
+    bool any = false;
+    for (size_t t = 0; t + 1 < len; ++t) {
+      x[t] = tok(t);
+      b.tokens++;
+      if (t + 1 >= e.input.size()) {
+        y[t] = tok(t + 1);
+        last = t;
+        any = true;
+      }
+    }
+    if (final_only && any)
+      for (size_t t = 0; t < last; ++t) y[t] = kIgnoreIndex;
+    b.targets += final_only
+                     ? (any ? 1 : 0)
+                     : std::count_if(y, y + b.T, [](int32_t v) { return v != kIgnoreIndex; });
+  }
+  return b;
+}
+
+std::vector<Example> shard_documents(const Shard& shard) {
+  std::vector<Example> docs;
+  const int32_t eot = static_cast<int32_t>(shard.eot_id());
+  Example cur;
+  for (uint64_t i = 0; i < shard.size(); ++i) {
+    const int32_t t = shard[i];
+    cur.target.push_back(t);
+    if (t == eot || i + 1 == shard.size()) {
+      if (cur.target.size() >= 2) docs.push_back(std::move(cur));
+      cur = Example{};
+    }
+  }
+  return docs;
+}
+
 std::vector<std::vector<size_t>> length_grouped_batches(const std::vector<size_t>& lengths,
                                                         size_t batch_size, uint64_t seed,
                                                         size_t mega) {
@@ -172,6 +230,11 @@ Seq2SeqBatch ExampleLoader::seq2seq(const std::vector<size_t>& batch, const Padd
 CausalBatch ExampleLoader::prompt_answer(const std::vector<size_t>& batch,
                                          const PaddingOptions& opt) const {
   return collate_prompt_answer(pick(batch), opt);
+}
+
+NextTokenBatch ExampleLoader::next_token(const std::vector<size_t>& batch,
+                                         const PaddingOptions& opt, bool final_only) const {
+  return collate_next_token(pick(batch), opt, final_only);
 }
 
 }  // namespace aero

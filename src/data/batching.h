@@ -67,6 +67,27 @@ struct CausalBatch {
 CausalBatch collate_prompt_answer(const std::vector<const Example*>& examples,
                                   const PaddingOptions& opt);
 
+// Next-token batch for a decoder-only model: each example's sequence s = input ++ target
+// (capped to opt.max_length) gives x = s[0..n-1) and y = s[1..n), both padded to
+// padded_length(longest n - 1) (never beyond max_length - 1): x with pad_id, y with
+// kIgnoreIndex. y is also kIgnoreIndex where the next token is still the prompt (input).
+// final_only keeps only each row's last real target: {a b c EOT}, T 4 ->
+// x = [a b c pad], y = [ign ign EOT ign]. Right padding is safe under causal attention: no
+// real position attends to a pad.
+struct NextTokenBatch {
+  int B = 0, T = 0;
+  std::vector<int32_t> x, y;  // (B, T)
+  int64_t targets = 0;        // positions of y that count (not kIgnoreIndex)
+  int64_t tokens = 0;         // real (non-pad) positions of x
+};
+NextTokenBatch collate_next_token(const std::vector<const Example*>& examples,
+                                  const PaddingOptions& opt, bool final_only = false);
+
+// The documents of a token shard as examples: each run of tokens up to and including an
+// end-of-text id is one Example with an empty prompt (the loss is on all of it). Documents of
+// fewer than 2 tokens have no target and are skipped. [a b EOT EOT c EOT] -> {a b EOT}, {c EOT}.
+std::vector<Example> shard_documents(const Shard& shard);
+
 // Batches of indices grouped by length, so little of each batch is padding: shuffle, cut into
 // mega-batches of `mega` batches, sort each by length (longest first), cut, shuffle the batches.
 // [5, 1, 4, 2] with batch 2, mega 2 -> {{0, 2}, {3, 1}} in some seeded order.
@@ -85,7 +106,10 @@ class ExampleLoader {
   Seq2SeqBatch seq2seq(const std::vector<size_t>& batch, const PaddingOptions& in,
                        const PaddingOptions& out) const;
   CausalBatch prompt_answer(const std::vector<size_t>& batch, const PaddingOptions& opt) const;
+  NextTokenBatch next_token(const std::vector<size_t>& batch, const PaddingOptions& opt,
+                            bool final_only = false) const;
   size_t size() const { return examples_.size(); }
+  const Example& example(size_t i) const { return examples_[i]; }
 
  private:
   std::vector<const Example*> pick(const std::vector<size_t>& batch) const;

@@ -1,6 +1,7 @@
-// Engine: continuous batching over InferenceModel. Each step admits waiting sequences (one
-// prefill pass each), then decodes one token for every other active sequence in one batched
-// pass, runs the text callbacks and retires the finished ones.
+// Engine: continuous batching over InferenceModel. Each step admits waiting sequences and runs
+// their prompts together with one token of every other active sequence in a single forward pass
+// (one qmatmul per weight for all rows; attention per sequence), samples, runs the text
+// callbacks and retires the finished ones.
 #include "infer/engine.h"
 
 #include <algorithm>
@@ -85,12 +86,10 @@ struct Engine::State {
     s.pending = t;
   }
 
-  // Clears the cache and prefills the newest `keep` tokens of the sequence, then samples.
-  void prefill(Seq& s, size_t keep) {
-    std::vector<int32_t> tail(s.ctx.end() - ptrdiff_t(std::min(keep, s.ctx.size())), s.ctx.end());
+  // The newest `keep` tokens of the sequence, to prefill into a cleared cache.
+  static std::vector<int32_t> tail(Seq& s, size_t keep) {
     s.kv.clear();
-    std::vector<float> logits = forward_tokens(*model, s.kv, tail, false);
-    take(s, logits.data());
+    return std::vector<int32_t>(s.ctx.end() - ptrdiff_t(std::min(keep, s.ctx.size())), s.ctx.end());
   }
 
   void retire(std::unique_ptr<Seq>& s) {
@@ -149,7 +148,16 @@ int Engine::step() {
       s->res.finish = "cancelled";
     }
 
-  // Admit: one prefill pass per sequence, up to max_batch active and max_prefill_tokens.
+  // Work of this step: prompts of admitted sequences, the pending token of every other active
+  // sequence (or the newest half of it when its context is full and it slides). One pass.
+  std::vector<Seq*> work;
+  std::vector<KvSeq*> kvs;
+  std::vector<std::vector<int32_t>> tokens;
+  auto plan = [&](Seq& s, std::vector<int32_t> t) {
+    work.push_back(&s);
+    kvs.push_back(&s.kv);
+    tokens.push_back(std::move(t));
+  };
   int prefilled = 0;
   while (!st.waiting.empty() && int(st.active.size()) < st.opts.max_batch) {
     Seq& s = *st.waiting.front();
@@ -165,17 +173,14 @@ int Engine::step() {
       st.finish(s, "length");
       continue;
     }
-    st.prefill(s, size_t(P));  // a prompt longer than the context keeps its newest tokens
+    plan(s, State::tail(s, size_t(P)));  // a prompt longer than the context keeps its newest
     prefilled += P;
   }
-
-  // Decode one token for every other active sequence, all in one pass.
-  std::vector<Seq*> batch;
   for (auto& sp : st.active) {
     Seq& s = *sp;
     if (s.done || s.fresh) continue;
     if (s.kv.length() < block) {
-      batch.push_back(&s);
+      plan(s, {s.pending});
     } else if (st.opts.context == ContextPolicy::stop) {
       st.finish(s, "context");
     } else {
@@ -184,19 +189,13 @@ int Engine::step() {
                  std::max(1, block / 2), " tokens and going on (--context stop ends instead)");
         st.warned_slide = true;
       }
-      st.prefill(s, size_t(std::max(1, block / 2)));
+      plan(s, State::tail(s, size_t(std::max(1, block / 2))));
     }
   }
-  if (!batch.empty()) {
-    std::vector<KvSeq*> kvs;
-    std::vector<int32_t> tokens;
-    for (Seq* s : batch) {
-      kvs.push_back(&s->kv);
-      tokens.push_back(s->pending);
-    }
-    std::vector<float> logits = forward_batch(*st.model, kvs, tokens);
+  if (!work.empty()) {
+    std::vector<float> logits = forward_last(*st.model, kvs, tokens);
     const size_t V = size_t(st.model->config().vocab_size);
-    for (size_t i = 0; i < batch.size(); i++) st.take(*batch[i], logits.data() + i * V);
+    for (size_t i = 0; i < work.size(); i++) st.take(*work[i], logits.data() + i * V);
   }
 
   for (auto& s : st.active) {

@@ -59,7 +59,7 @@ struct EngineOpts {
 using SeqId = int64_t;
 
 struct SeqRequest {
-  std::vector<int32_t> prompt;  // token ids (not empty)
+  std::vector<int32_t> prompt;  // token ids (not empty); beyond block_size, the newest are kept
   GenerateOpts opts;            // max_new, sampler, stop strings, stop_at_eos
   // Final text as it becomes available (whole UTF-8 characters, never part of a stop string);
   // returning false cancels the sequence.
@@ -80,8 +80,9 @@ class Engine {
   SeqId add(SeqRequest req);
   // The sequence leaves at the next step() with finish "cancelled" (no-op if already gone).
   void cancel(SeqId id);
-  // Prefills waiting sequences (up to max_batch active), decodes one token for each active
-  // sequence, runs callbacks, retires finished ones. Returns the number of sequences still
+  // Prefills waiting sequences (up to max_batch active; each gets its first token from its
+  // prefill), decodes one token for every other active sequence in one batched pass, runs
+  // callbacks, retires finished ones. Returns the number of sequences still
   // active or waiting.
   int step();
   int active() const;   // sequences with a KV cache

@@ -215,6 +215,19 @@ std::vector<float> forward_tokens(const InferenceModel& model, KvSeq& seq,
   return forward_segments(model.impl(), segs, tokens.data(), int(tokens.size()), !all_logits);
 }
 
+std::vector<float> forward_last(const InferenceModel& model, const std::vector<KvSeq*>& seqs,
+                                const std::vector<std::vector<int32_t>>& tokens) {
+  AERO_ASSERT(!seqs.empty() && seqs.size() == tokens.size());
+  std::vector<Segment> segs;
+  std::vector<int32_t> all;
+  for (size_t i = 0; i < seqs.size(); i++) {
+    AERO_ASSERT(!tokens[i].empty());
+    segs.push_back({&seqs[i]->impl(), int(all.size()), int(tokens[i].size())});
+    all.insert(all.end(), tokens[i].begin(), tokens[i].end());
+  }
+  return forward_segments(model.impl(), segs, all.data(), int(all.size()), true);
+}
+
 std::vector<float> forward_batch(const InferenceModel& model, const std::vector<KvSeq*>& seqs,
                                  const std::vector<int32_t>& tokens) {
   AERO_CHECK(!seqs.empty() && seqs.size() == tokens.size(), "[engine] forward_batch needs one ",

@@ -49,4 +49,10 @@ struct KvSeq::Impl {
 
 QFormat to_qformat(WeightFormat f);
 
+// Several sequences in one pass, each appending its own tokens (a prompt to prefill, or the one
+// token to decode): one qmatmul per weight for all their rows. Logits of each sequence's last
+// row (seqs.size(), vocab). The engine's step is one call of this.
+std::vector<float> forward_last(const InferenceModel& model, const std::vector<KvSeq*>& seqs,
+                                const std::vector<std::vector<int32_t>>& tokens);
+
 }  // namespace aero

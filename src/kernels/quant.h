@@ -1,12 +1,20 @@
 // Weight matrices for inference in three formats, and the one product the engine needs:
 // Y(n, rows) = X(n, cols) · Wᵀ, W stored row-major as (rows = outputs, cols = inputs).
 //   f32   the trained weights, multiplied by sgemm
-//   bf16  bfloat16 (round to nearest even), f32 accumulation; AVX-512 BF16 dot products
-//         where the CPU has them
+//         (n <= kGemvRows: aero's own gemv over W, faster than OpenBLAS there)
+//   bf16  bfloat16 (round to nearest even), f32 accumulation. X is rounded to bf16 the same way
+//         once per call, so every product is exact in f32 and paths differ only in summation
+//         order: AVX-512 BF16 vdpbf16ps (2.2x the widen + FMA rate; it flushes subnormal
+//         inputs to zero), else W widened to f32 and FMA (AVX-512, AVX2, portable)
 //   q8    int8 in blocks of kQ8Block consecutive inputs, one f32 scale per block
-//         (w ≈ scale · q, scale = max|w| / 127); X is quantized the same way per row on the
-//         fly and blocks are multiplied with integer dot products (AVX-512 VNNI / AVX-VNNI
-//         where present, a portable path otherwise)
+//         (w ≈ scale · q, scale = max|w| / 127); X is quantized the same way per row and block
+//         once per call; products of blocks are exact int32 dot products (AVX-512 VNNI,
+//         AVX-VNNI or AVX2), scaled by scale_w · scale_x and summed in f32
+// Storage: f32 / bf16 row-major (rows, cols). q8: scale (rows, cols / 32) row-major; q (rows,
+// cols) holds q + 128 as uint8 (vpdpbusd multiplies unsigned by signed), each row packed for
+// the kernels in groups of kQ8Group blocks: within a group of G blocks, byte 4·(G·v + l) + t
+// is input 4·v + t of block l (v < 8, t < 4), so that one int32 lane of a vector accumulates
+// one whole block. Only the kernels and dequantize() read q; use dequantize() for values.
 // Fast paths are chosen at run time from cpu_info() and tested against qmatmul_ref.
 #pragma once
 #include <cstdint>
@@ -17,13 +25,14 @@ namespace aero {
 
 enum class QFormat : uint8_t { f32, bf16, q8 };
 constexpr int kQ8Block = 32;
+constexpr int kQ8Group = 16;  // blocks per packed group: one per int32 lane of 512 bits
 
 struct QMatrix {
   QFormat format = QFormat::f32;
   int rows = 0, cols = 0;      // cols must be a multiple of kQ8Block for q8
   std::vector<float> f32;      // rows * cols (f32)
   std::vector<uint16_t> bf16;  // rows * cols (bf16 bit patterns)
-  std::vector<int8_t> q;       // rows * cols (q8)
+  std::vector<uint8_t> q;      // rows * cols (q8): q + 128, packed (see above)
   std::vector<float> scale;    // rows * cols / kQ8Block (q8)
 
   size_t bytes() const;  // storage of the weights (what one full pass reads)
@@ -35,12 +44,20 @@ std::vector<float> dequantize(const QMatrix& m);
 
 // Y(n, rows) = X(n, cols) · Wᵀ (beta = 0: Y is overwritten).
 void qmatmul(const QMatrix& w, const float* x, int n, float* y);
-// Naive reference: same arithmetic contract (q8 quantizes X per block the same way), double
-// accumulation.
+// Naive reference: same arithmetic contract (bf16 rounds X to bf16, q8 quantizes X per block
+// the same way), double accumulation.
 void qmatmul_ref(const QMatrix& w, const float* x, int n, float* y);
 
-// Which kernel qmatmul uses for `format` on this CPU ("avx512-vnni", "avx2", "portable", ...).
+// Which kernel qmatmul uses for `format` on this CPU ("q8: avx512-vnni", "bf16: avx2", ...).
 std::string qmatmul_kernel(QFormat format);
+
+// Kernel families, narrowest first. `best` (default) is the widest this CPU runs; a forced one
+// (tests, benches, or AERO_QKERNEL=portable|avx2|avx-vnni|avx512, read on first use) is lowered to
+// the widest family at or below it that cpu_info() reports, so no missing instruction runs.
+// Not for use while another thread is inside qmatmul.
+enum class QKernel : uint8_t { portable, avx2, avx_vnni, avx512, best };
+void qmatmul_force_kernel(QKernel kernel);
+constexpr int kGemvRows = 4;  // f32: n up to this uses aero's gemv instead of sgemm
 
 uint16_t f32_to_bf16(float v);  // round to nearest even; NaN stays NaN
 float bf16_to_f32(uint16_t v);

@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "io/atomic_file.h"
 #include "tokenizer/char_tokenizer.h"
+#include "tokenizer/gpt2_bpe.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 #include "tokenizer/utf8.h"
 
@@ -131,7 +132,10 @@ void Tokenizer::load_added(const std::string& model_path) {
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
   AERO_CHECK(std::filesystem::exists(path), "[tokenizer] no such file: ", path);
   std::unique_ptr<Tokenizer> tok;
-  if (path.ends_with(".json"))
+  std::string vocab, merges;
+  if (find_gpt2_bpe_files(path, &vocab, &merges))
+    tok = std::make_unique<Gpt2BpeTokenizer>(vocab, merges);
+  else if (path.ends_with(".json"))
     tok = std::make_unique<CharTokenizer>(CharTokenizer::load(path));
   else
     tok = std::make_unique<SentencePieceTokenizer>(path);

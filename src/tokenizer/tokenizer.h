@@ -49,6 +49,8 @@ class Tokenizer {
   std::string token_bytes(int id, bool first) const;
 
   int vocab_size() const { return base_vocab_size() + static_cast<int>(added_.size()); }
+  // Ids below this belong to the model; the rest were added with add_special_tokens.
+  int base_size() const { return base_vocab_size(); }
   // Id of a piece (special or not), or -1.
   int token_to_id(std::string_view piece) const;
 
@@ -89,7 +91,8 @@ class Tokenizer {
 
 std::string added_tokens_path(const std::string& model_path);
 
-// A SentencePiece ".model" or a char tokenizer ".json", plus its added tokens if present.
+// A SentencePiece ".model", a char tokenizer ".json", or GPT-2 byte-level BPE (a directory
+// with vocab.json and merges.txt, or that vocab.json), plus its added tokens if present.
 std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path);
 
 }  // namespace aero

@@ -65,7 +65,14 @@ const FieldTable<DataConfig>& data_config_fields() {
   static const FieldTable<DataConfig> table = [] {
     using C = DataConfig;
     FieldTable<C> t("data");
-    t.add("train", &C::train, "training token shard (aero data prepare)")
+    t.add("mode", &C::mode,
+          "windows: random windows over the token stream; examples: one document per row, "
+          "padded per batch",
+          {"windows", "examples"})
+        .add("buckets", &C::buckets,
+             "examples: pad each batch to the first of these lengths >= its longest row "
+             "(ascending, <= model.block_size); []: to the longest row")
+        .add("train", &C::train, "training token shard (aero data prepare)")
         .add("val", &C::val, "validation token shard")
         .add("test", &C::test, "test token shard; empty: no final test evaluation")
         .add("tokenizer", &C::tokenizer, "tokenizer that made the shards (.model or .json)");

@@ -42,6 +42,10 @@ struct TrainConfig {
 
 // Shards written by `aero data prepare` (docs/data.md) and the tokenizer that made them.
 struct DataConfig {
+  // windows: random block_size windows over the token stream (pretraining); examples: one
+  // document (up to its end-of-text id) per row, cut to block_size + 1 tokens, padded per batch.
+  std::string mode = "windows";
+  std::vector<int> buckets;  // examples: pad rows up to the first boundary >= the longest
   std::string train = "data/shards/train.bin";
   std::string val = "data/shards/val.bin";
   std::string test = "data/shards/test.bin";       // "" skips the final test evaluation

@@ -14,8 +14,8 @@
 #include "core/log.h"
 #include "core/rng.h"
 #include "core/threads.h"
-#include "io/atomic_file.h"
 #include "data/batching.h"
+#include "io/atomic_file.h"
 #include "tokenizer/tokenizer.h"
 #include "train/schedule.h"
 
@@ -165,8 +165,77 @@ class Progress {
 
 }  // namespace
 
+namespace {
+
+PaddingOptions example_padding(const std::vector<int>& buckets, int block_size, int32_t pad_id) {
+  for (size_t i = 0; i < buckets.size(); i++)
+    AERO_CHECK(
+        buckets[i] > 0 && buckets[i] <= block_size && (i == 0 || buckets[i] > buckets[i - 1]),
+        "[train] data.buckets must be ascending lengths in 1..model.block_size (", block_size,
+        "), got ", nlohmann::json(buckets).dump());
+  PaddingOptions p;
+  p.buckets = buckets;
+  p.max_length = block_size + 1;  // x and y are one shorter
+  p.pad_id = pad_id;
+  return p;
+}
+
+// Loss of a next-token batch: the sum over its counted targets / divisor.
+Var next_token_loss(Gpt& model, Tape& tape, NextTokenBatch& b, float divisor) {
+  Tensor ids = Tensor::wrap(b.x.data(), {b.B, b.T}, DType::i32);
+  Tensor tgt = Tensor::wrap(b.y.data(), {b.B, b.T}, DType::i32);
+  CrossEntropyOpts o;
+  o.ignore_index = kIgnoreIndex;
+  o.divisor = divisor;
+  return cross_entropy(model.forward(tape, ids), tgt, o);
+}
+
+EvalResult evaluate_examples(Gpt& model, Tape& tape, const std::string& shard,
+                             const EvalOptions& opt) {
+  const int T = model.config().block_size;
+  Shard s(shard);
+  check_vocab("shard", shard, s.vocab_size(), model.config().vocab_size);
+  const PaddingOptions pad = example_padding(opt.buckets, T, int32_t(s.eot_id()));
+  ExampleLoader loader(shard_documents(s), size_t(opt.batch_size), opt.seed);
+  AERO_CHECK(loader.size() > 0, "[eval] ", shard, " holds no document of 2 or more tokens");
+  std::vector<std::vector<size_t>> batches;
+  if (opt.random) {
+    batches = loader.epoch(0);
+  } else {
+    for (size_t i = 0; i < loader.size(); i += size_t(opt.batch_size)) {
+      batches.emplace_back();
+      for (size_t j = i; j < std::min(loader.size(), i + size_t(opt.batch_size)); j++)
+        batches.back().push_back(j);
+    }
+  }
+  if (opt.batches > 0 && batches.size() > size_t(opt.batches)) batches.resize(size_t(opt.batches));
+  const bool was_training = tape.training;
+  tape.training = false;
+  NoGrad no_grad(tape);
+  double sum = 0;
+  int64_t counted = 0, tokens = 0;
+  for (const auto& idx : batches) {
+    NextTokenBatch b = loader.next_token(idx, pad, opt.final_only);
+    tape.reset();
+    Var loss = next_token_loss(model, tape, b, float(std::max<int64_t>(b.targets, 1)));
+    sum += double(loss.value().f32()[0]) * double(b.targets);
+    counted += b.targets;
+    tokens += b.tokens;
+    tape.reset();
+  }
+  tape.training = was_training;
+  EvalResult r;
+  r.loss = sum / double(std::max<int64_t>(counted, 1));
+  r.ppl = std::exp(r.loss);
+  r.tokens = tokens;
+  return r;
+}
+
+}  // namespace
+
 EvalResult evaluate_shard(Gpt& model, Tape& tape, const std::string& shard,
                           const EvalOptions& opt) {
+  if (opt.examples) return evaluate_examples(model, tape, shard, opt);
   const int batch_size = opt.batch_size, batches = opt.batches;
   const bool final_only = opt.final_only;
   AERO_CHECK(batch_size > 0 && batches >= 0 && (!opt.random || batches > 0),
@@ -249,8 +318,11 @@ Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), tape_(uint64_t(cfg.train.see
     }
     check_vocab(key, path, vocab, V);
   };
+  AERO_CHECK(cfg_.data.mode == "windows" || cfg_.data.mode == "examples",
+             "[train] data.mode must be windows or examples, got '", cfg_.data.mode, "'");
+  const bool examples = cfg_.data.mode == "examples";
   const auto window_vocab = [&](const std::string& p) {
-    return WindowSampler({p}, T, 0).vocab_size();
+    return examples ? Shard(p).vocab_size() : WindowSampler({p}, T, 0).vocab_size();
   };
   check_file("data.train", cfg_.data.train, window_vocab);
   if (t.eval_every > 0) check_file("data.val", cfg_.data.val, window_vocab);
@@ -260,6 +332,14 @@ Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), tape_(uint64_t(cfg.train.see
   if (!cfg_.data.tokenizer.empty())
     check_file("data.tokenizer", cfg_.data.tokenizer,
                [](const std::string& p) { return uint32_t(load_tokenizer(p)->vocab_size()); });
+  if (examples) {
+    Shard train(cfg_.data.train);
+    padding_ = example_padding(cfg_.data.buckets, T, int32_t(train.eot_id()));
+    examples_ = std::make_unique<ExampleLoader>(shard_documents(train), size_t(t.batch_size),
+                                                uint64_t(t.seed));
+    AERO_CHECK(examples_->size() > 0, "[train] data.train ", cfg_.data.train,
+               " holds no document of 2 or more tokens (data.mode = examples)");
+  }
   model_ = std::make_unique<Gpt>(cfg_.model, store_);
   store_.finalize(uint64_t(t.seed));
   OptimConfig oc;
@@ -322,24 +402,47 @@ TrainResult Trainer::run() {
   double loss_sum = 0, norm_last = 0;
   int64_t interval_steps = 0, interval_tokens = 0;
   auto interval_t0 = Clock::now();
-  std::vector<int32_t> x, y;
-  WindowSampler sampler({cfg_.data.train}, T, 0);  // opened once, reseeded every step
+  std::vector<int32_t> x, y;  // the tape reads the batch until backward: it lives out here
+  NextTokenBatch nb;
+  std::unique_ptr<WindowSampler> sampler;  // opened once, reseeded every step
+  if (!examples_) sampler = std::make_unique<WindowSampler>(std::vector{cfg_.data.train}, T, 0);
+  // Examples: micro-batch m of the run is batch m % n of epoch m / n, a function of the step
+  // alone, so a resumed run continues with exactly the batches it would have drawn.
+  std::vector<std::vector<size_t>> epoch_batches;  // the same number in every epoch
+  const uint64_t n_batches = examples_ ? examples_->epoch(0).size() : 0;
+  uint64_t epoch_loaded = ~uint64_t(0);
   while (st_.step < t.max_steps) {
     const float lr = sched.at(st_.step);
     opt_->set_lr(lr);
-    sampler.reseed(step_seed(st_.data_seed, st_.step));
+    if (sampler) sampler->reseed(step_seed(st_.data_seed, st_.step));
     double step_loss = 0;
+    int64_t step_tokens = 0;
     for (int micro = 0; micro < t.grad_accum; micro++) {
-      sampler.sample(B, x, y);
       tape_.reset();
       tape_.training = true;
-      Tensor ids = Tensor::wrap(x.data(), {B, T}, DType::i32);
-      Tensor tgt = Tensor::wrap(y.data(), {B, T}, DType::i32);
-      CrossEntropyOpts o;
-      o.final_only = final_only;
-      // Mean over positions and micro-batches: each micro-batch contributes 1/grad_accum.
-      o.divisor = float((final_only ? int64_t(B) : int64_t(B) * T) * t.grad_accum);
-      Var loss = cross_entropy(model_->forward(tape_, ids), tgt, o);
+      Var loss;
+      if (examples_) {
+        const uint64_t m = uint64_t(st_.step) * uint64_t(t.grad_accum) + uint64_t(micro);
+        if (m / n_batches != epoch_loaded) {
+          epoch_loaded = m / n_batches;
+          epoch_batches = examples_->epoch(epoch_loaded);
+        }
+        nb = examples_->next_token(epoch_batches[m % n_batches], padding_, final_only);
+        // Mean over the micro-batch's targets; each micro-batch contributes 1/grad_accum.
+        loss = next_token_loss(*model_, tape_, nb,
+                               float(std::max<int64_t>(nb.targets, 1) * t.grad_accum));
+        step_tokens += nb.tokens;
+      } else {
+        sampler->sample(B, x, y);
+        Tensor ids = Tensor::wrap(x.data(), {B, T}, DType::i32);
+        Tensor tgt = Tensor::wrap(y.data(), {B, T}, DType::i32);
+        CrossEntropyOpts o;
+        o.final_only = final_only;
+        // Mean over positions and micro-batches: each micro-batch contributes 1/grad_accum.
+        o.divisor = float((final_only ? int64_t(B) : int64_t(B) * T) * t.grad_accum);
+        loss = cross_entropy(model_->forward(tape_, ids), tgt, o);
+        step_tokens += int64_t(B) * T;
+      }
       step_loss += double(loss.value().f32()[0]);
       tape_.backward(loss);
     }
@@ -348,11 +451,11 @@ TrainResult Trainer::run() {
     opt_->step();
     store_.zero_grad();
     st_.step++;
-    st_.tokens_seen += int64_t(B) * T * t.grad_accum;
+    st_.tokens_seen += step_tokens;
     st_.elapsed_s = elapsed_before + seconds_since(t0);
     loss_sum += step_loss;
     interval_steps++;
-    interval_tokens += int64_t(B) * T * t.grad_accum;
+    interval_tokens += step_tokens;
 
     const int64_t step = st_.step;
     const double session_s = seconds_since(t0);
@@ -387,8 +490,9 @@ TrainResult Trainer::run() {
     bool is_best = false, evaluated = false;
     const auto pause0 = Clock::now();  // evaluating, saving, on_eval: not in tokens_per_s
     if (t.eval_every > 0 && (step % t.eval_every == 0 || step == t.max_steps)) {
-      const EvalResult ev = evaluate_shard(*model_, tape_, cfg_.data.val,
-                                           {B, t.eval_batches, true, final_only, val_seed});
+      const EvalResult ev = evaluate_shard(
+          *model_, tape_, cfg_.data.val,
+          {B, t.eval_batches, true, final_only, val_seed, bool(examples_), cfg_.data.buckets});
       res.val_loss = ev.loss;
       evaluated = checkpoint = true;
       metrics.write({{"step", step}, {"val_loss", ev.loss}, {"val_ppl", ev.ppl}});
@@ -431,8 +535,9 @@ TrainResult Trainer::run() {
   res.steps = st_.step;
 
   if (!cfg_.data.test.empty() && !res.time_limited && !res.interrupted) {
-    const EvalResult ev =
-        evaluate_shard(*model_, tape_, cfg_.data.test, {B, t.test_batches, false, final_only, 0});
+    const EvalResult ev = evaluate_shard(
+        *model_, tape_, cfg_.data.test,
+        {B, t.test_batches, false, final_only, 0, bool(examples_), cfg_.data.buckets});
     res.test_loss = ev.loss;
     metrics.write({{"step", st_.step}, {"test_loss", ev.loss}, {"test_ppl", ev.ppl}});
     char buf[160];

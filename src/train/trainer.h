@@ -1,4 +1,5 @@
-// The training loop for a GPT on token shards: batches of random windows, gradient
+// The training loop for a GPT on token shards: batches of random windows (or of padded
+// documents, data.mode = examples), gradient
 // accumulation, clipping, a learning-rate schedule, evaluation, checkpoints, metrics and exact
 // resume (a run killed and resumed ends with the same weights, bit for bit).
 #pragma once
@@ -6,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "data/batching.h"
 #include "models/gpt.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
@@ -24,10 +26,15 @@ struct EvalOptions {
   bool random = false;  // random windows drawn with `seed` (the same every time) instead
   bool final_only = false;
   uint64_t seed = 0;
+  // One document per row (data.mode = examples) instead of windows: consecutive documents, or
+  // with `random` the first batches of a length-grouped order drawn with `seed`.
+  bool examples = false;
+  std::vector<int> buckets = {};  // examples: padding boundaries
 };
 
-// Mean loss of `model` on a shard, over consecutive windows [kT, kT + T] (or random ones).
-// Evaluation mode: no dropout, nothing recorded for backward.
+// Mean loss of `model` on a shard, over consecutive windows [kT, kT + T] (or random ones), or
+// over its documents (per counted target token). Evaluation mode: no dropout, nothing recorded
+// for backward.
 EvalResult evaluate_shard(Gpt& model, Tape& tape, const std::string& shard, const EvalOptions& opt);
 
 struct TrainResult {
@@ -64,6 +71,8 @@ class Trainer {
   Tape tape_;
   TrainState st_;
   bool resumed_ = false;
+  std::unique_ptr<ExampleLoader> examples_;  // data.mode = examples: the training documents
+  PaddingOptions padding_;
 };
 
 }  // namespace aero

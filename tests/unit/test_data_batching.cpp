@@ -144,3 +144,48 @@ TEST(data_batching, loader_epochs_are_reproducible_and_complete) {
   EXPECT_EQ(batch.T_out % 8, 0);
   EXPECT_THROW(loader.seq2seq({100}, in, out), Error);
 }
+
+TEST(data_batching, next_token_batches_shift_pad_and_ignore) {
+  const Example a{{}, {1, 2, 3, 9}}, b{{}, {4, 5, 6, 7, 8, 9}}, p{{1, 2}, {3, 9}};
+  PaddingOptions opt;
+  opt.buckets = {4, 8};
+  opt.pad_id = 9;
+  const int I = kIgnoreIndex;
+  // Longest row: 6 tokens -> 5 positions -> bucket 8.
+  NextTokenBatch nb = collate_next_token({&a, &b}, opt);
+  ASSERT_EQ(nb.B, 2);
+  ASSERT_EQ(nb.T, 8);
+  EXPECT_EQ(nb.x, (std::vector<int32_t>{1, 2, 3, 9, 9, 9, 9, 9, 4, 5, 6, 7, 8, 9, 9, 9}));
+  EXPECT_EQ(nb.y, (std::vector<int32_t>{2, 3, 9, I, I, I, I, I, 5, 6, 7, 8, 9, I, I, I}));
+  EXPECT_EQ(nb.targets, 3 + 5);
+  EXPECT_EQ(nb.tokens, 3 + 5);
+  // Final only: each row's last real target, not the padding at the end of the row.
+  nb = collate_next_token({&a, &b}, opt, true);
+  EXPECT_EQ(nb.y, (std::vector<int32_t>{I, I, 9, I, I, I, I, I, I, I, I, I, 9, I, I, I}));
+  EXPECT_EQ(nb.targets, 2);
+  // A prompt is never a target: only "3 9" (the answer) counts.
+  nb = collate_next_token({&p}, opt);
+  EXPECT_EQ(nb.T, 4);
+  EXPECT_EQ(nb.y, (std::vector<int32_t>{I, 3, 9, I}));
+  // max_length cuts the row to block_size + 1 tokens and caps the padding at block_size.
+  opt.max_length = 4;
+  nb = collate_next_token({&b}, opt);
+  EXPECT_EQ(nb.T, 3);
+  EXPECT_EQ(nb.x, (std::vector<int32_t>{4, 5, 6}));
+  EXPECT_EQ(nb.y, (std::vector<int32_t>{5, 6, 7}));
+  opt.max_length = 1;
+  EXPECT_THROW(collate_next_token({&b}, opt), Error);
+}
+
+TEST(data_batching, shard_documents_split_after_end_of_text) {
+  ScratchDir d("batch_docs");
+  ShardWriter w(d.file("s.bin"), 50, 0);
+  w.append(std::vector<int32_t>{7, 8, 0, 0, 5, 0, 3, 4, 6});  // the last one has no end-of-text
+  w.commit();
+  const std::vector<Example> docs = shard_documents(Shard(d.file("s.bin")));
+  ASSERT_EQ(docs.size(), 3u);
+  EXPECT_TRUE(docs[0].input.empty());
+  EXPECT_EQ(docs[0].target, (std::vector<int32_t>{7, 8, 0}));
+  EXPECT_EQ(docs[1].target, (std::vector<int32_t>{5, 0}));
+  EXPECT_EQ(docs[2].target, (std::vector<int32_t>{3, 4, 6}));
+}

@@ -1,0 +1,55 @@
+// aero export gguf --model CKPT --out FILE [--type f32|q8_0]: a model for llama.cpp.
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "models/export_gguf.h"
+#include "train/checkpoint.h"
+
+namespace aero::cli {
+
+void add_export(CLI::App& app) {
+  struct Args {
+    std::string model, out, tokenizer, name;
+    GgufExportOptions opt;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand("export", "Export a model to another format");
+  cmd->require_subcommand(1);
+  auto* gguf = cmd->add_subcommand("gguf", "GGUF for llama.cpp (architecture gpt2 or llama)");
+  gguf->add_option("--model,-m", a->model, "Checkpoint or run directory (its latest)")->required();
+  gguf->add_option("--out,-o", a->out, "GGUF file to write")->required();
+  gguf->add_option("--type", a->opt.type, "Type of the 2-D weights: f32, f16, bf16 or q8_0")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0"}))
+      ->capture_default_str();
+  gguf->add_option("--tokenizer", a->tokenizer,
+                   "Tokenizer (default: the one named in the checkpoint's config)");
+  gguf->add_option("--name", a->name, "general.name (default: the model directory's name)");
+  gguf->callback([a] {
+    LoadedModel m = load_model(a->model);
+    a->opt.tokenizer = a->tokenizer.empty() ? m.cfg.data.tokenizer : a->tokenizer;
+    AERO_CHECK(!a->tokenizer.empty() || m.cfg.data.tokenizer.empty() ||
+                   std::filesystem::exists(m.cfg.data.tokenizer),
+               "[export] the checkpoint's tokenizer (data.tokenizer) ", m.cfg.data.tokenizer,
+               " does not exist from here; give it with --tokenizer");
+    a->opt.name = a->name;
+    if (a->opt.name.empty()) {
+      const std::filesystem::path p = std::filesystem::absolute(a->model).lexically_normal();
+      a->opt.name = (p.has_filename() ? p : p.parent_path()).filename().string();
+    }
+    const GgufExportReport r = export_gguf(m.cfg.model, *m.store, a->out, a->opt);
+    std::printf("wrote %s: %s, %d tensors (", a->out.c_str(), r.arch.c_str(), r.tensors);
+    if (r.converted)
+      std::printf("%d %s, the rest f32", r.converted, a->opt.type.c_str());
+    else
+      std::printf("f32");
+    std::printf("), vocabulary %d", r.vocab);
+    if (r.padded) std::printf(" + %d padding tokens", r.padded);
+    std::printf("\n");
+    for (const std::string& w : r.warnings) std::fprintf(stderr, "aero: warning: %s\n", w.c_str());
+  });
+}
+
+}  // namespace aero::cli

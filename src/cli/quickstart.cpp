@@ -1,0 +1,557 @@
+// aero quickstart: from a fresh machine to a chatting Vietnamese model in one command. Installs
+// the Vietnamese corpus from Debian packages, keeps its Vietnamese lines, cleans them, trains a
+// SentencePiece tokenizer and a small GPT for a bounded time, compares the model with a unigram
+// model of the data, prints samples, writes the charts and opens the terminal chat.
+// Every product goes into one run directory; a re-run reuses what is there (--fresh redoes it).
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cerrno>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+
+#include "cli/commands.h"
+#include "core/error.h"
+#include "core/threads.h"
+#include "data/clean.h"
+#include "data/readers.h"
+#include "data/shards.h"
+#include "data/split.h"
+#include "infer/engine.h"
+#include "infer/generate.h"
+#include "io/atomic_file.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
+#include "train/checkpoint.h"
+#include "train/plot.h"
+#include "train/trainer.h"
+
+namespace aero::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct QuickstartArgs {
+  std::string dir = "runs/quickstart";
+  float minutes = 10;
+  int max_docs = 0;  // per source; 0: all
+  int vocab_size = 4000;
+  int threads = 0;
+  bool fresh = false, no_chat = false;
+};
+
+// Where the Vietnamese text of each Debian package lies, and how to read it.
+struct CorpusSource {
+  std::string package, path;
+  bool man;  // gzip-compressed man pages (roff) rather than HTML
+};
+
+const std::vector<CorpusSource>& corpus_sources() {
+  static const std::vector<CorpusSource> s = {
+      {"maint-guide-vi", "/usr/share/doc/maint-guide-vi/html", false},
+      {"manpages-vi", "/usr/share/man/vi", true},
+      {"libreoffice-help-vi", "/usr/share/libreoffice/help/vi", false},
+  };
+  return s;
+}
+
+void say(const std::string& s) {
+  std::printf("quickstart: %s\n", s.c_str());
+  std::fflush(stdout);
+}
+
+// Installs the packages whose files are missing with apt-get (through sudo unless root).
+void install_corpus_packages() {
+  std::string missing;
+  for (const auto& s : corpus_sources())
+    if (!fs::exists(s.path)) missing += " " + s.package;
+  if (missing.empty()) return;
+  const std::string sudo = ::geteuid() == 0 ? "" : "sudo ";
+  const std::string install =
+      sudo + "env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends" +
+      missing + " > /dev/null";
+  say("installing the Vietnamese corpus (Debian packages):" + missing);
+  say("running: " + install);
+  if (std::system(install.c_str()) != 0) {
+    // A fresh machine has no package lists yet.
+    say("running: " + sudo + "apt-get update -qq");
+    std::system((sudo + "apt-get update -qq").c_str());
+    AERO_CHECK(std::system(install.c_str()) == 0, "[quickstart] could not install", missing,
+               "; install them with apt-get (as root) and run aero quickstart again");
+  }
+  for (const auto& s : corpus_sources())
+    AERO_CHECK(fs::exists(s.path), "[quickstart] ", s.package, " is installed but ", s.path,
+               " is missing");
+}
+
+// Code point at s[i], advancing i; invalid bytes read as U+FFFD.
+char32_t next_code_point(std::string_view s, size_t& i) {
+  const auto b = static_cast<unsigned char>(s[i++]);
+  if (b < 0x80) return b;
+  const int n = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : 0;
+  char32_t cp = b & (0x3F >> n);
+  for (int k = 0; k < n && i < s.size(); k++)
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i++]) & 0x3F);
+  return n == 0 ? U'\uFFFD' : cp;
+}
+
+// A letter only Vietnamese uses among Latin scripts: ă â đ ê ô ơ ư or a vowel with a tone mark.
+bool vietnamese_letter(char32_t c) {
+  if (c >= 0x1EA0 && c <= 0x1EF9) return true;  // Latin Extended Additional: ạ ả ấ ... ỹ
+  // À Á Â Ã È É Ê Ì Í Ò Ó Ô Õ Ù Ú Ý, the same in lower case, Ă ă Đ đ Ĩ ĩ Ũ ũ Ơ ơ Ư ư.
+  static constexpr char32_t kLetters[] = {
+      0xC0,  0xC1,  0xC2,  0xC3,  0xC8,  0xC9,  0xCA,  0xCC,  0xCD,  0xD2,  0xD3,
+      0xD4,  0xD5,  0xD9,  0xDA,  0xDD,  0xE0,  0xE1,  0xE2,  0xE3,  0xE8,  0xE9,
+      0xEA,  0xEC,  0xED,  0xF2,  0xF3,  0xF4,  0xF5,  0xF9,  0xFA,  0xFD,  0x102,
+      0x103, 0x110, 0x111, 0x128, 0x129, 0x168, 0x169, 0x1A0, 0x1A1, 0x1AF, 0x1B0};
+  return std::binary_search(std::begin(kLetters), std::end(kLetters), c);
+}
+
+// A line reads as Vietnamese when at least one word in five has a Vietnamese letter: "Nhấn
+// vào nút OK" yes, "Click the OK button" no (English UI text of libreoffice-help-vi).
+bool is_vietnamese_line(std::string_view line) {
+  int words = 0, marked = 0;
+  bool in_word = false, word_marked = false, word_letter = false;
+  const auto end_word = [&] {
+    if (in_word && word_letter) {
+      words++;
+      marked += word_marked;
+    }
+    in_word = word_marked = word_letter = false;
+  };
+  for (size_t i = 0; i < line.size();) {
+    const char32_t c = next_code_point(line, i);
+    if (c == ' ' || c == '\t') {
+      end_word();
+      continue;
+    }
+    in_word = true;
+    word_letter |= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0xC0;
+    word_marked |= vietnamese_letter(c);
+  }
+  end_word();
+  return marked > 0 && marked * 5 >= words;
+}
+
+// roff (man page source) to plain text: requests and comments dropped, font and character
+// escapes resolved, text of .SH/.SS/.B/.I/... kept; paragraphs separated by '\n'.
+// ".SH TÊN\ntest \- check\n.PP\n\fBtest\fP x" -> "TÊN\ntest - check\ntest x".
+std::string roff_to_text(std::string_view roff) {
+  std::string out, para;
+  const auto flush = [&] {
+    if (!para.empty()) out += para + "\n";
+    para.clear();
+  };
+  const auto add_text = [&](std::string_view t) {
+    std::string s;
+    for (size_t i = 0; i < t.size(); i++) {
+      if (t[i] != '\\' || i + 1 == t.size()) {
+        if (t[i] != '"') s += t[i];
+        continue;
+      }
+      const char e = t[++i];
+      if (e == 'f') {  // \fB \fI \fR \fP \f(CW \f[B]
+        if (i + 1 < t.size() && t[i + 1] == '(')
+          i += 3;
+        else if (i + 1 < t.size() && t[i + 1] == '[')
+          i = std::min(t.find(']', i), t.size() - 1);
+        else
+          i += 1;
+      } else if (e == '(' && i + 2 < t.size()) {  // \(aq \(em \(co ...
+        const std::string_view name = t.substr(i + 1, 2);
+        i += 2;
+        if (name == "aq" || name == "cq")
+          s += '\'';
+        else if (name == "em" || name == "en")
+          s += "—";
+        else if (name == "dq" || name == "lq" || name == "rq")
+          s += '"';
+        else if (name == "co")
+          s += "©";
+      } else if (e == '*' && i + 1 < t.size()) {  // \*R \*(Tm: strings, dropped
+        i += t[i + 1] == '(' ? 3 : 1;
+      } else if (e == '-' || e == 'e' || e == '\\') {
+        s += e == '-' ? '-' : '\\';
+      } else if (e == ' ' || e == '~') {
+        s += ' ';
+      }
+      // \& \c \| \^ and anything else: nothing
+    }
+    if (s.empty()) return;
+    if (!para.empty()) para += ' ';
+    para += s;
+  };
+  size_t pos = 0;
+  while (pos < roff.size()) {
+    size_t eol = roff.find('\n', pos);
+    if (eol == std::string_view::npos) eol = roff.size();
+    std::string_view line = roff.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.empty()) {
+      flush();
+      continue;
+    }
+    if (line[0] != '.' && line[0] != '\'') {
+      add_text(line);
+      continue;
+    }
+    if (line.starts_with(".\\\"") || line.starts_with("'\\\"")) continue;  // comment
+    const size_t sp = line.find_first_of(" \t");
+    const std::string_view req = line.substr(1, sp == std::string_view::npos ? line.npos : sp - 1);
+    const std::string_view arg =
+        sp == std::string_view::npos ? std::string_view{} : line.substr(sp + 1);
+    if (req == "SH" || req == "SS") {
+      flush();
+      add_text(arg);
+      flush();
+    } else if (req == "B" || req == "I" || req == "BR" || req == "IR" || req == "RB" ||
+               req == "BI" || req == "IB" || req == "RI" || req == "SM" || req == "SB") {
+      add_text(arg);
+    } else if (req == "PP" || req == "LP" || req == "P" || req == "TP" || req == "IP" ||
+               req == "HP" || req == "sp" || req == "br") {
+      flush();
+      if (req == "IP") add_text(arg);
+    }
+    // .TH .RS .RE .nf .fi .in .ad .na .if ... carry no running text
+  }
+  flush();
+  return out;
+}
+
+// Reads a gzip file whole.
+std::string read_gzip(const std::string& path) {
+  gzFile f = ::gzopen(path.c_str(), "rb");
+  AERO_CHECK(f, "[quickstart] cannot open ", path);
+  std::string out;
+  char buf[1 << 16];
+  int n;
+  while ((n = ::gzread(f, buf, sizeof buf)) > 0) out.append(buf, size_t(n));
+  const bool ok = n == 0;
+  ::gzclose(f);
+  AERO_CHECK(ok, "[quickstart] ", path, ": corrupt gzip data");
+  return out;
+}
+
+// Regular files under dir, sorted, so the corpus is the same on every machine.
+std::vector<std::string> files_under(const std::string& dir) {
+  std::vector<std::string> files;
+  for (const auto& e : fs::recursive_directory_iterator(dir))
+    if (e.is_regular_file()) files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+struct SourceCount {
+  uint64_t docs = 0, bytes = 0, vi_bytes = 0;  // text read; of it, in Vietnamese lines
+};
+
+// Builds DIR/corpus.txt: the Vietnamese lines of every source, cleaned (NFC, symbols,
+// whitespace, short lines, duplicates); documents separated by a blank line.
+void build_corpus(const QuickstartArgs& a, const std::string& corpus) {
+  std::vector<SourceCount> counts(corpus_sources().size());
+  const auto produce = [&](const DocumentFn& sink) {
+    for (size_t k = 0; k < corpus_sources().size(); k++) {
+      const CorpusSource& src = corpus_sources()[k];
+      SourceCount& c = counts[k];
+      // Keeps a document's Vietnamese lines; the rest is counted, then dropped.
+      const auto keep_vietnamese = [&](Document&& doc) {
+        std::string kept;
+        size_t pos = 0;
+        while (pos < doc.text.size()) {
+          size_t eol = doc.text.find('\n', pos);
+          if (eol == std::string::npos) eol = doc.text.size();
+          const std::string_view line(doc.text.data() + pos, eol - pos);
+          pos = eol + 1;
+          c.bytes += line.size();
+          // libreoffice-help-vi ends each page with "Title is: <title>", debug output.
+          if (!is_vietnamese_line(line) || line.starts_with("Title is:")) continue;
+          c.vi_bytes += line.size();
+          kept.append(line);
+          kept += '\n';
+        }
+        c.docs++;
+        if (kept.empty()) return;
+        doc.text = std::move(kept);
+        sink(std::move(doc));
+      };
+      ReadStats stats;
+      for (const std::string& f : files_under(src.path)) {
+        if (a.max_docs > 0 && c.docs >= uint64_t(a.max_docs)) break;
+        if (src.man) {
+          if (f.ends_with(".gz")) keep_vietnamese({roff_to_text(read_gzip(f)), f});
+        } else if (f.ends_with(".html")) {
+          read_documents(f, ReaderOptions{}, keep_vietnamese, stats);
+        }
+      }
+    }
+  };
+  AtomicFile out(corpus);
+  std::string buf;
+  uint64_t written = 0;
+  const CleanReport report =
+      clean_documents(CleanOptions{}, num_threads(), produce, [&](Document&& doc) {
+        if (written++) buf += '\n';
+        buf += doc.text;
+        buf += '\n';
+      });
+  out.write(buf);
+  out.commit();
+  uint64_t all = 0, vi = 0;
+  for (size_t k = 0; k < counts.size(); k++) {
+    const SourceCount& c = counts[k];
+    all += c.bytes;
+    vi += c.vi_bytes;
+    char line[200];
+    std::snprintf(
+        line, sizeof line, "  %-20s %5llu documents, %6.2f MB of text, %5.1f%% in Vietnamese lines",
+        corpus_sources()[k].package.c_str(), static_cast<unsigned long long>(c.docs),
+        double(c.bytes) / 1e6, 100.0 * double(c.vi_bytes) / double(std::max<uint64_t>(c.bytes, 1)));
+    say(line);
+  }
+  char line[200];
+  std::snprintf(
+      line, sizeof line,
+      "kept %.2f of %.2f MB (%.1f%%): the Vietnamese lines; after cleaning %.2f MB in %llu "
+      "documents -> %s",
+      double(vi) / 1e6, double(all) / 1e6, 100.0 * double(vi) / double(std::max<uint64_t>(all, 1)),
+      double(buf.size()) / 1e6, static_cast<unsigned long long>(report.docs_out), corpus.c_str());
+  say(line);
+  AERO_CHECK(report.docs_out >= 10, "[quickstart] the corpus holds only ", report.docs_out,
+             " documents; raise --max-docs");
+}
+
+// Cross-entropy (nats per token) of a unigram model fitted on the training tokens (add-one
+// smoothing, so no token has probability 0) on the validation tokens.
+double unigram_entropy(const std::string& train_shard, const std::string& val_shard) {
+  Shard train(train_shard), val(val_shard);
+  std::vector<double> count(train.vocab_size(), 1.0);
+  for (uint64_t i = 0; i < train.size(); i++) count[size_t(train[i])] += 1.0;
+  const double total = double(train.size()) + double(train.vocab_size());
+  double nll = 0;
+  for (uint64_t i = 0; i < val.size(); i++) nll -= std::log(count[size_t(val[i])] / total);
+  return nll / double(std::max<uint64_t>(val.size(), 1));
+}
+
+// The model quickstart trains: seed 001's shape (RoPE, pre-LN, no biases) at 4 layers, 128 wide,
+// context 128 -- about 1.3 M weights besides the embeddings, which 2 cores train at roughly
+// 20,000 tokens/s: 10 minutes see the corpus a few times over.
+RunConfig quickstart_config(const QuickstartArgs& a, int vocab, const std::string& dir) {
+  RunConfig c;
+  c.model.vocab_size = vocab;
+  c.model.block_size = 128;
+  c.model.n_layer = 4;
+  c.model.n_head = 4;
+  c.model.n_embd = 128;
+  c.model.ffn_hidden = 512;
+  // The corpus is small (about 0.5 M tokens): 10 minutes are many epochs, so dropout, and the
+  // best checkpoint (early stop after 3 evaluations without progress) is the one kept.
+  c.model.dropout_emb = c.model.dropout_attn = c.model.dropout_resid = 0.1f;
+  c.train.early_stop = 3;
+  c.train.batch_size = 16;
+  c.train.lr = 2e-3f;
+  c.train.min_lr = 1e-4f;
+  c.train.weight_decay = 0.1f;
+  c.train.eval_batches = 20;
+  c.train.log_every = 10;
+  c.train.keep_last = 1;
+  c.train.threads = a.threads;
+  c.train.max_minutes = a.minutes;
+  c.train.out_dir = dir + "/model";
+  c.data.train = dir + "/shards/train.bin";
+  c.data.val = dir + "/shards/val.bin";
+  c.data.test = "";
+  c.data.tokenizer = dir + "/tokenizer.model";
+  return c;
+}
+
+// Steps that fit in the time limit, so the cosine schedule ends when the time does: 12 steps
+// timed in a scratch directory, the first 4 (warm-up of caches and threads) left out.
+int steps_for_minutes(RunConfig c, float minutes) {
+  const std::string scratch = c.train.out_dir + ".calibrate";
+  fs::remove_all(scratch);
+  c.train.out_dir = scratch;
+  c.train.max_steps = 12;
+  c.train.warmup_steps = 0;
+  c.train.eval_every = 0;
+  c.train.max_minutes = 0;
+  c.train.log_every = 4;
+  {
+    Trainer t(c);
+    t.run();
+  }
+  std::vector<double> elapsed;  // at steps 4, 8, 12
+  std::ifstream in(scratch + "/metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("elapsed_s")) elapsed.push_back(j["elapsed_s"].get<double>());
+  }
+  fs::remove_all(scratch);
+  AERO_CHECK(elapsed.size() == 3, "[quickstart] timing run wrote ", elapsed.size(),
+             " metrics lines, expected 3");
+  const double per_step = (elapsed[2] - elapsed[0]) / 8.0;
+  // 10% for evaluations and checkpoints.
+  return std::max(20, int(double(minutes) * 60.0 * 0.9 / std::max(per_step, 1e-6)));
+}
+
+// The terminal chat on the trained model: `aero chat` of this same program. Replies are kept
+// to 48 tokens so the 128-token context keeps room for the conversation.
+void open_chat(CLI::App& app, const std::string& ckpt) {
+  AERO_CHECK(!app.get_subcommands([](CLI::App* s) { return s->get_name() == "chat"; }).empty(),
+             "[quickstart] this build has no aero chat");
+  say("opening the chat: aero chat -m " + ckpt +
+      " --max-new 48 (a model of documentation text, not a dialogue model; /quit or Ctrl-D ends "
+      "it)");
+  std::fflush(nullptr);
+  ::execl("/proc/self/exe", "aero", "chat", "-m", ckpt.c_str(), "--max-new", "48",
+          static_cast<char*>(nullptr));
+  fail("[quickstart] could not start aero chat: ", std::strerror(errno));
+}
+
+}  // namespace
+
+void add_quickstart(CLI::App& app) {
+  auto a = std::make_shared<QuickstartArgs>();
+  auto* cmd = app.add_subcommand(
+      "quickstart",
+      "Install a Vietnamese corpus, train a tokenizer and a small GPT, then chat with it");
+  cmd->add_option("--dir", a->dir, "Run directory: corpus, tokenizer, shards, model, charts")
+      ->capture_default_str();
+  cmd->add_option("--minutes", a->minutes, "Training time")->capture_default_str();
+  cmd->add_option("--vocab-size", a->vocab_size, "SentencePiece vocabulary")->capture_default_str();
+  cmd->add_option("--max-docs", a->max_docs,
+                  "Read at most this many documents of each package (0: all; for a quick try)")
+      ->capture_default_str();
+  cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
+  cmd->add_flag("--fresh", a->fresh, "Redo everything instead of reusing the run directory");
+  cmd->add_flag("--no-chat", a->no_chat, "End after the samples (also when stdin is no terminal)");
+  cmd->callback([a, &app] {
+    AERO_CHECK(a->minutes > 0 && a->vocab_size > 0 && a->max_docs >= 0,
+               "[quickstart] --minutes and --vocab-size must be > 0");
+    if (a->threads > 0) set_num_threads(a->threads);
+    const std::string& dir = a->dir;
+    if (a->fresh && fs::exists(dir)) {
+      say("--fresh: removing " + dir);
+      fs::remove_all(dir);
+    }
+    fs::create_directories(dir);
+    const auto reuse = [&](const std::string& path, const std::string& what) {
+      if (!fs::exists(path)) return false;
+      say("reusing " + what + " " + path + " (--fresh to redo)");
+      return true;
+    };
+
+    say("[1/6] Vietnamese corpus");
+    const std::string corpus = dir + "/corpus.txt";
+    if (!reuse(corpus, "the corpus")) {
+      install_corpus_packages();
+      build_corpus(*a, corpus);
+    }
+
+    say("[2/6] split and SentencePiece tokenizer");
+    const std::string tok_path = dir + "/tokenizer.model";
+    if (!reuse(tok_path, "the tokenizer")) {
+      SplitOptions so;
+      const SplitResult sr = split_documents(corpus, dir + "/split", so);
+      say(cat("split: ", sr.documents[0], " / ", sr.documents[1], " / ", sr.documents[2],
+              " documents (train / val / test)"));
+      SpTrainOptions to;
+      to.inputs = {sr.paths[0]};
+      to.model_path = tok_path;
+      to.vocab_size = a->vocab_size;
+      to.num_threads = num_threads();
+      train_sentencepiece(to);
+      fs::remove_all(dir + "/shards");  // made with another tokenizer
+    }
+    auto tok = load_tokenizer(tok_path);
+    say(cat("tokenizer: ", tok_path, ", ", tok->vocab_size(), " tokens (BPE)"));
+
+    say("[3/6] token shards");
+    fs::create_directories(dir + "/shards");
+    for (const char* part : {"train", "val", "test"}) {
+      const std::string shard = dir + "/shards/" + part + ".bin";
+      if (fs::exists(shard)) continue;
+      const PrepareStats st =
+          prepare_shard(*tok, dir + "/split/" + part + ".txt", shard, num_threads());
+      say(cat(shard, ": ", st.tokens, " tokens"));
+    }
+
+    say("[4/6] training");
+    RunConfig cfg = quickstart_config(*a, tok->vocab_size(), dir);
+    const std::string model_dir = cfg.train.out_dir;
+    if (fs::is_directory(model_dir) && !find_checkpoint(model_dir).empty()) {
+      say("reusing the model in " + model_dir + " (--fresh to train again)");
+    } else {
+      fs::remove_all(model_dir);
+      say(cat("timing 12 steps to fit the learning-rate schedule into ", a->minutes, " minutes"));
+      cfg.train.max_steps = steps_for_minutes(cfg, a->minutes);
+      cfg.train.eval_every = std::max(10, cfg.train.max_steps / 12);
+      cfg.train.warmup_steps = std::min(50, cfg.train.max_steps / 10);
+      say(cat("GPT: ", cfg.model.n_layer, " layers, ", cfg.model.n_embd, " wide, context ",
+              cfg.model.block_size, "; ", cfg.train.max_steps, " steps of ", cfg.train.batch_size,
+              " x ", cfg.model.block_size, " tokens in about ", a->minutes, " minutes"));
+      Trainer trainer(cfg);
+      trainer.on_eval = [](const std::string& run_dir) {
+        try {
+          write_run_charts(run_dir);
+        } catch (const Error&) {
+          // charts are redrawn at the end
+        }
+      };
+      trainer.run();
+    }
+
+    say("[5/6] validation loss vs a unigram model");
+    // The checkpoint with the lowest validation loss (the last one unless it overfitted).
+    std::string best;
+    std::ifstream(model_dir + "/best") >> best;
+    const std::string ckpt = best.empty() ? model_dir : model_dir + "/" + best;
+    LoadedModel m = load_model(ckpt);
+    say("model: " + m.dir);
+    Tape tape;
+    EvalOptions eo;
+    eo.batch_size = 16;
+    eo.batches = 100;
+    const EvalResult ev = evaluate_shard(*m.gpt, tape, cfg.data.val, eo);
+    const double uni = unigram_entropy(cfg.data.train, cfg.data.val);
+    std::printf(
+        "quickstart: val loss %.4f nats/token (perplexity %.1f) on %lld tokens\n"
+        "quickstart: unigram entropy %.4f nats/token (perplexity %.1f): a model that ignores "
+        "context\n"
+        "quickstart: the GPT is %s the unigram model by %.3f nats/token\n",
+        ev.loss, ev.ppl, static_cast<long long>(ev.tokens), uni, std::exp(uni),
+        ev.loss < uni ? "better than" : "NOT better than", std::abs(uni - ev.loss));
+
+    say("[6/6] samples (temperature 0.8, top-p 0.95)");
+    GenerateOpts go;
+    go.max_new = 60;
+    go.sampler.temperature = 0.8f;
+    go.sampler.top_p = 0.95f;
+    const InferenceModel im(m.cfg.model, *m.store, WeightFormat::f32);
+    int k = 0;
+    for (const char* prompt : {"Để cài đặt", "Trong Debian,", "Nhấn vào"}) {
+      go.sampler.seed = uint64_t(++k);
+      const GenerateResult g = generate(im, *tok, prompt, go);
+      // Decoded with the prompt, so the space between the two is kept (a text's first piece
+      // loses its leading space when decoded on its own).
+      std::vector<int> ids = tok->encode(prompt);
+      ids.insert(ids.end(), g.tokens.begin(), g.tokens.end());
+      std::printf("  %s\n", tok->decode(ids).c_str());
+    }
+    for (const std::string& chart : write_run_charts(model_dir)) say("chart: " + chart);
+    if (a->no_chat || !::isatty(0)) {
+      say("done. Chat with it: aero chat -m " + m.dir + " --max-new 48");
+      return;
+    }
+    open_chat(app, m.dir);
+  });
+}
+
+}  // namespace aero::cli
