@@ -11,6 +11,7 @@ BUILD_PKGS=(
   libcli11-dev nlohmann-json3-dev
   libsentencepiece-dev libicu-dev libbz2-dev libexpat1-dev libxml2-dev zlib1g-dev
   libedit-dev                    # line editing in aero chat
+  libboost-dev libsqlite3-dev libssl-dev  # aero serve: Beast/Asio, sessions, SHA-256 of keys
 )
 CORPUS_PKGS=(libreoffice-help-vi maint-guide-vi manpages-vi)  # aero quickstart's Vietnamese text
 TEST_PKGS=(
@@ -18,11 +19,18 @@ TEST_PKGS=(
   python3-torch python3-sentencepiece sentencepiece  # parity references (Debian's /usr/bin/python3)
   bzip2 bc time                                       # .bz2 test inputs; bench/data_bench.sh
   bible-kjv bible-kjv-text "${CORPUS_PKGS[@]}"        # real corpora
+  nodejs npm chromium curl  # aero serve through real clients: openai, ws, playwright, curl
+  clang                     # fuzz/run.sh (libFuzzer + ASan over request parsing)
 )
 
 want=("${BUILD_PKGS[@]}")
 [[ "${1:-build}" == quickstart ]] && want+=("${CORPUS_PKGS[@]}")
 [[ "${1:-build}" == test ]] && want+=("${TEST_PKGS[@]}")
+# Some nodejs builds (NodeSource) ship npm themselves and conflict with Debian's npm package.
+if [[ -x /usr/bin/npm ]] && ! dpkg-query -W -f='${Status}' npm 2>/dev/null | grep -q "ok installed"; then
+  for i in "${!want[@]}"; do [[ ${want[$i]} == npm ]] && unset 'want[i]'; done
+  want=("${want[@]}")
+fi
 
 missing=()
 for p in "${want[@]}"; do

@@ -17,5 +17,7 @@ void add_chat(CLI::App& app);
 void add_export(CLI::App& app);
 void add_import(CLI::App& app);
 void add_quickstart(CLI::App& app);
+void add_serve(CLI::App& app);
+void add_keys(CLI::App& app);
 
 }  // namespace aero::cli

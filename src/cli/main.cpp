@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
   aero::cli::add_chat(app);
   aero::cli::add_export(app);
   aero::cli::add_import(app);
+  aero::cli::add_serve(app);
+  aero::cli::add_keys(app);
   aero::cli::add_plot(app);
   aero::cli::add_doctor(app);
   try {

@@ -1,0 +1,102 @@
+// Internal to the server: the application (routes, auth, limits, sessions, generation) and the
+// interface the transport gives it to stream an answer. The transport (transport.cpp) owns the
+// sockets; the app (routes.cpp) never touches them.
+#pragma once
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/beast/http.hpp>
+
+#include "server/audit.h"
+#include "server/keys.h"
+#include "server/limits.h"
+#include "server/metrics.h"
+#include "server/request.h"
+#include "server/scheduler.h"
+#include "server/server.h"
+#include "server/sessions.h"
+
+namespace aero::server {
+
+namespace http = boost::beast::http;
+using HttpRequest = http::request<http::string_body>;
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct Reply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  Headers headers;
+};
+
+// Where an answer streams to: an HTTP response with chunked encoding, or a WebSocket. Every
+// call but post() must happen on the connection's strand; post() runs `f` there.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void post(std::function<void()> f) = 0;
+  virtual void begin(int status, const std::string& content_type, const Headers& headers) = 0;
+  virtual void send(std::string data) = 0;  // an HTTP chunk or a WebSocket text message
+  virtual void end() = 0;                   // HTTP: last chunk, then close; WebSocket: nothing
+  virtual bool is_websocket() const = 0;
+  // Set by the app while a job runs: the transport calls it if the client goes away.
+  std::function<void()> on_close;
+};
+
+struct ModelInfo {
+  std::shared_ptr<const Tokenizer> tokenizer;
+  int context = 0;
+  std::string name;
+};
+
+class App {
+ public:
+  // on_fatal: called (from another thread) when the model cannot be loaded.
+  App(const ServeOptions& opts, std::function<void(const std::string&)> on_fatal);
+  ~App();
+
+  // One HTTP request: a reply now, or nullopt when an answer started streaming on `sink`.
+  std::optional<Reply> handle(const HttpRequest& req, const std::shared_ptr<Sink>& sink);
+  // The WebSocket upgrade: nullopt to accept, or the error reply.
+  std::optional<Reply> ws_upgrade(const HttpRequest& req, std::string& key_id);
+  // One WebSocket text message from a connection whose upgrade was accepted for key_id.
+  void ws_message(const std::string& text, const std::string& key_id,
+                  const std::shared_ptr<Sink>& sink);
+  // A request the transport rejects itself (body too large, bad HTTP): counted and logged.
+  Reply transport_error(const std::string& target, int status, const std::string& msg);
+
+  // SIGTERM: stop taking generations, let streams finish (up to grace), flush the store.
+  void drain();
+  const ServeOptions& opts() const { return opts_; }
+  Metrics& metrics() { return metrics_; }
+
+ private:
+  struct Exchange;
+  std::optional<Reply> generate(Route route, const std::string& body, const std::string& key_id,
+                                const std::shared_ptr<Sink>& sink, const std::string& endpoint);
+  std::string authenticate(const HttpRequest& req);  // key id; throws ApiError 401
+  void check_blocklist(const ApiRequest& r);
+  Reply error_reply(const ApiError& e);
+  Reply finish(const std::string& endpoint, const std::string& method, const std::string& key_id,
+               double t0, Reply r);
+  std::optional<Reply> static_file(const std::string& path);
+
+  ServeOptions opts_;
+  Metrics metrics_;
+  KeyRegistry keys_;
+  RateLimiter limiter_;
+  SessionStore store_;
+  AuditLog audit_;
+  RequestLimits limits_;
+  std::vector<std::string> blocked_;  // lower-cased phrases
+  std::shared_ptr<ModelInfo> model_;  // set by the scheduler thread once loaded
+  std::atomic<bool> model_ready_{false};
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+}  // namespace aero::server

@@ -1,0 +1,682 @@
+#include <algorithm>
+#include <cctype>
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "core/log.h"
+#include "infer/chat.h"
+#include "server/app.h"
+
+namespace aero::server {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double now_s() { return std::chrono::duration<double>(Clock::now().time_since_epoch()).count(); }
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string lower(std::string s) {
+  for (char& c : s) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string random_id(const char* prefix) {
+  std::random_device rd;
+  static const char* digits = "0123456789abcdef";
+  std::string id = prefix;
+  for (int i = 0; i < 24; i++) id += digits[rd() & 15];
+  return id;
+}
+
+// OpenAI's finish_reason from the engine's.
+std::string openai_finish(const std::string& f) {
+  if (f == "eos" || f == "stop") return "stop";
+  if (f == "length" || f == "context") return "length";
+  return f;  // cancelled, timeout, error
+}
+
+ApiError unauthorized(const std::string& msg) {
+  return ApiError(401, "authentication_error", "", "[server] " + msg);
+}
+
+Reply json_reply(int status, const json& j) {
+  return Reply{status, "application/json", dump(j), {}};
+}
+
+// {"error": {...}} -> {"type": "error", "error": {...}}: an error as a WebSocket message.
+std::string ws_error(const std::string& body) {
+  std::string s = "{\"type\":\"error\",";
+  s.append(body, 1);
+  return s;
+}
+
+// "/v1/sessions/abc" -> "abc" when target starts with prefix, else "".
+std::string tail_after(const std::string& target, const std::string& prefix) {
+  return target.rfind(prefix, 0) == 0 ? target.substr(prefix.size()) : std::string();
+}
+
+}  // namespace
+
+// One generation from admission to the last byte. Lives on the connection's strand once it
+// started; the scheduler hands text and the result over with sink->post.
+struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
+  App& app;
+  std::shared_ptr<Sink> sink;
+  Route route;
+  ApiRequest req;
+  std::string endpoint, key_id, session_id, id, model;
+  std::vector<ChatMessage> to_store;  // the user's message, stored with the reply
+  int64_t created = unix_now();
+  Clock::time_point t0 = Clock::now();
+  bool begun = false, ended = false, first_text = true;
+  std::string text;
+  std::shared_ptr<JobTicket> ticket;
+
+  Exchange(App& a, std::shared_ptr<Sink> s, Route r, ApiRequest q)
+      : app(a), sink(std::move(s)), route(r), req(std::move(q)) {}
+
+  std::string chunk_json(const json& choice) const {
+    const bool chat = route == Route::chat_completions;
+    json j = {{"id", id},
+              {"object", chat ? "chat.completion.chunk" : "text_completion"},
+              {"created", created},
+              {"model", model},
+              {"choices", json::array({choice})}};
+    return cat("data: ", dump(j), "\n\n");
+  }
+
+  void begin_stream() {
+    if (begun) return;
+    begun = true;
+    switch (route) {
+      case Route::chat_completions:
+      case Route::completions:
+        if (req.stream) {
+          sink->begin(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
+          if (route == Route::chat_completions)
+            sink->send(chunk_json({{"index", 0},
+                                   {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                   {"finish_reason", nullptr}}));
+        }
+        break;
+      case Route::seed_chat:
+        sink->begin(200, "text/plain; charset=utf-8",
+                    {{"X-Session-ID", session_id}, {"Cache-Control", "no-cache"}});
+        break;
+      case Route::ws_message:
+        sink->send(dump({{"type", "start"}, {"session_id", session_id}, {"id", id}}));
+        break;
+    }
+  }
+
+  void on_text(const std::string& t) {
+    if (ended) return;
+    if (first_text) {
+      first_text = false;
+      app.metrics_.ttft(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    begin_stream();
+    text += t;
+    switch (route) {
+      case Route::chat_completions:
+        if (req.stream)
+          sink->send(
+              chunk_json({{"index", 0}, {"delta", {{"content", t}}}, {"finish_reason", nullptr}}));
+        break;
+      case Route::completions:
+        if (req.stream)
+          sink->send(chunk_json(
+              {{"index", 0}, {"text", t}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
+        break;
+      case Route::seed_chat:
+        sink->send(t);
+        break;
+      case Route::ws_message:
+        sink->send(dump({{"type", "token"}, {"text", t}}));
+        break;
+    }
+  }
+
+  void on_done(const JobResult& r) {
+    if (ended) return;
+    ended = true;
+    sink->on_close = nullptr;
+    app.metrics_.open_streams--;
+    const double latency = std::chrono::duration<double>(Clock::now() - t0).count();
+    const std::string finish = openai_finish(r.finish);
+    const json usage = {{"prompt_tokens", r.prompt_tokens},
+                        {"completion_tokens", r.completion_tokens},
+                        {"total_tokens", r.prompt_tokens + r.completion_tokens}};
+    app.metrics_.tokens(r.prompt_tokens, r.completion_tokens);
+    app.limiter_.charge(key_id, r.prompt_tokens + r.completion_tokens);
+    int status = 200;
+    std::string error;
+    if (r.finish == "error") {
+      status = 500;
+      error = r.error;
+    } else if (r.finish == "timeout" && r.completion_tokens == 0) {
+      status = 504;
+      error = "[server] the request timed out before any output";
+    }
+    // A reply is stored before its stream ends, so a client that saw the end can rely on it.
+    if (!session_id.empty() && status == 200) {
+      std::vector<ChatMessage> msgs = to_store;
+      msgs.push_back({"assistant", text});
+      try {
+        app.store_.append(session_id, key_id, msgs);
+      } catch (const Error& e) {
+        log_error(e.what());
+        status = 500;
+        error = e.what();
+      }
+    }
+    // Counted and logged before the last bytes go out: a client that saw the end finds them.
+    app.metrics_.request(endpoint, status);
+    app.metrics_.latency(endpoint, latency);
+    json log = {{"key_id", key_id},
+                {"endpoint", endpoint},
+                {"method", route == Route::ws_message ? "WS" : "POST"},
+                {"status", status},
+                {"prompt_tokens", r.prompt_tokens},
+                {"completion_tokens", r.completion_tokens},
+                {"latency_ms", int64_t(latency * 1000)},
+                {"finish", r.finish}};
+    if (!session_id.empty()) log["session_id"] = session_id;
+    if (!error.empty()) log["error"] = error;
+    app.audit_.write(log);
+    if (status != 200) {
+      ApiError e(status, status == 504 ? "timeout" : "server_error", "", error);
+      if (route == Route::ws_message) {
+        sink->send(ws_error(error_body(e)));
+      } else if (!begun) {
+        sink->begin(status, "application/json", {});
+        sink->send(error_body(e));
+      } else if (route != Route::seed_chat) {  // an SSE stream already under way
+        sink->send(cat("data: ", error_body(e), "\n\n"));
+        sink->send("data: [DONE]\n\n");
+      }
+    } else {
+      begin_stream();
+      switch (route) {
+        case Route::chat_completions:
+          if (req.stream) {
+            sink->send(
+                chunk_json({{"index", 0}, {"delta", json::object()}, {"finish_reason", finish}}));
+            if (req.include_usage) {
+              json j = {{"id", id},       {"object", "chat.completion.chunk"}, {"created", created},
+                        {"model", model}, {"choices", json::array()},          {"usage", usage}};
+              sink->send(cat("data: ", dump(j), "\n\n"));
+            }
+            sink->send("data: [DONE]\n\n");
+          } else {
+            json j = {
+                {"id", id},
+                {"object", "chat.completion"},
+                {"created", created},
+                {"model", model},
+                {"choices", json::array({{{"index", 0},
+                                          {"message", {{"role", "assistant"}, {"content", text}}},
+                                          {"logprobs", nullptr},
+                                          {"finish_reason", finish}}})},
+                {"usage", usage}};
+            sink->begin(200, "application/json", {});
+            sink->send(dump(j));
+          }
+          break;
+        case Route::completions:
+          if (req.stream) {
+            sink->send(chunk_json(
+                {{"index", 0}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", finish}}));
+            if (req.include_usage) {
+              json j = {{"id", id},       {"object", "text_completion"}, {"created", created},
+                        {"model", model}, {"choices", json::array()},    {"usage", usage}};
+              sink->send(cat("data: ", dump(j), "\n\n"));
+            }
+            sink->send("data: [DONE]\n\n");
+          } else {
+            json j = {{"id", id},
+                      {"object", "text_completion"},
+                      {"created", created},
+                      {"model", model},
+                      {"choices", json::array({{{"index", 0},
+                                                {"text", text},
+                                                {"logprobs", nullptr},
+                                                {"finish_reason", finish}}})},
+                      {"usage", usage}};
+            sink->begin(200, "application/json", {});
+            sink->send(dump(j));
+          }
+          break;
+        case Route::seed_chat:
+          break;
+        case Route::ws_message:
+          sink->send(dump({{"type", "end"},
+                           {"session_id", session_id},
+                           {"usage", usage},
+                           {"finish_reason", finish}}));
+          break;
+      }
+    }
+    sink->end();
+  }
+};
+
+App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fatal)
+    : opts_(opts),
+      keys_(opts.keys),
+      limiter_(opts.requests_per_min, opts.tokens_per_min),
+      store_(opts.sessions),
+      audit_(opts.audit_log) {
+  AERO_CHECK(opts.block_status == 400 || opts.block_status == 403,
+             "[server] --block-status must be 400 or 403, got ", opts.block_status);
+  AERO_CHECK(opts.max_queue >= 1, "[server] --max-queue must be >= 1");
+  AERO_CHECK(opts.max_batch >= 1, "[server] --max-batch must be >= 1");
+  limits_.max_body_bytes = opts.max_body_bytes;
+  if (!opts.blocklist.empty()) {
+    std::ifstream in(opts.blocklist);
+    AERO_CHECK(in, "[server] cannot read the block list ", opts.blocklist);
+    for (std::string line; std::getline(in, line);) {
+      while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+      if (!line.empty() && line[0] != '#') blocked_.push_back(lower(line));
+    }
+  }
+  if (opts.keys.empty() || !keys_.required())
+    log_warn("[server] no API keys: every caller is accepted (create one with `aero keys add`)");
+  auto load = [this]() {
+    auto model = opts_.format.empty()
+                     ? InferenceModel::load(opts_.model)
+                     : InferenceModel::load(opts_.model, parse_weight_format(opts_.format));
+    std::shared_ptr<const Tokenizer> tok =
+        load_tokenizer(opts_.tokenizer.empty() ? model->tokenizer_path() : opts_.tokenizer);
+    auto info = std::make_shared<ModelInfo>();
+    info->tokenizer = tok;
+    info->context = model->config().block_size;
+    info->name = opts_.model_name;
+    if (info->name.empty()) {
+      std::string p = opts_.model;
+      while (!p.empty() && p.back() == '/') p.pop_back();
+      info->name = p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1);
+    }
+    EngineOpts eo;
+    eo.max_batch = opts_.max_batch;
+    auto engine = std::make_unique<Engine>(model, tok, eo);
+    std::atomic_store(&model_, info);
+    model_ready_ = true;
+    log_info("[server] model ", opts_.model, " loaded (", weight_format_name(model->format()),
+             ", context ", info->context, ")");
+    return engine;
+  };
+  scheduler_ = std::make_unique<Scheduler>(load, opts.max_queue, opts.max_batch, metrics_,
+                                           std::move(on_fatal));
+}
+
+App::~App() = default;
+
+void App::drain() {
+  scheduler_->drain(std::chrono::milliseconds(int64_t(opts_.grace_s * 1000)));
+  store_.checkpoint();
+}
+
+Reply App::error_reply(const ApiError& e) {
+  return Reply{e.status, "application/json", error_body(e), {}};
+}
+
+Reply App::finish(const std::string& endpoint, const std::string& method, const std::string& key_id,
+                  double t0, Reply r) {
+  metrics_.request(endpoint, r.status);
+  const double latency = now_s() - t0;
+  metrics_.latency(endpoint, latency);
+  json log = {{"key_id", key_id},
+              {"endpoint", endpoint},
+              {"method", method},
+              {"status", r.status},
+              {"prompt_tokens", 0},
+              {"completion_tokens", 0},
+              {"latency_ms", int64_t(latency * 1000)}};
+  if (r.status >= 400) {
+    try {
+      log["error"] = json::parse(r.body).at("error").at("message");
+    } catch (const std::exception&) {
+    }
+  }
+  audit_.write(log);
+  return r;
+}
+
+Reply App::transport_error(const std::string& target, int status, const std::string& msg) {
+  ApiError e(status, "invalid_request_error", "", "[server] " + msg);
+  return finish("other", "?", "", now_s(), error_reply(e));
+}
+
+std::string App::authenticate(const HttpRequest& req) {
+  std::string key;
+  auto auth = req.find(http::field::authorization);
+  if (auth != req.end()) {
+    std::string v(auth->value());
+    if (v.rfind("Bearer ", 0) == 0) key = v.substr(7);
+  }
+  auto x = req.find("x-api-key");
+  if (key.empty() && x != req.end()) key = std::string(x->value());
+  if (!keys_.required()) return "anonymous";
+  if (key.empty())
+    throw unauthorized(
+        "missing API key: send it as 'Authorization: Bearer KEY' or 'x-api-key: KEY'");
+  auto id = keys_.lookup(key);
+  if (!id) throw unauthorized("invalid or revoked API key");
+  return *id;
+}
+
+void App::check_blocklist(const ApiRequest& r) {
+  if (blocked_.empty()) return;
+  std::string all = lower(r.prompt);
+  all += '\n';
+  all += lower(r.message);
+  for (const ChatMessage& m : r.messages) {
+    all += '\n';
+    all += lower(m.content);
+  }
+  for (const std::string& b : blocked_)
+    if (all.find(b) != std::string::npos)
+      throw ApiError(opts_.block_status, "content_policy_violation", "",
+                     "[server] the request contains a blocked phrase and was refused");
+}
+
+std::optional<Reply> App::static_file(const std::string& path) {
+  std::string name = path == "/" ? "index.html" : path.substr(1);
+  if (name.empty() || name.find("..") != std::string::npos) return std::nullopt;
+  for (char c : name)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_'))
+      return std::nullopt;
+  std::ifstream in(opts_.web_dir + "/" + name, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string type = "application/octet-stream";
+  auto ends = [&](const char* ext) {
+    const std::string e = ext;
+    return name.size() >= e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0;
+  };
+  if (ends(".html")) type = "text/html; charset=utf-8";
+  if (ends(".js")) type = "text/javascript; charset=utf-8";
+  if (ends(".css")) type = "text/css; charset=utf-8";
+  if (ends(".svg")) type = "image/svg+xml";
+  return Reply{200, type, ss.str(), {{"Cache-Control", "no-cache"}}};
+}
+
+std::optional<Reply> App::handle(const HttpRequest& req, const std::shared_ptr<Sink>& sink) {
+  const double t0 = now_s();
+  std::string target(req.target());
+  const size_t q = target.find('?');
+  const std::string path = q == std::string::npos ? target : target.substr(0, q);
+  const auto method = req.method();
+  const std::string method_s(req.method_string());
+  std::string endpoint = path;
+  std::string key_id;
+  try {
+    if (path == "/health") {
+      if (!model_ready_) {
+        const std::string err = scheduler_->load_error();
+        return finish(
+            endpoint, method_s, "", t0,
+            json_reply(503, {{"status", err.empty() ? "loading" : "failed"}, {"error", err}}));
+      }
+      return finish(endpoint, method_s, "", t0, json_reply(200, {{"status", "ok"}}));
+    }
+    if (method == http::verb::get && path.rfind("/v1/", 0) != 0 && path != "/metrics" &&
+        path != "/chat" && path != "/ws") {
+      // The chat page is public (it asks for the key); the API behind it is not.
+      if (auto r = static_file(path)) return finish("/static", method_s, "", t0, std::move(*r));
+      endpoint = "other";
+      throw ApiError(404, "not_found", "", "[server] no such page: " + path);
+    }
+    const std::string sess_id = tail_after(path, "/v1/sessions/");
+    if (!sess_id.empty()) endpoint = "/v1/sessions/{id}";
+    const bool known = path == "/metrics" || path == "/v1/models" ||
+                       path == "/v1/chat/completions" || path == "/v1/completions" ||
+                       path == "/chat" || path == "/v1/sessions" || !sess_id.empty();
+    if (!known) {
+      endpoint = "other";
+      throw ApiError(404, "not_found", "", "[server] unknown endpoint " + path);
+    }
+    key_id = authenticate(req);
+    if (path == "/metrics") {
+      if (method != http::verb::get)
+        throw ApiError(405, "invalid_request_error", "", "[server] use GET");
+      return finish(endpoint, method_s, key_id, t0,
+                    Reply{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(), {}});
+    }
+    if (int wait = limiter_.admit(key_id)) {
+      Reply r = error_reply(
+          ApiError(429, "rate_limit_exceeded", "",
+                   cat("[server] rate limit of key ", key_id, " reached; retry in ", wait, " s")));
+      r.headers.push_back({"Retry-After", std::to_string(wait)});
+      return finish(endpoint, method_s, key_id, t0, std::move(r));
+    }
+    if (path == "/v1/models") {
+      if (method != http::verb::get)
+        throw ApiError(405, "invalid_request_error", "", "[server] use GET");
+      json data = json::array();
+      if (auto m = std::atomic_load(&model_))
+        data.push_back(
+            {{"id", m->name}, {"object", "model"}, {"created", unix_now()}, {"owned_by", "aero"}});
+      return finish(endpoint, method_s, key_id, t0,
+                    json_reply(200, {{"object", "list"}, {"data", data}}));
+    }
+    if (path == "/v1/sessions") {
+      if (method != http::verb::get)
+        throw ApiError(405, "invalid_request_error", "", "[server] use GET");
+      json data = json::array();
+      for (const SessionInfo& s : store_.list(key_id))
+        data.push_back({{"id", s.id},
+                        {"object", "session"},
+                        {"created", s.created},
+                        {"updated", s.updated},
+                        {"messages", s.messages},
+                        {"title", s.title}});
+      return finish(endpoint, method_s, key_id, t0,
+                    json_reply(200, {{"object", "list"}, {"data", data}}));
+    }
+    if (!sess_id.empty()) {
+      if (!valid_session_id(sess_id))
+        throw ApiError(400, "invalid_request_error", "session_id", "[server] malformed session id");
+      if (method == http::verb::get) {
+        auto info = store_.info(sess_id, key_id);
+        auto hist = store_.history(sess_id, key_id);
+        if (!info || !hist) throw ApiError(404, "not_found", "", "[server] no session " + sess_id);
+        json msgs = json::array();
+        for (const ChatMessage& m : *hist)
+          msgs.push_back({{"role", m.role}, {"content", m.content}});
+        return finish(endpoint, method_s, key_id, t0,
+                      json_reply(200, {{"id", sess_id},
+                                       {"object", "session"},
+                                       {"created", info->created},
+                                       {"updated", info->updated},
+                                       {"title", info->title},
+                                       {"messages", msgs}}));
+      }
+      if (method == http::verb::delete_) {
+        if (!store_.remove(sess_id, key_id))
+          throw ApiError(404, "not_found", "", "[server] no session " + sess_id);
+        return finish(
+            endpoint, method_s, key_id, t0,
+            json_reply(200, {{"id", sess_id}, {"object", "session.deleted"}, {"deleted", true}}));
+      }
+      throw ApiError(405, "invalid_request_error", "", "[server] use GET or DELETE");
+    }
+    if (method != http::verb::post)
+      throw ApiError(405, "invalid_request_error", "", "[server] use POST");
+    const Route route = path == "/chat"             ? Route::seed_chat
+                        : path == "/v1/completions" ? Route::completions
+                                                    : Route::chat_completions;
+    auto r = generate(route, req.body(), key_id, sink, endpoint);
+    if (r) return finish(endpoint, method_s, key_id, t0, std::move(*r));
+    return std::nullopt;
+  } catch (const ApiError& e) {
+    return finish(endpoint, method_s, key_id, t0, error_reply(e));
+  } catch (const std::exception& e) {
+    log_error("[server] ", path, ": ", e.what());
+    return finish(endpoint, method_s, key_id, t0,
+                  error_reply(ApiError(500, "server_error", "", e.what())));
+  }
+}
+
+std::optional<Reply> App::ws_upgrade(const HttpRequest& req, std::string& key_id) {
+  const double t0 = now_s();
+  try {
+    // Browsers cannot set headers on a WebSocket: the key may also come as ?api_key=KEY.
+    std::string target(req.target());
+    HttpRequest copy;
+    for (const auto& f : req) copy.set(f.name_string(), f.value());
+    const size_t at = target.find("api_key=");
+    if (at != std::string::npos && copy.find(http::field::authorization) == copy.end()) {
+      std::string key = target.substr(at + 8);
+      key = key.substr(0, key.find('&'));
+      copy.set(http::field::authorization, "Bearer " + key);
+    }
+    key_id = authenticate(copy);
+    return std::nullopt;
+  } catch (const ApiError& e) {
+    return finish("/ws", "GET", "", t0, error_reply(e));
+  }
+}
+
+void App::ws_message(const std::string& text, const std::string& key_id,
+                     const std::shared_ptr<Sink>& sink) {
+  const double t0 = now_s();
+  try {
+    if (int wait = limiter_.admit(key_id)) {
+      throw ApiError(429, "rate_limit_exceeded", "",
+                     cat("[server] rate limit of key ", key_id, " reached; retry in ", wait, " s"));
+    }
+    auto r = generate(Route::ws_message, text, key_id, sink, "/ws");
+    if (r) {
+      finish("/ws", "WS", key_id, t0, *r);
+      sink->send(ws_error(r->body));
+    }
+  } catch (const ApiError& e) {
+    Reply r = finish("/ws", "WS", key_id, t0, error_reply(e));
+    sink->send(ws_error(r.body));
+  }
+}
+
+std::optional<Reply> App::generate(Route route, const std::string& body, const std::string& key_id,
+                                   const std::shared_ptr<Sink>& sink, const std::string& endpoint) {
+  try {
+    auto model = std::atomic_load(&model_);
+    if (!model_ready_ || !model)
+      throw ApiError(503, "server_error", "", "[server] the model is still loading; retry shortly");
+    ApiRequest req = parse_api_request(route, body, limits_);
+    check_blocklist(req);
+    const Tokenizer& tok = *model->tokenizer;
+    // Without max_tokens, half the context at most, so the prompt keeps the other half.
+    const int max_tokens =
+        req.max_tokens.value_or(std::min(opts_.default_max_tokens, model->context / 2));
+    if (max_tokens >= model->context)
+      throw ApiError(400, "invalid_request_error", "max_tokens",
+                     cat("[server] max_tokens must be below the model's context of ",
+                         model->context, " tokens, got ", max_tokens));
+    const int max_input = opts_.max_input_tokens > 0 ? opts_.max_input_tokens : model->context;
+    auto ex = std::make_shared<Exchange>(*this, sink, route, req);
+    ex->endpoint = endpoint;
+    ex->key_id = key_id;
+    ex->model = model->name;
+    ex->id = random_id(route == Route::chat_completions ? "chatcmpl-" : "cmpl-");
+    std::vector<int32_t> prompt;
+    auto too_long = [&](size_t n) {
+      return ApiError(413, "invalid_request_error", "",
+                      cat("[server] the input is ", n, " tokens; the limit is ", max_input));
+    };
+    if (route == Route::completions) {
+      std::vector<int> ids = tok.encode(req.prompt);
+      if (int(ids.size()) > max_input) throw too_long(ids.size());
+      if (int(ids.size()) + max_tokens > model->context)
+        throw ApiError(413, "invalid_request_error", "",
+                       cat("[server] the prompt (", ids.size(), " tokens) and max_tokens ",
+                           max_tokens, " do not fit the context of ", model->context, " tokens"));
+      prompt.assign(ids.begin(), ids.end());
+    } else {
+      std::vector<ChatMessage> history;
+      std::string newest;
+      if (route == Route::chat_completions) {
+        history = req.messages;
+        newest = history.back().content;
+      } else {
+        newest = req.message;
+        if (req.session_id.empty()) {
+          ex->session_id = new_session_id();
+        } else {
+          ex->session_id = req.session_id;
+          // A client-chosen id that nobody has used yet starts a session under it.
+          if (auto h = store_.history(req.session_id, key_id)) {
+            history = std::move(*h);
+          } else if (store_.exists(req.session_id)) {
+            throw ApiError(404, "not_found", "session_id", "[server] no session " + req.session_id);
+          }
+        }
+        history.push_back({"user", req.message});
+        ex->to_store = {{"user", req.message}};
+      }
+      const size_t n_newest = tok.encode(newest).size();
+      if (int(n_newest) > max_input) throw too_long(n_newest);
+      ChatPrompt p =
+          build_chat_prompt(tok, opts_.system_prompt, history, model->context - max_tokens);
+      if (p.dropped < 0)
+        throw ApiError(413, "invalid_request_error", "",
+                       cat("[server] the system prompt and the message do not fit the context of ",
+                           model->context, " tokens with max_tokens ", max_tokens,
+                           "; send a shorter message or a smaller max_tokens"));
+      prompt.assign(p.ids.begin(), p.ids.end());
+    }
+    Job job;
+    job.prompt = std::move(prompt);
+    job.opts.max_new = max_tokens;
+    job.opts.sampler.temperature = req.temperature;
+    job.opts.sampler.top_p = req.top_p;
+    job.opts.sampler.top_k = req.top_k;
+    job.opts.sampler.min_p = req.min_p;
+    job.opts.sampler.repetition_penalty = req.repetition_penalty;
+    job.opts.sampler.seed =
+        req.seed ? *req.seed : uint64_t(std::random_device{}()) << 32 | std::random_device{}();
+    job.opts.stop = req.stop;
+    if (route != Route::completions)
+      for (const std::string& s : chat_stop_strings()) job.opts.stop.push_back(s);
+    job.deadline = Clock::now() + std::chrono::milliseconds(int64_t(opts_.timeout_s * 1000));
+    job.on_text = [ex](const std::string& t) { ex->sink->post([ex, t] { ex->on_text(t); }); };
+    job.on_done = [ex](const JobResult& r) { ex->sink->post([ex, r] { ex->on_done(r); }); };
+    metrics_.open_streams++;
+    ex->ticket = scheduler_->submit(std::move(job));
+    if (!ex->ticket) {
+      metrics_.open_streams--;
+      ex->ended = true;
+      Reply r = error_reply(ApiError(503, "server_overloaded", "",
+                                     "[server] the request queue is full; retry shortly"));
+      r.headers.push_back({"Retry-After", "1"});
+      return r;
+    }
+    // A stream starts at admission (headers, or the WebSocket "start" message), so a client
+    // knows its request is queued; errors after that travel inside the stream.
+    if (req.stream) ex->begin_stream();
+    auto ticket = ex->ticket;
+    // Only the flag: the scheduler looks at it every step, and a connection may outlive the app
+    // at shutdown.
+    sink->on_close = [ticket] { ticket->cancelled = true; };
+    return std::nullopt;
+  } catch (const ApiError&) {
+    throw;
+  } catch (const Error& e) {
+    throw ApiError(400, "invalid_request_error", "", e.what());
+  }
+}
+
+}  // namespace aero::server

@@ -1,0 +1,226 @@
+// Unit tests of the server's pure parts: request parsing/validation, SHA-256, the key file,
+// token-bucket limits, the session store and the metrics text.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "server/keys.h"
+#include "server/limits.h"
+#include "server/metrics.h"
+#include "server/request.h"
+#include "server/sessions.h"
+
+namespace aero::server {
+namespace {
+
+ApiRequest parse(Route r, const std::string& body) { return parse_api_request(r, body, {}); }
+
+// The status and the message of the ApiError that body raises.
+std::pair<int, std::string> error_of(Route r, const std::string& body, RequestLimits lim = {}) {
+  try {
+    parse_api_request(r, body, lim);
+  } catch (const ApiError& e) {
+    return {e.status, e.what()};
+  }
+  return {0, ""};
+}
+
+TEST(ServerRequest, ChatCompletionFields) {
+  ApiRequest r = parse(Route::chat_completions, R"({"model": "m", "messages": [
+      {"role": "system", "content": "be brief"},
+      {"role": "user", "content": [{"type": "text", "text": "hi "}, {"type": "text", "text": "there"}]}],
+      "max_tokens": 5, "temperature": 0, "top_p": 0.5, "top_k": 3, "min_p": 0.1,
+      "repetition_penalty": 1.2, "seed": -1, "stop": "x", "stream": true, "n": 1,
+      "stream_options": {"include_usage": true}, "user": "ignored", "presence_penalty": 0})");
+  ASSERT_EQ(r.messages.size(), 2u);
+  EXPECT_EQ(r.messages[1].content, "hi there");
+  EXPECT_EQ(*r.max_tokens, 5);
+  EXPECT_EQ(r.temperature, 0.0f);
+  EXPECT_EQ(r.top_k, 3);
+  EXPECT_EQ(*r.seed, ~uint64_t(0));
+  EXPECT_EQ(r.stop, std::vector<std::string>{"x"});
+  EXPECT_TRUE(r.stream);
+  EXPECT_TRUE(r.include_usage);
+  EXPECT_EQ(parse(Route::chat_completions, R"({"messages": [{"role": "user", "content": "a"}],
+      "max_tokens": null, "stop": ["a", "b"]})")
+                .stop.size(),
+            2u);
+}
+
+TEST(ServerRequest, ErrorsNameTheField) {
+  const Route c = Route::chat_completions;
+  const std::string m = R"("messages": [{"role": "user", "content": "hi"}])";
+  struct Case {
+    std::string body, needle;
+  } cases[] = {
+      {"{", "malformed JSON"},
+      {"", "malformed JSON"},
+      {"[]", "must be a JSON object"},
+      {"{}", "messages is required"},
+      {R"({"messages": "hi"})", "messages must be an array"},
+      {R"({"messages": []})", "must not be empty"},
+      {R"({"messages": [{"role": "user"}]})", "messages[0].content is required"},
+      {R"({"messages": [{"role": 1, "content": "x"}]})", "messages[0].role must be a string"},
+      {R"({"messages": [{"role": "bot", "content": "x"}]})", "messages[0].role must be"},
+      {R"({"messages": [{"role": "assistant", "content": "x"}]})", "last message"},
+      {"{" + m + R"(, "max_tokens": -1})", "max_tokens must be an integer in [1"},
+      {"{" + m + R"(, "max_tokens": 0})", "max_tokens"},
+      {"{" + m + R"(, "max_tokens": 1.5})", "max_tokens"},
+      {"{" + m + R"(, "max_tokens": "5"})", "max_tokens must be an integer, got string"},
+      {"{" + m + R"(, "temperature": 3})", "temperature must be in [0, 2]"},
+      {"{" + m + R"(, "temperature": "hot"})", "temperature must be a number"},
+      {"{" + m + R"(, "top_p": 0})", "top_p must be in (0, 1]"},
+      {"{" + m + R"(, "top_k": -1})", "top_k"},
+      {"{" + m + R"(, "n": 2})", "n must be 1"},
+      {"{" + m + R"(, "stream": 1})", "stream must be a boolean"},
+      {"{" + m + R"(, "stop": 5})", "stop must be a string or an array"},
+      {"{" + m + R"(, "stop": ["a", "b", "c", "d", "e"]})", "at most 4"},
+      {"{" + m + R"(, "stop": [""]})", "must not be empty"},
+      {"{" + m + R"(, "seed": 1e30})", "seed"},
+      {"{" + m + R"(, "seed": 9223372036854775808.0})", "seed"},
+      {"{" + m + R"(, "seed": 18446744073709551615})", "seed"},
+  };
+  for (const Case& k : cases) {
+    auto [status, msg] = error_of(c, k.body);
+    EXPECT_EQ(status, 400) << k.body;
+    EXPECT_NE(msg.find(k.needle), std::string::npos) << k.body << " -> " << msg;
+    EXPECT_EQ(msg.rfind("[server] ", 0), 0u) << msg;
+  }
+  RequestLimits small;
+  small.max_body_bytes = 10;
+  EXPECT_EQ(error_of(c, "{" + m + "}", small).first, 400);
+}
+
+TEST(ServerRequest, SeedChatAndCompletions) {
+  ApiRequest r = parse(Route::seed_chat, R"({"message": "hi", "session_id": "s_1-A"})");
+  EXPECT_EQ(r.message, "hi");
+  EXPECT_EQ(r.session_id, "s_1-A");
+  EXPECT_TRUE(r.stream);
+  EXPECT_NE(error_of(Route::ws_message, R"({"message": "hi", "session_id": "a/b"})")
+                .second.find("session_id"),
+            std::string::npos);
+  EXPECT_NE(error_of(Route::seed_chat, R"({"message": ""})").second.find("must not be empty"),
+            std::string::npos);
+  EXPECT_EQ(parse(Route::completions, R"({"prompt": ["once"]})").prompt, "once");
+  EXPECT_EQ(error_of(Route::completions, R"({"prompt": ["a", "b"]})").first, 400);
+  EXPECT_EQ(error_of(Route::completions, R"({"prompt": 3})").first, 400);
+}
+
+TEST(ServerRequest, ErrorBodyIsOpenAIShape) {
+  ApiError e(429, "rate_limit_exceeded", "", "[server] slow down");
+  EXPECT_EQ(
+      error_body(e),
+      R"({"error":{"code":null,"message":"[server] slow down","param":null,"type":"rate_limit_exceeded"}})");
+  ApiError f(400, "invalid_request_error", "top_p", "bad \xff byte");
+  EXPECT_NE(error_body(f).find(R"("param":"top_p")"), std::string::npos);  // invalid UTF-8 replaced
+}
+
+TEST(ServerKeys, Sha256KnownVectors) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(ServerKeys, FileAddRevokeAndRegistry) {
+  const std::string path = testing::TempDir() + "aero_keys_" + std::to_string(getpid()) + ".json";
+  std::filesystem::remove(path);
+  KeyRegistry none("");
+  EXPECT_FALSE(none.required());
+  KeyRegistry reg(path);
+  EXPECT_FALSE(reg.required());  // no file yet
+  KeyFile f(path);
+  auto [a, key_a] = f.add("alice");
+  auto [b, key_b] = f.add("bob");
+  f.save();
+  EXPECT_NE(key_a, key_b);
+  EXPECT_EQ(a.sha256, sha256_hex(key_a));
+  EXPECT_TRUE(reg.required());
+  EXPECT_EQ(reg.lookup(key_a).value_or(""), a.id);
+  EXPECT_FALSE(reg.lookup("sk-aero-nope"));
+  KeyFile g(path);
+  ASSERT_EQ(g.records().size(), 2u);
+  g.revoke(b.id);
+  EXPECT_THROW(g.revoke("key_unknown"), Error);
+  g.save();
+  EXPECT_FALSE(reg.lookup(key_b));  // the registry re-reads the changed file
+  EXPECT_TRUE(reg.lookup(key_a));
+  std::filesystem::remove(path);
+}
+
+TEST(ServerLimits, TokenBucketRefillsAndSaysWhen) {
+  using namespace std::chrono;
+  RateLimiter lim(60, 100);  // one request per second, 100 tokens per minute
+  const auto t0 = RateLimiter::Clock::time_point{} + hours(1);
+  for (int i = 0; i < 60; i++) EXPECT_EQ(lim.admit("k", t0), 0) << i;
+  EXPECT_EQ(lim.admit("k", t0), 1);  // empty: retry in a second
+  EXPECT_EQ(lim.admit("other", t0), 0);
+  EXPECT_EQ(lim.admit("k", t0 + milliseconds(1001)), 0);
+  RateLimiter tok(0, 60);  // one token per second
+  EXPECT_EQ(tok.admit("k", t0), 0);
+  tok.charge("k", 70, t0);  // 10 in debt
+  EXPECT_EQ(tok.admit("k", t0), 11);
+  EXPECT_EQ(tok.admit("k", t0 + seconds(11)), 0);
+  RateLimiter off(0, 0);
+  for (int i = 0; i < 1000; i++) EXPECT_EQ(off.admit("k", t0), 0);
+}
+
+TEST(ServerSessions, AppendHistoryOwnershipAndReopen) {
+  const std::string path = testing::TempDir() + "aero_sessions_" + std::to_string(getpid()) + ".db";
+  std::filesystem::remove(path);
+  {
+    SessionStore s(path);
+    EXPECT_TRUE(s.append("s1", "alice", {{"user", "hi"}, {"assistant", "hello"}}));
+    EXPECT_TRUE(s.append("s1", "alice", {{"user", "again"}, {"assistant", "yes"}}));
+    EXPECT_FALSE(s.append("s1", "bob", {{"user", "mine?"}}));
+    EXPECT_FALSE(s.history("s1", "bob"));
+    EXPECT_TRUE(s.exists("s1"));
+    EXPECT_FALSE(s.remove("s1", "bob"));
+    EXPECT_TRUE(
+        s.append("s2", "alice", {{"user", std::string(100, 'x') + "\xc3\xa9"}, {"assistant", ""}}));
+    EXPECT_EQ(s.list("alice").size(), 2u);
+    EXPECT_TRUE(s.list("bob").empty());
+  }
+  SessionStore s(path);  // reopened: everything is there, in order
+  auto h = s.history("s1", "alice");
+  ASSERT_TRUE(h);
+  ASSERT_EQ(h->size(), 4u);
+  EXPECT_EQ((*h)[2].content, "again");
+  EXPECT_EQ((*h)[3].role, "assistant");
+  EXPECT_EQ(s.info("s1", "alice")->messages, 4);
+  EXPECT_EQ(s.info("s2", "alice")->title.size(), 80u);
+  EXPECT_TRUE(s.remove("s1", "alice"));
+  EXPECT_FALSE(s.history("s1", "alice"));
+  EXPECT_FALSE(s.exists("s1"));
+  EXPECT_NE(new_session_id(), new_session_id());
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+}
+
+TEST(ServerMetrics, PrometheusText) {
+  Metrics m;
+  m.request("/v1/models", 200);
+  m.request("/v1/models", 200);
+  m.request("/chat", 429);
+  m.tokens(10, 5);
+  m.ttft(0.02);
+  m.latency("/chat", 0.3);
+  m.queue_depth = 3;
+  const std::string t = m.render();
+  EXPECT_NE(t.find("aero_requests_total{endpoint=\"/v1/models\",status=\"200\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("aero_errors_total{endpoint=\"/chat\",status=\"429\"} 1\n"), std::string::npos);
+  EXPECT_EQ(t.find("aero_errors_total{endpoint=\"/v1/models\""), std::string::npos);
+  EXPECT_NE(t.find("aero_generated_tokens_total 5\n"), std::string::npos);
+  EXPECT_NE(t.find("aero_time_to_first_token_seconds_bucket{le=\"0.025\"} 1\n"), std::string::npos);
+  EXPECT_NE(t.find("aero_time_to_first_token_seconds_bucket{le=\"0.01\"} 0\n"), std::string::npos);
+  EXPECT_NE(t.find("aero_request_duration_seconds_bucket{endpoint=\"/chat\",le=\"+Inf\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(t.find("aero_queue_depth 3\n"), std::string::npos);
+  EXPECT_GT(resident_bytes(), 1u << 20);
+}
+
+}  // namespace
+}  // namespace aero::server
