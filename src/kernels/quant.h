@@ -57,7 +57,7 @@ std::string qmatmul_kernel(QFormat format);
 // Not for use while another thread is inside qmatmul.
 enum class QKernel : uint8_t { portable, avx2, avx_vnni, avx512, best };
 void qmatmul_force_kernel(QKernel kernel);
-constexpr int kGemvRows = 4;  // f32: n up to this uses aero's gemv instead of sgemm
+constexpr int kGemvRows = 16;  // f32: n up to this uses aero's gemv instead of sgemm
 
 uint16_t f32_to_bf16(float v);  // round to nearest even; NaN stays NaN
 float bf16_to_f32(uint16_t v);

@@ -96,7 +96,7 @@ TEST(Quant, every_path_matches_reference_on_odd_shapes) {
       for (int cols : {32, 96, 544, 768}) {
         const std::vector<float> w = randn(static_cast<size_t>(rows) * cols, seed++, 0.05f);
         const QMatrix m = quantize(w.data(), rows, cols, f);
-        for (int n : {1, 3, 4, 5, 17, 64}) {
+        for (int n : {1, 3, 4, 5, 11, kGemvRows, kGemvRows + 1, 64}) {
           const std::vector<float> x = randn(static_cast<size_t>(n) * cols, seed++);
           expect_matches_ref(m, x, n);
         }
@@ -109,7 +109,7 @@ TEST(Quant, float_paths_handle_columns_that_are_not_a_vector_multiple) {
     for (int cols : {1, 7, 17, 100, 257}) {
       const std::vector<float> w = randn(static_cast<size_t>(19) * cols, seed++);
       const QMatrix m = quantize(w.data(), 19, cols, f);
-      for (int n : {1, 2, 6})
+      for (int n : {1, 2, 6, kGemvRows})
         expect_matches_ref(m, randn(static_cast<size_t>(n) * cols, seed++), n);
     }
 }
