@@ -3,10 +3,12 @@
 // SentencePiece tokenizer and a small GPT for a bounded time, compares the model with a unigram
 // model of the data, prints samples, writes the charts and opens the terminal chat.
 // Every product goes into one run directory; a re-run reuses what is there (--fresh redoes it).
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <cerrno>
+#include <csignal>
 
 #include <algorithm>
 #include <chrono>
@@ -45,7 +47,8 @@ struct QuickstartArgs {
   int max_docs = 0;  // per source; 0: all
   int vocab_size = 4000;
   int threads = 0;
-  bool fresh = false, no_chat = false;
+  bool fresh = false, no_chat = false, no_serve = false;
+  int port = 8080;
 };
 
 // Where the Vietnamese text of each Debian package lies, and how to read it.
@@ -401,18 +404,60 @@ int steps_for_minutes(RunConfig c, float minutes) {
   return std::max(20, int(double(minutes) * 60.0 * 0.9 / std::max(per_step, 1e-6)));
 }
 
-// The terminal chat on the trained model: `aero chat` of this same program. Replies are kept
-// to 48 tokens so the 128-token context keeps room for the conversation.
-void open_chat(CLI::App& app, const std::string& ckpt) {
-  AERO_CHECK(!app.get_subcommands([](CLI::App* s) { return s->get_name() == "chat"; }).empty(),
-             "[quickstart] this build has no aero chat");
+// Runs this same program with `args` as a child; returns its pid.
+pid_t spawn_self(std::vector<std::string> args, const std::string& log_file) {
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  AERO_CHECK(pid >= 0, "[quickstart] fork failed: ", std::strerror(errno));
+  if (pid == 0) {
+    std::signal(SIGINT, SIG_DFL);
+    if (!log_file.empty()) {
+      FILE* log = std::fopen(log_file.c_str(), "a");
+      if (log) {
+        ::dup2(::fileno(log), 1);
+        ::dup2(::fileno(log), 2);
+      }
+    }
+    std::vector<char*> argv;
+    for (std::string& arg : args) argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    ::execv("/proc/self/exe", argv.data());
+    std::fprintf(stderr, "aero: could not start %s: %s\n", args[1].c_str(), std::strerror(errno));
+    ::_exit(127);
+  }
+  return pid;
+}
+
+// The end of the quickstart: the trained model served (web chat page, OpenAI-compatible API)
+// by `aero serve` in the background, and the terminal chat (`aero chat`) in the foreground.
+// When the chat ends, the server keeps serving until Ctrl-C. Replies are kept to 48 tokens so
+// the 128-token context keeps room for the conversation.
+void chat_and_serve(const std::string& ckpt, const std::string& dir, int port, bool serve) {
+  pid_t server = -1;
+  if (serve) {
+    const std::string log = dir + "/serve.log";
+    server = spawn_self({"aero", "serve", "-m", ckpt, "--port", std::to_string(port), "--sessions",
+                         dir + "/sessions.db", "--max-tokens", "48"},
+                        log);
+    say("serving the model at http://127.0.0.1:" + std::to_string(port) +
+        "/ (web chat; OpenAI-compatible API at /v1; log " + log + ")");
+  }
   say("opening the chat: aero chat -m " + ckpt +
       " --max-new 48 (a model of documentation text, not a dialogue model; /quit or Ctrl-D ends "
       "it)");
-  std::fflush(nullptr);
-  ::execl("/proc/self/exe", "aero", "chat", "-m", ckpt.c_str(), "--max-new", "48",
-          static_cast<char*>(nullptr));
-  fail("[quickstart] could not start aero chat: ", std::strerror(errno));
+  // Ctrl-C goes to the whole process group: the chat and the server handle it themselves.
+  std::signal(SIGINT, SIG_IGN);
+  int status = 0;
+  const pid_t chat = spawn_self({"aero", "chat", "-m", ckpt, "--max-new", "48"}, "");
+  ::waitpid(chat, &status, 0);
+  if (server <= 0) return;
+  if (::waitpid(server, &status, WNOHANG) == server) {
+    say("the server has stopped (see " + dir + "/serve.log)");
+    return;
+  }
+  say("chat closed; still serving at http://127.0.0.1:" + std::to_string(port) +
+      "/ — Ctrl-C stops it");
+  ::waitpid(server, &status, 0);
 }
 
 }  // namespace
@@ -431,8 +476,11 @@ void add_quickstart(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
   cmd->add_flag("--fresh", a->fresh, "Redo everything instead of reusing the run directory");
-  cmd->add_flag("--no-chat", a->no_chat, "End after the samples (also when stdin is no terminal)");
-  cmd->callback([a, &app] {
+  cmd->add_flag("--no-chat", a->no_chat,
+                "End after the samples (also when stdin is no terminal): no chat, no server");
+  cmd->add_flag("--no-serve", a->no_serve, "Chat in the terminal only, without aero serve");
+  cmd->add_option("--port", a->port, "Port of the web chat and API")->capture_default_str();
+  cmd->callback([a] {
     AERO_CHECK(a->minutes > 0 && a->vocab_size > 0 && a->max_docs >= 0,
                "[quickstart] --minutes and --vocab-size must be > 0");
     if (a->threads > 0) set_num_threads(a->threads);
@@ -547,10 +595,11 @@ void add_quickstart(CLI::App& app) {
     }
     for (const std::string& chart : write_run_charts(model_dir)) say("chart: " + chart);
     if (a->no_chat || !::isatty(0)) {
-      say("done. Chat with it: aero chat -m " + m.dir + " --max-new 48");
+      say("done. Chat with it: aero chat -m " + m.dir + " --max-new 48; serve it: aero serve -m " +
+          m.dir);
       return;
     }
-    open_chat(app, m.dir);
+    chat_and_serve(m.dir, dir, a->port, !a->no_serve);
   });
 }
 
