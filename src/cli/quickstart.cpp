@@ -3,6 +3,7 @@
 // SentencePiece tokenizer and a small GPT for a bounded time, compares the model with a unigram
 // model of the data, prints samples, writes the charts and opens the terminal chat.
 // Every product goes into one run directory; a re-run reuses what is there (--fresh redoes it).
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -411,6 +412,7 @@ pid_t spawn_self(std::vector<std::string> args, const std::string& log_file) {
   AERO_CHECK(pid >= 0, "[quickstart] fork failed: ", std::strerror(errno));
   if (pid == 0) {
     std::signal(SIGINT, SIG_DFL);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);  // never outlive the quickstart (closed terminal, kill)
     if (!log_file.empty()) {
       FILE* log = std::fopen(log_file.c_str(), "a");
       if (log) {
