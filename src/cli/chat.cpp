@@ -66,26 +66,11 @@ void add_chat(CLI::App& app) {
                   "Tokenizer (default: the one recorded with the model)");
   cmd->add_option("--max-new", a->gen.max_new,
                   "Tokens per reply at most (default: half the context, at most 128)");
-  cmd->add_option("--temperature", a->gen.sampler.temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("--top-k", a->gen.sampler.top_k, "Keep the k most likely (0 = off)")
-      ->capture_default_str();
-  cmd->add_option("--top-p", a->gen.sampler.top_p, "Nucleus: keep probability mass p (1 = off)")
-      ->capture_default_str();
-  cmd->add_option("--min-p", a->gen.sampler.min_p, "Drop below min-p × the top probability")
-      ->capture_default_str();
-  cmd->add_option("--repeat-penalty", a->gen.sampler.repetition_penalty,
-                  "Penalty on tokens already in the context (1 = off)")
-      ->capture_default_str();
-  cmd->add_option("--seed", a->gen.sampler.seed, "Sampling seed (reply i uses seed + i)")
-      ->capture_default_str();
+  add_sampler_options(cmd, a->gen.sampler, "Sampling seed (reply i uses seed + i)");
   cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
   cmd->callback([a] {
     if (a->threads > 0) set_num_threads(a->threads);
-    auto model = a->format.empty() ? InferenceModel::load(a->model)
-                                   : InferenceModel::load(a->model, parse_weight_format(a->format));
-    std::string tok_path = a->tokenizer.empty() ? model->tokenizer_path() : a->tokenizer;
-    AERO_CHECK(!tok_path.empty(), "[chat] ", a->model, " records no tokenizer: pass --tokenizer");
-    std::shared_ptr<const Tokenizer> tok = load_tokenizer(tok_path);
+    auto [model, tok] = load_inference(a->model, a->format, a->tokenizer);
     const int block = model->config().block_size;
     if (a->gen.max_new <= 0) a->gen.max_new = std::min(128, block / 2);
     const int budget = block - a->gen.max_new;

@@ -1,8 +1,14 @@
 // Each subcommand lives in its own file and registers itself on the app.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <string>
+
+#include "infer/sampler.h"
 
 namespace aero::cli {
+
+// --temperature --top-k --top-p --min-p --repeat-penalty --seed, shared by generate and chat.
+void add_sampler_options(CLI::App* cmd, SamplerOpts& s, const std::string& seed_help);
 
 void add_doctor(CLI::App& app);
 void add_tokenizer(CLI::App& app);

@@ -6,11 +6,11 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/threads.h"
-#include "io/atomic_file.h"
 #include "data/clean.h"
 #include "data/readers.h"
 #include "data/shards.h"
 #include "data/split.h"
+#include "io/atomic_file.h"
 #include "tokenizer/tokenizer.h"
 
 #include <unistd.h>

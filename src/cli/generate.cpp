@@ -82,19 +82,8 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--tokenizer", a->tokenizer,
                   "Tokenizer (default: the one recorded with the model)");
   cmd->add_option("--max-new", a->gen.max_new, "Tokens to generate at most")->capture_default_str();
-  cmd->add_option("--temperature", a->gen.sampler.temperature, "0 = greedy")->capture_default_str();
-  cmd->add_option("--top-k", a->gen.sampler.top_k, "Keep the k most likely (0 = off)")
-      ->capture_default_str();
-  cmd->add_option("--top-p", a->gen.sampler.top_p, "Nucleus: keep probability mass p (1 = off)")
-      ->capture_default_str();
-  cmd->add_option("--min-p", a->gen.sampler.min_p, "Drop below min-p × the top probability")
-      ->capture_default_str();
-  cmd->add_option("--repeat-penalty", a->gen.sampler.repetition_penalty,
-                  "Penalty on tokens already in the context (1 = off)")
-      ->capture_default_str();
-  cmd->add_option("--seed", a->gen.sampler.seed,
-                  "Sampling seed (same seed, same text; batch line i uses seed + i)")
-      ->capture_default_str();
+  add_sampler_options(cmd, a->gen.sampler,
+                      "Sampling seed (same seed, same text; batch line i uses seed + i)");
   cmd->add_option("--stop", a->gen.stop, "Stop before this string (repeatable)");
   cmd->add_option("--context", a->context,
                   "When the context is full: slide (keep the newest half) or stop")
@@ -108,12 +97,7 @@ void add_generate(CLI::App& app) {
   cmd->callback([a, ignore_eos] {
     if (a->threads > 0) set_num_threads(a->threads);
     a->gen.stop_at_eos = !*ignore_eos;
-    auto model = a->format.empty() ? InferenceModel::load(a->model)
-                                   : InferenceModel::load(a->model, parse_weight_format(a->format));
-    std::string tok_path = a->tokenizer.empty() ? model->tokenizer_path() : a->tokenizer;
-    AERO_CHECK(!tok_path.empty(), "[generate] ", a->model,
-               " records no tokenizer: pass --tokenizer");
-    std::shared_ptr<const Tokenizer> tok = load_tokenizer(tok_path);
+    auto [model, tok] = load_inference(a->model, a->format, a->tokenizer);
     EngineOpts eo;
     eo.max_batch = a->max_batch;
     eo.context = a->context == "stop" ? ContextPolicy::stop : ContextPolicy::slide;

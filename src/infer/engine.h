@@ -47,6 +47,16 @@ class InferenceModel {
   std::shared_ptr<Impl> impl_;
 };
 
+// A model with its tokenizer, ready for an Engine: `format` empty keeps the file's own (f32 for
+// a checkpoint), `tokenizer` empty takes the one recorded with the model (an error names the
+// model when there is none).
+struct LoadedInference {
+  std::shared_ptr<const InferenceModel> model;
+  std::shared_ptr<const Tokenizer> tok;
+};
+LoadedInference load_inference(const std::string& path, const std::string& format = "",
+                               const std::string& tokenizer = "");
+
 // What happens when a sequence reaches the model's context window.
 enum class ContextPolicy : uint8_t { stop, slide };  // slide: drop the oldest half, warn once
 

@@ -412,4 +412,15 @@ size_t InferenceModel::weight_bytes() const {
   return b + vec(m.out_norm_w) + vec(m.out_norm_b);
 }
 
+LoadedInference load_inference(const std::string& path, const std::string& format,
+                               const std::string& tokenizer) {
+  LoadedInference r;
+  r.model = format.empty() ? InferenceModel::load(path)
+                           : InferenceModel::load(path, parse_weight_format(format));
+  const std::string tok = tokenizer.empty() ? r.model->tokenizer_path() : tokenizer;
+  AERO_CHECK(!tok.empty(), "[engine] ", path, " records no tokenizer: pass --tokenizer");
+  r.tok = load_tokenizer(tok);
+  return r;
+}
+
 }  // namespace aero

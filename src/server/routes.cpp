@@ -294,11 +294,7 @@ App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fa
   if (opts.keys.empty() || !keys_.required())
     log_warn("[server] no API keys: every caller is accepted (create one with `aero keys add`)");
   auto load = [this]() {
-    auto model = opts_.format.empty()
-                     ? InferenceModel::load(opts_.model)
-                     : InferenceModel::load(opts_.model, parse_weight_format(opts_.format));
-    std::shared_ptr<const Tokenizer> tok =
-        load_tokenizer(opts_.tokenizer.empty() ? model->tokenizer_path() : opts_.tokenizer);
+    auto [model, tok] = load_inference(opts_.model, opts_.format, opts_.tokenizer);
     auto info = std::make_shared<ModelInfo>();
     info->tokenizer = tok;
     info->context = model->config().block_size;

@@ -1,0 +1,18 @@
+#include "cli/commands.h"
+
+namespace aero::cli {
+
+void add_sampler_options(CLI::App* cmd, SamplerOpts& s, const std::string& seed_help) {
+  cmd->add_option("--temperature", s.temperature, "0 = greedy")->capture_default_str();
+  cmd->add_option("--top-k", s.top_k, "Keep the k most likely (0 = off)")->capture_default_str();
+  cmd->add_option("--top-p", s.top_p, "Nucleus: keep probability mass p (1 = off)")
+      ->capture_default_str();
+  cmd->add_option("--min-p", s.min_p, "Drop below min-p × the top probability")
+      ->capture_default_str();
+  cmd->add_option("--repeat-penalty", s.repetition_penalty,
+                  "Penalty on tokens already in the context (1 = off)")
+      ->capture_default_str();
+  cmd->add_option("--seed", s.seed, seed_help)->capture_default_str();
+}
+
+}  // namespace aero::cli
