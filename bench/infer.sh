@@ -11,7 +11,7 @@ build="${1:-$here/../build}"
 shift || true
 export AERO_NODE_LLAMA_CPP=${AERO_NODE_LLAMA_CPP:-$HOME/.cache/aero/node-llama-cpp}
 llama=()
-if command -v node >/dev/null && [[ -d "$AERO_NODE_LLAMA_CPP/node_modules/node-llama-cpp" ]]; then
+if [[ -x "$AERO_NODE_LLAMA_CPP/bin/node" && -d "$AERO_NODE_LLAMA_CPP/node_modules/node-llama-cpp" ]]; then
   llama=(--llama-cpp "$here/llama_cpp_bench.mjs")
 fi
 AERO_THREADS=2 "$build/bench/infer_bench" --decode 128 --repeat 3 "${llama[@]}" "$@"

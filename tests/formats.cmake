@@ -154,7 +154,7 @@ set(AERO_NODE_LLAMA_CPP "$ENV{HOME}/.cache/aero/node-llama-cpp" CACHE PATH
     "node-llama-cpp installed by scripts/llama-cpp.sh (the formats.llama_cpp test)")
 add_test(NAME formats.llama_cpp_runs_the_exports
          COMMAND bash -c "L=\"$AERO_NODE_LLAMA_CPP\"; [ -n \"$L\" ] || L=${AERO_NODE_LLAMA_CPP}
-if ! command -v node > /dev/null || [ ! -f $L/node_modules/node-llama-cpp/package.json ]; then
+if [ ! -x $L/bin/node ] || [ ! -f $L/node_modules/node-llama-cpp/package.json ]; then
   echo \"llama.cpp is not installed (scripts/llama-cpp.sh): skipped\"; exit 77; fi
 ${AERO_FORMATS_SETUP}
 check() { # GGUF CKPT TOKENIZER TEXT

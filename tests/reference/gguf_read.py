@@ -337,7 +337,8 @@ def check_with_llama_cpp(path, opts, n_q8, n_half):
     log-probabilities must be the checkpoint's logits up to a constant."""
     env = dict(os.environ, AERO_NODE_LLAMA_CPP=opts["--llama-cpp"])
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "llama_cpp_probs.mjs")
-    out = subprocess.run(["node", script, path, opts["--text"]], env=env, check=True,
+    node = os.path.join(env["AERO_NODE_LLAMA_CPP"], "bin", "node")  # scripts/llama-cpp.sh
+    out = subprocess.run([node, script, path, opts["--text"]], env=env, check=True,
                          capture_output=True, text=True).stdout
     got = json.loads(out.strip().splitlines()[-1])
     ids = [int(i) for i in opts["--ids"].split(",")]
