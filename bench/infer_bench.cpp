@@ -82,10 +82,11 @@ Reference llama_cpp_measured(const GptConfig& cfg, const ParamStore& store, Weig
   opt.tokenizer = dir + "/tok.json";
   const std::string gguf = dir + "/model-" + opt.type + ".gguf";
   export_gguf(cfg, store, gguf, opt);
-  const char* dir = std::getenv("AERO_NODE_LLAMA_CPP");
-  const std::string node = dir ? std::string(dir) + "/bin/node" : "node";
-  const std::string cmd = "'" + node + "' '" + script + "' '" + gguf + "' " + std::to_string(threads) + " " +
-                          std::to_string(decode) + " " + std::to_string(repeat);
+  const char* llama_dir = std::getenv("AERO_NODE_LLAMA_CPP");  // bench/infer.sh sets it
+  const std::string node = llama_dir ? std::string(llama_dir) + "/bin/node" : "node";
+  const std::string cmd = "'" + node + "' '" + script + "' '" + gguf + "' " +
+                          std::to_string(threads) + " " + std::to_string(decode) + " " +
+                          std::to_string(repeat);
   std::string out;
   if (FILE* p = popen(cmd.c_str(), "r")) {
     char buf[4096];
