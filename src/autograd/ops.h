@@ -73,7 +73,7 @@ Var reshape(Var x, const Shape& shape);  // a view; one dimension may be -1
 Var transpose(Var x, int a, int b);      // materialised contiguous
 Var concat(const std::vector<Var>& xs, int dim);
 Var slice(Var x, int dim, int64_t start, int64_t len);  // materialised contiguous
-Var sum(Var x);   // all elements -> scalar
-Var mean(Var x);  // all elements -> scalar
+Var sum(Var x);                                         // all elements -> scalar
+Var mean(Var x);                                        // all elements -> scalar
 
 }  // namespace aero

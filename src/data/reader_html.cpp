@@ -7,8 +7,8 @@
 #include <memory>
 
 #include "core/error.h"
-#include "io/atomic_file.h"
 #include "data/readers.h"
+#include "io/atomic_file.h"
 #include "tokenizer/utf8.h"
 
 namespace aero {

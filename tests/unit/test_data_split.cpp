@@ -4,8 +4,8 @@
 #include <set>
 
 #include "core/error.h"
-#include "io/atomic_file.h"
 #include "data/split.h"
+#include "io/atomic_file.h"
 #include "test_data_util.h"
 
 using namespace aero;
