@@ -56,14 +56,8 @@ void add_chat(CLI::App& app) {
   a->gen.sampler.temperature = 0.8f;
   a->gen.sampler.top_p = 0.95f;
   auto* cmd = app.add_subcommand("chat", "Chat with a trained model in the terminal");
-  cmd->add_option("--model,-m", a->model,
-                  "Checkpoint, run directory (its latest) or quantized file (aero quantize)")
-      ->required();
+  add_model_options(cmd, a->model, a->format, a->tokenizer);
   cmd->add_option("--system", a->system, "System prompt (the first line of every prompt)");
-  cmd->add_option("--format", a->format,
-                  "Weights: f32, bf16 or q8 (default: f32, or the quantized file's own)");
-  cmd->add_option("--tokenizer", a->tokenizer,
-                  "Tokenizer (default: the one recorded with the model)");
   cmd->add_option("--max-new", a->gen.max_new,
                   "Tokens per reply at most (default: half the context, at most 128)");
   add_sampler_options(cmd, a->gen.sampler, "Sampling seed (reply i uses seed + i)");

@@ -7,6 +7,9 @@
 
 namespace aero::cli {
 
+// --model --format --tokenizer: what load_inference (infer/engine.h) takes; generate and chat.
+void add_model_options(CLI::App* cmd, std::string& model, std::string& format,
+                       std::string& tokenizer);
 // --temperature --top-k --top-p --min-p --repeat-penalty --seed, shared by generate and chat.
 void add_sampler_options(CLI::App* cmd, SamplerOpts& s, const std::string& seed_help);
 

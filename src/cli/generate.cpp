@@ -71,16 +71,10 @@ void add_generate(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a trained model");
   auto ignore_eos = std::make_shared<bool>(false);
-  cmd->add_option("--model,-m", a->model,
-                  "Checkpoint, run directory (its latest) or quantized file (aero quantize)")
-      ->required();
+  add_model_options(cmd, a->model, a->format, a->tokenizer);
   cmd->add_option("--prompt,-p", a->prompt, "Prompt text (default: read standard input)");
   cmd->add_option("--batch-file", a->batch_file,
                   "One prompt per line, generated together; JSON Lines out in input order");
-  cmd->add_option("--format", a->format,
-                  "Weights: f32, bf16 or q8 (default: f32, or the quantized file's own)");
-  cmd->add_option("--tokenizer", a->tokenizer,
-                  "Tokenizer (default: the one recorded with the model)");
   cmd->add_option("--max-new", a->gen.max_new, "Tokens to generate at most")->capture_default_str();
   add_sampler_options(cmd, a->gen.sampler,
                       "Sampling seed (same seed, same text; batch line i uses seed + i)");

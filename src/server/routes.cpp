@@ -208,17 +208,21 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
       }
     } else {
       begin_stream();
+      // The last SSE events of an OpenAI stream: usage (when asked for) and [DONE].
+      auto end_stream = [&](const char* object) {
+        if (req.include_usage) {
+          json j = {{"id", id},       {"object", object},         {"created", created},
+                    {"model", model}, {"choices", json::array()}, {"usage", usage}};
+          sink->send(cat("data: ", dump(j), "\n\n"));
+        }
+        sink->send("data: [DONE]\n\n");
+      };
       switch (route) {
         case Route::chat_completions:
           if (req.stream) {
             sink->send(
                 chunk_json({{"index", 0}, {"delta", json::object()}, {"finish_reason", finish}}));
-            if (req.include_usage) {
-              json j = {{"id", id},       {"object", "chat.completion.chunk"}, {"created", created},
-                        {"model", model}, {"choices", json::array()},          {"usage", usage}};
-              sink->send(cat("data: ", dump(j), "\n\n"));
-            }
-            sink->send("data: [DONE]\n\n");
+            end_stream("chat.completion.chunk");
           } else {
             json j = {
                 {"id", id},
@@ -238,12 +242,7 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
           if (req.stream) {
             sink->send(chunk_json(
                 {{"index", 0}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", finish}}));
-            if (req.include_usage) {
-              json j = {{"id", id},       {"object", "text_completion"}, {"created", created},
-                        {"model", model}, {"choices", json::array()},    {"usage", usage}};
-              sink->send(cat("data: ", dump(j), "\n\n"));
-            }
-            sink->send("data: [DONE]\n\n");
+            end_stream("text_completion");
           } else {
             json j = {{"id", id},
                       {"object", "text_completion"},

@@ -2,6 +2,16 @@
 
 namespace aero::cli {
 
+void add_model_options(CLI::App* cmd, std::string& model, std::string& format,
+                       std::string& tokenizer) {
+  cmd->add_option("--model,-m", model,
+                  "Checkpoint, run directory (its latest) or quantized file (aero quantize)")
+      ->required();
+  cmd->add_option("--format", format,
+                  "Weights: f32, bf16 or q8 (default: f32, or the quantized file's own)");
+  cmd->add_option("--tokenizer", tokenizer, "Tokenizer (default: the one recorded with the model)");
+}
+
 void add_sampler_options(CLI::App* cmd, SamplerOpts& s, const std::string& seed_help) {
   cmd->add_option("--temperature", s.temperature, "0 = greedy")->capture_default_str();
   cmd->add_option("--top-k", s.top_k, "Keep the k most likely (0 = off)")->capture_default_str();
