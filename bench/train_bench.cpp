@@ -2,7 +2,8 @@
 // positions, backward, AdamW (weight decay on matrices), zero_grad. Prints the median tokens/s
 // over the timed steps, model FLOPs per token, MFU against this machine's measured sgemm rate
 // and peak RSS. bench/train.sh runs bench/train_torch.py beside it.
-//   train_bench PRESET [STEPS] [WARMUP]     PRESET: seed-tiny | char-small | gpt2-124m
+//   train_bench PRESET [STEPS] [WARMUP] [PARTS]     PRESET: seed-tiny | char-small | gpt2-124m
+// PARTS: batch parts trained side by side (train.data_parallel); default: what aero train picks.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 #include "kernels/peak.h"
 #include "models/gpt.h"
 #include "train/optimizer.h"
+#include "train/trainer.h"
 
 using namespace aero;
 
@@ -85,7 +87,10 @@ int main(int argc, char** argv) {
   double peak = probe();
   Rng rng(3);
   Tensor ids = Tensor::empty({B, T}, DType::i32), targets = Tensor::empty({B, T}, DType::i32);
-  Tape tape(7);
+  // Batch parts side by side, as aero train chooses them (train.data_parallel = 0) unless given.
+  const int parts =
+      argc > 4 ? std::atoi(argv[4]) : auto_data_parallel_parts(store.count(), ps.B, num_threads());
+  DataParallel dp(store, parts);
   std::vector<double> times;
   float loss = 0;
   for (int it = 0; it < warmup + steps; it++) {
@@ -94,13 +99,23 @@ int main(int argc, char** argv) {
       targets.i32()[i] = int32_t(rng.next_u64() % uint64_t(V));
     }
     auto t0 = std::chrono::steady_clock::now();
-    tape.reset();
-    Var l = cross_entropy(model.forward(tape, ids), targets);
-    tape.backward(l);
+    std::vector<float> part_loss(static_cast<size_t>(parts));
+    dp.run([&](int k, Tape& tape) {
+      int64_t b = dp.begin(k, B), e = dp.begin(k + 1, B);
+      Tensor x = Tensor::wrap(ids.i32() + b * T, {e - b, T}, DType::i32);
+      Tensor y = Tensor::wrap(targets.i32() + b * T, {e - b, T}, DType::i32);
+      CrossEntropyOpts o;
+      o.divisor = float(B * T);
+      tape.reset();
+      Var l = cross_entropy(model.forward(tape, x), y, o);
+      tape.backward(l);
+      part_loss[size_t(k)] = l.value().f32()[0];
+    });
     opt.step();
     store.zero_grad();
     double s = seconds_since(t0);
-    loss = l.value().f32()[0];
+    loss = 0;
+    for (float v : part_loss) loss += v;
     if (it >= warmup) times.push_back(s);
   }
   std::sort(times.begin(), times.end());
@@ -120,11 +135,12 @@ int main(int argc, char** argv) {
 
   std::printf(
       "aero  %s B=%lld T=%lld: %.0f tokens/s (%.1f ms/step, median of %d), loss %.3f, %.1f "
-      "MFLOP/token, MFU %.1f%% of %.0f GFLOP/s sgemm, peak RSS %.0f MB (%d threads, %s %s)\n",
+      "MFLOP/token, MFU %.1f%% of %.0f GFLOP/s sgemm, peak RSS %.0f MB (%d threads, %d parts, %s "
+      "%s)\n",
       name.c_str(), (long long)B, (long long)T, tok_s, med * 1e3, steps, loss, flops_tok / 1e6,
-      100 * mfu, peak / 1e9, rss_mb, num_threads(), gemm_info().backend.c_str(),
+      100 * mfu, peak / 1e9, rss_mb, num_threads(), parts, gemm_info().backend.c_str(),
       gemm_info().kernel.c_str());
   std::printf("RESULT aero_tok_s %.1f mfu %.4f rss_mb %.1f\n", tok_s, mfu, rss_mb);
-  if (tape.profile) std::printf("%s", tape.profile_report().c_str());
+  if (dp.tape(0).profile) std::printf("%s", dp.tape(0).profile_report().c_str());
   return 0;
 }

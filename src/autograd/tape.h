@@ -56,6 +56,9 @@ class Tape {
   bool training = true;
   // When false, ops still compute but record nothing needed for backward.
   bool grad_enabled = true;
+  // Which copy of the parameter gradients ParamStore::var hands this tape: 0 the store's own,
+  // r > 0 its replica r (data-parallel steps give each thread's tape its own).
+  int grad_replica = 0;
 
   // Leaves.
   Var param(const Tensor& value, const Tensor& grad);  // grad accumulates into `grad`

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "core/parallel.h"
 #include "core/rng.h"
 
 namespace aero {
@@ -75,7 +76,33 @@ const Param& ParamStore::get(const std::string& name) const {
 Var ParamStore::var(Tape& tape, const std::string& name) {
   AERO_CHECK(finalized_, "[params] finalize() the store before using '", name, "'");
   Param& p = get(name);
-  return p.trainable ? tape.param(p.value, p.grad) : tape.constant(p.value);
+  if (!p.trainable) return tape.constant(p.value);
+  const int r = tape.grad_replica;
+  if (r == 0) return tape.param(p.value, p.grad);
+  AERO_CHECK(r > 0 && r <= replicas(), "[params] tape asks for gradient replica ", r, " of ",
+             replicas());
+  return tape.param(p.value, Tensor::wrap(replicas_[size_t(r - 1)].f32() + p.offset, p.shape));
+}
+
+void ParamStore::set_replicas(int n) {
+  AERO_CHECK(finalized_, "[params] set_replicas() before finalize()");
+  AERO_CHECK(n >= 0, "[params] negative replica count ", n);
+  replicas_.resize(size_t(n));
+  for (Tensor& g : replicas_)
+    if (!g.defined()) g = Tensor::zeros({total_ > 0 ? total_ : 1});
+}
+
+void ParamStore::reduce_replicas() {
+  if (replicas_.empty()) return;
+  float* g = grads_.f32();
+  parallel_range(total_, 1 << 15, [&](int64_t b, int64_t e) {
+    for (Tensor& rep : replicas_) {
+      float* r = rep.f32();
+#pragma omp simd
+      for (int64_t i = b; i < e; i++) g[i] += r[i];
+      std::memset(r + b, 0, size_t(e - b) * sizeof(float));
+    }
+  });
 }
 
 void ParamStore::zero_grad() {

@@ -56,6 +56,13 @@ class ParamStore {
   Var var(Tape& tape, const std::string& name);
 
   void zero_grad();
+
+  // Data parallelism: n extra gradient buffers laid out like the gradients, zeroed. A tape with
+  // grad_replica = r (1..n) accumulates parameter gradients into replica r; reduce_replicas()
+  // adds replicas 1..n, in that order, into the gradients and zeroes them again.
+  void set_replicas(int n);
+  int replicas() const { return int(replicas_.size()); }
+  void reduce_replicas();
   // Number of values in parameters whose name starts with `prefix` ("" counts all); with
   // trainable_only, frozen parameters are left out (the LoRA report).
   int64_t count(const std::string& prefix = "", bool trainable_only = false) const;
@@ -74,6 +81,7 @@ class ParamStore {
   std::unordered_map<std::string, size_t> index_;
   Tensor values_, grads_;
   std::vector<Tensor> state_;
+  std::vector<Tensor> replicas_;
   int64_t total_ = 0;
   bool finalized_ = false;
 };

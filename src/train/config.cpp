@@ -13,9 +13,10 @@ void TrainConfig::validate() const {
   AERO_CHECK(lr >= 0 && min_lr >= 0, "[train] lr and min_lr must be >= 0");
   AERO_CHECK(warmup_steps >= 0 && eval_every >= 0 && eval_batches > 0 && test_batches >= 0 &&
                  checkpoint_every >= 0 && log_every > 0 && keep_last > 0 && early_stop >= 0 &&
-                 threads >= 0 && max_minutes >= 0,
+                 threads >= 0 && data_parallel >= 0 && max_minutes >= 0,
              "[train] warmup_steps, eval_every, test_batches, checkpoint_every, early_stop, "
-             "threads and max_minutes must be >= 0; eval_batches, log_every, keep_last > 0");
+             "threads, data_parallel and max_minutes must be >= 0; eval_batches, log_every, "
+             "keep_last > 0");
   AERO_CHECK(!out_dir.empty(), "[train] out_dir must not be empty");
 }
 
@@ -55,7 +56,10 @@ const FieldTable<TrainConfig>& train_config_fields() {
         .add("keep_last", &C::keep_last, "checkpoints to keep (the best is kept as well)")
         .add("early_stop", &C::early_stop,
              "stop after this many evaluations without a better val loss; 0: off")
-        .add("threads", &C::threads, "threads; 0: AERO_THREADS or all usable CPUs");
+        .add("threads", &C::threads, "threads; 0: AERO_THREADS or all usable CPUs")
+        .add("data_parallel", &C::data_parallel,
+             "batch parts trained side by side, one per thread; 1: thread each op instead; 0: "
+             "auto (one part per thread for models up to 16M parameters)");
     return t;
   }();
   return table;

@@ -297,7 +297,12 @@ EvalResult evaluate_shard(Gpt& model, Tape& tape, const std::string& shard,
   return r;
 }
 
-Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), tape_(uint64_t(cfg.train.seed)) {
+int auto_data_parallel_parts(int64_t params, int batch_size, int threads) {
+  constexpr int64_t kMaxParams = 16'000'000;
+  return params <= kMaxParams ? std::max(1, std::min(threads, batch_size)) : 1;
+}
+
+Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), dropout_rng_(uint64_t(cfg.train.seed)) {
   const TrainConfig& t = cfg_.train;
   cfg_.model.validate();
   t.validate();
@@ -351,7 +356,14 @@ Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), tape_(uint64_t(cfg.train.see
   oc.momentum = t.momentum;
   oc.weight_decay = t.weight_decay;
   opt_ = std::make_unique<Optimizer>(store_, oc);
-  std::copy(std::begin(tape_.rng().s_), std::end(tape_.rng().s_), st_.tape_rng.begin());
+  const int parts = t.data_parallel > 0
+                        ? t.data_parallel
+                        : auto_data_parallel_parts(store_.count(), t.batch_size, num_threads());
+  dp_ = std::make_unique<DataParallel>(store_, parts);
+  if (parts > 1)
+    log_info("[train] data parallel: each step trains ", parts,
+             " parts of the batch side by side (train.data_parallel=1 threads each op instead)");
+  std::copy(std::begin(dropout_rng_.s_), std::end(dropout_rng_.s_), st_.tape_rng.begin());
   st_.data_seed = uint64_t(t.seed);
 }
 
@@ -371,7 +383,7 @@ void Trainer::resume_from(const std::string& ckpt_dir) {
   TrainState st = read_checkpoint_state(ckpt_dir);
   load_checkpoint_weights(ckpt_dir, store_, opt_.get());
   st_ = st;
-  std::copy(st_.tape_rng.begin(), st_.tape_rng.end(), std::begin(tape_.rng().s_));
+  std::copy(st_.tape_rng.begin(), st_.tape_rng.end(), std::begin(dropout_rng_.s_));
   resumed_ = true;
 }
 
@@ -418,9 +430,11 @@ TrainResult Trainer::run() {
     double step_loss = 0;
     int64_t step_tokens = 0;
     for (int micro = 0; micro < t.grad_accum; micro++) {
-      tape_.reset();
-      tape_.training = true;
-      Var loss;
+      // The micro-batch: `rows` rows of `cols` ids and targets, and the loss divisor that
+      // makes each micro-batch contribute its mean / grad_accum.
+      const int32_t *xs = nullptr, *ys = nullptr;
+      int64_t rows = B, cols = T;
+      CrossEntropyOpts o;
       if (examples_) {
         const uint64_t m = uint64_t(st_.step) * uint64_t(t.grad_accum) + uint64_t(micro);
         if (m / n_batches != epoch_loaded) {
@@ -428,25 +442,32 @@ TrainResult Trainer::run() {
           epoch_batches = examples_->epoch(epoch_loaded);
         }
         nb = examples_->next_token(epoch_batches[m % n_batches], padding_, final_only);
-        // Mean over the micro-batch's targets; each micro-batch contributes 1/grad_accum.
-        loss = next_token_loss(*model_, tape_, nb,
-                               float(std::max<int64_t>(nb.targets, 1) * t.grad_accum));
+        xs = nb.x.data(), ys = nb.y.data(), rows = nb.B, cols = nb.T;
+        o.ignore_index = kIgnoreIndex;  // padding, and all but the last token when final
+        o.divisor = float(std::max<int64_t>(nb.targets, 1) * t.grad_accum);
         step_tokens += nb.tokens;
       } else {
         sampler->sample(B, x, y);
-        Tensor ids = Tensor::wrap(x.data(), {B, T}, DType::i32);
-        Tensor tgt = Tensor::wrap(y.data(), {B, T}, DType::i32);
-        CrossEntropyOpts o;
+        xs = x.data(), ys = y.data();
         o.final_only = final_only;
-        // Mean over positions and micro-batches: each micro-batch contributes 1/grad_accum.
         o.divisor = float((final_only ? int64_t(B) : int64_t(B) * T) * t.grad_accum);
-        loss = cross_entropy(model_->forward(tape_, ids), tgt, o);
         step_tokens += int64_t(B) * T;
       }
-      step_loss += double(loss.value().f32()[0]);
-      tape_.backward(loss);
+      std::vector<double> part_loss(static_cast<size_t>(dp_->parts()), 0.0);
+      for (int k = 0; k < dp_->parts(); k++) dp_->tape(k).rng().seed(dropout_rng_.next_u64());
+      dp_->run([&](int k, Tape& tape) {
+        const int64_t b = dp_->begin(k, rows), e = dp_->begin(k + 1, rows);
+        if (b == e) return;
+        tape.reset();
+        tape.training = true;
+        Tensor ids = Tensor::wrap(const_cast<int32_t*>(xs) + b * cols, {e - b, cols}, DType::i32);
+        Tensor tgt = Tensor::wrap(const_cast<int32_t*>(ys) + b * cols, {e - b, cols}, DType::i32);
+        Var loss = cross_entropy(model_->forward(tape, ids), tgt, o);
+        part_loss[size_t(k)] = double(loss.value().f32()[0]);
+        tape.backward(loss);
+      });
+      for (double l : part_loss) step_loss += l;
     }
-    tape_.reset();
     norm_last = opt_->clip_grad_norm(clip);
     opt_->step();
     store_.zero_grad();
@@ -491,7 +512,7 @@ TrainResult Trainer::run() {
     const auto pause0 = Clock::now();  // evaluating, saving, on_eval: not in tokens_per_s
     if (t.eval_every > 0 && (step % t.eval_every == 0 || step == t.max_steps)) {
       const EvalResult ev = evaluate_shard(
-          *model_, tape_, cfg_.data.val,
+          *model_, dp_->tape(0), cfg_.data.val,
           {B, t.eval_batches, true, final_only, val_seed, bool(examples_), cfg_.data.buckets});
       res.val_loss = ev.loss;
       evaluated = checkpoint = true;
@@ -523,7 +544,7 @@ TrainResult Trainer::run() {
       progress.line(cat("interrupted at step ", step, "; resume with --resume"));
     }
     if (checkpoint) {
-      std::copy(std::begin(tape_.rng().s_), std::end(tape_.rng().s_), st_.tape_rng.begin());
+      std::copy(std::begin(dropout_rng_.s_), std::end(dropout_rng_.s_), st_.tape_rng.begin());
       st_.elapsed_s = elapsed_before + seconds_since(t0);
       res.last_checkpoint =
           save_checkpoint(out, store_, opt_.get(), cfg_, st_, t.keep_last, is_best);
@@ -536,7 +557,7 @@ TrainResult Trainer::run() {
 
   if (!cfg_.data.test.empty() && !res.time_limited && !res.interrupted) {
     const EvalResult ev = evaluate_shard(
-        *model_, tape_, cfg_.data.test,
+        *model_, dp_->tape(0), cfg_.data.test,
         {B, t.test_batches, false, final_only, 0, bool(examples_), cfg_.data.buckets});
     res.test_loss = ev.loss;
     metrics.write({{"step", st_.step}, {"test_loss", ev.loss}, {"test_ppl", ev.ppl}});

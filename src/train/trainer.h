@@ -11,6 +11,7 @@
 #include "models/gpt.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
+#include "train/data_parallel.h"
 
 namespace aero {
 
@@ -45,6 +46,11 @@ struct TrainResult {
   std::string last_checkpoint;
 };
 
+// Batch parts for train.data_parallel = 0: one per thread for models up to 16M parameters,
+// whose ops are too short for op-level threading to pay and whose extra gradient buffers are
+// small; otherwise 1 (every op threaded). Never more parts than rows.
+int auto_data_parallel_parts(int64_t params, int batch_size, int threads);
+
 class Trainer {
  public:
   // Builds the model (initialised from train.seed) and the optimizer, opens the shards and checks
@@ -68,7 +74,8 @@ class Trainer {
   ParamStore store_;
   std::unique_ptr<Gpt> model_;
   std::unique_ptr<Optimizer> opt_;
-  Tape tape_;
+  std::unique_ptr<DataParallel> dp_;  // its tape(0) also evaluates
+  Rng dropout_rng_;                   // seeds every part's dropout, step by step
   TrainState st_;
   bool resumed_ = false;
   std::unique_ptr<ExampleLoader> examples_;  // data.mode = examples: the training documents
