@@ -21,7 +21,7 @@ namespace aero::cli {
 namespace {
 
 void add_reader_options(CLI::App* cmd, ReaderOptions& r) {
-  cmd->add_option("--format", r.format, "auto | text | jsonl | csv | wiki | html")
+  cmd->add_option("--format", r.format, "auto | text | jsonl | csv | wiki | html | man")
       ->capture_default_str();
   cmd->add_option("--field", r.jsonl_field, "JSON Lines field holding the text")
       ->capture_default_str();

@@ -6,7 +6,6 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cerrno>
 #include <csignal>
@@ -96,154 +95,6 @@ void install_corpus_packages() {
                " is missing");
 }
 
-// Code point at s[i], advancing i; invalid bytes read as U+FFFD.
-char32_t next_code_point(std::string_view s, size_t& i) {
-  const auto b = static_cast<unsigned char>(s[i++]);
-  if (b < 0x80) return b;
-  const int n = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : 0;
-  char32_t cp = b & (0x3F >> n);
-  for (int k = 0; k < n && i < s.size(); k++)
-    cp = (cp << 6) | (static_cast<unsigned char>(s[i++]) & 0x3F);
-  return n == 0 ? U'\uFFFD' : cp;
-}
-
-// A letter only Vietnamese uses among Latin scripts: ă â đ ê ô ơ ư or a vowel with a tone mark.
-bool vietnamese_letter(char32_t c) {
-  if (c >= 0x1EA0 && c <= 0x1EF9) return true;  // Latin Extended Additional: ạ ả ấ ... ỹ
-  // À Á Â Ã È É Ê Ì Í Ò Ó Ô Õ Ù Ú Ý, the same in lower case, Ă ă Đ đ Ĩ ĩ Ũ ũ Ơ ơ Ư ư.
-  static constexpr char32_t kLetters[] = {
-      0xC0,  0xC1,  0xC2,  0xC3,  0xC8,  0xC9,  0xCA,  0xCC,  0xCD,  0xD2,  0xD3,
-      0xD4,  0xD5,  0xD9,  0xDA,  0xDD,  0xE0,  0xE1,  0xE2,  0xE3,  0xE8,  0xE9,
-      0xEA,  0xEC,  0xED,  0xF2,  0xF3,  0xF4,  0xF5,  0xF9,  0xFA,  0xFD,  0x102,
-      0x103, 0x110, 0x111, 0x128, 0x129, 0x168, 0x169, 0x1A0, 0x1A1, 0x1AF, 0x1B0};
-  return std::binary_search(std::begin(kLetters), std::end(kLetters), c);
-}
-
-// A line reads as Vietnamese when at least one word in five has a Vietnamese letter: "Nhấn
-// vào nút OK" yes, "Click the OK button" no (English UI text of libreoffice-help-vi).
-bool is_vietnamese_line(std::string_view line) {
-  int words = 0, marked = 0;
-  bool in_word = false, word_marked = false, word_letter = false;
-  const auto end_word = [&] {
-    if (in_word && word_letter) {
-      words++;
-      marked += word_marked;
-    }
-    in_word = word_marked = word_letter = false;
-  };
-  for (size_t i = 0; i < line.size();) {
-    const char32_t c = next_code_point(line, i);
-    if (c == ' ' || c == '\t') {
-      end_word();
-      continue;
-    }
-    in_word = true;
-    word_letter |= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0xC0;
-    word_marked |= vietnamese_letter(c);
-  }
-  end_word();
-  return marked > 0 && marked * 5 >= words;
-}
-
-// roff (man page source) to plain text: requests and comments dropped, font and character
-// escapes resolved, text of .SH/.SS/.B/.I/... kept; paragraphs separated by '\n'.
-// ".SH TÊN\ntest \- check\n.PP\n\fBtest\fP x" -> "TÊN\ntest - check\ntest x".
-std::string roff_to_text(std::string_view roff) {
-  std::string out, para;
-  const auto flush = [&] {
-    if (!para.empty()) out += para + "\n";
-    para.clear();
-  };
-  const auto add_text = [&](std::string_view t) {
-    std::string s;
-    for (size_t i = 0; i < t.size(); i++) {
-      if (t[i] != '\\' || i + 1 == t.size()) {
-        if (t[i] != '"') s += t[i];
-        continue;
-      }
-      const char e = t[++i];
-      if (e == 'f') {  // \fB \fI \fR \fP \f(CW \f[B]
-        if (i + 1 < t.size() && t[i + 1] == '(')
-          i += 3;
-        else if (i + 1 < t.size() && t[i + 1] == '[')
-          i = std::min(t.find(']', i), t.size() - 1);
-        else
-          i += 1;
-      } else if (e == '(' && i + 2 < t.size()) {  // \(aq \(em \(co ...
-        const std::string_view name = t.substr(i + 1, 2);
-        i += 2;
-        if (name == "aq" || name == "cq")
-          s += '\'';
-        else if (name == "em" || name == "en")
-          s += "—";
-        else if (name == "dq" || name == "lq" || name == "rq")
-          s += '"';
-        else if (name == "co")
-          s += "©";
-      } else if (e == '*' && i + 1 < t.size()) {  // \*R \*(Tm: strings, dropped
-        i += t[i + 1] == '(' ? 3 : 1;
-      } else if (e == '-' || e == 'e' || e == '\\') {
-        s += e == '-' ? '-' : '\\';
-      } else if (e == ' ' || e == '~') {
-        s += ' ';
-      }
-      // \& \c \| \^ and anything else: nothing
-    }
-    if (s.empty()) return;
-    if (!para.empty()) para += ' ';
-    para += s;
-  };
-  size_t pos = 0;
-  while (pos < roff.size()) {
-    size_t eol = roff.find('\n', pos);
-    if (eol == std::string_view::npos) eol = roff.size();
-    std::string_view line = roff.substr(pos, eol - pos);
-    pos = eol + 1;
-    if (line.empty()) {
-      flush();
-      continue;
-    }
-    if (line[0] != '.' && line[0] != '\'') {
-      add_text(line);
-      continue;
-    }
-    if (line.starts_with(".\\\"") || line.starts_with("'\\\"")) continue;  // comment
-    const size_t sp = line.find_first_of(" \t");
-    const std::string_view req = line.substr(1, sp == std::string_view::npos ? line.npos : sp - 1);
-    const std::string_view arg =
-        sp == std::string_view::npos ? std::string_view{} : line.substr(sp + 1);
-    if (req == "SH" || req == "SS") {
-      flush();
-      add_text(arg);
-      flush();
-    } else if (req == "B" || req == "I" || req == "BR" || req == "IR" || req == "RB" ||
-               req == "BI" || req == "IB" || req == "RI" || req == "SM" || req == "SB") {
-      add_text(arg);
-    } else if (req == "PP" || req == "LP" || req == "P" || req == "TP" || req == "IP" ||
-               req == "HP" || req == "sp" || req == "br") {
-      flush();
-      if (req == "IP") add_text(arg);
-    }
-    // .TH .RS .RE .nf .fi .in .ad .na .if ... carry no running text
-  }
-  flush();
-  return out;
-}
-
-// Reads a gzip file whole.
-std::string read_gzip(const std::string& path) {
-  gzFile f = ::gzopen(path.c_str(), "rb");
-  AERO_CHECK(f, "[quickstart] cannot open ", path);
-  std::string out;
-  char buf[1 << 16];
-  int n;
-  while ((n = ::gzread(f, buf, sizeof buf)) > 0) out.append(buf, size_t(n));
-  const bool ok = n == 0;
-  ::gzclose(f);
-  AERO_CHECK(ok, "[quickstart] ", path, ": corrupt gzip data");
-  return out;
-}
-
 // Regular files under dir, sorted, so the corpus is the same on every machine.
 std::vector<std::string> files_under(const std::string& dir) {
   std::vector<std::string> files;
@@ -289,11 +140,8 @@ void build_corpus(const QuickstartArgs& a, const std::string& corpus) {
       ReadStats stats;
       for (const std::string& f : files_under(src.path)) {
         if (a.max_docs > 0 && c.docs >= uint64_t(a.max_docs)) break;
-        if (src.man) {
-          if (f.ends_with(".gz")) keep_vietnamese({roff_to_text(read_gzip(f)), f});
-        } else if (f.ends_with(".html")) {
-          read_documents(f, ReaderOptions{}, keep_vietnamese, stats);
-        }
+        if (f.ends_with(src.man ? ".gz" : ".html"))
+          read_documents(f, {.format = src.man ? "man" : "html"}, keep_vietnamese, stats);
       }
     }
   };

@@ -441,4 +441,55 @@ std::string CleanReport::to_json() const {
   return j.dump(2);
 }
 
+namespace {
+
+// Code point at s[i], advancing i; invalid bytes read as U+FFFD.
+char32_t next_code_point(std::string_view s, size_t& i) {
+  const auto b = static_cast<unsigned char>(s[i++]);
+  if (b < 0x80) return b;
+  const int n = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : 0;
+  char32_t cp = b & (0x3F >> n);
+  for (int k = 0; k < n && i < s.size(); k++)
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i++]) & 0x3F);
+  return n == 0 ? U'\uFFFD' : cp;
+}
+
+// A letter only Vietnamese uses among Latin scripts: ă â đ ê ô ơ ư or a vowel with a tone mark.
+bool vietnamese_letter(char32_t c) {
+  if (c >= 0x1EA0 && c <= 0x1EF9) return true;  // Latin Extended Additional: ạ ả ấ ... ỹ
+  // À Á Â Ã È É Ê Ì Í Ò Ó Ô Õ Ù Ú Ý, the same in lower case, Ă ă Đ đ Ĩ ĩ Ũ ũ Ơ ơ Ư ư.
+  static constexpr char32_t kLetters[] = {
+      0xC0,  0xC1,  0xC2,  0xC3,  0xC8,  0xC9,  0xCA,  0xCC,  0xCD,  0xD2,  0xD3,
+      0xD4,  0xD5,  0xD9,  0xDA,  0xDD,  0xE0,  0xE1,  0xE2,  0xE3,  0xE8,  0xE9,
+      0xEA,  0xEC,  0xED,  0xF2,  0xF3,  0xF4,  0xF5,  0xF9,  0xFA,  0xFD,  0x102,
+      0x103, 0x110, 0x111, 0x128, 0x129, 0x168, 0x169, 0x1A0, 0x1A1, 0x1AF, 0x1B0};
+  return std::binary_search(std::begin(kLetters), std::end(kLetters), c);
+}
+
+}  // namespace
+
+bool is_vietnamese_line(std::string_view line) {
+  int words = 0, marked = 0;
+  bool in_word = false, word_marked = false, word_letter = false;
+  const auto end_word = [&] {
+    if (in_word && word_letter) {
+      words++;
+      marked += word_marked;
+    }
+    in_word = word_marked = word_letter = false;
+  };
+  for (size_t i = 0; i < line.size();) {
+    const char32_t c = next_code_point(line, i);
+    if (c == ' ' || c == '\t') {
+      end_word();
+      continue;
+    }
+    in_word = true;
+    word_letter |= (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0xC0;
+    word_marked |= vietnamese_letter(c);
+  }
+  end_word();
+  return marked > 0 && marked * 5 >= words;
+}
+
 }  // namespace aero

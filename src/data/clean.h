@@ -4,6 +4,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -75,5 +76,10 @@ class Cleaner {
 CleanReport clean_documents(const CleanOptions& opt, int n_threads,
                             const std::function<void(const DocumentFn&)>& produce,
                             const DocumentFn& out);
+
+// A line reads as Vietnamese when at least one word in five has a letter only Vietnamese uses
+// among Latin scripts (ă â đ ê ô ơ ư, or a vowel with a tone mark): "Nhấn vào nút OK" yes,
+// "Click the OK button" no (the English UI text inside libreoffice-help-vi).
+bool is_vietnamese_line(std::string_view line);
 
 }  // namespace aero

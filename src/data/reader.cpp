@@ -30,6 +30,15 @@ std::string detect_format(const std::string& path) {
   if (ends(".csv")) return "csv";
   if (ends(".xml") || ends(".xml.bz2")) return "wiki";
   if (ends(".html") || ends(".htm") || ends(".xhtml")) return "html";
+  // Man pages: a section number (1-9, maybe with a suffix: "3pm") as the last extension, or
+  // before ".gz".
+  std::string_view stem = p;
+  if (stem.ends_with(".gz")) stem.remove_suffix(3);
+  const size_t dot = stem.rfind('.');
+  if (dot != std::string_view::npos && dot + 1 < stem.size() && stem[dot + 1] >= '1' &&
+      stem[dot + 1] <= '9' && stem.size() - dot <= 5 &&
+      std::all_of(stem.begin() + dot + 2, stem.end(), [](char c) { return c >= 'a' && c <= 'z'; }))
+    return "man";
   return "";
 }
 
@@ -43,8 +52,9 @@ void read_file_as(const std::string& path, const std::string& format, const Read
   if (format == "csv") return read_csv_documents(path, opt.csv_columns, fn, stats);
   if (format == "wiki") return read_wiki_dump(path, fn, stats);
   if (format == "html") return read_html(path, fn, stats);
+  if (format == "man") return read_man_page(path, fn, stats);
   fail("[data] unknown format '", format, "' for ", path,
-       " (use --format text|jsonl|csv|wiki|html)");
+       " (use --format text|jsonl|csv|wiki|html|man)");
 }
 
 }  // namespace
@@ -57,7 +67,7 @@ void read_documents(const std::string& path, const ReaderOptions& opt, const Doc
     const std::string format = opt.format == "auto" ? detect_format(path) : opt.format;
     AERO_CHECK(
         !format.empty(), "[data] ", path,
-        ": unknown file type; name it .txt .jsonl .csv .xml .xml.bz2 .html or pass --format");
+        ": unknown file type; name it .txt .jsonl .csv .xml .xml.bz2 .html .1.gz or pass --format");
     read_file_as(path, format, opt, fn, stats);
     return;
   }

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aero {
@@ -14,7 +15,7 @@ struct Document {
 };
 
 struct ReaderOptions {
-  std::string format = "auto";  // auto (by extension) | text | jsonl | csv | wiki | html
+  std::string format = "auto";  // auto (by extension) | text | jsonl | csv | wiki | html | man
   std::string jsonl_field = "text";
   std::vector<std::string> csv_columns = {"input_text", "target_text"};
 };
@@ -32,7 +33,8 @@ using DocumentFn = std::function<void(Document&&)>;
 void read_documents(const std::string& path, const ReaderOptions& opt, const DocumentFn& fn,
                     ReadStats& stats);
 
-// The format read_documents picks for a file name: "x.xml.bz2" -> "wiki", "" if unknown.
+// The format read_documents picks for a file name: "x.xml.bz2" -> "wiki", "ls.1.gz" -> "man",
+// "" if unknown.
 std::string detect_format(const std::string& path);
 
 // One reader per format; a file's documents go to fn.
@@ -41,6 +43,13 @@ void read_jsonl(const std::string& path, const std::string& field, const Documen
                 ReadStats& stats);
 void read_wiki_dump(const std::string& path, const DocumentFn& fn, ReadStats& stats);
 void read_html(const std::string& path, const DocumentFn& fn, ReadStats& stats);
+// A man page (roff, plain or gzip-compressed): one document of its running text.
+void read_man_page(const std::string& path, const DocumentFn& fn, ReadStats& stats);
+
+// roff to plain text: requests and comments dropped, font and character escapes resolved, the
+// text of .SH/.SS/.B/.I/... kept; paragraphs separated by '\n'.
+// ".SH TÊN\ntest \\- check\n.PP\n\\fBtest\\fP x" -> "TÊN\ntest - check\ntest x\n".
+std::string roff_to_text(std::string_view roff);
 
 // CSV (RFC 4180): a header row, then records; quoted fields may hold commas, "" and newlines.
 struct CsvRow {

@@ -157,3 +157,19 @@ TEST(data_clean, threads_give_the_same_output_and_report) {
   }
   EXPECT_EQ(serial.report().duplicate_docs, 592u);  // 600 tagged, 8 distinct
 }
+
+TEST(data_clean, vietnamese_lines_are_told_from_english_ones) {
+  EXPECT_TRUE(is_vietnamese_line("Nhấn vào nút OK"));
+  EXPECT_TRUE(is_vietnamese_line("Chọn Công cụ - Tùy chọn - LibreOffice Writer"));
+  EXPECT_TRUE(is_vietnamese_line("ĐƯỜNG DẪN"));
+  EXPECT_FALSE(is_vietnamese_line("Click the OK button"));
+  EXPECT_FALSE(is_vietnamese_line("Choose Tools - Options - LibreOffice Writer"));
+  EXPECT_FALSE(is_vietnamese_line(""));
+  EXPECT_FALSE(is_vietnamese_line("1234 5678"));
+  // One marked word in five is enough; one in six is not.
+  EXPECT_TRUE(is_vietnamese_line("một a b c d"));
+  EXPECT_FALSE(is_vietnamese_line("một a b c d e"));
+  // French and German letters are Latin but not Vietnamese-only.
+  EXPECT_FALSE(is_vietnamese_line("Über die Straße, garçon"));
+  EXPECT_FALSE(is_vietnamese_line("\xff\xfe broken bytes"));
+}

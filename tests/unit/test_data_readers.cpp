@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include "core/error.h"
 #include "data/readers.h"
@@ -145,4 +146,30 @@ TEST(data_readers, directories_are_walked_recursively) {
   EXPECT_EQ(docs[2].text, "một");
   EXPECT_EQ(st.skipped_files, 1u);
   EXPECT_EQ(st.files, 3u);
+}
+
+TEST(data_readers, man_pages_plain_and_gzip) {
+  EXPECT_EQ(detect_format("/usr/share/man/vi/man1/ls.1.gz"), "man");
+  EXPECT_EQ(detect_format("perlfunc.3pm"), "man");
+  EXPECT_EQ(detect_format("notes.gz"), "");
+  EXPECT_EQ(detect_format("v1.2.txt"), "text");
+  const std::string roff =
+      ".\\\" a comment\n.TH LS 1\n.SH TÊN\nls \\- liệt kê \\fBthư mục\\fP\n.PP\n"
+      ".B \\-a\nhiện tất cả \\(aqtệp\\(aq\n\n.IP \\(bu 2\nmục\n.IP \"-l dài\" 4\ndạng dài\n";
+  EXPECT_EQ(roff_to_text(roff),
+            "TÊN\nls - liệt kê thư mục\n-a hiện tất cả 'tệp'\nmục\n-l dài dạng dài\n");
+  ScratchDir d("rd_man");
+  std::filesystem::create_directories(d.path / "man1");
+  d.write("man1/ls.1", roff);
+  gzFile z = ::gzopen(d.file("man1/cp.1.gz").c_str(), "wb");
+  ::gzwrite(z, roff.data(), unsigned(roff.size()));
+  ::gzclose(z);
+  ReadStats st;
+  const auto docs = read_all(d.path.string(), st);
+  ASSERT_EQ(docs.size(), 2u);  // cp.1.gz, ls.1
+  EXPECT_EQ(docs[0].text, roff_to_text(roff));
+  EXPECT_EQ(docs[1].text, docs[0].text);
+  d.write("bad.1.gz", std::string("\x1f\x8b\x08\x00garbage", 12));
+  const std::string msg = error_of([&] { read_all(d.file("bad.1.gz"), st); });
+  EXPECT_NE(msg.find("bad.1.gz: corrupt or truncated gzip data"), std::string::npos) << msg;
 }
