@@ -14,7 +14,22 @@
 // timed too, as decode_highlevel, and its greedy tokens must equal the loop's (greedy_match).
 // decode_native: llama.cpp's own eval timer (llama_perf_context, the time inside llama_decode of
 // the single-token batches) over the same loop, i.e. tokens/s with no JS at all.
+//
+// libuv's thread pool is cut to one thread (the script re-runs itself with UV_THREADPOOL_SIZE=1):
+// the addon runs every llama_decode as a libuv work item, and with the default pool of 4 the
+// calls hop between 4 threads; then llama.cpp's own eval timer read 54-67 tokens/s for the q8_0
+// decode on this 2-vCPU VM where a C program calling llama_decode from one thread on the same
+// library got 160-199 (and the profile was >90% ggml_barrier: llama.cpp's 2 compute threads
+// spinning, waiting for each other). With one pool thread llama_decode is always called from
+// the same thread, as llama-bench calls it, and runs at that native speed.
+import {spawnSync} from "node:child_process";
 import path from "node:path";
+
+if (process.env.UV_THREADPOOL_SIZE !== "1") {
+  const child = spawnSync(process.execPath, process.argv.slice(1),
+                          {stdio: "inherit", env: {...process.env, UV_THREADPOOL_SIZE: "1"}});
+  process.exit(child.status ?? 1);
+}
 
 const dir = process.env.AERO_NODE_LLAMA_CPP;
 const {getLlama, LlamaLogLevel} =
