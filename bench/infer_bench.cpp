@@ -53,6 +53,9 @@ double now() {
 struct Reference {
   double prefill64 = 0, prefill512 = 0, decode = 0;  // tokens/s, 2 threads, same shape
   std::string source;
+  // Measured only (bench/llama_cpp_bench.mjs): decode by llama.cpp's own eval timer, and through
+  // node-llama-cpp's evaluate() generator instead of the addon calls; 0 when absent.
+  double decode_native = 0, decode_highlevel = 0;
 };
 
 // llama.cpp's numbers for the same shape on this machine as the issue gives them.
@@ -98,6 +101,10 @@ Reference llama_cpp_measured(const GptConfig& cfg, const ParamStore& store, Weig
   try {
     auto j = nlohmann::json::parse(out);
     r = {j.at("prefill64"), j.at("prefill512"), j.at("decode"), "measured " + opt.type};
+    r.decode_native = j.value("decode_native", 0.0);
+    r.decode_highlevel = j.value("decode_highlevel", 0.0);
+    if (!j.value("greedy_match", true))
+      std::fprintf(stderr, "infer_bench: llama.cpp's two decode paths picked different tokens\n");
   } catch (const std::exception&) {
     std::fprintf(stderr, "infer_bench: llama.cpp run failed (%s); using the issue's numbers\n",
                  cmd.c_str());
@@ -230,6 +237,10 @@ int main(int argc, char** argv) {
                   ref.prefill64, ref.prefill512, ref.decode);
       std::printf("%-5s %-18s %8.2fx %8.2fx %8.2fx\n", "", "aero / llama.cpp",
                   ratio(pf64, ref.prefill64), ratio(pf512, ref.prefill512), ratio(dec, ref.decode));
+      if (ref.decode_native > 0)
+        std::printf("      llama.cpp decode: %.1f t/s by its own eval timer, %.1f t/s through "
+                    "node-llama-cpp's evaluate()\n",
+                    ref.decode_native, ref.decode_highlevel);
     }
     double b1 = decode_rate(m, 1, decode / 2, repeat), b8 = decode_rate(m, 8, decode / 2, repeat);
     std::printf("      batched decode: 1 seq %.1f t/s, 8 seqs %.1f t/s aggregate (%.2fx)\n", b1, b8,
