@@ -64,7 +64,7 @@ using Q8Tile = void (*)(const uint8_t*, const float*, int, const int8_t*, const 
                         const int32_t*, float*, int, ptrdiff_t);
 
 // Software prefetch of a weight stream, `pf` bytes ahead of p (0: none).
-AERO_AVX512 inline void prefetch_w(const void* p, ptrdiff_t pf) {
+inline void prefetch_w(const void* p, ptrdiff_t pf) {
   if (pf) _mm_prefetch(static_cast<const char*>(p) + pf, _MM_HINT_T0);
 }
 
@@ -212,7 +212,7 @@ AERO_AVX2 inline __m256i q8_dot_avx2(__m256i u, __m256i x, __m256i bias, __m256i
 #define AERO_Q8_TILE_256(NAME, TARGET, INIT, DOT)                                                  \
   template <int R, int C>                                                                          \
   TARGET void NAME(const uint8_t* w, const float* ws, int K, const int8_t* xq, const float* xs,    \
-                   const int32_t* xc, float* y, int ldy, ptrdiff_t) {                              \
+                   const int32_t* xc, float* y, int ldy, ptrdiff_t pf) {                           \
     const int nb = K / kQ8Block;                                                                   \
     const __m256i ones = _mm256_set1_epi16(1), bias = _mm256_set1_epi8(-128);                      \
     (void)ones;                                                                                    \
@@ -232,10 +232,13 @@ AERO_AVX2 inline __m256i q8_dot_avx2(__m256i u, __m256i x, __m256i bias, __m256i
           for (int j = 0; j < C; j++) d[i][j] = INIT;                                              \
         for (int v = 0; v < kQ8Block / 4; v++) {                                                   \
           __m256i wv[R];                                                                           \
-          for (int i = 0; i < R; i++)                                                              \
+          for (int i = 0; i < R; i++) {                                                            \
+            if (h == 0)                                                                            \
+              prefetch_w(w + i * static_cast<ptrdiff_t>(K) + g0 * kQ8Block + v * 64, pf);          \
             wv[i] = _mm256_maskload_epi32(                                                         \
                 reinterpret_cast<const int*>(w + i * static_cast<ptrdiff_t>(K) + at + v * G * 4),  \
                 m);                                                                                \
+          }                                                                                        \
           for (int j = 0; j < C; j++) {                                                            \
             const __m256i xv = _mm256_maskload_epi32(                                              \
                 reinterpret_cast<const int*>(xq + j * static_cast<ptrdiff_t>(K) + at + v * G * 4), \
@@ -244,6 +247,7 @@ AERO_AVX2 inline __m256i q8_dot_avx2(__m256i u, __m256i x, __m256i bias, __m256i
           }                                                                                        \
         }                                                                                          \
         for (int i = 0; i < R; i++) {                                                              \
+          if (h == 0) prefetch_w(ws + i * nb + g0, pf / 8);                                        \
           const __m256 sw = _mm256_maskload_ps(ws + i * nb + b0, m);                               \
           for (int j = 0; j < C; j++) {                                                            \
             const __m256 s = _mm256_mul_ps(sw, _mm256_maskload_ps(xs + j * nb + b0, m));           \
@@ -487,12 +491,12 @@ void q8_avx512(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r
 
 void q8_avx_vnni(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1) {
   static constexpr TileTable<Q8Tile> table = AERO_TILE_TABLE(q8_tile_vnni256);
-  q8_run(table, 2, 2, w, x, n, y, r0, r1);
+  q8_run(table, 2, 2, w, x, n, y, r0, r1, kQ8Prefetch);
 }
 
 void q8_avx2(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1) {
   static constexpr TileTable<Q8Tile> table = AERO_TILE_TABLE(q8_tile_avx2);
-  q8_run(table, 2, 2, w, x, n, y, r0, r1);
+  q8_run(table, 2, 2, w, x, n, y, r0, r1, kQ8Prefetch);
 }
 
 #define AERO_FX_TABLE(T, TY)                                    \
