@@ -29,10 +29,11 @@ namespace {
 constexpr int kTileR = 4, kTileC = 4;
 // q8, AVX-512: 3 rows of W by 4 of X (24 accumulators) was the fastest of 2-4 x 1-4 on Zen 5.
 constexpr int kQ8TileR = 3, kQ8TileC = 4;
-// Bytes ahead of the current W load that the q8 AVX-512 kernel prefetches (W and, 8 times
-// closer, its scales). The hardware prefetcher alone left the memory idle while a tile was being
-// multiplied: at n = 8 on 1 thread 8 KB ahead gave 1.3-1.9x (2304x768 ... 50257x768, W streamed
-// from memory), n = 1 1.05-1.4x; 4 KB helped less, 16-32 KB no more.
+// Bytes ahead of the current W load that the q8 kernels prefetch (W and, 8 times closer, its
+// scales). The hardware prefetcher alone left the memory idle while a tile was being
+// multiplied: AVX-512 at n = 8 on 1 thread 8 KB ahead gave 1.3-1.9x (2304x768 ... 50257x768, W
+// streamed from memory), n = 1 1.05-1.4x; 4 KB helped less, 16-32 KB no more, nor did the T1 or
+// NTA hints. AVX-VNNI (forced on Zen 5): 2.5-3x at n = 1 and 8.
 constexpr ptrdiff_t kQ8Prefetch = 8192;
 
 template <typename Fn>
