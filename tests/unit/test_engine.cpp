@@ -135,6 +135,27 @@ TEST(engine, prefill_and_decode_logits_equal_the_training_model) {
   }
 }
 
+// A decoded token over a cache long enough (n_embd · keys > 2^17) that the engine spreads the
+// heads of its attention over the threads.
+TEST(engine, decode_over_a_long_cache_equals_the_training_model) {
+  for (const char* name : {"learned_layernorm_gelu_bias", "rope_rmsnorm_swiglu"}) {
+    SCOPED_TRACE(name);
+    GptConfig cfg = configs()[name];
+    cfg.n_embd = 128, cfg.n_head = 4, cfg.block_size = 1040, cfg.init_std = 0.1f;
+    Model m(cfg);
+    const int T = cfg.block_size, V = cfg.vocab_size, P = T - 6;
+    std::vector<int32_t> toks = ids(T, V, 5);
+    std::vector<float> want = m.reference(toks);
+    KvSeq seq(*m.inf);
+    forward_tokens(*m.inf, seq, std::vector<int32_t>(toks.begin(), toks.begin() + P), false);
+    for (int t = P; t < T; t++) {
+      std::vector<float> one = forward_tokens(*m.inf, seq, {toks[size_t(t)]});
+      EXPECT_LE(rel_diff(one.data(), want.data() + size_t(t) * V, size_t(V)), 1e-5)
+          << "position " << t;
+    }
+  }
+}
+
 TEST(engine, forward_batch_equals_each_sequence_alone) {
   for (auto& [name, cfg] : configs()) {
     SCOPED_TRACE(name);
