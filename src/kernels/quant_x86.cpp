@@ -29,7 +29,7 @@ namespace {
 constexpr int kTileR = 4, kTileC = 4;
 // q8, AVX-512: 3 rows of W by 4 of X (24 accumulators) was the fastest of 2-4 x 1-4 on Zen 5.
 constexpr int kQ8TileR = 3, kQ8TileC = 4;
-// Bytes ahead of the current W load that the q8 kernels prefetch (W and, 8 times closer, its
+// Bytes ahead of the current W load that the kernels prefetch (W and, 8 times closer, its
 // scales). The hardware prefetcher alone left the memory idle while a tile was being
 // multiplied: AVX-512 at n = 8 on 1 thread 8 KB ahead gave 1.3-1.9x (2304x768 ... 50257x768, W
 // streamed from memory), n = 1 1.05-1.4x; 4 KB helped less, 16-32 KB no more, nor did the T1 or
@@ -301,7 +301,7 @@ AERO_AVX512 inline __m512 load16(const uint16_t* p, __mmask16 m) {
 }
 
 template <typename T, int R, int C>
-AERO_AVX512 void fx_tile_512(const T* w, int K, const float* x, float* y, int ldy) {
+AERO_AVX512 void fx_tile_512(const T* w, int K, const float* x, float* y, int ldy, ptrdiff_t pf) {
   __m512 acc[R][C];
 #pragma GCC unroll 4
   for (int i = 0; i < R; i++)
@@ -311,7 +311,10 @@ AERO_AVX512 void fx_tile_512(const T* w, int K, const float* x, float* y, int ld
     const __mmask16 m = K - k >= 16 ? __mmask16(0xffff) : __mmask16((1u << (K - k)) - 1);
     __m512 wv[R];
 #pragma GCC unroll 4
-    for (int i = 0; i < R; i++) wv[i] = load16(w + static_cast<ptrdiff_t>(i) * K + k, m);
+    for (int i = 0; i < R; i++) {
+      prefetch_w(w + static_cast<ptrdiff_t>(i) * K + k, pf);
+      wv[i] = load16(w + static_cast<ptrdiff_t>(i) * K + k, m);
+    }
 #pragma GCC unroll 4
     for (int j = 0; j < C; j++) {
       const __m512 xv = _mm512_maskz_loadu_ps(m, x + static_cast<ptrdiff_t>(j) * K + k);
@@ -335,7 +338,7 @@ inline float widen(float v) { return v; }
 inline float widen(uint16_t v) { return bf16_to_f32(v); }
 
 template <typename T, int R, int C>
-AERO_AVX2 void fx_tile_avx2(const T* w, int K, const float* x, float* y, int ldy) {
+AERO_AVX2 void fx_tile_avx2(const T* w, int K, const float* x, float* y, int ldy, ptrdiff_t pf) {
   __m256 acc[R][C];
 #pragma GCC unroll 4
   for (int i = 0; i < R; i++)
@@ -345,7 +348,10 @@ AERO_AVX2 void fx_tile_avx2(const T* w, int K, const float* x, float* y, int ldy
   for (; k + 8 <= K; k += 8) {
     __m256 wv[R];
 #pragma GCC unroll 4
-    for (int i = 0; i < R; i++) wv[i] = load8(w + static_cast<ptrdiff_t>(i) * K + k);
+    for (int i = 0; i < R; i++) {
+      prefetch_w(w + static_cast<ptrdiff_t>(i) * K + k, pf);
+      wv[i] = load8(w + static_cast<ptrdiff_t>(i) * K + k);
+    }
 #pragma GCC unroll 4
     for (int j = 0; j < C; j++) {
       const __m256 xv = _mm256_loadu_ps(x + static_cast<ptrdiff_t>(j) * K + k);
@@ -364,8 +370,10 @@ AERO_AVX2 void fx_tile_avx2(const T* w, int K, const float* x, float* y, int ldy
 
 // vdpbf16ps: each f32 lane adds the products of 2 bf16 pairs (exact), 32 MACs per instruction
 // against 16 for widen + FMA: 2.2x faster in L1 on Zen 5.
+// pf: bytes ahead to prefetch W on the first pass over the tile (as q8_run's), else 0.
 template <int R, int C>
-AERO_AVX512BF16 void bf16_tile_dp(const uint16_t* w, int K, const uint16_t* x, float* y, int ldy) {
+AERO_AVX512BF16 void bf16_tile_dp(const uint16_t* w, int K, const uint16_t* x, float* y, int ldy,
+                                  ptrdiff_t pf) {
   __m512 acc[R][C];
 #pragma GCC unroll 4
   for (int i = 0; i < R; i++)
@@ -375,8 +383,10 @@ AERO_AVX512BF16 void bf16_tile_dp(const uint16_t* w, int K, const uint16_t* x, f
     const __mmask32 m = K - k >= 32 ? ~__mmask32(0) : (__mmask32(1) << (K - k)) - 1;
     __m512bh wv[R];
 #pragma GCC unroll 4
-    for (int i = 0; i < R; i++)
+    for (int i = 0; i < R; i++) {
+      prefetch_w(w + static_cast<ptrdiff_t>(i) * K + k, pf);
       wv[i] = (__m512bh)_mm512_maskz_loadu_epi16(m, w + static_cast<ptrdiff_t>(i) * K + k);
+    }
 #pragma GCC unroll 4
     for (int j = 0; j < C; j++) {
       const __m512bh xv =
@@ -392,7 +402,7 @@ AERO_AVX512BF16 void bf16_tile_dp(const uint16_t* w, int K, const uint16_t* x, f
       y[static_cast<ptrdiff_t>(j) * ldy + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-using Bf16DpTile = void (*)(const uint16_t*, int, const uint16_t*, float*, int);
+using Bf16DpTile = void (*)(const uint16_t*, int, const uint16_t*, float*, int, ptrdiff_t);
 
 // One token: W row by row (one sequential stream) with 4 independent accumulators.
 AERO_AVX512BF16 void bf16_gemv_dp(const uint16_t* w, int K, const uint16_t* x, float* y, int r0,
@@ -418,19 +428,18 @@ AERO_AVX512BF16 void bf16_gemv_dp(const uint16_t* w, int K, const uint16_t* x, f
 }
 
 template <typename T>
-using FxTile = void (*)(const T*, int, const float*, float*, int);
+using FxTile = void (*)(const T*, int, const float*, float*, int, ptrdiff_t);
 
 // tr: rows of W per tile; f32 with one token reads one row at a time (one sequential stream for
 // the prefetcher: 67% of the read bandwidth against 55-59% with 4 rows).
 template <typename T>
 void fx_run(const TileTable<FxTile<T>>& table, int tr, const T* wdata, const QMatrix& w,
             const float* x, int n, float* y, int r0, int r1) {
-  const int K = w.cols;
-  for_tiles(table, tr, kTileC, n, r0, r1, x_chunk_rows(n, 4 * K),
-            [&](FxTile<T> tile, int r, int j) {
-              tile(wdata + static_cast<ptrdiff_t>(r) * K, K, x + static_cast<ptrdiff_t>(j) * K,
-                   y + static_cast<ptrdiff_t>(j) * w.rows + r, w.rows);
-            });
+  const int K = w.cols, chunk = x_chunk_rows(n, 4 * K);
+  for_tiles(table, tr, kTileC, n, r0, r1, chunk, [&](FxTile<T> tile, int r, int j) {
+    tile(wdata + static_cast<ptrdiff_t>(r) * K, K, x + static_cast<ptrdiff_t>(j) * K,
+         y + static_cast<ptrdiff_t>(j) * w.rows + r, w.rows, j % chunk == 0 ? kQ8Prefetch : 0);
+  });
 }
 
 // X rows quantized and packed as quant.cpp's quantize_acts does it, bit for bit: the same
@@ -528,11 +537,11 @@ void bf16_avx512_dp(const QMatrix& w, const uint16_t* x, int n, float* y, int r0
   static constexpr TileTable<Bf16DpTile> table = AERO_TILE_TABLE(bf16_tile_dp);
   const int K = w.cols;
   if (n == 1) return bf16_gemv_dp(w.bf16.data(), K, x, y, r0, r1);
-  for_tiles(
-      table, kTileR, kTileC, n, r0, r1, x_chunk_rows(n, 2 * K), [&](Bf16DpTile tile, int r, int j) {
-        tile(w.bf16.data() + static_cast<ptrdiff_t>(r) * K, K, x + static_cast<ptrdiff_t>(j) * K,
-             y + static_cast<ptrdiff_t>(j) * w.rows + r, w.rows);
-      });
+  const int chunk = x_chunk_rows(n, 2 * K);
+  for_tiles(table, kTileR, kTileC, n, r0, r1, chunk, [&](Bf16DpTile tile, int r, int j) {
+    tile(w.bf16.data() + static_cast<ptrdiff_t>(r) * K, K, x + static_cast<ptrdiff_t>(j) * K,
+         y + static_cast<ptrdiff_t>(j) * w.rows + r, w.rows, j % chunk == 0 ? kQ8Prefetch : 0);
+  });
 }
 
 void bf16_avx2(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
