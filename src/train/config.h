@@ -37,7 +37,7 @@ struct TrainConfig {
   int early_stop = 0;  // stop after this many evaluations without a better val loss; 0: off
   int threads = 0;     // 0: AERO_THREADS / OMP_NUM_THREADS / all usable CPUs
   // Batch parts trained side by side, one per thread (train/data_parallel.h); 1: every op
-  // threaded instead; 0: auto (parts = threads for small models, see data_parallel_parts()).
+  // threaded instead; 0: auto (auto_data_parallel_parts in train/trainer.h).
   int data_parallel = 0;
 
   void validate() const;
