@@ -338,8 +338,19 @@ def check_with_llama_cpp(path, opts, n_q8, n_half):
     env = dict(os.environ, AERO_NODE_LLAMA_CPP=opts["--llama-cpp"])
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "llama_cpp_probs.mjs")
     node = os.path.join(env["AERO_NODE_LLAMA_CPP"], "bin", "node")  # scripts/llama-cpp.sh
-    out = subprocess.run([node, script, path, opts["--text"]], env=env, check=True,
-                         capture_output=True, text=True).stdout
+    # node-llama-cpp exited with status 1 about once in ten full test runs on a loaded machine
+    # (both CPUs busy with other tests), never when run alone: its stderr is printed and the
+    # run tried once more. A wrong answer is not retried: the checks below stand.
+    for attempt in (1, 2):
+        run = subprocess.run([node, script, path, opts["--text"]], env=env,
+                             capture_output=True, text=True)
+        if run.returncode == 0:
+            break
+        print(f"llama.cpp run {attempt} on {path} exited with {run.returncode}:\n{run.stderr}",
+              file=sys.stderr)
+    else:
+        raise SystemExit(f"llama.cpp failed twice on {path}")
+    out = run.stdout
     got = json.loads(out.strip().splitlines()[-1])
     ids = [int(i) for i in opts["--ids"].split(",")]
     arch = get_meta(path, "general.architecture")
