@@ -238,9 +238,10 @@ int main(int argc, char** argv) {
       std::printf("%-5s %-18s %8.2fx %8.2fx %8.2fx\n", "", "aero / llama.cpp",
                   ratio(pf64, ref.prefill64), ratio(pf512, ref.prefill512), ratio(dec, ref.decode));
       if (ref.decode_native > 0)
-        std::printf("      llama.cpp decode: %.1f t/s by its own eval timer, %.1f t/s through "
-                    "node-llama-cpp's evaluate()\n",
-                    ref.decode_native, ref.decode_highlevel);
+        std::printf(
+            "      llama.cpp decode: %.1f t/s by its own eval timer, %.1f t/s through "
+            "node-llama-cpp's evaluate()\n",
+            ref.decode_native, ref.decode_highlevel);
     }
     double b1 = decode_rate(m, 1, decode / 2, repeat), b8 = decode_rate(m, 8, decode / 2, repeat);
     std::printf("      batched decode: 1 seq %.1f t/s, 8 seqs %.1f t/s aggregate (%.2fx)\n", b1, b8,
