@@ -15,6 +15,9 @@ fail() { echo "FAIL: $*" >&2; [[ -f server.log ]] && tail -20 server.log >&2; ex
 
 # start_server [extra aero serve options]: sets SERVER_PID and URL, returns when /health is 200.
 start_server() {
+  # The log exists before the server starts: the background redirect may not have created it
+  # when sed first reads it, and sed's error would end the test (set -e) at random.
+  : > server.log
   "$A" serve -m "$MODEL" --port 0 --threads 1 --sessions "$T/sessions.db" \
     --audit-log "$T/audit.jsonl" "$@" > server.log 2>&1 &
   SERVER_PID=$!
