@@ -117,11 +117,7 @@ void add_chat(CLI::App& app) {
         std::fflush(stdout);
         return true;
       };
-      GenerateResult r;
-      req.on_done = [&r](const GenerateResult& res, int) { r = res; };
-      engine.add(std::move(req));
-      while (engine.step() > 0) {
-      }
+      const GenerateResult r = engine.run(std::move(req));
       std::fputs("\n", stdout);
       std::fflush(stdout);
       history.push_back({"assistant", trim(r.text)});

@@ -116,11 +116,7 @@ void add_generate(CLI::App& app) {
         std::fflush(stdout);
         return true;
       };
-    GenerateResult r;
-    req.on_done = [&r](const GenerateResult& res, int) { r = res; };
-    engine.add(std::move(req));
-    while (engine.step() > 0) {
-    }
+    const GenerateResult r = engine.run(std::move(req));
     if (!a->stream) std::fputs(r.text.c_str(), stdout);
     std::fputs("\n", stdout);
     std::fprintf(stderr, "[%zu tokens, finished by %s]\n", r.tokens.size(), r.finish.c_str());

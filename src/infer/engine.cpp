@@ -132,6 +132,18 @@ void Engine::cancel(SeqId id) {
     if (s->id == id) s->cancelled = true;
 }
 
+GenerateResult Engine::run(SeqRequest req) {
+  GenerateResult res;
+  req.on_done = [&res, done = std::move(req.on_done)](const GenerateResult& r, int prompt_tokens) {
+    res = r;
+    if (done) done(r, prompt_tokens);
+  };
+  add(std::move(req));
+  while (step() > 0) {
+  }
+  return res;
+}
+
 int Engine::step() {
   State& st = *s_;
   const int block = st.model->config().block_size;

@@ -95,6 +95,8 @@ class Engine {
   // callbacks, retires finished ones. Returns the number of sequences still
   // active or waiting.
   int step();
+  // Adds req and steps until nothing is active or waiting; its result (on_done still called).
+  GenerateResult run(SeqRequest req);
   int active() const;   // sequences with a KV cache
   int waiting() const;  // added, not yet prefilled
 

@@ -43,8 +43,6 @@ GenerateResult generate(const InferenceModel& model, const Tokenizer& tok,
   if (req.prompt.empty()) req.prompt.push_back(tok.eos_id() >= 0 ? tok.eos_id() : 0);
   req.opts = opts;
   req.on_text = on_text;
-  GenerateResult res;
-  req.on_done = [&res](const GenerateResult& r, int) { res = r; };
   // The engine shares ownership of what it runs; here the caller owns both.
   auto no_delete = [](const void*) {};
   EngineOpts eo;
@@ -52,10 +50,7 @@ GenerateResult generate(const InferenceModel& model, const Tokenizer& tok,
   eo.context = ContextPolicy::slide;
   Engine engine(std::shared_ptr<const InferenceModel>(&model, no_delete),
                 std::shared_ptr<const Tokenizer>(&tok, no_delete), eo);
-  engine.add(std::move(req));
-  while (engine.step() > 0) {
-  }
-  return res;
+  return engine.run(std::move(req));
 }
 
 }  // namespace aero
