@@ -217,6 +217,17 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
         }
         sink->send("data: [DONE]\n\n");
       };
+      // The whole answer of a request that did not stream, as one OpenAI JSON object.
+      auto send_whole = [&](const char* object, json choice) {
+        json j = {{"id", id},
+                  {"object", object},
+                  {"created", created},
+                  {"model", model},
+                  {"choices", json::array({std::move(choice)})},
+                  {"usage", usage}};
+        sink->begin(200, "application/json", {});
+        sink->send(dump(j));
+      };
       switch (route) {
         case Route::chat_completions:
           if (req.stream) {
@@ -224,18 +235,10 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
                 chunk_json({{"index", 0}, {"delta", json::object()}, {"finish_reason", finish}}));
             end_stream("chat.completion.chunk");
           } else {
-            json j = {
-                {"id", id},
-                {"object", "chat.completion"},
-                {"created", created},
-                {"model", model},
-                {"choices", json::array({{{"index", 0},
-                                          {"message", {{"role", "assistant"}, {"content", text}}},
-                                          {"logprobs", nullptr},
-                                          {"finish_reason", finish}}})},
-                {"usage", usage}};
-            sink->begin(200, "application/json", {});
-            sink->send(dump(j));
+            send_whole("chat.completion", {{"index", 0},
+                                           {"message", {{"role", "assistant"}, {"content", text}}},
+                                           {"logprobs", nullptr},
+                                           {"finish_reason", finish}});
           }
           break;
         case Route::completions:
@@ -244,17 +247,9 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
                 {{"index", 0}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", finish}}));
             end_stream("text_completion");
           } else {
-            json j = {{"id", id},
-                      {"object", "text_completion"},
-                      {"created", created},
-                      {"model", model},
-                      {"choices", json::array({{{"index", 0},
-                                                {"text", text},
-                                                {"logprobs", nullptr},
-                                                {"finish_reason", finish}}})},
-                      {"usage", usage}};
-            sink->begin(200, "application/json", {});
-            sink->send(dump(j));
+            send_whole(
+                "text_completion",
+                {{"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", finish}});
           }
           break;
         case Route::seed_chat:
