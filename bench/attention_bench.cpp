@@ -1,7 +1,8 @@
 // aero's fused attention, forward + backward of q, k, v, at the shapes of
 // bench/attention_torch.py: B 4, NH 12, T 256, HS 64, causal, no dropout, fp32, 2 threads.
 // Prints "aero_ms <median>" (and the forward / backward split on stderr).
-// Usage: attention_bench [runs] [threads]
+// Usage: attention_bench [runs] [threads] [B NH T HS]   (other shapes: char-small's part is
+// 6 4 64 32)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -46,7 +47,10 @@ int main(int argc, char** argv) {
   aero::tune_openmp_runtime(argv);  // the same threading aero's CLI runs with
   const int runs = argc > 1 ? std::atoi(argv[1]) : 30;
   set_num_threads(argc > 2 ? std::atoi(argv[2]) : 2);
-  const int64_t B = 4, NH = 12, T = 256, HS = 64, C = NH * HS;
+  const bool shape = argc > 6;
+  const int64_t B = shape ? std::atoi(argv[3]) : 4, NH = shape ? std::atoi(argv[4]) : 12;
+  const int64_t T = shape ? std::atoi(argv[5]) : 256, HS = shape ? std::atoi(argv[6]) : 64;
+  const int64_t C = NH * HS;
   Tensor q = random_tensor({B, T, C}, 1), k = random_tensor({B, T, C}, 2);
   Tensor v = random_tensor({B, T, C}, 3), dy = random_tensor({B, T, C}, 4);
   AttentionOpts opts;

@@ -11,6 +11,7 @@
 
 #include "core/rng.h"
 #include "kernels/gemm.h"
+#include "kernels/vec.h"
 
 namespace aero {
 namespace {
@@ -20,27 +21,6 @@ namespace {
 constexpr int64_t kQB = 32;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-// One register of floats. GCC vector extensions compile to the build's ISA (AVX-512 with
-// -march=native, SSE on a generic x86-64 build), so no run-time dispatch is needed. Rows are
-// processed a vector at a time: the compiler leaves loops around a scalar exp() or a select
-// scalar.
-#if defined(__AVX512F__)
-constexpr int kW = 16;
-#elif defined(__AVX__)
-constexpr int kW = 8;
-#else
-constexpr int kW = 4;
-#endif
-using fvec = float __attribute__((vector_size(kW * sizeof(float))));
-using ivec = int32_t __attribute__((vector_size(kW * sizeof(int32_t))));
-
-inline fvec loadv(const float* p) {
-  fvec v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-inline void storev(float* p, fvec v) { std::memcpy(p, &v, sizeof(v)); }
-inline fvec splat(float x) { return fvec{} + x; }
 // Horizontal sum and max as a tree of shuffles (4 steps for 16 lanes) rather than a chain of
 // 15 dependent scalar operations, which was a sixth of a short row's softmax.
 #if defined(__AVX512F__)
@@ -77,23 +57,8 @@ inline ivec lane_index(int32_t base) {
   return v;
 }
 
-// exp(x) for x <= 0, exactly 0 below -87 (and for -inf); relative error ~1e-7.
-inline fvec exp_nonpos(fvec x) {
-  fvec xc = x < -87.0f ? splat(-87.0f) : x;
-  fvec t = xc * 1.44269504f;
-  fvec n = (t + 12582912.0f) - 12582912.0f;             // round to nearest (1.5 * 2^23 trick)
-  fvec r = xc - n * 0.693145752f - n * 1.42860677e-6f;  // ln 2 split in two for accuracy
-  fvec p = splat(1.0f / 5040);
-  p = p * r + 1.0f / 720;
-  p = p * r + 1.0f / 120;
-  p = p * r + 1.0f / 24;
-  p = p * r + 1.0f / 6;
-  p = p * r + 0.5f;
-  p = p * r + 1.0f;
-  p = p * r + 1.0f;
-  ivec e = (__builtin_convertvector(n, ivec) + 127) << 23;
-  return x < -87.0f ? splat(0.0f) : p * std::bit_cast<fvec>(e);
-}
+// exp(x) for x <= 0, exactly 0 below -87 (and for -inf): masked keys get no weight at all.
+inline fvec exp_nonpos(fvec x) { return x < -87.0f ? splat(0.0f) : exp_v(x); }
 
 // Keys row i of a (b, h) head may see: j < limit, and key_mask[j] != 0 when given.
 inline int64_t key_limit(const AttentionArgs& a, int64_t i, int64_t n_keys) {

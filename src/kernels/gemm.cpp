@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/cpu.h"
 #include "core/log.h"
@@ -248,6 +249,16 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
   // Weight gradients of narrow layers, dW (M, N) = Aᵀ·B with N <= 64 and a long K (B·T rows):
   // seed-tiny's head 10000x64x4096 86 -> 117 GFLOP/s, its 64-wide projections 1.0-1.3x.
   const bool narrow_dw = trans_a && !trans_b && N <= 2 * builtin_nr() && K >= 1024;
+  // Small operands that stay in cache (char-small's layers, attention blocks of 32 query rows):
+  // packing them costs about as much as the multiply, so A and B are read where they are.
+  // char-small's training step (bench/train_bench, one thread, two parts, alternating runs)
+  // 26.9 -> 26.4 ms. Not for column counts that leave much of a micro-tile empty (attention at
+  // HS 16 was 1.3x slower).
+  const int nr = builtin_nr();
+  const bool direct = M >= 16 && (N % nr == 0 || N >= 4 * nr) &&
+                      (trans_b ? K <= 256 : K <= 512 && N <= 512);
+  if (b.small_k_builtin && direct && !small_k)
+    return sgemm_direct(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (b.sgemm && !(b.small_k_builtin && (small_k || narrow || narrow_dw))) {
     b.sgemm(kCblasRowMajor, trans_a ? kCblasTrans : kCblasNoTrans,
             trans_b ? kCblasTrans : kCblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -287,11 +298,12 @@ using v16 = float __attribute__((vector_size(64)));
 // Where element (i, k) of an A micro-panel lives.
 enum ALayout { kPackedA = 0, kRowsA = 1, kColsA = 2 };  // a[k*MR+i], a[i*lda+k], a[k*lda+i]
 
-// C(MR, NV * W) = alpha * a · b + beta * C, b packed (kc, NV * W), a as kLayout says.
+// C(MR, NV * W) = alpha * a · b + beta * C, b (kc, NV * W) with row stride ldb (NV * W when
+// packed), a as kLayout says.
 template <class V, int MR, int NV, int kLayout>
 [[gnu::always_inline]] inline void micro_tile(int kc, const float* __restrict a, ptrdiff_t lda,
-                                              const float* __restrict b, float* c, ptrdiff_t ldc,
-                                              float alpha, float beta) {
+                                              const float* __restrict b, ptrdiff_t ldb, float* c,
+                                              ptrdiff_t ldc, float alpha, float beta) {
   constexpr int W = sizeof(V) / sizeof(float);
   V acc[MR][NV];
 #pragma GCC unroll 32
@@ -312,7 +324,7 @@ template <class V, int MR, int NV, int kLayout>
 #pragma GCC unroll 8
       for (int j = 0; j < NV; j++) acc[i][j] += ai * bv[j];
     }
-    b += NV * W;
+    b += ldb;
   }
 #pragma GCC unroll 32
   for (int i = 0; i < MR; i++)
@@ -329,36 +341,38 @@ template <class V, int MR, int NV, int kLayout>
     }
 }
 
-using MicroFn = void (*)(int, const float*, ptrdiff_t, int, const float*, float*, ptrdiff_t, float,
-                         float);
+using MicroFn = void (*)(int, const float*, ptrdiff_t, int, const float*, ptrdiff_t, float*,
+                         ptrdiff_t, float, float);
 
 template <class V, int MR, int NV>
 [[gnu::always_inline]] inline void micro_either(int kc, const float* a, ptrdiff_t lda, int layout,
-                                                const float* b, float* c, ptrdiff_t ldc,
-                                                float alpha, float beta) {
+                                                const float* b, ptrdiff_t ldb, float* c,
+                                                ptrdiff_t ldc, float alpha, float beta) {
   if (layout == kRowsA)
-    micro_tile<V, MR, NV, kRowsA>(kc, a, lda, b, c, ldc, alpha, beta);
+    micro_tile<V, MR, NV, kRowsA>(kc, a, lda, b, ldb, c, ldc, alpha, beta);
   else if (layout == kColsA)
-    micro_tile<V, MR, NV, kColsA>(kc, a, lda, b, c, ldc, alpha, beta);
+    micro_tile<V, MR, NV, kColsA>(kc, a, lda, b, ldb, c, ldc, alpha, beta);
   else
-    micro_tile<V, MR, NV, kPackedA>(kc, a, 0, b, c, ldc, alpha, beta);
+    micro_tile<V, MR, NV, kPackedA>(kc, a, 0, b, ldb, c, ldc, alpha, beta);
 }
 
 __attribute__((target("avx512f"))) void micro_avx512(int kc, const float* a, ptrdiff_t lda,
-                                                     int layout, const float* b, float* c,
-                                                     ptrdiff_t ldc, float alpha, float beta) {
-  micro_either<v16, 8, 2>(kc, a, lda, layout, b, c, ldc, alpha, beta);
+                                                     int layout, const float* b, ptrdiff_t ldb,
+                                                     float* c, ptrdiff_t ldc, float alpha,
+                                                     float beta) {
+  micro_either<v16, 8, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta);
 }
 
 __attribute__((target("avx2,fma"))) void micro_avx2(int kc, const float* a, ptrdiff_t lda,
-                                                    int layout, const float* b, float* c,
-                                                    ptrdiff_t ldc, float alpha, float beta) {
-  micro_either<v8, 6, 2>(kc, a, lda, layout, b, c, ldc, alpha, beta);
+                                                    int layout, const float* b, ptrdiff_t ldb,
+                                                    float* c, ptrdiff_t ldc, float alpha,
+                                                    float beta) {
+  micro_either<v8, 6, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta);
 }
 
-void micro_sse(int kc, const float* a, ptrdiff_t lda, int layout, const float* b, float* c,
-               ptrdiff_t ldc, float alpha, float beta) {
-  micro_either<v4, 4, 2>(kc, a, lda, layout, b, c, ldc, alpha, beta);
+void micro_sse(int kc, const float* a, ptrdiff_t lda, int layout, const float* b, ptrdiff_t ldb,
+               float* c, ptrdiff_t ldc, float alpha, float beta) {
+  micro_either<v4, 4, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta);
 }
 
 struct MicroKernel {
@@ -518,11 +532,11 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
             }
             float* c = C + static_cast<ptrdiff_t>(i0) * ldc + j0;
             if (m == MR && n == NR) {
-              mk.fn(kc, a, a_ld, layout, b, c, ldc, alpha, beta_eff);
+              mk.fn(kc, a, a_ld, layout, b, NR, c, ldc, alpha, beta_eff);
               continue;
             }
             alignas(64) float tile[kMaxTile];
-            mk.fn(kc, a, a_ld, layout, b, tile, NR, alpha, 0.0f);
+            mk.fn(kc, a, a_ld, layout, b, NR, tile, NR, alpha, 0.0f);
             for (int i = 0; i < m; i++)
               for (int j = 0; j < n; j++) {
                 float& cij = c[static_cast<ptrdiff_t>(i) * ldc + j];
@@ -536,6 +550,64 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
   }
   // Out of memory for the packing buffers: the unpacked reference loop needs none.
   if (out_of_memory) sgemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
+                  int lda, const float* B, int ldb, float beta, float* C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
+  const MicroKernel& mk = micro_kernel();
+  const int MR = mk.mr, NR = mk.nr;
+  // Column panels of op(B) are read in place from the rows of B, except when B is transposed
+  // (all packed) and for a last panel narrower than NR (packed, zero-padded).
+  const int n_panels = (N + NR - 1) / NR, in_place = trans_b ? 0 : N / NR;
+  thread_local std::vector<float> b_buf, a_buf;
+  b_buf.resize(static_cast<size_t>(n_panels - in_place) * K * NR);
+  float* const bp = b_buf.data();
+  for (int p = in_place; p < n_panels; p++)
+    pack_b(bp + static_cast<ptrdiff_t>(p - in_place) * K * NR, B, ldb, trans_b, N, p * NR, 0, K,
+           NR);
+  const int m_tiles = (M + MR - 1) / MR;
+  const bool parallel = !omp_in_parallel() && omp_get_max_threads() > 1 && m_tiles > 1 &&
+                        2.0 * M * N * K > 4e6;
+  auto row_tile = [&](int t) {
+    const int i0 = t * MR, m = std::min(MR, M - i0);
+    // Rows of op(A) in place (a row of A, or MR neighbours in a row of A when transposed); the
+    // last, partial tile is packed and zero-padded.
+    const float* a = trans_a ? A + i0 : A + static_cast<ptrdiff_t>(i0) * lda;
+    ptrdiff_t a_ld = lda;
+    int layout = trans_a ? kColsA : kRowsA;
+    if (m < MR) {
+      a_buf.resize(static_cast<size_t>(K) * MR);
+      pack_a(a_buf.data(), A, lda, trans_a, M, i0, 0, K, MR);
+      a = a_buf.data(), a_ld = 0, layout = kPackedA;
+    }
+    for (int p = 0; p < n_panels; p++) {
+      const int j0 = p * NR, n = std::min(NR, N - j0);
+      const float* b = p < in_place ? B + j0 : bp + static_cast<ptrdiff_t>(p - in_place) * K * NR;
+      const ptrdiff_t b_ld = p < in_place ? ldb : NR;
+      float* c = C + static_cast<ptrdiff_t>(i0) * ldc + j0;
+      if (m == MR && n == NR) {
+        mk.fn(K, a, a_ld, layout, b, b_ld, c, ldc, alpha, beta);
+        continue;
+      }
+      alignas(64) float tile[kMaxTile];
+      mk.fn(K, a, a_ld, layout, b, b_ld, tile, NR, alpha, 0.0f);
+      for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+          float& cij = c[static_cast<ptrdiff_t>(i) * ldc + j];
+          cij = tile[i * NR + j] + (beta == 0.0f ? 0.0f : beta * cij);
+        }
+    }
+  };
+  // Not `omp parallel for if (parallel)`: a region that does not fork still costs a team
+  // allocation and a futex call, as much as a whole small product.
+  if (!parallel) {
+    for (int t = 0; t < m_tiles; t++) row_tile(t);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int t = 0; t < m_tiles; t++) row_tile(t);
 }
 
 }  // namespace aero

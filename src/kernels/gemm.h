@@ -23,6 +23,13 @@ void sgemm_ref(bool trans_a, bool trans_b, int M, int N, int K, float alpha, con
 void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
                    int lda, const float* B, int ldb, float beta, float* C, int ldc);
 
+// Without packing: rows of A and of B are read where they are (only a transposed B, a last
+// narrow column panel and a last partial row block are packed). For small products whose
+// operands sit in cache, where packing costs as much as the multiply; single-threaded inside
+// a parallel region.
+void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
+                  int lda, const float* B, int ldb, float beta, float* C, int ldc);
+
 struct GemmInfo {
   std::string backend;    // "openblas", "builtin", or "cblas" (another BLAS via AERO_BLAS_LIB)
   std::string library;    // path of the loaded library

@@ -1,10 +1,12 @@
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <vector>
 
 #include "kernels/elementwise.h"
+#include "kernels/vec.h"
 #include "op_test.h"
 
 using namespace aero;
@@ -54,6 +56,24 @@ TEST(kernels, fast_exp_relative_error) {
   EXPECT_EQ(fast_exp(-1000.0f), 0.0f);
   EXPECT_EQ(fast_exp(-INFINITY), 0.0f);
   EXPECT_TRUE(std::isfinite(fast_exp(1000.0f)));
+}
+
+TEST(kernels, exp_v_relative_error) {
+  double worst = 0;
+  for (double x0 = -87.0; x0 <= 88.0; x0 += kW / 1024.0) {
+    float in[kW], out[kW];
+    for (int i = 0; i < kW; i++) in[i] = float(std::min(88.0, x0 + i / 1024.0 + 1e-7));
+    storev(out, exp_v(loadv(in)));
+    for (int i = 0; i < kW; i++) {
+      double e = std::exp(double(in[i]));
+      worst = std::max(worst, std::fabs(out[i] - e) / e);
+    }
+  }
+  EXPECT_LT(worst, 2e-7);
+  float edge[kW];
+  for (int i = 0; i < kW; i++) edge[i] = i % 2 ? -1000.0f : 1000.0f;  // clamped, finite
+  storev(edge, exp_v(loadv(edge)));
+  for (int i = 0; i < kW; i++) EXPECT_TRUE(std::isfinite(edge[i]) && edge[i] > 0.0f) << i;
 }
 
 TEST(kernels, fast_erf_absolute_error) {
