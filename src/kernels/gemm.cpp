@@ -255,8 +255,8 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
   // 26.9 -> 26.4 ms. Not for column counts that leave much of a micro-tile empty (attention at
   // HS 16 was 1.3x slower).
   const int nr = builtin_nr();
-  const bool direct = M >= 16 && (N % nr == 0 || N >= 4 * nr) &&
-                      (trans_b ? K <= 256 : K <= 512 && N <= 512);
+  const bool direct =
+      M >= 16 && (N % nr == 0 || N >= 4 * nr) && (trans_b ? K <= 256 : K <= 512 && N <= 512);
   if (b.small_k_builtin && direct && !small_k)
     return sgemm_direct(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (b.sgemm && !(b.small_k_builtin && (small_k || narrow || narrow_dw))) {
@@ -568,8 +568,8 @@ void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
     pack_b(bp + static_cast<ptrdiff_t>(p - in_place) * K * NR, B, ldb, trans_b, N, p * NR, 0, K,
            NR);
   const int m_tiles = (M + MR - 1) / MR;
-  const bool parallel = !omp_in_parallel() && omp_get_max_threads() > 1 && m_tiles > 1 &&
-                        2.0 * M * N * K > 4e6;
+  const bool parallel =
+      !omp_in_parallel() && omp_get_max_threads() > 1 && m_tiles > 1 && 2.0 * M * N * K > 4e6;
   auto row_tile = [&](int t) {
     const int i0 = t * MR, m = std::min(MR, M - i0);
     // Rows of op(A) in place (a row of A, or MR neighbours in a row of A when transposed); the
