@@ -33,9 +33,13 @@ TEST(gemm, fast_paths_match_reference) {
   std::vector<GemmCase> cases;
   for (bool ta : {false, true})
     for (bool tb : {false, true})
-      for (auto [m, n, k] :
-           {std::tuple{1, 1, 1}, {3, 17, 5}, {64, 64, 64}, {17, 1, 130}, {129, 65, 33},
-            {45, 160, 300}, {33, 130, 200}})  // the last two: sgemm_direct inside sgemm()
+      for (auto [m, n, k] : {std::tuple{1, 1, 1},
+                             {3, 17, 5},
+                             {64, 64, 64},
+                             {17, 1, 130},
+                             {129, 65, 33},
+                             {45, 160, 300},
+                             {33, 130, 200}})  // the last two: sgemm_direct inside sgemm()
         cases.push_back({ta, tb, m, n, k});
   for (auto& c : cases) {
     check_gemm(&sgemm, c);
