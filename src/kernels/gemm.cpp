@@ -182,7 +182,8 @@ Backend load_backend() {
     b.small_k_builtin = mode != "openblas";
     if (b.small_k_builtin)
       b.info.note +=
-          "; small-K and narrow shapes use the builtin kernel (AERO_GEMM=openblas: never)";
+          "; small-K, narrow and in-cache shapes use the builtin kernel (AERO_GEMM=openblas: "
+          "never)";
     if (user_lib && *user_lib && std::strcmp(path, user_lib) != 0)
       b.info.note +=
           "; AERO_BLAS_LIB=" + std::string(user_lib) + " could not be loaded as OpenBLAS";
@@ -235,6 +236,18 @@ void scale_c(int M, int N, float beta, float* C, int ldc) {
 
 }  // namespace
 
+bool sgemm_uses_direct(bool /*trans_a*/, bool trans_b, int M, int N, int K) {
+  // Small operands that stay in cache (char-small's layers, attention blocks of 32 query rows):
+  // packing them costs about as much as the multiply, so A and B are read where they are.
+  // char-small's training step (bench/train_bench, one thread, two parts, alternating runs)
+  // 26.9 -> 26.4 ms. Not for column counts that leave much of a micro-tile empty (attention at
+  // HS 16 was 1.3x slower), nor where the small-K rule in sgemm() picks the packed builtin kernel.
+  const int nr = builtin_nr();
+  const bool small_k = K <= 256 && static_cast<long>(M) * N >= (1L << 21);
+  return backend().small_k_builtin && !small_k && M >= 16 && (N % nr == 0 || N >= 4 * nr) &&
+         (trans_b ? K <= 256 : K <= 512 && N <= 512);
+}
+
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
            const float* B, int ldb, float beta, float* C, int ldc) {
   if (M <= 0 || N <= 0) return;
@@ -249,15 +262,7 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
   // Weight gradients of narrow layers, dW (M, N) = Aᵀ·B with N <= 64 and a long K (B·T rows):
   // seed-tiny's head 10000x64x4096 86 -> 117 GFLOP/s, its 64-wide projections 1.0-1.3x.
   const bool narrow_dw = trans_a && !trans_b && N <= 2 * builtin_nr() && K >= 1024;
-  // Small operands that stay in cache (char-small's layers, attention blocks of 32 query rows):
-  // packing them costs about as much as the multiply, so A and B are read where they are.
-  // char-small's training step (bench/train_bench, one thread, two parts, alternating runs)
-  // 26.9 -> 26.4 ms. Not for column counts that leave much of a micro-tile empty (attention at
-  // HS 16 was 1.3x slower).
-  const int nr = builtin_nr();
-  const bool direct =
-      M >= 16 && (N % nr == 0 || N >= 4 * nr) && (trans_b ? K <= 256 : K <= 512 && N <= 512);
-  if (b.small_k_builtin && direct && !small_k)
+  if (sgemm_uses_direct(trans_a, trans_b, M, N, K))
     return sgemm_direct(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (b.sgemm && !(b.small_k_builtin && (small_k || narrow || narrow_dw))) {
     b.sgemm(kCblasRowMajor, trans_a ? kCblasTrans : kCblasNoTrans,
@@ -298,12 +303,13 @@ using v16 = float __attribute__((vector_size(64)));
 // Where element (i, k) of an A micro-panel lives.
 enum ALayout { kPackedA = 0, kRowsA = 1, kColsA = 2 };  // a[k*MR+i], a[i*lda+k], a[k*lda+i]
 
-// C(MR, NV * W) = alpha * a · b + beta * C, b (kc, NV * W) with row stride ldb (NV * W when
-// packed), a as kLayout says.
+// C(MR, NV * W) = alpha * a · b + beta * C (+ bias (NV * W) on every row when given), b (kc,
+// NV * W) with row stride ldb (NV * W when packed), a as kLayout says.
 template <class V, int MR, int NV, int kLayout>
 [[gnu::always_inline]] inline void micro_tile(int kc, const float* __restrict a, ptrdiff_t lda,
                                               const float* __restrict b, ptrdiff_t ldb, float* c,
-                                              ptrdiff_t ldc, float alpha, float beta) {
+                                              ptrdiff_t ldc, float alpha, float beta,
+                                              const float* bias) {
   constexpr int W = sizeof(V) / sizeof(float);
   V acc[MR][NV];
 #pragma GCC unroll 32
@@ -332,6 +338,11 @@ template <class V, int MR, int NV, int kLayout>
     for (int j = 0; j < NV; j++) {
       float* cp = c + i * ldc + j * W;
       V cv = alpha * acc[i][j];
+      if (bias) {
+        V bv;
+        std::memcpy(&bv, bias + j * W, sizeof(V));
+        cv += bv;
+      }
       if (beta != 0.0f) {
         V old;
         std::memcpy(&old, cp, sizeof(V));
@@ -342,37 +353,38 @@ template <class V, int MR, int NV, int kLayout>
 }
 
 using MicroFn = void (*)(int, const float*, ptrdiff_t, int, const float*, ptrdiff_t, float*,
-                         ptrdiff_t, float, float);
+                         ptrdiff_t, float, float, const float*);
 
 template <class V, int MR, int NV>
 [[gnu::always_inline]] inline void micro_either(int kc, const float* a, ptrdiff_t lda, int layout,
                                                 const float* b, ptrdiff_t ldb, float* c,
-                                                ptrdiff_t ldc, float alpha, float beta) {
+                                                ptrdiff_t ldc, float alpha, float beta,
+                                                const float* bias) {
   if (layout == kRowsA)
-    micro_tile<V, MR, NV, kRowsA>(kc, a, lda, b, ldb, c, ldc, alpha, beta);
+    micro_tile<V, MR, NV, kRowsA>(kc, a, lda, b, ldb, c, ldc, alpha, beta, bias);
   else if (layout == kColsA)
-    micro_tile<V, MR, NV, kColsA>(kc, a, lda, b, ldb, c, ldc, alpha, beta);
+    micro_tile<V, MR, NV, kColsA>(kc, a, lda, b, ldb, c, ldc, alpha, beta, bias);
   else
-    micro_tile<V, MR, NV, kPackedA>(kc, a, 0, b, ldb, c, ldc, alpha, beta);
+    micro_tile<V, MR, NV, kPackedA>(kc, a, 0, b, ldb, c, ldc, alpha, beta, bias);
 }
 
 __attribute__((target("avx512f"))) void micro_avx512(int kc, const float* a, ptrdiff_t lda,
                                                      int layout, const float* b, ptrdiff_t ldb,
                                                      float* c, ptrdiff_t ldc, float alpha,
-                                                     float beta) {
-  micro_either<v16, 8, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta);
+                                                     float beta, const float* bias) {
+  micro_either<v16, 8, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta, bias);
 }
 
 __attribute__((target("avx2,fma"))) void micro_avx2(int kc, const float* a, ptrdiff_t lda,
                                                     int layout, const float* b, ptrdiff_t ldb,
                                                     float* c, ptrdiff_t ldc, float alpha,
-                                                    float beta) {
-  micro_either<v8, 6, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta);
+                                                    float beta, const float* bias) {
+  micro_either<v8, 6, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta, bias);
 }
 
 void micro_sse(int kc, const float* a, ptrdiff_t lda, int layout, const float* b, ptrdiff_t ldb,
-               float* c, ptrdiff_t ldc, float alpha, float beta) {
-  micro_either<v4, 4, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta);
+               float* c, ptrdiff_t ldc, float alpha, float beta, const float* bias) {
+  micro_either<v4, 4, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta, bias);
 }
 
 struct MicroKernel {
@@ -532,11 +544,11 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
             }
             float* c = C + static_cast<ptrdiff_t>(i0) * ldc + j0;
             if (m == MR && n == NR) {
-              mk.fn(kc, a, a_ld, layout, b, NR, c, ldc, alpha, beta_eff);
+              mk.fn(kc, a, a_ld, layout, b, NR, c, ldc, alpha, beta_eff, nullptr);
               continue;
             }
             alignas(64) float tile[kMaxTile];
-            mk.fn(kc, a, a_ld, layout, b, NR, tile, NR, alpha, 0.0f);
+            mk.fn(kc, a, a_ld, layout, b, NR, tile, NR, alpha, 0.0f, nullptr);
             for (int i = 0; i < m; i++)
               for (int j = 0; j < n; j++) {
                 float& cij = c[static_cast<ptrdiff_t>(i) * ldc + j];
@@ -553,9 +565,16 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
 }
 
 void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
-                  int lda, const float* B, int ldb, float beta, float* C, int ldc) {
+                  int lda, const float* B, int ldb, float beta, float* C, int ldc,
+                  const float* bias) {
   if (M <= 0 || N <= 0) return;
-  if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
+  if (K <= 0 || alpha == 0.0f) {
+    scale_c(M, N, beta, C, ldc);
+    if (bias)
+      for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) C[static_cast<ptrdiff_t>(i) * ldc + j] += bias[j];
+    return;
+  }
   const MicroKernel& mk = micro_kernel();
   const int MR = mk.mr, NR = mk.nr;
   // Column panels of op(B) are read in place from the rows of B, except when B is transposed
@@ -588,15 +607,16 @@ void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
       const ptrdiff_t b_ld = p < in_place ? ldb : NR;
       float* c = C + static_cast<ptrdiff_t>(i0) * ldc + j0;
       if (m == MR && n == NR) {
-        mk.fn(K, a, a_ld, layout, b, b_ld, c, ldc, alpha, beta);
+        mk.fn(K, a, a_ld, layout, b, b_ld, c, ldc, alpha, beta, bias ? bias + j0 : nullptr);
         continue;
       }
       alignas(64) float tile[kMaxTile];
-      mk.fn(K, a, a_ld, layout, b, b_ld, tile, NR, alpha, 0.0f);
+      mk.fn(K, a, a_ld, layout, b, b_ld, tile, NR, alpha, 0.0f, nullptr);
       for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
           float& cij = c[static_cast<ptrdiff_t>(i) * ldc + j];
-          cij = tile[i * NR + j] + (beta == 0.0f ? 0.0f : beta * cij);
+          cij =
+              tile[i * NR + j] + (beta == 0.0f ? 0.0f : beta * cij) + (bias ? bias[j0 + j] : 0.0f);
         }
     }
   };
