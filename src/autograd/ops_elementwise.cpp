@@ -2,6 +2,7 @@
 #include "autograd/backward.h"
 #include "autograd/ops.h"
 #include "kernels/elementwise.h"
+#include "kernels/shape.h"
 
 namespace aero {
 namespace {
@@ -23,7 +24,7 @@ int64_t broadcast_rows(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 using UnaryKernel = void (*)(float*, const float*, int64_t);
-using UnaryBackward = void (*)(float*, const float*, const float*, int64_t);
+using UnaryBackward = void (*)(float*, const float*, const float*, int64_t, bool);
 
 Var unary(Op op, Var x, UnaryKernel forward) {
   const Tensor& xv = x.value();
@@ -34,10 +35,11 @@ Var unary(Op op, Var x, UnaryKernel forward) {
 }
 
 void unary_backward(Tape& tape, Node& node, UnaryBackward backward) {
-  Tensor dx = tape.grad_of(node.in[0]);
+  bool fresh = false;
+  Tensor dx = tape.grad_to_write(node.in[0], &fresh);
   if (!dx.defined()) return;
   const Tensor& x = tape.node(node.in[0]).value;
-  backward(dx.f32(), node.grad.f32(), x.f32(), x.numel());
+  backward(dx.f32(), node.grad.f32(), x.f32(), x.numel(), fresh);
 }
 
 using GatedKernel = void (*)(float*, const float*, const float*, int64_t);
@@ -72,10 +74,21 @@ Var add(Var a, Var b) {
 }
 
 void backward_add(Tape& tape, Node& node) {
-  Tensor da = tape.grad_of(node.in[0]), db = tape.grad_of(node.in[1]);
-  int64_t R = tape.node(node.in[1]).value.numel();
-  add_backward(da.defined() ? da.f32() : nullptr, db.defined() ? db.f32() : nullptr,
-               node.grad.f32(), node.value.numel(), R);
+  // A gradient written here first is a copy of dout (the residual stream's usual case): no
+  // zero fill and no read of the zeros. The inputs one after the other, so that add(x, x),
+  // whose second input finds the first one's copy, accumulates onto it.
+  const int64_t N = node.value.numel(), R = tape.node(node.in[1]).value.numel();
+  const float* dout = node.grad.f32();
+  for (int k = 0; k < 2; k++) {
+    bool fresh = false;
+    Tensor d = k == 1 && R != N ? tape.grad_of(node.in[1]) : tape.grad_to_write(node.in[k], &fresh);
+    if (!d.defined()) continue;
+    const int64_t cols = node.value.size(-1);
+    if (fresh)
+      block_copy(d.f32(), cols, dout, cols, N / cols, cols);
+    else
+      add_backward(k == 0 ? d.f32() : nullptr, k == 1 ? d.f32() : nullptr, dout, N, R);
+  }
 }
 
 Var mul(Var a, Var b) {

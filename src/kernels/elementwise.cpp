@@ -71,10 +71,15 @@ void map_forward(float* out, const float* inp, int64_t N) {
 }
 
 template <float (*df)(float)>
-void map_backward(float* dinp, const float* dout, const float* inp, int64_t N) {
+void map_backward(float* dinp, const float* dout, const float* inp, int64_t N, bool overwrite) {
   parallel_range(N, kParExp, [&](int64_t b, int64_t e) {
+    if (overwrite) {
 #pragma omp simd
-    for (int64_t i = b; i < e; i++) dinp[i] += df(inp[i]) * dout[i];
+      for (int64_t i = b; i < e; i++) dinp[i] = df(inp[i]) * dout[i];
+    } else {
+#pragma omp simd
+      for (int64_t i = b; i < e; i++) dinp[i] += df(inp[i]) * dout[i];
+    }
   });
 }
 
@@ -245,7 +250,7 @@ namespace {
 // gelu_tanh over [b, e) a register at a time: x / (1 + exp(-2u)) forward; backward adds
 // dout · (s + x·s·(1 - s)·d(2u)/dx) to dinp, s = σ(2u). 1.5x faster than gelu_tanh_f and
 // gelu_tanh_df under `omp simd` (0.24 and 0.35 against 0.37 and 0.51 ns per element).
-template <bool kBackward>
+template <bool kBackward, bool kOverwrite = false>
 void gelu_tanh_range(float* dst, const float* dout, const float* inp, int64_t b, int64_t e) {
   constexpr float k2 = 2.0f * kSqrt2OverPi, k2c = k2 * kGeluCoef;
   int64_t i = b;
@@ -256,14 +261,15 @@ void gelu_tanh_range(float* dst, const float* dout, const float* inp, int64_t b,
       storev(dst + i, x / d);
     } else {
       const fvec s = 1.0f / d, du2 = k2 + 3.0f * k2c * x2;
-      storev(dst + i, loadv(dst + i) + (s + x * s * (1.0f - s) * du2) * loadv(dout + i));
+      const fvec g = (s + x * s * (1.0f - s) * du2) * loadv(dout + i);
+      storev(dst + i, kOverwrite ? g : loadv(dst + i) + g);
     }
   }
   for (; i < e; i++)
     if constexpr (!kBackward)
       dst[i] = gelu_tanh_f(inp[i]);
     else
-      dst[i] += gelu_tanh_df(inp[i]) * dout[i];
+      dst[i] = (kOverwrite ? 0.0f : dst[i]) + gelu_tanh_df(inp[i]) * dout[i];
 }
 
 }  // namespace
@@ -272,19 +278,25 @@ void gelu_tanh_forward(float* out, const float* inp, int64_t N) {
   parallel_range(N, kParExp,
                  [&](int64_t b, int64_t e) { gelu_tanh_range<false>(out, nullptr, inp, b, e); });
 }
-void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t N) {
-  parallel_range(N, kParExp,
-                 [&](int64_t b, int64_t e) { gelu_tanh_range<true>(dinp, dout, inp, b, e); });
+void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t N,
+                        bool overwrite) {
+  parallel_range(N, kParExp, [&](int64_t b, int64_t e) {
+    if (overwrite)
+      gelu_tanh_range<true, true>(dinp, dout, inp, b, e);
+    else
+      gelu_tanh_range<true>(dinp, dout, inp, b, e);
+  });
 }
 void gelu_erf_forward(float* out, const float* inp, int64_t N) {
   map_forward<gelu_erf_f>(out, inp, N);
 }
-void gelu_erf_backward(float* dinp, const float* dout, const float* inp, int64_t N) {
-  map_backward<gelu_erf_df>(dinp, dout, inp, N);
+void gelu_erf_backward(float* dinp, const float* dout, const float* inp, int64_t N,
+                       bool overwrite) {
+  map_backward<gelu_erf_df>(dinp, dout, inp, N, overwrite);
 }
 void silu_forward(float* out, const float* inp, int64_t N) { map_forward<silu_f>(out, inp, N); }
-void silu_backward(float* dinp, const float* dout, const float* inp, int64_t N) {
-  map_backward<silu_df>(dinp, dout, inp, N);
+void silu_backward(float* dinp, const float* dout, const float* inp, int64_t N, bool overwrite) {
+  map_backward<silu_df>(dinp, dout, inp, N, overwrite);
 }
 
 void relu_forward(float* out, const float* inp, int64_t N) {
@@ -294,10 +306,11 @@ void relu_forward(float* out, const float* inp, int64_t N) {
   });
 }
 
-void relu_backward(float* dinp, const float* dout, const float* inp, int64_t N) {
+void relu_backward(float* dinp, const float* dout, const float* inp, int64_t N, bool overwrite) {
   parallel_range(N, kParCheap, [&](int64_t b, int64_t e) {
 #pragma omp simd
-    for (int64_t i = b; i < e; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : 0.0f;
+    for (int64_t i = b; i < e; i++)
+      dinp[i] = (overwrite ? 0.0f : dinp[i]) + (inp[i] > 0.0f ? dout[i] : 0.0f);
   });
 }
 

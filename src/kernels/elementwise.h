@@ -82,16 +82,21 @@ void scale_backward(float* dinp, const float* dout, float s, int64_t N);
 void scale_forward_ref(float* out, const float* inp, float s, int64_t N);
 void scale_backward_ref(float* dinp, const float* dout, float s, int64_t N);
 
-// Activations: out = f(inp); dinp += f'(inp) * dout.
+// Activations: out = f(inp); dinp += f'(inp) * dout, or = with overwrite (dinp may then hold
+// garbage on entry: a gradient not yet written saves its zero fill and the read of the zeros).
 // gelu_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))); gelu_erf: 0.5·x·(1 + erf(x/√2)).
 void gelu_tanh_forward(float* out, const float* inp, int64_t N);
-void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t N);
+void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t N,
+                        bool overwrite = false);
 void gelu_erf_forward(float* out, const float* inp, int64_t N);
-void gelu_erf_backward(float* dinp, const float* dout, const float* inp, int64_t N);
+void gelu_erf_backward(float* dinp, const float* dout, const float* inp, int64_t N,
+                       bool overwrite = false);
 void relu_forward(float* out, const float* inp, int64_t N);
-void relu_backward(float* dinp, const float* dout, const float* inp, int64_t N);
+void relu_backward(float* dinp, const float* dout, const float* inp, int64_t N,
+                   bool overwrite = false);
 void silu_forward(float* out, const float* inp, int64_t N);
-void silu_backward(float* dinp, const float* dout, const float* inp, int64_t N);
+void silu_backward(float* dinp, const float* dout, const float* inp, int64_t N,
+                   bool overwrite = false);
 void gelu_tanh_forward_ref(float* out, const float* inp, int64_t N);
 void gelu_tanh_backward_ref(float* dinp, const float* dout, const float* inp, int64_t N);
 void gelu_erf_forward_ref(float* out, const float* inp, int64_t N);

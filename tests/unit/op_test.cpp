@@ -45,7 +45,9 @@ double max_rel_diff(const Tensor& a, const Tensor& b) {
   Tensor ac = a.contiguous_copy(), bc = b.contiguous_copy();
   double diff = 0, scale = 0;
   for (int64_t i = 0; i < ac.numel(); i++) {
-    diff = std::max(diff, std::fabs(double(ac.f32()[i]) - bc.f32()[i]));
+    // Not std::max, which would drop a NaN: an element a kernel failed to write stays NaN.
+    const double d = std::fabs(double(ac.f32()[i]) - bc.f32()[i]);
+    if (!(d <= diff)) diff = d;
     scale = std::max(scale, std::fabs(double(bc.f32()[i])));
   }
   return diff / std::max(scale, 1e-30);

@@ -29,7 +29,7 @@ std::string error_of(const std::function<void()>& fn);
 void expect_error(const std::function<void()>& fn, const std::string& prefix,
                   const std::string& part);
 
-// max |a - b| / max(max |b|, tiny): one number per tensor.
+// max |a - b| / max(max |b|, tiny): one number per tensor; NaN when either holds a NaN.
 double max_rel_diff(const Tensor& a, const Tensor& b);
 
 }  // namespace aero::test

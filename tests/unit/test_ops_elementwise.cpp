@@ -28,8 +28,10 @@ Tensor away_from_zero(const Shape& s, uint64_t seed) {
 
 using Fwd = void (*)(float*, const float*, int64_t);
 using Bwd = void (*)(float*, const float*, const float*, int64_t);
+using BwdOverwrite = void (*)(float*, const float*, const float*, int64_t, bool);
 
-void check_unary(Fwd fast, Fwd ref, Bwd fast_b, Bwd ref_b, double tol) {
+// Backward both ways: accumulating onto dx, and overwriting a dx full of NaN.
+void check_unary(Fwd fast, Fwd ref, BwdOverwrite fast_b, Bwd ref_b, double tol) {
   for (int64_t N : kSizes) {
     Tensor x = random_tensor({N}, 1, -6.0f, 6.0f), dy = random_tensor({N}, 2);
     Tensor y1 = Tensor::empty({N}), y2 = Tensor::empty({N});
@@ -37,9 +39,13 @@ void check_unary(Fwd fast, Fwd ref, Bwd fast_b, Bwd ref_b, double tol) {
     ref(y2.f32(), x.f32(), N);
     EXPECT_LT(max_rel_diff(y1, y2), tol) << "forward N=" << N;
     Tensor dx1 = random_tensor({N}, 3), dx2 = dx1.contiguous_copy();
-    fast_b(dx1.f32(), dy.f32(), x.f32(), N);
+    fast_b(dx1.f32(), dy.f32(), x.f32(), N, false);
     ref_b(dx2.f32(), dy.f32(), x.f32(), N);
     EXPECT_LT(max_rel_diff(dx1, dx2), tol) << "backward N=" << N;
+    Tensor dx3 = Tensor::full({N}, std::nanf("")), dx4 = Tensor::zeros({N});
+    fast_b(dx3.f32(), dy.f32(), x.f32(), N, true);
+    ref_b(dx4.f32(), dy.f32(), x.f32(), N);
+    EXPECT_LT(max_rel_diff(dx3, dx4), tol) << "backward overwrite N=" << N;
   }
 }
 
