@@ -1,5 +1,6 @@
 // attention, rope.
 #include <cmath>
+#include <cstring>
 
 #include "autograd/backward.h"
 #include "autograd/ops.h"
@@ -97,13 +98,26 @@ Var attention(Var q, Var k, Var v, const AttentionOpts& opts, Var bias) {
 }
 
 void backward_attention(Tape& tape, Node& node) {
-  Tensor dq = tape.grad_of(node.in[0]), dk = tape.grad_of(node.in[1]),
-         dv = tape.grad_of(node.in[2]), db = tape.grad_of(node.in[3]);
+  // Gradients of q, k and v seen here first are written, not zero-filled and accumulated. When
+  // one of them already holds a gradient (or q, k, v share a node: the second call finds the
+  // first one's buffer), the fresh ones are zeroed and all accumulate.
+  bool fresh[3] = {false, false, false};
+  Tensor g[3];
+  bool all_fresh = true;
+  for (int k = 0; k < 3; k++) {
+    g[k] = tape.grad_to_write(node.in[k], &fresh[k]);
+    if (g[k].defined() && !fresh[k]) all_fresh = false;
+  }
+  if (!all_fresh)
+    for (int k = 0; k < 3; k++)
+      if (fresh[k]) std::memset(g[k].raw(), 0, g[k].nbytes());
+  Tensor db = tape.grad_of(node.in[3]);
   AttentionArgs a = attention_args(tape, node);
   auto ptr = [](const Tensor& t) { return t.defined() ? t.f32() : nullptr; };
-  attention_backward(ptr(dq), ptr(dk), ptr(dv), ptr(db), node.grad.f32(), node.value.f32(),
+  attention_backward(ptr(g[0]), ptr(g[1]), ptr(g[2]), ptr(db), node.grad.f32(), node.value.f32(),
                      node.saved[0].f32(), tape.node(node.in[0]).value.f32(),
-                     tape.node(node.in[1]).value.f32(), tape.node(node.in[2]).value.f32(), a);
+                     tape.node(node.in[1]).value.f32(), tape.node(node.in[2]).value.f32(), a,
+                     all_fresh);
 }
 
 Var rope(Var x, int n_head, float theta, int64_t pos_offset) {

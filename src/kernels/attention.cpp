@@ -190,11 +190,12 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 
 void attention_backward(float* dq, float* dk, float* dv, float* dbias, const float* dout,
                         const float* out, const float* lse, const float* q, const float* k,
-                        const float* v, const AttentionArgs& a) {
+                        const float* v, const AttentionArgs& a, bool overwrite) {
   const int64_t C = a.NH * a.HS, B = a.B, Tq = a.Tq, Tk = a.Tk, NH = a.NH, HS = a.HS;
   int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
   const int64_t qb = std::min(kQB, Tq);
   const int64_t ld = padded(Tk);
+  const int64_t n_blocks = (Tq + qb - 1) / qb;
   const int64_t per_thread = 2 * qb * ld + 2 * HS * ld + qb;
   std::vector<float> scratch(size_t(nt * per_thread));
   gemm_info();  // loads the BLAS backend here, never inside the parallel region
@@ -215,9 +216,20 @@ void attention_backward(float* dq, float* dk, float* dv, float* dbias, const flo
       const int32_t* kmask = a.key_mask ? a.key_mask + b * Tk : nullptr;
       transpose_head(KT, ld, k + ko, C, block_keys(a, Tq), HS);
       transpose_head(VT, ld, v + ko, C, block_keys(a, Tq), HS);
-      for (int64_t i0 = 0; i0 < Tq; i0 += qb) {
+      // Query blocks last to first: the last sees every key a block can see, so with overwrite
+      // it writes dK and dV of all of them and the earlier blocks accumulate.
+      bool dkv_written = !overwrite;
+      for (int64_t blk = n_blocks - 1; blk >= 0; blk--) {
+        const int64_t i0 = blk * qb;
         const int64_t nq = std::min(qb, Tq - i0), nk = block_keys(a, i0 + nq), L = padded(nk);
-        if (nk == 0) continue;
+        if (nk == 0) {
+          if (overwrite && dq)
+            for (int64_t r = 0; r < nq; r++)
+              std::memset(dq + qo + (i0 + r) * C, 0, sizeof(float) * size_t(HS));
+          continue;
+        }
+        const float beta_q = overwrite ? 0.0f : 1.0f, beta_kv = dkv_written ? 1.0f : 0.0f;
+        dkv_written = true;
         // P (nq, nk), row stride L: recomputed from the scores and the saved log-sum-exp.
         sgemm(false, false, int(nq), int(nk), int(HS), a.scale, q + qo + i0 * C, int(C), KT,
               int(ld), 0.0f, P, int(L));
@@ -257,14 +269,18 @@ void attention_backward(float* dq, float* dk, float* dv, float* dbias, const flo
         // dV[0:nk] += P'ᵀ · dO_blk; dQ_blk += scale · dS · K[0:nk]; dK[0:nk] += scale · dSᵀ · Q_blk
         if (dv)
           sgemm(true, false, int(nk), int(HS), int(nq), 1.0f, P, int(L), dout + qo + i0 * C, int(C),
-                1.0f, dv + ko, int(C));
+                beta_kv, dv + ko, int(C));
         if (dq)
-          sgemm(false, false, int(nq), int(HS), int(nk), a.scale, D, int(L), k + ko, int(C), 1.0f,
+          sgemm(false, false, int(nq), int(HS), int(nk), a.scale, D, int(L), k + ko, int(C), beta_q,
                 dq + qo + i0 * C, int(C));
         if (dk)
           sgemm(true, false, int(nk), int(HS), int(nq), a.scale, D, int(L), q + qo + i0 * C, int(C),
-                1.0f, dk + ko, int(C));
+                beta_kv, dk + ko, int(C));
       }
+      if (!dkv_written)  // no query saw any key: zero gradients
+        for (int64_t j = 0; j < Tk; j++)
+          for (float* g : {dk, dv})
+            if (g) std::memset(g + ko + j * C, 0, sizeof(float) * size_t(HS));
     }
   }
 }

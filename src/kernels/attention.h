@@ -21,9 +21,10 @@ struct AttentionArgs {
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                        const AttentionArgs& a);
 // dq like q, dk and dv like k, dbias (NH, Tq, Tk); any may be null. out and lse from forward.
+// overwrite: dq, dk and dv hold garbage on entry and are written (=), not accumulated.
 void attention_backward(float* dq, float* dk, float* dv, float* dbias, const float* dout,
                         const float* out, const float* lse, const float* q, const float* k,
-                        const float* v, const AttentionArgs& a);
+                        const float* v, const AttentionArgs& a, bool overwrite = false);
 
 // Naive references: one (b, h, i, j) at a time, double accumulation, same dropout mask.
 void attention_forward_ref(float* out, const float* q, const float* k, const float* v,
