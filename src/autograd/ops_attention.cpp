@@ -25,6 +25,7 @@ AttentionArgs attention_args(Tape& tape, const Node& node) {
   a.dropout = node.f[1];
   a.key_mask = node.saved[1].defined() ? node.saved[1].i32() : nullptr;
   a.bias = node.in[3] >= 0 ? tape.node(node.in[3]).value.f32() : nullptr;
+  a.weights = node.saved[2].defined() ? node.saved[2].f32() : nullptr;
   return a;
 }
 
@@ -78,10 +79,14 @@ Var attention(Var q, Var k, Var v, const AttentionOpts& opts, Var bias) {
                             (bias.defined() && bias.requires_grad()));
   Tensor out = tape.alloc(qv.shape());
   // Saved for backward: the log-sum-exp of each score row, (B, NH, Tq) floats, 48 KiB at B 4,
-  // NH 12, T 256; backward recomputes the weights with one more gemm per block. Saving the
-  // weights instead (B·NH·Tq·Tk floats, 12 MiB there, 192 MiB at T 1024) measured only 4%
-  // faster forward + backward on one thread, so it is not worth the memory.
+  // NH 12, T 256, from which backward recomputes the weights with one more gemm per block.
+  // The weights themselves (B·NH·Tq·Tk floats: 12 MiB there, 192 MiB at T 1024; 4% faster at
+  // T 256) are kept only when they take at most twice the memory of q, Tk <= 2·HS (char-small's
+  // 64-token heads of 32): there backward skips a product, an exp per weight and a transpose.
   Tensor lse = needs_grad ? tape.alloc({B, a.NH, Tq}) : Tensor();
+  const int64_t ldw = attention_weights_ld(Tk);
+  Tensor weights = needs_grad && ldw <= 2 * a.HS ? tape.alloc({B, a.NH, Tq, ldw}) : Tensor();
+  a.weights = weights.defined() ? weights.f32() : nullptr;
   attention_forward(out.f32(), needs_grad ? lse.f32() : nullptr, qv.f32(), kv.f32(), vv.f32(), a);
   Var y = tape.record(Op::attention, out, {q, k, v, bias});
   Node& n = tape.node(y);
@@ -93,6 +98,7 @@ Var attention(Var q, Var k, Var v, const AttentionOpts& opts, Var bias) {
   if (n.requires_grad) {
     n.saved[0] = lse;
     n.saved[1] = km;
+    n.saved[2] = weights;
   }
   return y;
 }

@@ -75,7 +75,7 @@ inline uint64_t drop_index(const AttentionArgs& a, int64_t b, int64_t h, int64_t
 
 // Row stride of the score blocks: a multiple of 16 floats (of kW), so that the row loops run
 // whole vectors (a scalar tail of exp() would cost as much as the vector body).
-inline int64_t padded(int64_t n) { return (n + 15) / 16 * 16; }
+inline int64_t padded(int64_t n) { return attention_weights_ld(n); }
 
 // Scores of one row (scale·q·kᵀ in s[0, limit)) -> masked scores over the padded row [0, L):
 // bias added, padding keys and j >= limit set to -inf. Returns the row max (-inf if every
@@ -155,16 +155,23 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
         }
         continue;
       }
-      // S (nq, nk), row stride L = scale · Q_blk · K[0:nk]ᵀ
+      // W (nq, nk) = scale · Q_blk · K[0:nk]ᵀ, turned into the weights row by row: in the saved
+      // weights (row stride ld) when kept for backward, else in scratch (row stride L). With
+      // dropout on saved weights, the dropped copy that multiplies V goes to scratch.
+      float* W = a.weights ? a.weights + ((b * NH + h) * Tq + i0) * ld : S;
+      const int64_t lw = a.weights ? ld : L;
+      const bool drop_copy = a.weights && a.dropout > 0.0f;
       sgemm(false, false, int(nq), int(nk), int(HS), a.scale, qh + i0 * C, int(C), KT, int(ld),
-            0.0f, S, int(L));
+            0.0f, W, int(lw));
       for (int64_t r = 0; r < nq; r++) {
         const int64_t i = i0 + r, limit = key_limit(a, i, nk);
-        float* s = S + r * L;
+        float* s = W + r * lw;
+        float* pv = drop_copy ? S + r * L : s;  // the row that multiplies V
         const float* brow = a.bias ? a.bias + (h * Tq + i) * Tk : nullptr;
         float m = mask_row(s, L, brow, kmask, limit);
         if (m == -kInf) {  // fully masked row: zero weights, zero output
           std::fill(s, s + L, 0.0f);
+          std::fill(pv, pv + L, 0.0f);
           if (lh) lh[i] = kInf;
           continue;
         }
@@ -177,11 +184,14 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
         const float sum = hsum(acc), inv = 1.0f / sum;
         for (int64_t j = 0; j < L; j += kW) storev(s + j, loadv(s + j) * inv);
         if (lh) lh[i] = m + std::log(sum);
-        if (a.dropout > 0.0f) dropout_row(s, L, a.seed, drop_index(a, b, h, i), a.dropout);
+        if (a.dropout > 0.0f) {
+          if (drop_copy) std::memcpy(pv, s, sizeof(float) * size_t(L));
+          dropout_row(pv, L, a.seed, drop_index(a, b, h, i), a.dropout);
+        }
       }
       // O_blk (nq, HS) = P (nq, nk) · V[0:nk]
-      sgemm(false, false, int(nq), int(HS), int(nk), 1.0f, S, int(L), vh, int(C), 0.0f, oh + i0 * C,
-            int(C));
+      sgemm(false, false, int(nq), int(HS), int(nk), 1.0f, drop_copy ? S : W,
+            int(drop_copy ? L : lw), vh, int(C), 0.0f, oh + i0 * C, int(C));
     }
   }
 }
@@ -212,7 +222,7 @@ void attention_backward(float* dq, float* dk, float* dv, float* dbias, const flo
       const int64_t qo = b * Tq * C + h * HS, ko = b * Tk * C + h * HS;
       const float* lh = lse + (b * NH + h) * Tq;
       const int32_t* kmask = a.key_mask ? a.key_mask + b * Tk : nullptr;
-      transpose_head(KT, ld, k + ko, C, block_keys(a, Tq), HS);
+      if (!a.weights) transpose_head(KT, ld, k + ko, C, block_keys(a, Tq), HS);
       transpose_head(VT, ld, v + ko, C, block_keys(a, Tq), HS);
       // Query blocks last to first: the last sees every key a block can see, so with overwrite
       // it writes dK and dV of all of them and the earlier blocks accumulate.
@@ -228,9 +238,14 @@ void attention_backward(float* dq, float* dk, float* dv, float* dbias, const flo
         }
         const float beta_q = overwrite ? 0.0f : 1.0f, beta_kv = dkv_written ? 1.0f : 0.0f;
         dkv_written = true;
-        // P (nq, nk), row stride L: recomputed from the scores and the saved log-sum-exp.
-        sgemm(false, false, int(nq), int(nk), int(HS), a.scale, q + qo + i0 * C, int(C), KT,
-              int(ld), 0.0f, P, int(L));
+        // The weights of the block: saved by forward (row stride ld), or recomputed into P from
+        // the scores and the saved log-sum-exp (row stride L). P (nq, nk) then holds the
+        // weights after dropout, which multiply dO into dV; without dropout, saved weights are
+        // used as they are.
+        const float* Wsaved = a.weights ? a.weights + ((b * NH + h) * Tq + i0) * ld : nullptr;
+        if (!Wsaved)
+          sgemm(false, false, int(nq), int(nk), int(HS), a.scale, q + qo + i0 * C, int(C), KT,
+                int(ld), 0.0f, P, int(L));
         // D (nq, nk) = dO_blk · V[0:nk]ᵀ, the gradient of the (dropped) weights.
         sgemm(false, false, int(nq), int(nk), int(HS), 1.0f, dout + qo + i0 * C, int(C), VT,
               int(ld), 0.0f, D, int(L));
@@ -244,18 +259,19 @@ void attention_backward(float* dq, float* dk, float* dv, float* dbias, const flo
         for (int64_t r = 0; r < nq; r++) {
           const int64_t i = i0 + r, limit = key_limit(a, i, nk);
           float *p = P + r * L, *d = D + r * L;
+          const float* w = Wsaved ? Wsaved + r * ld : nullptr;
           const float* brow = a.bias ? a.bias + (h * Tq + i) * Tk : nullptr;
-          mask_row(p, L, brow, kmask, limit);
+          if (!w) mask_row(p, L, brow, kmask, limit);
           const float l = lh[i], dl = delta[r];
           // dS = P (keep · dP' - delta), with P' = keep · P for dV (keep = 1 without dropout).
           const uint64_t base = drop_index(a, b, h, i);
           if (a.dropout > 0.0f) dropout_row(d, limit, a.seed, base, a.dropout);
           for (int64_t j = 0; j < L; j += kW) {
-            fvec pj = exp_nonpos(loadv(p + j) - l);
+            fvec pj = w ? loadv(w + j) : exp_nonpos(loadv(p + j) - l);
             fvec ds = pj * (loadv(d + j) - dl);
             storev(d + j,
                    lane_index(int32_t(j)) < int32_t(limit) ? ds : splat(0.0f));  // unset past nk
-            storev(p + j, pj);
+            if (!w || a.dropout > 0.0f) storev(p + j, pj);
           }
           if (a.dropout > 0.0f) dropout_row(p, limit, a.seed, base, a.dropout);
           if (dbias) {
@@ -265,9 +281,10 @@ void attention_backward(float* dq, float* dk, float* dv, float* dbias, const flo
           }
         }
         // dV[0:nk] += P'ᵀ · dO_blk; dQ_blk += scale · dS · K[0:nk]; dK[0:nk] += scale · dSᵀ · Q_blk
+        const bool p_in_place = Wsaved && a.dropout == 0.0f;
         if (dv)
-          sgemm(true, false, int(nk), int(HS), int(nq), 1.0f, P, int(L), dout + qo + i0 * C, int(C),
-                beta_kv, dv + ko, int(C));
+          sgemm(true, false, int(nk), int(HS), int(nq), 1.0f, p_in_place ? Wsaved : P,
+                int(p_in_place ? ld : L), dout + qo + i0 * C, int(C), beta_kv, dv + ko, int(C));
         if (dq)
           sgemm(false, false, int(nq), int(HS), int(nk), a.scale, D, int(L), k + ko, int(C), beta_q,
                 dq + qo + i0 * C, int(C));

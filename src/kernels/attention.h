@@ -14,7 +14,13 @@ struct AttentionArgs {
   uint64_t seed = 0;     // dropout mask: hash_uniform(seed, ((b*NH + h)*Tq + i)*Tk + j)
   const int32_t* key_mask = nullptr;  // (B, Tk) 1 = attend, 0 = padding; may be null
   const float* bias = nullptr;        // (NH, Tq, Tk) added to the scaled scores; may be null
+  // (B, NH, Tq, attention_weights_ld(Tk)), may be null: forward writes the softmax weights
+  // (before dropout) there and backward reads them instead of recomputing them from q and k.
+  float* weights = nullptr;
 };
+
+// Row stride of saved attention weights: Tk rounded up to 16 floats.
+inline int64_t attention_weights_ld(int64_t Tk) { return (Tk + 15) / 16 * 16; }
 
 // lse (B, NH, Tq): log-sum-exp of each row of masked scores, +inf for a fully masked row
 // (whose output is zero). May be null when no backward follows.

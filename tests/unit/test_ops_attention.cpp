@@ -48,12 +48,16 @@ double increment_diff(const Tensor& a, const Tensor& b, const Tensor& a0) {
 std::string describe(const AttnCase& c, const AttentionArgs& a) {
   return cat("B ", c.B, " Tq ", c.Tq, " Tk ", c.Tk, " NH ", c.NH, " HS ", c.HS, " causal ",
              a.causal, " mask ", a.key_mask != nullptr, " bias ", a.bias != nullptr, " scale ",
-             a.scale, " dropout ", a.dropout);
+             a.scale, " dropout ", a.dropout, " saved weights ", a.weights != nullptr);
 }
 
-void check_against_reference(const AttnCase& c, AttentionArgs a, uint64_t seed) {
+// save_weights: forward keeps the weights in a buffer (AttentionArgs::weights), which backward
+// then reads instead of recomputing them.
+void check_against_reference(const AttnCase& c, AttentionArgs a, uint64_t seed, bool save_weights) {
   const int64_t C = c.NH * c.HS;
   a.B = c.B, a.Tq = c.Tq, a.Tk = c.Tk, a.NH = c.NH, a.HS = c.HS;
+  Tensor weights = Tensor::full({c.B, c.NH, c.Tq, attention_weights_ld(c.Tk)}, std::nanf(""));
+  a.weights = save_weights ? weights.f32() : nullptr;
   Tensor q = random_tensor({c.B, c.Tq, C}, seed, -2, 2),
          k = random_tensor({c.B, c.Tk, C}, seed + 1, -2, 2);
   Tensor v = random_tensor({c.B, c.Tk, C}, seed + 2);
@@ -119,7 +123,8 @@ TEST(kernels, attention_matches_reference) {
       a.scale = flags % 3 == 0 ? 1.0f : 1.0f / std::sqrt(float(c.HS));
       a.dropout = flags == 5 || flags == 6 ? 0.3f : 0.0f;
       a.seed = seed * 7919;
-      check_against_reference(c, a, seed);
+      check_against_reference(c, a, seed, /*save_weights=*/false);
+      check_against_reference(c, a, seed, /*save_weights=*/true);
       seed += 10;
     }
 }
@@ -154,6 +159,24 @@ OP_TEST(attention, gradient) {
     if (flags & 2) o.key_mask = km;
     EXPECT_GRAD_OK([o](Tape&, const std::vector<Var>& v) { return attn_of(v, o); },
                    {in[0], in[1], in[2]});
+    EXPECT_GRAD_OK([o](Tape&, const std::vector<Var>& v) { return attn_of(v, o); }, in);
+  }
+}
+
+// Head size 8 with up to 16 keys: the op keeps the weights for backward (Tk <= 2·HS after
+// padding to 16), with and without dropout, causal, masked.
+OP_TEST(attention, gradient_with_saved_weights) {
+  const int64_t B = 2, T = 6, NH = 2, HS = 8, C = NH * HS;
+  std::vector<Tensor> in = {random_tensor({B, T, C}, 1), random_tensor({B, T, C}, 2),
+                            random_tensor({B, T, C}, 3)};
+  Tensor km = random_key_mask(B, T, 5);
+  km.i32()[T] = 1;  // batch 1 keeps at least one key
+  for (int flags = 0; flags < 4; flags++) {
+    AttentionOpts o;
+    o.n_head = int(NH);
+    o.causal = true;
+    o.dropout = flags & 1 ? 0.3f : 0.0f;
+    if (flags & 2) o.key_mask = km;
     EXPECT_GRAD_OK([o](Tape&, const std::vector<Var>& v) { return attn_of(v, o); }, in);
   }
 }
