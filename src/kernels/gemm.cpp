@@ -15,6 +15,7 @@
 #include "core/cpu.h"
 #include "core/log.h"
 #include "core/threads.h"
+#include "kernels/vec.h"
 
 namespace aero {
 namespace {
@@ -449,6 +450,19 @@ void pack_a(float* dst, const float* A, int lda, bool trans_a, int M, int i0, in
 void pack_b(float* dst, const float* B, int ldb, bool trans_b, int N, int j0, int p0, int kc,
             int NR) {
   const int n = std::min(NR, N - j0);
+  if (trans_b && n == NR && NR % kW == 0) {
+    // Columns of op(B) are rows of B: whole kW x kW blocks transposed in registers, the last
+    // rows (kc % kW) one element at a time.
+    const int k_whole = kc / kW * kW;
+    for (int c = 0; c < NR; c += kW)
+      for (int k = 0; k < k_whole; k += kW)
+        transpose_block(dst + static_cast<ptrdiff_t>(k) * NR + c, NR,
+                        B + static_cast<ptrdiff_t>(j0 + c) * ldb + p0 + k, ldb);
+    for (int c = 0; c < NR; c++)
+      for (int k = k_whole; k < kc; k++)
+        dst[static_cast<ptrdiff_t>(k) * NR + c] = B[static_cast<ptrdiff_t>(j0 + c) * ldb + p0 + k];
+    return;
+  }
   if (trans_b) {
     for (int c = 0; c < n; c++) {
       const float* s = B + static_cast<ptrdiff_t>(j0 + c) * ldb + p0;
