@@ -317,6 +317,13 @@ template <class V, int MR, int NV, int kLayout>
   for (int i = 0; i < MR; i++)
 #pragma GCC unroll 8
     for (int j = 0; j < NV; j++) acc[i][j] = V{};
+  // The tile of C read at the end (weight gradients accumulate) is fetched while the k loop
+  // runs: it is often cold, last touched a whole step ago.
+  if (beta != 0.0f)
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; i++)
+#pragma GCC unroll 8
+      for (int j = 0; j < NV * W; j += 16) __builtin_prefetch(c + i * ldc + j, 1);
   for (int k = 0; k < kc; k++) {
     V bv[NV];
 #pragma GCC unroll 8
