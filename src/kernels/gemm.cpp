@@ -237,16 +237,18 @@ void scale_c(int M, int N, float beta, float* C, int ldc) {
 
 }  // namespace
 
-bool sgemm_uses_direct(bool /*trans_a*/, bool trans_b, int M, int N, int K) {
+bool sgemm_uses_direct(int M, int N, int K) {
   // Small operands that stay in cache (char-small's layers, attention blocks of 32 query rows):
   // packing them costs about as much as the multiply, so A and B are read where they are.
   // char-small's training step (bench/train_bench, one thread, two parts, alternating runs)
-  // 26.9 -> 26.4 ms. Not for column counts that leave much of a micro-tile empty (attention at
-  // HS 16 was 1.3x slower), nor where the small-K rule in sgemm() picks the packed builtin kernel.
+  // 26.9 -> 26.4 ms, and 22.9 -> 22.7 with its K = 512 forward products too (whose bias then
+  // comes in the same pass). Not for column counts that leave much of a micro-tile empty
+  // (attention at HS 16 was 1.3x slower), nor where the small-K rule in sgemm() picks the packed
+  // builtin kernel; N <= 512 also bounds what a transposed B packs (1 MiB).
   const int nr = builtin_nr();
   const bool small_k = K <= 256 && static_cast<long>(M) * N >= (1L << 21);
   return backend().small_k_builtin && !small_k && M >= 16 && (N % nr == 0 || N >= 4 * nr) &&
-         (trans_b ? K <= 256 : K <= 512 && N <= 512);
+         K <= 512 && N <= 512;
 }
 
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
@@ -263,7 +265,7 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
   // Weight gradients of narrow layers, dW (M, N) = Aᵀ·B with N <= 64 and a long K (B·T rows):
   // seed-tiny's head 10000x64x4096 86 -> 117 GFLOP/s, its 64-wide projections 1.0-1.3x.
   const bool narrow_dw = trans_a && !trans_b && N <= 2 * builtin_nr() && K >= 1024;
-  if (sgemm_uses_direct(trans_a, trans_b, M, N, K))
+  if (sgemm_uses_direct(M, N, K))
     return sgemm_direct(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (b.sgemm && !(b.small_k_builtin && (small_k || narrow || narrow_dw))) {
     b.sgemm(kCblasRowMajor, trans_a ? kCblasTrans : kCblasNoTrans,

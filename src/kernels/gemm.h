@@ -31,7 +31,7 @@ void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
                   int lda, const float* B, int ldb, float beta, float* C, int ldc,
                   const float* bias = nullptr);
 // Whether sgemm() sends this shape to sgemm_direct (never under AERO_GEMM=openblas or builtin).
-bool sgemm_uses_direct(bool trans_a, bool trans_b, int M, int N, int K);
+bool sgemm_uses_direct(int M, int N, int K);
 
 struct GemmInfo {
   std::string backend;    // "openblas", "builtin", or "cblas" (another BLAS via AERO_BLAS_LIB)

@@ -12,7 +12,7 @@ void linear_forward(float* out, const float* inp, const float* w, const float* b
                     int64_t IN, int64_t OUT) {
   // The bias in the product's own pass where the kernel can: filling out with it first and
   // accumulating onto it writes and reads the whole output once more.
-  if (b && sgemm_uses_direct(false, true, int(N), int(OUT), int(IN)))
+  if (b && sgemm_uses_direct(int(N), int(OUT), int(IN)))
     return sgemm_direct(false, true, int(N), int(OUT), int(IN), 1.0f, inp, int(IN), w, int(IN),
                         0.0f, out, int(OUT), b);
   if (b) {
