@@ -115,6 +115,14 @@ void transpose_head(float* dst, int64_t ld, const float* src, int64_t C, int64_t
     for (int64_t t = c < HS0 ? T0 : 0; t < T; t++) dst[c * ld + t] = src[t * C + c];
 }
 
+// Asks for the cache lines of rows [0, rows) x [0, n) floats of a head (row stride ld), so that
+// the next head's operands arrive while this one computes: in a training step they were last
+// touched long before (char-small's step 23.2 -> 22.9 ms, one thread, two parts).
+inline void prefetch_head(const float* p, int64_t rows, int64_t ld, int64_t n) {
+  for (int64_t r = 0; r < rows; r++)
+    for (int64_t c = 0; c < n; c += 16) __builtin_prefetch(p + r * ld + c);
+}
+
 // The (b, h) pairs of one task: all batches of one head when dbias is accumulated (so no two
 // threads add into the same bias gradient, in the same order for any thread count), else one.
 struct Tasks {
@@ -137,6 +145,11 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
   for (int64_t task = 0; task < B * NH; task++) {
     const int64_t b = task / NH, h = task % NH;
+    if (task + 1 < B * NH) {  // the next head's operands
+      const int64_t nb = (task + 1) / NH, nh = (task + 1) % NH;
+      prefetch_head(q + nb * Tq * C + nh * HS, Tq, C, HS);
+      for (const float* t : {k, v}) prefetch_head(t + nb * Tk * C + nh * HS, Tk, C, HS);
+    }
     float* S = scratch.data() + omp_get_thread_num() * per_thread;  // (qb, ld)
     float* KT = S + qb * ld;                                        // (HS, ld)
     const float* qh = q + b * Tq * C + h * HS;                      // rows of C floats
@@ -222,6 +235,13 @@ void attention_backward(float* dq, float* dk, float* dv, float* dbias, const flo
       const int64_t qo = b * Tq * C + h * HS, ko = b * Tk * C + h * HS;
       const float* lh = lse + (b * NH + h) * Tq;
       const int32_t* kmask = a.key_mask ? a.key_mask + b * Tk : nullptr;
+      if (tasks.per_task_b == 1 && task + 1 < tasks.n) {  // the next head's operands
+        const int64_t nb = (task + 1) / NH, nh = (task + 1) % NH;
+        const int64_t nqo = nb * Tq * C + nh * HS, nko = nb * Tk * C + nh * HS;
+        for (const float* t : {q + nqo, out + nqo, dout + nqo}) prefetch_head(t, Tq, C, HS);
+        for (const float* t : {k + nko, v + nko}) prefetch_head(t, Tk, C, HS);
+        if (a.weights) prefetch_head(a.weights + (nb * NH + nh) * Tq * ld, Tq, ld, ld);
+      }
       if (!a.weights) transpose_head(KT, ld, k + ko, C, block_keys(a, Tq), HS);
       transpose_head(VT, ld, v + ko, C, block_keys(a, Tq), HS);
       // Query blocks last to first: the last sees every key a block can see, so with overwrite
