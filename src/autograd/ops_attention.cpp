@@ -81,13 +81,15 @@ Var attention(Var q, Var k, Var v, const AttentionOpts& opts, Var bias) {
   // Saved for backward: the log-sum-exp of each score row, (B, NH, Tq) floats, 48 KiB at B 4,
   // NH 12, T 256, from which backward recomputes the weights with one more gemm per block.
   // The weights themselves (B·NH·Tq·Tk floats: 12 MiB there, 192 MiB at T 1024; 4% faster at
-  // T 256) are kept only when they take at most twice the memory of q, Tk <= 2·HS (char-small's
-  // 64-token heads of 32): there backward skips a product, an exp per weight and a transpose.
-  Tensor lse = needs_grad ? tape.alloc({B, a.NH, Tq}) : Tensor();
+  // T 256) are kept instead only when they take at most twice the memory of q, Tk <= 2·HS
+  // (char-small's 64-token heads of 32): there backward skips a product, an exp per weight and
+  // a transpose.
   const int64_t ldw = attention_weights_ld(Tk);
   Tensor weights = needs_grad && ldw <= 2 * a.HS ? tape.alloc({B, a.NH, Tq, ldw}) : Tensor();
   a.weights = weights.defined() ? weights.f32() : nullptr;
-  attention_forward(out.f32(), needs_grad ? lse.f32() : nullptr, qv.f32(), kv.f32(), vv.f32(), a);
+  Tensor lse = needs_grad && !weights.defined() ? tape.alloc({B, a.NH, Tq}) : Tensor();
+  attention_forward(out.f32(), lse.defined() ? lse.f32() : nullptr, qv.f32(), kv.f32(), vv.f32(),
+                    a);
   Var y = tape.record(Op::attention, out, {q, k, v, bias});
   Node& n = tape.node(y);
   n.i[0] = a.NH;
@@ -121,7 +123,7 @@ void backward_attention(Tape& tape, Node& node) {
   AttentionArgs a = attention_args(tape, node);
   auto ptr = [](const Tensor& t) { return t.defined() ? t.f32() : nullptr; };
   attention_backward(ptr(g[0]), ptr(g[1]), ptr(g[2]), ptr(db), node.grad.f32(), node.value.f32(),
-                     node.saved[0].f32(), tape.node(node.in[0]).value.f32(),
+                     ptr(node.saved[0]), tape.node(node.in[0]).value.f32(),
                      tape.node(node.in[1]).value.f32(), tape.node(node.in[2]).value.f32(), a,
                      all_fresh);
 }

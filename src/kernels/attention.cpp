@@ -233,7 +233,7 @@ void attention_backward(float* dq, float* dk, float* dv, float* dbias, const flo
       const int64_t b = tasks.per_task_b == 1 ? task / NH : bt;
       const int64_t h = tasks.per_task_b == 1 ? task % NH : task;
       const int64_t qo = b * Tq * C + h * HS, ko = b * Tk * C + h * HS;
-      const float* lh = lse + (b * NH + h) * Tq;
+      const float* lh = lse ? lse + (b * NH + h) * Tq : nullptr;  // null with saved weights
       const int32_t* kmask = a.key_mask ? a.key_mask + b * Tk : nullptr;
       if (tasks.per_task_b == 1 && task + 1 < tasks.n) {  // the next head's operands
         const int64_t nb = (task + 1) / NH, nh = (task + 1) % NH;
@@ -282,7 +282,7 @@ void attention_backward(float* dq, float* dk, float* dv, float* dbias, const flo
           const float* w = Wsaved ? Wsaved + r * ld : nullptr;
           const float* brow = a.bias ? a.bias + (h * Tq + i) * Tk : nullptr;
           if (!w) mask_row(p, L, brow, kmask, limit);
-          const float l = lh[i], dl = delta[r];
+          const float l = w ? 0.0f : lh[i], dl = delta[r];
           // dS = P (keep · dP' - delta), with P' = keep · P for dV (keep = 1 without dropout).
           const uint64_t base = drop_index(a, b, h, i);
           if (a.dropout > 0.0f) dropout_row(d, limit, a.seed, base, a.dropout);

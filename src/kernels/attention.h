@@ -26,7 +26,8 @@ inline int64_t attention_weights_ld(int64_t Tk) { return (Tk + 15) / 16 * 16; }
 // (whose output is zero). May be null when no backward follows.
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                        const AttentionArgs& a);
-// dq like q, dk and dv like k, dbias (NH, Tq, Tk); any may be null. out and lse from forward.
+// dq like q, dk and dv like k, dbias (NH, Tq, Tk); any may be null. out and lse from forward
+// (lse may be null when a.weights holds the weights).
 // overwrite: dq, dk and dv hold garbage on entry and are written (=), not accumulated.
 void attention_backward(float* dq, float* dk, float* dv, float* dbias, const float* dout,
                         const float* out, const float* lse, const float* q, const float* k,
