@@ -107,7 +107,10 @@ void ParamStore::reduce_replicas() {
 
 void ParamStore::zero_grad() {
   AERO_CHECK(finalized_, "[params] zero_grad() before finalize()");
-  std::memset(grads_.raw(), 0, grads_.nbytes());
+  float* g = grads_.f32();
+  parallel_range(grads_.numel(), 1 << 15, [&](int64_t b, int64_t e) {
+    std::memset(g + b, 0, size_t(e - b) * sizeof(float));
+  });
 }
 
 int64_t ParamStore::count(const std::string& prefix, bool trainable_only) const {
