@@ -11,8 +11,9 @@ namespace aero {
 // --- linear algebra ---------------------------------------------------------------------
 // table (V, C), ids (...) i32 in [0, V) -> (..., C)
 Var embedding(Var table, const Tensor& ids);
-// x (..., in), w (out, in), b (out) or undefined -> (..., out); y = x·Wᵀ + b
-Var linear(Var x, Var w, Var b = {});
+// x (..., in), w (out, in), b (out) or undefined -> (..., out); y = x·Wᵀ + b (+ residual, of
+// y's shape, when given: a residual connection added in the product's own pass)
+Var linear(Var x, Var w, Var b = {}, Var residual = {});
 // a (..., M, K), b (..., K, N) with equal batch dims, or b 2-D (K, N) shared by the batch.
 // With trans_b, b is (..., N, K).
 Var matmul(Var a, Var b, bool trans_b = false);

@@ -3,6 +3,7 @@
 #include "autograd/ops.h"
 #include "kernels/gemm.h"
 #include "kernels/linear.h"
+#include "kernels/shape.h"
 
 namespace aero {
 
@@ -35,7 +36,7 @@ void backward_embedding(Tape& tape, Node& node) {
   embedding_backward(dt.f32(), node.grad.f32(), ids.i32(), ids.numel(), dt.size(1));
 }
 
-Var linear(Var x, Var w, Var b) {
+Var linear(Var x, Var w, Var b, Var residual) {
   const Tensor &xv = x.value(), &wv = w.value();
   AERO_CHECK(wv.ndim() == 2 && xv.ndim() >= 1 && xv.size(-1) == wv.size(1), "[linear] x ",
              xv.shape().str(), " and w ", wv.shape().str(), " do not match (w is (out, in))");
@@ -46,10 +47,15 @@ Var linear(Var x, Var w, Var b) {
   Tape& tape = *x.tape;
   Shape s = xv.shape();
   s[-1] = OUT;
+  if (residual.defined())
+    AERO_CHECK(residual.value().shape() == s && residual.value().dtype() == DType::f32 &&
+                   residual.value().contiguous(),
+               "[linear] residual ", residual.value().shape().str(),
+               " must be f32 of the output's shape ", s.str());
   Tensor out = tape.alloc(s);
-  linear_forward(out.f32(), xv.f32(), wv.f32(), b.defined() ? b.value().f32() : nullptr, N, IN,
-                 OUT);
-  return tape.record(Op::linear, out, {x, w, b});
+  linear_forward(out.f32(), xv.f32(), wv.f32(), b.defined() ? b.value().f32() : nullptr, N, IN, OUT,
+                 residual.defined() ? residual.value().f32() : nullptr);
+  return tape.record(Op::linear, out, {x, w, b, residual});
 }
 
 void backward_linear(Tape& tape, Node& node) {
@@ -62,6 +68,15 @@ void backward_linear(Tape& tape, Node& node) {
   linear_backward(dx.defined() ? dx.f32() : nullptr, dw.defined() ? dw.f32() : nullptr,
                   db.defined() ? db.f32() : nullptr, node.grad.f32(), x.f32(), w.f32(), N, IN, OUT,
                   fresh_dx);
+  // The residual's gradient is dout itself; after dx, so that linear(x, w, b, x) adds to it.
+  bool fresh_r = false;
+  Tensor dr = tape.grad_to_write(node.in[3], &fresh_r);
+  if (dr.defined()) {
+    if (fresh_r)
+      block_copy(dr.f32(), OUT, node.grad.f32(), OUT, N, OUT);
+    else
+      block_add(dr.f32(), OUT, node.grad.f32(), OUT, N, OUT);
+  }
 }
 
 Var matmul(Var a, Var b, bool trans_b) {

@@ -306,13 +306,21 @@ using v16 = float __attribute__((vector_size(64)));
 // Where element (i, k) of an A micro-panel lives.
 enum ALayout { kPackedA = 0, kRowsA = 1, kColsA = 2 };  // a[k*MR+i], a[i*lda+k], a[k*lda+i]
 
-// C(MR, NV * W) = alpha * a · b + beta * C (+ bias (NV * W) on every row when given), b (kc,
-// NV * W) with row stride ldb (NV * W when packed), a as kLayout says.
+// What the direct kernel adds to a tile of C as it stores it: bias (NV * W) on every row and
+// the rows of another matrix (row stride ld_add), either may be null.
+struct Extra {
+  const float* bias = nullptr;
+  const float* add = nullptr;
+  ptrdiff_t ld_add = 0;
+};
+
+// C(MR, NV * W) = alpha * a · b + bias + add + beta * C (bias and add from ex when given), b
+// (kc, NV * W) with row stride ldb (NV * W when packed), a as kLayout says.
 template <class V, int MR, int NV, int kLayout>
 [[gnu::always_inline]] inline void micro_tile(int kc, const float* __restrict a, ptrdiff_t lda,
                                               const float* __restrict b, ptrdiff_t ldb, float* c,
                                               ptrdiff_t ldc, float alpha, float beta,
-                                              const float* bias) {
+                                              const Extra* ex) {
   constexpr int W = sizeof(V) / sizeof(float);
   V acc[MR][NV];
 #pragma GCC unroll 32
@@ -348,10 +356,15 @@ template <class V, int MR, int NV, int kLayout>
     for (int j = 0; j < NV; j++) {
       float* cp = c + i * ldc + j * W;
       V cv = alpha * acc[i][j];
-      if (bias) {
+      if (ex && ex->bias) {
         V bv;
-        std::memcpy(&bv, bias + j * W, sizeof(V));
+        std::memcpy(&bv, ex->bias + j * W, sizeof(V));
         cv += bv;
+      }
+      if (ex && ex->add) {
+        V av;
+        std::memcpy(&av, ex->add + i * ex->ld_add + j * W, sizeof(V));
+        cv += av;
       }
       if (beta != 0.0f) {
         V old;
@@ -363,38 +376,38 @@ template <class V, int MR, int NV, int kLayout>
 }
 
 using MicroFn = void (*)(int, const float*, ptrdiff_t, int, const float*, ptrdiff_t, float*,
-                         ptrdiff_t, float, float, const float*);
+                         ptrdiff_t, float, float, const Extra*);
 
 template <class V, int MR, int NV>
 [[gnu::always_inline]] inline void micro_either(int kc, const float* a, ptrdiff_t lda, int layout,
                                                 const float* b, ptrdiff_t ldb, float* c,
                                                 ptrdiff_t ldc, float alpha, float beta,
-                                                const float* bias) {
+                                                const Extra* ex) {
   if (layout == kRowsA)
-    micro_tile<V, MR, NV, kRowsA>(kc, a, lda, b, ldb, c, ldc, alpha, beta, bias);
+    micro_tile<V, MR, NV, kRowsA>(kc, a, lda, b, ldb, c, ldc, alpha, beta, ex);
   else if (layout == kColsA)
-    micro_tile<V, MR, NV, kColsA>(kc, a, lda, b, ldb, c, ldc, alpha, beta, bias);
+    micro_tile<V, MR, NV, kColsA>(kc, a, lda, b, ldb, c, ldc, alpha, beta, ex);
   else
-    micro_tile<V, MR, NV, kPackedA>(kc, a, 0, b, ldb, c, ldc, alpha, beta, bias);
+    micro_tile<V, MR, NV, kPackedA>(kc, a, 0, b, ldb, c, ldc, alpha, beta, ex);
 }
 
 __attribute__((target("avx512f"))) void micro_avx512(int kc, const float* a, ptrdiff_t lda,
                                                      int layout, const float* b, ptrdiff_t ldb,
                                                      float* c, ptrdiff_t ldc, float alpha,
-                                                     float beta, const float* bias) {
-  micro_either<v16, 8, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta, bias);
+                                                     float beta, const Extra* ex) {
+  micro_either<v16, 8, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta, ex);
 }
 
 __attribute__((target("avx2,fma"))) void micro_avx2(int kc, const float* a, ptrdiff_t lda,
                                                     int layout, const float* b, ptrdiff_t ldb,
                                                     float* c, ptrdiff_t ldc, float alpha,
-                                                    float beta, const float* bias) {
-  micro_either<v8, 6, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta, bias);
+                                                    float beta, const Extra* ex) {
+  micro_either<v8, 6, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta, ex);
 }
 
 void micro_sse(int kc, const float* a, ptrdiff_t lda, int layout, const float* b, ptrdiff_t ldb,
-               float* c, ptrdiff_t ldc, float alpha, float beta, const float* bias) {
-  micro_either<v4, 4, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta, bias);
+               float* c, ptrdiff_t ldc, float alpha, float beta, const Extra* ex) {
+  micro_either<v4, 4, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta, ex);
 }
 
 struct MicroKernel {
@@ -589,13 +602,14 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
 
 void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
                   int lda, const float* B, int ldb, float beta, float* C, int ldc,
-                  const float* bias) {
+                  const float* bias, const float* add, int ld_add) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
     scale_c(M, N, beta, C, ldc);
-    if (bias)
-      for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) C[static_cast<ptrdiff_t>(i) * ldc + j] += bias[j];
+    for (int i = 0; i < M; i++)
+      for (int j = 0; j < N; j++)
+        C[static_cast<ptrdiff_t>(i) * ldc + j] +=
+            (bias ? bias[j] : 0.0f) + (add ? add[static_cast<ptrdiff_t>(i) * ld_add + j] : 0.0f);
     return;
   }
   const MicroKernel& mk = micro_kernel();
@@ -629,8 +643,10 @@ void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
       const float* b = p < in_place ? B + j0 : bp + static_cast<ptrdiff_t>(p - in_place) * K * NR;
       const ptrdiff_t b_ld = p < in_place ? ldb : NR;
       float* c = C + static_cast<ptrdiff_t>(i0) * ldc + j0;
+      const float* add_tile = add ? add + static_cast<ptrdiff_t>(i0) * ld_add + j0 : nullptr;
       if (m == MR && n == NR) {
-        mk.fn(K, a, a_ld, layout, b, b_ld, c, ldc, alpha, beta, bias ? bias + j0 : nullptr);
+        const Extra ex{bias ? bias + j0 : nullptr, add_tile, ld_add};
+        mk.fn(K, a, a_ld, layout, b, b_ld, c, ldc, alpha, beta, bias || add ? &ex : nullptr);
         continue;
       }
       alignas(64) float tile[kMaxTile];
@@ -638,8 +654,9 @@ void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
       for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
           float& cij = c[static_cast<ptrdiff_t>(i) * ldc + j];
-          cij =
-              tile[i * NR + j] + (beta == 0.0f ? 0.0f : beta * cij) + (bias ? bias[j0 + j] : 0.0f);
+          float v = tile[i * NR + j] + (bias ? bias[j0 + j] : 0.0f);  // the whole tiles' order
+          v += add_tile ? add_tile[static_cast<ptrdiff_t>(i) * ld_add + j] : 0.0f;
+          cij = v + (beta == 0.0f ? 0.0f : beta * cij);
         }
     }
   };

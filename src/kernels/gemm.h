@@ -26,10 +26,11 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
 // Without packing: rows of A and of B are read where they are (only a transposed B, a last
 // narrow column panel and a last partial row block are packed). For small products whose
 // operands sit in cache, where packing costs as much as the multiply; single-threaded inside
-// a parallel region. bias (N), when given, is added to every row of C in the same pass.
+// a parallel region. In the same pass, when given: bias (N) is added to every row of C and add
+// (M, N), row stride ld_add, to C (a residual: C = A·Bᵀ + bias + add).
 void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A,
                   int lda, const float* B, int ldb, float beta, float* C, int ldc,
-                  const float* bias = nullptr);
+                  const float* bias = nullptr, const float* add = nullptr, int ld_add = 0);
 // Whether sgemm() sends this shape to sgemm_direct (never under AERO_GEMM=openblas or builtin).
 bool sgemm_uses_direct(int M, int N, int K);
 

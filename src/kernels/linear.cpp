@@ -5,22 +5,25 @@
 #include <cstring>
 
 #include "kernels/gemm.h"
+#include "kernels/shape.h"
 
 namespace aero {
 
 void linear_forward(float* out, const float* inp, const float* w, const float* b, int64_t N,
-                    int64_t IN, int64_t OUT) {
-  // The bias in the product's own pass where the kernel can: filling out with it first and
-  // accumulating onto it writes and reads the whole output once more.
-  if (b && sgemm_uses_direct(int(N), int(OUT), int(IN)))
+                    int64_t IN, int64_t OUT, const float* residual) {
+  // Bias and residual in the product's own pass where the kernel can: filling out with the bias
+  // first and accumulating onto it, or adding the residual after, writes and reads the whole
+  // output once more.
+  if ((b || residual) && sgemm_uses_direct(int(N), int(OUT), int(IN)))
     return sgemm_direct(false, true, int(N), int(OUT), int(IN), 1.0f, inp, int(IN), w, int(IN),
-                        0.0f, out, int(OUT), b);
+                        0.0f, out, int(OUT), b, residual, int(OUT));
   if (b) {
 #pragma omp parallel for if (N * OUT > 65536 && !omp_in_parallel())
     for (int64_t n = 0; n < N; n++) std::memcpy(out + n * OUT, b, sizeof(float) * OUT);
   }
   sgemm(false, true, int(N), int(OUT), int(IN), 1.0f, inp, int(IN), w, int(IN), b ? 1.0f : 0.0f,
         out, int(OUT));
+  if (residual) block_add(out, OUT, residual, OUT, N, OUT);
 }
 
 void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
@@ -47,10 +50,10 @@ void linear_backward(float* dinp, float* dw, float* db, const float* dout, const
 }
 
 void linear_forward_ref(float* out, const float* inp, const float* w, const float* b, int64_t N,
-                        int64_t IN, int64_t OUT) {
+                        int64_t IN, int64_t OUT, const float* residual) {
   for (int64_t n = 0; n < N; n++)
     for (int64_t o = 0; o < OUT; o++) {
-      double acc = b ? b[o] : 0.0;
+      double acc = (b ? b[o] : 0.0) + (residual ? residual[n * OUT + o] : 0.0);
       for (int64_t i = 0; i < IN; i++) acc += double(inp[n * IN + i]) * w[o * IN + i];
       out[n * OUT + o] = float(acc);
     }

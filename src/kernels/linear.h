@@ -5,16 +5,17 @@
 
 namespace aero {
 
-// out (N, OUT) = inp (N, IN) · w (OUT, IN)ᵀ + b (OUT); b may be null.
+// out (N, OUT) = inp (N, IN) · w (OUT, IN)ᵀ + b (OUT) + residual (N, OUT); b and residual may
+// be null.
 void linear_forward(float* out, const float* inp, const float* w, const float* b, int64_t N,
-                    int64_t IN, int64_t OUT);
+                    int64_t IN, int64_t OUT, const float* residual = nullptr);
 // dinp (N, IN) += dout · w; dw (OUT, IN) += doutᵀ · inp; db (OUT) += Σ dout. Any may be null.
 // With overwrite_dinp, dinp is written (=) and may hold garbage on entry.
 void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
                      const float* w, int64_t N, int64_t IN, int64_t OUT,
                      bool overwrite_dinp = false);
 void linear_forward_ref(float* out, const float* inp, const float* w, const float* b, int64_t N,
-                        int64_t IN, int64_t OUT);
+                        int64_t IN, int64_t OUT, const float* residual = nullptr);
 void linear_backward_ref(float* dinp, float* dw, float* db, const float* dout, const float* inp,
                          const float* w, int64_t N, int64_t IN, int64_t OUT);
 

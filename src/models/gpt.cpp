@@ -90,8 +90,12 @@ Var Gpt::block(Tape& tape, Var x, int layer) {
   auto lin = [&](Var in, const std::string& name) {
     return linear(in, p(tape, b + name + ".weight"), p(tape, b + name + ".bias"));
   };
-  auto resid = [&](Var branch) {
-    return cfg_.dropout_resid > 0 ? dropout(branch, cfg_.dropout_resid) : branch;
+  // x + W·h + b: without dropout on the branch, the residual add is part of the projection's
+  // own pass (linear's residual input) instead of a pass of its own.
+  auto residual = [&](Var x_in, Var h_in, const std::string& name) {
+    if (cfg_.dropout_resid > 0 && tape.training)
+      return add(x_in, dropout(lin(h_in, name), cfg_.dropout_resid));
+    return linear(h_in, p(tape, b + name + ".weight"), p(tape, b + name + ".bias"), x_in);
   };
   // Attention sublayer.
   Var h = cfg_.pre_ln ? norm(tape, x, b + "attn_norm") : x;
@@ -104,7 +108,7 @@ Var Gpt::block(Tape& tape, Var x, int layer) {
   opts.n_head = cfg_.n_head;
   opts.causal = true;
   opts.dropout = cfg_.dropout_attn;
-  x = add(x, resid(lin(attention(q, k, v, opts), "attn_output")));
+  x = residual(x, attention(q, k, v, opts), "attn_output");
   if (!cfg_.pre_ln) x = norm(tape, x, b + "attn_norm");
   // MLP sublayer.
   h = cfg_.pre_ln ? norm(tape, x, b + "ffn_norm") : x;
@@ -115,7 +119,7 @@ Var Gpt::block(Tape& tape, Var x, int layer) {
     m = relu(lin(h, "ffn_up"));
   else
     m = gelu(lin(h, "ffn_up"), /*tanh_approx=*/true);
-  x = add(x, resid(lin(m, "ffn_down")));
+  x = residual(x, m, "ffn_down");
   if (!cfg_.pre_ln) x = norm(tape, x, b + "ffn_norm");
   return x;
 }

@@ -61,6 +61,14 @@ TEST(kernels, linear_matches_reference) {
     linear_forward(y1.f32(), x.f32(), w.f32(), b.f32(), N, IN, OUT);
     linear_forward_ref(y2.f32(), x.f32(), w.f32(), b.f32(), N, IN, OUT);
     EXPECT_LT(max_rel_diff(y1, y2), 1e-5);
+    // With a residual added (in the product's pass on the direct path), with and without bias.
+    Tensor r = random_tensor({N, OUT}, 8);
+    for (const float* bias :
+         {static_cast<const float*>(b.f32()), static_cast<const float*>(nullptr)}) {
+      linear_forward(y1.f32(), x.f32(), w.f32(), bias, N, IN, OUT, r.f32());
+      linear_forward_ref(y2.f32(), x.f32(), w.f32(), bias, N, IN, OUT, r.f32());
+      EXPECT_LT(max_rel_diff(y1, y2), 1e-5) << "residual, bias " << (bias != nullptr);
+    }
     Tensor dy = random_tensor({N, OUT}, 4);
     Tensor dx1 = random_tensor({N, IN}, 5), dx2 = dx1.contiguous_copy();
     Tensor dw1 = random_tensor({OUT, IN}, 6), dw2 = dw1.contiguous_copy();
@@ -102,6 +110,34 @@ OP_TEST(linear, gradient) {
     EXPECT_GRAD_OK([](Tape&, const std::vector<Var>& v) { return linear(v[0], v[1]); },
                    {in[0], in[1]});
   }
+}
+
+OP_TEST(linear, residual_gradient) {
+  for (auto [B, T, IN, OUT] : {std::tuple{2, 3, 17, 5}, {1, 20, 8, 32}}) {
+    std::vector<Tensor> in = {random_tensor({B, T, IN}, 1), random_tensor({OUT, IN}, 2),
+                              random_tensor({OUT}, 3), random_tensor({B, T, OUT}, 4)};
+    EXPECT_GRAD_OK([](Tape&, const std::vector<Var>& v) { return linear(v[0], v[1], v[2], v[3]); },
+                   in);
+    EXPECT_GRAD_OK([](Tape&, const std::vector<Var>& v) { return linear(v[0], v[1], {}, v[2]); },
+                   {in[0], in[1], in[3]});
+  }
+  // The residual is the input itself (x + W·x): both gradients land in one buffer.
+  std::vector<Tensor> sq = {random_tensor({2, 20, 32}, 5), random_tensor({32, 32}, 6)};
+  EXPECT_GRAD_OK([](Tape&, const std::vector<Var>& v) { return linear(v[0], v[1], {}, v[0]); }, sq);
+  // And it equals linear then add, value and gradients.
+  Tape tape;
+  Var x = tape.leaf(sq[0], true), w = tape.leaf(sq[1], true);
+  Var y = linear(x, w, {}, x);
+  Tensor y_fused = y.value().contiguous_copy();
+  Var y2 = add(x, linear(x, w));
+  EXPECT_LT(max_rel_diff(y_fused, y2.value()), 1e-6);
+}
+
+OP_TEST(linear, residual_shape_error) {
+  Tape tape;
+  Var x = tape.leaf(random_tensor({2, 3}, 1), true), w = tape.leaf(random_tensor({4, 3}, 2), true);
+  Var r = tape.leaf(random_tensor({2, 5}, 3), true);
+  expect_error([&] { linear(x, w, {}, r); }, "[linear]", "residual (2, 5)");
 }
 
 OP_TEST(linear, shape_errors_name_the_op) {
