@@ -398,6 +398,13 @@ __attribute__((target("avx512f"))) void micro_avx512(int kc, const float* a, ptr
   micro_either<v16, 8, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta, ex);
 }
 
+__attribute__((target("avx512f"))) void micro_avx512_tall(int kc, const float* a, ptrdiff_t lda,
+                                                          int layout, const float* b, ptrdiff_t ldb,
+                                                          float* c, ptrdiff_t ldc, float alpha,
+                                                          float beta, const Extra* ex) {
+  micro_either<v16, 12, 2>(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta, ex);
+}
+
 __attribute__((target("avx2,fma"))) void micro_avx2(int kc, const float* a, ptrdiff_t lda,
                                                     int layout, const float* b, ptrdiff_t ldb,
                                                     float* c, ptrdiff_t ldc, float alpha,
@@ -431,6 +438,13 @@ const MicroKernel& micro_kernel() {
     return MicroKernel{micro_sse, 4, 8, "sse 4x8"};
   }();
   return k;
+}
+
+// For sgemm_direct on many rows: 12 x 32 tiles, 24 accumulators, fewer epilogues per FLOP.
+// Null where the CPU (or AERO_BUILTIN_ISA) has no AVX-512.
+const MicroKernel* tall_micro_kernel() {
+  static const MicroKernel k{micro_avx512_tall, 12, 32, "avx512 12x32"};
+  return micro_kernel().fn == micro_avx512 ? &k : nullptr;
 }
 
 std::string builtin_kernel_name() { return micro_kernel().name; }
@@ -612,7 +626,10 @@ void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
             (bias ? bias[j] : 0.0f) + (add ? add[static_cast<ptrdiff_t>(i) * ld_add + j] : 0.0f);
     return;
   }
-  const MicroKernel& mk = micro_kernel();
+  // Tall tiles where there are rows enough (char-small's step 24.1 -> 23.5 ms); attention's
+  // 32-row blocks keep 8-row tiles, which divide them.
+  const MicroKernel* tall = M >= 96 ? tall_micro_kernel() : nullptr;
+  const MicroKernel& mk = tall ? *tall : micro_kernel();
   const int MR = mk.mr, NR = mk.nr;
   // Column panels of op(B) are read in place from the rows of B, except when B is transposed
   // (all packed) and for a last panel narrower than NR (packed, zero-padded).
