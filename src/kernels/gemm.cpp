@@ -450,6 +450,23 @@ const MicroKernel* tall_micro_kernel() {
 std::string builtin_kernel_name() { return micro_kernel().name; }
 int builtin_nr() { return micro_kernel().nr; }
 
+// One MR x NR tile of C whose first m rows and n columns are real: straight into C when whole,
+// else through a buffer whose real part is then added up in the whole tiles' order.
+void run_tile(const MicroKernel& mk, int kc, const float* a, ptrdiff_t lda, int layout,
+              const float* b, ptrdiff_t ldb, float* c, ptrdiff_t ldc, int m, int n, float alpha,
+              float beta, const Extra* ex) {
+  if (m == mk.mr && n == mk.nr) return mk.fn(kc, a, lda, layout, b, ldb, c, ldc, alpha, beta, ex);
+  alignas(64) float tile[kMaxTile];
+  mk.fn(kc, a, lda, layout, b, ldb, tile, mk.nr, alpha, 0.0f, nullptr);
+  for (int i = 0; i < m; i++)
+    for (int j = 0; j < n; j++) {
+      float& cij = c[static_cast<ptrdiff_t>(i) * ldc + j];
+      float v = tile[i * mk.nr + j] + (ex && ex->bias ? ex->bias[j] : 0.0f);
+      v += ex && ex->add ? ex->add[static_cast<ptrdiff_t>(i) * ex->ld_add + j] : 0.0f;
+      cij = v + (beta == 0.0f ? 0.0f : beta * cij);
+    }
+}
+
 struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
 };
@@ -592,18 +609,8 @@ void sgemm_builtin(bool trans_a, bool trans_b, int M, int N, int K, float alpha,
               pack_a(ap.get(), A, lda, trans_a, M, i0, pc, kc, MR);
               a = ap.get();
             }
-            float* c = C + static_cast<ptrdiff_t>(i0) * ldc + j0;
-            if (m == MR && n == NR) {
-              mk.fn(kc, a, a_ld, layout, b, NR, c, ldc, alpha, beta_eff, nullptr);
-              continue;
-            }
-            alignas(64) float tile[kMaxTile];
-            mk.fn(kc, a, a_ld, layout, b, NR, tile, NR, alpha, 0.0f, nullptr);
-            for (int i = 0; i < m; i++)
-              for (int j = 0; j < n; j++) {
-                float& cij = c[static_cast<ptrdiff_t>(i) * ldc + j];
-                cij = tile[i * NR + j] + (beta_eff == 0.0f ? 0.0f : beta_eff * cij);
-              }
+            run_tile(mk, kc, a, a_ld, layout, b, NR, C + static_cast<ptrdiff_t>(i0) * ldc + j0, ldc,
+                     m, n, alpha, beta_eff, nullptr);
           }
         }
 #pragma omp barrier
@@ -659,22 +666,10 @@ void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
       const int j0 = p * NR, n = std::min(NR, N - j0);
       const float* b = p < in_place ? B + j0 : bp + static_cast<ptrdiff_t>(p - in_place) * K * NR;
       const ptrdiff_t b_ld = p < in_place ? ldb : NR;
-      float* c = C + static_cast<ptrdiff_t>(i0) * ldc + j0;
-      const float* add_tile = add ? add + static_cast<ptrdiff_t>(i0) * ld_add + j0 : nullptr;
-      if (m == MR && n == NR) {
-        const Extra ex{bias ? bias + j0 : nullptr, add_tile, ld_add};
-        mk.fn(K, a, a_ld, layout, b, b_ld, c, ldc, alpha, beta, bias || add ? &ex : nullptr);
-        continue;
-      }
-      alignas(64) float tile[kMaxTile];
-      mk.fn(K, a, a_ld, layout, b, b_ld, tile, NR, alpha, 0.0f, nullptr);
-      for (int i = 0; i < m; i++)
-        for (int j = 0; j < n; j++) {
-          float& cij = c[static_cast<ptrdiff_t>(i) * ldc + j];
-          float v = tile[i * NR + j] + (bias ? bias[j0 + j] : 0.0f);  // the whole tiles' order
-          v += add_tile ? add_tile[static_cast<ptrdiff_t>(i) * ld_add + j] : 0.0f;
-          cij = v + (beta == 0.0f ? 0.0f : beta * cij);
-        }
+      const Extra ex{bias ? bias + j0 : nullptr,
+                     add ? add + static_cast<ptrdiff_t>(i0) * ld_add + j0 : nullptr, ld_add};
+      run_tile(mk, K, a, a_ld, layout, b, b_ld, C + static_cast<ptrdiff_t>(i0) * ldc + j0, ldc, m,
+               n, alpha, beta, bias || add ? &ex : nullptr);
     }
   };
   // Not `omp parallel for if (parallel)`: a region that does not fork still costs a team
