@@ -78,12 +78,12 @@ void backward_add(Tape& tape, Node& node) {
   // zero fill and no read of the zeros. The inputs one after the other, so that add(x, x),
   // whose second input finds the first one's copy, accumulates onto it.
   const int64_t N = node.value.numel(), R = tape.node(node.in[1]).value.numel();
+  const int64_t cols = node.value.size(-1);
   const float* dout = node.grad.f32();
   for (int k = 0; k < 2; k++) {
     bool fresh = false;
     Tensor d = k == 1 && R != N ? tape.grad_of(node.in[1]) : tape.grad_to_write(node.in[k], &fresh);
     if (!d.defined()) continue;
-    const int64_t cols = node.value.size(-1);
     if (fresh)
       block_copy(d.f32(), cols, dout, cols, N / cols, cols);
     else
