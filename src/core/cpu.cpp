@@ -1,6 +1,7 @@
 #include "core/cpu.h"
 
 #include <cpuid.h>
+#include <omp.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -104,6 +105,10 @@ CpuInfo detect() {
   c.logical_cpus = sched_getaffinity(0, sizeof(set), &set) == 0
                        ? CPU_COUNT(&set)
                        : static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
+  // Under OMP_PROC_BIND libgomp binds the main thread to one place as it loads, before main():
+  // this thread's mask then shows one CPU (aero ran on one thread, half speed), while
+  // omp_get_num_procs() still counts the mask the process started with (taskset included).
+  c.logical_cpus = std::max(c.logical_cpus, omp_get_num_procs());
   if (c.logical_cpus < 1) c.logical_cpus = 1;
   c.usable_cpus = c.logical_cpus;
   if (double q = cgroup_cpu_quota(); q > 0)

@@ -15,7 +15,7 @@ struct CpuInfo {
   bool amx_tile = false, amx_int8 = false, amx_bf16 = false;  // CPU support (cpuid)
   bool amx_requested = false;                                 // request_amx() was called
   bool amx_enabled = false;  // kernel granted AMX tile state to this process
-  int logical_cpus = 1;      // CPUs this process may run on (affinity mask)
+  int logical_cpus = 1;      // CPUs this process may run on (affinity mask it started with)
   int usable_cpus = 1;       // logical_cpus capped by a cgroup CPU quota (containers)
 
   std::string features() const;  // "avx avx2 fma avx512f ... amx(int8 bf16 not requested)"

@@ -1,15 +1,16 @@
 #include "core/threads.h"
 
 #include <omp.h>
-
+#include <sched.h>
 #include <unistd.h>
-#include <atomic>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <vector>
 
 #include "core/cpu.h"
 #include "core/error.h"
@@ -55,6 +56,20 @@ void reexec_with_env(char** argv, const char* var, const char* value) {
   const char* cur = std::getenv(var);
   if (cur && std::strcmp(cur, value) == 0) return;
   setenv(var, value, 1);
+  // Under OMP_PROC_BIND libgomp has bound this thread to its first place; the new image would
+  // inherit that one-CPU mask and see one CPU. It gets back the CPUs of all places, which are the
+  // mask the process started with.
+  if (const int places = omp_get_num_places(); places > 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int p = 0; p < places; p++) {
+      std::vector<int> ids(static_cast<size_t>(omp_get_place_num_procs(p)));
+      omp_get_place_proc_ids(p, ids.data());
+      for (int id : ids)
+        if (id >= 0 && id < CPU_SETSIZE) CPU_SET(id, &set);
+    }
+    if (CPU_COUNT(&set) > 0) sched_setaffinity(0, sizeof(set), &set);
+  }
   execv("/proc/self/exe", argv);
   fail("[threads] could not re-run with ", var, "=", value, ": ", std::strerror(errno));
 }
