@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/lines.h"
 #include "core/threads.h"
 #include "data/clean.h"
 #include "data/readers.h"
@@ -122,16 +123,10 @@ void add_data(CLI::App& app) {
   clean->callback([ca] {
     CleanOptions o = ca->clean;
     if (!ca->rules_file.empty()) {
-      const std::string rules = read_file(ca->rules_file);
-      size_t start = 0;
-      while (start < rules.size()) {
-        size_t end = rules.find('\n', start);
-        if (end == std::string::npos) end = rules.size();
-        std::string rule = rules.substr(start, end - start);
-        start = end + 1;
-        if (!rule.empty() && rule.back() == '\r') rule.pop_back();
-        if (!rule.empty() && rule[0] != '#') o.extra_source_rules.push_back(rule);
-      }
+      for_each_line(read_file(ca->rules_file), [&](std::string_view rule) {
+        if (!rule.empty() && rule.back() == '\r') rule.remove_suffix(1);
+        if (!rule.empty() && rule[0] != '#') o.extra_source_rules.emplace_back(rule);
+      });
     }
     o.nfc = !ca->no_nfc;
     o.strip_sources = !ca->no_sources;

@@ -22,6 +22,7 @@
 
 #include "cli/commands.h"
 #include "core/error.h"
+#include "core/lines.h"
 #include "core/threads.h"
 #include "data/clean.h"
 #include "data/readers.h"
@@ -119,19 +120,14 @@ void build_corpus(const QuickstartArgs& a, const std::string& corpus) {
       // Keeps a document's Vietnamese lines; the rest is counted, then dropped.
       const auto keep_vietnamese = [&](Document&& doc) {
         std::string kept;
-        size_t pos = 0;
-        while (pos < doc.text.size()) {
-          size_t eol = doc.text.find('\n', pos);
-          if (eol == std::string::npos) eol = doc.text.size();
-          const std::string_view line(doc.text.data() + pos, eol - pos);
-          pos = eol + 1;
+        for_each_line(doc.text, [&](std::string_view line) {
           c.bytes += line.size();
           // libreoffice-help-vi ends each page with "Title is: <title>", debug output.
-          if (!is_vietnamese_line(line) || line.starts_with("Title is:")) continue;
+          if (!is_vietnamese_line(line) || line.starts_with("Title is:")) return;
           c.vi_bytes += line.size();
           kept.append(line);
           kept += '\n';
-        }
+        });
         c.docs++;
         if (kept.empty()) return;
         doc.text = std::move(kept);

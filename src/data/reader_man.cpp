@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "core/error.h"
+#include "core/lines.h"
 #include "data/readers.h"
 
 namespace aero {
@@ -72,21 +73,16 @@ std::string roff_to_text(std::string_view roff) {
     if (!para.empty()) para += ' ';
     para += s;
   };
-  size_t pos = 0;
-  while (pos < roff.size()) {
-    size_t eol = roff.find('\n', pos);
-    if (eol == std::string_view::npos) eol = roff.size();
-    std::string_view line = roff.substr(pos, eol - pos);
-    pos = eol + 1;
+  for_each_line(roff, [&](std::string_view line) {
     if (line.empty()) {
       flush();
-      continue;
+      return;
     }
     if (line[0] != '.' && line[0] != '\'') {
       add_text(line);
-      continue;
+      return;
     }
-    if (line.starts_with(".\\\"") || line.starts_with("'\\\"")) continue;  // comment
+    if (line.starts_with(".\\\"") || line.starts_with("'\\\"")) return;  // comment
     const size_t sp = line.find_first_of(" \t");
     const std::string_view req = line.substr(1, sp == std::string_view::npos ? line.npos : sp - 1);
     const std::string_view arg =
@@ -107,7 +103,7 @@ std::string roff_to_text(std::string_view roff) {
       }
     }
     // .TH .RS .RE .nf .fi .in .ad .na .if ... carry no running text
-  }
+  });
   flush();
   return out;
 }
