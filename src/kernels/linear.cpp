@@ -5,25 +5,28 @@
 #include <cstring>
 
 #include "kernels/gemm.h"
-#include "kernels/shape.h"
 
 namespace aero {
 
 void linear_forward(float* out, const float* inp, const float* w, const float* b, int64_t N,
                     int64_t IN, int64_t OUT, const float* residual) {
-  // Bias and residual in the product's own pass where the kernel can: filling out with the bias
-  // first and accumulating onto it, or adding the residual after, writes and reads the whole
-  // output once more.
+  // Bias and residual in the product's own pass where the kernel can; else out starts as
+  // bias + residual and the product accumulates onto it. (Filling out first costs a write and a
+  // read of the whole output more.)
   if ((b || residual) && sgemm_uses_direct(int(N), int(OUT), int(IN)))
     return sgemm_direct(false, true, int(N), int(OUT), int(IN), 1.0f, inp, int(IN), w, int(IN),
                         0.0f, out, int(OUT), b, residual, int(OUT));
-  if (b) {
+  if (b || residual) {
 #pragma omp parallel for if (N * OUT > 65536 && !omp_in_parallel())
-    for (int64_t n = 0; n < N; n++) std::memcpy(out + n * OUT, b, sizeof(float) * OUT);
+    for (int64_t n = 0; n < N; n++) {
+      float* o = out + n * OUT;
+      const float* r = residual ? residual + n * OUT : nullptr;
+#pragma omp simd
+      for (int64_t j = 0; j < OUT; j++) o[j] = (b ? b[j] : 0.0f) + (r ? r[j] : 0.0f);
+    }
   }
-  sgemm(false, true, int(N), int(OUT), int(IN), 1.0f, inp, int(IN), w, int(IN), b ? 1.0f : 0.0f,
-        out, int(OUT));
-  if (residual) block_add(out, OUT, residual, OUT, N, OUT);
+  sgemm(false, true, int(N), int(OUT), int(IN), 1.0f, inp, int(IN), w, int(IN),
+        b || residual ? 1.0f : 0.0f, out, int(OUT));
 }
 
 void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
