@@ -30,6 +30,7 @@
 #include "kernels/peak.h"
 #include "kernels/quant.h"
 #include "models/export_gguf.h"
+#include "models/gpt.h"
 #include "tokenizer/char_tokenizer.h"
 
 using namespace aero;
@@ -84,7 +85,7 @@ Reference llama_cpp_measured(const GptConfig& cfg, const ParamStore& store, Weig
   opt.type = f == WeightFormat::q8 ? "q8_0" : "f32";
   opt.tokenizer = dir + "/tok.json";
   const std::string gguf = dir + "/model-" + opt.type + ".gguf";
-  export_gguf(cfg, store, gguf, opt);
+  export_gguf(cfg.spec(), store, gguf, opt);
   const char* llama_dir = std::getenv("AERO_NODE_LLAMA_CPP");  // bench/infer.sh sets it
   const std::string node = llama_dir ? std::string(llama_dir) + "/bin/node" : "node";
   const std::string cmd = "'" + node + "' '" + script + "' '" + gguf + "' " +
@@ -199,9 +200,9 @@ int main(int argc, char** argv) {
   cfg.n_head = 12;
   cfg.n_embd = 768;
   cfg.ffn_hidden = 3072;
-  cfg.pos = "learned";
-  cfg.norm = "layernorm";
-  cfg.act = "gelu";
+  cfg.pos = PosKind::learned;
+  cfg.norm = NormKind::layernorm;
+  cfg.act = ActKind::gelu;
   cfg.bias = true;
   cfg.tie_head = true;
   ParamStore store;
@@ -217,7 +218,7 @@ int main(int argc, char** argv) {
   std::stringstream ss(formats);
   for (std::string name; std::getline(ss, name, ',');) {
     WeightFormat f = parse_weight_format(name);
-    InferenceModel m(cfg, store, f);
+    InferenceModel m(gpt_model_config(cfg), store, f);
     const std::string kernel = qmatmul_kernel(f == WeightFormat::f32    ? QFormat::f32
                                               : f == WeightFormat::bf16 ? QFormat::bf16
                                                                         : QFormat::q8);

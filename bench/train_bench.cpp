@@ -34,15 +34,15 @@ bool preset(const std::string& name, Preset& p) {
   GptConfig& c = p.cfg;
   if (name == "seed-tiny") {
     c.vocab_size = 10000, c.n_layer = 3, c.n_head = 4, c.n_embd = 64, c.ffn_hidden = 256;
-    c.pos = "rope", c.bias = false, c.tie_head = false;
+    c.pos = PosKind::rope, c.bias = false, c.tie_head = false;
     p.B = 32, p.T = 128, p.steps = 30;
   } else if (name == "char-small") {
     c.vocab_size = 65, c.n_layer = 4, c.n_head = 4, c.n_embd = 128, c.ffn_hidden = 512;
-    c.pos = "learned", c.bias = true, c.tie_head = false;
+    c.pos = PosKind::learned, c.bias = true, c.tie_head = false;
     p.B = 12, p.T = 64, p.steps = 100;
   } else if (name == "gpt2-124m") {
     c.vocab_size = 50257, c.n_layer = 12, c.n_head = 12, c.n_embd = 768, c.ffn_hidden = 3072;
-    c.pos = "learned", c.bias = true, c.tie_head = true;
+    c.pos = PosKind::learned, c.bias = true, c.tie_head = true;
     p.B = 4, p.T = 256, p.steps = 5;
   } else {
     return false;
@@ -125,7 +125,8 @@ int main(int argc, char** argv) {
   // Model FLOPs per token (PaLM appendix B convention): 6 per matmul weight (forward 2, backward
   // 4; the head counts, embedding lookups do not) plus 12·L·T·C for the attention scores and
   // the weighted sum over the full (not causal-halved) T×T.
-  double n_matmul = double(L) * (4.0 * C * C + (c.act == "swiglu" ? 3.0 : 2.0) * C * H) + V * C;
+  double n_matmul =
+      double(L) * (4.0 * C * C + (c.act == ActKind::swiglu ? 3.0 : 2.0) * C * H) + V * C;
   double flops_tok = 6.0 * n_matmul + 12.0 * L * T * C;
   peak = std::max(peak, probe()) * 1e9;
   double mfu = tok_s * flops_tok / peak;

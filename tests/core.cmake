@@ -10,3 +10,16 @@ bound=$(OMP_PROC_BIND=true $A doctor --json --no-measure | threads)
 echo \"threads: $plain, with OMP_PROC_BIND=true: $bound\"
 test -n \"$plain\" && test \"$plain\" = \"$bound\"")
 set_tests_properties(core.threads_under_omp_proc_bind PROPERTIES LABELS cli)
+
+# Dependencies flow one way: no file includes from a layer above its own (CMakeLists.txt's
+# AERO_LAYERS, the same table the per-layer libraries link by).
+add_test(NAME core.layers_include_only_lower_layers
+         COMMAND ${AERO_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/e2e/layers.py
+                 ${PROJECT_SOURCE_DIR}/src ${AERO_LAYERS} "cli:server train")
+
+# A checkpoint from before the model registry loads, generates, evaluates and resumes as it did.
+add_test(NAME core.old_checkpoint_still_loads
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/old_checkpoint.sh $<TARGET_FILE:aero>
+                 ${AERO_PYTHON})
+set_tests_properties(core.old_checkpoint_still_loads PROPERTIES LABELS cli TIMEOUT 120
+                     PASS_REGULAR_EXPRESSION "old checkpoint: all checks passed")

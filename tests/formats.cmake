@@ -131,7 +131,7 @@ $A import hf-gpt2 --in bad --out run2; echo rc=$?
 $A import hf-gpt2 --in nope --out run3; echo rc=$?")
 set_tests_properties(formats.cli_import_hf_gpt2 PROPERTIES LABELS cli TIMEOUT 120
   FIXTURES_REQUIRED aero_parity_ref PASS_REGULAR_EXPRESSION
-  "wrote run/ckpt-0: gpt2, 2 layers, 4 heads, n_embd 32, context 24, vocab 537, [0-9]+ parameters
+  "wrote run/ckpt-0: gpt: 2 layers, 4 heads of 8, n_embd 32, ffn 128 \\(gelu\\), context 24, vocab 537. [0-9]+ parameters
 tokenizer: /.*/run/tokenizer/vocab.json
 checkpoint run/ckpt-0: step 0, 0 tokens seen
 gpt: 2 layers, 4 heads of 8, n_embd 32, ffn 128 \\(gelu\\), context 24, vocab 537

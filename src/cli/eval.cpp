@@ -6,7 +6,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/threads.h"
-#include "train/checkpoint.h"
+#include "models/load.h"
 #include "train/trainer.h"
 
 namespace aero::cli {
@@ -37,7 +37,7 @@ void add_eval(CLI::App& app) {
     LoadedModel m = load_model(a->model);
     Tape tape;
     const EvalResult r = evaluate_shard(
-        *m.gpt, tape, a->data,
+        *m.model, m.cfg, tape, a->data,
         {a->batch_size, a->batches, false, a->final_only, 0, a->examples, a->buckets});
     std::printf("loss %.4f  perplexity %.2f  (%lld tokens, %s)\n", r.loss, r.ppl,
                 static_cast<long long>(r.tokens), m.dir.c_str());

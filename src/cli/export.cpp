@@ -6,7 +6,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "models/export_gguf.h"
-#include "train/checkpoint.h"
+#include "models/load.h"
 
 namespace aero::cli {
 
@@ -29,17 +29,19 @@ void add_export(CLI::App& app) {
   gguf->add_option("--name", a->name, "general.name (default: the model directory's name)");
   gguf->callback([a] {
     LoadedModel m = load_model(a->model);
-    a->opt.tokenizer = a->tokenizer.empty() ? m.cfg.data.tokenizer : a->tokenizer;
-    AERO_CHECK(!a->tokenizer.empty() || m.cfg.data.tokenizer.empty() ||
-                   std::filesystem::exists(m.cfg.data.tokenizer),
-               "[export] the checkpoint's tokenizer (data.tokenizer) ", m.cfg.data.tokenizer,
+    a->opt.tokenizer = a->tokenizer.empty() ? m.tokenizer : a->tokenizer;
+    AERO_CHECK(!a->tokenizer.empty() || m.tokenizer.empty() || std::filesystem::exists(m.tokenizer),
+               "[export] the checkpoint's tokenizer (data.tokenizer) ", m.tokenizer,
                " does not exist from here; give it with --tokenizer");
+    const Arch& arch = m.cfg.arch();
+    AERO_CHECK(arch.stack != nullptr, "[export] a '", arch.name,
+               "' model is not a transformer stack llama.cpp runs");
     a->opt.name = a->name;
     if (a->opt.name.empty()) {
       const std::filesystem::path p = std::filesystem::absolute(a->model).lexically_normal();
       a->opt.name = (p.has_filename() ? p : p.parent_path()).filename().string();
     }
-    const GgufExportReport r = export_gguf(m.cfg.model, *m.store, a->out, a->opt);
+    const GgufExportReport r = export_gguf(arch.stack(m.cfg), *m.store, a->out, a->opt);
     std::printf("wrote %s: %s, %d tensors (", a->out.c_str(), r.arch.c_str(), r.tensors);
     if (r.converted)
       std::printf("%d %s, the rest f32", r.converted, a->opt.type.c_str());

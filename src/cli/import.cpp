@@ -1,8 +1,10 @@
-// aero import hf-gpt2 --in DIR --out RUN_DIR: a Hugging Face GPT-2 as an aero checkpoint.
+// aero import NAME --in DIR --out RUN_DIR: a model in another tool's format as an aero
+// checkpoint. One subcommand per importer of the model registry (hf-gpt2, ...).
 #include <cstdio>
 #include <memory>
 
 #include "cli/commands.h"
+#include "models/model.h"
 #include "train/import_checkpoint.h"
 
 namespace aero::cli {
@@ -14,25 +16,28 @@ void add_import(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("import", "Import a model from another format");
   cmd->require_subcommand(1);
-  auto* hf = cmd->add_subcommand(
-      "hf-gpt2",
-      "Hugging Face GPT-2 directory (config.json, model.safetensors, vocab.json, "
-      "merges.txt)");
-  hf->add_option("--in,-i", a->in, "Hugging Face model directory")->required();
-  hf->add_option("--out,-o", a->out, "Run directory to create (checkpoint ckpt-0)")->required();
-  hf->callback([a] {
-    const ImportReport r = import_hf_gpt2(a->in, a->out);
-    std::printf(
-        "wrote %s: gpt2, %d layers, %d heads, n_embd %d, context %d, vocab %d, %lld "
-        "parameters\n",
-        r.ckpt.c_str(), r.cfg.n_layer, r.cfg.n_head, r.cfg.n_embd, r.cfg.block_size,
-        r.cfg.vocab_size, static_cast<long long>(r.params));
-    if (r.tokenizer.empty())
-      std::printf("no vocab.json + merges.txt in %s: give --tokenizer when generating\n",
-                  a->in.c_str());
-    else
-      std::printf("tokenizer: %s\n", r.tokenizer.c_str());
-  });
+  for (const Arch* arch : archs())
+    for (const Importer& imp : arch->importers) {
+      auto* sub = cmd->add_subcommand(imp.name, imp.help);
+      sub->add_option("--in,-i", a->in, "Model directory to read")->required();
+      sub->add_option("--out,-o", a->out, "Run directory to create (checkpoint ckpt-0)")
+          ->required();
+      sub->callback([a, name = std::string(imp.name)] {
+        const ImportReport r = import_model(name, a->in, a->out);
+        const ParamReport rep = [&] {
+          ParamStore store;
+          build_model(r.cfg, store);
+          return r.cfg.arch().report(r.cfg, store);
+        }();
+        std::printf("wrote %s: %s; %lld parameters\n", r.ckpt.c_str(),
+                    rep.summary.substr(0, rep.summary.find('\n')).c_str(),
+                    static_cast<long long>(r.params));
+        if (r.tokenizer.empty())
+          std::printf("no tokenizer in %s: give --tokenizer when generating\n", a->in.c_str());
+        else
+          std::printf("tokenizer: %s\n", r.tokenizer.c_str());
+      });
+    }
 }
 
 }  // namespace aero::cli

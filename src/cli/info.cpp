@@ -5,6 +5,7 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "io/gguf.h"
+#include "models/model.h"
 #include "train/checkpoint.h"
 
 namespace aero::cli {
@@ -21,26 +22,21 @@ std::string grouped(int64_t n) {
   return out;
 }
 
-void print_model(const GptConfig& c) {
-  std::printf("gpt: %d layers, %d heads of %d, n_embd %d, ffn %d (%s), context %d, vocab %d\n",
-              c.n_layer, c.n_head, c.head_size(), c.n_embd, c.ffn(), c.act.c_str(), c.block_size,
-              c.vocab_size);
-  std::printf("     %s positions, %s %s, %s, %s head\n", c.pos.c_str(), c.norm.c_str(),
-              c.pre_ln ? "pre-LN" : "post-LN", c.bias ? "biases" : "no biases",
-              c.tie_head ? "tied" : "untied");
+void print_model(const ModelConfig& c) {
   // Declaring the parameters is enough to count them; nothing is allocated.
   ParamStore store;
-  Gpt gpt(c, store);
-  const GptParamReport r = gpt.param_report();
+  build_model(c, store);
+  const ParamReport r = c.arch().report(c, store);
+  for (size_t b = 0, e; b < r.summary.size(); b = e + 1) {
+    e = std::min(r.summary.find('\n', b), r.summary.size());
+    std::printf("%s%s\n", b == 0 ? "" : "     ", r.summary.substr(b, e - b).c_str());
+  }
   const auto row = [](const std::string& part, int64_t n, const std::string& note = "") {
     std::printf("%-34s %13s%s\n", part.c_str(), grouped(n).c_str(), note.c_str());
   };
-  for (const auto& x : r.rows) {
-    const bool per_layer = x.part.find("per layer") != std::string::npos;
+  for (const auto& x : r.rows)
     row(x.part, x.count,
-        per_layer ? "  (x " + std::to_string(c.n_layer) + " = " + grouped(x.count * c.n_layer) + ")"
-                  : "");
-  }
+        x.per > 0 ? "  (x " + std::to_string(x.per) + " = " + grouped(x.count * x.per) + ")" : "");
   row("without norms and biases", r.weights);
   row("norms", r.norms);
   row("biases", r.biases);

@@ -45,8 +45,8 @@ void add_quantize(CLI::App& app) {
                 100.0 * double(q->weight_bytes()) / double(f32->weight_bytes()),
                 double(st.st_size) / mb, a->out.c_str());
     if (!a->eval_data.empty()) {
-      PerplexityResult rf = shard_perplexity(*f32, a->eval_data, a->eval_windows);
-      PerplexityResult rq = shard_perplexity(*q, a->eval_data, a->eval_windows);
+      EvalResult rf = shard_perplexity(*f32, a->eval_data, a->eval_windows);
+      EvalResult rq = shard_perplexity(*q, a->eval_data, a->eval_windows);
       std::printf("perplexity f32 %.4f  %s %.4f  (%+.3f%%, %lld tokens of %s)\n", rf.ppl,
                   a->format.c_str(), rq.ppl, 100.0 * (rq.ppl / rf.ppl - 1.0),
                   static_cast<long long>(rf.tokens), a->eval_data.c_str());

@@ -193,20 +193,23 @@ double unigram_entropy(const std::string& train_shard, const std::string& val_sh
 // 20,000 tokens/s: 10 minutes see the corpus a few times over.
 RunConfig quickstart_config(const QuickstartArgs& a, int vocab, const std::string& dir) {
   RunConfig c;
-  c.model.vocab_size = vocab;
-  c.model.block_size = 128;
-  c.model.n_layer = 4;
-  c.model.n_head = 4;
-  c.model.n_embd = 128;
-  c.model.ffn_hidden = 512;
   // The corpus is small (about 0.5 M tokens): 10 minutes are many epochs, so dropout, and the
   // best checkpoint (early stop after 3 evaluations without progress) is the one kept.
-  c.model.dropout_emb = c.model.dropout_attn = c.model.dropout_resid = 0.1f;
+  c.model = ModelConfig::from_json({{"arch", "gpt"},
+                                    {"vocab_size", vocab},
+                                    {"block_size", 128},
+                                    {"n_layer", 4},
+                                    {"n_head", 4},
+                                    {"n_embd", 128},
+                                    {"ffn_hidden", 512},
+                                    {"dropout_emb", 0.1},
+                                    {"dropout_attn", 0.1},
+                                    {"dropout_resid", 0.1}});
   c.train.early_stop = 3;
   c.train.batch_size = 16;
-  c.train.lr = 2e-3f;
+  c.train.optim.lr = 2e-3f;
   c.train.min_lr = 1e-4f;
-  c.train.weight_decay = 0.1f;
+  c.train.optim.weight_decay = 0.1f;
   c.train.eval_batches = 20;
   c.train.log_every = 10;
   c.train.keep_last = 1;
@@ -388,9 +391,11 @@ void add_quickstart(CLI::App& app) {
       cfg.train.max_steps = steps_for_minutes(cfg, a->minutes);
       cfg.train.eval_every = std::max(10, cfg.train.max_steps / 12);
       cfg.train.warmup_steps = std::min(50, cfg.train.max_steps / 10);
-      say(cat("GPT: ", cfg.model.n_layer, " layers, ", cfg.model.n_embd, " wide, context ",
-              cfg.model.block_size, "; ", cfg.train.max_steps, " steps of ", cfg.train.batch_size,
-              " x ", cfg.model.block_size, " tokens in about ", a->minutes, " minutes"));
+      const nlohmann::json mj = cfg.model.to_json();
+      say(cat("GPT: ", mj["n_layer"].get<int>(), " layers, ", mj["n_embd"].get<int>(),
+              " wide, context ", cfg.model.context(), "; ", cfg.train.max_steps, " steps of ",
+              cfg.train.batch_size, " x ", cfg.model.context(), " tokens in about ", a->minutes,
+              " minutes"));
       Trainer trainer(cfg);
       trainer.on_eval = [](const std::string& run_dir) {
         try {
@@ -413,7 +418,7 @@ void add_quickstart(CLI::App& app) {
     EvalOptions eo;
     eo.batch_size = 16;
     eo.batches = 100;
-    const EvalResult ev = evaluate_shard(*m.gpt, tape, cfg.data.val, eo);
+    const EvalResult ev = evaluate_shard(*m.model, m.cfg, tape, cfg.data.val, eo);
     const double uni = unigram_entropy(cfg.data.train, cfg.data.val);
     std::printf(
         "quickstart: val loss %.4f nats/token (perplexity %.1f) on %lld tokens\n"
@@ -428,7 +433,7 @@ void add_quickstart(CLI::App& app) {
     go.max_new = 60;
     go.sampler.temperature = 0.8f;
     go.sampler.top_p = 0.95f;
-    const InferenceModel im(m.cfg.model, *m.store, WeightFormat::f32);
+    const InferenceModel im(m.cfg, *m.store, WeightFormat::f32);
     int k = 0;
     for (const char* prompt : {"Để cài đặt", "Trong Debian,", "Nhấn vào"}) {
       go.sampler.seed = uint64_t(++k);

@@ -18,7 +18,7 @@ void add_train(CLI::App& app) {
     bool help_config = false;
   };
   auto a = std::make_shared<Args>();
-  auto* cmd = app.add_subcommand("train", "Train a GPT from scratch on token shards");
+  auto* cmd = app.add_subcommand("train", "Train a model from scratch on token shards");
   cmd->add_option("--config,-c", a->config, "Run config (JSON with model, train, data sections)");
   cmd->add_option("--set", a->sets, "Override a field: section.key=value (repeatable)");
   auto* resume = cmd->add_option("--resume", a->resume,

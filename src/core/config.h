@@ -2,15 +2,63 @@
 // `--set key=value` overrides, `--help` text, printing, and the copy saved in checkpoints.
 // Unknown keys, wrong types and values outside a field's choices are errors naming the key.
 #pragma once
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
+#include <initializer_list>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
 
 namespace aero {
+
+// The shortest decimal that reads back as v: 1e-3f -> 0.001 (not 0.0010000000474974513), so
+// configs and help print what the user wrote.
+inline double shortest_decimal(float v) {
+  for (int digits = 1; digits < 9; digits++) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.*g", digits, double(v));
+    if (std::strtof(buf, nullptr) == v) return std::strtod(buf, nullptr);
+  }
+  return double(v);
+}
+
+// The names of an enum's values, in one place: configs, the CLI and file headers parse and print
+// through it, so code compares enums and never strings.
+//   const EnumNames<Act> kActNames{{Act::gelu, "gelu"}, {Act::relu, "relu"}};
+template <typename E>
+class EnumNames {
+ public:
+  EnumNames(std::initializer_list<std::pair<E, const char*>> items) : items_(items) {}
+  const char* name(E e) const {
+    for (const auto& [v, n] : items_)
+      if (v == e) return n;
+    return "?";
+  }
+  // The value named s; `where` prefixes the error, which lists the accepted names.
+  E parse(const std::string& s, const std::string& where) const {
+    for (const auto& [v, n] : items_)
+      if (s == n) return v;
+    fail(where, ": '", s, "' is not one of: ", list());
+  }
+  std::vector<std::string> names() const {
+    std::vector<std::string> r;
+    for (const auto& [v, n] : items_) r.push_back(n);
+    return r;
+  }
+  std::string list() const {
+    std::string r;
+    for (const auto& [v, n] : items_) r += (r.empty() ? "" : ", ") + std::string(n);
+    return r;
+  }
+
+ private:
+  std::vector<std::pair<E, const char*>> items_;
+};
 
 template <typename Config>
 class FieldTable {
@@ -28,27 +76,29 @@ class FieldTable {
   template <typename T>
   FieldTable& add(const std::string& key, T Config::*member, const std::string& help,
                   std::vector<std::string> choices = {}) {
-    Field f;
-    f.key = key;
-    f.help = help;
-    f.type = type_name<T>();
-    f.choices = choices;
-    std::string where = name_ + "." + key;
-    f.set = [member, where, choices](Config& c, const nlohmann::json& v) {
-      c.*member = convert<T>(where, v);
-      if constexpr (std::is_same_v<T, std::string>) {
-        if (!choices.empty()) {
-          bool ok = false;
-          for (auto& ch : choices) ok |= ch == c.*member;
-          std::string list;
-          for (auto& ch : choices) list += (list.empty() ? "" : ", ") + ch;
-          AERO_CHECK(ok, "[config] ", where, ": '", c.*member, "' is not one of: ", list);
-        }
-      }
-    };
-    f.get = [member](const Config& c) { return nlohmann::json(c.*member); };
-    fields_.push_back(std::move(f));
-    return *this;
+    return add_ref<T>(
+        key, help, std::move(choices), [member](auto& c) -> auto& { return c.*member; });
+  }
+  // A field of a struct inside the config: add("lr", &TrainConfig::optim, &OptimConfig::lr, ..)
+  template <typename S, typename T>
+  FieldTable& add(const std::string& key, S Config::*outer, T S::*inner, const std::string& help,
+                  std::vector<std::string> choices = {}) {
+    return add_ref<T>(
+        key, help, std::move(choices),
+        [ outer, inner ](auto& c) -> auto& { return (c.*outer).*inner; });
+  }
+  // An enum field, read and written as its name: add("act", &C::act, "activation", act_names()).
+  template <typename E>
+  requires std::is_enum_v<E> FieldTable& add(const std::string& key, E Config::*member,
+                                             const std::string& help, const EnumNames<E>& names) {
+    return add_enum<E>(
+        key, help, names, [member](auto& c) -> auto& { return c.*member; });
+  }
+  template <typename S, typename E>
+  requires std::is_enum_v<E> FieldTable& add(const std::string& key, S Config::*outer, E S::*inner,
+                                             const std::string& help, const EnumNames<E>& names) {
+    return add_enum<E>(
+        key, help, names, [ outer, inner ](auto& c) -> auto& { return (c.*outer).*inner; });
   }
 
   const std::vector<Field>& fields() const { return fields_; }
@@ -107,6 +157,57 @@ class FieldTable {
  private:
   std::string name_;
   std::vector<Field> fields_;
+
+  // `ref` gives the field's storage in a Config (const or not).
+  template <typename T, typename Ref>
+  FieldTable& add_ref(const std::string& key, const std::string& help,
+                      std::vector<std::string> choices, Ref ref) {
+    Field f;
+    f.key = key;
+    f.help = help;
+    f.type = type_name<T>();
+    f.choices = choices;
+    std::string where = name_ + "." + key;
+    f.set = [ref, where, choices](Config& c, const nlohmann::json& v) {
+      T& field = ref(c);
+      field = convert<T>(where, v);
+      if constexpr (std::is_same_v<T, std::string>) {
+        if (!choices.empty()) {
+          bool ok = false;
+          for (auto& ch : choices) ok |= ch == field;
+          std::string list;
+          for (auto& ch : choices) list += (list.empty() ? "" : ", ") + ch;
+          AERO_CHECK(ok, "[config] ", where, ": '", field, "' is not one of: ", list);
+        }
+      }
+    };
+    f.get = [ref](const Config& c) {
+      if constexpr (std::is_floating_point_v<T>)
+        return nlohmann::json(shortest_decimal(float(ref(c))));
+      else
+        return nlohmann::json(ref(c));
+    };
+    fields_.push_back(std::move(f));
+    return *this;
+  }
+
+  template <typename E, typename Ref>
+  FieldTable& add_enum(const std::string& key, const std::string& help, const EnumNames<E>& names,
+                       Ref ref) {
+    Field f;
+    f.key = key;
+    f.help = help;
+    f.type = "string";
+    f.choices = names.names();
+    const std::string where = "[config] " + name_ + "." + key;
+    f.set = [ref, where, names](Config& c, const nlohmann::json& v) {
+      AERO_CHECK(v.is_string(), where, ": expected a string, got ", v.dump());
+      ref(c) = names.parse(v.get<std::string>(), where);
+    };
+    f.get = [ref, names](const Config& c) { return nlohmann::json(names.name(ref(c))); };
+    fields_.push_back(std::move(f));
+    return *this;
+  }
 
   template <typename T>
   static std::string type_name() {

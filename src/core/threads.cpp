@@ -14,7 +14,6 @@
 
 #include "core/cpu.h"
 #include "core/error.h"
-#include "kernels/gemm.h"
 
 namespace aero {
 namespace {
@@ -46,10 +45,8 @@ int num_threads() {
 
 void set_num_threads(int n) {
   if (n < 1) n = 1;
-  // Stored before the BLAS is told: loading the BLAS asks num_threads() again.
   g_threads.store(n, std::memory_order_release);
   omp_set_num_threads(n);
-  gemm_set_threads(n);
 }
 
 void reexec_with_env(char** argv, const char* var, const char* value) {

@@ -132,18 +132,6 @@ void Engine::cancel(SeqId id) {
     if (s->id == id) s->cancelled = true;
 }
 
-GenerateResult Engine::run(SeqRequest req) {
-  GenerateResult res;
-  req.on_done = [&res, done = std::move(req.on_done)](const GenerateResult& r, int prompt_tokens) {
-    res = r;
-    if (done) done(r, prompt_tokens);
-  };
-  add(std::move(req));
-  while (step() > 0) {
-  }
-  return res;
-}
-
 int Engine::step() {
   State& st = *s_;
   const int block = st.model->config().block_size;
@@ -222,5 +210,17 @@ int Engine::active() const { return int(s_->active.size()); }
 int Engine::waiting() const { return int(s_->waiting.size()); }
 const InferenceModel& Engine::model() const { return *s_->model; }
 const Tokenizer& Engine::tokenizer() const { return *s_->tok; }
+int Engine::context() const { return s_->model->config().block_size; }
+
+std::unique_ptr<Generator> make_generator(const LoadedInference& m, EngineOpts opts) {
+  switch (m.model->model_config().arch().family) {
+    case ModelFamily::causal_lm:
+      return std::make_unique<Engine>(m.model, m.tok, opts);
+    case ModelFamily::masked_lm:
+    case ModelFamily::seq2seq:
+      break;
+  }
+  fail("[engine] no generator for a '", m.model->model_config().arch().name, "' model yet");
+}
 
 }  // namespace aero

@@ -1,4 +1,5 @@
-// The inference engine: a trained GPT turned into read-only weights in one format (f32, bf16 or
+// The inference engine: a trained decoder-only transformer (nn/transformer.h: a GPT) turned into
+// read-only weights in one format (f32, bf16 or
 // int8 with per-block scales), run without a tape. A prompt is prefilled in one pass, then
 // every step decodes one token for each active sequence against its own KV cache. Sequences
 // join and leave between steps (continuous batching): the server keeps one Engine and calls
@@ -14,7 +15,8 @@
 #include <vector>
 
 #include "infer/generate.h"
-#include "models/gpt.h"
+#include "infer/generator.h"
+#include "models/model.h"
 #include "tokenizer/tokenizer.h"
 
 namespace aero {
@@ -25,15 +27,17 @@ WeightFormat parse_weight_format(const std::string& s);  // error names the acce
 
 class InferenceModel {
  public:
-  // From the parameters of a trained model (names as in models/gpt.h), converted to `format`.
-  InferenceModel(const GptConfig& cfg, const ParamStore& store, WeightFormat format);
+  // From the parameters of a trained model, converted to `format`. The model's architecture
+  // must be a causal transformer stack (its registry row has a `stack`).
+  InferenceModel(const ModelConfig& cfg, const ParamStore& store, WeightFormat format);
   // From a checkpoint or run directory (f32 weights converted to `format`), or from a file
   // written by save() / `aero quantize` (its own format; `format` must match or be omitted).
   static std::shared_ptr<const InferenceModel> load(const std::string& path);
   static std::shared_ptr<const InferenceModel> load(const std::string& path, WeightFormat format);
   void save(const std::string& path) const;  // safetensors, atomically
 
-  const GptConfig& config() const;
+  const TransformerSpec& config() const;  // the stack
+  const ModelConfig& model_config() const;
   WeightFormat format() const;
   size_t weight_bytes() const;  // bytes of weights read per decoded token
   // Tokenizer path recorded with the weights (the training config's data.tokenizer).
@@ -56,52 +60,28 @@ struct LoadedInference {
 };
 LoadedInference load_inference(const std::string& path, const std::string& format = "",
                                const std::string& tokenizer = "");
+// The generator for a loaded model: chosen by its architecture's family.
+std::unique_ptr<Generator> make_generator(const LoadedInference& m, EngineOpts opts = {});
 
-// What happens when a sequence reaches the model's context window.
-enum class ContextPolicy : uint8_t { stop, slide };  // slide: drop the oldest half, warn once
-
-struct EngineOpts {
-  int max_batch = 32;          // sequences decoded together in one step
-  int max_prefill_tokens = 0;  // prompt tokens prefilled per step across sequences (0: no cap)
-  ContextPolicy context = ContextPolicy::stop;
-};
-
-using SeqId = int64_t;
-
-struct SeqRequest {
-  std::vector<int32_t> prompt;  // token ids (not empty); beyond block_size, the newest are kept
-  GenerateOpts opts;            // max_new, sampler, stop strings, stop_at_eos
-  // Final text as it becomes available (whole UTF-8 characters, never part of a stop string);
-  // returning false cancels the sequence.
-  TextCallback on_text;
-  // Called once when the sequence leaves, with finish "length" | "eos" | "stop" | "cancelled" |
-  // "context" and the usage counts below.
-  std::function<void(const GenerateResult&, int prompt_tokens)> on_done;
-};
-
-class Engine {
+class Engine final : public Generator {
  public:
   Engine(std::shared_ptr<const InferenceModel> model, std::shared_ptr<const Tokenizer> tok,
          EngineOpts opts = {});
   ~Engine();
 
-  // Queues a sequence; it is prefilled at a following step(). Invalid requests (empty prompt,
-  // ids outside the vocabulary, bad sampler settings) throw aero::Error naming the field.
-  SeqId add(SeqRequest req);
-  // The sequence leaves at the next step() with finish "cancelled" (no-op if already gone).
-  void cancel(SeqId id);
-  // Prefills waiting sequences (up to max_batch active; each gets its first token from its
-  // prefill), decodes one token for every other active sequence in one batched pass, runs
-  // callbacks, retires finished ones. Returns the number of sequences still
-  // active or waiting.
-  int step();
-  // Adds req and steps until nothing is active or waiting; its result (on_done still called).
-  GenerateResult run(SeqRequest req);
-  int active() const;   // sequences with a KV cache
-  int waiting() const;  // added, not yet prefilled
+  // Generator: invalid requests (empty prompt, ids outside the vocabulary, bad sampler
+  // settings) throw aero::Error naming the field. A step prefills waiting sequences (up to
+  // max_batch active; each gets its first token from its prefill) and decodes one token for
+  // every other active sequence in one batched pass.
+  SeqId add(SeqRequest req) override;
+  void cancel(SeqId id) override;
+  int step() override;
+  int active() const override;
+  int waiting() const override;
+  const Tokenizer& tokenizer() const override;
+  int context() const override;
 
   const InferenceModel& model() const;
-  const Tokenizer& tokenizer() const;
 
  private:
   struct State;

@@ -59,9 +59,9 @@ void linear(float* y, const QMatrix& w, const std::vector<float>& b, const float
   add_bias(y, b, n);
 }
 
-void normalize(const GptConfig& cfg, float* out, const float* x, const std::vector<float>& w,
+void normalize(const TransformerSpec& cfg, float* out, const float* x, const std::vector<float>& w,
                const std::vector<float>& b, int n) {
-  if (cfg.norm == "rmsnorm")
+  if (cfg.norm == NormKind::rmsnorm)
     rms_norm_forward(out, nullptr, x, w.data(), n, cfg.n_embd, cfg.norm_eps);
   else
     layer_norm_forward(out, nullptr, nullptr, x, w.data(), b.empty() ? nullptr : b.data(), n,
@@ -71,9 +71,9 @@ void normalize(const GptConfig& cfg, float* out, const float* x, const std::vect
 // Scratch of one forward pass, (N, width) each.
 struct Buffers {
   std::vector<float> x, h, qkv, q, att, proj, up, act;
-  void resize(const GptConfig& cfg, int n) {
+  void resize(const TransformerSpec& cfg, int n) {
     const size_t N = size_t(n), C = size_t(cfg.n_embd), H = size_t(cfg.ffn());
-    const size_t U = cfg.act == "swiglu" ? 2 * H : H;
+    const size_t U = is_gated(cfg.act) ? 2 * H : H;
     x.resize(N * C), h.resize(N * C), qkv.resize(N * 3 * C), q.resize(N * C);
     att.resize(N * C), proj.resize(N * C), up.resize(N * U), act.resize(N * H);
   }
@@ -138,9 +138,9 @@ void attend_row(float* out, const float* q, const float* K, const float* V, int 
 // queries attend to the whole cache, causally.
 void attend(const InferenceModel::Impl& m, int layer, const std::vector<Segment>& segs,
             Buffers& b) {
-  const GptConfig& cfg = m.cfg;
+  const TransformerSpec& cfg = m.cfg;
   const int C = cfg.n_embd, NH = cfg.n_head, HS = cfg.head_size();
-  const bool rope = cfg.pos == "rope";
+  const bool rope = cfg.pos == PosKind::rope;
   auto one = [&](const Segment& s) {
     KvSeq::Impl& kv = *s.seq;
     float* K = kv.k[size_t(layer)].data();
@@ -179,7 +179,7 @@ void attend(const InferenceModel::Impl& m, int layer, const std::vector<Segment>
 
 void block(const InferenceModel::Impl& m, int layer, const std::vector<Segment>& segs, int n,
            Buffers& b) {
-  const GptConfig& cfg = m.cfg;
+  const TransformerSpec& cfg = m.cfg;
   const InferLayer& L = m.layers[size_t(layer)];
   const int64_t NC = int64_t(n) * cfg.n_embd, H = cfg.ffn();
   float* x = b.x.data();
@@ -201,15 +201,24 @@ void block(const InferenceModel::Impl& m, int layer, const std::vector<Segment>&
     h = b.h.data();
   }
   linear(b.up.data(), L.up, L.up_b, h, n);
-  if (cfg.act == "swiglu") {
-    for (int r = 0; r < n; r++) {  // each row of `up` is gate (H) then up (H)
-      const float* g = b.up.data() + size_t(r) * 2 * H;
-      swiglu_forward(b.act.data() + size_t(r) * H, g, g + H, H);
-    }
-  } else if (cfg.act == "relu") {
-    relu_forward(b.act.data(), b.up.data(), int64_t(n) * H);
-  } else {
-    gelu_tanh_forward(b.act.data(), b.up.data(), int64_t(n) * H);
+  switch (cfg.act) {
+    case ActKind::swiglu:
+    case ActKind::geglu:
+      for (int r = 0; r < n; r++) {  // each row of `up` is gate (H) then up (H)
+        const float* g = b.up.data() + size_t(r) * 2 * H;
+        float* out = b.act.data() + size_t(r) * H;
+        if (cfg.act == ActKind::swiglu)
+          swiglu_forward(out, g, g + H, H);
+        else
+          geglu_forward(out, g, g + H, H);
+      }
+      break;
+    case ActKind::relu:
+      relu_forward(b.act.data(), b.up.data(), int64_t(n) * H);
+      break;
+    case ActKind::gelu:
+      gelu_tanh_forward(b.act.data(), b.up.data(), int64_t(n) * H);
+      break;
   }
   linear(b.proj.data(), L.down, L.down_b, b.act.data(), n);
   add_forward(x, x, b.proj.data(), NC, NC);
@@ -220,7 +229,7 @@ void block(const InferenceModel::Impl& m, int layer, const std::vector<Segment>&
 // last_only of the last row of each segment.
 std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<Segment> segs,
                                     const int32_t* tokens, int n, bool last_only) {
-  const GptConfig& cfg = m.cfg;
+  const TransformerSpec& cfg = m.cfg;
   const int C = cfg.n_embd, V = cfg.vocab_size;
   for (const Segment& s : segs) {
     AERO_CHECK(s.seq->model == &m, "[engine] a KvSeq was made for another model");

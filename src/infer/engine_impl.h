@@ -26,7 +26,8 @@ struct InferLayer {
 };
 
 struct InferenceModel::Impl {
-  GptConfig cfg;
+  ModelConfig model;    // the architecture's own config, written with save()
+  TransformerSpec cfg;  // the stack it runs
   WeightFormat format = WeightFormat::f32;
   std::string tokenizer_path;
   std::vector<float> token_embd;              // (V, C), f32 for the lookup

@@ -1,11 +1,11 @@
-// InferenceModel: the weights of a trained GPT converted to one format, from a checkpoint or
-// from a file written by save() (`aero quantize`).
+// InferenceModel: the weights of a trained transformer stack converted to one format, from a
+// checkpoint or from a file written by save() (`aero quantize`).
 //
-// The file is safetensors with the GGUF names of models/gpt.h: f32 matrices as F32, bf16 as
+// The file is safetensors with the GGUF names of nn/transformer.h: f32 matrices as F32, bf16 as
 // BF16, q8 as I8 `<name>.weight` (rows, cols) plus F32 `<name>.scale` (rows, cols / 32);
 // embeddings, norms and biases F32; the head is always `output.weight` (a quantized copy of the
-// embedding when tied). Metadata: format "aero.infer", version, weights, config (GptConfig
-// JSON), tokenizer.
+// embedding when tied). Metadata: format "aero.infer", version, weights, config (the model's
+// config JSON with its "arch"; a GPT's when absent), tokenizer.
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -16,7 +16,7 @@
 
 #include "infer/engine_impl.h"
 #include "io/safetensors.h"
-#include "train/checkpoint.h"
+#include "models/load.h"
 
 namespace aero {
 
@@ -32,10 +32,10 @@ struct LinearGroup {
   std::vector<std::string> parts;
 };
 
-std::vector<LinearGroup> linear_groups(const GptConfig& cfg, int l) {
+std::vector<LinearGroup> linear_groups(const TransformerSpec& cfg, int l) {
   std::string p = "blk." + std::to_string(l) + ".";
   std::vector<std::string> ffn_in = {p + "ffn_up"};
-  if (cfg.act == "swiglu") ffn_in = {p + "ffn_gate", p + "ffn_up"};
+  if (is_gated(cfg.act)) ffn_in = {p + "ffn_gate", p + "ffn_up"};
   return {{&InferLayer::qkv, &InferLayer::qkv_b, {p + "attn_q", p + "attn_k", p + "attn_v"}},
           {&InferLayer::attn_out, &InferLayer::attn_out_b, {p + "attn_output"}},
           {&InferLayer::up, &InferLayer::up_b, ffn_in},
@@ -93,6 +93,18 @@ QMatrix stack_rows(std::vector<QMatrix> parts) {
   }
   m.rows = rows;
   return m;
+}
+
+// The causal stack the engine runs for a model, or an error naming its architecture.
+TransformerSpec decoder_stack(const ModelConfig& model) {
+  model.validate();
+  const Arch& arch = model.arch();
+  AERO_CHECK(arch.stack != nullptr, "[engine] a '", arch.name,
+             "' model is not a single transformer stack; the KV-cache engine cannot run it");
+  const TransformerSpec s = arch.stack(model);
+  AERO_CHECK(s.causal, "[engine] a '", arch.name,
+             "' model attends in both directions; the KV-cache engine decodes causal models");
+  return s;
 }
 
 bool is_regular_file(const std::string& path) {
@@ -190,14 +202,14 @@ struct FileSource : Source {
 
 // Fills everything but the embeddings (the two sources store those differently).
 void build_layers(InferenceModel::Impl& m, const Source& src, bool matrix_names_have_suffix) {
-  const GptConfig& cfg = m.cfg;
+  const TransformerSpec& cfg = m.cfg;
   const int C = cfg.n_embd, H = cfg.ffn();
   auto name_of = [&](const std::string& base) {
     return matrix_names_have_suffix ? base + ".weight" : base;
   };
   auto norm = [&](const std::string& name, std::vector<float>& w, std::vector<float>& b) {
     w = src.vec(name + ".weight", C);
-    if (cfg.norm == "layernorm") b = src.vec(name + ".bias", C);
+    if (cfg.norm == NormKind::layernorm) b = src.vec(name + ".bias", C);
   };
   m.layers.resize(size_t(cfg.n_layer));
   for (int l = 0; l < cfg.n_layer; l++) {
@@ -259,16 +271,18 @@ WeightFormat parse_weight_format(const std::string& s) {
   fail("[engine] unknown weight format '", s, "' (accepted: f32, bf16, q8)");
 }
 
-InferenceModel::InferenceModel(const GptConfig& cfg, const ParamStore& store, WeightFormat format)
+InferenceModel::InferenceModel(const ModelConfig& model, const ParamStore& store,
+                               WeightFormat format)
     : impl_(std::make_shared<Impl>()) {
-  cfg.validate();
   Impl& m = *impl_;
-  m.cfg = cfg;
+  m.model = model;
+  m.cfg = decoder_stack(model);
   m.format = format;
+  const TransformerSpec& cfg = m.cfg;
   const int V = cfg.vocab_size, C = cfg.n_embd;
   StoreSource src(store, to_qformat(format));
   m.token_embd = src.vec("token_embd.weight", int64_t(V) * C);
-  if (cfg.pos == "learned")
+  if (cfg.pos == PosKind::learned)
     m.pos_embd = src.vec("position_embd.weight", int64_t(cfg.block_size) * C);
   build_layers(m, src, true);
   m.head = cfg.tie_head ? quantize(m.token_embd.data(), V, C, to_qformat(format))
@@ -290,8 +304,8 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
                                                            WeightFormat format) {
   if (!is_regular_file(path)) {
     LoadedModel lm = load_model(path);
-    auto model = std::make_shared<InferenceModel>(lm.cfg.model, *lm.store, format);
-    model->impl_->tokenizer_path = lm.cfg.data.tokenizer;
+    auto model = std::make_shared<InferenceModel>(lm.cfg, *lm.store, format);
+    model->impl_->tokenizer_path = lm.tokenizer;
     return model;
   }
   SafetensorsFile f(path);
@@ -310,26 +324,29 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
   AERO_CHECK(stored == format, "[engine] ", path, " holds ", weight_format_name(stored),
              " weights; it cannot be used as ", weight_format_name(format),
              " (quantize the checkpoint again, or leave the format out)");
-  GptConfig cfg;
-  nlohmann::json j;
+  ModelConfig model_cfg;
   try {
-    j = nlohmann::json::parse(get("config"));
+    model_cfg = ModelConfig::from_json(nlohmann::json::parse(get("config")));
+    model_cfg.validate();
   } catch (const nlohmann::json::exception& e) {
     fail("[engine] ", path, ": config metadata is not JSON: ", e.what());
+  } catch (const Error& e) {
+    fail("[engine] ", path, ": config metadata: ", e.what());
   }
-  gpt_config_fields().from_json(cfg, j);
-  cfg.validate();
 
   auto model = std::shared_ptr<InferenceModel>(new InferenceModel());
   model->impl_ = std::make_shared<Impl>();
   Impl& m = *model->impl_;
-  m.cfg = cfg;
+  m.model = model_cfg;
+  m.cfg = decoder_stack(model_cfg);
   m.format = format;
   m.tokenizer_path = get("tokenizer");
+  const TransformerSpec& cfg = m.cfg;
   FileSource src(f, to_qformat(format));
   const int V = cfg.vocab_size, C = cfg.n_embd;
   m.token_embd = src.table("token_embd.weight", V, C);
-  if (cfg.pos == "learned") m.pos_embd = src.table("position_embd.weight", cfg.block_size, C);
+  if (cfg.pos == PosKind::learned)
+    m.pos_embd = src.table("position_embd.weight", cfg.block_size, C);
   build_layers(m, src, false);
   m.head = src.matrix("output", V, C);
   return model;
@@ -337,7 +354,7 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
 
 void InferenceModel::save(const std::string& path) const {
   const Impl& m = *impl_;
-  const GptConfig& cfg = m.cfg;
+  const TransformerSpec& cfg = m.cfg;
   const int C = cfg.n_embd;
   std::vector<StTensorRef> t;
   std::deque<std::vector<int8_t>> q8;  // plain int8 copies of q8 matrices, alive until written
@@ -391,12 +408,13 @@ void InferenceModel::save(const std::string& path) const {
   std::map<std::string, std::string> meta = {{"format", kFileFormat},
                                              {"version", kFileVersion},
                                              {"weights", weight_format_name(m.format)},
-                                             {"config", gpt_config_fields().to_json(cfg).dump()},
+                                             {"config", m.model.to_json().dump()},
                                              {"tokenizer", m.tokenizer_path}};
   write_safetensors(path, t, meta);
 }
 
-const GptConfig& InferenceModel::config() const { return impl_->cfg; }
+const TransformerSpec& InferenceModel::config() const { return impl_->cfg; }
+const ModelConfig& InferenceModel::model_config() const { return impl_->model; }
 WeightFormat InferenceModel::format() const { return impl_->format; }
 const std::string& InferenceModel::tokenizer_path() const { return impl_->tokenizer_path; }
 

@@ -4,11 +4,13 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -206,24 +208,28 @@ Backend load_backend() {
 }
 
 Backend& backend() {
-  // Settles the thread count first: that may call gemm_set_threads, which lands here again.
-  (void)num_threads();
-  static Backend b = [] {
-    Backend loaded = load_backend();
-    if (loaded.set_threads) loaded.set_threads(num_threads());
-    return loaded;
-  }();
+  static Backend b = load_backend();
   return b;
+}
+
+// The BLAS runs on num_threads() threads: told again whenever that changed since its last call
+// (core/threads.h knows nothing of the BLAS).
+void sync_threads(Backend& b) {
+  static std::atomic<int> told{0};  // what set_threads was last told
+  static std::mutex mu;
+  if (!b.set_threads) return;
+  const int n = num_threads();
+  if (told.load(std::memory_order_relaxed) == n) return;
+  std::lock_guard<std::mutex> lock(mu);
+  if (told.load() != n) {
+    b.set_threads(n);
+    told.store(n);
+  }
 }
 
 }  // namespace
 
 const GemmInfo& gemm_info() { return backend().info; }
-
-void gemm_set_threads(int n) {
-  Backend& b = backend();
-  if (b.set_threads) b.set_threads(n);
-}
 
 namespace {
 
@@ -268,6 +274,7 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
   if (sgemm_uses_direct(M, N, K))
     return sgemm_direct(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (b.sgemm && !(b.small_k_builtin && (small_k || narrow || narrow_dw))) {
+    sync_threads(b);
     b.sgemm(kCblasRowMajor, trans_a ? kCblasTrans : kCblasNoTrans,
             trans_b ? kCblasTrans : kCblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   } else {

@@ -49,7 +49,6 @@ struct GemmInfo {
 // for every shape, AERO_GEMM=builtin never loads it. AERO_BLAS_LIB=/path/libopenblas.so.0 is
 // tried before the system copies.
 const GemmInfo& gemm_info();
-void gemm_set_threads(int n);
 
 // The OPENBLAS_CORETYPE that aero sets before loading OpenBLAS, and why.
 struct CoretypeChoice {

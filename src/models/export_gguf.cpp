@@ -131,21 +131,23 @@ Vocab read_vocab(const std::string& path) {
 
 // The options an architecture requires, compared with the model's: "" when all match, else
 // "pos=rope (needs learned), ...".
-std::string mismatches(const GptConfig& c, const std::string& arch) {
+std::string mismatches(const TransformerSpec& c, const std::string& arch) {
   std::string out;
   auto want = [&](const std::string& key, const std::string& have, const std::string& need) {
     if (have != need) out += cat(out.empty() ? "" : ", ", key, "=", have, " (needs ", need, ")");
   };
   const std::string pre = c.pre_ln ? "true" : "false", bias = c.bias ? "true" : "false";
+  const std::string pos = pos_names().name(c.pos), norm = norm_names().name(c.norm),
+                    act = act_names().name(c.act);
   if (arch == "gpt2") {
-    want("pos", c.pos, "learned");
-    want("norm", c.norm, "layernorm");
-    want("act", c.act, "gelu");
+    want("pos", pos, "learned");
+    want("norm", norm, "layernorm");
+    want("act", act, "gelu");
     want("pre_ln", pre, "true");
   } else {
-    want("pos", c.pos, "rope");
-    want("norm", c.norm, "rmsnorm");
-    want("act", c.act, "swiglu");
+    want("pos", pos, "rope");
+    want("norm", norm, "rmsnorm");
+    want("act", act, "swiglu");
     want("pre_ln", pre, "true");
     want("bias", bias, "false");
   }
@@ -160,7 +162,10 @@ const float* values(const ParamStore& s, const std::string& name) {
 
 }  // namespace
 
-std::string gguf_arch_for(const GptConfig& cfg) {
+std::string gguf_arch_for(const TransformerSpec& cfg) {
+  AERO_CHECK(cfg.causal,
+             "[export] llama.cpp's gpt2 and llama architectures are causal; this "
+             "model attends in both directions");
   const std::string g = mismatches(cfg, "gpt2"), l = mismatches(cfg, "llama");
   if (g.empty()) return "gpt2";
   if (l.empty()) return "llama";
@@ -168,8 +173,8 @@ std::string gguf_arch_for(const GptConfig& cfg) {
        "; as llama it would need ", l);
 }
 
-GgufExportReport export_gguf(const GptConfig& cfg, const ParamStore& store, const std::string& path,
-                             const GgufExportOptions& opt) {
+GgufExportReport export_gguf(const TransformerSpec& cfg, const ParamStore& store,
+                             const std::string& path, const GgufExportOptions& opt) {
   const std::pair<GgmlType, uint32_t> types[] = {{GgmlType::F32, kFileTypeF32},
                                                  {GgmlType::F16, kFileTypeF16},
                                                  {GgmlType::BF16, kFileTypeBF16},

@@ -1,5 +1,5 @@
-// Export of a GPT to GGUF for llama.cpp, as one of the two architectures llama.cpp has that
-// aero's options can express exactly:
+// Export of a causal transformer stack (nn/transformer.h; a GPT) to GGUF for llama.cpp, as one of
+// the two architectures llama.cpp has that aero's options can express exactly:
 //   gpt2   learned positions, LayerNorm, GELU (tanh), pre-LN; fused attn_qkv; biases required
 //          (written as zeros when the model has none)
 //   llama  RoPE, RMSNorm, SwiGLU, pre-LN, no biases; Q and K rows permuted for llama.cpp's RoPE
@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "models/gpt.h"
 #include "nn/params.h"
+#include "nn/transformer.h"
 
 namespace aero {
 
@@ -30,9 +30,9 @@ struct GgufExportReport {
 };
 
 // "gpt2" or "llama"; otherwise throws, listing what each architecture would need changed.
-std::string gguf_arch_for(const GptConfig& cfg);
+std::string gguf_arch_for(const TransformerSpec& cfg);
 
-GgufExportReport export_gguf(const GptConfig& cfg, const ParamStore& store, const std::string& path,
-                             const GgufExportOptions& opt);
+GgufExportReport export_gguf(const TransformerSpec& cfg, const ParamStore& store,
+                             const std::string& path, const GgufExportOptions& opt);
 
 }  // namespace aero

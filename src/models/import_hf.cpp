@@ -1,4 +1,5 @@
-#include "models/import_hf.h"
+// Hugging Face GPT-2 import: part of the GPT row (models/gpt.h).
+#include "models/gpt.h"
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -32,7 +33,7 @@ Tensor rows(const Tensor& t, int64_t r0, int64_t n) {
 
 }  // namespace
 
-HfGpt2 read_hf_gpt2(const std::string& dir) {
+ImportedModel read_hf_gpt2(const std::string& dir) {
   const fs::path d(dir);
   AERO_CHECK(fs::is_directory(d), "[import] ", dir, ": no such directory");
   const std::string cfg_path = (d / "config.json").string();
@@ -63,8 +64,8 @@ HfGpt2 read_hf_gpt2(const std::string& dir) {
       j.value("scale_attn_weights", true) && !j.value("scale_attn_by_inverse_layer_idx", false),
       "[import] ", cfg_path, ": only attention scaled by 1/sqrt(head size) is supported");
 
-  HfGpt2 m;
-  GptConfig& c = m.cfg;
+  ImportedModel m{ModelConfig("gpt"), {}, {}};
+  GptConfig& c = m.cfg.as<GptConfig>();
   c.vocab_size = get_int({"vocab_size"});
   c.block_size = get_int({"n_positions", "n_ctx"});
   c.n_layer = get_int({"n_layer"});
@@ -72,10 +73,10 @@ HfGpt2 read_hf_gpt2(const std::string& dir) {
   c.n_embd = get_int({"n_embd"});
   c.ffn_hidden = j.contains("n_inner") && j["n_inner"].is_number_integer() ? j["n_inner"].get<int>()
                                                                            : 4 * c.n_embd;
-  c.pos = "learned";
-  c.norm = "layernorm";
+  c.pos = PosKind::learned;
+  c.norm = NormKind::layernorm;
   c.pre_ln = true;
-  c.act = "gelu";
+  c.act = ActKind::gelu;
   c.bias = true;
   c.tie_head = j.value("tie_word_embeddings", true);
   c.dropout_emb = c.dropout_attn = c.dropout_resid = 0.0f;
@@ -131,10 +132,8 @@ HfGpt2 read_hf_gpt2(const std::string& dir) {
                "' (not a GPT-2 checkpoint?)");
   }
   const fs::path vocab = d / "vocab.json", merges = d / "merges.txt";
-  if (fs::exists(vocab) && fs::exists(merges)) {
-    m.vocab = vocab.string();
-    m.merges = merges.string();
-  }
+  if (fs::exists(vocab) && fs::exists(merges))
+    m.tokenizer_files = {vocab.string(), merges.string()};
   return m;
 }
 

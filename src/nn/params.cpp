@@ -33,19 +33,26 @@ Param& ParamStore::declare(const std::string& name, const Shape& shape, Init ini
 
 void ParamStore::finalize(uint64_t seed) {
   AERO_CHECK(!finalized_, "[params] finalize() called twice");
+  // Trainable parameters first, in declaration order, then the frozen ones.
   int64_t off = 0;
-  for (Param& p : params_) {
-    p.offset = off;
-    off += (p.numel() + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+  for (bool trainable : {true, false}) {
+    for (Param& p : params_)
+      if (p.trainable == trainable) {
+        p.offset = off;
+        off += (p.numel() + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+      }
+    if (trainable) trainable_total_ = off;
   }
   total_ = off;
   values_ = Tensor::zeros({total_ > 0 ? total_ : 1});
-  grads_ = Tensor::zeros({total_ > 0 ? total_ : 1});
+  grads_ = Tensor::zeros({trainable_total_ > 0 ? trainable_total_ : 1});
+  // Values are initialised in declaration order, so freezing a parameter never changes the
+  // initial values of the others.
   Rng rng(seed);
   for (Param& p : params_) {
     float* v = values_.f32() + p.offset;
     p.value = Tensor::wrap(v, p.shape);
-    p.grad = Tensor::wrap(grads_.f32() + p.offset, p.shape);
+    if (p.trainable) p.grad = Tensor::wrap(grads_.f32() + p.offset, p.shape);
     int64_t n = p.numel();
     switch (p.init) {
       case Init::zeros:
@@ -75,8 +82,12 @@ const Param& ParamStore::get(const std::string& name) const {
 
 Var ParamStore::var(Tape& tape, const std::string& name) {
   AERO_CHECK(finalized_, "[params] finalize() the store before using '", name, "'");
-  Param& p = get(name);
-  if (!p.trainable) return tape.constant(p.value);
+  return var(tape, get(name));
+}
+
+Var ParamStore::var(Tape& tape, Param& p) {
+  AERO_CHECK(finalized_, "[params] finalize() the store before using '", p.name, "'");
+  if (!p.trainable || !p.grad.defined()) return tape.constant(p.value);
   const int r = tape.grad_replica;
   if (r == 0) return tape.param(p.value, p.grad);
   AERO_CHECK(r > 0 && r <= replicas(), "[params] tape asks for gradient replica ", r, " of ",
@@ -89,13 +100,13 @@ void ParamStore::set_replicas(int n) {
   AERO_CHECK(n >= 0, "[params] negative replica count ", n);
   replicas_.resize(size_t(n));
   for (Tensor& g : replicas_)
-    if (!g.defined()) g = Tensor::zeros({total_ > 0 ? total_ : 1});
+    if (!g.defined()) g = Tensor::zeros({trainable_total_ > 0 ? trainable_total_ : 1});
 }
 
 void ParamStore::reduce_replicas() {
   if (replicas_.empty()) return;
   float* g = grads_.f32();
-  parallel_range(total_, 1 << 15, [&](int64_t b, int64_t e) {
+  parallel_range(trainable_total_, 1 << 15, [&](int64_t b, int64_t e) {
     for (Tensor& rep : replicas_) {
       float* r = rep.f32();
 #pragma omp simd
@@ -124,7 +135,8 @@ int64_t ParamStore::count(const std::string& prefix, bool trainable_only) const 
 float* ParamStore::state(int k) {
   AERO_CHECK(finalized_, "[params] optimizer state requested before finalize()");
   AERO_CHECK(k >= 0 && k < 8, "[params] state buffer ", k, " out of range");
-  while (int(state_.size()) <= k) state_.push_back(Tensor::zeros({total_ > 0 ? total_ : 1}));
+  while (int(state_.size()) <= k)
+    state_.push_back(Tensor::zeros({trainable_total_ > 0 ? trainable_total_ : 1}));
   return state_[size_t(k)].f32();
 }
 

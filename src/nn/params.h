@@ -2,6 +2,10 @@
 // so zero_grad is one memset and a checkpoint is one write. Parameters are declared first
 // (name, shape, init, flags), then finalize() allocates the buffers, initialises the values
 // and gives each parameter a Tensor view. Names follow "blk.0.attn.q.weight".
+//
+// Frozen parameters (trainable = false at finalize(), e.g. a base model under LoRA) are laid out
+// after the trainable ones, and the gradient, replica and optimizer buffers cover only the
+// trainable prefix: a frozen 580M-parameter base carries no dead buffers of its size.
 #pragma once
 #include <cstdint>
 #include <deque>
@@ -24,9 +28,9 @@ struct Param {
   // Weight decay applies to this tensor. Default: matrices (ndim >= 2) decay, norms and biases
   // (1-D) do not; the declarer may override.
   bool decay = true;
-  bool trainable = true;  // false: the optimizer skips it (frozen base under LoRA)
+  bool trainable = true;  // false: frozen (no gradient, no moments); read at finalize()
   int64_t offset = 0;     // in floats, into every buffer of the store (set by finalize)
-  Tensor value, grad;     // views (set by finalize)
+  Tensor value, grad;     // views (set by finalize); grad undefined when frozen
 
   int64_t numel() const { return shape.numel(); }
 };
@@ -54,6 +58,7 @@ class ParamStore {
   // The parameter as a leaf on a tape: trainable ones accumulate into their gradient view,
   // frozen ones are constants.
   Var var(Tape& tape, const std::string& name);
+  Var var(Tape& tape, Param& p);  // the same without the name lookup (layers hold their Param)
 
   void zero_grad();
 
@@ -66,12 +71,14 @@ class ParamStore {
   // Number of values in parameters whose name starts with `prefix` ("" counts all); with
   // trainable_only, frozen parameters are left out (the LoRA report).
   int64_t count(const std::string& prefix = "", bool trainable_only = false) const;
-  // Floats in each buffer (parameters plus alignment padding).
+  // Floats in the value buffer, and in each gradient / replica / optimizer-state buffer (the
+  // trainable parameters only), alignment padding included.
   int64_t buffer_floats() const { return total_; }
+  int64_t grad_floats() const { return trainable_total_; }
   float* values_data() const { return values_.data<float>(); }
   float* grads_data() const { return grads_.data<float>(); }
 
-  // Extra buffers laid out like the values (optimizer moments), zeroed on creation.
+  // Extra buffers laid out like the gradients (optimizer moments), zeroed on creation.
   // state(k) creates buffers up to k on first use.
   float* state(int k);
   int state_count() const { return int(state_.size()); }
@@ -82,7 +89,7 @@ class ParamStore {
   Tensor values_, grads_;
   std::vector<Tensor> state_;
   std::vector<Tensor> replicas_;
-  int64_t total_ = 0;
+  int64_t total_ = 0, trainable_total_ = 0;
   bool finalized_ = false;
 };
 

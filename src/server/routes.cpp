@@ -8,6 +8,7 @@
 
 #include "core/log.h"
 #include "infer/chat.h"
+#include "infer/engine.h"
 #include "server/app.h"
 
 namespace aero::server {
@@ -288,10 +289,9 @@ App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fa
   if (opts.keys.empty() || !keys_.required())
     log_warn("[server] no API keys: every caller is accepted (create one with `aero keys add`)");
   auto load = [this]() {
-    auto [model, tok] = load_inference(opts_.model, opts_.format, opts_.tokenizer);
+    const LoadedInference loaded = load_inference(opts_.model, opts_.format, opts_.tokenizer);
     auto info = std::make_shared<ModelInfo>();
-    info->tokenizer = tok;
-    info->context = model->config().block_size;
+    info->tokenizer = loaded.tok;
     info->name = opts_.model_name;
     if (info->name.empty()) {
       std::string p = opts_.model;
@@ -300,12 +300,13 @@ App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fa
     }
     EngineOpts eo;
     eo.max_batch = opts_.max_batch;
-    auto engine = std::make_unique<Engine>(model, tok, eo);
+    std::unique_ptr<Generator> generator = make_generator(loaded, eo);
+    info->context = generator->context();
     std::atomic_store(&model_, info);
     model_ready_ = true;
-    log_info("[server] model ", opts_.model, " loaded (", weight_format_name(model->format()),
-             ", context ", info->context, ")");
-    return engine;
+    log_info("[server] model ", opts_.model, " loaded (",
+             weight_format_name(loaded.model->format()), ", context ", info->context, ")");
+    return generator;
   };
   scheduler_ = std::make_unique<Scheduler>(load, opts.max_queue, opts.max_batch, metrics_,
                                            std::move(on_fatal));

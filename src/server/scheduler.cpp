@@ -7,8 +7,9 @@ namespace aero::server {
 
 using Clock = std::chrono::steady_clock;
 
-Scheduler::Scheduler(std::function<std::unique_ptr<Engine>()> load, size_t max_queue, int max_batch,
-                     Metrics& metrics, std::function<void(const std::string&)> on_load_failed)
+Scheduler::Scheduler(std::function<std::unique_ptr<Generator>()> load, size_t max_queue,
+                     int max_batch, Metrics& metrics,
+                     std::function<void(const std::string&)> on_load_failed)
     : max_queue_(max_queue),
       max_batch_(max_batch),
       metrics_(metrics),
@@ -52,7 +53,7 @@ void Scheduler::finish_unstarted(Entry& e, const std::string& finish, const std:
   e.job.on_done(r);
 }
 
-void Scheduler::run(std::function<std::unique_ptr<Engine>()> load) {
+void Scheduler::run(std::function<std::unique_ptr<Generator>()> load) {
   try {
     engine_ = load();
     ready_ = true;

@@ -1,7 +1,8 @@
-// The one thread that runs the Engine. Requests wait in one bounded queue; between engine steps
-// the scheduler moves them into the engine (continuous batching, up to max_batch sequences),
-// cancels those whose client left or whose deadline passed, and steps. Callbacks run on the
-// scheduler thread and must only hand their data over (e.g. asio::post to a connection).
+// The one thread that runs the Generator (any model's: infer/generator.h). Requests wait in one
+// bounded queue; between engine steps the scheduler moves them into the engine (continuous
+// batching, up to max_batch sequences), cancels those whose client left or whose deadline passed,
+// and steps. Callbacks run on the scheduler thread and must only hand their data over (e.g.
+// asio::post to a connection).
 #pragma once
 #include <atomic>
 #include <chrono>
@@ -15,7 +16,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "infer/engine.h"
+#include "infer/generator.h"
 #include "server/metrics.h"
 
 namespace aero::server {
@@ -47,7 +48,7 @@ class Scheduler {
   // `load` runs on the scheduler thread and returns the engine (model loading takes a while;
   // the server answers /health with 503 until it is done). If it throws, `on_load_failed` is
   // called on the scheduler thread with the message.
-  Scheduler(std::function<std::unique_ptr<Engine>()> load, size_t max_queue, int max_batch,
+  Scheduler(std::function<std::unique_ptr<Generator>()> load, size_t max_queue, int max_batch,
             Metrics& metrics, std::function<void(const std::string&)> on_load_failed);
   ~Scheduler();
 
@@ -67,10 +68,10 @@ class Scheduler {
     bool timed_out = false;
     bool done = false;  // on_done was called
   };
-  void run(std::function<std::unique_ptr<Engine>()> load);
+  void run(std::function<std::unique_ptr<Generator>()> load);
   void finish_unstarted(Entry& e, const std::string& finish, const std::string& error = "");
 
-  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<Generator> engine_;
   size_t max_queue_;
   int max_batch_;
   Metrics& metrics_;

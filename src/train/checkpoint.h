@@ -1,19 +1,13 @@
-// Checkpoints: a directory out_dir/ckpt-<step>/ holding
-//   model.safetensors      the weights (GGUF names, F32), metadata {"format": "aero.gpt"}
-//   optimizer.safetensors  moments and step (Optimizer::save)
-//   config.json            the resolved RunConfig
-//   state.json             step, RNG states, best val loss, elapsed time, tokens seen
-// written into out_dir/.tmp-ckpt-<step>/ (every file fsynced), renamed into place, parent
-// fsynced. out_dir/latest and out_dir/best name the newest and the best checkpoint (one line,
-// replaced atomically). Only the newest keep_last checkpoints and the best one are kept.
+// Training checkpoints: the directory format of io/checkpoint.h filled from a run (the model's
+// parameters, the optimizer, the resolved RunConfig, the TrainState), and read back for resume.
 #pragma once
 #include <array>
 #include <cstdint>
 #include <limits>
-#include <memory>
 #include <string>
 
-#include "models/gpt.h"
+#include "io/checkpoint.h"
+#include "models/load.h"
 #include "nn/params.h"
 #include "train/config.h"
 #include "train/optimizer.h"
@@ -34,38 +28,20 @@ struct TrainState {
   static TrainState from_json(const nlohmann::json& j, const std::string& where);
 };
 
-// "ckpt-<step>", the directory name of a checkpoint.
-std::string checkpoint_name(int64_t step);
-
-// Writes a complete checkpoint, moves `latest` (and `best` when is_best) to it, then deletes
-// checkpoints beyond keep_last (never the best). Returns its directory.
+// Writes a complete checkpoint of the run at st.step (io/checkpoint.h). With `base` set, only
+// the trainable parameters are written and the checkpoint refers to that base checkpoint for
+// the frozen rest.
 std::string save_checkpoint(const std::string& out_dir, const ParamStore& store,
                             const Optimizer* opt, const RunConfig& cfg, const TrainState& st,
-                            int keep_last, bool is_best);
-
-// Removes leftovers of a save that was killed (out_dir/.tmp-ckpt-*); returns how many.
-int clean_partial_checkpoints(const std::string& out_dir);
-
-// A checkpoint directory from a path: a checkpoint itself, or a run directory (its `latest`).
-// Empty when `path` is a run directory without checkpoints.
-std::string find_checkpoint(const std::string& path);
+                            int keep_last, bool is_best, const std::string& base = "");
 
 // config.json and state.json of a checkpoint, validated.
 RunConfig read_checkpoint_config(const std::string& ckpt_dir);
 TrainState read_checkpoint_state(const std::string& ckpt_dir);
 
-// Loads weights (and, with opt, the optimizer state) after checking every name, shape and
-// size; on any error the store and optimizer are unchanged.
-void load_checkpoint_weights(const std::string& ckpt_dir, ParamStore& store, Optimizer* opt);
-
-// A trained model ready to run: the checkpoint found from `path` (a checkpoint or a run
-// directory), its config, and the model with its weights.
-struct LoadedModel {
-  std::string dir;
-  RunConfig cfg;
-  std::unique_ptr<ParamStore> store;  // the model keeps a reference: the address must not move
-  std::unique_ptr<Gpt> gpt;
-};
-LoadedModel load_model(const std::string& path);
+// Loads weights and, with opt, the optimizer state, after checking every name, shape and size;
+// on any error the store and optimizer are unchanged.
+void load_checkpoint(const std::string& ckpt_dir, const RunConfig& cfg, ParamStore& store,
+                     Optimizer* opt);
 
 }  // namespace aero

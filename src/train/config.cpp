@@ -7,10 +7,22 @@
 
 namespace aero {
 
+const EnumNames<ObjectiveKind>& objective_names() {
+  static const EnumNames<ObjectiveKind> n{{ObjectiveKind::all, "all"},
+                                          {ObjectiveKind::final, "final"}};
+  return n;
+}
+
+const EnumNames<DataMode>& data_mode_names() {
+  static const EnumNames<DataMode> n{{DataMode::windows, "windows"},
+                                     {DataMode::examples, "examples"}};
+  return n;
+}
+
 void TrainConfig::validate() const {
   AERO_CHECK(batch_size > 0 && grad_accum > 0, "[train] batch_size and grad_accum must be > 0");
   AERO_CHECK(max_steps > 0, "[train] max_steps must be > 0, got ", max_steps);
-  AERO_CHECK(lr >= 0 && min_lr >= 0, "[train] lr and min_lr must be >= 0");
+  AERO_CHECK(optim.lr >= 0 && min_lr >= 0, "[train] lr and min_lr must be >= 0");
   AERO_CHECK(warmup_steps >= 0 && eval_every >= 0 && eval_batches > 0 && test_batches >= 0 &&
                  checkpoint_every >= 0 && log_every > 0 && keep_last > 0 && early_stop >= 0 &&
                  threads >= 0 && data_parallel >= 0 && max_minutes >= 0,
@@ -29,21 +41,20 @@ const FieldTable<TrainConfig>& train_config_fields() {
         .add("max_steps", &C::max_steps, "optimizer steps")
         .add("max_minutes", &C::max_minutes,
              "stop cleanly (with a checkpoint) after this many minutes; 0: no limit")
-        .add("lr", &C::lr, "peak learning rate")
+        .add("lr", &C::optim, &OptimConfig::lr, "peak learning rate")
         .add("min_lr", &C::min_lr, "learning rate at the end of cosine / linear decay")
         .add("warmup_steps", &C::warmup_steps, "linear warmup from 0 to lr")
-        .add("schedule", &C::schedule, "learning-rate schedule after warmup",
-             {"constant", "cosine", "linear"})
-        .add("optimizer", &C::optimizer, "optimizer",
-             {"sgd", "momentum", "rmsprop", "adam", "adamw"})
-        .add("beta1", &C::beta1, "adam / adamw first-moment decay")
-        .add("beta2", &C::beta2, "adam / adamw second-moment decay")
-        .add("eps", &C::eps, "adam / adamw / rmsprop epsilon")
-        .add("momentum", &C::momentum, "momentum of the momentum optimizer")
-        .add("weight_decay", &C::weight_decay, "decay of matrices (never norms and biases)")
+        .add("schedule", &C::schedule, "learning-rate schedule after warmup", schedule_names())
+        .add("optimizer", &C::optim, &OptimConfig::kind, "optimizer", optim_kind_names())
+        .add("beta1", &C::optim, &OptimConfig::beta1, "adam / adamw first-moment decay")
+        .add("beta2", &C::optim, &OptimConfig::beta2, "adam / adamw second-moment decay")
+        .add("eps", &C::optim, &OptimConfig::eps, "adam / adamw / rmsprop epsilon")
+        .add("momentum", &C::optim, &OptimConfig::momentum, "momentum of the momentum optimizer")
+        .add("weight_decay", &C::optim, &OptimConfig::weight_decay,
+             "decay of matrices (never norms and biases)")
         .add("grad_clip", &C::grad_clip, "clip the global gradient norm to this; 0: off")
         .add("objective", &C::objective, "loss on every position, or on the final token only",
-             {"all", "final"})
+             objective_names())
         .add("eval_every", &C::eval_every, "steps between validation runs; 0: none")
         .add("eval_batches", &C::eval_batches, "validation batches per evaluation")
         .add("test_batches", &C::test_batches,
@@ -72,7 +83,7 @@ const FieldTable<DataConfig>& data_config_fields() {
     t.add("mode", &C::mode,
           "windows: random windows over the token stream; examples: one document per row, "
           "padded per batch",
-          {"windows", "examples"})
+          data_mode_names())
         .add("buckets", &C::buckets,
              "examples: pad each batch to the first of these lengths >= its longest row "
              "(ascending, <= model.block_size); []: to the longest row")
@@ -100,41 +111,7 @@ void in_file(const std::string& where, Fn&& fn) {
   }
 }
 
-// Float fields as the shortest decimal that reads back to the same float: 0.001, not
-// 0.0010000000474974513 (the float widened to double), in config.json and in help.
-template <typename C>
-nlohmann::json tidy(const FieldTable<C>& table, nlohmann::json j) {
-  for (const auto& f : table.fields())
-    if (f.type == "float" && j.contains(f.key) && j[f.key].is_number())
-      j[f.key] = shortest_decimal(j[f.key].template get<float>());
-  return j;
-}
-
-template <typename C>
-std::string help_of(const FieldTable<C>& table) {
-  const nlohmann::json defaults = tidy(table, table.to_json(C{}));
-  std::string s;
-  for (const auto& f : table.fields()) {
-    s += "  " + f.key + " (" + f.type + ", default " + defaults[f.key].dump() + ")";
-    if (!f.choices.empty()) {
-      s += " one of:";
-      for (const auto& ch : f.choices) s += " " + ch;
-    }
-    s += "\n      " + f.help + "\n";
-  }
-  return s;
-}
-
 }  // namespace
-
-double shortest_decimal(float v) {
-  for (int digits = 1; digits < 9; digits++) {
-    char buf[32];
-    std::snprintf(buf, sizeof buf, "%.*g", digits, double(v));
-    if (std::strtof(buf, nullptr) == v) return std::strtod(buf, nullptr);
-  }
-  return double(v);
-}
 
 RunConfig run_config_from_json(const nlohmann::json& j, const std::string& where) {
   RunConfig c;
@@ -142,7 +119,7 @@ RunConfig run_config_from_json(const nlohmann::json& j, const std::string& where
     AERO_CHECK(j.is_object(), "[config] expected a JSON object with model, train, data");
     for (auto it = j.begin(); it != j.end(); ++it) {
       if (it.key() == "model")
-        gpt_config_fields().from_json(c.model, it.value());
+        c.model = ModelConfig::from_json(it.value());
       else if (it.key() == "train")
         train_config_fields().from_json(c.train, it.value());
       else if (it.key() == "data")
@@ -169,8 +146,8 @@ RunConfig load_run_config(const std::string& path) {
 }
 
 nlohmann::json run_config_to_json(const RunConfig& c) {
-  return {{"model", tidy(gpt_config_fields(), gpt_config_fields().to_json(c.model))},
-          {"train", tidy(train_config_fields(), train_config_fields().to_json(c.train))},
+  return {{"model", c.model.to_json()},
+          {"train", train_config_fields().to_json(c.train)},
           {"data", data_config_fields().to_json(c.data)}};
 }
 
@@ -184,7 +161,7 @@ void apply_override(RunConfig& c, const std::string& assignment) {
   const std::string value = assignment.substr(eq + 1);
   in_file("--set " + assignment, [&] {
     if (section == "model")
-      gpt_config_fields().set_from_string(c.model, key, value);
+      c.model.set(key, value);
     else if (section == "train")
       train_config_fields().set_from_string(c.train, key, value);
     else if (section == "data")
@@ -195,8 +172,14 @@ void apply_override(RunConfig& c, const std::string& assignment) {
 }
 
 std::string run_config_help() {
-  return "model:\n" + help_of(gpt_config_fields()) + "train:\n" + help_of(train_config_fields()) +
-         "data:\n" + help_of(data_config_fields());
+  std::string model;
+  for (const Arch* a : archs()) {
+    const ModelConfig defaults(a->name);
+    model += "model (arch = " + std::string(a->name) + ": " + a->summary + "):\n" +
+             defaults.fields().help();
+  }
+  return model + "train:\n" + train_config_fields().help() + "data:\n" +
+         data_config_fields().help();
 }
 
 }  // namespace aero

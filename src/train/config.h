@@ -7,26 +7,33 @@
 #include <vector>
 
 #include "core/config.h"
-#include "models/gpt.h"
+#include "models/model.h"
+#include "train/optimizer.h"
+#include "train/schedule.h"
 
 namespace aero {
+
+// What the loss is computed on (train/objective.h).
+enum class ObjectiveKind : uint8_t {
+  all,    // next token at every position
+  final,  // next token at the final position only (seed 002)
+};
+const EnumNames<ObjectiveKind>& objective_names();
 
 struct TrainConfig {
   int batch_size = 32;  // sequences per micro-batch (B)
   int grad_accum = 1;   // micro-batches per optimizer step
   int max_steps = 1000;
   float max_minutes = 0.0f;  // wall-clock limit of one invocation; 0: none
-  float lr = 1e-3f;
+  // The optimizer (kind, peak lr, betas, eps, momentum, weight decay only on matrices, never
+  // norms and biases), with a run's defaults: AdamW, beta2 0.95, decay 0.1 (nanoGPT's).
+  OptimConfig optim{.kind = OptimKind::adamw, .lr = 1e-3f, .beta2 = 0.95f, .weight_decay = 0.1f};
   float min_lr = 1e-4f;  // where cosine / linear decay ends
   int warmup_steps = 0;
-  std::string schedule = "cosine";  // constant | cosine | linear
-  std::string optimizer = "adamw";  // sgd | momentum | rmsprop | adam | adamw
-  float beta1 = 0.9f, beta2 = 0.95f, eps = 1e-8f;
-  float momentum = 0.9f;
-  float weight_decay = 0.1f;      // only on matrices (not norms and biases)
-  float grad_clip = 1.0f;         // global-norm clipping; 0: off
-  std::string objective = "all";  // all: every position; final: last token only (seed 002)
-  int eval_every = 100;           // 0: no evaluation during training
+  ScheduleKind schedule = ScheduleKind::cosine;
+  float grad_clip = 1.0f;  // global-norm clipping; 0: off
+  ObjectiveKind objective = ObjectiveKind::all;
+  int eval_every = 100;  // 0: no evaluation during training
   int eval_batches = 20;
   int test_batches = 100;    // final test evaluation; 0: the whole test shard
   int checkpoint_every = 0;  // also at every evaluation and at the end; 0: only those
@@ -43,11 +50,14 @@ struct TrainConfig {
   void validate() const;
 };
 
+// windows: random block_size windows over the token stream (pretraining); examples: one
+// document (up to its end-of-text id) per row, cut to block_size + 1 tokens, padded per batch.
+enum class DataMode : uint8_t { windows, examples };
+const EnumNames<DataMode>& data_mode_names();
+
 // Shards written by `aero data prepare` (docs/data.md) and the tokenizer that made them.
 struct DataConfig {
-  // windows: random block_size windows over the token stream (pretraining); examples: one
-  // document (up to its end-of-text id) per row, cut to block_size + 1 tokens, padded per batch.
-  std::string mode = "windows";
+  DataMode mode = DataMode::windows;
   std::vector<int> buckets;  // examples: pad rows up to the first boundary >= the longest
   std::string train = "data/shards/train.bin";
   std::string val = "data/shards/val.bin";
@@ -59,7 +69,7 @@ const FieldTable<TrainConfig>& train_config_fields();
 const FieldTable<DataConfig>& data_config_fields();
 
 struct RunConfig {
-  GptConfig model;
+  ModelConfig model;
   TrainConfig train;
   DataConfig data;
 };
@@ -73,8 +83,5 @@ nlohmann::json run_config_to_json(const RunConfig& c);
 void apply_override(RunConfig& c, const std::string& assignment);
 // Every field of every section with its type, default and help (`aero train --help-config`).
 std::string run_config_help();
-
-// The shortest decimal that reads back as v: 1e-3f -> 0.001 (not 0.0010000000474974513).
-double shortest_decimal(float v);
 
 }  // namespace aero

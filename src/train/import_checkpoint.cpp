@@ -3,48 +3,49 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "models/import_hf.h"
-#include "tokenizer/gpt2_bpe.h"
+#include "tokenizer/tokenizer.h"
 #include "train/checkpoint.h"
 
 namespace aero {
 
-ImportReport import_hf_gpt2(const std::string& in_dir, const std::string& out_dir) {
+ImportReport import_model(const std::string& importer, const std::string& in_dir,
+                          const std::string& out_dir) {
   namespace fs = std::filesystem;
-  HfGpt2 hf = read_hf_gpt2(in_dir);
+  const ImportedModel m = find_importer(importer).read(in_dir);
   AERO_CHECK(!fs::exists(fs::path(out_dir) / "latest"), "[import] ", out_dir,
              " already holds a run; choose another --out");
   ParamStore store;
-  Gpt gpt(hf.cfg, store);
+  build_model(m.cfg, store);
   store.finalize(0);
-  AERO_CHECK(hf.weights.size() == store.params().size(), "[import] internal: ", hf.weights.size(),
+  AERO_CHECK(m.weights.size() == store.params().size(), "[import] internal: ", m.weights.size(),
              " tensors for ", store.params().size(), " parameters");
-  for (const auto& [name, t] : hf.weights) {
+  for (const auto& [name, t] : m.weights) {
     Param& p = store.get(name);
     AERO_CHECK(p.shape == t.shape(), "[import] internal: ", name, " is ", t.shape().str(),
                ", the model wants ", p.shape.str());
     std::copy(t.f32(), t.f32() + t.numel(), p.value.f32());
   }
   ImportReport r;
-  r.cfg = hf.cfg;
+  r.cfg = m.cfg;
   r.params = store.count();
   RunConfig rc;
-  rc.model = hf.cfg;
+  rc.model = m.cfg;
   rc.data.tokenizer = "";
-  if (!hf.vocab.empty()) {
-    // Read the tokenizer now, so a broken one fails the import rather than the first generate.
-    const Gpt2BpeTokenizer bpe(hf.vocab, hf.merges);
-    AERO_CHECK(bpe.vocab_size() <= hf.cfg.vocab_size, "[import] ", hf.vocab, " has ",
-               bpe.vocab_size(), " tokens but config.json's vocab_size is ", hf.cfg.vocab_size);
+  if (!m.tokenizer_files.empty()) {
     const fs::path tok = fs::absolute(fs::path(out_dir) / "tokenizer");
-    rc.data.tokenizer = r.tokenizer = (tok / "vocab.json").lexically_normal().string();
     try {
       fs::create_directories(tok);
-      fs::copy_file(hf.vocab, tok / "vocab.json", fs::copy_options::overwrite_existing);
-      fs::copy_file(hf.merges, tok / "merges.txt", fs::copy_options::overwrite_existing);
+      for (const std::string& f : m.tokenizer_files)
+        fs::copy_file(f, tok / fs::path(f).filename(), fs::copy_options::overwrite_existing);
     } catch (const fs::filesystem_error& e) {
       fail("[import] ", out_dir, ": cannot copy the tokenizer: ", e.what());
     }
+    rc.data.tokenizer = r.tokenizer =
+        (tok / fs::path(m.tokenizer_files.front()).filename()).lexically_normal().string();
+    // Read the tokenizer now, so a broken one fails the import rather than the first generate.
+    const int vocab = load_tokenizer(r.tokenizer)->vocab_size();
+    AERO_CHECK(vocab <= m.cfg.vocab_size(), "[import] ", m.tokenizer_files.front(), " has ", vocab,
+               " tokens but the model's vocabulary is ", m.cfg.vocab_size());
   }
   try {
     r.ckpt = save_checkpoint(out_dir, store, nullptr, rc, TrainState{}, 1, true);

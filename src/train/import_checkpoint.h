@@ -1,21 +1,23 @@
-// Checkpoints from other tools' formats.
+// Checkpoints from other tools' formats: `aero import NAME` runs the importer of that name (a
+// registry row's, models/model.h) and writes what it read as an aero run directory.
 #pragma once
 #include <string>
 
-#include "models/gpt.h"
+#include "models/model.h"
 
 namespace aero {
 
 struct ImportReport {
   std::string ckpt;       // the checkpoint directory written
-  std::string tokenizer;  // the copied tokenizer ("" when the source had none)
-  GptConfig cfg;
+  std::string tokenizer;  // the tokenizer data.tokenizer names ("" when the source had none)
+  ModelConfig cfg;
   int64_t params = 0;
 };
 
-// A Hugging Face GPT-2 directory -> an aero run directory out_dir: out_dir/ckpt-0 (weights,
-// config, state; `latest` and `best` point at it) and, when the source has vocab.json and
-// merges.txt, a copy in out_dir/tokenizer/ that data.tokenizer names by absolute path.
-ImportReport import_hf_gpt2(const std::string& in_dir, const std::string& out_dir);
+// A model directory in format `importer` -> an aero run directory out_dir: out_dir/ckpt-0
+// (weights, config, state; `latest` and `best` point at it) and, when the source has tokenizer
+// files, copies in out_dir/tokenizer/ that data.tokenizer names by absolute path.
+ImportReport import_model(const std::string& importer, const std::string& in_dir,
+                          const std::string& out_dir);
 
 }  // namespace aero

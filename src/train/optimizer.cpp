@@ -26,28 +26,16 @@ const char* moment_name(OptimKind k, int i) {
 }
 }  // namespace
 
-const char* optim_kind_name(OptimKind k) {
-  switch (k) {
-    case OptimKind::sgd:
-      return "sgd";
-    case OptimKind::momentum:
-      return "momentum";
-    case OptimKind::rmsprop:
-      return "rmsprop";
-    case OptimKind::adam:
-      return "adam";
-    case OptimKind::adamw:
-      return "adamw";
-  }
-  return "?";
+const EnumNames<OptimKind>& optim_kind_names() {
+  static const EnumNames<OptimKind> n{{OptimKind::sgd, "sgd"},
+                                      {OptimKind::momentum, "momentum"},
+                                      {OptimKind::rmsprop, "rmsprop"},
+                                      {OptimKind::adam, "adam"},
+                                      {OptimKind::adamw, "adamw"}};
+  return n;
 }
 
-OptimKind parse_optim_kind(const std::string& s) {
-  for (OptimKind k :
-       {OptimKind::sgd, OptimKind::momentum, OptimKind::rmsprop, OptimKind::adam, OptimKind::adamw})
-    if (s == optim_kind_name(k)) return k;
-  fail("[optimizer] unknown optimizer '", s, "' (sgd, momentum, rmsprop, adam, adamw)");
-}
+const char* optim_kind_name(OptimKind k) { return optim_kind_names().name(k); }
 
 Optimizer::Optimizer(ParamStore& store, const OptimConfig& cfg) : store_(store), cfg_(cfg) {
   AERO_CHECK(store.finalized(), "[optimizer] finalize() the parameter store first");
@@ -63,7 +51,7 @@ Optimizer::Optimizer(ParamStore& store, const OptimConfig& cfg) : store_(store),
   AERO_CHECK(cfg.alpha >= 0.0f && cfg.alpha < 1.0f, "[optimizer] alpha must be in [0, 1), got ",
              cfg.alpha);
   // The moments live in the store; a new optimizer starts from zero, not from a previous one's.
-  for (int k = 0; k < n_moments(); k++) std::fill_n(store.state(k), store.buffer_floats(), 0.0f);
+  for (int k = 0; k < n_moments(); k++) std::fill_n(store.state(k), store.grad_floats(), 0.0f);
 }
 
 int Optimizer::n_moments() const {
@@ -182,7 +170,7 @@ void Optimizer::load_state(const SafetensorsFile& f) {
   }
   AERO_CHECK(step >= 0, "[optimizer] ", path, ": bad optim.step '", meta("optim.step"), "'");
   // Read everything before touching the store, so a bad file leaves the state as it was.
-  int64_t total = store_.buffer_floats();
+  int64_t total = store_.grad_floats();
   std::vector<Tensor> staged;
   for (int k = 0; k < n_moments(); k++) {
     Tensor buf = Tensor::zeros({total > 0 ? total : 1});

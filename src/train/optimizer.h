@@ -8,14 +8,15 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
 #include "io/safetensors.h"
 #include "nn/params.h"
 
 namespace aero {
 
 enum class OptimKind { sgd, momentum, rmsprop, adam, adamw };
+const EnumNames<OptimKind>& optim_kind_names();
 const char* optim_kind_name(OptimKind k);  // "adamw"
-OptimKind parse_optim_kind(const std::string& s);
 
 struct OptimConfig {
   OptimKind kind = OptimKind::adamw;

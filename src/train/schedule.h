@@ -2,12 +2,16 @@
 // decay to min_lr at max_steps.
 #pragma once
 #include <cstdint>
-#include <string>
+
+#include "core/config.h"
 
 namespace aero {
 
+enum class ScheduleKind : uint8_t { constant, cosine, linear };
+const EnumNames<ScheduleKind>& schedule_names();
+
 struct Schedule {
-  std::string kind = "cosine";  // constant | cosine | linear
+  ScheduleKind kind = ScheduleKind::cosine;
   float lr = 1e-3f, min_lr = 1e-4f;
   int64_t warmup_steps = 0, max_steps = 1000;
 

@@ -76,12 +76,6 @@ void check_vocab(const std::string& what, const std::string& path, uint32_t shar
              "; set model.vocab_size to the tokenizer's size");
 }
 
-// Seed of the sampler that draws the batches of step s: the data position is a function of
-// (seed, step), so a resumed run draws exactly the batches the uninterrupted run would.
-uint64_t step_seed(uint64_t data_seed, int64_t step) {
-  return splitmix64(data_seed ^ splitmix64(uint64_t(step)));
-}
-
 std::string hms(double s) {
   int64_t t = int64_t(s);
   char buf[32];
@@ -165,136 +159,27 @@ class Progress {
 
 }  // namespace
 
-namespace {
-
-PaddingOptions example_padding(const std::vector<int>& buckets, int block_size, int32_t pad_id) {
-  for (size_t i = 0; i < buckets.size(); i++)
-    AERO_CHECK(
-        buckets[i] > 0 && buckets[i] <= block_size && (i == 0 || buckets[i] > buckets[i - 1]),
-        "[train] data.buckets must be ascending lengths in 1..model.block_size (", block_size,
-        "), got ", nlohmann::json(buckets).dump());
-  PaddingOptions p;
-  p.buckets = buckets;
-  p.max_length = block_size + 1;  // x and y are one shorter
-  p.pad_id = pad_id;
-  return p;
-}
-
-// Loss of a next-token batch: the sum over its counted targets / divisor.
-Var next_token_loss(Gpt& model, Tape& tape, NextTokenBatch& b, float divisor) {
-  Tensor ids = Tensor::wrap(b.x.data(), {b.B, b.T}, DType::i32);
-  Tensor tgt = Tensor::wrap(b.y.data(), {b.B, b.T}, DType::i32);
-  CrossEntropyOpts o;
-  o.ignore_index = kIgnoreIndex;
-  o.divisor = divisor;
-  return cross_entropy(model.forward(tape, ids), tgt, o);
-}
-
-EvalResult evaluate_examples(Gpt& model, Tape& tape, const std::string& shard,
-                             const EvalOptions& opt) {
-  const int T = model.config().block_size;
-  Shard s(shard);
-  check_vocab("shard", shard, s.vocab_size(), model.config().vocab_size);
-  const PaddingOptions pad = example_padding(opt.buckets, T, int32_t(s.eot_id()));
-  ExampleLoader loader(shard_documents(s), size_t(opt.batch_size), opt.seed);
-  AERO_CHECK(loader.size() > 0, "[eval] ", shard, " holds no document of 2 or more tokens");
-  std::vector<std::vector<size_t>> batches;
-  if (opt.random) {
-    batches = loader.epoch(0);
-  } else {
-    for (size_t i = 0; i < loader.size(); i += size_t(opt.batch_size)) {
-      batches.emplace_back();
-      for (size_t j = i; j < std::min(loader.size(), i + size_t(opt.batch_size)); j++)
-        batches.back().push_back(j);
-    }
-  }
-  if (opt.batches > 0 && batches.size() > size_t(opt.batches)) batches.resize(size_t(opt.batches));
-  const bool was_training = tape.training;
-  tape.training = false;
-  NoGrad no_grad(tape);
-  double sum = 0;
-  int64_t counted = 0, tokens = 0;
-  for (const auto& idx : batches) {
-    NextTokenBatch b = loader.next_token(idx, pad, opt.final_only);
-    tape.reset();
-    Var loss = next_token_loss(model, tape, b, float(std::max<int64_t>(b.targets, 1)));
-    sum += double(loss.value().f32()[0]) * double(b.targets);
-    counted += b.targets;
-    tokens += b.tokens;
-    tape.reset();
-  }
-  tape.training = was_training;
-  EvalResult r;
-  r.loss = sum / double(std::max<int64_t>(counted, 1));
-  r.ppl = std::exp(r.loss);
-  r.tokens = tokens;
-  return r;
-}
-
-}  // namespace
-
-EvalResult evaluate_shard(Gpt& model, Tape& tape, const std::string& shard,
-                          const EvalOptions& opt) {
-  if (opt.examples) return evaluate_examples(model, tape, shard, opt);
-  const int batch_size = opt.batch_size, batches = opt.batches;
-  const bool final_only = opt.final_only;
-  AERO_CHECK(batch_size > 0 && batches >= 0 && (!opt.random || batches > 0),
-             "[eval] batch size must be > 0, and random windows need a number of batches");
-  const int T = model.config().block_size;
-  const bool was_training = tape.training;
-  tape.training = false;
-  NoGrad no_grad(tape);
-  double sum = 0;
-  int64_t counted = 0, tokens = 0;
-  std::vector<int32_t> x, y;
-  auto run = [&](int B) {
-    tape.reset();
-    Tensor ids = Tensor::wrap(x.data(), {B, T}, DType::i32);
-    Tensor tgt = Tensor::wrap(y.data(), {B, T}, DType::i32);
-    CrossEntropyOpts o;
-    o.final_only = final_only;
-    Var loss = cross_entropy(model.forward(tape, ids), tgt, o);
-    const int64_t n = final_only ? B : int64_t(B) * T;
-    sum += double(loss.value().f32()[0]) * double(n);
-    counted += n;
-    tokens += int64_t(B) * T;
-    tape.reset();
-  };
-  if (opt.random) {
-    WindowSampler sampler({shard}, T, opt.seed);
-    check_vocab("shard", shard, sampler.vocab_size(), model.config().vocab_size);
-    for (int b = 0; b < batches; b++) {
-      sampler.sample(batch_size, x, y);
-      run(batch_size);
-    }
-  } else {
-    // Every consecutive window: tokens [kT, kT + T] for k = 0, 1, ...
+EvalResult evaluate_shard(Model& model, const ModelConfig& cfg, Tape& tape,
+                          const std::string& shard, const EvalOptions& opt) {
+  const auto objective =
+      make_objective(opt.final_only ? ObjectiveKind::final : ObjectiveKind::all, cfg.arch());
+  {
     Shard s(shard);
-    check_vocab("shard", shard, s.vocab_size(), model.config().vocab_size);
-    AERO_CHECK(s.size() > uint64_t(T), "[eval] ", shard, " holds ", s.size(),
-               " tokens, fewer than block_size + 1 = ", T + 1);
-    std::vector<int32_t> window(size_t(T) + 1);
-    int B = 0, done = 0;
-    for (uint64_t start = 0; start + uint64_t(T) + 1 <= s.size(); start += uint64_t(T)) {
-      s.read(start, window.size(), window.data());
-      x.resize(size_t(B + 1) * size_t(T));
-      y.resize(size_t(B + 1) * size_t(T));
-      std::copy(window.begin(), window.end() - 1, x.begin() + ptrdiff_t(B) * T);
-      std::copy(window.begin() + 1, window.end(), y.begin() + ptrdiff_t(B) * T);
-      if (++B == batch_size) {
-        run(B);
-        B = 0;
-        if (batches > 0 && ++done == batches) break;
-      }
-    }
-    if (B > 0) run(B);
+    check_vocab("shard", shard, s.vocab_size(), cfg.vocab_size());
   }
+  const bool was_training = tape.training;
+  tape.training = false;
+  NoGrad no_grad(tape);
+  LossSum sum;
+  for_each_eval_batch(shard, cfg.context(), opt, [&](const TrainBatch& b) {
+    tape.reset();
+    const float counted = float(std::max<int64_t>(b.targets, 1));
+    Var loss = objective->loss(model, tape, b, counted);
+    sum.add(double(loss.value().f32()[0]), b.targets, b.tokens);
+    tape.reset();
+  });
   tape.training = was_training;
-  EvalResult r;
-  r.loss = sum / double(std::max<int64_t>(counted, 1));
-  r.ppl = std::exp(r.loss);
-  r.tokens = tokens;
-  return r;
+  return sum.result();
 }
 
 int auto_data_parallel_parts(int64_t params, int batch_size, int threads) {
@@ -307,7 +192,8 @@ Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), dropout_rng_(uint64_t(cfg.tr
   cfg_.model.validate();
   t.validate();
   if (t.threads > 0) set_num_threads(t.threads);
-  const int V = cfg_.model.vocab_size, T = cfg_.model.block_size;
+  const int V = cfg_.model.vocab_size(), T = cfg_.model.context();
+  objective_ = make_objective(t.objective, cfg_.model.arch());
   // Each data file is opened once here, so a wrong path fails before any training, naming the
   // config key that holds it.
   const auto check_file = [&](const std::string& key, const std::string& path, auto vocab_of) {
@@ -323,9 +209,7 @@ Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), dropout_rng_(uint64_t(cfg.tr
     }
     check_vocab(key, path, vocab, V);
   };
-  AERO_CHECK(cfg_.data.mode == "windows" || cfg_.data.mode == "examples",
-             "[train] data.mode must be windows or examples, got '", cfg_.data.mode, "'");
-  const bool examples = cfg_.data.mode == "examples";
+  const bool examples = cfg_.data.mode == DataMode::examples;
   const auto window_vocab = [&](const std::string& p) {
     return examples ? Shard(p).vocab_size() : WindowSampler({p}, T, 0).vocab_size();
   };
@@ -337,25 +221,18 @@ Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), dropout_rng_(uint64_t(cfg.tr
   if (!cfg_.data.tokenizer.empty())
     check_file("data.tokenizer", cfg_.data.tokenizer,
                [](const std::string& p) { return uint32_t(load_tokenizer(p)->vocab_size()); });
-  if (examples) {
-    Shard train(cfg_.data.train);
-    padding_ = example_padding(cfg_.data.buckets, T, int32_t(train.eot_id()));
-    examples_ = std::make_unique<ExampleLoader>(shard_documents(train), size_t(t.batch_size),
-                                                uint64_t(t.seed));
-    AERO_CHECK(examples_->size() > 0, "[train] data.train ", cfg_.data.train,
-               " holds no document of 2 or more tokens (data.mode = examples)");
-  }
-  model_ = std::make_unique<Gpt>(cfg_.model, store_);
+  BatchOptions bo;
+  bo.batch_size = t.batch_size;
+  bo.block_size = T;
+  bo.final_only = t.objective == ObjectiveKind::final;
+  bo.seed = uint64_t(t.seed);
+  bo.grad_accum = t.grad_accum;
+  bo.examples = examples;
+  bo.buckets = cfg_.data.buckets;
+  batches_ = open_train_batches(cfg_.data.train, bo);
+  model_ = build_model(cfg_.model, store_);
   store_.finalize(uint64_t(t.seed));
-  OptimConfig oc;
-  oc.kind = parse_optim_kind(t.optimizer);
-  oc.lr = t.lr;
-  oc.beta1 = t.beta1;
-  oc.beta2 = t.beta2;
-  oc.eps = t.eps;
-  oc.momentum = t.momentum;
-  oc.weight_decay = t.weight_decay;
-  opt_ = std::make_unique<Optimizer>(store_, oc);
+  opt_ = std::make_unique<Optimizer>(store_, t.optim);
   const int parts = t.data_parallel > 0
                         ? t.data_parallel
                         : auto_data_parallel_parts(store_.count(), t.batch_size, num_threads());
@@ -371,21 +248,66 @@ Trainer::~Trainer() = default;
 
 void Trainer::resume_from(const std::string& ckpt_dir) {
   const RunConfig saved = read_checkpoint_config(ckpt_dir);
-  const auto mine = gpt_config_fields().to_json(cfg_.model);
-  const auto theirs = gpt_config_fields().to_json(saved.model);
+  const nlohmann::json mine = cfg_.model.to_json(), theirs = saved.model.to_json();
   for (auto it = mine.begin(); it != mine.end(); ++it)
-    AERO_CHECK(theirs.at(it.key()) == it.value(), "[checkpoint] ", ckpt_dir, "/config.json: model.",
-               it.key(), " is ", theirs.at(it.key()).dump(), " but the config asks for ",
-               it.value().dump(), "; the model must match to resume");
-  AERO_CHECK(saved.train.optimizer == cfg_.train.optimizer, "[checkpoint] ", ckpt_dir,
-             "/config.json: train.optimizer is ", saved.train.optimizer,
-             " but the config asks for ", cfg_.train.optimizer);
+    AERO_CHECK(theirs.contains(it.key()) && theirs.at(it.key()) == it.value(), "[checkpoint] ",
+               ckpt_dir, "/config.json: model.", it.key(), " is ",
+               theirs.contains(it.key()) ? theirs.at(it.key()).dump() : "absent",
+               " but the config asks for ", it.value().dump(), "; the model must match to resume");
+  AERO_CHECK(saved.train.optim.kind == cfg_.train.optim.kind, "[checkpoint] ", ckpt_dir,
+             "/config.json: train.optimizer is ", optim_kind_name(saved.train.optim.kind),
+             " but the config asks for ", optim_kind_name(cfg_.train.optim.kind));
   TrainState st = read_checkpoint_state(ckpt_dir);
-  load_checkpoint_weights(ckpt_dir, store_, opt_.get());
+  load_checkpoint(ckpt_dir, cfg_, store_, opt_.get());
   st_ = st;
   std::copy(st_.tape_rng.begin(), st_.tape_rng.end(), std::begin(dropout_rng_.s_));
   resumed_ = true;
 }
+
+EvalResult Trainer::evaluate(const std::string& shard, const EvalOptions& opt) {
+  return evaluate_shard(*model_, cfg_.model, dp_->tape(0), shard, opt);
+}
+
+double Trainer::train_step(float lr, int64_t& tokens, double& grad_norm) {
+  const TrainConfig& t = cfg_.train;
+  const float clip = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<float>::infinity();
+  opt_->set_lr(lr);
+  double step_loss = 0;
+  for (int micro = 0; micro < t.grad_accum; micro++) {
+    const TrainBatch& batch = batches_->get(st_.step, micro);
+    // Each micro-batch contributes its mean / grad_accum.
+    const float divisor = float(std::max<int64_t>(batch.targets, 1) * t.grad_accum);
+    tokens += batch.tokens;
+    std::vector<double> part_loss(size_t(dp_->parts()), 0.0);
+    for (int k = 0; k < dp_->parts(); k++) dp_->tape(k).rng().seed(dropout_rng_.next_u64());
+    dp_->run([&](int k, Tape& tape) {
+      const int64_t b = dp_->begin(k, batch.rows), e = dp_->begin(k + 1, batch.rows);
+      if (b == e) return;
+      tape.reset();
+      tape.training = true;
+      Var loss = objective_->loss(*model_, tape, batch.rows_slice(b, e), divisor);
+      part_loss[size_t(k)] = double(loss.value().f32()[0]);
+      tape.backward(loss);
+    });
+    for (double l : part_loss) step_loss += l;
+  }
+  grad_norm = opt_->clip_grad_norm(clip);
+  opt_->step();
+  store_.zero_grad();
+  return step_loss;
+}
+
+// The state of one run(): its clocks, its log interval and its result.
+struct Trainer::Loop {
+  Clock::time_point t0 = Clock::now();
+  double elapsed_before = 0;
+  int64_t first_step = 0;
+  TrainResult res;
+  // Interval statistics for log lines.
+  double loss_sum = 0, grad_norm = 0;
+  int64_t interval_steps = 0, interval_tokens = 0;
+  Clock::time_point interval_t0 = Clock::now();
+};
 
 TrainResult Trainer::run() {
   const TrainConfig& t = cfg_.train;
@@ -399,122 +321,66 @@ TrainResult Trainer::run() {
   MetricsLog metrics((fs::path(out) / "metrics.jsonl").string(), st_.step, resumed_);
   Progress progress;
   StopSignals signals;
-  const Schedule sched{t.schedule, t.lr, t.min_lr, t.warmup_steps, t.max_steps};
-  const int B = t.batch_size, T = cfg_.model.block_size;
-  const bool final_only = t.objective == "final";
-  const float clip = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<float>::infinity();
+  const Schedule sched{t.schedule, t.optim.lr, t.min_lr, t.warmup_steps, t.max_steps};
+  const bool final_only = t.objective == ObjectiveKind::final;
+  const bool examples = cfg_.data.mode == DataMode::examples;
   const uint64_t val_seed = splitmix64(st_.data_seed ^ 0x7a1dULL);
-  const double elapsed_before = st_.elapsed_s;
-  const int64_t first_step = st_.step;
-  const auto t0 = Clock::now();
-  TrainResult res;
-  res.val_loss = res.test_loss = std::numeric_limits<double>::quiet_NaN();
+  Loop L;
+  L.elapsed_before = st_.elapsed_s;
+  L.first_step = st_.step;
+  L.res.val_loss = L.res.test_loss = std::numeric_limits<double>::quiet_NaN();
 
-  // Interval statistics for log lines.
-  double loss_sum = 0, norm_last = 0;
-  int64_t interval_steps = 0, interval_tokens = 0;
-  auto interval_t0 = Clock::now();
-  std::vector<int32_t> x, y;  // the tape reads the batch until backward: it lives out here
-  NextTokenBatch nb;
-  std::unique_ptr<WindowSampler> sampler;  // opened once, reseeded every step
-  if (!examples_) sampler = std::make_unique<WindowSampler>(std::vector{cfg_.data.train}, T, 0);
-  // Examples: micro-batch m of the run is batch m % n of epoch m / n, a function of the step
-  // alone, so a resumed run continues with exactly the batches it would have drawn.
-  std::vector<std::vector<size_t>> epoch_batches;  // the same number in every epoch
-  const uint64_t n_batches = examples_ ? examples_->epoch(0).size() : 0;
-  uint64_t epoch_loaded = ~uint64_t(0);
   while (st_.step < t.max_steps) {
+    // 1) the step
     const float lr = sched.at(st_.step);
-    opt_->set_lr(lr);
-    if (sampler) sampler->reseed(step_seed(st_.data_seed, st_.step));
-    double step_loss = 0;
     int64_t step_tokens = 0;
-    for (int micro = 0; micro < t.grad_accum; micro++) {
-      // The micro-batch: `rows` rows of `cols` ids and targets, and the loss divisor that
-      // makes each micro-batch contribute its mean / grad_accum.
-      const int32_t *xs = nullptr, *ys = nullptr;
-      int64_t rows = B, cols = T;
-      CrossEntropyOpts o;
-      if (examples_) {
-        const uint64_t m = uint64_t(st_.step) * uint64_t(t.grad_accum) + uint64_t(micro);
-        if (m / n_batches != epoch_loaded) {
-          epoch_loaded = m / n_batches;
-          epoch_batches = examples_->epoch(epoch_loaded);
-        }
-        nb = examples_->next_token(epoch_batches[m % n_batches], padding_, final_only);
-        xs = nb.x.data(), ys = nb.y.data(), rows = nb.B, cols = nb.T;
-        o.ignore_index = kIgnoreIndex;  // padding, and all but the last token when final
-        o.divisor = float(std::max<int64_t>(nb.targets, 1) * t.grad_accum);
-        step_tokens += nb.tokens;
-      } else {
-        sampler->sample(B, x, y);
-        xs = x.data(), ys = y.data();
-        o.final_only = final_only;
-        o.divisor = float((final_only ? int64_t(B) : int64_t(B) * T) * t.grad_accum);
-        step_tokens += int64_t(B) * T;
-      }
-      std::vector<double> part_loss(static_cast<size_t>(dp_->parts()), 0.0);
-      for (int k = 0; k < dp_->parts(); k++) dp_->tape(k).rng().seed(dropout_rng_.next_u64());
-      dp_->run([&](int k, Tape& tape) {
-        const int64_t b = dp_->begin(k, rows), e = dp_->begin(k + 1, rows);
-        if (b == e) return;
-        tape.reset();
-        tape.training = true;
-        Tensor ids = Tensor::wrap(const_cast<int32_t*>(xs) + b * cols, {e - b, cols}, DType::i32);
-        Tensor tgt = Tensor::wrap(const_cast<int32_t*>(ys) + b * cols, {e - b, cols}, DType::i32);
-        Var loss = cross_entropy(model_->forward(tape, ids), tgt, o);
-        part_loss[size_t(k)] = double(loss.value().f32()[0]);
-        tape.backward(loss);
-      });
-      for (double l : part_loss) step_loss += l;
-    }
-    norm_last = opt_->clip_grad_norm(clip);
-    opt_->step();
-    store_.zero_grad();
+    const double step_loss = train_step(lr, step_tokens, L.grad_norm);
     st_.step++;
     st_.tokens_seen += step_tokens;
-    st_.elapsed_s = elapsed_before + seconds_since(t0);
-    loss_sum += step_loss;
-    interval_steps++;
-    interval_tokens += step_tokens;
+    st_.elapsed_s = L.elapsed_before + seconds_since(L.t0);
+    L.loss_sum += step_loss;
+    L.interval_steps++;
+    L.interval_tokens += step_tokens;
 
+    // 2) progress and metrics
     const int64_t step = st_.step;
-    const double session_s = seconds_since(t0);
-    double eta = double(t.max_steps - step) * session_s / double(step - first_step);
+    const double session_s = seconds_since(L.t0);
+    double eta = double(t.max_steps - step) * session_s / double(step - L.first_step);
     if (t.max_minutes > 0) eta = std::min(eta, std::max(0.0, t.max_minutes * 60.0 - session_s));
-    const double tok_s_now = double(st_.tokens_seen) / std::max(1e-9, st_.elapsed_s);
-    progress.bar(step, t.max_steps, step_loss, tok_s_now, eta);
+    progress.bar(step, t.max_steps, step_loss,
+                 double(st_.tokens_seen) / std::max(1e-9, st_.elapsed_s), eta);
     if (step % t.log_every == 0 || step == t.max_steps) {
-      const double secs = seconds_since(interval_t0);
+      const double secs = seconds_since(L.interval_t0);
+      const double loss = L.loss_sum / double(L.interval_steps);
+      const double tok_s = double(L.interval_tokens) / std::max(1e-9, secs);
       nlohmann::ordered_json j;
       j["step"] = step;
-      j["loss"] = loss_sum / double(interval_steps);
+      j["loss"] = loss;
       j["lr"] = shortest_decimal(lr);
-      j["grad_norm"] = norm_last;
-      j["tokens_per_s"] = double(interval_tokens) / std::max(1e-9, secs);
+      j["grad_norm"] = L.grad_norm;
+      j["tokens_per_s"] = tok_s;
       j["elapsed_s"] = st_.elapsed_s;
       j["peak_mem_mb"] = peak_rss_mb();
       metrics.write(j);
       char buf[200];
-      std::snprintf(buf, sizeof buf,
-                    "step %lld/%lld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s  ETA %s",
-                    (long long)step, (long long)t.max_steps, loss_sum / double(interval_steps), lr,
-                    norm_last, double(interval_tokens) / std::max(1e-9, secs), hms(eta).c_str());
+      std::snprintf(
+          buf, sizeof buf, "step %lld/%lld  loss %.4f  lr %.3g  grad_norm %.3f  %.0f tok/s  ETA %s",
+          (long long)step, (long long)t.max_steps, loss, lr, L.grad_norm, tok_s, hms(eta).c_str());
       progress.log_line(buf);
-      loss_sum = 0;
-      interval_steps = interval_tokens = 0;
-      interval_t0 = Clock::now();
+      L.loss_sum = 0;
+      L.interval_steps = L.interval_tokens = 0;
+      L.interval_t0 = Clock::now();
     }
 
+    // 3) evaluation, stop decisions, checkpoint (not counted in tokens_per_s)
     bool checkpoint =
         step == t.max_steps || (t.checkpoint_every > 0 && step % t.checkpoint_every == 0);
     bool is_best = false, evaluated = false;
-    const auto pause0 = Clock::now();  // evaluating, saving, on_eval: not in tokens_per_s
+    const auto pause0 = Clock::now();
     if (t.eval_every > 0 && (step % t.eval_every == 0 || step == t.max_steps)) {
-      const EvalResult ev = evaluate_shard(
-          *model_, dp_->tape(0), cfg_.data.val,
-          {B, t.eval_batches, true, final_only, val_seed, bool(examples_), cfg_.data.buckets});
-      res.val_loss = ev.loss;
+      const EvalResult ev = evaluate(cfg_.data.val, {t.batch_size, t.eval_batches, true, final_only,
+                                                     val_seed, examples, cfg_.data.buckets});
+      L.res.val_loss = ev.loss;
       evaluated = checkpoint = true;
       metrics.write({{"step", step}, {"val_loss", ev.loss}, {"val_ppl", ev.ppl}});
       if (ev.loss < st_.best_val_loss) {
@@ -531,35 +397,35 @@ TrainResult Trainer::run() {
       progress.line(buf);
     }
     if (t.early_stop > 0 && st_.evals_since_best >= t.early_stop) {
-      res.early_stopped = checkpoint = true;
+      L.res.early_stopped = checkpoint = true;
       progress.line(cat("early stop: no better val loss in ", t.early_stop, " evaluations (best ",
                         st_.best_val_loss, " at step ", st_.best_step, ")"));
     }
     if (t.max_minutes > 0 && session_s >= double(t.max_minutes) * 60.0 && step < t.max_steps) {
-      res.time_limited = checkpoint = true;
+      L.res.time_limited = checkpoint = true;
       progress.line(cat("time limit of ", t.max_minutes, " minutes reached at step ", step));
     }
     if (signals.requested()) {
-      res.interrupted = checkpoint = true;
+      L.res.interrupted = checkpoint = true;
       progress.line(cat("interrupted at step ", step, "; resume with --resume"));
     }
     if (checkpoint) {
       std::copy(std::begin(dropout_rng_.s_), std::end(dropout_rng_.s_), st_.tape_rng.begin());
-      st_.elapsed_s = elapsed_before + seconds_since(t0);
-      res.last_checkpoint =
+      st_.elapsed_s = L.elapsed_before + seconds_since(L.t0);
+      L.res.last_checkpoint =
           save_checkpoint(out, store_, opt_.get(), cfg_, st_, t.keep_last, is_best);
     }
     if (evaluated && on_eval) on_eval(out);
-    interval_t0 += Clock::now() - pause0;
-    if (res.early_stopped || res.time_limited || res.interrupted) break;
+    L.interval_t0 += Clock::now() - pause0;
+    if (L.res.early_stopped || L.res.time_limited || L.res.interrupted) break;
   }
-  res.steps = st_.step;
+  L.res.steps = st_.step;
 
-  if (!cfg_.data.test.empty() && !res.time_limited && !res.interrupted) {
-    const EvalResult ev = evaluate_shard(
-        *model_, dp_->tape(0), cfg_.data.test,
-        {B, t.test_batches, false, final_only, 0, bool(examples_), cfg_.data.buckets});
-    res.test_loss = ev.loss;
+  // 4) the final test evaluation
+  if (!cfg_.data.test.empty() && !L.res.time_limited && !L.res.interrupted) {
+    const EvalResult ev = evaluate(cfg_.data.test, {t.batch_size, t.test_batches, false, final_only,
+                                                    0, examples, cfg_.data.buckets});
+    L.res.test_loss = ev.loss;
     metrics.write({{"step", st_.step}, {"test_loss", ev.loss}, {"test_ppl", ev.ppl}});
     char buf[160];
     std::snprintf(buf, sizeof buf, "test_loss %.4f  test_ppl %.2f  (%lld tokens)", ev.loss, ev.ppl,
@@ -567,7 +433,7 @@ TrainResult Trainer::run() {
     progress.line(buf);
     if (on_eval) on_eval(out);
   }
-  return res;
+  return L.res;
 }
 
 }  // namespace aero

@@ -1,42 +1,26 @@
-// The training loop for a GPT on token shards: batches of random windows (or of padded
-// documents, data.mode = examples), gradient
-// accumulation, clipping, a learning-rate schedule, evaluation, checkpoints, metrics and exact
-// resume (a run killed and resumed ends with the same weights, bit for bit).
+// The training loop, for any architecture: batches from token shards (random windows, or
+// padded documents with data.mode = examples), an objective that turns a batch into a loss,
+// gradient accumulation, clipping, a learning-rate schedule, evaluation, checkpoints, metrics
+// and exact resume (a run killed and resumed ends with the same weights, bit for bit).
 #pragma once
 #include <functional>
 #include <memory>
 #include <string>
 
-#include "data/batching.h"
-#include "models/gpt.h"
+#include "models/model.h"
+#include "train/batches.h"
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/data_parallel.h"
+#include "train/objective.h"
 
 namespace aero {
 
-struct EvalResult {
-  double loss = 0;
-  double ppl = 0;  // exp(loss)
-  int64_t tokens = 0;
-};
-
-struct EvalOptions {
-  int batch_size = 8;
-  int batches = 0;      // 0: every consecutive window of the shard (random: must be > 0)
-  bool random = false;  // random windows drawn with `seed` (the same every time) instead
-  bool final_only = false;
-  uint64_t seed = 0;
-  // One document per row (data.mode = examples) instead of windows: consecutive documents, or
-  // with `random` the first batches of a length-grouped order drawn with `seed`.
-  bool examples = false;
-  std::vector<int> buckets = {};  // examples: padding boundaries
-};
-
-// Mean loss of `model` on a shard, over consecutive windows [kT, kT + T] (or random ones), or
-// over its documents (per counted target token). Evaluation mode: no dropout, nothing recorded
-// for backward.
-EvalResult evaluate_shard(Gpt& model, Tape& tape, const std::string& shard, const EvalOptions& opt);
+// Mean loss of `model` (configured by `cfg`) on a shard, over consecutive windows (or random
+// ones), or over its documents (per counted target token). Evaluation mode: no dropout, nothing
+// recorded for backward.
+EvalResult evaluate_shard(Model& model, const ModelConfig& cfg, Tape& tape,
+                          const std::string& shard, const EvalOptions& opt);
 
 struct TrainResult {
   int64_t steps = 0;
@@ -68,18 +52,25 @@ class Trainer {
   const RunConfig& config() const { return cfg_; }
   const TrainState& state() const { return st_; }
   ParamStore& params() { return store_; }
+  Model& model() { return *model_; }
 
  private:
+  struct Loop;  // the state of one run() (trainer.cpp)
+  // One optimizer step: the micro-batches' forward and backward, clipping, the update.
+  // Returns the step's loss and adds its tokens to `tokens`.
+  double train_step(float lr, int64_t& tokens, double& grad_norm);
+  EvalResult evaluate(const std::string& shard, const EvalOptions& opt);
+
   RunConfig cfg_;
   ParamStore store_;
-  std::unique_ptr<Gpt> model_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Objective> objective_;
   std::unique_ptr<Optimizer> opt_;
   std::unique_ptr<DataParallel> dp_;  // its tape(0) also evaluates
-  Rng dropout_rng_;                   // seeds every part's dropout, step by step
+  std::unique_ptr<BatchSource> batches_;
+  Rng dropout_rng_;  // seeds every part's dropout, step by step
   TrainState st_;
   bool resumed_ = false;
-  std::unique_ptr<ExampleLoader> examples_;  // data.mode = examples: the training documents
-  PaddingOptions padding_;
 };
 
 }  // namespace aero

@@ -44,10 +44,10 @@ GptConfig read_config(const SafetensorsFile& f) {
   g.n_head = i("n_head");
   g.n_embd = i("n_embd");
   g.ffn_hidden = i("ffn_hidden");
-  g.pos = meta(f, "pos");
-  g.norm = meta(f, "norm");
+  g.pos = pos_names().parse(meta(f, "pos"), "pos");
+  g.norm = norm_names().parse(meta(f, "norm"), "norm");
   g.pre_ln = b("pre_ln");
-  g.act = meta(f, "act");
+  g.act = act_names().parse(meta(f, "act"), "act");
   g.bias = b("bias");
   g.tie_head = b("tie_head");
   g.norm_eps = std::stof(meta(f, "norm_eps"));
@@ -149,7 +149,7 @@ class GptCase {
   }
 
   bool zero_grad_in_theory(const std::string& name) const {
-    return cfg_.pos == "learned" && name.ends_with("attn_k.bias");
+    return cfg_.pos == PosKind::learned && name.ends_with("attn_k.bias");
   }
 
  private:
@@ -221,8 +221,8 @@ void check_steps(const std::string& name, const std::string& obj, const OptimCas
 void run_case(const std::string& name) {
   GptConfig g = GptCase(name).config();
   std::printf("gpt options parity, case %s (pos %s, %s, %s, %s, bias %d, tied %d):\n", name.c_str(),
-              g.pos.c_str(), g.norm.c_str(), g.pre_ln ? "pre-LN" : "post-LN", g.act.c_str(), g.bias,
-              g.tie_head);
+              pos_names().name(g.pos), norm_names().name(g.norm), g.pre_ln ? "pre-LN" : "post-LN",
+              act_names().name(g.act), g.bias, g.tie_head);
   for (const char* obj : {"all", "final"}) {
     check_gradients(name, obj);
     for (const OptimCase& oc : kOptims) check_steps(name, obj, oc);

@@ -109,10 +109,10 @@ GptConfig model_config(const RefConfig& c) {
   g.n_head = int(c.NH);
   g.n_embd = int(c.C);
   g.ffn_hidden = int(4 * c.C);
-  g.pos = c.rope ? "rope" : "learned";
-  g.norm = "layernorm";
+  g.pos = c.rope ? PosKind::rope : PosKind::learned;
+  g.norm = NormKind::layernorm;
   g.pre_ln = true;
-  g.act = "gelu";
+  g.act = ActKind::gelu;
   g.bias = true;
   g.tie_head = false;
   g.norm_eps = 1e-5f;

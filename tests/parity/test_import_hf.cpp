@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/atomic_file.h"
+#include "models/gpt.h"
 #include "parity_util.h"
 #include "tokenizer/gpt2_bpe.h"
 #include "train/checkpoint.h"
@@ -32,15 +33,17 @@ struct TempDir {
 ImportReport expect_logits_match(const std::string& name) {
   const auto ref = open_reference(name + "_ref.safetensors");
   TempDir out;
-  const ImportReport r = import_hf_gpt2(data_path(name), out.path.string());
+  const ImportReport r = import_model("hf-gpt2", data_path(name), out.path.string());
   LoadedModel m = load_model(out.path.string());
-  EXPECT_EQ(m.cfg.data.tokenizer, r.tokenizer);
+  EXPECT_EQ(m.tokenizer, r.tokenizer);
   const StEntry& e = ref->at("ids");
   Tensor idx = Tensor::empty({1, e.shape[0]}, DType::i32);
   ref->read_into("ids", Tensor::wrap(idx.raw(), {e.shape[0]}, DType::i32));
   Tape tape;
   tape.training = false;
-  const Tensor got = m.gpt->forward(tape, idx).value().contiguous_copy();
+  ModelInput in;
+  in.ids = idx;
+  const Tensor got = m.model->forward(tape, in).value().contiguous_copy();
   const Tensor want = ref->read_f32("logits");
   expect_close(name + " logits", Tensor::wrap(got.f32(), want.shape()), want, 1e-5);
   double max_abs = 0;
@@ -56,16 +59,18 @@ ImportReport expect_logits_match(const std::string& name) {
 // "transformer." prefix, mask buffers, a tied lm_head, the tokenizer beside it.
 TEST(import_hf_gpt2, logits_match_hugging_face) {
   const ImportReport r = expect_logits_match("hf_gpt2");
-  EXPECT_EQ(r.cfg.n_layer, 2);
-  EXPECT_TRUE(r.cfg.tie_head && r.cfg.bias && r.cfg.pos == "learned");
+  const GptConfig& g = r.cfg.as<GptConfig>();
+  EXPECT_EQ(g.n_layer, 2);
+  EXPECT_TRUE(g.tie_head && g.bias && g.pos == PosKind::learned);
   EXPECT_FALSE(r.tokenizer.empty());
 }
 
 // Bare names, float16 weights, n_inner 3C, epsilon 1e-6, no tokenizer.
 TEST(import_hf_gpt2, float16_bare_layout_matches_too) {
   const ImportReport r = expect_logits_match("hf_gpt2_f16");
-  EXPECT_EQ(r.cfg.ffn(), 3 * r.cfg.n_embd);
-  EXPECT_FLOAT_EQ(r.cfg.norm_eps, 1e-6f);
+  const GptConfig& g = r.cfg.as<GptConfig>();
+  EXPECT_EQ(g.ffn(), 3 * g.n_embd);
+  EXPECT_FLOAT_EQ(g.norm_eps, 1e-6f);
   EXPECT_TRUE(r.tokenizer.empty());
 }
 

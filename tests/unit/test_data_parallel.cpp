@@ -23,7 +23,7 @@ GptConfig tiny_model() {
   c.n_head = 2;
   c.n_embd = 16;
   c.ffn_hidden = 40;
-  c.pos = "learned";
+  c.pos = PosKind::learned;
   c.bias = true;
   return c;
 }
@@ -59,7 +59,7 @@ std::vector<float> gradients(int parts, double* loss) {
   });
   *loss = 0;
   for (double l : part_loss) *loss += l;
-  return std::vector<float>(store.grads_data(), store.grads_data() + store.buffer_floats());
+  return std::vector<float>(store.grads_data(), store.grads_data() + store.grad_floats());
 }
 
 }  // namespace

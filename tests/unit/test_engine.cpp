@@ -7,6 +7,7 @@
 #include "infer/engine.h"
 #include "infer/engine_impl.h"
 #include "io/safetensors.h"
+#include "models/gpt.h"
 #include "op_test.h"
 #include "test_data_util.h"
 #include "tokenizer/char_tokenizer.h"
@@ -18,13 +19,13 @@ using namespace aero;
 namespace {
 
 // A random GPT with the training model's parameters and the engine built from them.
-struct Model {
+struct Built {
   GptConfig cfg;
   ParamStore store;
   std::unique_ptr<Gpt> gpt;
   std::shared_ptr<InferenceModel> inf;
 
-  explicit Model(GptConfig c, WeightFormat f = WeightFormat::f32, uint64_t seed = 11)
+  explicit Built(GptConfig c, WeightFormat f = WeightFormat::f32, uint64_t seed = 11)
       : cfg(std::move(c)) {
     gpt = std::make_unique<Gpt>(cfg, store);
     store.finalize(seed);
@@ -33,7 +34,7 @@ struct Model {
     for (Param& p : store.params())
       if (p.shape.ndim == 1)
         for (int64_t i = 0; i < p.numel(); i++) p.value.f32()[i] += 0.2f * (rng.uniform() - 0.5f);
-    inf = std::make_shared<InferenceModel>(cfg, store, f);
+    inf = std::make_shared<InferenceModel>(gpt_model_config(cfg), store, f);
   }
 
   // Logits (T, V) of the training model's forward pass over `ids`.
@@ -65,19 +66,20 @@ GptConfig base_config() {
 std::map<std::string, GptConfig> configs() {
   std::map<std::string, GptConfig> m;
   GptConfig c = base_config();
-  c.pos = "learned", c.norm = "layernorm", c.act = "gelu", c.bias = true;
+  c.pos = PosKind::learned, c.norm = NormKind::layernorm, c.act = ActKind::gelu, c.bias = true;
   m["learned_layernorm_gelu_bias"] = c;
   c.bias = false, c.tie_head = true;
   m["learned_layernorm_gelu_tied"] = c;
   c = base_config();
-  c.pos = "rope", c.norm = "layernorm", c.act = "gelu";  // seed-tiny, seed-100m
+  c.pos = PosKind::rope, c.norm = NormKind::layernorm,
+  c.act = ActKind::gelu;  // seed-tiny, seed-100m
   m["rope_layernorm_gelu"] = c;
-  c.norm = "rmsnorm", c.act = "swiglu";
+  c.norm = NormKind::rmsnorm, c.act = ActKind::swiglu;
   m["rope_rmsnorm_swiglu"] = c;
   c = base_config();
-  c.pos = "rope", c.pre_ln = false, c.act = "relu", c.bias = true;
+  c.pos = PosKind::rope, c.pre_ln = false, c.act = ActKind::relu, c.bias = true;
   m["rope_postln_relu_bias"] = c;
-  c.pos = "learned", c.tie_head = true, c.act = "gelu";
+  c.pos = PosKind::learned, c.tie_head = true, c.act = ActKind::gelu;
   m["learned_postln_gelu_bias_tied"] = c;
   return m;
 }
@@ -103,7 +105,7 @@ std::vector<int32_t> ids(int n, int vocab, uint64_t seed) {
 TEST(engine, prefill_and_decode_logits_equal_the_training_model) {
   for (auto& [name, cfg] : configs()) {
     SCOPED_TRACE(name);
-    Model m(cfg);
+    Built m(cfg);
     const int T = cfg.block_size, V = cfg.vocab_size;
     std::vector<int32_t> toks = ids(T, V, 3);
     std::vector<float> want = m.reference(toks);
@@ -142,7 +144,7 @@ TEST(engine, decode_over_a_long_cache_equals_the_training_model) {
     SCOPED_TRACE(name);
     GptConfig cfg = configs()[name];
     cfg.n_embd = 128, cfg.n_head = 4, cfg.block_size = 1040, cfg.init_std = 0.1f;
-    Model m(cfg);
+    Built m(cfg);
     const int T = cfg.block_size, V = cfg.vocab_size, P = T - 6;
     std::vector<int32_t> toks = ids(T, V, 5);
     std::vector<float> want = m.reference(toks);
@@ -159,7 +161,7 @@ TEST(engine, decode_over_a_long_cache_equals_the_training_model) {
 TEST(engine, forward_batch_equals_each_sequence_alone) {
   for (auto& [name, cfg] : configs()) {
     SCOPED_TRACE(name);
-    Model m(cfg);
+    Built m(cfg);
     const int V = cfg.vocab_size;
     const std::vector<int> lens = {1, 9, 4, 15};
     std::vector<std::unique_ptr<KvSeq>> batched, alone;
@@ -194,21 +196,21 @@ TEST(engine, quantized_formats_are_close_and_round_trip_through_a_file) {
   cfg.init_std = 0.05f;  // weights of a trained model's size, not a chaotic random network
   test::ScratchDir dir("engine_quant");
   std::vector<int32_t> toks = ids(12, cfg.vocab_size, 5);
-  Model f32(cfg);
+  Built f32(cfg);
   for (WeightFormat f : {WeightFormat::bf16, WeightFormat::q8, WeightFormat::f32}) {
     SCOPED_TRACE(weight_format_name(f));
     // Reference: the f32 engine on the weights rounded to the format (embeddings stay f32).
-    Model rounded(cfg);
+    Built rounded(cfg);
     for (Param& p : rounded.store.params())
       if (p.shape.ndim == 2 && p.name.find("_embd") == std::string::npos) {
         QMatrix q = quantize(p.value.f32(), int(p.shape[0]), int(p.shape[1]), to_qformat(f));
         std::vector<float> back = dequantize(q);
         std::copy(back.begin(), back.end(), p.value.f32());
       }
-    InferenceModel ref_model(cfg, rounded.store, WeightFormat::f32);
+    InferenceModel ref_model(gpt_model_config(cfg), rounded.store, WeightFormat::f32);
     KvSeq rs(ref_model);
     std::vector<float> ref = forward_tokens(ref_model, rs, toks);
-    Model m(cfg, f);
+    Built m(cfg, f);
     KvSeq s(*m.inf);
     std::vector<float> got = forward_tokens(*m.inf, s, toks);
     // f32 differs from the reference only in summation order; bf16 also rounds the activations
@@ -240,7 +242,7 @@ TEST(engine, quantized_formats_are_close_and_round_trip_through_a_file) {
     EXPECT_EQ(file.at("token_embd.weight").dtype, StDType::F32);
   }
   // q8 weights are about a quarter of f32.
-  Model q8(cfg, WeightFormat::q8);
+  Built q8(cfg, WeightFormat::q8);
   EXPECT_LT(double(q8.inf->weight_bytes()), 0.35 * double(f32.inf->weight_bytes()));
   const std::string path = dir.file("m.q8");
   test::expect_error([&] { InferenceModel::load(path, WeightFormat::bf16); }, "[engine]",
@@ -288,7 +290,7 @@ void run_all(Engine& e) {
 TEST(engine, batched_greedy_equals_one_at_a_time) {
   for (auto& [name, cfg] : configs()) {
     SCOPED_TRACE(name);
-    Model m(cfg);
+    Built m(cfg);
     auto tok = char_tok(cfg.vocab_size);
     GenerateOpts g;
     g.max_new = 12;
@@ -338,7 +340,7 @@ TEST(engine, batched_greedy_equals_one_at_a_time) {
 }
 
 TEST(engine, seeded_sampling_repeats_and_max_batch_queues) {
-  Model m(configs()["rope_rmsnorm_swiglu"]);
+  Built m(configs()["rope_rmsnorm_swiglu"]);
   auto tok = char_tok(m.cfg.vocab_size);
   GenerateOpts g;
   g.max_new = 15;
@@ -366,7 +368,7 @@ TEST(engine, seeded_sampling_repeats_and_max_batch_queues) {
 }
 
 TEST(engine, cancel_stop_strings_and_callbacks) {
-  Model m(configs()["learned_layernorm_gelu_bias"]);
+  Built m(configs()["learned_layernorm_gelu_bias"]);
   auto tok = char_tok(m.cfg.vocab_size);
   GenerateOpts g;
   g.max_new = 16;
@@ -430,7 +432,7 @@ TEST(engine, cancel_stop_strings_and_callbacks) {
 }
 
 TEST(engine, context_stop_and_slide) {
-  Model m(configs()["rope_rmsnorm_swiglu"]);
+  Built m(configs()["rope_rmsnorm_swiglu"]);
   auto tok = char_tok(m.cfg.vocab_size);
   const int block = m.cfg.block_size;
   GenerateOpts g;
@@ -500,7 +502,7 @@ TEST(engine, vietnamese_byte_tokens_stream_whole_characters) {
   cfg.n_embd = 64;
   cfg.ffn_hidden = 64;
   cfg.n_layer = 1;
-  cfg.pos = "learned";
+  cfg.pos = PosKind::learned;
   ASSERT_LT(s.size(), size_t(cfg.n_embd));
   ParamStore store;
   Gpt gpt(cfg, store);
@@ -512,7 +514,7 @@ TEST(engine, vietnamese_byte_tokens_stream_whole_characters) {
   float* head = store.get("output.weight").value.f32();
   for (size_t p = 0; p + 1 < s.size(); p++) head[size_t(s[p + 1]) * C + p] += 10.0f;
   head[size_t(tok->eos_id()) * C + s.size() - 1] += 10.0f;  // then the end of the document
-  auto model = std::make_shared<InferenceModel>(cfg, store, WeightFormat::f32);
+  auto model = std::make_shared<InferenceModel>(gpt_model_config(cfg), store, WeightFormat::f32);
 
   Engine e(model, tok);
   Outcome r;
@@ -542,7 +544,7 @@ TEST(engine, vietnamese_byte_tokens_stream_whole_characters) {
 }
 
 TEST(engine, prefill_cap_long_prompts_and_zero_max_new) {
-  Model m(configs()["learned_layernorm_gelu_tied"]);
+  Built m(configs()["learned_layernorm_gelu_tied"]);
   auto tok = char_tok(m.cfg.vocab_size);
   GenerateOpts g;
   g.max_new = 3;

@@ -2,6 +2,7 @@
 
 #include "infer/engine.h"
 #include "infer/generate.h"
+#include "models/gpt.h"
 #include "op_test.h"
 #include "tokenizer/char_tokenizer.h"
 
@@ -40,7 +41,7 @@ struct TinyModel {
     cfg.init_std = 1.0f;  // a random model with a peaked, varied distribution
     gpt = std::make_unique<Gpt>(cfg, store);
     store.finalize(5);
-    model = std::make_unique<InferenceModel>(cfg, store, WeightFormat::f32);
+    model = std::make_unique<InferenceModel>(gpt_model_config(cfg), store, WeightFormat::f32);
   }
 };
 

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "io/gguf.h"
 #include "models/export_gguf.h"
+#include "models/gpt.h"
 #include "test_data_util.h"
 #include "tokenizer/char_tokenizer.h"
 
@@ -241,9 +242,11 @@ GptConfig tiny(const std::string& arch) {
   c.n_embd = 32;
   c.ffn_hidden = 64;
   if (arch == "gpt2") {
-    c.pos = "learned", c.norm = "layernorm", c.act = "gelu", c.bias = false, c.tie_head = true;
+    c.pos = PosKind::learned, c.norm = NormKind::layernorm, c.act = ActKind::gelu, c.bias = false,
+    c.tie_head = true;
   } else {
-    c.pos = "rope", c.norm = "rmsnorm", c.act = "swiglu", c.bias = false, c.tie_head = false;
+    c.pos = PosKind::rope, c.norm = NormKind::rmsnorm, c.act = ActKind::swiglu, c.bias = false,
+    c.tie_head = false;
     c.rope_theta = 500.0f;
   }
   return c;
@@ -268,7 +271,7 @@ TEST(gguf_export, gpt2_layout_metadata_and_vocabulary) {
   GgufExportOptions opt;
   opt.tokenizer = dir.file("chars.json");
   opt.name = "tiny";
-  const GgufExportReport r = export_gguf(cfg, store, dir.file("m.gguf"), opt);
+  const GgufExportReport r = export_gguf(cfg.spec(), store, dir.file("m.gguf"), opt);
   EXPECT_EQ(r.arch, "gpt2");
   EXPECT_EQ(r.vocab, 9);
   EXPECT_EQ(r.padded, 31);
@@ -339,7 +342,7 @@ TEST(gguf_export, llama_permutes_q_and_k_for_interleaved_rope) {
   store.finalize(12);
   GgufExportOptions opt;
   opt.tokenizer = dir.file("chars.json");
-  export_gguf(cfg, store, dir.file("m.gguf"), opt);
+  export_gguf(cfg.spec(), store, dir.file("m.gguf"), opt);
   GgufFile f(dir.file("m.gguf"));
   EXPECT_EQ(f.at("general.architecture").strings[0], "llama");
   EXPECT_EQ(f.at("llama.attention.head_count_kv").ints[0], 2);
@@ -375,7 +378,7 @@ TEST(gguf_export, q8_0_quantizes_matrices_and_keeps_vectors) {
   GgufExportOptions opt;
   opt.tokenizer = dir.file("chars.json");
   opt.type = "q8_0";
-  const GgufExportReport r = export_gguf(cfg, store, dir.file("m.gguf"), opt);
+  const GgufExportReport r = export_gguf(cfg.spec(), store, dir.file("m.gguf"), opt);
   EXPECT_EQ(r.converted, 1 + 2 * 4);  // token_embd; attn_qkv, attn_output, ffn_up, ffn_down
   GgufFile f(dir.file("m.gguf"));
   EXPECT_EQ(f.at("general.file_type").ints[0], 7);
@@ -410,7 +413,7 @@ TEST(gguf_export, added_special_tokens_are_user_defined) {
   store.finalize(14);
   GgufExportOptions opt;
   opt.tokenizer = dir.file("chars.json");
-  const GgufExportReport r = export_gguf(cfg, store, dir.file("m.gguf"), opt);
+  const GgufExportReport r = export_gguf(cfg.spec(), store, dir.file("m.gguf"), opt);
   EXPECT_EQ(r.vocab, 8);
   GgufFile f(dir.file("m.gguf"));
   const auto& tokens = f.at("tokenizer.ggml.tokens").strings;
@@ -424,10 +427,10 @@ TEST(gguf_export, added_special_tokens_are_user_defined) {
 
 TEST(gguf_export, options_llama_cpp_cannot_run_are_named) {
   GptConfig c = tiny("llama");
-  c.act = "relu";
+  c.act = ActKind::relu;
   c.bias = true;
   try {
-    gguf_arch_for(c);
+    gguf_arch_for(c.spec());
     ADD_FAILURE() << "expected an error";
   } catch (const Error& e) {
     EXPECT_STREQ(e.what(),
@@ -437,7 +440,7 @@ TEST(gguf_export, options_llama_cpp_cannot_run_are_named) {
   }
   c = tiny("gpt2");
   c.pre_ln = false;
-  EXPECT_THROW(gguf_arch_for(c), Error);
-  EXPECT_EQ(gguf_arch_for(tiny("gpt2")), "gpt2");
-  EXPECT_EQ(gguf_arch_for(tiny("llama")), "llama");
+  EXPECT_THROW(gguf_arch_for(c.spec()), Error);
+  EXPECT_EQ(gguf_arch_for(tiny("gpt2").spec()), "gpt2");
+  EXPECT_EQ(gguf_arch_for(tiny("llama").spec()), "llama");
 }

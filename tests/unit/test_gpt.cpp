@@ -11,7 +11,7 @@ TEST(gpt, seed_tiny_parameter_count) {
   ParamStore store;
   Gpt gpt(cfg, store);
   store.finalize(1);
-  GptParamReport r = gpt.param_report();
+  ParamReport r = gpt.param_report();
   auto row = [&](const std::string& part) {
     for (auto& x : r.rows)
       if (x.part == part) return x.count;
@@ -26,9 +26,12 @@ TEST(gpt, seed_tiny_parameter_count) {
   EXPECT_EQ(r.biases, 0);
 }
 
-TEST(gpt, forward_shapes_and_options) {
-  for (std::string pos : {"learned", "rope"})
-    for (std::string act : {"gelu", "relu", "swiglu"})
+// Every option combination: logits of the right shape, and the gradient of every parameter
+// checked on its own against a central difference of the loss along that gradient (a
+// parameter left out of the graph, or a wrong backward, fails by name).
+TEST(gpt, forward_shapes_and_every_parameter_gradient) {
+  for (PosKind pos : {PosKind::learned, PosKind::rope})
+    for (ActKind act : {ActKind::gelu, ActKind::relu, ActKind::swiglu, ActKind::geglu})
       for (bool pre_ln : {true, false}) {
         GptConfig cfg;
         cfg.vocab_size = 11;
@@ -41,21 +44,47 @@ TEST(gpt, forward_shapes_and_options) {
         cfg.act = act;
         cfg.pre_ln = pre_ln;
         cfg.bias = true;
-        cfg.tie_head = pos == "rope";
-        cfg.norm = act == "swiglu" ? "rmsnorm" : "layernorm";
+        cfg.tie_head = pos == PosKind::rope;
+        cfg.norm = is_gated(act) ? NormKind::rmsnorm : NormKind::layernorm;
+        cfg.init_std = 0.3f;
+        const std::string what = std::string(pos_names().name(pos)) + " " + act_names().name(act) +
+                                 (pre_ln ? " pre-LN" : " post-LN");
         ParamStore store;
         Gpt gpt(cfg, store);
         store.finalize(3);
-        Tape tape(1);
-        Tensor ids = test::random_ids({2, 5}, 11, 4);
-        Var logits = gpt.forward(tape, ids);
-        EXPECT_EQ(logits.shape(), (Shape{2, 5, 11}));
-        Var loss = cross_entropy(logits, test::random_ids({2, 5}, 11, 5));
-        tape.backward(loss);
-        double gsum = 0;
-        for (auto& p : store.params())
-          for (int64_t i = 0; i < p.numel(); i++) gsum += std::fabs(p.grad.f32()[i]);
-        EXPECT_GT(gsum, 0.0) << pos << " " << act;
+        // Non-zero norms and biases, so their gradients are not special cases.
+        for (Param& p : store.params())
+          if (p.shape.ndim == 1)
+            for (int64_t i = 0; i < p.numel(); i++) p.value.f32()[i] += 0.1f * float(i % 3);
+        const Tensor ids = test::random_ids({2, 5}, 11, 4), tgt = test::random_ids({2, 5}, 11, 5);
+        auto loss_of = [&] {
+          Tape tape;
+          tape.training = false;
+          NoGrad ng(tape);
+          return double(cross_entropy(gpt.forward(tape, ids), tgt).value().f32()[0]);
+        };
+        {
+          Tape tape(1);
+          Var logits = gpt.forward(tape, ids);
+          EXPECT_EQ(logits.shape(), (Shape{2, 5, 11}));
+          tape.backward(cross_entropy(logits, tgt));
+        }
+        for (Param& p : store.params()) {
+          const int64_t n = p.numel();
+          std::vector<float> g(p.grad.f32(), p.grad.f32() + n), w(p.value.f32(), p.value.f32() + n);
+          double gg = 0;
+          for (float x : g) gg += double(x) * x;
+          ASSERT_GT(gg, 0.0) << what << ": no gradient reaches " << p.name;
+          // d/de L(w + e·g/|g|) at e = 0 is |g|.
+          const double eps = 1e-2, norm = std::sqrt(gg);
+          auto at = [&](double e) {
+            for (int64_t i = 0; i < n; i++) p.value.f32()[i] = float(w[i] + e * g[i] / norm);
+            return loss_of();
+          };
+          const double numeric = (at(eps) - at(-eps)) / (2 * eps);
+          std::copy(w.begin(), w.end(), p.value.f32());
+          EXPECT_NEAR(numeric, norm, 2e-2 * norm + 1e-4) << what << ": " << p.name;
+        }
       }
 }
 

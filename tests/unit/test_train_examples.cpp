@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "models/gpt.h"
 #include "test_data_util.h"
 #include "train/trainer.h"
 
@@ -21,7 +22,7 @@ GptConfig tiny_model() {
   c.n_head = 2;
   c.n_embd = 16;
   c.ffn_hidden = 32;
-  c.pos = "learned";
+  c.pos = PosKind::learned;
   return c;
 }
 
@@ -55,8 +56,8 @@ TEST(train_examples, loss_does_not_depend_on_batching_or_padding) {
     EvalOptions padded = one;  // rows of different lengths padded together to 16
     padded.batch_size = 5;
     padded.buckets = {4, 16};
-    const EvalResult a = evaluate_shard(gpt, tape, shard, one);
-    const EvalResult b = evaluate_shard(gpt, tape, shard, padded);
+    const EvalResult a = evaluate_shard(gpt, gpt_model_config(tiny_model()), tape, shard, one);
+    const EvalResult b = evaluate_shard(gpt, gpt_model_config(tiny_model()), tape, shard, padded);
     EXPECT_TRUE(std::isfinite(a.loss));
     EXPECT_NEAR(a.loss, b.loss, 1e-5 * a.loss) << "final_only " << final_only;
     EXPECT_EQ(a.tokens, b.tokens);  // real tokens only, never the padding
@@ -67,17 +68,17 @@ TEST(train_examples, loss_does_not_depend_on_batching_or_padding) {
   all.batch_size = last.batch_size = 4;
   all.examples = last.examples = true;
   last.final_only = true;
-  EXPECT_NE(evaluate_shard(gpt, tape, shard, all).loss,
-            evaluate_shard(gpt, tape, shard, last).loss);
+  EXPECT_NE(evaluate_shard(gpt, gpt_model_config(tiny_model()), tape, shard, all).loss,
+            evaluate_shard(gpt, gpt_model_config(tiny_model()), tape, shard, last).loss);
 }
 
 TEST(train_examples, config_errors_name_the_field) {
   ScratchDir d("train_ex_cfg");
   RunConfig c;
-  c.model = tiny_model();
+  c.model = gpt_model_config(tiny_model());
   c.train.max_steps = 2;
   c.train.eval_every = 0;
-  c.data.mode = "examples";
+  c.data.mode = DataMode::examples;
   c.data.train = write_docs(d, "train.bin", 10);
   c.data.test = c.data.tokenizer = "";
   c.train.out_dir = d.file("run");

@@ -1,0 +1,171 @@
+#include "train/batches.h"
+
+#include <algorithm>
+
+#include "core/rng.h"
+
+namespace aero {
+
+namespace {
+
+// Seed of the sampler that draws the batches of step s.
+uint64_t step_seed(uint64_t data_seed, int64_t step) {
+  return splitmix64(data_seed ^ splitmix64(uint64_t(step)));
+}
+
+TrainBatch from_next_token(const NextTokenBatch& nb) {
+  TrainBatch b;
+  b.rows = nb.B, b.cols = nb.T;
+  b.x = nb.x.data(), b.y = nb.y.data();
+  b.targets = nb.targets;
+  b.tokens = nb.tokens;
+  return b;
+}
+
+class WindowBatches final : public BatchSource {
+ public:
+  WindowBatches(const std::string& shard, const BatchOptions& o)
+      : o_(o), sampler_({shard}, o.block_size, 0) {}
+  const TrainBatch& get(int64_t step, int micro) override {
+    if (micro == 0) sampler_.reseed(step_seed(o_.seed, step));
+    sampler_.sample(o_.batch_size, x_, y_);
+    b_.rows = o_.batch_size, b_.cols = o_.block_size;
+    b_.x = x_.data(), b_.y = y_.data();
+    b_.final_only = o_.final_only;
+    b_.targets = o_.final_only ? b_.rows : b_.rows * b_.cols;
+    b_.tokens = b_.rows * b_.cols;
+    return b_;
+  }
+
+ private:
+  BatchOptions o_;
+  WindowSampler sampler_;
+  std::vector<int32_t> x_, y_;  // the tape reads the batch until backward: it lives here
+  TrainBatch b_;
+};
+
+// Micro-batch m of the run is batch m % n of epoch m / n: a function of the step alone.
+class ExampleBatches final : public BatchSource {
+ public:
+  ExampleBatches(const std::string& shard, const BatchOptions& o) : o_(o) {
+    Shard s(shard);
+    pad_ = example_padding(o.buckets, o.block_size, int32_t(s.eot_id()));
+    loader_ = std::make_unique<ExampleLoader>(shard_documents(s), size_t(o.batch_size), o.seed);
+    AERO_CHECK(loader_->size() > 0, "[train] data.train ", shard,
+               " holds no document of 2 or more tokens (data.mode = examples)");
+    n_batches_ = loader_->epoch(0).size();
+  }
+  const TrainBatch& get(int64_t step, int micro) override {
+    const uint64_t m = uint64_t(step) * uint64_t(o_.grad_accum) + uint64_t(micro);
+    if (m / n_batches_ != epoch_loaded_) {
+      epoch_loaded_ = m / n_batches_;
+      epoch_ = loader_->epoch(epoch_loaded_);
+    }
+    nb_ = loader_->next_token(epoch_[m % n_batches_], pad_, o_.final_only);
+    b_ = from_next_token(nb_);
+    return b_;
+  }
+
+ private:
+  BatchOptions o_;
+  PaddingOptions pad_;
+  std::unique_ptr<ExampleLoader> loader_;
+  std::vector<std::vector<size_t>> epoch_;
+  uint64_t n_batches_ = 0, epoch_loaded_ = ~uint64_t(0);
+  NextTokenBatch nb_;
+  TrainBatch b_;
+};
+
+void for_each_example_batch(const std::string& shard, int T, const EvalOptions& opt,
+                            const std::function<void(const TrainBatch&)>& fn) {
+  Shard s(shard);
+  const PaddingOptions pad = example_padding(opt.buckets, T, int32_t(s.eot_id()));
+  ExampleLoader loader(shard_documents(s), size_t(opt.batch_size), opt.seed);
+  AERO_CHECK(loader.size() > 0, "[eval] ", shard, " holds no document of 2 or more tokens");
+  std::vector<std::vector<size_t>> batches;
+  if (opt.random) {
+    batches = loader.epoch(0);
+  } else {
+    for (size_t i = 0; i < loader.size(); i += size_t(opt.batch_size)) {
+      batches.emplace_back();
+      for (size_t j = i; j < std::min(loader.size(), i + size_t(opt.batch_size)); j++)
+        batches.back().push_back(j);
+    }
+  }
+  if (opt.batches > 0 && batches.size() > size_t(opt.batches)) batches.resize(size_t(opt.batches));
+  for (const auto& idx : batches) {
+    const NextTokenBatch nb = loader.next_token(idx, pad, opt.final_only);
+    fn(from_next_token(nb));
+  }
+}
+
+}  // namespace
+
+TrainBatch TrainBatch::rows_slice(int64_t b, int64_t e) const {
+  TrainBatch s = *this;
+  s.rows = e - b;
+  s.x = x + b * cols;
+  s.y = y + b * cols;
+  return s;
+}
+
+PaddingOptions example_padding(const std::vector<int>& buckets, int block_size, int32_t pad_id) {
+  for (size_t i = 0; i < buckets.size(); i++)
+    AERO_CHECK(
+        buckets[i] > 0 && buckets[i] <= block_size && (i == 0 || buckets[i] > buckets[i - 1]),
+        "[train] data.buckets must be ascending lengths in 1..model.block_size (", block_size,
+        "), got ", nlohmann::json(buckets).dump());
+  PaddingOptions p;
+  p.buckets = buckets;
+  p.max_length = block_size + 1;  // x and y are one shorter
+  p.pad_id = pad_id;
+  return p;
+}
+
+std::unique_ptr<BatchSource> open_train_batches(const std::string& shard, const BatchOptions& opt) {
+  if (opt.examples) return std::make_unique<ExampleBatches>(shard, opt);
+  return std::make_unique<WindowBatches>(shard, opt);
+}
+
+void for_each_eval_batch(const std::string& shard, int T, const EvalOptions& opt,
+                         const std::function<void(const TrainBatch&)>& fn) {
+  AERO_CHECK(opt.batch_size > 0 && opt.batches >= 0 && (!opt.random || opt.batches > 0),
+             "[eval] batch size must be > 0, and random windows need a number of batches");
+  if (opt.examples) return for_each_example_batch(shard, T, opt, fn);
+  std::vector<int32_t> x, y;
+  TrainBatch b;
+  b.cols = T;
+  b.final_only = opt.final_only;
+  auto emit = [&](int64_t rows) {
+    b.rows = rows;
+    b.x = x.data(), b.y = y.data();
+    b.targets = opt.final_only ? rows : rows * T;
+    b.tokens = rows * T;
+    fn(b);
+  };
+  if (opt.random) {
+    WindowSampler sampler({shard}, T, opt.seed);
+    for (int i = 0; i < opt.batches; i++) {
+      sampler.sample(opt.batch_size, x, y);
+      emit(opt.batch_size);
+    }
+    return;
+  }
+  // Every consecutive window: tokens [kT, kT + T] for k = 0, 1, ...
+  Shard s(shard);
+  int64_t rows = 0;
+  const int64_t max_windows = int64_t(opt.batches) * opt.batch_size;
+  for_each_window(s, shard, T, max_windows, [&](const int32_t* w) {
+    x.resize(size_t(rows + 1) * size_t(T));
+    y.resize(size_t(rows + 1) * size_t(T));
+    std::copy(w, w + T, x.begin() + rows * T);
+    std::copy(w + 1, w + T + 1, y.begin() + rows * T);
+    if (++rows == opt.batch_size) {
+      emit(rows);
+      rows = 0;
+    }
+  });
+  if (rows > 0) emit(rows);
+}
+
+}  // namespace aero
