@@ -82,7 +82,8 @@ void add_chat(CLI::App& app) {
   cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
   cmd->add_option("--prompt-log", a->prompt_log,
                   "Append each turn to FILE as a JSON line: the user's message as the model gets "
-                  "it (UTF-8, NFC) and the whole prompt decoded from its tokens (for tests)");
+                  "it (UTF-8, NFC) and the whole prompt decoded from its tokens (for tests)")
+      ->type_name("FILE");
   cmd->callback([a] {
     if (a->threads > 0) set_num_threads(a->threads);
     auto [model, tok] = load_inference(a->model, a->format, a->tokenizer);
