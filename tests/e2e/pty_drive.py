@@ -1,7 +1,7 @@
 """Types Vietnamese into `aero chat` and `aero generate` through a real pseudo-terminal, the way
 a person at a terminal does, and checks what the model received.
 
-    pty_drive.py AERO MODEL WORKDIR LOCALE      (LOCALE: C or C.UTF-8)
+    pty_drive.py AERO MODEL WORKDIR LOCALE      (LOCALE: C, none, or a LANG such as C.UTF-8)
 
 Chat: each turn is a list of keystrokes (text, backspace, arrows, Home/End, history recall).
 A reference line editor, working by code point, replays the same keys to get the line the user
@@ -166,7 +166,7 @@ def env_for(locale, home):
            "OMP_NUM_THREADS": "1"}
     if locale == "C":
         env["LC_ALL"] = "C"
-    else:
+    elif locale != "none":  # none: no locale variable at all, as in many containers
         env["LANG"] = locale
     return env
 
