@@ -121,13 +121,13 @@ void add_generate(CLI::App& app) {
   cmd->callback([a, ignore_eos] {
     if (a->threads > 0) set_num_threads(a->threads);
     a->gen.stop_at_eos = !*ignore_eos;
+    AERO_CHECK(a->prompt.empty() + a->prompt_file.empty() + a->batch_file.empty() >= 2,
+               "[generate] give one of --prompt, --prompt-file and --batch-file");
     auto [model, tok] = load_inference(a->model, a->format, a->tokenizer);
     EngineOpts eo;
     eo.max_batch = a->max_batch;
     eo.context = a->context == "stop" ? ContextPolicy::stop : ContextPolicy::slide;
     Engine engine(model, tok, eo);
-    AERO_CHECK(a->prompt.empty() + a->prompt_file.empty() + a->batch_file.empty() >= 2,
-               "[generate] give one of --prompt, --prompt-file and --batch-file");
     if (!a->batch_file.empty()) {
       generate_batch(engine, a->batch_file, a->gen);
       return;
