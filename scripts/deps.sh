@@ -21,6 +21,7 @@ TEST_PKGS=(
   bible-kjv bible-kjv-text "${CORPUS_PKGS[@]}"        # real corpora
   nodejs npm chromium curl  # aero serve through real clients: openai, ws, playwright, curl
   clang                     # fuzz/run.sh (libFuzzer + ASan over request parsing)
+  locales                   # tests/e2e/locale_numbers.sh: localedef de_DE.UTF-8
 )
 
 want=("${BUILD_PKGS[@]}")

@@ -43,7 +43,8 @@ set_tests_properties(infer.cli_generate_batch_file PROPERTIES LABELS "cli;slow" 
   PASS_REGULAR_EXPRESSION "batch-file-ok\nfinished by context")
 
 # quantize: sizes, the perplexity of q8 within 1% and bf16 within 0.2% of f32 on the validation
-# split, the quantized file runs generate and chat, and a format mismatch is one clear error.
+# split, the quantized file runs generate and chat (tests/e2e/chat_piped.sh: its output and
+# prompts checked by content), and a format mismatch is one clear error.
 add_test(NAME infer.cli_quantize_and_chat
          COMMAND bash -c "${AERO_INFER_SETUP}
 $A quantize -m run --format q8 -o m.q8 --eval-data shards/val.bin | tee q8.log
@@ -52,11 +53,9 @@ pct() { sed -n 's/.*(\\([-+][0-9.]*\\)%.*/\\1/p' $1; }
 awk -v q=$(pct q8.log) -v b=$(pct bf16.log) 'BEGIN { if (q < 0) q = -q; if (b < 0) b = -b; if (q <= 1.0 && b <= 0.2) print \"ppl-within-bounds\"; else print \"ppl-off\", q, b }'
 grep -q 'weights f32 .* -> q8 .*(2[0-9].[0-9]%)' q8.log && echo size-q8-ok
 $A generate -m m.q8 -p 'line 7' --max-new 8 --temperature 0 > /dev/null 2>&1 && echo q8-generate-ok
-printf 'line 5: the quick\\n/system You are a fox.\\n/reset\\nline 9\\n/quit\\nnever read\\n' | $A chat -m m.bf16 --max-new 12 --seed 1 > chat.txt
-cat chat.txt
-test $(wc -l < chat.txt) -ge 4 && echo chat-ok
+bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/chat_piped.sh $A m.bf16 ${AERO_PYTHON}
 echo 'the license' | $A chat -m run --temperature 0 > /dev/null && echo chat-default-max-new-ok
 set +e
 $A generate -m m.q8 --format bf16 -p x; echo rc=$?")
 set_tests_properties(infer.cli_quantize_and_chat PROPERTIES LABELS "cli;slow" TIMEOUT 300
-  PASS_REGULAR_EXPRESSION "ppl-within-bounds\nsize-q8-ok\nq8-generate-ok\n.*system prompt set.*history cleared.*chat-ok\nchat-default-max-new-ok\n.*m.q8 holds q8 weights.*rc=1")
+  PASS_REGULAR_EXPRESSION "ppl-within-bounds\nsize-q8-ok\nq8-generate-ok\n.*chat-piped-ok\nchat-default-max-new-ok\n.*m.q8 holds q8 weights.*rc=1")

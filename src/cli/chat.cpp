@@ -1,15 +1,21 @@
 // aero chat --model M: a terminal chat with a trained model. Each turn is laid out by
 // build_chat_prompt (infer/chat.h) within block_size - max_new tokens, the reply streams until
 // "\nUser:" and joins the history. Commands: /reset, /system TEXT, /quit. Line editing with
-// libedit on a terminal; plain lines otherwise, so `echo hi | aero chat -m M` works.
+// libedit on a terminal; plain lines otherwise, so `echo hi | aero chat -m M` works. Every line
+// is checked to be UTF-8 and put in NFC (user_text) before it is tokenized; main() gives libedit
+// a UTF-8 LC_CTYPE, so it reads and edits Vietnamese by character even under LANG=C.
 #include <editline/readline.h>
+#include <langinfo.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fstream>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "cli/commands.h"
@@ -17,25 +23,37 @@
 #include "core/threads.h"
 #include "infer/chat.h"
 #include "infer/engine.h"
+#include "tokenizer/utf8.h"
 
 namespace aero::cli {
 
 namespace {
 
-// The next line of input, or nothing at the end.
-std::optional<std::string> read_line(bool tty) {
-  if (tty) {
-    char* l = readline("> ");
-    if (!l) return std::nullopt;
-    std::string s(l);
-    std::free(l);
-    if (!s.empty()) add_history(s.c_str());
+// The next line of input as UTF-8 in NFC, or nothing at the end. Invalid UTF-8 is an error:
+// on a terminal it is reported and the line is asked for again; from a pipe it ends the chat.
+std::optional<std::string> read_line(bool tty, uint64_t& line_no) {
+  for (;;) {
+    std::string s;
+    if (tty) {
+      char* l = readline("> ");
+      if (!l) return std::nullopt;
+      s = l;
+      std::free(l);
+    } else {
+      if (!std::getline(std::cin, s)) return std::nullopt;
+      if (!s.empty() && s.back() == '\r') s.pop_back();
+    }
+    ++line_no;
+    try {
+      s = user_text(s, tty ? "the typed line" : cat("standard input line ", line_no));
+    } catch (const Error& e) {
+      if (!tty) throw;
+      std::fprintf(stderr, "%s\n", e.what());
+      continue;
+    }
+    if (tty && !s.empty()) add_history(s.c_str());
     return s;
   }
-  std::string s;
-  if (!std::getline(std::cin, s)) return std::nullopt;
-  if (!s.empty() && s.back() == '\r') s.pop_back();
-  return s;
 }
 
 std::string trim(const std::string& s) {
@@ -47,7 +65,7 @@ std::string trim(const std::string& s) {
 
 void add_chat(CLI::App& app) {
   struct Args {
-    std::string model, system, tokenizer, format;
+    std::string model, system, tokenizer, format, prompt_log;
     int threads = 0;
     GenerateOpts gen;
   };
@@ -62,6 +80,10 @@ void add_chat(CLI::App& app) {
                   "Tokens per reply at most (default: half the context, at most 128)");
   add_sampler_options(cmd, a->gen.sampler, "Sampling seed (reply i uses seed + i)");
   cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
+  cmd->add_option("--prompt-log", a->prompt_log,
+                  "Append each turn to FILE as a JSON line: the user's message as the model gets "
+                  "it (UTF-8, NFC) and the whole prompt decoded from its tokens (for tests)")
+      ->type_name("FILE");
   cmd->callback([a] {
     if (a->threads > 0) set_num_threads(a->threads);
     auto [model, tok] = load_inference(a->model, a->format, a->tokenizer);
@@ -73,17 +95,28 @@ void add_chat(CLI::App& app) {
                " tokens of context for the conversation; lower --max-new");
     Engine engine(model, tok, {.max_batch = 1, .context = ContextPolicy::stop});
     const bool tty = ::isatty(STDIN_FILENO);
-    if (tty)
+    std::ofstream log;
+    if (!a->prompt_log.empty()) {
+      log.open(a->prompt_log, std::ios::app);
+      AERO_CHECK(log, "[chat] cannot open --prompt-log ", a->prompt_log);
+    }
+    if (tty) {
       std::printf(
           "Chat with %s (%s). /reset clears the history, /system TEXT sets the system "
           "prompt, /quit ends.\n",
           a->model.c_str(), weight_format_name(model->format()));
+      if (std::strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
+        std::fprintf(stderr,
+                     "[chat] no UTF-8 locale is installed (C.UTF-8), so letters outside ASCII "
+                     "cannot be typed here; piped input works\n");
+    }
     std::vector<ChatMessage> history;
-    std::string system = a->system;
+    std::string system = user_text(a->system, "--system");
     GenerateOpts gen = a->gen;
     gen.stop = chat_stop_strings();
+    uint64_t line_no = 0;
     for (uint64_t turn = 0;; turn++) {
-      std::optional<std::string> line = read_line(tty);
+      std::optional<std::string> line = read_line(tty, line_no);
       if (!line || trim(*line) == "/quit") break;
       std::string msg = trim(*line);
       if (msg.empty()) continue;
@@ -102,6 +135,10 @@ void add_chat(CLI::App& app) {
       if (p.dropped != 0)
         std::fprintf(stderr, "[the oldest %s left out to fit the context]\n",
                      p.dropped < 0 ? "part of the message was" : "messages were");
+      if (log.is_open()) {
+        const nlohmann::json j{{"turn", turn}, {"message", msg}, {"prompt", tok->decode(p.ids)}};
+        log << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+      }
       SeqRequest req;
       req.prompt.assign(p.ids.begin(), p.ids.end());
       req.opts = gen;

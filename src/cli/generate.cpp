@@ -1,6 +1,10 @@
 // aero generate --model M --prompt P: sample text from a trained model, streamed or at once;
 // with --batch-file, one prompt per line generated together (continuous batching), JSON Lines
-// out in input order.
+// out in input order. Prompts, from any source, are checked to be UTF-8 and put in NFC
+// (user_text) before they are tokenized.
+#include <termios.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -13,6 +17,7 @@
 #include "core/error.h"
 #include "core/threads.h"
 #include "infer/engine.h"
+#include "tokenizer/utf8.h"
 
 namespace aero::cli {
 
@@ -25,15 +30,39 @@ std::vector<int32_t> encode_prompt(const Tokenizer& tok, const std::string& text
   return ids;
 }
 
+std::string read_file(const std::string& path, const char* option) {
+  std::ifstream in(path, std::ios::binary);
+  AERO_CHECK(in, "[generate] cannot open ", option, " ", path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Standard input to its end. At a terminal the kernel edits the line; IUTF8 makes its backspace
+// erase a whole UTF-8 character instead of the last byte of one.
+std::string read_stdin() {
+  termios saved{};
+  const bool tty = ::isatty(STDIN_FILENO) && ::tcgetattr(STDIN_FILENO, &saved) == 0;
+  if (tty) {
+    termios t = saved;
+    t.c_iflag |= IUTF8;
+    ::tcsetattr(STDIN_FILENO, TCSANOW, &t);
+  }
+  std::string s{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
+  if (tty) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
+  return s;
+}
+
 // Every line of `path` through one Engine; prints {"prompt","text","finish","tokens"} per line
 // as soon as it and every line before it are done. Line i samples with seed + i.
 void generate_batch(Engine& engine, const std::string& path, const GenerateOpts& gen) {
-  std::ifstream in(path);
-  AERO_CHECK(in, "[generate] cannot open --batch-file ", path);
+  const std::string text = user_text(read_file(path, "--batch-file"), path);
   std::vector<std::string> prompts;
-  for (std::string line; std::getline(in, line);) {
+  for (size_t b = 0; b < text.size();) {
+    size_t e = text.find('\n', b);
+    if (e == std::string::npos) e = text.size();
+    std::string line = text.substr(b, e - b);
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    prompts.push_back(line);
+    prompts.push_back(std::move(line));
+    b = e + 1;
   }
   std::vector<std::optional<nlohmann::json>> out(prompts.size());
   size_t next = 0;
@@ -63,7 +92,7 @@ void generate_batch(Engine& engine, const std::string& path, const GenerateOpts&
 
 void add_generate(CLI::App& app) {
   struct Args {
-    std::string model, prompt, tokenizer, format, batch_file, context = "slide";
+    std::string model, prompt, prompt_file, tokenizer, format, batch_file, context = "slide";
     bool stream = false;
     int threads = 0, max_batch = 32;
     GenerateOpts gen;
@@ -73,6 +102,7 @@ void add_generate(CLI::App& app) {
   auto ignore_eos = std::make_shared<bool>(false);
   add_model_options(cmd, a->model, a->format, a->tokenizer);
   cmd->add_option("--prompt,-p", a->prompt, "Prompt text (default: read standard input)");
+  cmd->add_option("--prompt-file", a->prompt_file, "Read the prompt from this UTF-8 file");
   cmd->add_option("--batch-file", a->batch_file,
                   "One prompt per line, generated together; JSON Lines out in input order");
   cmd->add_option("--max-new", a->gen.max_new, "Tokens to generate at most")->capture_default_str();
@@ -91,18 +121,23 @@ void add_generate(CLI::App& app) {
   cmd->callback([a, ignore_eos] {
     if (a->threads > 0) set_num_threads(a->threads);
     a->gen.stop_at_eos = !*ignore_eos;
+    AERO_CHECK(a->prompt.empty() + a->prompt_file.empty() + a->batch_file.empty() >= 2,
+               "[generate] give one of --prompt, --prompt-file and --batch-file");
     auto [model, tok] = load_inference(a->model, a->format, a->tokenizer);
     EngineOpts eo;
     eo.max_batch = a->max_batch;
     eo.context = a->context == "stop" ? ContextPolicy::stop : ContextPolicy::slide;
     Engine engine(model, tok, eo);
     if (!a->batch_file.empty()) {
-      AERO_CHECK(a->prompt.empty(), "[generate] give --prompt or --batch-file, not both");
       generate_batch(engine, a->batch_file, a->gen);
       return;
     }
-    if (a->prompt.empty()) {
-      a->prompt.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    if (!a->prompt.empty()) {
+      a->prompt = user_text(a->prompt, "--prompt");
+    } else {
+      const bool file = !a->prompt_file.empty();
+      a->prompt = user_text(file ? read_file(a->prompt_file, "--prompt-file") : read_stdin(),
+                            file ? a->prompt_file : "standard input");
       while (!a->prompt.empty() && (a->prompt.back() == '\n' || a->prompt.back() == '\r'))
         a->prompt.pop_back();
     }

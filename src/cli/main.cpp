@@ -1,4 +1,8 @@
 // aero: the command-line program. A thin layer over the library: parse, call, report.
+#include <langinfo.h>
+#include <strings.h>
+
+#include <clocale>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -7,7 +11,29 @@
 #include "core/error.h"
 #include "core/threads.h"
 
+namespace {
+
+bool ctype_is_utf8() {
+  const char* cs = nl_langinfo(CODESET);
+  return ::strcasecmp(cs, "UTF-8") == 0 || ::strcasecmp(cs, "UTF8") == 0;
+}
+
+// aero's text is UTF-8 whatever the environment says. The character type comes from the
+// environment when that is UTF-8, else from C.UTF-8 (always on Debian): libedit reads and edits
+// multibyte letters only under a UTF-8 LC_CTYPE, and LANG=C is common on fresh machines. Only
+// LC_CTYPE: LC_NUMERIC stays "C", so JSON, metrics, configs and printf keep '.' as the decimal
+// point.
+void use_utf8_ctype() {
+  if (std::setlocale(LC_CTYPE, "") && ctype_is_utf8()) return;
+  for (const char* name : {"C.UTF-8", "C.utf8", "en_US.UTF-8"})
+    if (std::setlocale(LC_CTYPE, name) && ctype_is_utf8()) return;
+  std::setlocale(LC_CTYPE, "C");  // none installed: the chat says so when it opens
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  use_utf8_ctype();
   aero::tune_openmp_runtime(argv);
   CLI::App app{"aero: train, fine-tune, evaluate and serve small language models on a CPU"};
   app.set_version_flag("--version", "aero " AERO_VERSION);

@@ -1,6 +1,5 @@
 #include "data/clean.h"
 
-#include <unicode/normalizer2.h>
 #include <unicode/regex.h>
 #include <unicode/uchar.h>
 #include <unicode/uscript.h>
@@ -73,7 +72,6 @@ bool default_rule_may_match(size_t i, std::string_view line) {
 }  // namespace
 
 struct Cleaner::Impl {
-  const icu::Normalizer2* nfc = nullptr;
   std::vector<std::unique_ptr<icu::RegexMatcher>> rules;
   std::vector<std::unique_ptr<icu::RegexPattern>> patterns;
   size_t n_default = 0;       // the first rules are the defaults, with cheap pre-checks
@@ -81,9 +79,6 @@ struct Cleaner::Impl {
 };
 
 Cleaner::Cleaner(CleanOptions opt) : opt_(std::move(opt)), impl_(std::make_unique<Impl>()) {
-  UErrorCode err = U_ZERO_ERROR;
-  impl_->nfc = icu::Normalizer2::getNFCInstance(err);
-  AERO_CHECK(U_SUCCESS(err), "[data] ICU NFC data unavailable: ", u_errorName(err));
   std::vector<std::string> rules = opt_.extra_source_rules;
   if (opt_.default_source_rules) {
     rules.insert(rules.begin(), default_source_rules().begin(), default_source_rules().end());
@@ -91,7 +86,7 @@ Cleaner::Cleaner(CleanOptions opt) : opt_(std::move(opt)), impl_(std::make_uniqu
   }
   for (const auto& r : rules) {
     UParseError pe{};
-    err = U_ZERO_ERROR;
+    UErrorCode err = U_ZERO_ERROR;
     std::unique_ptr<icu::RegexPattern> p(
         icu::RegexPattern::compile(icu::UnicodeString::fromUTF8(r), 0, pe, err));
     AERO_CHECK(U_SUCCESS(err), "[data] bad source rule regex '", r, "' at offset ", pe.offset, ": ",
@@ -176,17 +171,10 @@ uint64_t fnv1a(std::string_view s) {
 
 bool Cleaner::clean_line(std::string& line) {
   if (opt_.nfc && !is_ascii(line)) {
-    UErrorCode err = U_ZERO_ERROR;
-    const icu::StringPiece sp(line.data(), static_cast<int32_t>(line.size()));
-    if (!impl_->nfc->isNormalizedUTF8(sp, err)) {
-      std::string out;
-      icu::StringByteSink<std::string> sink(&out);
-      err = U_ZERO_ERROR;
-      impl_->nfc->normalizeUTF8(0, sp, sink, nullptr, err);
-      AERO_CHECK(U_SUCCESS(err), "[data] NFC failed: ", u_errorName(err));
+    const size_t before = line.size();
+    if (utf8_nfc(line)) {  // the normalisation user_text gives chat and generate prompts
       ++report_.nfc.lines;
-      report_.nfc.bytes += line.size() > out.size() ? line.size() - out.size() : 0;
-      line = std::move(out);
+      report_.nfc.bytes += before > line.size() ? before - line.size() : 0;
     }
   }
   if (opt_.strip_sources && !line.empty()) {

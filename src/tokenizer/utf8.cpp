@@ -1,5 +1,12 @@
 #include "tokenizer/utf8.h"
 
+#include <unicode/normalizer2.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "core/error.h"
+
 namespace aero {
 
 namespace {
@@ -60,6 +67,41 @@ size_t utf8_invalid_offset(std::string_view s) {
     i += n;
   }
   return std::string_view::npos;
+}
+
+bool utf8_nfc(std::string& s) {
+  if (std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; }))
+    return false;
+  UErrorCode err = U_ZERO_ERROR;
+  static const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(err);
+  AERO_CHECK(nfc, "[utf8] ICU NFC data unavailable: ", u_errorName(err));
+  const icu::StringPiece sp(s.data(), static_cast<int32_t>(s.size()));
+  err = U_ZERO_ERROR;
+  if (nfc->isNormalizedUTF8(sp, err) && U_SUCCESS(err)) return false;
+  std::string out;
+  icu::StringByteSink<std::string> sink(&out);
+  err = U_ZERO_ERROR;
+  nfc->normalizeUTF8(0, sp, sink, nullptr, err);
+  AERO_CHECK(U_SUCCESS(err), "[utf8] NFC failed: ", u_errorName(err));
+  s = std::move(out);
+  return true;
+}
+
+std::string user_text(std::string_view s, std::string_view source) {
+  const size_t bad = utf8_invalid_offset(s);
+  if (bad != std::string_view::npos) {
+    std::string line;  // for text of several lines
+    if (s.find('\n') != std::string_view::npos)
+      line = cat(" (line ",
+                 1 + std::count(s.begin(), s.begin() + static_cast<ptrdiff_t>(bad), '\n'), ")");
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned char>(s[bad]));
+    fail("[utf8] ", source, " is not valid UTF-8: byte ", byte, " at byte offset ", bad, line,
+         "; aero reads UTF-8 only (a file in another encoding: iconv -f WINDOWS-1258 -t UTF-8)");
+  }
+  std::string out(s);
+  utf8_nfc(out);
+  return out;
 }
 
 void utf8_append(std::string& out, char32_t cp) {

@@ -12,6 +12,14 @@ size_t utf8_seq_len(std::string_view s, size_t i);
 // Offset of the first invalid byte, or npos when s is valid UTF-8.
 size_t utf8_invalid_offset(std::string_view s);
 
+// Unicode NFC in place, the normalisation `aero data clean` applies: "a" + U+0323 -> "ạ",
+// "e" + U+0323 + U+0302 -> "ệ". Returns false when s was already NFC. s must be valid UTF-8.
+bool utf8_nfc(std::string& s);
+
+// Text a person typed or gave in a file, as a model should see it: valid UTF-8 (otherwise an
+// aero::Error naming `source`, the line and the byte offset of the first bad byte) in NFC.
+std::string user_text(std::string_view s, std::string_view source);
+
 // Appends code point cp as UTF-8.
 void utf8_append(std::string& out, char32_t cp);
 
