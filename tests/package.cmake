@@ -15,7 +15,7 @@ add_test(NAME install.example_builds_against_installed_package
                  ${CMAKE_BINARY_DIR})
 set_tests_properties(install.example_builds_against_installed_package PROPERTIES
   LABELS "cli;slow" TIMEOUT 900 RUN_SERIAL TRUE
-  PASS_REGULAR_EXPRESSION "web page: installed copy\n.*aero ${PROJECT_VERSION}, context 32 tokens, prompt of 7 tokens\nthe fox[^\n]+\n\\[[0-9]+ tokens, finish: (length|eos)\\]")
+  PASS_REGULAR_EXPRESSION "web page: installed copy\n.*aero ${PROJECT_VERSION}, context 32 tokens, prompt of 7 tokens\nthe fox[^\n]+\n\\[[0-9]+ tokens, finish: (length|eos)\\]\n.*trained 30 steps, val loss [0-9.]+, checkpoint api-run/ckpt-30\nsample: ")
 
 # Builds the .deb with cpack, installs it with apt into a copy of a cached debootstrap root
 # (created on the first run under /var/cache/aero), runs aero there, purges it.

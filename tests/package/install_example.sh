@@ -2,7 +2,7 @@
 # cmake --install into a temporary prefix, then what a user of the installed aero does: the
 # program finds its web page and configs there, and examples/ builds against the installed CMake
 # package (find_package(aero), aero::aero) and generates text from a model the installed aero
-# trains.
+# trains; and a second example trains through the API.
 #   install_example.sh SOURCE_DIR BUILD_DIR
 set -euo pipefail
 src=$1; build=$2
@@ -27,3 +27,4 @@ cmake -S "$src/examples" -B "$d/example" -G Ninja -DCMAKE_PREFIX_PATH="$d/prefix
   -DCMAKE_BUILD_TYPE=Release > "$d/configure.log" || { cat "$d/configure.log"; exit 1; }
 cmake --build "$d/example" > "$d/build.log" || { cat "$d/build.log"; exit 1; }
 "$d/example/aero_example" "$d/model/run" "the fox" 30
+cd "$d/model" && "$d/example/aero_train_example" c.json train.out_dir=api-run train.max_steps=30 2> /dev/null
