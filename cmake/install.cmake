@@ -22,12 +22,12 @@ target_compile_definitions(aero PRIVATE AERO_SHARE_SUBDIR="${AERO_SHARE_DIR}"
                            AERO_CONFIGS_DIR="${CMAKE_SOURCE_DIR}/configs")
 
 # The public API: include/aero/*.h, implemented in src/api/ inside the library.
-add_library(aero_api INTERFACE)
-set_target_properties(aero_api PROPERTIES EXPORT_NAME aero)
-target_include_directories(aero_api INTERFACE $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/include>
+add_library(aero_public INTERFACE)
+set_target_properties(aero_public PROPERTIES EXPORT_NAME aero)
+target_include_directories(aero_public INTERFACE $<BUILD_INTERFACE:${CMAKE_SOURCE_DIR}/include>
                                               $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
-target_link_libraries(aero_api INTERFACE ${AERO_LIBRARY_TARGETS})
-add_library(aero::aero ALIAS aero_api)
+target_link_libraries(aero_public INTERFACE ${AERO_LIBRARY_TARGETS})
+add_library(aero::aero ALIAS aero_public)
 
 # The library targets see the source tree while building and only include/ once installed.
 foreach(t ${AERO_LIBRARY_TARGETS})
@@ -100,7 +100,7 @@ add_custom_target(aero_completion ALL DEPENDS ${AERO_COMPLETION})
 install(FILES ${AERO_COMPLETION} DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
         COMPONENT runtime)
 
-install(TARGETS ${AERO_LIBRARY_TARGETS} aero_api EXPORT aeroTargets
+install(TARGETS ${AERO_LIBRARY_TARGETS} aero_public EXPORT aeroTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT dev)
 install(DIRECTORY ${CMAKE_SOURCE_DIR}/include/aero DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
         COMPONENT dev)
