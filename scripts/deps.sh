@@ -11,6 +11,7 @@ BUILD_PKGS=(
   libcli11-dev nlohmann-json3-dev
   libsentencepiece-dev libicu-dev libbz2-dev libexpat1-dev libxml2-dev zlib1g-dev
   libedit-dev                    # line editing in aero chat
+  libcairo2-dev fonts-dejavu-core  # charts: PNG/SVG/PDF with fonts that cover Vietnamese
   libboost-dev libsqlite3-dev libssl-dev  # aero serve: Beast/Asio, sessions, SHA-256 of keys
 )
 CORPUS_PKGS=(libreoffice-help-vi maint-guide-vi manpages-vi)  # aero quickstart's Vietnamese text
@@ -22,6 +23,7 @@ TEST_PKGS=(
   nodejs npm chromium curl  # aero serve through real clients: openai, ws, playwright, curl
   clang                     # fuzz/run.sh (libFuzzer + ASan over request parsing)
   locales                   # tests/e2e/locale_numbers.sh: localedef de_DE.UTF-8
+  dpkg-dev debootstrap      # cpack's .deb (dpkg-shlibdeps) and its test in a fresh Debian root
 )
 
 want=("${BUILD_PKGS[@]}")

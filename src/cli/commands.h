@@ -28,5 +28,7 @@ void add_import(CLI::App& app);
 void add_quickstart(CLI::App& app);
 void add_serve(CLI::App& app);
 void add_keys(CLI::App& app);
+// Hidden: `aero completion bash` prints a completion script for every subcommand above.
+void add_completion(CLI::App& app);
 
 }  // namespace aero::cli

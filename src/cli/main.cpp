@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <exception>
 
+#include "aero_revision.h"  // AERO_GIT_REVISION, generated at build time
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/threads.h"
@@ -36,7 +37,7 @@ int main(int argc, char** argv) {
   use_utf8_ctype();
   aero::tune_openmp_runtime(argv);
   CLI::App app{"aero: train, fine-tune, evaluate and serve small language models on a CPU"};
-  app.set_version_flag("--version", "aero " AERO_VERSION);
+  app.set_version_flag("--version", "aero " AERO_VERSION " (git " AERO_GIT_REVISION ")");
   app.require_subcommand(1);
   // In the order of a model's life; `aero --help` lists them so.
   aero::cli::add_quickstart(app);
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   aero::cli::add_keys(app);
   aero::cli::add_plot(app);
   aero::cli::add_doctor(app);
+  aero::cli::add_completion(app);  // last: it lists the subcommands above
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,7 @@
 // aero serve --model M --port 8080: the chat service (OpenAI-compatible API, /chat, /ws, the
 // web page at /), see server/server.h.
 #include "cli/commands.h"
+#include "cli/share.h"
 #include "core/threads.h"
 #include "server/server.h"
 
@@ -17,7 +18,7 @@ void add_serve(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   server::ServeOptions& o = a->o;
-  o.web_dir = AERO_WEB_DIR;
+  o.web_dir = share_path("web", AERO_WEB_DIR);
   auto* cmd = app.add_subcommand("serve", "Serve a model as a chat service (HTTP + WebSocket)");
   cmd->add_option("--model,-m", o.model, "Checkpoint, run directory or quantized file")->required();
   cmd->add_option("--format", o.format, "Weight format: f32, bf16 or q8 (default: the file's)");

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "cli/commands.h"
+#include "cli/share.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "train/plot.h"
@@ -19,7 +20,9 @@ void add_train(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("train", "Train a model from scratch on token shards");
-  cmd->add_option("--config,-c", a->config, "Run config (JSON with model, train, data sections)");
+  cmd->add_option("--config,-c", a->config,
+                  "Run config (JSON with model, train, data sections), or the name of a ready one "
+                  "(seed-tiny, char-small, ...)");
   cmd->add_option("--set", a->sets, "Override a field: section.key=value (repeatable)");
   auto* resume = cmd->add_option("--resume", a->resume,
                                  "Continue from the latest checkpoint of train.out_dir, or of "
@@ -41,7 +44,8 @@ void add_train(CLI::App& app) {
       ckpt = find_checkpoint(a->resume);
       AERO_CHECK(!ckpt.empty(), "[train] ", a->resume, " holds no checkpoint");
     }
-    RunConfig cfg = a->config.empty() ? read_checkpoint_config(ckpt) : load_run_config(a->config);
+    RunConfig cfg = a->config.empty() ? read_checkpoint_config(ckpt)
+                                      : load_run_config(resolve_config(a->config));
     for (const auto& s : a->sets) apply_override(cfg, s);
     if (resuming && ckpt.empty() && std::filesystem::is_directory(cfg.train.out_dir))
       ckpt = find_checkpoint(cfg.train.out_dir);

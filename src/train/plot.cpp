@@ -1,15 +1,18 @@
 #include "train/plot.h"
 
-#include <zlib.h>
+#include <cairo-pdf.h>
+#include <cairo-svg.h>
+#include <cairo.h>
+#include <unicode/normalizer2.h>
+#include <unicode/unistr.h>
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
@@ -56,17 +59,42 @@ Series metric_series(const std::vector<MetricsRow>& rows, const std::string& key
   return s;
 }
 
+ChartFormat parse_chart_format(const std::string& name) {
+  if (name == "png") return ChartFormat::png;
+  if (name == "svg") return ChartFormat::svg;
+  if (name == "pdf") return ChartFormat::pdf;
+  fail("[plot] unknown chart format '", name, "' (png, svg or pdf)");
+}
+
+const char* chart_extension(ChartFormat f) {
+  switch (f) {
+    case ChartFormat::png:
+      return "png";
+    case ChartFormat::svg:
+      return "svg";
+    case ChartFormat::pdf:
+      return "pdf";
+  }
+  return "png";
+}
+
+std::vector<double> ema_smooth(const std::vector<double>& y, double weight) {
+  AERO_CHECK(weight >= 0 && weight < 1, "[plot] smoothing ", weight, " is outside [0, 1)");
+  std::vector<double> out(y.size());
+  double last = 0, debias = 1;
+  for (size_t i = 0; i < y.size(); i++) {
+    if (!std::isfinite(y[i])) {
+      out[i] = y[i];
+      continue;
+    }
+    last = last * weight + (1 - weight) * y[i];
+    debias *= weight;
+    out[i] = last / (1 - debias);
+  }
+  return out;
+}
+
 namespace {
-
-struct Rgb {
-  uint8_t r, g, b;
-};
-const Rgb kPalette[] = {{31, 119, 180},  {255, 127, 14}, {44, 160, 44},   {214, 39, 40},
-                        {148, 103, 189}, {140, 86, 75},  {227, 119, 194}, {127, 127, 127}};
-const Rgb kBlack{0, 0, 0}, kGrid{225, 225, 225}, kText{40, 40, 40};
-constexpr size_t kMarkersBelow = 60;  // series this sparse (val loss) get a dot per point
-
-Rgb color(size_t i) { return kPalette[i % std::size(kPalette)]; }
 
 // 1, 2 or 5 times a power of ten nearest x: 0.00024 -> 0.0002, 2600 -> 2000, 3200 -> 5000.
 double nice_number(double x) {
@@ -75,78 +103,306 @@ double nice_number(double x) {
   return n * std::pow(10.0, e);
 }
 
+std::vector<double> linear_ticks(double lo, double hi) {
+  double step = nice_number((hi - lo) / 5);
+  std::vector<double> t;
+  double first = std::floor(lo / step + 1e-9) * step, last = std::ceil(hi / step - 1e-9) * step;
+  for (int64_t i = 0; first + double(i) * step <= last + step * 1e-6; i++) {
+    double v = first + double(i) * step;
+    t.push_back(std::fabs(v) < step * 1e-9 ? 0.0 : v);
+  }
+  return t;
+}
+
+// m * 10^k for every k and every m in `mults` inside [lo, hi].
+std::vector<double> decade_ticks(double lo, double hi, const std::vector<int>& mults) {
+  std::vector<double> t;
+  for (int k = int(std::floor(std::log10(lo))) - 1; k <= int(std::ceil(std::log10(hi))); k++)
+    for (int m : mults) {
+      double v = m * std::pow(10.0, k);
+      if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) t.push_back(v);
+    }
+  return t;
+}
+
+}  // namespace
+
+std::vector<double> chart_ticks(double lo, double hi, bool log) {
+  AERO_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo < hi, "[plot] no axis for [", lo, ", ",
+             hi, "]");
+  if (!log) return linear_ticks(lo, hi);
+  AERO_CHECK(lo > 0, "[plot] a log axis needs positive values, got ", lo);
+  std::vector<double> t = decade_ticks(lo, hi, {1});
+  if (t.size() > 8) {  // many decades: every second or third one
+    size_t every = (t.size() + 7) / 8;
+    std::vector<double> thin;
+    for (size_t i = 0; i < t.size(); i += every) thin.push_back(t[i]);
+    return thin;
+  }
+  if (t.size() >= 3) return t;
+  t = decade_ticks(lo, hi, {1, 2, 5});
+  if (t.size() >= 3) return t;
+  t = decade_ticks(lo, hi, {1, 2, 3, 4, 5, 6, 7, 8, 9});
+  if (t.size() >= 3) return t;
+  // Less than a factor of ~3: linear steps inside the range.
+  t.clear();
+  for (double v : linear_ticks(lo, hi))
+    if (v >= lo * (1 - 1e-9) && v <= hi * (1 + 1e-9)) t.push_back(v);
+  return t;
+}
+
+namespace {
+
+struct Rgb {
+  uint8_t r, g, b;
+};
+// Okabe and Ito's palette, told apart under every common colour-vision deficiency; yellow is
+// last because it is faint on white.
+const Rgb kPalette[] = {{0x00, 0x72, 0xB2}, {0xD5, 0x5E, 0x00}, {0x00, 0x9E, 0x73},
+                        {0xCC, 0x79, 0xA7}, {0xE6, 0x9F, 0x00}, {0x56, 0xB4, 0xE9},
+                        {0x00, 0x00, 0x00}, {0xF0, 0xE4, 0x42}};
+constexpr const char* kFont = "DejaVu Sans";  // covers Vietnamese; fontconfig picks a fallback
+constexpr size_t kMarkersBelow = 60;          // series this sparse (val loss) get a dot per point
+
+void set_color(cairo_t* cr, Rgb c, double alpha = 1) {
+  cairo_set_source_rgba(cr, c.r / 255.0, c.g / 255.0, c.b / 255.0, alpha);
+}
+
+Rgb series_color(const Series& s, size_t i) {
+  size_t k = s.color >= 0 ? size_t(s.color) : i;
+  return kPalette[k % std::size(kPalette)];
+}
+
+// Text as Cairo draws it: NFC, so "e" + combining marks becomes one precomposed glyph of the
+// font, and invalid UTF-8 becomes U+FFFD instead of putting the Cairo context in an error state.
+std::string display_text(const std::string& s) {
+  UErrorCode err = U_ZERO_ERROR;
+  const icu::Normalizer2* nfc = icu::Normalizer2::getNFCInstance(err);
+  icu::UnicodeString u = icu::UnicodeString::fromUTF8(s);
+  if (U_SUCCESS(err)) {
+    icu::UnicodeString n = nfc->normalize(u, err);
+    if (U_SUCCESS(err)) u = n;
+  }
+  std::string out;
+  return u.toUTF8String(out);
+}
+
 struct Axis {
-  double lo = 0, hi = 1, step = 1;
+  double lo = 0, hi = 1;
+  bool log = false;
   std::vector<double> ticks;
   int decimals = 0;
 
+  double frac(double v) const {
+    return log ? (std::log10(v) - std::log10(lo)) / (std::log10(hi) - std::log10(lo))
+               : (v - lo) / (hi - lo);
+  }
+  bool valid(double v) const { return std::isfinite(v) && (!log || v > 0); }
+
   std::string label(double v) const {
     char buf[64];
-    if (std::fabs(v) < step * 1e-6) return "0";
-    if (std::max(std::fabs(lo), std::fabs(hi)) >= 1e6 || (step < 1e-4 && v != 0))
-      std::snprintf(buf, sizeof buf, "%.3g", v);
+    if (log || std::max(std::fabs(lo), std::fabs(hi)) >= 1e6 || (decimals > 4 && v != 0))
+      std::snprintf(buf, sizeof buf, "%g", v);
     else
       std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
     return buf;
   }
 };
 
-// Five to eight ticks at nice values covering [lo, hi]: [0.13, 4.2] -> 0, 1, 2, 3, 4, 5.
-Axis make_axis(double lo, double hi) {
-  if (!(hi > lo)) {
-    double pad = lo == 0 ? 1 : std::fabs(lo) * 0.1;
-    lo -= pad, hi += pad;
-  }
+Axis make_axis(double lo, double hi, bool log) {
   Axis a;
-  a.step = nice_number((hi - lo) / 5);
-  a.lo = std::floor(lo / a.step) * a.step;
-  a.hi = std::ceil(hi / a.step) * a.step;
-  for (double t = a.lo; t <= a.hi + a.step * 1e-9; t += a.step) a.ticks.push_back(t);
-  a.decimals = std::max(0, int(-std::floor(std::log10(a.step) + 1e-9)));
+  a.log = log;
+  if (log) {
+    // 4% of the decades as margin, so the extreme points do not touch the frame.
+    double l0 = std::log10(lo), l1 = std::log10(hi), pad = std::max((l1 - l0) * 0.04, 0.02);
+    a.lo = std::pow(10.0, l0 - pad);
+    a.hi = std::pow(10.0, l1 + pad);
+    a.ticks = chart_ticks(a.lo, a.hi, true);
+  } else {
+    if (!(hi > lo)) {
+      double pad = lo == 0 ? 1 : std::fabs(lo) * 0.1;
+      lo -= pad, hi += pad;
+    }
+    a.ticks = chart_ticks(lo, hi, false);
+    a.lo = a.ticks.front();
+    a.hi = a.ticks.back();
+    double step = a.ticks.size() > 1 ? a.ticks[1] - a.ticks[0] : 1;
+    a.decimals = std::max(0, int(-std::floor(std::log10(step) + 1e-9)));
+  }
   return a;
 }
 
-// Where everything goes, shared by the SVG and the PNG.
-struct Layout {
-  int width = 0, height = 0;
-  double left = 80, top = 44, right = 0, bottom = 0;
+double text_width(cairo_t* cr, const std::string& s, double size) {
+  cairo_set_font_size(cr, size);
+  cairo_text_extents_t e;
+  cairo_text_extents(cr, s.c_str(), &e);
+  return e.x_advance;
+}
+
+// Text with its baseline starting at x (align 0), centred on x (0.5) or ending at x (1).
+void draw_text(cairo_t* cr, const std::string& s, double x, double y, double size,
+               double align = 0) {
+  double w = text_width(cr, s, size);
+  cairo_move_to(cr, x - w * align, y);
+  cairo_show_text(cr, s.c_str());
+}
+
+struct Plot {
+  double left, top, right, bottom;
   Axis x, y;
-  double px(double v) const { return left + (v - x.lo) / (x.hi - x.lo) * (right - left); }
-  double py(double v) const { return bottom - (v - y.lo) / (y.hi - y.lo) * (bottom - top); }
+  double px(double v) const { return left + x.frac(v) * (right - left); }
+  double py(double v) const { return bottom - y.frac(v) * (bottom - top); }
 };
 
-Layout make_layout(const Chart& chart, int width, int height) {
-  AERO_CHECK(width >= 200 && height >= 150, "[plot] chart of ", width, "x", height,
-             " is too small");
+Plot make_plot(cairo_t* cr, const Chart& chart, const std::vector<Series>& series, int width,
+               int height) {
   double inf = std::numeric_limits<double>::infinity();
   double xlo = inf, xhi = -inf, ylo = inf, yhi = -inf;
-  for (const Series& s : chart.series)
-    for (size_t i = 0; i < s.x.size(); i++) {
-      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i])) continue;
+  for (const Series& s : series)
+    for (size_t i = 0; i < s.x.size() && i < s.y.size(); i++) {
+      if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i]) || (chart.log_y && s.y[i] <= 0))
+        continue;
       xlo = std::min(xlo, s.x[i]), xhi = std::max(xhi, s.x[i]);
       ylo = std::min(ylo, s.y[i]), yhi = std::max(yhi, s.y[i]);
     }
-  AERO_CHECK(xlo <= xhi, "[plot] chart '", chart.title, "' has no finite points");
-  Layout l;
-  l.width = width;
-  l.height = height;
-  l.x = make_axis(xlo, xhi);
-  l.y = make_axis(ylo, yhi);
-  // Room for the longest y tick label (12 px per character in the PNG font) and half of the
-  // last x label on the right.
-  size_t longest = 0;
-  for (double t : l.y.ticks) longest = std::max(longest, l.y.label(t).size());
-  l.left = 40.0 + 12.0 * double(longest);
-  l.right = width - 12.0 - 6.0 * double(l.x.label(l.x.hi).size());
-  l.bottom = height - 56.0;
-  return l;
+  AERO_CHECK(xlo <= xhi, "[plot] chart '", chart.title, "' has no ",
+             chart.log_y ? "positive finite" : "finite", " points");
+  Plot p;
+  p.x = make_axis(xlo, xhi, false);
+  if (chart.log_y && ylo == yhi) ylo /= 1.5, yhi *= 1.5;
+  p.y = make_axis(ylo, yhi, chart.log_y);
+  double widest = 0;
+  for (double t : p.y.ticks) widest = std::max(widest, text_width(cr, p.y.label(t), 12));
+  p.left = 14 + 15 + 10 + widest + 8;  // margin, rotated y label, gap, tick labels, tick
+  p.top = 52;
+  p.right = width - 16 - text_width(cr, p.x.label(p.x.hi), 12) / 2;
+  p.bottom = height - 58;
+  return p;
 }
 
-std::vector<std::pair<double, double>> finite_points(const Series& s, const Layout& l) {
-  std::vector<std::pair<double, double>> p;
-  for (size_t i = 0; i < s.x.size(); i++)
-    if (std::isfinite(s.x[i]) && std::isfinite(s.y[i])) p.push_back({l.px(s.x[i]), l.py(s.y[i])});
-  return p;
+// Whole-pixel lines land on pixel centres, so 1-pixel grid lines stay sharp in the PNG.
+double crisp(double v) { return std::floor(v) + 0.5; }
+
+void draw_chart(cairo_t* cr, const Chart& in, int width, int height) {
+  Chart chart = in;
+  chart.title = display_text(chart.title);
+  chart.x_label = display_text(chart.x_label);
+  chart.y_label = display_text(chart.y_label);
+  for (Series& s : chart.series) s.label = display_text(s.label);
+
+  cairo_select_font_face(cr, kFont, CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+  Plot p = make_plot(cr, chart, chart.series, width, height);
+
+  cairo_set_source_rgb(cr, 1, 1, 1);
+  cairo_paint(cr);
+
+  // Grid, ticks and tick labels.
+  const Rgb grid{225, 225, 225}, ink{40, 40, 40};
+  cairo_set_line_width(cr, 1);
+  for (double t : p.x.ticks) {
+    double x = crisp(p.px(t));
+    set_color(cr, grid);
+    cairo_move_to(cr, x, p.top);
+    cairo_line_to(cr, x, p.bottom);
+    cairo_stroke(cr);
+    set_color(cr, ink);
+    cairo_move_to(cr, x, p.bottom);
+    cairo_line_to(cr, x, p.bottom + 5);
+    cairo_stroke(cr);
+    draw_text(cr, p.x.label(t), x, p.bottom + 20, 12, 0.5);
+  }
+  for (double t : p.y.ticks) {
+    double y = crisp(p.py(t));
+    set_color(cr, grid);
+    cairo_move_to(cr, p.left, y);
+    cairo_line_to(cr, p.right, y);
+    cairo_stroke(cr);
+    set_color(cr, ink);
+    cairo_move_to(cr, p.left - 5, y);
+    cairo_line_to(cr, p.left, y);
+    cairo_stroke(cr);
+    draw_text(cr, p.y.label(t), p.left - 8, y + 4, 12, 1);
+  }
+  cairo_rectangle(cr, crisp(p.left), crisp(p.top), std::round(p.right - p.left),
+                  std::round(p.bottom - p.top));
+  cairo_stroke(cr);
+
+  // Title, axis labels (the y label reads bottom to top).
+  draw_text(cr, chart.title, width / 2.0, 30, 17, 0.5);
+  draw_text(cr, chart.x_label, (p.left + p.right) / 2, height - 16, 14, 0.5);
+  cairo_save(cr);
+  cairo_translate(cr, 26, (p.top + p.bottom) / 2);
+  cairo_rotate(cr, -M_PI / 2);
+  draw_text(cr, chart.y_label, 0, 0, 14, 0.5);
+  cairo_restore(cr);
+
+  // Series, clipped to the frame; a point off the axis (non-finite, <= 0 on a log axis) breaks
+  // the line.
+  cairo_save(cr);
+  cairo_rectangle(cr, p.left, p.top, p.right - p.left, p.bottom - p.top);
+  cairo_clip(cr);
+  cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
+  cairo_set_line_cap(cr, CAIRO_LINE_CAP_ROUND);
+  for (size_t i = 0; i < chart.series.size(); i++) {
+    const Series& s = chart.series[i];
+    Rgb c = series_color(s, i);
+    size_t n = std::min(s.x.size(), s.y.size()), shown = 0;
+    bool pen = false;
+    for (size_t k = 0; k < n; k++) {
+      if (!std::isfinite(s.x[k]) || !p.y.valid(s.y[k])) {
+        pen = false;
+        continue;
+      }
+      (pen ? cairo_line_to : cairo_move_to)(cr, p.px(s.x[k]), p.py(s.y[k]));
+      pen = true;
+      shown++;
+    }
+    set_color(cr, c, s.faint ? 0.3 : 1);
+    cairo_set_line_width(cr, s.faint ? 1.2 : 2);
+    cairo_stroke(cr);
+    if (s.faint || shown >= kMarkersBelow) continue;
+    for (size_t k = 0; k < n; k++) {
+      if (!std::isfinite(s.x[k]) || !p.y.valid(s.y[k])) continue;
+      cairo_new_sub_path(cr);
+      cairo_arc(cr, p.px(s.x[k]), p.py(s.y[k]), 3, 0, 2 * M_PI);
+    }
+    cairo_fill(cr);
+  }
+  cairo_restore(cr);
+
+  // Legend at the top right inside the frame; series without a label are left out of it.
+  std::vector<size_t> listed;
+  double widest = 0;
+  for (size_t i = 0; i < chart.series.size(); i++)
+    if (!chart.series[i].label.empty()) {
+      listed.push_back(i);
+      widest = std::max(widest, text_width(cr, chart.series[i].label, 12));
+    }
+  if (listed.empty()) return;
+  const double row = 19, lw = 44 + widest, lh = 8 + row * double(listed.size());
+  const double lx = crisp(p.right - 10 - lw), ly = crisp(p.top + 10);
+  cairo_rectangle(cr, lx, ly, std::round(lw), std::round(lh));
+  cairo_set_source_rgba(cr, 1, 1, 1, 0.88);
+  cairo_fill_preserve(cr);
+  set_color(cr, {160, 160, 160});
+  cairo_set_line_width(cr, 1);
+  cairo_stroke(cr);
+  for (size_t r = 0; r < listed.size(); r++) {
+    const Series& s = chart.series[listed[r]];
+    double y = ly + 4 + row * (double(r) + 0.5);
+    set_color(cr, series_color(s, listed[r]), s.faint ? 0.3 : 1);
+    cairo_set_line_width(cr, s.faint ? 1.2 : 2);
+    cairo_move_to(cr, lx + 8, y);
+    cairo_line_to(cr, lx + 34, y);
+    cairo_stroke(cr);
+    set_color(cr, ink);
+    draw_text(cr, s.label, lx + 40, y + 4.5, 12);
+  }
+}
+
+cairo_status_t append_bytes(void* closure, const unsigned char* data, unsigned int n) {
+  static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), n);
+  return CAIRO_STATUS_SUCCESS;
 }
 
 std::string xml_escape(const std::string& s) {
@@ -166,307 +422,82 @@ std::string xml_escape(const std::string& s) {
   return out;
 }
 
-std::string hex(Rgb c) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "#%02x%02x%02x", c.r, c.g, c.b);
-  return buf;
+// Cairo's SVG surface draws text as glyph outlines, so the words of a chart would be lost to
+// search, screen readers and tests; the title and a description (axes, legend) go in as SVG's
+// own <title> and <desc> text.
+std::string add_svg_text(const std::string& svg, const Chart& chart) {
+  size_t open = svg.find("<svg");
+  size_t end = open == std::string::npos ? open : svg.find('>', open);
+  AERO_CHECK(end != std::string::npos, "[plot] Cairo wrote no <svg> element");
+  std::string desc = cat("x: ", chart.x_label, "; y: ", chart.y_label);
+  std::string lines;
+  for (const Series& s : chart.series)
+    if (!s.label.empty()) lines += (lines.empty() ? "" : ", ") + s.label;
+  if (!lines.empty()) desc += "; lines: " + lines;
+  return cat(svg.substr(0, end + 1), "\n<title>", xml_escape(display_text(chart.title)),
+             "</title>\n<desc>", xml_escape(display_text(desc)), "</desc>", svg.substr(end + 1));
 }
 
-// 5x7 glyphs, one byte per row, bit 4 leftmost; lower case draws as upper case.
-const uint8_t* glyph(char c) {
-  static const std::map<char, std::array<uint8_t, 7>> font = {
-      {'0', {0x0E, 0x11, 0x13, 0x15, 0x19, 0x11, 0x0E}},
-      {'1', {0x04, 0x0C, 0x04, 0x04, 0x04, 0x04, 0x0E}},
-      {'2', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x08, 0x1F}},
-      {'3', {0x1F, 0x02, 0x04, 0x02, 0x01, 0x11, 0x0E}},
-      {'4', {0x02, 0x06, 0x0A, 0x12, 0x1F, 0x02, 0x02}},
-      {'5', {0x1F, 0x10, 0x1E, 0x01, 0x01, 0x11, 0x0E}},
-      {'6', {0x06, 0x08, 0x10, 0x1E, 0x11, 0x11, 0x0E}},
-      {'7', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x08, 0x08}},
-      {'8', {0x0E, 0x11, 0x11, 0x0E, 0x11, 0x11, 0x0E}},
-      {'9', {0x0E, 0x11, 0x11, 0x0F, 0x01, 0x02, 0x0C}},
-      {'A', {0x0E, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}},
-      {'B', {0x1E, 0x11, 0x11, 0x1E, 0x11, 0x11, 0x1E}},
-      {'C', {0x0E, 0x11, 0x10, 0x10, 0x10, 0x11, 0x0E}},
-      {'D', {0x1C, 0x12, 0x11, 0x11, 0x11, 0x12, 0x1C}},
-      {'E', {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x1F}},
-      {'F', {0x1F, 0x10, 0x10, 0x1E, 0x10, 0x10, 0x10}},
-      {'G', {0x0E, 0x11, 0x10, 0x17, 0x11, 0x11, 0x0F}},
-      {'H', {0x11, 0x11, 0x11, 0x1F, 0x11, 0x11, 0x11}},
-      {'I', {0x0E, 0x04, 0x04, 0x04, 0x04, 0x04, 0x0E}},
-      {'J', {0x07, 0x02, 0x02, 0x02, 0x02, 0x12, 0x0C}},
-      {'K', {0x11, 0x12, 0x14, 0x18, 0x14, 0x12, 0x11}},
-      {'L', {0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x1F}},
-      {'M', {0x11, 0x1B, 0x15, 0x15, 0x11, 0x11, 0x11}},
-      {'N', {0x11, 0x11, 0x19, 0x15, 0x13, 0x11, 0x11}},
-      {'O', {0x0E, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}},
-      {'P', {0x1E, 0x11, 0x11, 0x1E, 0x10, 0x10, 0x10}},
-      {'Q', {0x0E, 0x11, 0x11, 0x11, 0x15, 0x12, 0x0D}},
-      {'R', {0x1E, 0x11, 0x11, 0x1E, 0x14, 0x12, 0x11}},
-      {'S', {0x0F, 0x10, 0x10, 0x0E, 0x01, 0x01, 0x1E}},
-      {'T', {0x1F, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04}},
-      {'U', {0x11, 0x11, 0x11, 0x11, 0x11, 0x11, 0x0E}},
-      {'V', {0x11, 0x11, 0x11, 0x11, 0x11, 0x0A, 0x04}},
-      {'W', {0x11, 0x11, 0x11, 0x15, 0x15, 0x15, 0x0A}},
-      {'X', {0x11, 0x11, 0x0A, 0x04, 0x0A, 0x11, 0x11}},
-      {'Y', {0x11, 0x11, 0x11, 0x0A, 0x04, 0x04, 0x04}},
-      {'Z', {0x1F, 0x01, 0x02, 0x04, 0x08, 0x10, 0x1F}},
-      {'.', {0x00, 0x00, 0x00, 0x00, 0x00, 0x0C, 0x0C}},
-      {',', {0x00, 0x00, 0x00, 0x00, 0x0C, 0x04, 0x08}},
-      {'-', {0x00, 0x00, 0x00, 0x1F, 0x00, 0x00, 0x00}},
-      {'_', {0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x1F}},
-      {'+', {0x00, 0x04, 0x04, 0x1F, 0x04, 0x04, 0x00}},
-      {'=', {0x00, 0x00, 0x1F, 0x00, 0x1F, 0x00, 0x00}},
-      {':', {0x00, 0x0C, 0x0C, 0x00, 0x0C, 0x0C, 0x00}},
-      {'/', {0x00, 0x01, 0x02, 0x04, 0x08, 0x10, 0x00}},
-      {'(', {0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02}},
-      {')', {0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08}},
-      {'%', {0x18, 0x19, 0x02, 0x04, 0x08, 0x13, 0x03}},
-      {' ', {0, 0, 0, 0, 0, 0, 0}},
-      {'?', {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04}},
-  };
-  char u = (c >= 'a' && c <= 'z') ? char(c - 'a' + 'A') : c;
-  auto it = font.find(u);
-  return (it != font.end() ? it : font.find('?'))->second.data();
-}
-
-// An RGB image with alpha-blended drawing.
-class Canvas {
- public:
-  Canvas(int w, int h) : w_(w), h_(h), rgb_(size_t(w) * h * 3, 255) {}
-
-  void blend(int x, int y, Rgb c, double a) {
-    if (x < 0 || y < 0 || x >= w_ || y >= h_ || a <= 0) return;
-    a = std::min(a, 1.0);
-    uint8_t* p = &rgb_[(size_t(y) * w_ + x) * 3];
-    p[0] = uint8_t(std::lround(p[0] + (c.r - p[0]) * a));
-    p[1] = uint8_t(std::lround(p[1] + (c.g - p[1]) * a));
-    p[2] = uint8_t(std::lround(p[2] + (c.b - p[2]) * a));
-  }
-
-  // Anti-aliased line of the given width: coverage falls off with the distance to the segment,
-  // walked along its longer axis.
-  void line(double x0, double y0, double x1, double y1, double width, Rgb c) {
-    double dx = x1 - x0, dy = y1 - y0, len = std::hypot(dx, dy);
-    double reach = width / 2 + 1;
-    if (len < 1e-9) return disc(x0, y0, width / 2, c);
-    bool steep = std::fabs(dy) > std::fabs(dx);
-    double a0 = steep ? y0 : x0, a1 = steep ? y1 : x1, da = steep ? dy : dx;
-    double b0 = steep ? x0 : y0, db = steep ? dx : dy;
-    double slope_scale = std::fabs(da) / len;  // minor-axis distance -> perpendicular distance
-    int from = int(std::floor(std::min(a0, a1))), to = int(std::ceil(std::max(a0, a1)));
-    for (int a = from; a <= to; a++) {
-      double t = std::clamp((a - a0) / da, 0.0, 1.0);
-      double b = b0 + t * db;
-      for (int m = int(std::floor(b - reach)); m <= int(std::ceil(b + reach)); m++) {
-        double d = std::fabs(m - b) * slope_scale;
-        double cover = std::clamp(width / 2 + 0.5 - d, 0.0, 1.0);
-        if (steep)
-          blend(m, a, c, cover);
-        else
-          blend(a, m, c, cover);
-      }
-    }
-  }
-
-  void disc(double cx, double cy, double r, Rgb c) {
-    for (int y = int(cy - r - 1); y <= int(cy + r + 1); y++)
-      for (int x = int(cx - r - 1); x <= int(cx + r + 1); x++)
-        blend(x, y, c, std::clamp(r + 0.5 - std::hypot(x - cx, y - cy), 0.0, 1.0));
-  }
-
-  void rect(int x0, int y0, int x1, int y1, Rgb c) {
-    for (int y = y0; y <= y1; y++)
-      for (int x = x0; x <= x1; x++) blend(x, y, c, 1);
-  }
-
-  // Text with its top-left corner at (x, y); `up` turns it 90 degrees counter-clockwise, so it
-  // reads bottom to top starting at (x, y) as its bottom-left corner.
-  void text(int x, int y, const std::string& s, int scale, Rgb c, bool up = false) {
-    for (size_t i = 0; i < s.size(); i++) {
-      const uint8_t* g = glyph(s[i]);
-      int origin = int(i) * 6 * scale;
-      for (int gy = 0; gy < 7; gy++)
-        for (int gx = 0; gx < 5; gx++) {
-          if (!(g[gy] & (0x10 >> gx))) continue;
-          for (int sy = 0; sy < scale; sy++)
-            for (int sx = 0; sx < scale; sx++) {
-              int u = origin + gx * scale + sx, v = gy * scale + sy;
-              if (up)
-                blend(x + v, y - u, c, 1);
-              else
-                blend(x + u, y + v, c, 1);
-            }
-        }
-    }
-  }
-
-  static int text_width(const std::string& s, int scale) {
-    return s.empty() ? 0 : int(s.size()) * 6 * scale - scale;
-  }
-
-  std::vector<uint8_t> png() const;
-
- private:
-  int w_, h_;
-  std::vector<uint8_t> rgb_;
+struct SurfaceFree {
+  void operator()(cairo_surface_t* s) const { cairo_surface_destroy(s); }
 };
-
-void put_u32(std::vector<uint8_t>& out, uint32_t v) {
-  for (int s = 24; s >= 0; s -= 8) out.push_back(uint8_t(v >> s));
-}
-
-void put_chunk(std::vector<uint8_t>& out, const char* type, const std::vector<uint8_t>& data) {
-  put_u32(out, uint32_t(data.size()));
-  size_t start = out.size();
-  out.insert(out.end(), type, type + 4);
-  out.insert(out.end(), data.begin(), data.end());
-  uLong crc = crc32(0L, out.data() + start, uInt(out.size() - start));
-  put_u32(out, uint32_t(crc));
-}
-
-// PNG: 8-bit RGB, no interlace, filter 0 on every row, one zlib-compressed IDAT.
-std::vector<uint8_t> Canvas::png() const {
-  std::vector<uint8_t> raw;
-  raw.reserve(size_t(h_) * (size_t(w_) * 3 + 1));
-  for (int y = 0; y < h_; y++) {
-    raw.push_back(0);
-    raw.insert(raw.end(), rgb_.begin() + size_t(y) * w_ * 3, rgb_.begin() + size_t(y + 1) * w_ * 3);
-  }
-  uLongf packed_size = compressBound(uLong(raw.size()));
-  std::vector<uint8_t> packed(packed_size);
-  AERO_CHECK(compress2(packed.data(), &packed_size, raw.data(), uLong(raw.size()), 9) == Z_OK,
-             "[plot] zlib could not compress the image");
-  packed.resize(packed_size);
-  std::vector<uint8_t> out = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
-  std::vector<uint8_t> ihdr;
-  put_u32(ihdr, uint32_t(w_));
-  put_u32(ihdr, uint32_t(h_));
-  ihdr.insert(ihdr.end(), {8, 2, 0, 0, 0});  // bit depth, RGB, deflate, filter, no interlace
-  put_chunk(out, "IHDR", ihdr);
-  put_chunk(out, "IDAT", packed);
-  put_chunk(out, "IEND", {});
-  return out;
-}
 
 }  // namespace
 
-std::string render_svg(const Chart& chart, int width, int height) {
-  Layout l = make_layout(chart, width, height);
-  std::string s;
-  auto add = [&](const auto&... parts) { s += cat(parts...); };
-  add("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"", width, "\" height=\"", height,
-      "\" viewBox=\"0 0 ", width, " ", height, "\" font-family=\"sans-serif\">\n");
-  add("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-  add("<text x=\"", width / 2, "\" y=\"26\" text-anchor=\"middle\" font-size=\"17\">",
-      xml_escape(chart.title), "</text>\n");
-  for (double t : l.x.ticks) {
-    double x = l.px(t);
-    add("<line x1=\"", x, "\" y1=\"", l.top, "\" x2=\"", x, "\" y2=\"", l.bottom, "\" stroke=\"",
-        hex(kGrid), "\"/>\n");
-    add("<text x=\"", x, "\" y=\"", l.bottom + 18, "\" text-anchor=\"middle\" font-size=\"12\">",
-        l.x.label(t), "</text>\n");
+std::string render_chart(const Chart& chart, ChartFormat format, int width, int height) {
+  AERO_CHECK(width >= 200 && height >= 150 && width <= 16384 && height <= 16384, "[plot] chart of ",
+             width, "x", height, " is outside 200x150 .. 16384x16384");
+  std::string out;
+  std::unique_ptr<cairo_surface_t, SurfaceFree> surface;
+  switch (format) {
+    case ChartFormat::png:
+      surface.reset(cairo_image_surface_create(CAIRO_FORMAT_RGB24, width, height));
+      break;
+    case ChartFormat::svg:
+      surface.reset(cairo_svg_surface_create_for_stream(append_bytes, &out, width, height));
+      cairo_svg_surface_set_document_unit(surface.get(), CAIRO_SVG_UNIT_PX);
+      break;
+    case ChartFormat::pdf:
+      surface.reset(cairo_pdf_surface_create_for_stream(append_bytes, &out, width, height));
+      cairo_pdf_surface_set_metadata(surface.get(), CAIRO_PDF_METADATA_TITLE,
+                                     display_text(chart.title).c_str());
+      cairo_pdf_surface_set_metadata(surface.get(), CAIRO_PDF_METADATA_CREATOR, "aero");
+      break;
   }
-  for (double t : l.y.ticks) {
-    double y = l.py(t);
-    add("<line x1=\"", l.left, "\" y1=\"", y, "\" x2=\"", l.right, "\" y2=\"", y, "\" stroke=\"",
-        hex(kGrid), "\"/>\n");
-    add("<text x=\"", l.left - 6, "\" y=\"", y + 4, "\" text-anchor=\"end\" font-size=\"12\">",
-        l.y.label(t), "</text>\n");
+  cairo_t* cr = cairo_create(surface.get());
+  try {
+    draw_chart(cr, chart, width, height);
+  } catch (...) {
+    cairo_destroy(cr);
+    throw;
   }
-  add("<rect x=\"", l.left, "\" y=\"", l.top, "\" width=\"", l.right - l.left, "\" height=\"",
-      l.bottom - l.top, "\" fill=\"none\" stroke=\"black\"/>\n");
-  add("<text x=\"", (l.left + l.right) / 2, "\" y=\"", height - 14,
-      "\" text-anchor=\"middle\" font-size=\"14\">", xml_escape(chart.x_label), "</text>\n");
-  add("<text transform=\"translate(18 ", (l.top + l.bottom) / 2,
-      ") rotate(-90)\" text-anchor=\"middle\" font-size=\"14\">", xml_escape(chart.y_label),
-      "</text>\n");
-  for (size_t i = 0; i < chart.series.size(); i++) {
-    auto pts = finite_points(chart.series[i], l);
-    std::string c = hex(color(i));
-    add("<polyline fill=\"none\" stroke=\"", c, "\" stroke-width=\"2\" points=\"");
-    for (auto [x, y] : pts) add(x, ",", y, " ");
-    add("\"/>\n");
-    if (pts.size() < kMarkersBelow)
-      for (auto [x, y] : pts)
-        add("<circle cx=\"", x, "\" cy=\"", y, "\" r=\"3\" fill=\"", c, "\"/>\n");
-  }
-  // Legend, top right inside the plot.
-  double lx = l.right - 12, ly = l.top + 10;
-  size_t longest = 0;
-  for (const Series& se : chart.series) longest = std::max(longest, se.label.size());
-  double lw = 40 + 7.5 * double(longest);
-  add("<rect x=\"", lx - lw, "\" y=\"", ly, "\" width=\"", lw, "\" height=\"",
-      8 + 18 * chart.series.size(), "\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999\"/>\n");
-  for (size_t i = 0; i < chart.series.size(); i++) {
-    double y = ly + 16 + 18 * double(i);
-    add("<line x1=\"", lx - lw + 6, "\" y1=\"", y - 4, "\" x2=\"", lx - lw + 28, "\" y2=\"", y - 4,
-        "\" stroke=\"", hex(color(i)), "\" stroke-width=\"2\"/>\n");
-    add("<text x=\"", lx - lw + 34, "\" y=\"", y, "\" font-size=\"12\">",
-        xml_escape(chart.series[i].label), "</text>\n");
-  }
-  add("</svg>\n");
-  return s;
+  cairo_status_t st = cairo_status(cr);
+  cairo_destroy(cr);
+  AERO_CHECK(st == CAIRO_STATUS_SUCCESS, "[plot] Cairo could not draw '", chart.title,
+             "': ", cairo_status_to_string(st));
+  if (format == ChartFormat::png)
+    st = cairo_surface_write_to_png_stream(surface.get(), append_bytes, &out);
+  cairo_surface_finish(surface.get());
+  if (st == CAIRO_STATUS_SUCCESS) st = cairo_surface_status(surface.get());
+  AERO_CHECK(st == CAIRO_STATUS_SUCCESS, "[plot] Cairo could not write the ",
+             chart_extension(format), " of '", chart.title, "': ", cairo_status_to_string(st));
+  return format == ChartFormat::svg ? add_svg_text(out, chart) : out;
 }
 
-std::vector<uint8_t> render_png(const Chart& chart, int width, int height) {
-  Layout l = make_layout(chart, width, height);
-  Canvas cv(width, height);
-  const int big = 2, small = 1;
-  int L = int(l.left), T = int(l.top), R = int(l.right), B = int(l.bottom);
-  for (double t : l.x.ticks) {
-    int x = int(std::lround(l.px(t)));
-    cv.rect(x, T, x, B, kGrid);
-    cv.rect(x, B, x, B + 4, kBlack);
-    std::string s = l.x.label(t);
-    cv.text(x - Canvas::text_width(s, small + 1) / 2, B + 8, s, small + 1, kText);
+std::vector<std::string> write_chart(const Chart& chart, const std::string& prefix,
+                                     const PlotOptions& opts) {
+  AERO_CHECK(!opts.formats.empty(), "[plot] no chart format chosen");
+  // Render everything before writing anything, so an error leaves no half-updated set.
+  std::vector<std::pair<std::string, std::string>> files;
+  for (ChartFormat f : opts.formats)
+    files.emplace_back(cat(prefix, ".", chart_extension(f)),
+                       render_chart(chart, f, opts.width, opts.height));
+  std::vector<std::string> written;
+  for (const auto& [path, bytes] : files) {
+    write_file_atomic(path, bytes);
+    written.push_back(path);
   }
-  for (double t : l.y.ticks) {
-    int y = int(std::lround(l.py(t)));
-    cv.rect(L, y, R, y, kGrid);
-    cv.rect(L - 4, y, L, y, kBlack);
-    std::string s = l.y.label(t);
-    cv.text(L - 8 - Canvas::text_width(s, small + 1), y - 7, s, small + 1, kText);
-  }
-  cv.rect(L, T, R, T, kBlack);
-  cv.rect(L, B, R, B, kBlack);
-  cv.rect(L, T, L, B, kBlack);
-  cv.rect(R, T, R, B, kBlack);
-  cv.text(width / 2 - Canvas::text_width(chart.title, big) / 2, 12, chart.title, big, kText);
-  cv.text((L + R) / 2 - Canvas::text_width(chart.x_label, big) / 2, height - 22, chart.x_label, big,
-          kText);
-  cv.text(6, (T + B) / 2 + Canvas::text_width(chart.y_label, big) / 2, chart.y_label, big, kText,
-          /*up=*/true);
-  for (size_t i = 0; i < chart.series.size(); i++) {
-    auto pts = finite_points(chart.series[i], l);
-    for (size_t k = 1; k < pts.size(); k++)
-      cv.line(pts[k - 1].first, pts[k - 1].second, pts[k].first, pts[k].second, 2.0, color(i));
-    if (pts.size() < kMarkersBelow || pts.size() == 1)
-      for (auto [x, y] : pts) cv.disc(x, y, 3, color(i));
-  }
-  int longest = 0;
-  for (const Series& se : chart.series)
-    longest = std::max(longest, Canvas::text_width(se.label, 2));
-  int lw = 44 + longest, lx = R - 12 - lw, ly = T + 10, lh = 8 + 20 * int(chart.series.size());
-  cv.rect(lx, ly, lx + lw, ly + lh, {255, 255, 255});
-  cv.rect(lx, ly, lx + lw, ly, {150, 150, 150});
-  cv.rect(lx, ly + lh, lx + lw, ly + lh, {150, 150, 150});
-  cv.rect(lx, ly, lx, ly + lh, {150, 150, 150});
-  cv.rect(lx + lw, ly, lx + lw, ly + lh, {150, 150, 150});
-  for (size_t i = 0; i < chart.series.size(); i++) {
-    int y = ly + 6 + 20 * int(i);
-    cv.line(lx + 6, y + 7, lx + 30, y + 7, 2.0, color(i));
-    cv.text(lx + 36, y, chart.series[i].label, 2, kText);
-  }
-  return cv.png();
-}
-
-void write_chart(const Chart& chart, const std::string& prefix) {
-  std::string svg = render_svg(chart);
-  std::vector<uint8_t> png = render_png(chart);
-  write_file_atomic(prefix + ".svg", svg);
-  write_file_atomic(prefix + ".png",
-                    std::string_view(reinterpret_cast<const char*>(png.data()), png.size()));
+  return written;
 }
 
 namespace {
@@ -477,54 +508,83 @@ bool has_points(const Chart& c) {
   return false;
 }
 
+// A loss line as raw (faint) + smoothed, or as it is when there is nothing to smooth.
+void add_loss_series(Chart& c, Series raw, int color, double smoothing,
+                     const std::string& raw_label, const std::string& smooth_label) {
+  raw.color = color;
+  if (smoothing <= 0 || raw.y.size() < 2) {
+    c.series.push_back(std::move(raw));
+    return;
+  }
+  Series smooth = raw;
+  smooth.y = ema_smooth(raw.y, smoothing);
+  smooth.label = smooth_label;
+  raw.label = raw_label;
+  raw.faint = true;
+  c.series.push_back(std::move(raw));
+  c.series.push_back(std::move(smooth));
+}
+
+std::string run_name(const std::string& run_dir) {
+  // "runs/a/" -> "a"
+  std::filesystem::path dir = std::filesystem::path(run_dir).lexically_normal();
+  return (dir.has_filename() ? dir : dir.parent_path()).filename().string();
+}
+
 }  // namespace
 
-std::vector<std::string> write_run_charts(const std::string& run_dir) {
+std::vector<std::string> write_run_charts(const std::string& run_dir, const PlotOptions& opts) {
   auto rows = read_metrics((std::filesystem::path(run_dir) / "metrics.jsonl").string());
-  // "runs/a/" -> "a": the run's name goes in the titles.
-  std::filesystem::path dir = std::filesystem::path(run_dir).lexically_normal();
-  std::string run = (dir.has_filename() ? dir : dir.parent_path()).filename().string();
-  struct Spec {
-    const char* file;
-    const char* title;
-    const char* y_label;
-    std::vector<std::pair<const char*, const char*>> keys;  // key, legend label
-  };
-  const Spec specs[] = {
-      {"loss",
-       "loss",
-       "cross-entropy (nats)",
-       {{"loss", "train loss"}, {"val_loss", "val loss"}, {"test_loss", "test loss"}}},
-      {"lr", "learning rate", "lr", {{"lr", "lr"}}},
-      {"grad_norm", "gradient norm", "grad norm", {{"grad_norm", "grad norm"}}},
-  };
+  const std::string run = opts.title.empty() ? run_name(run_dir) : opts.title;
   std::vector<std::string> written;
-  for (const Spec& sp : specs) {
-    Chart c{cat(sp.title, " - ", run), "step", sp.y_label, {}};
-    for (auto [key, label] : sp.keys) {
-      Series s = metric_series(rows, key, label);
-      if (!s.x.empty()) c.series.push_back(std::move(s));
-    }
-    if (!has_points(c)) continue;
-    std::string prefix = (std::filesystem::path(run_dir) / sp.file).string();
-    write_chart(c, prefix);
-    written.push_back(prefix + ".svg");
-    written.push_back(prefix + ".png");
+  auto emit = [&](Chart& c, const char* file) {
+    if (!has_points(c)) return;
+    std::string prefix = (std::filesystem::path(run_dir) / file).string();
+    for (std::string& f : write_chart(c, prefix, opts)) written.push_back(std::move(f));
+  };
+
+  Chart loss{cat("loss · ", run),
+             "step",
+             opts.log_loss ? "cross-entropy (nats, log scale)" : "cross-entropy (nats)",
+             {},
+             opts.log_loss};
+  Series train = metric_series(rows, "loss", "train loss");
+  if (!train.x.empty())
+    add_loss_series(loss, std::move(train), 0, opts.smoothing, "train loss (raw)",
+                    cat("train loss (EMA ", opts.smoothing, ")"));
+  int color = 1;
+  for (auto [key, label] : {std::pair{"val_loss", "val loss"}, {"test_loss", "test loss"}}) {
+    Series s = metric_series(rows, key, label);
+    s.color = color++;
+    if (!s.x.empty()) loss.series.push_back(std::move(s));
   }
+  emit(loss, "loss");
+
+  Chart lr{cat("learning rate · ", run), "step", "lr", {metric_series(rows, "lr", "lr")}};
+  emit(lr, "lr");
+  Chart gn{cat("gradient norm · ", run),
+           "step",
+           "grad norm",
+           {metric_series(rows, "grad_norm", "grad norm")}};
+  emit(gn, "grad_norm");
   return written;
 }
 
-void write_comparison_chart(const std::string& out_prefix, const std::vector<RunRef>& runs,
-                            const std::string& key) {
+std::vector<std::string> write_comparison_chart(const std::string& out_prefix,
+                                                const std::vector<RunRef>& runs,
+                                                const std::string& key, const PlotOptions& opts) {
   AERO_CHECK(!runs.empty(), "[plot] a comparison needs at least one run");
-  Chart c{key, "step", key, {}};
-  for (const RunRef& r : runs) {
-    std::string path = (std::filesystem::path(r.run_dir) / "metrics.jsonl").string();
-    Series s = metric_series(read_metrics(path), key, r.label);
+  const bool is_loss = key.find("loss") != std::string::npos;
+  const bool log = opts.log_loss && is_loss;
+  Chart c{opts.title.empty() ? key : opts.title, "step", log ? key + " (log scale)" : key, {}, log};
+  for (size_t i = 0; i < runs.size(); i++) {
+    std::string path = (std::filesystem::path(runs[i].run_dir) / "metrics.jsonl").string();
+    Series s = metric_series(read_metrics(path), key, runs[i].label);
     AERO_CHECK(!s.x.empty(), "[plot] ", path, " has no \"", key, "\" values to compare");
-    c.series.push_back(std::move(s));
+    // Only the train loss is noisy enough to smooth; val loss is already an average.
+    add_loss_series(c, std::move(s), int(i), key == "loss" ? opts.smoothing : 0, "", runs[i].label);
   }
-  write_chart(c, out_prefix);
+  return write_chart(c, out_prefix, opts);
 }
 
 }  // namespace aero
