@@ -86,14 +86,16 @@ void add_chat(CLI::App& app) {
       ->type_name("FILE");
   cmd->callback([a] {
     if (a->threads > 0) set_num_threads(a->threads);
-    auto [model, tok] = load_inference(a->model, a->format, a->tokenizer);
-    const int block = model->config().block_size;
+    const LoadedInference loaded = load_inference(a->model, a->format, a->tokenizer);
+    const std::unique_ptr<Generator> engine =
+        make_generator(loaded, {.max_batch = 1, .context = ContextPolicy::stop});
+    const Tokenizer* tok = &engine->tokenizer();
+    const int block = engine->context();
     if (a->gen.max_new <= 0) a->gen.max_new = std::min(128, block / 2);
     const int budget = block - a->gen.max_new;
     AERO_CHECK(budget >= 8, "[chat] --max-new ", a->gen.max_new, " leaves ", budget,
                " of the model's ", block,
                " tokens of context for the conversation; lower --max-new");
-    Engine engine(model, tok, {.max_batch = 1, .context = ContextPolicy::stop});
     const bool tty = ::isatty(STDIN_FILENO);
     std::ofstream log;
     if (!a->prompt_log.empty()) {
@@ -154,7 +156,7 @@ void add_chat(CLI::App& app) {
         std::fflush(stdout);
         return true;
       };
-      const GenerateResult r = engine.run(std::move(req));
+      const GenerateResult r = engine->run(std::move(req));
       std::fputs("\n", stdout);
       std::fflush(stdout);
       history.push_back({"assistant", trim(r.text)});

@@ -51,9 +51,9 @@ std::string read_stdin() {
   return s;
 }
 
-// Every line of `path` through one Engine; prints {"prompt","text","finish","tokens"} per line
+// Every line of `path` through one generator; prints {"prompt","text","finish","tokens"} per line
 // as soon as it and every line before it are done. Line i samples with seed + i.
-void generate_batch(Engine& engine, const std::string& path, const GenerateOpts& gen) {
+void generate_batch(Generator& engine, const std::string& path, const GenerateOpts& gen) {
   const std::string text = user_text(read_file(path, "--batch-file"), path);
   std::vector<std::string> prompts;
   for (size_t b = 0; b < text.size();) {
@@ -123,11 +123,12 @@ void add_generate(CLI::App& app) {
     a->gen.stop_at_eos = !*ignore_eos;
     AERO_CHECK(a->prompt.empty() + a->prompt_file.empty() + a->batch_file.empty() >= 2,
                "[generate] give one of --prompt, --prompt-file and --batch-file");
-    auto [model, tok] = load_inference(a->model, a->format, a->tokenizer);
+    const LoadedInference loaded = load_inference(a->model, a->format, a->tokenizer);
     EngineOpts eo;
     eo.max_batch = a->max_batch;
     eo.context = a->context == "stop" ? ContextPolicy::stop : ContextPolicy::slide;
-    Engine engine(model, tok, eo);
+    const std::unique_ptr<Generator> generator = make_generator(loaded, eo);
+    Generator& engine = *generator;
     if (!a->batch_file.empty()) {
       generate_batch(engine, a->batch_file, a->gen);
       return;
@@ -143,7 +144,7 @@ void add_generate(CLI::App& app) {
     }
     std::fputs(a->prompt.c_str(), stdout);
     SeqRequest req;
-    req.prompt = encode_prompt(*tok, a->prompt);
+    req.prompt = encode_prompt(engine.tokenizer(), a->prompt);
     req.opts = a->gen;
     if (a->stream)
       req.on_text = [](const std::string& t) {
