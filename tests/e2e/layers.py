@@ -25,8 +25,11 @@ def closure(layer, seen=None):
 bad = []
 for layer in deps:
     allowed = closure(layer) | {layer}
-    for name in sorted(os.listdir(os.path.join(src, layer))):
-        path = os.path.join(src, layer, name)
+    root = os.path.join(src, layer)
+    files = sorted(os.path.relpath(os.path.join(d, f), root)
+                   for d, _, fs in os.walk(root) for f in fs)
+    for name in files:
+        path = os.path.join(root, name)
         for n, line in enumerate(open(path, encoding="utf-8"), 1):
             m = re.match(r'#include "([a-z_]+)/', line)
             # aero/ is the public API (include/aero/), which src/api implements.
