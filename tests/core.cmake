@@ -15,7 +15,7 @@ set_tests_properties(core.threads_under_omp_proc_bind PROPERTIES LABELS cli)
 # AERO_LAYERS, the same table the per-layer libraries link by).
 add_test(NAME core.layers_include_only_lower_layers
          COMMAND ${AERO_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/e2e/layers.py
-                 ${PROJECT_SOURCE_DIR}/src ${AERO_LAYERS} "cli:server train")
+                 ${PROJECT_SOURCE_DIR}/src ${AERO_LAYERS} "cli:server train api")
 
 # A checkpoint from before the model registry loads, generates, evaluates and resumes as it did.
 add_test(NAME core.old_checkpoint_still_loads
