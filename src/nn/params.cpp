@@ -19,8 +19,8 @@ Param& ParamStore::declare(const std::string& name, const Shape& shape, Init ini
   AERO_CHECK(shape.ndim >= 1, "[params] parameter '", name, "' needs at least one dimension");
   for (int i = 0; i < shape.ndim; i++)
     AERO_CHECK(shape.d[i] > 0, "[params] parameter '", name, "' has shape ", shape.str());
-  AERO_CHECK(init != Init::normal || std >= 0.0f, "[params] parameter '", name, "': negative std ",
-             std);
+  AERO_CHECK((init != Init::normal && init != Init::uniform) || std >= 0.0f, "[params] parameter '",
+             name, "': negative std ", std);
   Param& p = params_.emplace_back();
   p.name = name;
   p.shape = shape;
@@ -62,6 +62,9 @@ void ParamStore::finalize(uint64_t seed) {
         break;
       case Init::normal:
         for (int64_t i = 0; i < n; i++) v[i] = float(p.std * rng.normal());
+        break;
+      case Init::uniform:
+        for (int64_t i = 0; i < n; i++) v[i] = float(p.std * (2.0 * rng.uniform() - 1.0));
         break;
     }
   }

@@ -18,13 +18,13 @@
 
 namespace aero {
 
-enum class Init { zeros, ones, normal };
+enum class Init { zeros, ones, normal, uniform };
 
 struct Param {
   std::string name;
   Shape shape;
   Init init = Init::zeros;
-  float std = 0.0f;  // for Init::normal: values ~ N(0, std²)
+  float std = 0.0f;  // Init::normal: values ~ N(0, std²); Init::uniform: ~ U(-std, std)
   // Weight decay applies to this tensor. Default: matrices (ndim >= 2) decay, norms and biases
   // (1-D) do not; the declarer may override.
   bool decay = true;

@@ -1,0 +1,92 @@
+#include "nn/lora.h"
+
+#include <cmath>
+#include <regex>
+
+namespace aero {
+
+float LoraConfig::scale() const { return rslora ? alpha / std::sqrt(float(r)) : alpha / float(r); }
+
+void LoraConfig::validate() const {
+  AERO_CHECK(r > 0, "[lora] r must be > 0, got ", r);
+  AERO_CHECK(alpha > 0, "[lora] alpha must be > 0, got ", alpha);
+  AERO_CHECK(dropout >= 0 && dropout < 1, "[lora] dropout must be in [0, 1), got ", dropout);
+  AERO_CHECK(targets.empty() != target_regex.empty(),
+             "[lora] give the target modules as a list of names or as one regular expression");
+}
+
+bool lora_matches(const LoraConfig& cfg, const std::string& module) {
+  if (!cfg.target_regex.empty()) return std::regex_match(module, std::regex(cfg.target_regex));
+  for (const std::string& t : cfg.targets)
+    if (module == t || module.ends_with("." + t)) return true;
+  return false;
+}
+
+LoraAdapter::LoraAdapter(ParamStore& store, const Linear& base, const LoraConfig& cfg)
+    : store_(&store), scale_(cfg.scale()), dropout_(cfg.dropout) {
+  // PEFT's A: kaiming_uniform_(a = sqrt(5)), which is U(-1/sqrt(in), 1/sqrt(in)).
+  a_ = &store.declare(base.name() + ".lora_A.weight", {cfg.r, base.in()}, Init::uniform,
+                      1.0f / std::sqrt(float(base.in())));
+  b_ = &store.declare(base.name() + ".lora_B.weight", {base.out(), cfg.r}, Init::zeros);
+}
+
+Var LoraAdapter::forward(Tape& tape, Var x) const {
+  Var h = dropout_ > 0 ? dropout(x, dropout_) : x;
+  return scale(linear(linear(h, store_->var(tape, *a_)), store_->var(tape, *b_)), scale_);
+}
+
+void LoraAdapter::fold_into(Param& weight, float sign) const {
+  const int64_t out = b_->shape[0], r = b_->shape[1], in = a_->shape[1];
+  const float* A = a_->value.f32();
+  const float* B = b_->value.f32();
+  float* W = weight.value.f32();
+  for (int64_t o = 0; o < out; o++)
+    for (int64_t i = 0; i < in; i++) {
+      double d = 0;
+      for (int64_t k = 0; k < r; k++) d += double(B[o * r + k]) * A[k * in + i];
+      W[o * in + i] += float(sign * scale_ * d);
+    }
+}
+
+void LoraAttachment::merge() {
+  if (merged) return;
+  for (size_t i = 0; i < modules.size(); i++) {
+    adapters[i]->fold_into(modules[i]->weight_param(), +1.0f);
+    modules[i]->adapter = nullptr;
+  }
+  merged = true;
+}
+
+void LoraAttachment::unmerge() {
+  if (!merged) return;
+  for (size_t i = 0; i < modules.size(); i++) {
+    adapters[i]->fold_into(modules[i]->weight_param(), -1.0f);
+    modules[i]->adapter = adapters[i].get();
+  }
+  merged = false;
+}
+
+LoraAttachment attach_lora(const std::vector<Linear*>& linears, ParamStore& store,
+                           const LoraConfig& cfg) {
+  cfg.validate();
+  LoraAttachment att;
+  for (Param& p : store.params()) p.trainable = false;
+  for (Linear* l : linears) {
+    if (!lora_matches(cfg, l->name())) continue;
+    AERO_CHECK(l->adapter == nullptr, "[lora] ", l->name(), " already has an adapter");
+    auto ad = std::make_unique<LoraAdapter>(store, *l, cfg);
+    att.params += ad->a().numel() + ad->b().numel();
+    l->adapter = ad.get();
+    att.modules.push_back(l);
+    att.adapters.push_back(std::move(ad));
+  }
+  if (att.modules.empty()) {
+    std::string names;
+    for (size_t i = 0; i < linears.size() && i < 8; i++)
+      names += (i ? ", " : "") + linears[i]->name();
+    fail("[lora] no module matches the targets (the model's modules are named like: ", names, ")");
+  }
+  return att;
+}
+
+}  // namespace aero

@@ -1,0 +1,176 @@
+// LoRA on the GPT's Linears: PEFT's module matching, step 0 equal to the base, gradients only
+// in A and B (checked against central differences), merged = unmerged, and a frozen base that
+// training leaves untouched bit for bit.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "models/gpt.h"
+#include "nn/lora.h"
+#include "op_test.h"
+#include "train/optimizer.h"
+
+using namespace aero;
+
+namespace {
+
+GptConfig small_gpt() {
+  GptConfig c;
+  c.vocab_size = 23;
+  c.block_size = 8;
+  c.n_layer = 2;
+  c.n_head = 2;
+  c.n_embd = 16;
+  c.ffn_hidden = 24;
+  c.bias = true;
+  c.init_std = 0.3f;
+  return c;
+}
+
+LoraConfig lora(std::vector<std::string> targets, int r = 4) {
+  LoraConfig c;
+  c.r = r;
+  c.alpha = 8;
+  c.targets = std::move(targets);
+  return c;
+}
+
+std::vector<float> logits(Gpt& m, const Tensor& ids) {
+  Tape tape;
+  tape.training = false;
+  NoGrad ng(tape);
+  const Tensor y = m.forward(tape, ids).value().contiguous_copy();
+  return std::vector<float>(y.f32(), y.f32() + y.numel());
+}
+
+std::vector<float> values(const ParamStore& s) {
+  return std::vector<float>(s.values_data(), s.values_data() + s.buffer_floats());
+}
+
+}  // namespace
+
+TEST(lora, modules_are_matched_as_peft_matches_them) {
+  const LoraConfig q = lora({"q", "wi_0"});
+  EXPECT_TRUE(lora_matches(q, "encoder.block.0.layer.0.SelfAttention.q"));
+  EXPECT_TRUE(lora_matches(q, "decoder.block.3.layer.1.EncDecAttention.q"));
+  EXPECT_TRUE(lora_matches(q, "q"));
+  EXPECT_TRUE(lora_matches(q, "decoder.block.3.layer.2.DenseReluDense.wi_0"));
+  EXPECT_FALSE(lora_matches(q, "decoder.block.3.layer.2.DenseReluDense.wo"));
+  EXPECT_FALSE(lora_matches(q, "encoder.block.0.layer.0.SelfAttention.qq"));
+  EXPECT_FALSE(lora_matches(q, "decoder.block.3.layer.2.DenseReluDense.wi_01"));
+  LoraConfig re;
+  re.target_regex = R"(.*\.(q|v))";  // a whole-name match, as PEFT's re.fullmatch
+  EXPECT_TRUE(lora_matches(re, "encoder.block.0.layer.0.SelfAttention.v"));
+  EXPECT_FALSE(lora_matches(re, "encoder.block.0.layer.0.SelfAttention.o"));
+  EXPECT_FALSE(lora_matches(re, "q.x"));
+  EXPECT_FLOAT_EQ(lora({"q"}, 16).scale(), 0.5f);
+  LoraConfig rs = lora({"q"}, 16);
+  rs.rslora = true;
+  EXPECT_FLOAT_EQ(rs.scale(), 2.0f);
+}
+
+TEST(lora, attaches_freezes_and_starts_at_the_base) {
+  const GptConfig cfg = small_gpt();
+  ParamStore base_store, store;
+  Gpt base(cfg, base_store), m(cfg, store);
+  base_store.finalize(5);
+  const LoraAttachment att = attach_lora(m.linears(), store, lora({"attn_q", "attn_v", "ffn_up"}));
+  store.finalize(5);                  // the same seed: the base weights come out the same
+  ASSERT_EQ(att.modules.size(), 6u);  // 3 per block, 2 blocks
+  // r (in + out) per module: attn_q and attn_v 4 (16 + 16), ffn_up 4 (16 + 24).
+  EXPECT_EQ(att.params, 2 * (2 * 4 * 32 + 4 * 40));
+  EXPECT_EQ(store.count("", /*trainable_only=*/true), att.params);
+  for (const Param& p : store.params()) {
+    const bool adapter = p.name.find(".lora_") != std::string::npos;
+    EXPECT_EQ(p.trainable, adapter) << p.name;
+    EXPECT_EQ(p.grad.defined(), adapter) << p.name;  // no gradient buffer for the base
+  }
+  const Tensor ids = test::random_ids({2, 6}, cfg.vocab_size, 1);
+  EXPECT_EQ(logits(m, ids), logits(base, ids));  // B = 0: step 0 is the base, exactly
+  test::expect_error([&] { attach_lora(m.linears(), store, lora({"attn_z"})); }, "[lora]",
+                     "no module matches");
+}
+
+TEST(lora, gradients_of_a_and_b_match_central_differences) {
+  const GptConfig cfg = small_gpt();
+  ParamStore store;
+  Gpt m(cfg, store);
+  const LoraAttachment att = attach_lora(m.linears(), store, lora({"attn_k", "ffn_down"}));
+  store.finalize(2);
+  for (const auto& ad : att.adapters)  // B away from zero, so A gets a gradient too
+    for (int64_t i = 0; i < ad->b().numel(); i++) ad->b().value.f32()[i] = 0.05f * float(i % 7 - 3);
+  const Tensor ids = test::random_ids({2, 6}, cfg.vocab_size, 3);
+  const Tensor tgt = test::random_ids({2, 6}, cfg.vocab_size, 4);
+  auto loss_of = [&] {
+    Tape tape;
+    tape.training = false;
+    NoGrad ng(tape);
+    return double(cross_entropy(m.forward(tape, ids), tgt).value().f32()[0]);
+  };
+  {
+    Tape tape;
+    tape.backward(cross_entropy(m.forward(tape, ids), tgt));
+  }
+  for (Param& p : store.params()) {
+    if (!p.trainable) continue;
+    const int64_t n = p.numel();
+    std::vector<float> g(p.grad.f32(), p.grad.f32() + n), w(p.value.f32(), p.value.f32() + n);
+    double gg = 0;
+    for (float x : g) gg += double(x) * x;
+    ASSERT_GT(gg, 0.0) << p.name;
+    const double eps = 1e-2, norm = std::sqrt(gg);
+    auto at = [&](double e) {
+      for (int64_t i = 0; i < n; i++) p.value.f32()[i] = float(w[i] + e * g[i] / norm);
+      return loss_of();
+    };
+    const double numeric = (at(eps) - at(-eps)) / (2 * eps);
+    std::copy(w.begin(), w.end(), p.value.f32());
+    EXPECT_NEAR(numeric, norm, 2e-2 * norm + 1e-5) << p.name;
+  }
+}
+
+TEST(lora, merged_equals_unmerged_and_training_leaves_the_base_untouched) {
+  const GptConfig cfg = small_gpt();
+  ParamStore store;
+  Gpt m(cfg, store);
+  LoraConfig lc = lora({"attn_q", "attn_k", "attn_v", "attn_output", "ffn_up", "ffn_down"});
+  lc.dropout = 0.1f;
+  LoraAttachment att = attach_lora(m.linears(), store, lc);
+  store.finalize(9);
+  const std::vector<float> before = values(store);
+  std::vector<float> base_before;
+  for (const Param& p : store.params())
+    if (!p.trainable)
+      base_before.insert(base_before.end(), p.value.f32(), p.value.f32() + p.numel());
+  // A few AdamW steps with weight decay: only A and B may move.
+  Optimizer opt(store, {.kind = OptimKind::adamw, .lr = 1e-2f, .weight_decay = 0.1f});
+  const Tensor ids = test::random_ids({2, 6}, cfg.vocab_size, 5);
+  const Tensor tgt = test::random_ids({2, 6}, cfg.vocab_size, 6);
+  for (int step = 0; step < 4; step++) {
+    Tape tape{uint64_t(step)};
+    tape.training = true;
+    tape.backward(cross_entropy(m.forward(tape, ids), tgt));
+    opt.step();
+    store.zero_grad();
+  }
+  std::vector<float> base_after;
+  for (const Param& p : store.params())
+    if (!p.trainable) base_after.insert(base_after.end(), p.value.f32(), p.value.f32() + p.numel());
+  EXPECT_EQ(base_after, base_before);  // bit for bit
+  EXPECT_NE(values(store), before);    // the adapters did move
+  const std::vector<float> unmerged = logits(m, ids);
+  att.merge();
+  const std::vector<float> merged = logits(m, ids);
+  ASSERT_EQ(merged.size(), unmerged.size());
+  for (size_t i = 0; i < merged.size(); i++) EXPECT_NEAR(merged[i], unmerged[i], 1e-5) << i;
+  att.unmerge();
+  const std::vector<float> again = logits(m, ids);
+  for (size_t i = 0; i < again.size(); i++) EXPECT_NEAR(again[i], unmerged[i], 1e-5) << i;
+  size_t k = 0;
+  for (const Param& p : store.params()) {
+    if (p.trainable) continue;
+    for (int64_t i = 0; i < p.numel(); i++, k++)
+      ASSERT_NEAR(p.value.f32()[i], base_before[k], 1e-6) << p.name;
+  }
+}
