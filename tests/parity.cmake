@@ -4,14 +4,19 @@ set(AERO_PARITY_DATA ${CMAKE_CURRENT_BINARY_DIR}/parity_data)
 file(GLOB AERO_PARITY_TESTS CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/parity/*.cpp)
 add_executable(aero_parity_tests ${AERO_PARITY_TESTS})
 target_link_libraries(aero_parity_tests PRIVATE aero_lib GTest::gtest GTest::gtest_main)
-target_compile_definitions(aero_parity_tests PRIVATE AERO_PARITY_DATA="${AERO_PARITY_DATA}")
+target_compile_definitions(aero_parity_tests PRIVATE AERO_PARITY_DATA="${AERO_PARITY_DATA}"
+                           AERO_PYTHON="${AERO_PYTHON}"
+                           AERO_REFERENCE_DIR="${CMAKE_CURRENT_SOURCE_DIR}/reference")
 
 add_test(NAME parity.reference.gpt
          COMMAND ${AERO_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/gpt_ref.py ${AERO_PARITY_DATA})
 add_test(NAME parity.reference.optim
          COMMAND ${AERO_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/optim_ref.py
                  ${AERO_PARITY_DATA}/optim.safetensors)
-set_tests_properties(parity.reference.gpt parity.reference.optim PROPERTIES
+add_test(NAME parity.reference.peft
+         COMMAND ${AERO_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/peft_ref.py write
+                 ${AERO_PARITY_DATA}/peft_gpt)
+set_tests_properties(parity.reference.gpt parity.reference.optim parity.reference.peft PROPERTIES
                      FIXTURES_SETUP aero_parity_ref LABELS parity)
 gtest_discover_tests(aero_parity_tests TEST_PREFIX "parity." DISCOVERY_TIMEOUT 60
                      PROPERTIES LABELS parity FIXTURES_REQUIRED aero_parity_ref)

@@ -106,7 +106,7 @@ void add_chat(CLI::App& app) {
       std::printf(
           "Chat with %s (%s). /reset clears the history, /system TEXT sets the system "
           "prompt, /quit ends.\n",
-          a->model.c_str(), weight_format_name(model->format()));
+          a->model.c_str(), weight_format_name(loaded.model->format()));
       if (std::strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
         std::fprintf(stderr,
                      "[chat] no UTF-8 locale is installed (C.UTF-8), so letters outside ASCII "

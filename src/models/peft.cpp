@@ -1,0 +1,159 @@
+#include "models/peft.h"
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "io/atomic_file.h"
+#include "io/safetensors.h"
+
+namespace aero {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kPrefix = "base_model.model.";
+
+// "base_model.model.<module>.lora_A.weight" -> (<module>, 'A'); ('\0') for any other name.
+std::pair<std::string, char> split_key(const std::string& key) {
+  for (char which : {'A', 'B'}) {
+    const std::string tail = std::string(".lora_") + which + ".weight";
+    if (key.rfind(kPrefix, 0) == 0 && key.ends_with(tail) &&
+        key.size() > std::strlen(kPrefix) + tail.size())
+      return {key.substr(std::strlen(kPrefix), key.size() - std::strlen(kPrefix) - tail.size()),
+              which};
+  }
+  return {"", '\0'};
+}
+
+}  // namespace
+
+PeftAdapter read_peft_adapter(const std::string& dir) {
+  const std::string cfg_path = (fs::path(dir) / "adapter_config.json").string();
+  const std::string st_path = (fs::path(dir) / "adapter_model.safetensors").string();
+  AERO_CHECK(fs::is_regular_file(cfg_path), "[peft] ", cfg_path, ": missing");
+  if (!fs::is_regular_file(st_path)) {
+    AERO_CHECK(!fs::exists(fs::path(dir) / "adapter_model.bin"), "[peft] ", dir,
+               " holds adapter_model.bin (a pickle): save the adapter with safetensors "
+               "(PEFT's default)");
+    fail("[peft] ", st_path, ": missing");
+  }
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(read_file(cfg_path));
+  } catch (const nlohmann::json::exception& e) {
+    fail("[peft] ", cfg_path, ": invalid JSON: ", e.what());
+  }
+  PeftAdapter a;
+  try {
+    AERO_CHECK(j.is_object(), "[peft] ", cfg_path, ": not a JSON object");
+    const std::string type = j.value("peft_type", "");
+    AERO_CHECK(type == "LORA", "[peft] ", cfg_path, ": peft_type '", type,
+               "' is not supported (aero reads LORA adapters)");
+    auto refuse = [&](const char* key, bool bad, const std::string& why) {
+      AERO_CHECK(!bad, "[peft] ", cfg_path, ": ", key, " ", why);
+    };
+    refuse("use_dora", j.value("use_dora", false), "(DoRA) is not supported");
+    refuse("bias", j.contains("bias") && !j["bias"].is_null() && j["bias"] != "none",
+           "must be \"none\" (trained biases are not supported)");
+    refuse("fan_in_fan_out", j.value("fan_in_fan_out", false),
+           "is set (Conv1D weights stored transposed): not supported");
+    refuse("modules_to_save",
+           j.contains("modules_to_save") && !j["modules_to_save"].is_null() &&
+               !j["modules_to_save"].empty(),
+           "is not supported yet (whole modules saved beside the adapter)");
+    a.lora.r = j.at("r").get<int>();
+    a.lora.alpha = j.at("lora_alpha").get<float>();
+    a.lora.dropout = j.value("lora_dropout", 0.0f);
+    a.lora.rslora = j.value("use_rslora", false);
+    const auto& t = j.at("target_modules");
+    if (t.is_string())
+      a.lora.target_regex = t.get<std::string>();
+    else
+      a.lora.targets = t.get<std::vector<std::string>>();
+    if (j.contains("task_type") && j["task_type"].is_string()) a.task_type = j["task_type"];
+    if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
+      a.base_model = j["base_model_name_or_path"];
+    a.lora.validate();
+  } catch (const nlohmann::json::exception& e) {
+    fail("[peft] ", cfg_path, ": ", e.what());
+  }
+  SafetensorsFile f(st_path);
+  for (const StEntry& e : f.entries()) {
+    const auto [module, which] = split_key(e.name);
+    AERO_CHECK(which != '\0', "[peft] ", st_path, ": unexpected tensor '", e.name,
+               "' (expected base_model.model.<module>.lora_A.weight / .lora_B.weight)");
+    AERO_CHECK(e.shape.size() == 2, "[peft] ", st_path, ": '", e.name, "' has shape ",
+               e.shape_str(), ", expected a matrix");
+    const int64_t r = which == 'A' ? e.shape[0] : e.shape[1];
+    AERO_CHECK(r == a.lora.r, "[peft] ", st_path, ": '", e.name, "' has rank ", r,
+               " but adapter_config.json says r = ", a.lora.r);
+    auto& slot = a.weights[module];
+    (which == 'A' ? slot.first : slot.second) = f.read_f32(e.name);
+  }
+  for (const auto& [module, ab] : a.weights)
+    AERO_CHECK(ab.first.defined() && ab.second.defined(), "[peft] ", st_path, ": module ", module,
+               " has only one of lora_A and lora_B");
+  AERO_CHECK(!a.weights.empty(), "[peft] ", st_path, ": no LoRA tensors");
+  return a;
+}
+
+void write_peft_adapter(const std::string& dir, const LoraConfig& cfg, const LoraAttachment& att,
+                        const std::string& task_type, const std::string& base_model) {
+  AERO_CHECK(!att.merged, "[peft] unmerge the adapter before saving it");
+  fs::create_directories(dir);
+  nlohmann::ordered_json j;
+  j["peft_type"] = "LORA";
+  j["task_type"] =
+      task_type.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(task_type);
+  j["base_model_name_or_path"] = base_model;
+  j["r"] = cfg.r;
+  j["lora_alpha"] = shortest_decimal(cfg.alpha);
+  j["lora_dropout"] = shortest_decimal(cfg.dropout);
+  if (cfg.target_regex.empty())
+    j["target_modules"] = cfg.targets;
+  else
+    j["target_modules"] = cfg.target_regex;
+  j["bias"] = "none";
+  j["fan_in_fan_out"] = false;
+  j["use_rslora"] = cfg.rslora;
+  j["use_dora"] = false;
+  j["modules_to_save"] = nullptr;
+  j["inference_mode"] = true;
+  std::vector<StTensorRef> t;
+  for (size_t i = 0; i < att.modules.size(); i++) {
+    const std::string m = kPrefix + att.modules[i]->name();
+    t.emplace_back(m + ".lora_A.weight", att.adapters[i]->a().value);
+    t.emplace_back(m + ".lora_B.weight", att.adapters[i]->b().value);
+  }
+  write_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), t, {{"format", "pt"}});
+  write_file_atomic((fs::path(dir) / "adapter_config.json").string(), j.dump(2) + "\n");
+}
+
+void load_peft_weights(const PeftAdapter& adapter, LoraAttachment& att) {
+  std::set<std::string> used;
+  for (size_t i = 0; i < att.modules.size(); i++) {
+    const std::string& m = att.modules[i]->name();
+    auto it = adapter.weights.find(m);
+    AERO_CHECK(it != adapter.weights.end(), "[peft] the adapter has no weights for module ", m,
+               " (trained on another model, or with other target_modules?)");
+    const Param& a = att.adapters[i]->a();
+    const Param& b = att.adapters[i]->b();
+    AERO_CHECK(it->second.first.shape() == a.shape && it->second.second.shape() == b.shape,
+               "[peft] module ", m, ": the adapter's A ", it->second.first.shape().str(), " and B ",
+               it->second.second.shape().str(), " do not fit the model's ", a.shape.str(), " and ",
+               b.shape.str());
+    used.insert(m);
+  }
+  for (const auto& [m, ab] : adapter.weights)
+    AERO_CHECK(used.count(m), "[peft] the adapter has weights for ", m,
+               ", which the model has no such module for");
+  for (size_t i = 0; i < att.modules.size(); i++) {
+    const auto& [A, B] = adapter.weights.at(att.modules[i]->name());
+    std::copy(A.f32(), A.f32() + A.numel(), att.adapters[i]->a().value.f32());
+    std::copy(B.f32(), B.f32() + B.numel(), att.adapters[i]->b().value.f32());
+  }
+}
+
+}  // namespace aero
