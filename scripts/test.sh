@@ -5,8 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
-# llama.cpp (npm's node-llama-cpp) for the GGUF export tests; without it they are skipped.
-scripts/llama-cpp.sh || echo "aero: warning: llama.cpp could not be installed; formats.llama_cpp_* tests are skipped" >&2
+# llama.cpp (npm's node-llama-cpp) for the GGUF export tests; without it they are skipped, except
+# under CI=true, where they must run (and fail without it), so a failed install stops here.
+if ! scripts/llama-cpp.sh; then
+  if [[ ${CI:-} == true || ${CI:-} == 1 ]]; then
+    echo "aero: error: llama.cpp could not be installed (scripts/llama-cpp.sh); CI runs formats.llama_cpp_* tests" >&2
+    exit 1
+  fi
+  echo "aero: warning: llama.cpp could not be installed; formats.llama_cpp_* tests are skipped" >&2
+fi
 scripts/build.sh
 cd "${AERO_BUILD_DIR:-build}"
 ctest --output-on-failure -j"$(nproc)" "$@"

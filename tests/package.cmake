@@ -1,7 +1,6 @@
 # Installing and packaging: aero --version, bash completion, cmake --install + an example built
 # against the installed CMake package, and (slow) the .deb in a fresh Debian 12 root.
-add_test(NAME install.version
-         COMMAND bash -c "$<TARGET_FILE:aero> --version")
+add_test(NAME install.version COMMAND $<TARGET_FILE:aero> --version)
 set_tests_properties(install.version PROPERTIES LABELS cli
   PASS_REGULAR_EXPRESSION "^aero ${PROJECT_VERSION} \\(git [0-9a-f]+(-[0-9]+-g[0-9a-f]+)?(-dirty)?\\)\n$")
 
