@@ -41,3 +41,10 @@ add_test(NAME train.kjv_char_small_matches_pytorch
                  ${AERO_KJV_STEPS})
 set_tests_properties(train.kjv_char_small_matches_pytorch PROPERTIES LABELS "slow;parity"
   TIMEOUT 900)
+
+# LoRA fine-tuning: adapter-only checkpoints over an untouched base, exact resume, PEFT out and in.
+add_test(NAME train.lora_finetune
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/lora_finetune.sh $<TARGET_FILE:aero>
+                 ${AERO_PYTHON})
+set_tests_properties(train.lora_finetune PROPERTIES LABELS cli TIMEOUT 180
+                     PASS_REGULAR_EXPRESSION "lora finetune: all checks passed")

@@ -17,6 +17,7 @@ void add_doctor(CLI::App& app);
 void add_tokenizer(CLI::App& app);
 void add_data(CLI::App& app);
 void add_train(CLI::App& app);
+void add_finetune(CLI::App& app);
 void add_eval(CLI::App& app);
 void add_info(CLI::App& app);
 void add_plot(CLI::App& app);

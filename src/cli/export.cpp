@@ -1,4 +1,5 @@
 // aero export gguf --model CKPT --out FILE [--type f32|q8_0]: a model for llama.cpp.
+// aero export peft --model RUN --out DIR: a LoRA fine-tune's adapter in PEFT's format.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -7,6 +8,7 @@
 #include "core/error.h"
 #include "models/export_gguf.h"
 #include "models/load.h"
+#include "models/peft.h"
 
 namespace aero::cli {
 
@@ -51,6 +53,25 @@ void add_export(CLI::App& app) {
     if (r.padded) std::printf(" + %d padding tokens", r.padded);
     std::printf("\n");
     for (const std::string& w : r.warnings) std::fprintf(stderr, "aero: warning: %s\n", w.c_str());
+  });
+
+  auto* peft = cmd->add_subcommand("peft", "A LoRA fine-tune's adapter as a PEFT directory");
+  peft->add_option("--model,-m", a->model, "LoRA run or checkpoint (aero finetune --lora)")
+      ->required();
+  peft->add_option("--out,-o", a->out,
+                   "Directory to write (adapter_config.json, "
+                   "adapter_model.safetensors)")
+      ->required();
+  peft->callback([a] {
+    LoadedModel m = load_model(a->model);
+    AERO_CHECK(m.lora, "[export] ", m.dir, " has no LoRA adapters (fine-tune with --lora)");
+    const ModelFamily family = m.cfg.arch().family;
+    const std::string task = family == ModelFamily::seq2seq     ? "SEQ_2_SEQ_LM"
+                             : family == ModelFamily::causal_lm ? "CAUSAL_LM"
+                                                                : "";
+    write_peft_adapter(a->out, m.lora_cfg, *m.lora, task, read_checkpoint_model_config(m.dir).base);
+    std::printf("wrote %s: %zu modules, r %d, %lld parameters\n", a->out.c_str(),
+                m.lora->modules.size(), m.lora_cfg.r, static_cast<long long>(m.lora->params));
   });
 }
 

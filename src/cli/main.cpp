@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   aero::cli::add_tokenizer(app);
   aero::cli::add_info(app);
   aero::cli::add_train(app);
+  aero::cli::add_finetune(app);
   aero::cli::add_eval(app);
   aero::cli::add_generate(app);
   aero::cli::add_quantize(app);

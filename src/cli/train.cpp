@@ -1,4 +1,5 @@
 // aero train --config C [--set section.key=value ...] [--resume [DIR]] [--help-config]
+// aero finetune --base RUN [--config C] [--lora r=16,alpha=32,dropout=0.1,targets=q,v] [--set ...]
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -11,6 +12,70 @@
 #include "train/trainer.h"
 
 namespace aero::cli {
+
+namespace {
+
+// Prints the resolved config, trains (resuming from ckpt when given), redraws the charts after
+// every evaluation and prints where the run ended.
+void run_training(const RunConfig& cfg, const std::string& ckpt, bool resuming) {
+  const nlohmann::json resolved = run_config_to_json(cfg);
+  for (const auto& [section, fields] : resolved.items())
+    std::printf("%s: %s\n", section.c_str(), fields.dump().c_str());
+  std::fflush(stdout);
+  Trainer trainer(cfg);
+  // A chart that cannot be written is reported, never a reason to stop training.
+  trainer.on_eval = [](const std::string& run_dir) {
+    try {
+      write_run_charts(run_dir);
+    } catch (const Error& e) {
+      log_warn("[train] charts not updated: ", e.what());
+    }
+  };
+  if (!ckpt.empty()) {
+    trainer.resume_from(ckpt);
+    log_info("[train] resumed from ", ckpt, " at step ", trainer.state().step);
+  } else if (resuming) {
+    log_info("[train] no checkpoint in ", cfg.train.out_dir, "; starting at step 0");
+  }
+  const TrainResult r = trainer.run();
+  std::printf("steps %lld%s%s, checkpoint %s\n", static_cast<long long>(r.steps),
+              r.early_stopped ? " (early stop)" : "",
+              r.time_limited  ? " (time limit)"
+              : r.interrupted ? " (interrupted)"
+                              : "",
+              r.last_checkpoint.empty() ? "-" : r.last_checkpoint.c_str());
+}
+
+// "r=16,alpha=32,dropout=0.1,targets=q,k,v" -> lora fields; `targets` takes every item after
+// it that is not itself key=value.
+void parse_lora_spec(const std::string& spec, RunConfig& cfg) {
+  std::vector<std::string> items;
+  for (size_t b = 0; b <= spec.size();) {
+    const size_t e = std::min(spec.find(',', b), spec.size());
+    if (e > b) items.push_back(spec.substr(b, e - b));
+    b = e + 1;
+  }
+  std::vector<std::string> targets;
+  bool in_targets = false;
+  for (const std::string& it : items) {
+    const size_t eq = it.find('=');
+    if (eq == std::string::npos) {
+      AERO_CHECK(in_targets, "[finetune] --lora: '", it,
+                 "' is not key=value (e.g. r=16,alpha=32,targets=q,v)");
+      targets.push_back(it);
+      continue;
+    }
+    const std::string key = it.substr(0, eq), value = it.substr(eq + 1);
+    in_targets = key == "targets";
+    if (in_targets)
+      targets.push_back(value);
+    else
+      apply_override(cfg, "lora." + key + "=" + value);
+  }
+  if (!targets.empty()) cfg.lora.targets = targets;
+}
+
+}  // namespace
 
 void add_train(CLI::App& app) {
   struct Args {
@@ -49,33 +114,51 @@ void add_train(CLI::App& app) {
     for (const auto& s : a->sets) apply_override(cfg, s);
     if (resuming && ckpt.empty() && std::filesystem::is_directory(cfg.train.out_dir))
       ckpt = find_checkpoint(cfg.train.out_dir);
-    const nlohmann::json resolved = run_config_to_json(cfg);
-    for (const auto& [section, fields] : resolved.items())
-      std::printf("%s: %s\n", section.c_str(), fields.dump().c_str());
-    std::fflush(stdout);
-    Trainer trainer(cfg);
-    // Charts follow the run: redrawn after every evaluation. A chart that cannot be written
-    // is reported, never a reason to stop training.
-    trainer.on_eval = [](const std::string& run_dir) {
-      try {
-        write_run_charts(run_dir);
-      } catch (const Error& e) {
-        log_warn("[train] charts not updated: ", e.what());
-      }
-    };
-    if (!ckpt.empty()) {
-      trainer.resume_from(ckpt);
-      log_info("[train] resumed from ", ckpt, " at step ", trainer.state().step);
-    } else if (resuming) {
-      log_info("[train] no checkpoint in ", cfg.train.out_dir, "; starting at step 0");
+    run_training(cfg, ckpt, resuming);
+  });
+}
+
+void add_finetune(CLI::App& app) {
+  struct Args {
+    std::string base, config, lora, out;
+    std::vector<std::string> sets;
+    bool resume = false;
+  };
+  auto a = std::make_shared<Args>();
+  auto* cmd = app.add_subcommand(
+      "finetune", "Fine-tune a trained model: LoRA adapters (--lora) or every weight, from --base");
+  cmd->add_option("--base,-b", a->base, "Checkpoint or run directory of the model to start from")
+      ->required();
+  cmd->add_option("--config,-c", a->config,
+                  "Run config for the fine-tune (data, train); default: the base's own, with its "
+                  "data");
+  cmd->add_option("--lora", a->lora,
+                  "Adapters instead of full fine-tuning: r=16,alpha=32,dropout=0.1,"
+                  "targets=attn_q,attn_v (names matched as PEFT matches them)");
+  cmd->add_option("--out,-o", a->out, "Run directory to write (train.out_dir)")->required();
+  cmd->add_option("--set", a->sets, "Override a field: section.key=value (repeatable)");
+  cmd->add_flag("--resume", a->resume,
+                "Continue the fine-tune in --out from its latest checkpoint");
+  cmd->callback([a] {
+    const std::string base = find_checkpoint(a->base);
+    AERO_CHECK(!base.empty(), "[finetune] --base ", a->base, " holds no checkpoint");
+    RunConfig cfg = a->config.empty() ? read_checkpoint_config(base)
+                                      : load_run_config(resolve_config(a->config));
+    // The architecture is the base's: only what a fine-tune may change comes from --config.
+    const RunConfig base_cfg = read_checkpoint_config(base);
+    cfg.model = base_cfg.model;
+    if (a->config.empty()) {
+      cfg.train = TrainConfig{};
+      cfg.train.optim.lr = 1e-4f;  // a fine-tune moves from trained weights, gently
     }
-    const TrainResult r = trainer.run();
-    std::printf("steps %lld%s%s, checkpoint %s\n", static_cast<long long>(r.steps),
-                r.early_stopped ? " (early stop)" : "",
-                r.time_limited  ? " (time limit)"
-                : r.interrupted ? " (interrupted)"
-                                : "",
-                r.last_checkpoint.empty() ? "-" : r.last_checkpoint.c_str());
+    cfg.train.init_from = base;
+    cfg.train.out_dir = a->out;
+    cfg.lora = LoraConfig{};
+    if (!a->lora.empty()) parse_lora_spec(a->lora, cfg);
+    for (const auto& s : a->sets) apply_override(cfg, s);
+    std::string ckpt;
+    if (a->resume && std::filesystem::is_directory(a->out)) ckpt = find_checkpoint(a->out);
+    run_training(cfg, ckpt, a->resume);
   });
 }
 

@@ -304,6 +304,7 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
                                                            WeightFormat format) {
   if (!is_regular_file(path)) {
     LoadedModel lm = load_model(path);
+    if (lm.lora) lm.lora->merge();  // adapters folded into the base weights the engine reads
     auto model = std::make_shared<InferenceModel>(lm.cfg, *lm.store, format);
     model->impl_->tokenizer_path = lm.tokenizer;
     return model;

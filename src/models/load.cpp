@@ -21,6 +21,9 @@ CheckpointModelConfig read_checkpoint_model_config(const std::string& ckpt_dir) 
     c.model.validate();
     if (j.contains("data") && j["data"].is_object() && j["data"].contains("tokenizer"))
       c.tokenizer = j["data"]["tokenizer"].get<std::string>();
+    if (j.contains("lora")) lora_config_fields().from_json(c.lora, j["lora"]);
+    if (j.contains("train") && j["train"].is_object() && j["train"].contains("init_from"))
+      c.base = j["train"]["init_from"].get<std::string>();
   } catch (const Error& e) {
     std::string msg = e.what();
     if (msg.rfind('[', 0) == 0 && msg.find("] ") != std::string::npos)
@@ -32,8 +35,16 @@ CheckpointModelConfig read_checkpoint_model_config(const std::string& ckpt_dir) 
   return c;
 }
 
+BuiltModel build_model(const ModelConfig& cfg, const LoraConfig& lora, ParamStore& store) {
+  BuiltModel b;
+  b.model = build_model(cfg, store);
+  if (lora.r > 0)
+    b.lora = std::make_unique<LoraAttachment>(attach_lora(b.model->linears(), store, lora));
+  return b;
+}
+
 void load_checkpoint_weights(const std::string& ckpt_dir, const std::string& arch,
-                             ParamStore& store) {
+                             ParamStore& store, bool init) {
   const std::string model_path = checkpoint_file(ckpt_dir, "model.safetensors");
   // Stage every weight first, so a bad file changes nothing.
   Tensor staged = Tensor::zeros({std::max<int64_t>(1, store.buffer_floats())});
@@ -69,11 +80,12 @@ void load_checkpoint_weights(const std::string& ckpt_dir, const std::string& arc
     });
   }
   for (const Param& p : store.params())
-    AERO_CHECK(filled.count(p.name), "[checkpoint] ", model_path, ": no tensor '", p.name, "'",
-               base.empty() ? "" : " (nor in its base " + base + ")",
+    AERO_CHECK(filled.count(p.name) || (init && p.trainable), "[checkpoint] ", model_path,
+               ": no tensor '", p.name, "'", base.empty() ? "" : " (nor in its base " + base + ")",
                " (a checkpoint of another model configuration?)");
   for (Param& p : store.params())
-    std::copy(staged.f32() + p.offset, staged.f32() + p.offset + p.numel(), p.value.f32());
+    if (filled.count(p.name))
+      std::copy(staged.f32() + p.offset, staged.f32() + p.offset + p.numel(), p.value.f32());
 }
 
 LoadedModel load_model(const std::string& path) {
@@ -82,9 +94,12 @@ LoadedModel load_model(const std::string& path) {
   AERO_CHECK(!m.dir.empty(), "[checkpoint] ", path, " holds no checkpoint");
   CheckpointModelConfig c = read_checkpoint_model_config(m.dir);
   m.cfg = std::move(c.model);
+  m.lora_cfg = c.lora;
   m.tokenizer = std::move(c.tokenizer);
   m.store = std::make_unique<ParamStore>();
-  m.model = build_model(m.cfg, *m.store);
+  BuiltModel b = build_model(m.cfg, m.lora_cfg, *m.store);
+  m.model = std::move(b.model);
+  m.lora = std::move(b.lora);
   m.store->finalize(0);
   load_checkpoint_weights(m.dir, m.cfg.arch().name, *m.store);
   return m;

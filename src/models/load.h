@@ -5,31 +5,45 @@
 #include <string>
 
 #include "models/model.h"
+#include "nn/lora.h"
 
 namespace aero {
 
-// config.json of a checkpoint: the model section and data.tokenizer.
+// config.json of a checkpoint: the model section, its adapters and data.tokenizer.
 struct CheckpointModelConfig {
   ModelConfig model;
+  LoraConfig lora;        // r = 0: none
   std::string tokenizer;  // "" when the run named none
+  std::string base;       // train.init_from: the model a fine-tune started from ("" if none)
 };
+
+// A model built on a store (not finalized), with LoRA adapters attached when lora.r > 0 (the
+// rest of the store is then frozen).
+struct BuiltModel {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<LoraAttachment> lora;  // null without adapters
+};
+BuiltModel build_model(const ModelConfig& cfg, const LoraConfig& lora, ParamStore& store);
 CheckpointModelConfig read_checkpoint_model_config(const std::string& ckpt_dir);
 
 // Loads the weights of a checkpoint into `store` (built from the checkpoint's config and
 // finalized) after checking the format, the arch and every name and shape: every parameter must
 // be in the file (or, for a checkpoint of the trainable part only, in its base), and nothing
-// else may be. On any error the store is unchanged.
+// else may be. With `init`, trainable parameters the file lacks keep their values (a base
+// checkpoint starting a LoRA run has no adapters). On any error the store is unchanged.
 void load_checkpoint_weights(const std::string& ckpt_dir, const std::string& arch,
-                             ParamStore& store);
+                             ParamStore& store, bool init = false);
 
 // A trained model ready to run: the checkpoint found from `path` (a checkpoint or a run
 // directory), its config and the model with its weights.
 struct LoadedModel {
   std::string dir;
   ModelConfig cfg;
+  LoraConfig lora_cfg;
   std::string tokenizer;
   std::unique_ptr<ParamStore> store;  // the model keeps a reference: the address must not move
   std::unique_ptr<Model> model;
+  std::unique_ptr<LoraAttachment> lora;  // the adapters, unmerged; null without
 };
 LoadedModel load_model(const std::string& path);
 

@@ -15,6 +15,24 @@ void LoraConfig::validate() const {
              "[lora] give the target modules as a list of names or as one regular expression");
 }
 
+const FieldTable<LoraConfig>& lora_config_fields() {
+  static const FieldTable<LoraConfig> table = [] {
+    using C = LoraConfig;
+    FieldTable<C> t("lora");
+    t.add("r", &C::r, "rank of the adapters; 0: no adapters (full training)")
+        .add("alpha", &C::alpha, "scale numerator: the LoRA path is scaled by alpha / r")
+        .add("dropout", &C::dropout, "dropout on the LoRA path's input (training only)")
+        .add("rslora", &C::rslora, "scale by alpha / sqrt(r) (rank-stabilised LoRA)")
+        .add("targets", &C::targets,
+             "modules to adapt, matched as PEFT does: a name matches itself and every module "
+             "whose name ends in .name (GPT: attn_q attn_k attn_v attn_output ffn_up ffn_down)")
+        .add("target_regex", &C::target_regex,
+             "instead of targets: a regular expression the whole module name must match");
+    return t;
+  }();
+  return table;
+}
+
 bool lora_matches(const LoraConfig& cfg, const std::string& module) {
   if (!cfg.target_regex.empty()) return std::regex_match(module, std::regex(cfg.target_regex));
   for (const std::string& t : cfg.targets)

@@ -8,12 +8,13 @@
 #include <string>
 #include <vector>
 
+#include "core/config.h"
 #include "nn/layers.h"
 
 namespace aero {
 
 struct LoraConfig {
-  int r = 8;
+  int r = 0;  // rank; 0: no adapters (a run config's default)
   float alpha = 8.0f;
   float dropout = 0.0f;  // on the LoRA path's input, training only
   bool rslora = false;   // scale alpha / sqrt(r) instead of alpha / r
@@ -26,6 +27,9 @@ struct LoraConfig {
   float scale() const;
   void validate() const;
 };
+
+// The "lora" section of a run config: r, alpha, dropout, rslora, targets, target_regex.
+const FieldTable<LoraConfig>& lora_config_fields();
 
 // Whether PEFT would adapt the module named `module`.
 bool lora_matches(const LoraConfig& cfg, const std::string& module);

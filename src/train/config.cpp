@@ -64,6 +64,9 @@ const FieldTable<TrainConfig>& train_config_fields() {
         .add("log_every", &C::log_every, "steps between metrics lines")
         .add("seed", &C::seed, "seed of initialisation, batches and dropout")
         .add("out_dir", &C::out_dir, "run directory: checkpoints and metrics.jsonl")
+        .add("init_from", &C::init_from,
+             "checkpoint or run directory whose weights start the run (fine-tuning); with LoRA "
+             "the checkpoints hold the adapters and name it as their base")
         .add("keep_last", &C::keep_last, "checkpoints to keep (the best is kept as well)")
         .add("early_stop", &C::early_stop,
              "stop after this many evaluations without a better val loss; 0: off")
@@ -124,8 +127,10 @@ RunConfig run_config_from_json(const nlohmann::json& j, const std::string& where
         train_config_fields().from_json(c.train, it.value());
       else if (it.key() == "data")
         data_config_fields().from_json(c.data, it.value());
+      else if (it.key() == "lora")
+        lora_config_fields().from_json(c.lora, it.value());
       else
-        fail("[config] unknown section '", it.key(), "' (known: model, train, data)");
+        fail("[config] unknown section '", it.key(), "' (known: model, train, data, lora)");
     }
   });
   return c;
@@ -147,6 +152,7 @@ RunConfig load_run_config(const std::string& path) {
 
 nlohmann::json run_config_to_json(const RunConfig& c) {
   return {{"model", c.model.to_json()},
+          {"lora", lora_config_fields().to_json(c.lora)},
           {"train", train_config_fields().to_json(c.train)},
           {"data", data_config_fields().to_json(c.data)}};
 }
@@ -166,8 +172,10 @@ void apply_override(RunConfig& c, const std::string& assignment) {
       train_config_fields().set_from_string(c.train, key, value);
     else if (section == "data")
       data_config_fields().set_from_string(c.data, key, value);
+    else if (section == "lora")
+      lora_config_fields().set_from_string(c.lora, key, value);
     else
-      fail("[config] unknown section '", section, "' (known: model, train, data)");
+      fail("[config] unknown section '", section, "' (known: model, train, data, lora)");
   });
 }
 
@@ -179,7 +187,7 @@ std::string run_config_help() {
              defaults.fields().help();
   }
   return model + "train:\n" + train_config_fields().help() + "data:\n" +
-         data_config_fields().help();
+         data_config_fields().help() + "lora:\n" + lora_config_fields().help();
 }
 
 }  // namespace aero

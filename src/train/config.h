@@ -1,5 +1,6 @@
-// A training run's configuration: the model, the optimisation and the data, each with its own
-// field table, loaded from one JSON file {"model": {...}, "train": {...}, "data": {...}} and
+// A training run's configuration: the model, the optimisation, the data and optional LoRA
+// adapters, each with its own field table, loaded from one JSON file
+// {"model": {...}, "train": {...}, "data": {...}, "lora": {...}} and
 // overridden with `--set section.key=value`. The resolved config is saved in every checkpoint.
 #pragma once
 #include <nlohmann/json.hpp>
@@ -8,6 +9,7 @@
 
 #include "core/config.h"
 #include "models/model.h"
+#include "nn/lora.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
 
@@ -40,6 +42,9 @@ struct TrainConfig {
   int log_every = 10;
   int seed = 1337;
   std::string out_dir = "runs/run";
+  // A checkpoint (or run directory) whose weights start the run instead of random ones: the base
+  // of a fine-tune. With LoRA, checkpoints then hold only the adapters and name this base.
+  std::string init_from;
   int keep_last = 3;   // checkpoints kept (the best one is always kept)
   int early_stop = 0;  // stop after this many evaluations without a better val loss; 0: off
   int threads = 0;     // 0: AERO_THREADS / OMP_NUM_THREADS / all usable CPUs
@@ -72,6 +77,7 @@ struct RunConfig {
   ModelConfig model;
   TrainConfig train;
   DataConfig data;
+  LoraConfig lora;  // r = 0: no adapters, every parameter trains
 };
 
 // From {"model": {...}, "train": {...}, "data": {...}}; `where` (a file name) prefixes errors.

@@ -230,8 +230,19 @@ Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), dropout_rng_(uint64_t(cfg.tr
   bo.examples = examples;
   bo.buckets = cfg_.data.buckets;
   batches_ = open_train_batches(cfg_.data.train, bo);
-  model_ = build_model(cfg_.model, store_);
+  BuiltModel built = build_model(cfg_.model, cfg_.lora, store_);
+  model_ = std::move(built.model);
+  lora_ = std::move(built.lora);
   store_.finalize(uint64_t(t.seed));
+  if (!t.init_from.empty()) {
+    const std::string ck = find_checkpoint(t.init_from);
+    AERO_CHECK(!ck.empty(), "[train] train.init_from: ", t.init_from, " holds no checkpoint");
+    load_checkpoint_weights(ck, cfg_.model.arch().name, store_, /*init=*/true);
+    base_ = std::filesystem::absolute(ck).lexically_normal().string();
+  }
+  if (lora_)
+    log_info("[train] LoRA: ", lora_->modules.size(), " modules, ", lora_->params,
+             " trainable parameters (", store_.count(), " in all)");
   opt_ = std::make_unique<Optimizer>(store_, t.optim);
   const int parts = t.data_parallel > 0
                         ? t.data_parallel
@@ -412,8 +423,8 @@ TrainResult Trainer::run() {
     if (checkpoint) {
       std::copy(std::begin(dropout_rng_.s_), std::end(dropout_rng_.s_), st_.tape_rng.begin());
       st_.elapsed_s = L.elapsed_before + seconds_since(L.t0);
-      L.res.last_checkpoint =
-          save_checkpoint(out, store_, opt_.get(), cfg_, st_, t.keep_last, is_best);
+      L.res.last_checkpoint = save_checkpoint(out, store_, opt_.get(), cfg_, st_, t.keep_last,
+                                              is_best, lora_ ? base_ : std::string());
     }
     if (evaluated && on_eval) on_eval(out);
     L.interval_t0 += Clock::now() - pause0;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "models/load.h"
 #include "models/model.h"
 #include "train/batches.h"
 #include "train/checkpoint.h"
@@ -53,6 +54,7 @@ class Trainer {
   const TrainState& state() const { return st_; }
   ParamStore& params() { return store_; }
   Model& model() { return *model_; }
+  const LoraAttachment* lora() const { return lora_.get(); }
 
  private:
   struct Loop;  // the state of one run() (trainer.cpp)
@@ -64,6 +66,8 @@ class Trainer {
   RunConfig cfg_;
   ParamStore store_;
   std::unique_ptr<Model> model_;
+  std::unique_ptr<LoraAttachment> lora_;  // adapters (lora.r > 0); the rest of the model frozen
+  std::string base_;  // train.init_from's checkpoint, named by adapter-only checkpoints
   std::unique_ptr<Objective> objective_;
   std::unique_ptr<Optimizer> opt_;
   std::unique_ptr<DataParallel> dp_;  // its tape(0) also evaluates
