@@ -149,6 +149,7 @@ struct ImportedModel {
   ModelConfig cfg;
   std::vector<std::pair<std::string, Tensor>> weights;
   std::vector<std::string> tokenizer_files;  // copied beside the checkpoint; the first is loaded
+  std::vector<std::string> special_tokens;   // added to that tokenizer, in order (T5's sentinels)
 };
 struct Importer {
   const char* name;  // the `aero import` subcommand, e.g. "hf-gpt2"
