@@ -14,7 +14,9 @@
 #include "io/safetensors.h"
 #include "models/t5.h"
 #include "tokenizer/char_tokenizer.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
 #include "train/batches.h"
+#include "train/import_checkpoint.h"
 
 using namespace aero;
 namespace fs = std::filesystem;
@@ -199,4 +201,32 @@ TEST(t5, pairs_drop_rows_cut_with_eos_and_name_missing_columns) {
   o.target_column = "reply";
   expect_error([&] { read_pair_examples((d / "p.csv").string(), o); }, "no column 'reply'");
   fs::remove_all(d);
+}
+
+TEST(t5, import_adds_the_100_sentinels_in_hf_order) {
+  const fs::path d = temp_dir("spm"), out = temp_dir("spm_out");
+  fs::remove_all(out);
+  {
+    std::ofstream f(d / "text.txt");
+    for (int i = 0; i < 200; i++) f << "the cat sat on the mat and the dog ran " << i % 7 << "\n";
+  }
+  SpTrainOptions so;
+  so.inputs = {(d / "text.txt").string()};
+  so.model_path = (d / "spiece.model").string();
+  so.vocab_size = 40;
+  so.byte_fallback = false;
+  train_sentencepiece(so);
+  T5Config c = tiny();
+  c.vocab_size = 150;  // 40 pieces + 100 sentinels + 10 spare rows
+  write_hf(d, c);
+  const ImportReport r = import_model("hf-t5", d.string(), out.string());
+  EXPECT_EQ(r.tokenizer_vocab, 140);
+  const auto tok = load_tokenizer(r.tokenizer);
+  EXPECT_EQ(tok->token_to_id("<extra_id_0>"), 40 + 99);
+  EXPECT_EQ(tok->token_to_id("<extra_id_99>"), 40);
+  EXPECT_EQ(tok->token_to_id("<extra_id_7>"), 40 + 99 - 7);
+  const std::vector<int> ids = tok->encode("the <extra_id_3> cat");
+  EXPECT_NE(std::find(ids.begin(), ids.end(), 40 + 96), ids.end());
+  fs::remove_all(d);
+  fs::remove_all(out);
 }
