@@ -218,6 +218,92 @@ std::vector<Linear*> T5::linears() {
   return out;
 }
 
+// The decoder one token per step. Self-attention keys and values of earlier steps are kept as
+// owning (B, t, NH*HS) buffers; the cross-attention ones are computed once from the encoder
+// output. Each step runs on a fresh tape without gradients.
+class T5Decoding final : public Seq2SeqDecoding {
+ public:
+  T5Decoding(T5& m, const Tensor& src, const Tensor& mask)
+      : m_(m), mask_(mask.defined() ? mask.contiguous_copy() : Tensor{}), B_(src.size(0)) {
+    NoGrad ng(tape_);
+    tape_.training = false;
+    Var enc = m.encode(tape_, src, mask_);
+    for (const T5::Block& b : m.decoder_.blocks) {
+      cross_k_.push_back(b.cross_attn.k.forward(tape_, enc).value().contiguous_copy());
+      cross_v_.push_back(b.cross_attn.v.forward(tape_, enc).value().contiguous_copy());
+    }
+    self_k_.resize(m.decoder_.blocks.size());
+    self_v_.resize(m.decoder_.blocks.size());
+    tape_.reset();
+  }
+
+  int32_t start_id() const override { return m_.cfg_.decoder_start_token_id; }
+  int32_t eos_id() const override { return m_.cfg_.eos_token_id; }
+
+  Tensor step(const Tensor& ids) override {
+    AERO_CHECK(ids.ndim() == 2 && ids.size(0) == B_ && ids.size(1) == 1,
+               "[t5] a decoding step takes (", B_, ", 1) ids, got ", ids.shape().str());
+    tape_.reset();
+    NoGrad ng(tape_);
+    tape_.training = false;
+    const T5Config& c = m_.cfg_;
+    const int64_t D = int64_t(c.num_heads) * c.d_kv, t = t_ + 1;
+    Var y = m_.shared_.forward(tape_, ids);
+    Var bias = m_.position_bias(tape_, m_.decoder_, 1, t, false);  // query at position t_
+    AttentionOpts self;
+    self.n_head = c.num_heads;
+    self.scale = 1.0f;
+    AttentionOpts cross = self;
+    cross.key_mask = mask_;
+    for (size_t l = 0; l < m_.decoder_.blocks.size(); l++) {
+      const T5::Block& b = m_.decoder_.blocks[l];
+      Var h = b.self_norm.forward(tape_, y);
+      const Attention& a = b.self_attn;
+      Var q = a.q.forward(tape_, h);
+      Var k = tape_.constant(append(self_k_[l], a.k.forward(tape_, h).value(), D));
+      Var v = tape_.constant(append(self_v_[l], a.v.forward(tape_, h).value(), D));
+      y = residual_linear(tape_, a.o, attention(q, k, v, self, bias), y, 0.0f);
+      h = b.cross_norm.forward(tape_, y);
+      const Attention& x = b.cross_attn;
+      Var att = attention(x.q.forward(tape_, h), tape_.constant(cross_k_[l]),
+                          tape_.constant(cross_v_[l]), cross);
+      y = residual_linear(tape_, x.o, att, y, 0.0f);
+      y = m_.ffn(tape_, b, y);
+    }
+    y = m_.decoder_.final_norm.forward(tape_, y);
+    Var logits = c.tie_word_embeddings ? linear(scale(y, 1.0f / std::sqrt(float(c.d_model))),
+                                                m_.shared_.weight(tape_))
+                                       : m_.lm_head_.forward(tape_, y);
+    t_ = t;
+    return logits.value().contiguous_copy();
+  }
+
+ private:
+  // cache (B, t_, D) + row (B, 1, D) -> (B, t_ + 1, D), kept as the new cache.
+  Tensor append(std::vector<float>& cache, const Tensor& row, int64_t D) {
+    const int64_t t = t_ + 1;
+    std::vector<float> next(size_t(B_ * t * D));
+    const float* r = row.f32();
+    for (int64_t b = 0; b < B_; b++) {
+      std::copy_n(cache.data() + b * t_ * D, t_ * D, next.data() + b * t * D);
+      std::copy_n(r + b * D, D, next.data() + (b * t + t_) * D);
+    }
+    cache.swap(next);
+    return Tensor::wrap(cache.data(), {B_, t, D});
+  }
+
+  T5& m_;
+  Tape tape_;
+  Tensor mask_;
+  int64_t B_ = 0, t_ = 0;  // t_: decoder tokens seen so far
+  std::vector<Tensor> cross_k_, cross_v_;
+  std::vector<std::vector<float>> self_k_, self_v_;
+};
+
+std::unique_ptr<Seq2SeqDecoding> T5::start_decoding(const Tensor& src, const Tensor& mask) {
+  return std::make_unique<T5Decoding>(*this, src, mask);
+}
+
 namespace {
 
 ParamReport t5_report(const ModelConfig& mc, const ParamStore& store) {

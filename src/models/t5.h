@@ -69,9 +69,13 @@ class T5 final : public Model {
   // ids (B, T) decoder input, enc (B, S, d_model), mask (B, S) -> logits (B, T, vocab_size).
   Var decode(Tape& tape, const Tensor& ids, Var enc, const Tensor& mask);
 
+  // Encoder once, then the decoder one token per step with a KV cache (T5Decoding).
+  std::unique_ptr<Seq2SeqDecoding> start_decoding(const Tensor& src, const Tensor& mask) override;
+
   const T5Config& config() const { return cfg_; }
 
  private:
+  friend class T5Decoding;
   struct Block {
     Norm self_norm, cross_norm, ffn_norm;
     Attention self_attn, cross_attn;  // cross only in the decoder
