@@ -270,8 +270,19 @@ TEST(t5, cached_greedy_decoding_equals_recompute) {
       }
       worst = std::max(worst, diff / scale);
     }
-    std::printf("  %s: %zu steps, max |cached - recompute| / max |recompute| = %.2e\n",
-                v10 ? "v1.0" : "mT5", a.logits.size(), worst);
+    // The longest row: its tokens must vary (a cache at wrong positions would not match).
+    const auto& longest =
+        *std::max_element(a.tokens.begin(), a.tokens.end(),
+                          [](const auto& x, const auto& y) { return x.size() < y.size(); });
+    std::string row;
+    for (int32_t t : longest) {
+      row += ' ';
+      row += std::to_string(t);
+    }
+    std::printf("  %s: %zu steps, max |cached - recompute| / max |recompute| = %.2e; longest:%s\n",
+                v10 ? "v1.0" : "mT5", a.logits.size(), worst, row.c_str());
+    EXPECT_GE(longest.size(), size_t(6));
+    EXPECT_GT(std::set<int32_t>(longest.begin(), longest.end()).size(), size_t(1));
     EXPECT_LE(worst, 1e-5);
   }
 }
