@@ -11,3 +11,17 @@ add_test(NAME e2e.t5_pairs_learn
                  ${CMAKE_CURRENT_BINARY_DIR}/t5_pairs_learn ${AERO_PYTHON})
 set_tests_properties(e2e.t5_pairs_learn PROPERTIES LABELS "cli;e2e;t5" TIMEOUT 300
                      PASS_REGULAR_EXPRESSION "t5-pairs-learn-ok")
+
+# `aero import hf-t5` on the reference's checkpoints (single file with the embedding under
+# encoder/decoder.embed_tokens; sharded), `aero info` on the result, and one clear error with a
+# non-zero exit for a pytorch_model.bin-only directory.
+add_test(NAME formats.cli_import_hf_t5
+         COMMAND bash -c "set -u; A=$<TARGET_FILE:aero>; R=${AERO_PARITY_DATA}
+cd $(mktemp -d) || exit 1
+$A import hf-t5 --in $R/t5_v10 --out v10 && $A info --model v10 | head -3
+$A import hf-t5 --in $R/t5_mt5 --out mt5 && $A info --model mt5 | grep 'decoder per layer'
+mkdir bin && cp $R/t5_v10/config.json bin/ && echo pickle > bin/pytorch_model.bin
+$A import hf-t5 --in bin --out bad; echo rc=$?")
+set_tests_properties(formats.cli_import_hf_t5 PROPERTIES
+  FIXTURES_REQUIRED aero_parity_ref LABELS "cli;formats;t5" TIMEOUT 120
+  PASS_REGULAR_EXPRESSION "wrote v10/ckpt-0: t5: 2 encoder \\+ 2 decoder layers.*tied head scaled.*wrote mt5/ckpt-0: t5: 2 encoder \\+ 3 decoder layers.*decoder per layer.*x 3.*pytorch_model.bin \\(a pickle\\) is not read.*rc=1")
