@@ -58,4 +58,20 @@ grep -q "resumed from" "$OUT/resume.log" || { echo "no resume"; cat "$OUT/resume
 a=$(sha256sum < "$OUT/run/ckpt-300/model.safetensors") b=$(sha256sum < "$OUT/runB/ckpt-300/model.safetensors")
 [[ "$a" == "$b" ]] || { echo "resumed weights differ"; exit 1; }
 echo "resumed from step 200: same weights at step 300"
+# Bad input: one clear error each, non-zero exit.
+printf 'src,tgt\nabc,\ndef,\n' > "$OUT/empty.csv"
+bad() {  # expected message part, then overrides
+  local want=$1
+  shift
+  if train --set train.out_dir="$OUT/bad" --set train.max_steps=1 "$@" > "$OUT/bad.log" 2>&1; then
+    echo "expected an error for $*"
+    exit 1
+  fi
+  grep -q -- "$want" "$OUT/bad.log" || { echo "no '$want' in:"; cat "$OUT/bad.log"; exit 1; }
+  grep "error" "$OUT/bad.log"
+}
+bad "feed_forward_proj: 'swish' is not one of: relu, gated-gelu" --set model.feed_forward_proj=swish
+bad "no column 'reply'" --set data.target_column=reply
+bad "no row has both 'src' and 'tgt'" --set data.train="$OUT/empty.csv"
+bad "train.objective seq2seq needs an encoder-decoder" --set model.arch=gpt
 echo "t5-pairs-learn-ok"
