@@ -67,6 +67,10 @@ void add_import(CLI::App& app) {
           std::printf("no tokenizer in %s: give --tokenizer when generating\n", a->in.c_str());
         else
           std::printf("tokenizer: %s\n", r.tokenizer.c_str());
+        if (!r.tokenizer.empty() && r.tokenizer_vocab < r.cfg.vocab_size())
+          std::printf("%d tokens; %lld spare embedding rows kept (new tokens take them first)\n",
+                      r.tokenizer_vocab,
+                      static_cast<long long>(r.cfg.vocab_size() - r.tokenizer_vocab));
       });
     }
 }

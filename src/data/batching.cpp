@@ -237,4 +237,14 @@ NextTokenBatch ExampleLoader::next_token(const std::vector<size_t>& batch,
   return collate_next_token(pick(batch), opt, final_only);
 }
 
+void shift_right(int32_t* out, const int32_t* labels, int64_t B, int64_t T, int32_t start,
+                 int32_t pad) {
+  for (int64_t b = 0; b < B; b++) {
+    const int32_t* l = labels + b * T;
+    int32_t* o = out + b * T;
+    if (T > 0) o[0] = start;
+    for (int64_t t = 1; t < T; t++) o[t] = l[t - 1] == kIgnoreIndex ? pad : l[t - 1];
+  }
+}
+
 }  // namespace aero

@@ -58,6 +58,11 @@ struct Seq2SeqBatch {
 Seq2SeqBatch collate_seq2seq(const std::vector<const Example*>& examples, const PaddingOptions& in,
                              const PaddingOptions& out);
 
+// Hugging Face's shift_right of seq2seq labels (B, T): the decoder input is the start token
+// then the labels moved one right, kIgnoreIndex read as pad: [a b eos -100] -> [start a b eos].
+void shift_right(int32_t* out, const int32_t* labels, int64_t B, int64_t T, int32_t start,
+                 int32_t pad);
+
 struct CausalBatch {
   int B = 0, T = 0;
   std::vector<int32_t> input_ids;       // (B, T): prompt then answer, then pad_id

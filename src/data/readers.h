@@ -63,6 +63,16 @@ void read_csv(const std::string& path, const std::vector<std::string>& columns, 
 void read_csv_documents(const std::string& path, const std::vector<std::string>& columns,
                         const DocumentFn& fn, ReadStats& stats);
 
+// (input, target) rows of a CSV (columns named in its header) or JSON Lines file (fields), by
+// extension; rows with a field absent, not a string or empty are dropped and counted in
+// stats.missing_field (the seed drops NaN rows the same way).
+struct TextPair {
+  std::string input, target;
+};
+using PairFn = std::function<void(TextPair&&)>;
+void read_pairs(const std::string& path, const std::string& input, const std::string& target,
+                const PairFn& fn, ReadStats& stats);
+
 // Wiki markup to article text: templates, references, tables, files and categories dropped;
 // links reduced to their label; headings, bold, italics and list markers to plain text.
 std::string strip_wiki_markup(std::string_view wikitext);

@@ -64,7 +64,7 @@ ImportedModel read_hf_gpt2(const std::string& dir) {
       j.value("scale_attn_weights", true) && !j.value("scale_attn_by_inverse_layer_idx", false),
       "[import] ", cfg_path, ": only attention scaled by 1/sqrt(head size) is supported");
 
-  ImportedModel m{ModelConfig("gpt"), {}, {}};
+  ImportedModel m{ModelConfig("gpt"), {}, {}, {}};
   GptConfig& c = m.cfg.as<GptConfig>();
   c.vocab_size = get_int({"vocab_size"});
   c.block_size = get_int({"n_positions", "n_ctx"});

@@ -31,6 +31,18 @@ struct ModelInput {
   Tensor source_mask;  // (B, S) i32, 1 = token, 0 = padding; undefined: no padding
 };
 
+// An encoder-decoder's incremental decoding (family seq2seq): the encoder ran once when it was
+// made; each step feeds one decoder token per row, with self-attention keys and values cached
+// and cross-attention keys and values computed once.
+class Seq2SeqDecoding {
+ public:
+  virtual ~Seq2SeqDecoding() = default;
+  // ids (B, 1) i32, the next decoder input of every row -> logits (B, 1, vocab) (owning).
+  virtual Tensor step(const Tensor& ids) = 0;
+  virtual int32_t start_id() const = 0;  // the first decoder input
+  virtual int32_t eos_id() const = 0;
+};
+
 // A model built for training: its parameters live in the ParamStore it was built on.
 class Model {
  public:
@@ -39,6 +51,13 @@ class Model {
   virtual Var forward(Tape& tape, const ModelInput& in) = 0;
   // Every Linear, named as PEFT would match it: where adapters (LoRA) attach.
   virtual std::vector<Linear*> linears() = 0;
+  // Seq2seq models: decoding of src (B, S) with mask (B, S) (undefined: no padding); nullptr
+  // for other families.
+  virtual std::unique_ptr<Seq2SeqDecoding> start_decoding(const Tensor& src, const Tensor& mask) {
+    (void)src;
+    (void)mask;
+    return nullptr;
+  }
 };
 
 // Parameter counts by part, for `aero info`.
@@ -149,6 +168,7 @@ struct ImportedModel {
   ModelConfig cfg;
   std::vector<std::pair<std::string, Tensor>> weights;
   std::vector<std::string> tokenizer_files;  // copied beside the checkpoint; the first is loaded
+  std::vector<std::string> special_tokens;   // added to that tokenizer, in order (T5's sentinels)
 };
 struct Importer {
   const char* name;  // the `aero import` subcommand, e.g. "hf-gpt2"

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 
+#include "core/log.h"
 #include "core/rng.h"
+#include "data/readers.h"
+#include "tokenizer/tokenizer.h"
 
 namespace aero {
 
@@ -20,6 +23,95 @@ TrainBatch from_next_token(const NextTokenBatch& nb) {
   b.targets = nb.targets;
   b.tokens = nb.tokens;
   return b;
+}
+
+// A seq2seq batch as the trainer takes it: labels in y, their shift_right in x (the decoder's
+// input, starting from pad), the encoder's input in src.
+struct PairBatch {
+  Seq2SeqBatch sb;
+  std::vector<int32_t> dec;
+  TrainBatch b;
+
+  void fill(int32_t pad) {
+    dec.resize(sb.labels.size());
+    shift_right(dec.data(), sb.labels.data(), sb.B, sb.T_out, pad, pad);
+    b = TrainBatch{};
+    b.rows = sb.B, b.cols = sb.T_out;
+    b.x = dec.data(), b.y = sb.labels.data();
+    b.src = sb.input_ids.data(), b.src_mask = sb.attention_mask.data(), b.src_cols = sb.T_in;
+    for (int32_t l : sb.labels) b.targets += l != kIgnoreIndex;
+    for (int32_t m : sb.attention_mask) b.tokens += m;
+    b.tokens += b.targets;
+  }
+};
+
+struct PairData {
+  std::vector<Example> examples;
+  PaddingOptions in, out;
+};
+
+PairData load_pairs(const std::string& path, const PairsOptions& o,
+                    const std::vector<int>& buckets) {
+  PairData d;
+  int32_t pad = 0;
+  d.examples = read_pair_examples(path, o, nullptr, &pad);
+  d.in.buckets = d.out.buckets = buckets;
+  d.in.multiple = d.out.multiple = o.multiple;
+  d.in.max_length = o.max_input;
+  d.out.max_length = o.max_target;
+  d.in.pad_id = d.out.pad_id = pad;
+  return d;
+}
+
+class PairBatches final : public BatchSource {
+ public:
+  PairBatches(const std::string& path, const BatchOptions& o)
+      : o_(o),
+        data_(load_pairs(path, o.pair, o.buckets)),
+        loader_(std::move(data_.examples), size_t(o.batch_size), o.seed) {
+    n_batches_ = loader_.epoch(0).size();
+  }
+  const TrainBatch& get(int64_t step, int micro) override {
+    const uint64_t m = uint64_t(step) * uint64_t(o_.grad_accum) + uint64_t(micro);
+    if (m / n_batches_ != epoch_loaded_) {
+      epoch_loaded_ = m / n_batches_;
+      epoch_ = loader_.epoch(epoch_loaded_);
+    }
+    pb_.sb = loader_.seq2seq(epoch_[m % n_batches_], data_.in, data_.out);
+    pb_.fill(data_.in.pad_id);
+    return pb_.b;
+  }
+
+ private:
+  BatchOptions o_;
+  PairData data_;
+  ExampleLoader loader_;
+  std::vector<std::vector<size_t>> epoch_;
+  uint64_t n_batches_ = 0, epoch_loaded_ = ~uint64_t(0);
+  PairBatch pb_;
+};
+
+void for_each_pair_batch(const std::string& path, const EvalOptions& opt,
+                         const std::function<void(const TrainBatch&)>& fn) {
+  PairData d = load_pairs(path, opt.pair, opt.buckets);
+  ExampleLoader loader(std::move(d.examples), size_t(opt.batch_size), opt.seed);
+  std::vector<std::vector<size_t>> batches;
+  if (opt.random) {
+    batches = loader.epoch(0);
+  } else {
+    for (size_t i = 0; i < loader.size(); i += size_t(opt.batch_size)) {
+      batches.emplace_back();
+      for (size_t j = i; j < std::min(loader.size(), i + size_t(opt.batch_size)); j++)
+        batches.back().push_back(j);
+    }
+  }
+  if (opt.batches > 0 && batches.size() > size_t(opt.batches)) batches.resize(size_t(opt.batches));
+  PairBatch pb;
+  for (const auto& idx : batches) {
+    pb.sb = loader.seq2seq(idx, d.in, d.out);
+    pb.fill(d.in.pad_id);
+    fn(pb.b);
+  }
 }
 
 class WindowBatches final : public BatchSource {
@@ -106,7 +198,49 @@ TrainBatch TrainBatch::rows_slice(int64_t b, int64_t e) const {
   s.rows = e - b;
   s.x = x + b * cols;
   s.y = y + b * cols;
+  if (src) {
+    s.src = src + b * src_cols;
+    s.src_mask = src_mask + b * src_cols;
+  }
   return s;
+}
+
+std::vector<Example> read_pair_examples(const std::string& path, const PairsOptions& opt,
+                                        uint64_t* dropped, int32_t* pad_id) {
+  AERO_CHECK(!opt.tokenizer.empty(), "[train] data.mode = pairs needs data.tokenizer to encode ",
+             path);
+  AERO_CHECK(opt.max_input >= 2 && opt.max_target >= 2 && opt.multiple >= 0,
+             "[train] data.max_input and data.max_target must be >= 2, data.pad_multiple >= 0");
+  const auto tok = load_tokenizer(opt.tokenizer);
+  const int eos = tok->eos_id();
+  AERO_CHECK(tok->pad_id() >= 0, "[train] data.tokenizer ", opt.tokenizer,
+             " has no pad id; seq2seq pads with it and starts the decoder from it");
+  if (pad_id) *pad_id = int32_t(tok->pad_id());
+  EncodeCache cache;
+  // As Hugging Face's T5 tokenizer: cut, then end with EOS.
+  auto encode = [&](const std::string& text, int max) {
+    std::vector<int> ids = tok->encode(text, &cache);
+    const size_t room = size_t(eos >= 0 ? max - 1 : max);
+    if (ids.size() > room) ids.resize(room);
+    if (eos >= 0) ids.push_back(eos);
+    return std::vector<int32_t>(ids.begin(), ids.end());
+  };
+  ReadStats st;
+  std::vector<Example> out;
+  read_pairs(
+      path, opt.input_column, opt.target_column,
+      [&](TextPair&& p) {
+        out.push_back({encode(p.input, opt.max_input), encode(p.target, opt.max_target)});
+      },
+      st);
+  AERO_CHECK(!out.empty(), "[data] ", path, ": no row has both '", opt.input_column, "' and '",
+             opt.target_column, "' (", st.missing_field,
+             " rows dropped for a missing or empty field)");
+  if (st.missing_field > 0)
+    log_info("[data] ", path, ": ", st.missing_field, " rows dropped (missing or empty '",
+             opt.input_column, "' or '", opt.target_column, "'), ", out.size(), " kept");
+  if (dropped) *dropped = st.missing_field;
+  return out;
 }
 
 PaddingOptions example_padding(const std::vector<int>& buckets, int block_size, int32_t pad_id) {
@@ -123,6 +257,7 @@ PaddingOptions example_padding(const std::vector<int>& buckets, int block_size, 
 }
 
 std::unique_ptr<BatchSource> open_train_batches(const std::string& shard, const BatchOptions& opt) {
+  if (opt.pairs) return std::make_unique<PairBatches>(shard, opt);
   if (opt.examples) return std::make_unique<ExampleBatches>(shard, opt);
   return std::make_unique<WindowBatches>(shard, opt);
 }
@@ -131,6 +266,7 @@ void for_each_eval_batch(const std::string& shard, int T, const EvalOptions& opt
                          const std::function<void(const TrainBatch&)>& fn) {
   AERO_CHECK(opt.batch_size > 0 && opt.batches >= 0 && (!opt.random || opt.batches > 0),
              "[eval] batch size must be > 0, and random windows need a number of batches");
+  if (opt.pairs) return for_each_pair_batch(shard, opt, fn);
   if (opt.examples) return for_each_example_batch(shard, T, opt, fn);
   std::vector<int32_t> x, y;
   TrainBatch b;

@@ -20,6 +20,11 @@ struct TrainBatch {
   bool final_only = false;     // only each row's last position counts (y is not marked)
   int64_t targets = 0;         // counted target positions
   int64_t tokens = 0;          // real (non-pad) input tokens
+  // Seq2seq (data.mode = pairs): the encoder's input; x is then the decoder's input
+  // (shift_right of y) and y the labels.
+  int64_t src_cols = 0;
+  const int32_t* src = nullptr;       // (rows, src_cols) ids; nullptr without an encoder
+  const int32_t* src_mask = nullptr;  // (rows, src_cols) 1 = token, 0 = padding
 
   // Rows [b, e) as a batch of their own (views into the same memory; counts not split).
   TrainBatch rows_slice(int64_t b, int64_t e) const;
@@ -33,6 +38,16 @@ class BatchSource {
   virtual const TrainBatch& get(int64_t step, int micro) = 0;
 };
 
+// data.mode = pairs: (input, target) rows of a CSV / JSONL file tokenized with `tokenizer`, each
+// ended by its EOS, cut to max_input / max_target (EOS kept), padded to a multiple of `multiple`
+// or to buckets, grouped by length; the decoder starts from the pad id (T5's convention).
+struct PairsOptions {
+  std::string tokenizer;
+  std::string input_column = "input_text", target_column = "target_text";
+  int max_input = 256, max_target = 64;
+  int multiple = 8;
+};
+
 struct BatchOptions {
   int batch_size = 8;
   int block_size = 0;  // T: the model's context
@@ -41,6 +56,8 @@ struct BatchOptions {
   int grad_accum = 1;
   bool examples = false;          // data.mode = examples: one document per row, padded
   std::vector<int> buckets = {};  // examples: padding boundaries
+  bool pairs = false;             // data.mode = pairs (seq2seq)
+  PairsOptions pair = {};
 };
 
 // Random windows (data.mode = windows) or epochs of length-grouped documents (examples).
@@ -54,11 +71,19 @@ struct EvalOptions {
   uint64_t seed = 0;
   bool examples = false;
   std::vector<int> buckets = {};
+  bool pairs = false;
+  PairsOptions pair = {};
 };
 
 // Calls fn with each evaluation batch of `shard` for a model of context T.
 void for_each_eval_batch(const std::string& shard, int T, const EvalOptions& opt,
                          const std::function<void(const TrainBatch&)>& fn);
+
+// Reads and tokenizes a pairs file (data.mode = pairs); a file where no row has both fields is
+// an error. Rows dropped for a missing field are counted in *dropped; *pad_id is the
+// tokenizer's pad.
+std::vector<Example> read_pair_examples(const std::string& path, const PairsOptions& opt,
+                                        uint64_t* dropped = nullptr, int32_t* pad_id = nullptr);
 
 // Padding of example batches: x and y one shorter than block_size + 1, buckets checked.
 PaddingOptions example_padding(const std::vector<int>& buckets, int block_size, int32_t pad_id);

@@ -9,13 +9,14 @@ namespace aero {
 
 const EnumNames<ObjectiveKind>& objective_names() {
   static const EnumNames<ObjectiveKind> n{{ObjectiveKind::all, "all"},
-                                          {ObjectiveKind::final, "final"}};
+                                          {ObjectiveKind::final, "final"},
+                                          {ObjectiveKind::seq2seq, "seq2seq"}};
   return n;
 }
 
 const EnumNames<DataMode>& data_mode_names() {
-  static const EnumNames<DataMode> n{{DataMode::windows, "windows"},
-                                     {DataMode::examples, "examples"}};
+  static const EnumNames<DataMode> n{
+      {DataMode::windows, "windows"}, {DataMode::examples, "examples"}, {DataMode::pairs, "pairs"}};
   return n;
 }
 
@@ -53,7 +54,9 @@ const FieldTable<TrainConfig>& train_config_fields() {
         .add("weight_decay", &C::optim, &OptimConfig::weight_decay,
              "decay of matrices (never norms and biases)")
         .add("grad_clip", &C::grad_clip, "clip the global gradient norm to this; 0: off")
-        .add("objective", &C::objective, "loss on every position, or on the final token only",
+        .add("objective", &C::objective,
+             "loss on every position (all), the final token only (final), or an encoder-decoder's "
+             "targets (seq2seq)",
              objective_names())
         .add("eval_every", &C::eval_every, "steps between validation runs; 0: none")
         .add("eval_batches", &C::eval_batches, "validation batches per evaluation")
@@ -85,7 +88,7 @@ const FieldTable<DataConfig>& data_config_fields() {
     FieldTable<C> t("data");
     t.add("mode", &C::mode,
           "windows: random windows over the token stream; examples: one document per row, "
-          "padded per batch",
+          "padded per batch; pairs: input/target rows of a CSV or JSONL file (seq2seq)",
           data_mode_names())
         .add("buckets", &C::buckets,
              "examples: pad each batch to the first of these lengths >= its longest row "
@@ -93,7 +96,13 @@ const FieldTable<DataConfig>& data_config_fields() {
         .add("train", &C::train, "training token shard (aero data prepare)")
         .add("val", &C::val, "validation token shard")
         .add("test", &C::test, "test token shard; empty: no final test evaluation")
-        .add("tokenizer", &C::tokenizer, "tokenizer that made the shards (.model or .json)");
+        .add("tokenizer", &C::tokenizer, "tokenizer that made the shards (.model or .json)")
+        .add("input_column", &C::input_column, "pairs: CSV column / JSONL field of the input")
+        .add("target_column", &C::target_column, "pairs: CSV column / JSONL field of the target")
+        .add("max_input", &C::max_input, "pairs: longest input in tokens, EOS included")
+        .add("max_target", &C::max_target, "pairs: longest target in tokens, EOS included")
+        .add("pad_multiple", &C::pad_multiple,
+             "pairs: pad each batch to a multiple of this (0: to the longest row or buckets)");
     return t;
   }();
   return table;

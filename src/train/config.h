@@ -17,8 +17,9 @@ namespace aero {
 
 // What the loss is computed on (train/objective.h).
 enum class ObjectiveKind : uint8_t {
-  all,    // next token at every position
-  final,  // next token at the final position only (seed 002)
+  all,      // next token at every position
+  final,    // next token at the final position only (seed 002)
+  seq2seq,  // an encoder-decoder's target tokens (labels != -100), decoder fed shift_right
 };
 const EnumNames<ObjectiveKind>& objective_names();
 
@@ -57,7 +58,8 @@ struct TrainConfig {
 
 // windows: random block_size windows over the token stream (pretraining); examples: one
 // document (up to its end-of-text id) per row, cut to block_size + 1 tokens, padded per batch.
-enum class DataMode : uint8_t { windows, examples };
+// pairs: (input, target) rows of a CSV or JSON Lines file, tokenized at start (seq2seq).
+enum class DataMode : uint8_t { windows, examples, pairs };
 const EnumNames<DataMode>& data_mode_names();
 
 // Shards written by `aero data prepare` (docs/data.md) and the tokenizer that made them.
@@ -68,6 +70,14 @@ struct DataConfig {
   std::string val = "data/shards/val.bin";
   std::string test = "data/shards/test.bin";       // "" skips the final test evaluation
   std::string tokenizer = "data/tokenizer.model";  // "" skips the vocabulary check
+  // pairs: the columns (CSV) or fields (JSONL) read, and the longest input and target in tokens
+  // (EOS included; longer ones are cut, keeping the EOS); rows are padded to a multiple of
+  // pad_multiple (0: off) or to `buckets`.
+  std::string input_column = "input_text";
+  std::string target_column = "target_text";
+  int max_input = 256;
+  int max_target = 64;
+  int pad_multiple = 8;
 };
 
 const FieldTable<TrainConfig>& train_config_fields();

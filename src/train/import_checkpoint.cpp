@@ -43,7 +43,13 @@ ImportReport import_model(const std::string& importer, const std::string& in_dir
     rc.data.tokenizer = r.tokenizer =
         (tok / fs::path(m.tokenizer_files.front()).filename()).lexically_normal().string();
     // Read the tokenizer now, so a broken one fails the import rather than the first generate.
-    const int vocab = load_tokenizer(r.tokenizer)->vocab_size();
+    auto tk = load_tokenizer(r.tokenizer);
+    if (!m.special_tokens.empty()) {
+      tk->add_special_tokens(m.special_tokens);
+      tk->save_added(r.tokenizer);
+    }
+    const int vocab = tk->vocab_size();
+    r.tokenizer_vocab = vocab;
     AERO_CHECK(vocab <= m.cfg.vocab_size(), "[import] ", m.tokenizer_files.front(), " has ", vocab,
                " tokens but the model's vocabulary is ", m.cfg.vocab_size());
   }

@@ -12,6 +12,7 @@ struct ImportReport {
   std::string tokenizer;  // the tokenizer data.tokenizer names ("" when the source had none)
   ModelConfig cfg;
   int64_t params = 0;
+  int tokenizer_vocab = 0;  // tokens of that tokenizer; rows past it are spare (mT5: 12)
 };
 
 // A model directory in format `importer` -> an aero run directory out_dir: out_dir/ckpt-0

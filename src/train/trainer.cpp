@@ -162,8 +162,10 @@ class Progress {
 EvalResult evaluate_shard(Model& model, const ModelConfig& cfg, Tape& tape,
                           const std::string& shard, const EvalOptions& opt) {
   const auto objective =
-      make_objective(opt.final_only ? ObjectiveKind::final : ObjectiveKind::all, cfg.arch());
-  {
+      make_objective(opt.pairs ? ObjectiveKind::seq2seq
+                               : (opt.final_only ? ObjectiveKind::final : ObjectiveKind::all),
+                     cfg.arch());
+  if (!opt.pairs) {
     Shard s(shard);
     check_vocab("shard", shard, s.vocab_size(), cfg.vocab_size());
   }
@@ -180,6 +182,17 @@ EvalResult evaluate_shard(Model& model, const ModelConfig& cfg, Tape& tape,
   });
   tape.training = was_training;
   return sum.result();
+}
+
+PairsOptions pair_options(const DataConfig& d) {
+  PairsOptions p;
+  p.tokenizer = d.tokenizer;
+  p.input_column = d.input_column;
+  p.target_column = d.target_column;
+  p.max_input = d.max_input;
+  p.max_target = d.max_target;
+  p.multiple = d.pad_multiple;
+  return p;
 }
 
 int auto_data_parallel_parts(int64_t params, int batch_size, int threads) {
@@ -210,15 +223,29 @@ Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), dropout_rng_(uint64_t(cfg.tr
     check_vocab(key, path, vocab, V);
   };
   const bool examples = cfg_.data.mode == DataMode::examples;
+  const bool pairs = cfg_.data.mode == DataMode::pairs;
   const auto window_vocab = [&](const std::string& p) {
     return examples ? Shard(p).vocab_size() : WindowSampler({p}, T, 0).vocab_size();
   };
-  check_file("data.train", cfg_.data.train, window_vocab);
-  if (t.eval_every > 0) check_file("data.val", cfg_.data.val, window_vocab);
-  if (!cfg_.data.test.empty())
-    check_file("data.test", cfg_.data.test,
-               [](const std::string& p) { return Shard(p).vocab_size(); });
-  if (!cfg_.data.tokenizer.empty())
+  if (pairs) {
+    // Text files encoded at start: the tokenizer must fit the model (T5's has spare rows).
+    AERO_CHECK(!cfg_.data.tokenizer.empty(), "[train] data.mode = pairs needs data.tokenizer");
+    const int vocab = load_tokenizer(cfg_.data.tokenizer)->vocab_size();
+    AERO_CHECK(vocab <= V, "[train] data.tokenizer ", cfg_.data.tokenizer, " has ", vocab,
+               " tokens but model.vocab_size is ", V);
+    for (const auto& [key, path] :
+         {std::pair{"data.train", cfg_.data.train}, std::pair{"data.val", cfg_.data.val},
+          std::pair{"data.test", cfg_.data.test}})
+      AERO_CHECK(path.empty() || fs::exists(path), "[train] ", key, ": no such file ", path,
+                 " (set it with --set ", key, "=PATH)");
+  } else {
+    check_file("data.train", cfg_.data.train, window_vocab);
+    if (t.eval_every > 0) check_file("data.val", cfg_.data.val, window_vocab);
+    if (!cfg_.data.test.empty())
+      check_file("data.test", cfg_.data.test,
+                 [](const std::string& p) { return Shard(p).vocab_size(); });
+  }
+  if (!cfg_.data.tokenizer.empty() && !pairs)
     check_file("data.tokenizer", cfg_.data.tokenizer,
                [](const std::string& p) { return uint32_t(load_tokenizer(p)->vocab_size()); });
   BatchOptions bo;
@@ -229,6 +256,8 @@ Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), dropout_rng_(uint64_t(cfg.tr
   bo.grad_accum = t.grad_accum;
   bo.examples = examples;
   bo.buckets = cfg_.data.buckets;
+  bo.pairs = pairs;
+  bo.pair = pair_options(cfg_.data);
   batches_ = open_train_batches(cfg_.data.train, bo);
   BuiltModel built = build_model(cfg_.model, cfg_.lora, store_);
   model_ = std::move(built.model);
@@ -276,7 +305,10 @@ void Trainer::resume_from(const std::string& ckpt_dir) {
 }
 
 EvalResult Trainer::evaluate(const std::string& shard, const EvalOptions& opt) {
-  return evaluate_shard(*model_, cfg_.model, dp_->tape(0), shard, opt);
+  EvalOptions o = opt;
+  o.pairs = cfg_.data.mode == DataMode::pairs;
+  o.pair = pair_options(cfg_.data);
+  return evaluate_shard(*model_, cfg_.model, dp_->tape(0), shard, o);
 }
 
 double Trainer::train_step(float lr, int64_t& tokens, double& grad_norm) {

@@ -17,6 +17,9 @@
 
 namespace aero {
 
+// data.mode = pairs options from the data section.
+PairsOptions pair_options(const DataConfig& d);
+
 // Mean loss of `model` (configured by `cfg`) on a shard, over consecutive windows (or random
 // ones), or over its documents (per counted target token). Evaluation mode: no dropout, nothing
 // recorded for backward.
