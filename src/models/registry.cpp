@@ -3,17 +3,18 @@
 #include <iterator>
 
 #include "models/gpt.h"
+#include "models/llada.h"
 #include "models/model.h"
 
 namespace aero {
 
 namespace {
 
-constexpr size_t kArchCount = 1;
+constexpr size_t kArchCount = 2;
 
 const std::vector<const Arch*>& table() {
   static const std::vector<const Arch*> rows = [] {
-    const Arch* all[] = {&gpt_arch()};
+    const Arch* all[] = {&gpt_arch(), &llada_arch()};
     static_assert(std::size(all) == kArchCount, "a row per architecture: update kArchCount");
     return std::vector<const Arch*>(std::begin(all), std::end(all));
   }();
