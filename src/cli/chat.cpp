@@ -93,7 +93,9 @@ void add_chat(CLI::App& app) {
     AERO_CHECK(budget >= 8, "[chat] --max-new ", a->gen.max_new, " leaves ", budget,
                " of the model's ", block,
                " tokens of context for the conversation; lower --max-new");
-    Engine engine(model, tok, {.max_batch = 1, .context = ContextPolicy::stop});
+    // The model's family picks the generator (a diffusion model answers whole replies).
+    const std::unique_ptr<Generator> engine =
+        make_generator({model, tok}, {.max_batch = 1, .context = ContextPolicy::stop});
     const bool tty = ::isatty(STDIN_FILENO);
     std::ofstream log;
     if (!a->prompt_log.empty()) {
@@ -154,7 +156,7 @@ void add_chat(CLI::App& app) {
         std::fflush(stdout);
         return true;
       };
-      const GenerateResult r = engine.run(std::move(req));
+      const GenerateResult r = engine->run(std::move(req));
       std::fputs("\n", stdout);
       std::fflush(stdout);
       history.push_back({"assistant", trim(r.text)});

@@ -9,7 +9,8 @@ namespace aero {
 
 const EnumNames<ObjectiveKind>& objective_names() {
   static const EnumNames<ObjectiveKind> n{{ObjectiveKind::all, "all"},
-                                          {ObjectiveKind::final, "final"}};
+                                          {ObjectiveKind::final, "final"},
+                                          {ObjectiveKind::diffusion, "diffusion"}};
   return n;
 }
 
@@ -30,6 +31,8 @@ void TrainConfig::validate() const {
              "threads, data_parallel and max_minutes must be >= 0; eval_batches, log_every, "
              "keep_last > 0");
   AERO_CHECK(!out_dir.empty(), "[train] out_dir must not be empty");
+  AERO_CHECK(random_length >= 0 && random_length <= 1,
+             "[train] random_length must be in [0, 1], got ", random_length);
 }
 
 const FieldTable<TrainConfig>& train_config_fields() {
@@ -53,8 +56,14 @@ const FieldTable<TrainConfig>& train_config_fields() {
         .add("weight_decay", &C::optim, &OptimConfig::weight_decay,
              "decay of matrices (never norms and biases)")
         .add("grad_clip", &C::grad_clip, "clip the global gradient norm to this; 0: off")
-        .add("objective", &C::objective, "loss on every position, or on the final token only",
+        .add("objective", &C::objective,
+             "next token on every position (all), on the final one (final), or masked diffusion "
+             "(diffusion, for a masked_lm model such as llada)",
              objective_names())
+        .add("antithetic", &C::antithetic,
+             "diffusion: t of the batch's rows spread evenly over (0, 1) from one draw")
+        .add("random_length", &C::random_length,
+             "diffusion: fraction of batches cropped to a uniformly drawn length")
         .add("eval_every", &C::eval_every, "steps between validation runs; 0: none")
         .add("eval_batches", &C::eval_batches, "validation batches per evaluation")
         .add("test_batches", &C::test_batches,
