@@ -70,3 +70,24 @@ $A train -c c.json --set model.mask_id=-1 --set train.out_dir=runE; echo rc=$?
 $A train -c c.json --set train.objective=all --set train.out_dir=runE; echo rc=$?")
 set_tests_properties(diffusion.cli_learns_evaluates_samples PROPERTIES LABELS cli TIMEOUT 240
   PASS_REGULAR_EXPRESSION "llada: .*bidirectional attention, mask token [0-9]+.*learned.*forward passes.*forward passes.*gen_length 10 is not divisible by block_length 4.*rc=1.*steps 2 is fewer than the 4 blocks.*rc=1.*model.mask_id is not set.*rc=1.*use train.objective=diffusion.*rc=1")
+
+# A llada model served: aero chat from a pipe and aero serve's OpenAI endpoint (JSON and SSE)
+# answer through the diffusion generator (make_generator picks it by the model's family); the
+# stream sends each block as it is finalised.
+string(REPLACE MAX_STEPS 60 AERO_DIFFUSION_SETUP_SERVE "${AERO_DIFFUSION_SETUP}")
+add_test(NAME diffusion.cli_chat_and_serve
+         COMMAND bash -c "${AERO_DIFFUSION_SETUP_SERVE}
+$A train -c c.json > a.log 2>&1
+printf 'hello\\n' | $A chat -m runA --max-new 8 --temperature 0 && echo chat-ok
+: > s.log
+$A serve -m runA --port 0 --threads 1 --sessions s.db > s.log 2>&1 & pid=$!
+trap 'kill $pid 2>/dev/null; rm -rf $d' EXIT
+for i in $(seq 1 200); do port=$(sed -n 's/.*listening on http:\\/\\/127.0.0.1:\\([0-9]*\\).*/\\1/p' s.log); test -n \"$port\" && break; sleep 0.05; done
+U=http://127.0.0.1:$port
+for i in $(seq 1 200); do test $(curl -s -o /dev/null -w '%{http_code}' $U/health) = 200 && break; sleep 0.05; done
+curl -s $U/v1/completions -d '{\"prompt\":\"line 1\",\"max_tokens\":8,\"temperature\":0}' | tee r.json
+grep -q '\"object\":\"text_completion\"' r.json && echo completion-ok
+curl -sN $U/v1/completions -d '{\"prompt\":\"line 2\",\"max_tokens\":16,\"stream\":true}' > sse.txt
+cat sse.txt; tail -n 2 sse.txt | head -n 1 | grep -qF 'data: [DONE]' && echo sse-ok")
+set_tests_properties(diffusion.cli_chat_and_serve PROPERTIES LABELS cli TIMEOUT 120
+  PASS_REGULAR_EXPRESSION "chat-ok.*completion-ok.*sse-ok")

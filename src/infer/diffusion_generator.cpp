@@ -59,24 +59,27 @@ class DiffusionGenerator final : public Generator {
     const int ctx = context();
     std::vector<int32_t> prompt = req.prompt;
     DiffusionOpts o = opts_.defaults;
-    const int bl = std::max(1, o.block_length > 0 ? o.block_length : 32);
-    // The newest prompt tokens that leave room for at least one block.
-    if (int(prompt.size()) > ctx - bl)
-      prompt.erase(prompt.begin(), prompt.end() - std::max(1, ctx - bl));
+    // Room for the answer: the newest prompt tokens that leave max_new free, keeping at least
+    // half the context of prompt.
+    const int want = std::max(0, req.opts.max_new);
+    if (int(prompt.size()) + want > ctx)
+      prompt.erase(prompt.begin(), prompt.end() - std::max(1, std::max(ctx / 2, ctx - want)));
     const int P = int(prompt.size());
     const bool was_cancelled =
         std::find(cancelled_.begin(), cancelled_.end(), id) != cancelled_.end();
-    const int room = (ctx - P) / bl * bl;
-    if (was_cancelled || room < bl || req.opts.max_new <= 0) {
-      res.finish = was_cancelled ? "cancelled" : req.opts.max_new <= 0 ? "length" : "context";
+    int G = std::min(want, ctx - P);
+    if (was_cancelled || G <= 0) {
+      res.finish = was_cancelled ? "cancelled" : want == 0 ? "length" : "context";
       if (req.on_done) req.on_done(res, P);
       return;
     }
+    // Whole blocks: a shorter answer than one block is one block of its length.
+    const int bl = std::min(G, o.block_length > 0 ? o.block_length : 32);
+    G = G / bl * bl;
     o.block_length = bl;
-    o.gen_length = std::min(room, (req.opts.max_new + bl - 1) / bl * bl);
-    const int blocks = o.gen_length / bl;
-    o.steps = std::max(1, int(std::lround(double(o.gen_length) * opts_.steps_per_token / blocks))) *
-              blocks;
+    o.gen_length = G;
+    const int blocks = G / bl;
+    o.steps = std::max(1, int(std::lround(double(G) * opts_.steps_per_token / blocks))) * blocks;
     o.temperature = req.opts.sampler.temperature;
     o.seed = req.opts.sampler.seed;
     o.stop_at_eos = req.opts.stop_at_eos;
