@@ -128,7 +128,7 @@ DiffusionResult diffusion_generate(const DiffusionLogits& logits_fn, int V,
     int masked = 0;
     for (int i = lo; i < hi; i++) masked += x[size_t(i)] == mask_id;
     const std::vector<int> sched = num_transfer_tokens(masked, steps);
-    for (int s = 0; opt.threshold > 0 ? masked > 0 : s < steps; s++) {
+    for (int s = 0; s < steps; s++) {
       std::copy(x.begin(), x.end(), ids.begin());
       if (cfg) {  // unconditional row: the prompt masked
         std::copy(x.begin(), x.end(), ids.begin() + T);
@@ -164,12 +164,12 @@ DiffusionResult diffusion_generate(const DiffusionLogits& logits_fn, int V,
       // Highest confidence first; ties by position.
       std::stable_sort(cand.begin(), cand.end(),
                        [](const auto& a, const auto& c) { return a.first > c.first; });
-      size_t k = 0;
+      // The schedule's count; with a threshold also every token at least that confident (and
+      // at least one), so a block never takes more steps than without it.
+      size_t k = size_t(std::min<int>(sched[size_t(s)], int(cand.size())));
       if (opt.threshold > 0) {
-        k = 1;
+        k = std::max<size_t>(k, 1);
         while (k < cand.size() && cand[k].first >= double(opt.threshold)) k++;
-      } else {
-        k = size_t(std::min<int>(sched[size_t(s)], int(cand.size())));
       }
       DiffusionStep st;
       st.block = b, st.step = s;
@@ -179,7 +179,6 @@ DiffusionResult diffusion_generate(const DiffusionLogits& logits_fn, int V,
         answer[size_t(i - P)] = x0[size_t(i)];
         st.committed.push_back(i - P);
       }
-      masked -= int(k);
       std::sort(st.committed.begin(), st.committed.end());
       st.answer = &answer;
       if (on_step) on_step(st);

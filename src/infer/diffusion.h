@@ -30,7 +30,7 @@ struct DiffusionOpts {
   float temperature = 0;  // Gumbel-max noise in double; 0: greedy
   Remasking remasking = Remasking::low_confidence;
   float cfg_scale = 0;      // > 0: classifier-free guidance (unconditional = prompt masked)
-  float threshold = 0;      // > 0: commit every token of confidence >= threshold (and the top one)
+  float threshold = 0;      // > 0: also commit every token of confidence >= threshold (Fast-dLLM)
   bool stop_at_eos = true;  // stop when an EOS has every position before it committed; trim it
   uint64_t seed = 0;
 
