@@ -38,6 +38,9 @@ void add_export(CLI::App& app) {
     const Arch& arch = m.cfg.arch();
     AERO_CHECK(arch.stack != nullptr, "[export] a '", arch.name,
                "' model is not a transformer stack llama.cpp runs");
+    // The exporter writes decoder (causal) architectures; a bidirectional stack would load as one.
+    AERO_CHECK(arch.stack(m.cfg).causal, "[export] a '", arch.name,
+               "' model attends in both directions; GGUF export writes causal models only");
     a->opt.name = a->name;
     if (a->opt.name.empty()) {
       const std::filesystem::path p = std::filesystem::absolute(a->model).lexically_normal();

@@ -16,7 +16,10 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/threads.h"
+#include "infer/diffusion.h"
 #include "infer/engine.h"
+#include "models/llada.h"
+#include "models/load.h"
 #include "tokenizer/utf8.h"
 
 namespace aero::cli {
@@ -49,6 +52,16 @@ std::string read_stdin() {
   std::string s{std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>()};
   if (tty) ::tcsetattr(STDIN_FILENO, TCSANOW, &saved);
   return s;
+}
+
+// --prompt, else --prompt-file, else standard input (without its final newlines), in NFC.
+std::string read_prompt(const std::string& prompt, const std::string& prompt_file) {
+  if (!prompt.empty()) return user_text(prompt, "--prompt");
+  const bool file = !prompt_file.empty();
+  std::string p = user_text(file ? read_file(prompt_file, "--prompt-file") : read_stdin(),
+                            file ? prompt_file : "standard input");
+  while (!p.empty() && (p.back() == '\n' || p.back() == '\r')) p.pop_back();
+  return p;
 }
 
 // Every line of `path` through one generator; prints {"prompt","text","finish","tokens"} per line
@@ -88,6 +101,73 @@ void generate_batch(Generator& engine, const std::string& path, const GenerateOp
   }
 }
 
+// The answer so far with a glyph for each masked position (--visual).
+std::string show_masked(const Tokenizer& tok, const std::vector<int32_t>& answer, int mask_id) {
+  std::string out;
+  std::vector<int> run;
+  auto flush = [&] {
+    out += tok.decode(run);
+    run.clear();
+  };
+  for (int32_t t : answer) {
+    if (t == mask_id) {
+      flush();
+      out += "\u2591";
+    } else {
+      run.push_back(t);
+    }
+  }
+  flush();
+  return out;
+}
+
+// --sampler diffusion: a masked_lm model sampled by iterative unmasking (infer/diffusion.h), on
+// the inference engine (its weight formats; --prefix-cache), or with --reference through the
+// training model's forward pass (the reference algorithm, f32).
+struct DiffusionCli {
+  DiffusionOpts opt;
+  Remasking remasking = Remasking::low_confidence;
+  bool visual = false, prefix_cache = false, reference = false;
+};
+
+void generate_diffusion(const LoadedInference& loaded, const std::string& model_path,
+                        const std::string& prompt, DiffusionCli d) {
+  const auto& [model, tok] = loaded;
+  const ModelConfig& cfg = model->model_config();
+  const int mask_id = mask_id_of(cfg);
+  std::vector<int32_t> ids = encode_prompt(*tok, prompt);
+  AERO_CHECK(int(ids.size()) + d.opt.gen_length <= cfg.context(), "[generate] the prompt (",
+             ids.size(), " tokens) and --gen-length ", d.opt.gen_length,
+             " exceed the model's context of ", cfg.context(), " tokens");
+  d.opt.validate();
+  LoadedModel ref;
+  DiffusionLogits logits;
+  if (d.reference) {
+    ref = load_model(model_path);
+    logits = model_logits(*ref.model);
+  } else {
+    logits = engine_logits(model, d.prefix_cache);
+  }
+  std::fputs(prompt.c_str(), stdout);
+  std::fflush(stdout);
+  std::function<void(const DiffusionStep&)> on_step;
+  if (d.visual)
+    on_step = [&](const DiffusionStep& st) {
+      std::fprintf(stderr, "\r\033[K[block %d step %d] %s", st.block, st.step,
+                   show_masked(*tok, *st.answer, mask_id).c_str());
+      std::fflush(stderr);
+    };
+  d.opt.remasking = d.remasking;
+  const DiffusionResult r =
+      diffusion_generate(logits, cfg.vocab_size(), ids, mask_id, tok->eos_id(), d.opt, on_step);
+  if (d.visual) std::fputs("\r\033[K", stderr);
+  std::vector<int> answer(r.answer.begin(), r.answer.end());
+  std::fputs(tok->decode(answer).c_str(), stdout);
+  std::fputs("\n", stdout);
+  std::fprintf(stderr, "[%zu tokens, %d forward passes, finished by %s]\n", r.answer.size(),
+               r.forwards, r.eos ? "eos" : "length");
+}
+
 }  // namespace
 
 void add_generate(CLI::App& app) {
@@ -96,6 +176,8 @@ void add_generate(CLI::App& app) {
     bool stream = false;
     int threads = 0, max_batch = 32;
     GenerateOpts gen;
+    std::string sampler = "auto";
+    DiffusionCli diffusion;
   };
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a trained model");
@@ -118,12 +200,56 @@ void add_generate(CLI::App& app) {
   cmd->add_flag("--stream", a->stream, "Print tokens as they are generated");
   cmd->add_flag("--ignore-eos", *ignore_eos, "Go on past the end-of-document token");
   cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
+  cmd->add_option("--sampler", a->sampler,
+                  "ar: token by token (causal models); diffusion: iterative unmasking (llada); "
+                  "auto: by the model's family")
+      ->check(CLI::IsMember({"auto", "ar", "diffusion"}))
+      ->capture_default_str();
+  DiffusionOpts& d = a->diffusion.opt;
+  cmd->add_option("--gen-length", d.gen_length, "Diffusion: answer length in tokens")
+      ->capture_default_str();
+  cmd->add_option("--steps", d.steps, "Diffusion: forward passes, split evenly across blocks")
+      ->capture_default_str();
+  cmd->add_option("--block-length", d.block_length,
+                  "Diffusion: semi-autoregressive block length (0: one block)")
+      ->capture_default_str();
+  cmd->add_option_function<std::string>(
+         "--remasking",
+         [a](const std::string& v) {
+           a->diffusion.remasking = remasking_names().parse(v, "[generate] --remasking");
+         },
+         "Diffusion: confidence that keeps a token (" + remasking_names().list() +
+             "; default low_confidence)")
+      ->check(CLI::IsMember(remasking_names().names()));
+  cmd->add_option("--cfg-scale", d.cfg_scale, "Diffusion: classifier-free guidance scale (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--threshold", d.threshold,
+                  "Diffusion: also commit every token of confidence >= this (0: off)")
+      ->capture_default_str();
+  cmd->add_flag("--visual", a->diffusion.visual,
+                "Diffusion: show the answer being unmasked (stderr)");
+  cmd->add_flag("--prefix-cache", a->diffusion.prefix_cache,
+                "Diffusion: reuse K and V before the current block within it (Fast-dLLM; "
+                "approximate)");
+  cmd->add_flag("--reference", a->diffusion.reference,
+                "Diffusion: the training model's forward pass every step (the reference)");
   cmd->callback([a, ignore_eos] {
     if (a->threads > 0) set_num_threads(a->threads);
     a->gen.stop_at_eos = !*ignore_eos;
     AERO_CHECK(a->prompt.empty() + a->prompt_file.empty() + a->batch_file.empty() >= 2,
                "[generate] give one of --prompt, --prompt-file and --batch-file");
     const LoadedInference loaded = load_inference(a->model, a->format, a->tokenizer);
+    const bool masked_lm = loaded.model->model_config().arch().family == ModelFamily::masked_lm;
+    if (a->sampler == "diffusion" || (a->sampler == "auto" && masked_lm)) {
+      AERO_CHECK(a->batch_file.empty(),
+                 "[generate] --batch-file is not supported by --sampler diffusion");
+      DiffusionCli d = a->diffusion;
+      d.opt.temperature = a->gen.sampler.temperature;
+      d.opt.seed = a->gen.sampler.seed;
+      d.opt.stop_at_eos = a->gen.stop_at_eos;
+      generate_diffusion(loaded, a->model, read_prompt(a->prompt, a->prompt_file), d);
+      return;
+    }
     EngineOpts eo;
     eo.max_batch = a->max_batch;
     eo.context = a->context == "stop" ? ContextPolicy::stop : ContextPolicy::slide;
@@ -133,15 +259,7 @@ void add_generate(CLI::App& app) {
       generate_batch(engine, a->batch_file, a->gen);
       return;
     }
-    if (!a->prompt.empty()) {
-      a->prompt = user_text(a->prompt, "--prompt");
-    } else {
-      const bool file = !a->prompt_file.empty();
-      a->prompt = user_text(file ? read_file(a->prompt_file, "--prompt-file") : read_stdin(),
-                            file ? a->prompt_file : "standard input");
-      while (!a->prompt.empty() && (a->prompt.back() == '\n' || a->prompt.back() == '\r'))
-        a->prompt.pop_back();
-    }
+    a->prompt = read_prompt(a->prompt, a->prompt_file);
     std::fputs(a->prompt.c_str(), stdout);
     SeqRequest req;
     req.prompt = encode_prompt(engine.tokenizer(), a->prompt);

@@ -8,6 +8,7 @@
 #include <deque>
 
 #include "core/log.h"
+#include "infer/diffusion_generator.h"
 #include "infer/engine_impl.h"
 #include "tokenizer/stream_decoder.h"
 
@@ -102,6 +103,8 @@ Engine::Engine(std::shared_ptr<const InferenceModel> model, std::shared_ptr<cons
                EngineOpts opts)
     : s_(std::make_unique<State>()) {
   AERO_CHECK(model && tok, "[engine] needs a model and a tokenizer");
+  AERO_CHECK(model->config().causal, "[engine] a '", model->model_config().arch().name,
+             "' model attends in both directions; the KV-cache engine decodes causal models");
   AERO_CHECK(opts.max_batch >= 1, "[engine] max_batch must be >= 1, got ", opts.max_batch);
   AERO_CHECK(opts.max_prefill_tokens >= 0, "[engine] max_prefill_tokens must be >= 0, got ",
              opts.max_prefill_tokens);
@@ -217,6 +220,7 @@ std::unique_ptr<Generator> make_generator(const LoadedInference& m, EngineOpts o
     case ModelFamily::causal_lm:
       return std::make_unique<Engine>(m.model, m.tok, opts);
     case ModelFamily::masked_lm:
+      return make_diffusion_generator(m.model, m.tok);
     case ModelFamily::seq2seq:
       break;
   }

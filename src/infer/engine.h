@@ -106,6 +106,11 @@ class KvSeq {
 // with all_logits false only those of the last position (1, vocab): what prefill needs.
 std::vector<float> forward_tokens(const InferenceModel& model, KvSeq& seq,
                                   const std::vector<int32_t>& tokens, bool all_logits = true);
+// Keeps the first `keep` cached positions, appends tokens and returns the logits of the new
+// tokens listed in `rows` (rows.size(), vocab): the diffusion sampler's step, whose stack is
+// bidirectional (every new token sees the kept cache and every new token).
+std::vector<float> forward_rows(const InferenceModel& model, KvSeq& seq, int keep,
+                                const std::vector<int32_t>& tokens, const std::vector<int>& rows);
 // One new token for each of several sequences in one batched pass; logits (n, vocab).
 std::vector<float> forward_batch(const InferenceModel& model, const std::vector<KvSeq*>& seqs,
                                  const std::vector<int32_t>& tokens);

@@ -135,7 +135,7 @@ void attend_row(float* out, const float* q, const float* K, const float* V, int 
 }
 
 // Attention of every segment: K and V of its new rows go into its cache (K rotated), then its
-// queries attend to the whole cache, causally.
+// queries attend to the whole cache, causally (bidirectionally for a non-causal stack).
 void attend(const InferenceModel::Impl& m, int layer, const std::vector<Segment>& segs,
             Buffers& b) {
   const TransformerSpec& cfg = m.cfg;
@@ -166,7 +166,7 @@ void attend(const InferenceModel::Impl& m, int layer, const std::vector<Segment>
     AttentionArgs a;
     a.B = 1, a.Tq = s.count, a.Tk = kv.len + s.count, a.NH = NH, a.HS = HS;
     a.scale = 1.0f / std::sqrt(float(HS));
-    a.causal = true;
+    a.causal = cfg.causal;  // a masked_lm stack: every new row sees the cache and every new row
     attention_forward(b.att.data() + size_t(s.row) * C, nullptr, q, K, V, a);
   };
   if (segs.size() == 1 || omp_in_parallel() || omp_get_max_threads() == 1) {
@@ -226,9 +226,10 @@ void block(const InferenceModel::Impl& m, int layer, const std::vector<Segment>&
 }
 
 // Runs `tokens` (N, split into segments) through the model; logits of every row, or with
-// last_only of the last row of each segment.
+// last_only of the last row of each segment, or of the rows listed in `pick`.
 std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<Segment> segs,
-                                    const int32_t* tokens, int n, bool last_only) {
+                                    const int32_t* tokens, int n, bool last_only,
+                                    const std::vector<int>* pick = nullptr) {
   const TransformerSpec& cfg = m.cfg;
   const int C = cfg.n_embd, V = cfg.vocab_size;
   for (const Segment& s : segs) {
@@ -266,6 +267,13 @@ std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<S
       std::memcpy(rows.data() + i * C, b.x.data() + size_t(segs[i].row + segs[i].count - 1) * C,
                   sizeof(float) * C);
     hx = rows.data();
+  } else if (pick) {
+    nr = int(pick->size());
+    rows.resize(size_t(nr) * C);
+    for (int i = 0; i < nr; i++)
+      std::memcpy(rows.data() + size_t(i) * C, b.x.data() + size_t((*pick)[size_t(i)]) * C,
+                  sizeof(float) * C);
+    hx = rows.data();
   }
   if (cfg.pre_ln) {
     normalize(cfg, b.h.data(), hx, m.out_norm_w, m.out_norm_b, nr);
@@ -283,6 +291,17 @@ std::vector<float> forward_tokens(const InferenceModel& model, KvSeq& seq,
   AERO_CHECK(!tokens.empty(), "[engine] forward_tokens needs at least one token");
   std::vector<Segment> segs = {{&seq.impl(), 0, int(tokens.size())}};
   return forward_segments(model.impl(), segs, tokens.data(), int(tokens.size()), !all_logits);
+}
+
+std::vector<float> forward_rows(const InferenceModel& model, KvSeq& seq, int keep,
+                                const std::vector<int32_t>& tokens, const std::vector<int>& rows) {
+  AERO_CHECK(!tokens.empty(), "[engine] forward_rows needs at least one token");
+  for (int r : rows)
+    AERO_CHECK(r >= 0 && r < int(tokens.size()), "[engine] forward_rows: row ", r,
+               " is outside the ", tokens.size(), " new tokens");
+  seq.impl().len = std::min(seq.impl().len, std::max(keep, 0));
+  std::vector<Segment> segs = {{&seq.impl(), 0, int(tokens.size())}};
+  return forward_segments(model.impl(), segs, tokens.data(), int(tokens.size()), false, &rows);
 }
 
 std::vector<float> forward_last(const InferenceModel& model, const std::vector<KvSeq*>& seqs,

@@ -95,15 +95,14 @@ QMatrix stack_rows(std::vector<QMatrix> parts) {
   return m;
 }
 
-// The causal stack the engine runs for a model, or an error naming its architecture.
+// The stack the engine runs for a model, or an error naming its architecture. A bidirectional
+// stack (masked_lm) loads too: the diffusion sampler runs it; Engine (decoding) refuses it.
 TransformerSpec decoder_stack(const ModelConfig& model) {
   model.validate();
   const Arch& arch = model.arch();
   AERO_CHECK(arch.stack != nullptr, "[engine] a '", arch.name,
              "' model is not a single transformer stack; the KV-cache engine cannot run it");
   const TransformerSpec s = arch.stack(model);
-  AERO_CHECK(s.causal, "[engine] a '", arch.name,
-             "' model attends in both directions; the KV-cache engine decodes causal models");
   return s;
 }
 

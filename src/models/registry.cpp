@@ -3,6 +3,7 @@
 #include <iterator>
 
 #include "models/gpt.h"
+#include "models/llada.h"
 #include "models/model.h"
 #include "models/t5.h"
 
@@ -10,11 +11,11 @@ namespace aero {
 
 namespace {
 
-constexpr size_t kArchCount = 2;
+constexpr size_t kArchCount = 3;
 
 const std::vector<const Arch*>& table() {
   static const std::vector<const Arch*> rows = [] {
-    const Arch* all[] = {&gpt_arch(), &t5_arch()};
+    const Arch* all[] = {&gpt_arch(), &t5_arch(), &llada_arch()};
     static_assert(std::size(all) == kArchCount, "a row per architecture: update kArchCount");
     return std::vector<const Arch*>(std::begin(all), std::end(all));
   }();

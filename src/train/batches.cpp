@@ -16,6 +16,11 @@ uint64_t step_seed(uint64_t data_seed, int64_t step) {
   return splitmix64(data_seed ^ splitmix64(uint64_t(step)));
 }
 
+// Seed of the objective's draws in micro-batch `micro` of step `step`.
+uint64_t micro_seed(uint64_t data_seed, int64_t step, int micro) {
+  return splitmix64(step_seed(data_seed ^ 0xd1ffu, step) ^ splitmix64(uint64_t(micro) + 1));
+}
+
 TrainBatch from_next_token(const NextTokenBatch& nb) {
   TrainBatch b;
   b.rows = nb.B, b.cols = nb.T;
@@ -126,6 +131,7 @@ class WindowBatches final : public BatchSource {
     b_.final_only = o_.final_only;
     b_.targets = o_.final_only ? b_.rows : b_.rows * b_.cols;
     b_.tokens = b_.rows * b_.cols;
+    b_.seed = micro_seed(o_.seed, step, micro);
     return b_;
   }
 
@@ -155,6 +161,7 @@ class ExampleBatches final : public BatchSource {
     }
     nb_ = loader_->next_token(epoch_[m % n_batches_], pad_, o_.final_only);
     b_ = from_next_token(nb_);
+    b_.seed = micro_seed(o_.seed, step, micro);
     return b_;
   }
 
@@ -185,9 +192,12 @@ void for_each_example_batch(const std::string& shard, int T, const EvalOptions& 
     }
   }
   if (opt.batches > 0 && batches.size() > size_t(opt.batches)) batches.resize(size_t(opt.batches));
+  uint64_t k = 0;
   for (const auto& idx : batches) {
     const NextTokenBatch nb = loader.next_token(idx, pad, opt.final_only);
-    fn(from_next_token(nb));
+    TrainBatch b = from_next_token(nb);
+    b.seed = splitmix64(opt.seed ^ splitmix64(k++));
+    fn(b);
   }
 }
 
@@ -196,6 +206,8 @@ void for_each_example_batch(const std::string& shard, int T, const EvalOptions& 
 TrainBatch TrainBatch::rows_slice(int64_t b, int64_t e) const {
   TrainBatch s = *this;
   s.rows = e - b;
+  s.row0 = row0 + b;
+  s.batch_rows = all_rows();
   s.x = x + b * cols;
   s.y = y + b * cols;
   if (src) {
@@ -272,8 +284,10 @@ void for_each_eval_batch(const std::string& shard, int T, const EvalOptions& opt
   TrainBatch b;
   b.cols = T;
   b.final_only = opt.final_only;
+  uint64_t k = 0;
   auto emit = [&](int64_t rows) {
     b.rows = rows;
+    b.seed = splitmix64(opt.seed ^ splitmix64(k++));
     b.x = x.data(), b.y = y.data();
     b.targets = opt.final_only ? rows : rows * T;
     b.tokens = rows * T;

@@ -25,6 +25,13 @@ struct TrainBatch {
   int64_t src_cols = 0;
   const int32_t* src = nullptr;       // (rows, src_cols) ids; nullptr without an encoder
   const int32_t* src_mask = nullptr;  // (rows, src_cols) 1 = token, 0 = padding
+  // Randomness of objectives that draw per batch (diffusion masks): a function of (data seed,
+  // step, micro) or of the eval batch's index, so a resumed run draws the same masks. Rows are
+  // drawn by their index in the whole batch (row0 + r), whatever the data-parallel split.
+  uint64_t seed = 0;
+  int64_t row0 = 0, batch_rows = 0;  // first row of this slice; rows of the whole batch
+
+  int64_t all_rows() const { return batch_rows > 0 ? batch_rows : rows; }
 
   // Rows [b, e) as a batch of their own (views into the same memory; counts not split).
   TrainBatch rows_slice(int64_t b, int64_t e) const;
@@ -73,6 +80,7 @@ struct EvalOptions {
   std::vector<int> buckets = {};
   bool pairs = false;
   PairsOptions pair = {};
+  int mc = 1;  // masked_lm: Monte-Carlo draws of the diffusion bound per batch
 };
 
 // Calls fn with each evaluation batch of `shard` for a model of context T.

@@ -10,7 +10,8 @@ namespace aero {
 const EnumNames<ObjectiveKind>& objective_names() {
   static const EnumNames<ObjectiveKind> n{{ObjectiveKind::all, "all"},
                                           {ObjectiveKind::final, "final"},
-                                          {ObjectiveKind::seq2seq, "seq2seq"}};
+                                          {ObjectiveKind::seq2seq, "seq2seq"},
+                                          {ObjectiveKind::diffusion, "diffusion"}};
   return n;
 }
 
@@ -31,6 +32,8 @@ void TrainConfig::validate() const {
              "threads, data_parallel and max_minutes must be >= 0; eval_batches, log_every, "
              "keep_last > 0");
   AERO_CHECK(!out_dir.empty(), "[train] out_dir must not be empty");
+  AERO_CHECK(random_length >= 0 && random_length <= 1,
+             "[train] random_length must be in [0, 1], got ", random_length);
 }
 
 const FieldTable<TrainConfig>& train_config_fields() {
@@ -55,9 +58,14 @@ const FieldTable<TrainConfig>& train_config_fields() {
              "decay of matrices (never norms and biases)")
         .add("grad_clip", &C::grad_clip, "clip the global gradient norm to this; 0: off")
         .add("objective", &C::objective,
-             "loss on every position (all), the final token only (final), or an encoder-decoder's "
-             "targets (seq2seq)",
+             "next token on every position (all), on the final one (final), an "
+             "encoder-decoder's targets (seq2seq, for t5), or masked diffusion (diffusion, for "
+             "a masked_lm model such as llada)",
              objective_names())
+        .add("antithetic", &C::antithetic,
+             "diffusion: t of the batch's rows spread evenly over (0, 1) from one draw")
+        .add("random_length", &C::random_length,
+             "diffusion: fraction of batches cropped to a uniformly drawn length")
         .add("eval_every", &C::eval_every, "steps between validation runs; 0: none")
         .add("eval_batches", &C::eval_batches, "validation batches per evaluation")
         .add("test_batches", &C::test_batches,

@@ -17,9 +17,10 @@ namespace aero {
 
 // What the loss is computed on (train/objective.h).
 enum class ObjectiveKind : uint8_t {
-  all,      // next token at every position
-  final,    // next token at the final position only (seed 002)
-  seq2seq,  // an encoder-decoder's target tokens (labels != -100), decoder fed shift_right
+  all,        // next token at every position
+  final,      // next token at the final position only (seed 002)
+  seq2seq,    // an encoder-decoder's target tokens (labels != -100), decoder fed shift_right
+  diffusion,  // masked diffusion (LLaDA): masked tokens predicted, weighted 1/t (masked_lm)
 };
 const EnumNames<ObjectiveKind>& objective_names();
 
@@ -36,7 +37,9 @@ struct TrainConfig {
   ScheduleKind schedule = ScheduleKind::cosine;
   float grad_clip = 1.0f;  // global-norm clipping; 0: off
   ObjectiveKind objective = ObjectiveKind::all;
-  int eval_every = 100;  // 0: no evaluation during training
+  bool antithetic = false;      // diffusion: t stratified across the batch (lower variance)
+  float random_length = 0.01f;  // diffusion: fraction of batches cropped to a random length
+  int eval_every = 100;         // 0: no evaluation during training
   int eval_batches = 20;
   int test_batches = 100;    // final test evaluation; 0: the whole test shard
   int checkpoint_every = 0;  // also at every evaluation and at the end; 0: only those

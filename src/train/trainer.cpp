@@ -161,10 +161,9 @@ class Progress {
 
 EvalResult evaluate_shard(Model& model, const ModelConfig& cfg, Tape& tape,
                           const std::string& shard, const EvalOptions& opt) {
-  const auto objective =
-      make_objective(opt.pairs ? ObjectiveKind::seq2seq
-                               : (opt.final_only ? ObjectiveKind::final : ObjectiveKind::all),
-                     cfg.arch());
+  ObjectiveOptions oo;
+  oo.mc = opt.mc;
+  const auto objective = make_objective(eval_objective(cfg, opt.final_only), cfg, oo);
   if (!opt.pairs) {
     Shard s(shard);
     check_vocab("shard", shard, s.vocab_size(), cfg.vocab_size());
@@ -206,7 +205,8 @@ Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), dropout_rng_(uint64_t(cfg.tr
   t.validate();
   if (t.threads > 0) set_num_threads(t.threads);
   const int V = cfg_.model.vocab_size(), T = cfg_.model.context();
-  objective_ = make_objective(t.objective, cfg_.model.arch());
+  objective_ = make_objective(t.objective, cfg_.model,
+                              {.antithetic = t.antithetic, .random_length = t.random_length});
   // Each data file is opened once here, so a wrong path fails before any training, naming the
   // config key that holds it.
   const auto check_file = [&](const std::string& key, const std::string& path, auto vocab_of) {

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The diffusion sampler on a model trained here: a llada the size of char-small
+# (configs/diffusion-char-small.json) and, as the judge, a char-small GPT, each trained for the
+# same wall-clock budget on the KJV Bible (char tokenizer + <|mask|>). Then diffusion_bench
+# runs the reference algorithm and aero's fast options side by side (tokens/s, ratio, quality)
+# and aero eval prints the llada's bound beside the GPT's perplexity on the same validation split.
+# Usage: bench/diffusion.sh [build dir] [minutes of training per model (default 3)] [extra
+#        diffusion_bench arguments, e.g. --temperature 0.8]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+build="${1:-$here/../build}"
+minutes="${2:-3}"
+shift 2 || shift $# || true
+A="$build/aero"
+d=$(mktemp -d); trap 'rm -rf "$d"' EXIT; cd "$d"
+bible 'Gen1:1-Rev22:21' > kjv.txt
+"$A" data split -i kjv.txt -o split --seed 1 > /dev/null
+"$A" tokenizer train --type char -i split/train.txt -o chars.json > /dev/null
+M=$("$A" tokenizer add-tokens -m chars.json '<|mask|>' | sed -n 's/^<|mask|>\t//p')
+"$A" data prepare -i split -t chars.json -o shards > /dev/null
+V=$("$A" data inspect shards/train.bin | sed -n 's/.*vocab \([0-9]*\),.*/\1/p')
+common=(--set train.max_steps=100000 --set train.max_minutes=$minutes --set train.eval_every=0
+        --set train.test_batches=20 --set model.vocab_size=$V --set train.threads=2
+        --set data.train=shards/train.bin --set data.val=shards/val.bin
+        --set data.test=shards/test.bin --set data.tokenizer=chars.json)
+AERO_THREADS=2 "$A" train -c "$here/../configs/diffusion-char-small.json" "${common[@]}" \
+  --set model.mask_id=$M --set train.out_dir=llada > llada.log 2>&1
+AERO_THREADS=2 "$A" train -c "$here/../configs/char-small.json" "${common[@]}" \
+  --set train.out_dir=gpt > gpt.log 2>&1
+echo "trained $minutes min each: llada $(grep -o 'step [0-9]*' llada.log | tail -1), gpt $(grep -o 'step [0-9]*' gpt.log | tail -1)"
+"$A" eval -m llada -d shards/val.bin --batches 40 --mc 4
+"$A" eval -m gpt -d shards/val.bin --batches 40
+sed -n '1,400p' split/test.txt | awk 'length($0) > 30' > prompts.txt
+AERO_THREADS=2 "$build/bench/diffusion_bench" --model llada --judge gpt --prompts prompts.txt \
+  --n 8 --gen 48 --block 16 --steps 48,24,12 --threshold 0.9 "$@"

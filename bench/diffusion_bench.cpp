@@ -1,0 +1,203 @@
+// diffusion_bench: sampling speed of a trained llada model, the reference algorithm (LLaDA's
+// generate(): the training model's forward over the whole sequence every step) against aero's
+// engine path with each fast option added: logits only for the block's masked rows, the prefix
+// KV cache refreshed per block, and confidence-threshold parallel unmasking. Same prompts,
+// seeds and settings in one run; tokens/s, the ratio to the reference, and the quality beside
+// it: the fraction of tokens equal to the reference's, the unigram entropy of the samples and,
+// with --judge GPT_RUN (same tokenizer), the GPT's perplexity of the answers.
+//
+//   diffusion_bench --model RUN [--judge GPT_RUN] [--prompts FILE] [--gen 64] [--block 16]
+//                   [--steps 64,32,16] [--threshold 0.9] [--temperature 0] [--n 8]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "infer/diffusion.h"
+#include "infer/engine.h"
+#include "models/llada.h"
+#include "models/load.h"
+#include "tokenizer/tokenizer.h"
+
+using namespace aero;
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::vector<int> parse_list(const std::string& s) {
+  std::vector<int> v;
+  std::stringstream ss(s);
+  for (std::string x; std::getline(ss, x, ',');) v.push_back(std::stoi(x));
+  return v;
+}
+
+// Unigram entropy in bits of all answers' tokens.
+double unigram_entropy(const std::vector<std::vector<int32_t>>& answers) {
+  std::map<int32_t, double> c;
+  double n = 0;
+  for (const auto& a : answers)
+    for (int32_t t : a) c[t]++, n++;
+  double h = 0;
+  for (auto& [t, k] : c) h -= k / n * std::log2(k / n);
+  return h;
+}
+
+// The judge GPT's perplexity of the answers given their prompts.
+double judge_ppl(const InferenceModel& gpt, const std::vector<std::vector<int32_t>>& prompts,
+                 const std::vector<std::vector<int32_t>>& answers) {
+  double nll = 0;
+  int64_t n = 0;
+  const int V = gpt.config().vocab_size, ctx = gpt.config().block_size;
+  for (size_t i = 0; i < prompts.size(); i++) {
+    std::vector<int32_t> s = prompts[i];
+    s.insert(s.end(), answers[i].begin(), answers[i].end());
+    if (int(s.size()) > ctx) s.erase(s.begin(), s.end() - ctx);
+    const int P = int(s.size()) - int(answers[i].size());
+    KvSeq kv(gpt);
+    const std::vector<float> l = forward_tokens(gpt, kv, s, true);
+    for (int t = std::max(P, 1); t < int(s.size()); t++) {
+      const float* r = l.data() + size_t(t - 1) * size_t(V);
+      double mx = r[0], z = 0;
+      for (int v = 0; v < V; v++) mx = std::max(mx, double(r[v]));
+      for (int v = 0; v < V; v++) z += std::exp(double(r[v]) - mx);
+      nll += mx + std::log(z) - r[s[size_t(t)]];
+      n++;
+    }
+  }
+  return std::exp(nll / double(std::max<int64_t>(n, 1)));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string model_path, judge, prompts_file;
+  int gen = 64, block = 16, n = 8;
+  float threshold = 0.9f, temperature = 0;
+  std::vector<int> steps_list = {64, 32, 16};
+  for (int i = 1; i < argc; i++) {
+    auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
+    if (!std::strcmp(argv[i], "--model"))
+      model_path = next();
+    else if (!std::strcmp(argv[i], "--judge"))
+      judge = next();
+    else if (!std::strcmp(argv[i], "--prompts"))
+      prompts_file = next();
+    else if (!std::strcmp(argv[i], "--gen"))
+      gen = std::stoi(next());
+    else if (!std::strcmp(argv[i], "--block"))
+      block = std::stoi(next());
+    else if (!std::strcmp(argv[i], "--n"))
+      n = std::stoi(next());
+    else if (!std::strcmp(argv[i], "--steps"))
+      steps_list = parse_list(next());
+    else if (!std::strcmp(argv[i], "--threshold"))
+      threshold = std::stof(next());
+    else if (!std::strcmp(argv[i], "--temperature"))
+      temperature = std::stof(next());
+    else {
+      std::fprintf(stderr, "unknown argument %s\n", argv[i]);
+      return 2;
+    }
+  }
+  if (model_path.empty()) {
+    std::fprintf(stderr, "usage: diffusion_bench --model RUN [--judge GPT_RUN] ...\n");
+    return 2;
+  }
+  try {
+    const LoadedInference inf = load_inference(model_path);
+    LoadedModel ref = load_model(model_path);
+    const int mask_id = mask_id_of(ref.cfg), V = ref.cfg.vocab_size();
+    std::shared_ptr<const InferenceModel> gpt;
+    if (!judge.empty()) gpt = load_inference(judge).model;
+    // Prompts: lines of --prompts, or fixed ones.
+    std::vector<std::string> texts;
+    if (!prompts_file.empty()) {
+      std::ifstream in(prompts_file);
+      for (std::string l; std::getline(in, l) && int(texts.size()) < n;)
+        if (!l.empty()) texts.push_back(l);
+    } else {
+      for (const char* p : {"And God said", "In the beginning", "The LORD is", "And he went",
+                            "Blessed are the", "Then said Jesus", "And it came to pass", "For the"})
+        if (int(texts.size()) < n) texts.push_back(p);
+    }
+    // Each prompt's first tokens, as many as the context leaves beside the answer.
+    const int max_prompt = ref.cfg.context() - gen;
+    if (max_prompt < 1) throw std::runtime_error("--gen leaves no room for a prompt");
+    std::vector<std::vector<int32_t>> prompts;
+    for (auto& t : texts) {
+      std::vector<int32_t> ids;
+      for (int id : inf.tok->encode(t)) ids.push_back(id);
+      if (int(ids.size()) > max_prompt) ids.resize(size_t(max_prompt));
+      prompts.push_back(ids);
+      std::vector<int> shown(ids.begin(), ids.end());
+      t = inf.tok->decode(shown);
+    }
+    std::printf("model %s, %zu prompts, gen %d, block %d, temperature %g, threshold %g\n",
+                model_path.c_str(), prompts.size(), gen, block, temperature, threshold);
+    std::printf("%-6s %-34s %9s %8s %7s %9s %8s %9s\n", "steps", "sampler", "tokens/s", "ratio",
+                "fwd", "same-tok", "entropy", "judge-ppl");
+    std::vector<std::vector<int32_t>> last, last_ref;  // samples at the last step count
+    for (int steps : steps_list) {
+      struct Variant {
+        const char* name;
+        int kind;  // 0 reference, 1 engine, 2 engine + cache
+        float threshold;
+      };
+      const Variant variants[] = {{"reference (train forward, all rows)", 0, 0},
+                                  {"engine, masked block rows", 1, 0},
+                                  {"engine + prefix cache", 2, 0},
+                                  {"engine + prefix cache + threshold", 2, threshold}};
+      double ref_tps = 0;
+      std::vector<std::vector<int32_t>> ref_answers;
+      for (const Variant& v : variants) {
+        DiffusionOpts o;
+        o.gen_length = gen, o.block_length = block, o.steps = steps;
+        o.temperature = temperature, o.threshold = v.threshold, o.stop_at_eos = false;
+        const DiffusionLogits fn =
+            v.kind == 0 ? model_logits(*ref.model) : engine_logits(inf.model, v.kind == 2);
+        std::vector<std::vector<int32_t>> answers;
+        int forwards = 0;
+        const double t0 = now();
+        for (size_t i = 0; i < prompts.size(); i++) {
+          o.seed = 1000 + i;
+          const DiffusionResult r = diffusion_generate(fn, V, prompts[i], mask_id, -1, o);
+          forwards += r.forwards;
+          answers.push_back(r.answer);
+        }
+        const double secs = now() - t0;
+        const double tps = double(gen) * double(prompts.size()) / secs;
+        if (v.kind == 0) ref_tps = tps, ref_answers = answers;
+        int64_t same = 0, total = 0;
+        for (size_t i = 0; i < answers.size(); i++)
+          for (size_t j = 0; j < answers[i].size(); j++)
+            same += answers[i][j] == ref_answers[i][j], total++;
+        char judged[32] = "-";
+        if (gpt) std::snprintf(judged, sizeof judged, "%.2f", judge_ppl(*gpt, prompts, answers));
+        std::printf("%-6d %-34s %9.1f %7.2fx %7d %8.1f%% %8.3f %9s\n", steps, v.name, tps,
+                    tps / ref_tps, forwards, 100.0 * double(same) / double(total),
+                    unigram_entropy(answers), judged);
+        std::fflush(stdout);
+        if (steps == steps_list.back() && v.kind == 2 && v.threshold > 0) last = answers;
+        if (steps == steps_list.back() && v.kind == 0) last_ref = answers;
+      }
+    }
+    for (size_t i = 0; i < std::min<size_t>(3, prompts.size()); i++) {
+      std::vector<int> a(last_ref[i].begin(), last_ref[i].end()), b(last[i].begin(), last[i].end());
+      std::printf("prompt   %s\n  reference: %s\n  fast:      %s\n", texts[i].c_str(),
+                  inf.tok->decode(a).c_str(), inf.tok->decode(b).c_str());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "diffusion_bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

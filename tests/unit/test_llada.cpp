@@ -1,0 +1,392 @@
+// The llada row, the diffusion objective's forward process and loss, and the sampler's schedule,
+// EOS handling, threshold and errors. Parity with PyTorch is tests/parity/test_llada_parity.cpp.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "core/rng.h"
+#include "infer/diffusion.h"
+#include "infer/engine.h"
+#include "models/llada.h"
+#include "train/objective.h"
+
+using namespace aero;
+
+namespace {
+
+LladaConfig tiny() {
+  LladaConfig c;
+  c.vocab_size = 20;
+  c.block_size = 32;
+  c.n_layer = 1;
+  c.n_head = 2;
+  c.n_embd = 16;
+  c.ffn_hidden = 32;
+  c.mask_id = 19;
+  c.init_std = 0.3f;
+  return c;
+}
+
+// A batch of `rows` x `cols` tokens in [0, 19).
+struct Batch {
+  std::vector<int32_t> x;
+  TrainBatch b;
+  Batch(int64_t rows, int64_t cols, uint64_t seed) : x(size_t(rows * cols)) {
+    Rng rng(seed);
+    for (auto& v : x) v = int32_t(rng.below(19));
+    b.rows = rows, b.cols = cols, b.x = x.data(), b.y = x.data();
+    b.targets = b.tokens = rows * cols;
+    b.seed = seed;
+  }
+};
+
+// Logits (B, T, V) of every position through the reference forward.
+std::vector<float> all_logits(Model& m, const std::vector<int32_t>& ids, int B, int T) {
+  std::vector<int> rows(static_cast<size_t>(T));
+  for (int i = 0; i < T; i++) rows[size_t(i)] = i;
+  std::vector<float> out;
+  model_logits(m)({&ids, B, T, 0, T, &rows, true}, out);
+  return out;
+}
+
+double binom_pmf(int n, int k, double p) {
+  return std::exp(std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0) +
+                  k * std::log(p) + (n - k) * std::log1p(-p));
+}
+
+}  // namespace
+
+TEST(Llada, ConfigRowAndErrors) {
+  ModelConfig m("llada");
+  EXPECT_EQ(m.arch().family, ModelFamily::masked_lm);
+  EXPECT_FALSE(m.arch().stack(llada_model_config(tiny())).causal);
+  try {
+    m.validate();
+    FAIL() << "no mask token accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.mask_id is not set"), std::string::npos);
+  }
+  m.set("mask_id", "10000");
+  EXPECT_THROW(m.validate(), Error);
+  const ModelConfig back = ModelConfig::from_json(llada_model_config(tiny()).to_json());
+  EXPECT_EQ(back.as<LladaConfig>().mask_id, 19);
+  EXPECT_EQ(back.to_json().at("arch"), "llada");
+}
+
+// Every position sees later ones: changing the last token changes the first position's logits.
+TEST(Llada, AttentionIsBidirectional) {
+  ParamStore store;
+  Llada model(tiny(), store);
+  store.finalize(3);
+  const std::vector<float> a = all_logits(model, {1, 2, 3, 4}, 1, 4);
+  const std::vector<float> b = all_logits(model, {1, 2, 3, 5}, 1, 4);
+  double d = 0;
+  for (int v = 0; v < 20; v++) d += std::fabs(a[size_t(v)] - b[size_t(v)]);
+  EXPECT_GT(d, 1e-4);
+}
+
+// Conditional on each row's p, the masked count is Binomial(L, p): a chi-squared test over
+// 4000 rows at a fixed seed (expected counts summed over rows; bins merged to >= 5 expected).
+TEST(DiffusionObjective, MaskedCountIsBinomial) {
+  const int L = 16, R = 4000;
+  Batch bt(R, L, 42);
+  const DiffusionDraw d = draw_diffusion(bt.b, 19, {}, 0);
+  std::vector<double> observed(L + 1, 0), expected(L + 1, 0);
+  for (int r = 0; r < R; r++) {
+    int k = 0;
+    for (int i = 0; i < L; i++) {
+      const size_t j = size_t(r * L + i);
+      const bool masked = d.xt[j] == 19;
+      k += masked;
+      // Masked: input is the mask, target x0, weight 1/p; else input x0, ignored, weight 0.
+      EXPECT_EQ(d.target[j], masked ? bt.x[j] : kIgnoreIndex);
+      EXPECT_FLOAT_EQ(d.weight[j], masked ? 1.0f / d.p[size_t(r)] : 0.0f);
+      if (!masked) {
+        EXPECT_EQ(d.xt[j], bt.x[j]);
+      }
+    }
+    observed[size_t(k)]++;
+    for (int c = 0; c <= L; c++) expected[size_t(c)] += binom_pmf(L, c, d.p[size_t(r)]);
+    EXPECT_GE(d.p[size_t(r)], 1e-3f);
+    EXPECT_LE(d.p[size_t(r)], 1.0f);
+  }
+  double chi2 = 0, eo = 0, ee = 0;
+  int dof = -1;
+  for (int c = 0; c <= L; c++) {
+    eo += observed[size_t(c)], ee += expected[size_t(c)];
+    if (ee >= 5 || c == L) {
+      chi2 += (eo - ee) * (eo - ee) / ee;
+      dof++;
+      eo = ee = 0;
+    }
+  }
+  // 99.9% quantile of chi-squared with <= 16 degrees of freedom is 39.25.
+  std::printf("  chi2 %.2f with %d degrees of freedom\n", chi2, dof);
+  EXPECT_LT(chi2, 39.25);
+  EXPECT_GE(dof, 10);
+}
+
+// Rows are drawn by their index in the whole batch: a data-parallel slice draws the same masks.
+TEST(DiffusionObjective, DrawsIndependentOfSplitAndAntithetic) {
+  Batch bt(8, 12, 7);
+  for (bool anti : {false, true}) {
+    ObjectiveOptions o;
+    o.antithetic = anti;
+    const DiffusionDraw whole = draw_diffusion(bt.b, 19, o, 0);
+    const DiffusionDraw part = draw_diffusion(bt.b.rows_slice(3, 6), 19, o, 0);
+    for (int64_t k = 0; k < 3 * 12; k++)
+      EXPECT_EQ(part.xt[size_t(k)], whole.xt[size_t(3 * 12 + k)]);
+    EXPECT_EQ(part.p[0], whole.p[3]);
+    if (anti) {  // t spread evenly: sorted, consecutive t differ by 1 / B
+      std::vector<float> p = whole.p;
+      std::sort(p.begin(), p.end());
+      for (size_t r = 1; r < p.size(); r++) EXPECT_NEAR(p[r] - p[r - 1], 0.999 / 8, 1e-5);
+    }
+  }
+  // Another draw index or batch seed: other masks.
+  EXPECT_NE(draw_diffusion(bt.b, 19, {}, 0).xt, draw_diffusion(bt.b, 19, {}, 1).xt);
+}
+
+TEST(DiffusionObjective, RandomLengthCrops) {
+  Batch bt(4, 16, 9);
+  ObjectiveOptions o;
+  o.random_length = 1.0f;
+  std::set<int64_t> lens;
+  for (uint64_t s = 0; s < 40; s++) {
+    bt.b.seed = s;
+    const DiffusionDraw d = draw_diffusion(bt.b, 19, o, 0);
+    EXPECT_GE(d.cols, 1);
+    EXPECT_LE(d.cols, 16);
+    EXPECT_EQ(d.xt.size(), size_t(4 * d.cols));
+    lens.insert(d.cols);
+  }
+  EXPECT_GT(lens.size(), 5u);
+  o.random_length = 0;
+  EXPECT_EQ(draw_diffusion(bt.b, 19, o, 0).cols, 16);
+}
+
+// The objective's loss is sum over masked of CE / p divided by B x L (not by the masked count),
+// and the trainer's grad_accum factor divides it further.
+TEST(DiffusionObjective, WeightingAndNormalisation) {
+  ParamStore store;
+  const ModelConfig cfg = llada_model_config(tiny());
+  auto model = build_model(cfg, store);
+  store.finalize(5);
+  Batch bt(3, 10, 11);
+  const DiffusionDraw d = draw_diffusion(bt.b, 19, {}, 0);
+  const std::vector<float> logits = all_logits(*model, d.xt, 3, 10);
+  double want = 0;
+  for (size_t j = 0; j < d.xt.size(); j++) {
+    if (d.target[j] == kIgnoreIndex) continue;
+    const float* l = logits.data() + j * 20;
+    double mx = l[0], z = 0;
+    for (int v = 0; v < 20; v++) mx = std::max(mx, double(l[v]));
+    for (int v = 0; v < 20; v++) z += std::exp(l[v] - mx);
+    want += (mx + std::log(z) - l[d.target[j]]) / d.p[j / 10];
+  }
+  want /= 30;
+  const auto obj = make_objective(ObjectiveKind::diffusion, cfg, {.random_length = 0});
+  Tape tape;
+  EXPECT_NEAR(obj->loss(*model, tape, bt.b, 30.0f).value().f32()[0], want, 1e-4 * want);
+  tape.reset();
+  EXPECT_NEAR(obj->loss(*model, tape, bt.b, 60.0f).value().f32()[0], want / 2, 1e-4 * want);
+  // --mc 2: the mean of draws 0 and 1.
+  tape.reset();
+  double mean2 = 0;
+  for (int k = 0; k < 2; k++) {
+    NoGrad ng(tape);
+    mean2 += diffusion_loss(*model, tape, draw_diffusion(bt.b, 19, {}, k), 60.0f).value().f32()[0];
+  }
+  const auto obj2 = make_objective(ObjectiveKind::diffusion, cfg, {.mc = 2});
+  EXPECT_NEAR(obj2->loss(*model, tape, bt.b, 30.0f).value().f32()[0], mean2, 1e-4 * mean2);
+  // A next-token objective on a masked_lm model, and diffusion on a GPT: errors.
+  EXPECT_THROW(make_objective(ObjectiveKind::all, cfg), Error);
+  EXPECT_THROW(make_objective(ObjectiveKind::diffusion, ModelConfig("gpt")), Error);
+}
+
+TEST(DiffusionSampler, NumTransferTokens) {
+  EXPECT_EQ(num_transfer_tokens(10, 4), (std::vector<int>{3, 3, 2, 2}));
+  EXPECT_EQ(num_transfer_tokens(8, 8), (std::vector<int>(8, 1)));
+  EXPECT_EQ(num_transfer_tokens(3, 5), (std::vector<int>{1, 1, 1, 0, 0}));
+}
+
+// Blocks in order, tokens per step as the schedule, only masked positions of the current
+// block, never remasked; with a real (random) model and every remasking rule.
+TEST(DiffusionSampler, ScheduleAndBlockOrder) {
+  ParamStore store;
+  Llada model(tiny(), store);
+  store.finalize(8);
+  for (Remasking rm :
+       {Remasking::low_confidence, Remasking::random, Remasking::margin, Remasking::entropy}) {
+    DiffusionOpts o;
+    o.gen_length = 12, o.block_length = 4, o.steps = 9, o.remasking = rm, o.temperature = 0.7f;
+    o.seed = 3;
+    const std::vector<int> sched = num_transfer_tokens(4, 3);
+    std::vector<int32_t> prev(12, 19);
+    int n = 0;
+    const DiffusionResult r = diffusion_generate(
+        model_logits(model), 20, {1, 2, 3}, 19, -1, o, [&](const DiffusionStep& st) {
+          EXPECT_EQ(st.block, n / 3);
+          EXPECT_EQ(st.step, n % 3);
+          EXPECT_EQ(int(st.committed.size()), sched[size_t(n % 3)]);
+          for (int i : st.committed) {
+            EXPECT_GE(i, st.block * 4);
+            EXPECT_LT(i, st.block * 4 + 4);
+            EXPECT_EQ(prev[size_t(i)], 19) << "position " << i << " committed twice";
+          }
+          for (int i = 0; i < 12; i++) {
+            if (prev[size_t(i)] != 19) {
+              EXPECT_EQ((*st.answer)[size_t(i)], prev[size_t(i)]);
+            }
+            if (i >= st.block * 4 + 4) {
+              EXPECT_EQ((*st.answer)[size_t(i)], 19);
+            }
+          }
+          prev = *st.answer;
+          n++;
+        });
+    EXPECT_EQ(n, 9);
+    EXPECT_EQ(r.forwards, 9);
+    for (int32_t t : r.answer) EXPECT_NE(t, 19);
+    // Same seed, same answer.
+    EXPECT_EQ(diffusion_generate(model_logits(model), 20, {1, 2, 3}, 19, -1, o).answer, r.answer);
+  }
+}
+
+// Fake logits: position i of the answer predicts token i % 7 with confidence falling with i;
+// token 5 (the EOS here) at answer position 5.
+DiffusionLogits fake_logits(int P, int V) {
+  return [P, V](const DiffusionQuery& q, std::vector<float>& out) {
+    const size_t n = q.rows->size();
+    out.assign(size_t(q.B) * n * size_t(V), 0.0f);
+    for (int b = 0; b < q.B; b++)
+      for (size_t j = 0; j < n; j++) {
+        const int t = (*q.rows)[j];
+        out[(size_t(b) * n + j) * size_t(V) + size_t((t - P) % 7)] = 10.0f - 0.1f * float(t);
+      }
+  };
+}
+
+TEST(DiffusionSampler, StopsAtFirstCompletedEosAndTrims) {
+  DiffusionOpts o;
+  o.gen_length = 16, o.steps = 16, o.block_length = 0, o.temperature = 0;
+  int steps = 0;
+  const DiffusionResult r = diffusion_generate(fake_logits(2, 10), 10, {1, 1}, 9, 5, o,
+                                               [&](const DiffusionStep&) { steps++; });
+  EXPECT_EQ(r.answer, (std::vector<int32_t>{0, 1, 2, 3, 4}));
+  EXPECT_TRUE(r.eos);
+  EXPECT_EQ(steps, 6);  // left to right by confidence: done once position 5 (EOS) is committed
+  o.stop_at_eos = false;
+  EXPECT_EQ(diffusion_generate(fake_logits(2, 10), 10, {1, 1}, 9, 5, o).answer.size(), 16u);
+}
+
+// --threshold: the top token always, plus every token of confidence >= threshold.
+TEST(DiffusionSampler, ThresholdCommitsConfidentTokensTogether) {
+  DiffusionOpts o;
+  o.gen_length = 8, o.steps = 8, o.temperature = 0, o.threshold = 0.5f;
+  int steps = 0;
+  // Confidence of each position is about e^10 / (e^10 + 9): all above 0.5, so one step.
+  const DiffusionResult r =
+      diffusion_generate(fake_logits(1, 10), 10, {1}, 9, -1, o, [&](const DiffusionStep& st) {
+        steps++;
+        EXPECT_EQ(st.committed.size(), 8u);
+      });
+  EXPECT_EQ(steps, 1);
+  EXPECT_EQ(r.forwards, 1);
+  o.threshold = 0;  // off: the reference schedule, one token per step
+  EXPECT_EQ(diffusion_generate(fake_logits(1, 10), 10, {1}, 9, -1, o).forwards, 8);
+  EXPECT_EQ(diffusion_generate(fake_logits(1, 10), 10, {1}, 9, -1, o).answer, r.answer);
+}
+
+TEST(DiffusionSampler, BadOptionsAreClearErrors) {
+  DiffusionOpts o;
+  auto msg = [&] {
+    try {
+      o.validate();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  o.gen_length = 10, o.block_length = 4, o.steps = 10;
+  EXPECT_NE(msg().find("gen_length 10 is not divisible by block_length 4"), std::string::npos);
+  o.gen_length = 16, o.steps = 2;
+  EXPECT_NE(msg().find("steps 2 is fewer than the 4 blocks"), std::string::npos);
+  o.steps = 6;
+  EXPECT_NE(msg().find("steps 6 is not divisible by the 4 blocks"), std::string::npos);
+  o.steps = 8;
+  EXPECT_EQ(msg(), "");
+}
+
+// The inference engine's bidirectional forward, whole sequence every step (prefix cache off) and
+// logits only for the masked rows of the block: the reference's tokens, step by step.
+TEST(DiffusionSampler, EngineWithoutCacheEqualsReference) {
+  ParamStore store;
+  LladaConfig cfg = tiny();
+  cfg.n_layer = 2;  // with one layer the prefix cache would be exact
+  Llada model(cfg, store);
+  store.finalize(21);
+  Rng rng(4);
+  for (Param& p : store.params())
+    if (p.shape.ndim == 1)
+      for (int64_t i = 0; i < p.numel(); i++) p.value.f32()[i] += 0.2f * float(rng.uniform() - 0.5);
+  auto inf = std::make_shared<InferenceModel>(llada_model_config(cfg), store, WeightFormat::f32);
+  struct Case {
+    int gen, block, steps;
+    Remasking rm;
+    float cfg_scale, temperature;
+  };
+  for (const Case& c :
+       {Case{16, 4, 8, Remasking::low_confidence, 0, 0},
+        Case{12, 0, 12, Remasking::margin, 0, 0.5f}, Case{16, 8, 8, Remasking::entropy, 1.5f, 0},
+        Case{16, 8, 16, Remasking::random, 0, 1}}) {
+    DiffusionOpts o;
+    o.gen_length = c.gen, o.block_length = c.block, o.steps = c.steps, o.remasking = c.rm;
+    o.cfg_scale = c.cfg_scale, o.temperature = c.temperature, o.seed = 9;
+    std::vector<std::vector<int32_t>> ref, eng;
+    const std::vector<int32_t> prompt = {3, 1, 4, 1, 5};
+    diffusion_generate(model_logits(model), 20, prompt, 19, -1, o,
+                       [&](const DiffusionStep& st) { ref.push_back(*st.answer); });
+    diffusion_generate(engine_logits(inf, false), 20, prompt, 19, -1, o,
+                       [&](const DiffusionStep& st) { eng.push_back(*st.answer); });
+    EXPECT_EQ(ref, eng) << "gen " << c.gen << " block " << c.block;
+    // Prefix cache: the same schedule (every position committed once, blocks in order); the
+    // tokens may differ (the prefix is not recomputed within a block), counted here.
+    std::vector<std::vector<int32_t>> cached;
+    diffusion_generate(engine_logits(inf, true), 20, prompt, 19, -1, o,
+                       [&](const DiffusionStep& st) { cached.push_back(*st.answer); });
+    ASSERT_EQ(cached.size(), ref.size());
+    int same = 0;
+    for (int i = 0; i < c.gen; i++) same += cached.back()[size_t(i)] == ref.back()[size_t(i)];
+    std::printf("  prefix cache: %d of %d tokens as without it\n", same, c.gen);
+  }
+}
+
+// The prefix cache is used and approximate: on a block's later step the logits come from the
+// prefix K/V of the block's first step, so they differ from a full recompute, slightly.
+TEST(DiffusionSampler, PrefixCacheReusesStalePrefix) {
+  ParamStore store;
+  LladaConfig cfg = tiny();
+  cfg.n_layer = 2;  // one layer's K/V come from the embeddings alone: the cache would be exact
+  Llada model(cfg, store);
+  store.finalize(5);
+  auto inf = std::make_shared<InferenceModel>(llada_model_config(cfg), store, WeightFormat::f32);
+  std::vector<int32_t> ids = {3, 1, 4, 1, 5, 9, 19, 19, 19, 19, 19, 19};
+  const std::vector<int> rows = {8, 9, 10, 11};
+  std::vector<float> cached, full;
+  DiffusionLogits with = engine_logits(inf, true), without = engine_logits(inf, false);
+  with({&ids, 1, 12, 8, 12, &rows, true}, cached);  // block [8, 12): refresh computes K/V
+  ids[8] = 7;  // committed: the cached prefix K/V still saw a mask there
+  const std::vector<int> later = {9, 10, 11};
+  with({&ids, 1, 12, 8, 12, &later, false}, cached);
+  without({&ids, 1, 12, 8, 12, &later, false}, full);
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < full.size(); i++)
+    diff = std::max(diff, double(std::fabs(cached[i] - full[i]))),
+    scale = std::max(scale, double(std::fabs(full[i])));
+  std::printf("  stale prefix: max |diff| %.3g of max |logit| %.3g\n", diff, scale);
+  EXPECT_GT(diff, 0.0);
+  EXPECT_LT(diff, scale);
+}
