@@ -12,6 +12,7 @@ BUILD_PKGS=(
   libsentencepiece-dev libicu-dev libbz2-dev libexpat1-dev libxml2-dev zlib1g-dev
   libedit-dev                    # line editing in aero chat
   libboost-dev libsqlite3-dev libssl-dev  # aero serve: Beast/Asio, sessions, SHA-256 of keys
+  libpq-dev                      # aero serve --sessions postgresql://: the store replicas share
 )
 CORPUS_PKGS=(libreoffice-help-vi maint-guide-vi manpages-vi)  # aero quickstart's Vietnamese text
 TEST_PKGS=(
@@ -21,6 +22,7 @@ TEST_PKGS=(
   bible-kjv bible-kjv-text "${CORPUS_PKGS[@]}"        # real corpora
   nodejs npm chromium curl  # aero serve through real clients: openai, ws, playwright, curl
   clang                     # fuzz/run.sh (libFuzzer + ASan over request parsing)
+  postgresql postgresql-client nginx  # replicas behind nginx with a shared store (tests/server)
 )
 
 want=("${BUILD_PKGS[@]}")
