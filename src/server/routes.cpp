@@ -366,7 +366,10 @@ void App::store_with_retry(const std::string& id, const std::string& key_id,
 }
 
 Reply App::error_reply(const ApiError& e) {
-  return Reply{e.status, "application/json", error_body(e), {}};
+  Reply r{e.status, "application/json", error_body(e), {}};
+  // Every 503 is passing (a full queue, a store coming back, a replica draining).
+  if (e.status == 503) r.headers.push_back({"Retry-After", "1"});
+  return r;
 }
 
 Reply App::finish(const std::string& endpoint, const std::string& method, const std::string& key_id,
@@ -564,9 +567,8 @@ std::optional<Reply> App::handle(const HttpRequest& req, const std::shared_ptr<S
     return finish(c.endpoint, method_s, c.key_id, t0, error_reply(e));
   } catch (const StoreUnavailable& e) {
     log_warn("[server] ", path, ": ", e.what());
-    Reply r = error_reply(ApiError(503, "server_error", "", e.what()));
-    r.headers.push_back({"Retry-After", "1"});
-    return finish(c.endpoint, method_s, c.key_id, t0, std::move(r));
+    return finish(c.endpoint, method_s, c.key_id, t0,
+                  error_reply(ApiError(503, "server_error", "", e.what())));
   } catch (const std::exception& e) {
     log_error("[server] ", path, ": ", e.what());
     return finish(c.endpoint, method_s, c.key_id, t0,
@@ -752,6 +754,7 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
         newest = req.message;
         if (req.session_id.empty()) {
           ex->session_id = new_session_id();
+          store_.check();
         } else {
           ex->session_id = req.session_id;
           // A client-chosen id that nobody has used yet starts a session under it.
@@ -796,10 +799,8 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
     if (!ex->ticket) {
       metrics_.open_streams--;
       ex->ended = true;
-      Reply r = error_reply(ApiError(503, "server_overloaded", "",
-                                     "[server] the request queue is full; retry shortly"));
-      r.headers.push_back({"Retry-After", "1"});
-      return r;
+      return error_reply(ApiError(503, "server_overloaded", "",
+                                  "[server] the request queue is full; retry shortly"));
     }
     // A stream starts at admission (headers, or the WebSocket "start" message), so a client
     // knows its request is queued; errors after that travel inside the stream.

@@ -145,6 +145,10 @@ std::vector<SessionInfo> PgSessionStore::list(const std::string& key_id, int lim
 
 bool PgSessionStore::healthy() { return pool_->healthy(); }
 
+void PgSessionStore::check() {
+  pool_->run([](PGconn* c) { pg::exec(c, "SELECT 1"); });
+}
+
 std::string PgSessionStore::describe() const { return "PostgreSQL " + pool_->where(); }
 
 int PgRateLimits::admit(const std::string& key) {

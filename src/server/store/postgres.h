@@ -32,6 +32,7 @@ class PgSessionStore : public SessionStore {
   bool remove(const std::string& id, const std::string& key_id) override;
   std::vector<SessionInfo> list(const std::string& key_id, int limit = 100) override;
   bool healthy() override;
+  void check() override;
   std::string describe() const override;
 
  private:

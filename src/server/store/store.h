@@ -50,6 +50,9 @@ class SessionStore {
   virtual std::vector<SessionInfo> list(const std::string& key_id, int limit = 100) = 0;
   // True when the store answers now (for /health); never throws.
   virtual bool healthy() = 0;
+  // Throws StoreUnavailable when the store does not answer now: a new session checks it before
+  // generating a reply that could not be kept.
+  virtual void check() {}
   // Flushes what the store buffers (SQLite: the WAL into the database file), on shutdown.
   virtual void checkpoint() {}
   virtual std::string describe() const = 0;  // for logs, without a password
