@@ -20,7 +20,11 @@ as_pg() {
 
 replica_cleanup() {
   for n in "${!REPLICA_PID[@]}"; do kill -9 "${REPLICA_PID[$n]}" 2>/dev/null || true; done
-  [[ -n $NGINX_PID ]] && kill -9 "$NGINX_PID" 2>/dev/null || true
+  # TERM, not KILL: the master then stops its worker, which KILL would leave behind.
+  if [[ -n $NGINX_PID ]]; then
+    kill -TERM "$NGINX_PID" 2>/dev/null || true
+    wait "$NGINX_PID" 2>/dev/null || true
+  fi
   if [[ -n $PGDIR ]]; then
     as_pg "$PG_BIN/pg_ctl" -D "$PGDIR/data" stop -m immediate > /dev/null 2>&1 || true
     rm -rf "$PGDIR"

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Two replicas sharing one PostgreSQL store behind nginx (deploy/aero-nginx.conf), on loopback:
-# a session started on replica A continues on B once A is stopped, with its whole history; a
-# per-key limit of N requests/min holds across both (429 after N, not 2N); a revoked key is
-# refused by both within a second; /metrics labels the replica; SIGTERM drains (503 for new
-# work, nginx moves on, the stream in flight finishes); a malformed session id and wrong store
-# URLs get clear messages.
+# a session started on replica A continues on B once A is stopped, with its whole history, and
+# over /ws through nginx; a per-key limit of N requests/min holds across both (429 after N, not
+# 2N); a revoked key is refused by both within a second; /metrics labels the replica; SIGTERM
+# drains (503 for new work, nginx moves on, the stream in flight finishes); a malformed session
+# id and wrong store URLs get clear messages.
 #   replicas.sh AERO MODEL
 A=$1 MODEL=$2
 HERE=$(dirname "$(realpath "$0")")
@@ -66,6 +66,23 @@ expect 200 "${H1[@]}" "$NGINX_URL/v1/sessions/$sid"
 [[ "$(json 'b.messages[5].content')" == "$(cat r3.txt)" ]] || fail "turn 3 reply differs"
 echo "  turn 3 on replica $other; the session holds all 6 messages"
 start_replica "$first" "${COMMON[@]}"
+
+echo "WebSocket through nginx (upgrade passed on), continuing the same session"
+node -e "
+const WebSocket = require('$HERE/node_modules/ws');
+const ws = new WebSocket('${NGINX_URL/http/ws}/ws?api_key=$K1');
+const seen = [];
+ws.on('open', () => ws.send(JSON.stringify({session_id: '$sid', message: 'and the sun?', max_tokens: 8})));
+ws.on('message', (m) => {
+  const j = JSON.parse(m);
+  seen.push(j.type);
+  if (j.type === 'error') { console.error(JSON.stringify(j)); process.exit(1); }
+  if (j.type === 'end') { console.log('  ' + seen[0] + ', ' + (seen.length - 2) + ' tokens, end'); process.exit(0); }
+});
+ws.on('error', (e) => { console.error(String(e)); process.exit(1); });
+setTimeout(() => process.exit(2), 10000);" || fail "WebSocket through nginx"
+expect 200 "${H1[@]}" "$NGINX_URL/v1/sessions/$sid"
+[[ $(json 'b.messages.length') == 8 ]] || fail "WebSocket turn not stored: $(cat body.txt)"
 
 echo "malformed session ids"
 expect 400 "${H2[@]}" "$NGINX_URL/v1/sessions/bad%21id"; expect_error_json
