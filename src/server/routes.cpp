@@ -92,28 +92,42 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
     return cat("data: ", dump(j), "\n\n");
   }
 
+  // The last SSE events of an OpenAI stream: usage (when asked for) and [DONE].
+  void end_sse(const char* object, const json& usage) {
+    if (req.include_usage) {
+      json j = {{"id", id},       {"object", object},         {"created", created},
+                {"model", model}, {"choices", json::array()}, {"usage", usage}};
+      sink->send(cat("data: ", dump(j), "\n\n"));
+    }
+    sink->send("data: [DONE]\n\n");
+  }
+
+  // The whole answer of a request that did not stream, as one OpenAI JSON object.
+  void send_whole(const char* object, json choice, const json& usage) {
+    json j = {{"id", id},
+              {"object", object},
+              {"created", created},
+              {"model", model},
+              {"choices", json::array({std::move(choice)})},
+              {"usage", usage}};
+    sink->begin(200, "application/json", {});
+    sink->send(dump(j));
+  }
+
+  // How a route writes its answer: the start (at admission when streaming, else with the first
+  // text), each piece of text, a good end, and an error end.
+  struct Wire {
+    void (*begin)(Exchange& x);
+    void (*text)(Exchange& x, const std::string& t);
+    void (*end)(Exchange& x, const std::string& finish, const json& usage);
+    void (*error)(Exchange& x, const ApiError& e, bool unstored);
+  };
+  static const Wire& wire(Route r);
+
   void begin_stream() {
     if (begun) return;
     begun = true;
-    switch (route) {
-      case Route::chat_completions:
-      case Route::completions:
-        if (req.stream) {
-          sink->begin(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
-          if (route == Route::chat_completions)
-            sink->send(chunk_json({{"index", 0},
-                                   {"delta", {{"role", "assistant"}, {"content", ""}}},
-                                   {"finish_reason", nullptr}}));
-        }
-        break;
-      case Route::seed_chat:
-        sink->begin(200, "text/plain; charset=utf-8",
-                    {{"X-Session-ID", session_id}, {"Cache-Control", "no-cache"}});
-        break;
-      case Route::ws_message:
-        sink->send(dump({{"type", "start"}, {"session_id", session_id}, {"id", id}}));
-        break;
-    }
+    wire(route).begin(*this);
   }
 
   void on_text(const std::string& t) {
@@ -124,24 +138,7 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
     }
     begin_stream();
     text += t;
-    switch (route) {
-      case Route::chat_completions:
-        if (req.stream)
-          sink->send(
-              chunk_json({{"index", 0}, {"delta", {{"content", t}}}, {"finish_reason", nullptr}}));
-        break;
-      case Route::completions:
-        if (req.stream)
-          sink->send(chunk_json(
-              {{"index", 0}, {"text", t}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
-        break;
-      case Route::seed_chat:
-        sink->send(t);
-        break;
-      case Route::ws_message:
-        sink->send(dump({{"type", "token"}, {"text", t}}));
-        break;
-    }
+    wire(route).text(*this, t);
   }
 
   void on_done(const JobResult& r) {
@@ -214,78 +211,111 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
     if (!error.empty()) log["error"] = error;
     app.audit_.write(log);
     if (status != 200) {
-      ApiError e(status, status == 504 ? "timeout" : "server_error", "", error);
-      // A reply that could not be stored must not look complete: a plain-text stream has no
-      // way to say so but to end without its last chunk.
-      if (route == Route::seed_chat && begun && unstored) return sink->abort();
-      if (route == Route::ws_message) {
-        sink->send(ws_error(error_body(e)));
-      } else if (!begun) {
-        sink->begin(status, "application/json", {});
-        sink->send(error_body(e));
-      } else {  // an SSE stream already under way
-        sink->send(cat("data: ", error_body(e), "\n\n"));
-        sink->send("data: [DONE]\n\n");
-      }
+      wire(route).error(
+          *this, ApiError(status, status == 504 ? "timeout" : "server_error", "", error), unstored);
     } else {
       begin_stream();
-      // The last SSE events of an OpenAI stream: usage (when asked for) and [DONE].
-      auto end_stream = [&](const char* object) {
-        if (req.include_usage) {
-          json j = {{"id", id},       {"object", object},         {"created", created},
-                    {"model", model}, {"choices", json::array()}, {"usage", usage}};
-          sink->send(cat("data: ", dump(j), "\n\n"));
-        }
-        sink->send("data: [DONE]\n\n");
-      };
-      // The whole answer of a request that did not stream, as one OpenAI JSON object.
-      auto send_whole = [&](const char* object, json choice) {
-        json j = {{"id", id},
-                  {"object", object},
-                  {"created", created},
-                  {"model", model},
-                  {"choices", json::array({std::move(choice)})},
-                  {"usage", usage}};
-        sink->begin(200, "application/json", {});
-        sink->send(dump(j));
-      };
-      switch (route) {
-        case Route::chat_completions:
-          if (req.stream) {
-            sink->send(
-                chunk_json({{"index", 0}, {"delta", json::object()}, {"finish_reason", finish}}));
-            end_stream("chat.completion.chunk");
-          } else {
-            send_whole("chat.completion", {{"index", 0},
-                                           {"message", {{"role", "assistant"}, {"content", text}}},
-                                           {"logprobs", nullptr},
-                                           {"finish_reason", finish}});
-          }
-          break;
-        case Route::completions:
-          if (req.stream) {
-            sink->send(chunk_json(
-                {{"index", 0}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", finish}}));
-            end_stream("text_completion");
-          } else {
-            send_whole(
-                "text_completion",
-                {{"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", finish}});
-          }
-          break;
-        case Route::seed_chat:
-          break;
-        case Route::ws_message:
-          sink->send(dump({{"type", "end"},
-                           {"session_id", session_id},
-                           {"usage", usage},
-                           {"finish_reason", finish}}));
-          break;
-      }
+      wire(route).end(*this, finish, usage);
     }
     sink->end();
   }
 };
+
+const App::Exchange::Wire& App::Exchange::wire(Route r) {
+  using X = Exchange;
+  // OpenAI's routes: an error before the stream is a JSON reply, after it an SSE event.
+  static const auto openai_error = [](X& x, const ApiError& e, bool) {
+    if (!x.begun) {
+      x.sink->begin(e.status, "application/json", {});
+      x.sink->send(error_body(e));
+    } else {
+      x.sink->send(cat("data: ", error_body(e), "\n\n"));
+      x.sink->send("data: [DONE]\n\n");
+    }
+  };
+  static const auto sse_begin = [](X& x) {
+    if (x.req.stream) x.sink->begin(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
+  };
+  static const Wire table[] = {
+      // Route::chat_completions
+      {[](X& x) {
+         sse_begin(x);
+         if (x.req.stream)
+           x.sink->send(x.chunk_json({{"index", 0},
+                                      {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                      {"finish_reason", nullptr}}));
+       },
+       [](X& x, const std::string& t) {
+         if (x.req.stream)
+           x.sink->send(x.chunk_json(
+               {{"index", 0}, {"delta", {{"content", t}}}, {"finish_reason", nullptr}}));
+       },
+       [](X& x, const std::string& finish, const json& usage) {
+         if (!x.req.stream)
+           return x.send_whole("chat.completion",
+                               {{"index", 0},
+                                {"message", {{"role", "assistant"}, {"content", x.text}}},
+                                {"logprobs", nullptr},
+                                {"finish_reason", finish}},
+                               usage);
+         x.sink->send(
+             x.chunk_json({{"index", 0}, {"delta", json::object()}, {"finish_reason", finish}}));
+         x.end_sse("chat.completion.chunk", usage);
+       },
+       openai_error},
+      // Route::completions
+      {sse_begin,
+       [](X& x, const std::string& t) {
+         if (x.req.stream)
+           x.sink->send(x.chunk_json(
+               {{"index", 0}, {"text", t}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
+       },
+       [](X& x, const std::string& finish, const json& usage) {
+         if (!x.req.stream)
+           return x.send_whole(
+               "text_completion",
+               {{"index", 0}, {"text", x.text}, {"logprobs", nullptr}, {"finish_reason", finish}},
+               usage);
+         x.sink->send(x.chunk_json(
+             {{"index", 0}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", finish}}));
+         x.end_sse("text_completion", usage);
+       },
+       openai_error},
+      // Route::seed_chat: plain text, the session id in a header
+      {[](X& x) {
+         x.sink->begin(200, "text/plain; charset=utf-8",
+                       {{"X-Session-ID", x.session_id}, {"Cache-Control", "no-cache"}});
+       },
+       [](X& x, const std::string& t) { x.sink->send(t); },
+       [](X&, const std::string&, const json&) {},
+       [](X& x, const ApiError& e, bool unstored) {
+         // A reply that could not be stored must not look complete: a plain-text stream has no
+         // way to say so but to end without its last chunk.
+         if (x.begun && unstored) return x.sink->abort();
+         if (!x.begun) {
+           x.sink->begin(e.status, "application/json", {});
+           x.sink->send(error_body(e));
+         }
+       }},
+      // Route::ws_message: JSON messages start, token..., end (or error)
+      {[](X& x) {
+         x.sink->send(dump({{"type", "start"}, {"session_id", x.session_id}, {"id", x.id}}));
+       },
+       [](X& x, const std::string& t) {
+         x.sink->send(dump({{"type", "token"}, {"text", t}}));
+       },
+       [](X& x, const std::string& finish, const json& usage) {
+         x.sink->send(dump({{"type", "end"},
+                            {"session_id", x.session_id},
+                            {"usage", usage},
+                            {"finish_reason", finish}}));
+       },
+       [](X& x, const ApiError& e, bool) { x.sink->send(ws_error(error_body(e))); }},
+  };
+  static_assert(sizeof(table) / sizeof(table[0]) == size_t(Route::ws_message) + 1,
+                "one wire per route");
+  return table[size_t(r)];
+}
 
 App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fatal)
     : opts_(opts),
