@@ -37,7 +37,10 @@ echo "stopped for 3 s under load: no completed turn lost"
 AERO_URL=$URL AERO_KEY=$(cat key.txt) CLIENTS=16 TURNS=40 PAUSE_MS=60 MAX_TOKENS=24 ALLOW_503=1 \
   node "$HERE/replica_clients.mjs" > clients.txt 2>&1 &
 cpid=$!
-sleep 1.5
+# Stop it once the clients are under way (node may start slowly on a busy machine).
+for _ in $(seq 1 300); do
+  (( $(grep -c '"endpoint":"/chat"' "$T/audit_a.jsonl" || true) >= 40 )) && break; sleep 0.05
+done
 pg_down
 echo "  PostgreSQL stopped"
 sleep 3
@@ -51,28 +54,17 @@ grep -q 'not stored\|lost' replica_a.log && fail "a turn was given up: $(grep 'n
 kill -0 "${REPLICA_PID[a]}" || fail "the replica died"
 
 echo "a turn that finishes while PostgreSQL is down waits for it and is kept"
-# One sequence at a time, and work queued ahead of the turn, so its reply is surely generated
-# during the outage rather than before it.
-start_replica b --sessions "$PGURL" --keys "$PGURL" --store-retry 30 --max-batch 1
+# One sequence at a time and 100 requests queued ahead of the turn: its reply is generated
+# during the outage (outage_turn.mjs pauses the replica while PostgreSQL stops).
+start_replica b --sessions "$PGURL" --keys "$PGURL" --store-retry 30 --max-batch 1 --max-queue 200
 URL=$(replica_url b)
-for i in $(seq 1 40); do  # at temperature 2 the tiny model rarely stops early
-  curl -s -o /dev/null "${H[@]}" "$URL/v1/completions" \
-    -d '{"prompt":"User: tell me","max_tokens":180,"temperature":2}' &
-done
-sleep 0.1
-curl -sN -D h.txt -o r.txt "${H[@]}" "$URL/chat" -d '{"message":"tell me about the sun","max_tokens":60}' &
-cpid=$!
-for _ in $(seq 1 500); do grep -qi '^X-Session-ID' h.txt 2> /dev/null && break; sleep 0.01; done
-kill -STOP "${REPLICA_PID[b]}"  # still in the queue: paused while PostgreSQL stops
-pg_down
-kill -CONT "${REPLICA_PID[b]}"
-sleep 3
-kill -0 "$cpid" 2> /dev/null || fail "the turn ended while the store was down: $(cat r.txt) $(tail -3 replica_b.log)"
-pg_up
-wait "$cpid" || fail "the stream was cut (curl exit $?)"
-sid=$(sed -n 's/^X-Session-ID: \([A-Za-z0-9_-]*\).*/\1/ip' h.txt)
+AERO_URL=$URL AERO_KEY=$(cat key.txt) REPLICA_PID=${REPLICA_PID[b]} PG_DOWN="$(pg_cmd down)" \
+  PG_UP="$(pg_cmd up)" node "$HERE/outage_turn.mjs" > turn.txt || fail "$(cat turn.txt)"
+cat turn.txt | tail -1
+sid=$(node -e 'console.log(JSON.parse(require("fs").readFileSync("turn.txt","utf8").split("\n")[0]).session_id)')
+node -e 'console.log(JSON.parse(require("fs").readFileSync("turn.txt","utf8").split("\n")[0]).reply)' > r.txt
 expect 200 "${H[@]}" "$URL/v1/sessions/$sid"
-[[ "$(json 'b.messages[1].content')" == "$(cat r.txt)" ]] || fail "the turn was not kept: $(cat body.txt)"
+[[ "$(json 'b.messages[1].content')" == "$(head -c -1 r.txt)" ]] || fail "the turn was not kept: $(cat body.txt)"
 grep '"endpoint":"/chat"' "$T/audit_b.jsonl" | grep -q '"latency_ms":[1-9][0-9][0-9][0-9]' \
   || fail "the turn did not wait for the store: $(grep /chat "$T/audit_b.jsonl")"
 echo "  kept, $(grep '"endpoint":"/chat"' "$T/audit_b.jsonl" | grep -o '"latency_ms":[0-9]*') after it began"

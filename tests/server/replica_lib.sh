@@ -46,12 +46,18 @@ start_pg() {
   PGURL="postgresql://aero@127.0.0.1:$PG_PORT/aero"
   echo "  PostgreSQL on port $PG_PORT"
 }
-pg_up() {
-  as_pg "$PG_BIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/pg.log" -w -t 60 start \
-    -o "-p $PG_PORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" \
-    > /dev/null || fail "postgres did not start: $(tail -5 "$PGDIR/pg.log")"
+pg_up() { bash -c "$(pg_cmd up)" || fail "postgres did not start: $(tail -5 "$PGDIR/pg.log")"; }
+pg_down() { bash -c "$(pg_cmd down)"; }
+# pg_cmd up|down: the same as one shell command line, for a client that stops PostgreSQL itself.
+pg_cmd() {
+  local run=""
+  [[ $(id -u) -eq 0 ]] && run="cd / && runuser -u postgres --"
+  if [[ $1 == down ]]; then
+    echo "$run $PG_BIN/pg_ctl -D $PGDIR/data -w -m fast stop > /dev/null"
+  else
+    echo "$run $PG_BIN/pg_ctl -D $PGDIR/data -l $PGDIR/pg.log -w -t 60 start -o '-p $PG_PORT -k $PGDIR -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200' > /dev/null"
+  fi
 }
-pg_down() { as_pg "$PG_BIN/pg_ctl" -D "$PGDIR/data" -w -m fast stop > /dev/null; }
 psql_aero() { as_pg "$PG_BIN/psql" -qtA -h 127.0.0.1 -p "$PG_PORT" -U aero -d aero "$@"; }
 
 # start_replica NAME [aero serve options]: a replica on its own port (kept across restarts, so
