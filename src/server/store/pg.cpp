@@ -146,9 +146,13 @@ Pool::~Pool() {
 }
 
 PGconn* Pool::connect(std::string& error) {
-  // The URL's own parameters win over these defaults (expand_dbname).
-  const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-  const char* vals[] = {"3", "aero serve", url_.c_str(), nullptr};
+  // The URL's own parameters win over these defaults (expand_dbname). Keepalives and the TCP
+  // user timeout turn a silent network partition into an error within seconds, instead of a
+  // query that hangs for the kernel's retransmission timeout (minutes).
+  const char* keys[] = {
+      "connect_timeout",  "application_name", "keepalives_idle", "keepalives_interval",
+      "keepalives_count", "tcp_user_timeout", "dbname",          nullptr};
+  const char* vals[] = {"3", "aero serve", "5", "2", "3", "10000", url_.c_str(), nullptr};
   PGconn* c = PQconnectdbParams(keys, vals, 1);
   if (c && PQstatus(c) == CONNECTION_OK) {
     PQclear(PQexec(c, "SET client_min_messages = warning"));
