@@ -14,8 +14,9 @@ set_tests_properties(server.setup_npm PROPERTIES FIXTURES_SETUP aero_server_npm
 
 set(AERO_SERVER_RUN $<TARGET_FILE:aero> ${AERO_SERVER_MODEL}/run)
 # replicas, replicas_kill, pg_outage: PostgreSQL, replicas and nginx (deploy/aero-nginx.conf)
-# started by the scripts on loopback ports (tests/server/replica_lib.sh).
-foreach(t http_api auth_limits durability replicas replicas_kill pg_outage)
+# started by the scripts on loopback ports (tests/server/replica_lib.sh); single_kill: the same
+# load and kill -9 on one SQLite replica.
+foreach(t http_api auth_limits durability replicas replicas_kill pg_outage single_kill)
   string(REPLACE "_" "-" done_marker ${t})
   add_test(NAME server.${t} COMMAND bash ${AERO_SERVER_TESTS}/${t}.sh ${AERO_SERVER_RUN})
   set_tests_properties(server.${t} PROPERTIES FIXTURES_REQUIRED "aero_server_model;aero_server_npm"

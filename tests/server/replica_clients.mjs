@@ -3,10 +3,12 @@
 // tolerates 503s (while the test stops PostgreSQL). At the end every session is read back and
 // must hold every turn its client saw complete, in order, with the same text.
 //   env: AERO_URL AERO_KEY CLIENTS TURNS MAX_TOKENS [KILL_PID KILL_REPLICA KILL_AFTER]
-//        [ALLOW_503=1] [PAUSE_MS]
+//        [ALLOW_503=1] [PAUSE_MS] [ALLOW_DOWN=1]
 // The kill comes once KILL_AFTER turns completed and at a moment when replica KILL_REPLICA is
 // streaming at least one answer (seen by its X-Aero-Replica header), so it cuts real streams.
 // Prints "replica-clients-ok" and a JSON summary.
+import http from 'node:http';
+
 const url = process.env.AERO_URL;
 const key = process.env.AERO_KEY;
 const clients = +(process.env.CLIENTS || 20);
@@ -17,10 +19,13 @@ const killAfter = +(process.env.KILL_AFTER || 0);
 const killReplica = process.env.KILL_REPLICA || 'a';
 const allow503 = process.env.ALLOW_503 === '1';
 const pauseMs = +(process.env.PAUSE_MS || 0);  // between a client's turns
+// One replica killed and restarted by the test: requests refused while it is down are allowed.
+const allowDown = process.env.ALLOW_DOWN === '1';
 const words = ['fox', 'dog', 'cat', 'bird', 'tree', 'river', 'stone', 'cloud', 'rain', 'sun'];
 const H = { Authorization: `Bearer ${key}`, 'Content-Type': 'application/json' };
 
 let completed = 0;
+let completedAfterKill = 0;  // turns begun after the kill that completed (recovery)
 let killedAt = 0;  // ms since epoch; 0 while no replica was killed
 let streamingAtKill = 0;
 const byReplica = {};
@@ -42,38 +47,56 @@ async function turn(c, t, sessionId) {
   if (sessionId) body.session_id = sessionId;
   const start = Date.now();
   try {
-    const res = await fetch(`${url}/chat`, { method: 'POST', headers: H, body: JSON.stringify(body) });
-    const replica = res.headers.get('x-aero-replica') || '?';
-    streaming[replica] = (streaming[replica] || 0) + 1;
-    maybeKill();
-    let text;
-    try {
-      text = await res.text();  // throws on a stream cut before its last chunk
-    } finally {
-      streaming[replica]--;
-    }
+    // node:http rather than fetch: undici's fetch takes a chunked body cut by the server's close
+    // (Connection: close) for a complete one; res.complete tells them apart. A reply counts as
+    // streaming from its replica once its headers came.
+    let replica = '?';
+    const res = await new Promise((resolve, reject) => {
+      const req = http.request(`${url}/chat`, { method: 'POST', headers: H }, (r) => {
+        replica = r.headers['x-aero-replica'] || '?';
+        streaming[replica] = (streaming[replica] || 0) + 1;
+        maybeKill();
+        let text = '';
+        r.setEncoding('utf8');
+        r.on('data', (d) => (text += d));
+        r.on('error', () => {});
+        r.on('close', () => {
+          streaming[replica]--;
+          if (!r.complete) reject(new Error('terminated: the stream was cut before its end'));
+          else resolve({ status: r.statusCode, headers: r.headers, text });
+        });
+      });
+      req.on('error', reject);
+      req.end(JSON.stringify(body));
+    });
+    const text = res.text;
     if (res.status !== 200) {
       const e = new Error(`status ${res.status}: ${text.slice(0, 200)}`);
       e.status = res.status;
       e.body = text;
       throw e;
     }
-    const sid = res.headers.get('x-session-id');
+    const sid = res.headers['x-session-id'];
     byReplica[replica] = (byReplica[replica] || 0) + 1;
     completed++;
+    if (killedAt && start > killedAt) completedAfterKill++;
     maybeKill();
     return { ok: true, sid, message, reply: text };
   } catch (e) {
     const end = Date.now();
     // In flight on the killed replica: started before the kill, ended by it.
     let allowed = killedAt > 0 && start <= killedAt + 50;
+    const refused = /ECONNREFUSED|ECONNRESET|socket hang up|terminated/.test(
+        String(e.message) + String(e.code));
+    if (allowDown && killedAt > 0 && refused) allowed = true;
     if (allow503 && e.status === 503) {
       const msg = JSON.parse(e.body).error.message;
       if (!/unavailable/.test(msg)) throw new Error(`503 without a clear message: ${msg}`);
       allowed = true;
     }
     errors.push({ client: c, turn: t, start, end, what: String(e.message || e), allowed });
-    return { ok: false, message };
+    // A failed first turn may have started a session of its own, which the client never learnt.
+    return { ok: false, message, sessionless: !sessionId };
   }
 }
 
@@ -123,7 +146,7 @@ for (const [c, { sid, log }] of results.entries()) {
         throw new Error(`session ${sid}: stored reply differs from what the client saw for "${turn.message}"`);
       i += 2;
       checked++;
-    } else if (at && at.role === 'user' && at.content === turn.message) {
+    } else if (!turn.sessionless && at && at.role === 'user' && at.content === turn.message) {
       i += 2;  // stored before the cut
     }
   }
@@ -132,9 +155,10 @@ for (const [c, { sid, log }] of results.entries()) {
 
 const bad = errors.filter((e) => !e.allowed);
 if (killPid && !killedAt) throw new Error(`replica ${killReplica} was never killed`);
+if (killPid && !completedAfterKill) throw new Error('no turn completed after the kill');
 const summary = {
   clients, turns, seconds, completed, turns_checked: checked, by_replica: byReplica,
-  streaming_on_killed_replica: streamingAtKill,
+  streaming_on_killed_replica: streamingAtKill, completed_after_kill: completedAfterKill,
   errors: errors.length, errors_in_flight_or_allowed: errors.length - bad.length,
   unexpected_errors: bad.length,
 };
