@@ -1,7 +1,6 @@
 #include "server/store/pg.h"
 
 #include <cstdlib>
-#include <thread>
 
 #include "core/log.h"
 
