@@ -48,4 +48,5 @@ console.log(JSON.stringify({
   tokens, wall_s: +wall.toFixed(2), tokens_per_s: +(tokens / wall).toFixed(1),
   p50_ms: +pct(ok.map((r) => r.latency), 0.5).toFixed(0), p95_ms: +pct(ok.map((r) => r.latency), 0.95).toFixed(0),
   ttft_p50_ms: +pct(ok.map((r) => r.ttft), 0.5).toFixed(0),
+  ttft_p95_ms: +pct(ok.map((r) => r.ttft), 0.95).toFixed(0),
 }));

@@ -13,6 +13,7 @@ BUILD_PKGS=(
   libedit-dev                    # line editing in aero chat
   libcairo2-dev fonts-dejavu-core  # charts: PNG/SVG/PDF with fonts that cover Vietnamese
   libboost-dev libsqlite3-dev libssl-dev  # aero serve: Beast/Asio, sessions, SHA-256 of keys
+  libpq-dev                      # aero serve --sessions postgresql://: the store replicas share
 )
 CORPUS_PKGS=(libreoffice-help-vi maint-guide-vi manpages-vi)  # aero quickstart's Vietnamese text
 TEST_PKGS=(
@@ -24,6 +25,7 @@ TEST_PKGS=(
   clang                     # fuzz/run.sh (libFuzzer + ASan over request parsing)
   locales                   # tests/e2e/locale_numbers.sh: localedef de_DE.UTF-8
   dpkg-dev debootstrap      # cpack's .deb (dpkg-shlibdeps) and its test in a fresh Debian root
+  postgresql postgresql-client nginx  # replicas behind nginx with a shared store (tests/server)
 )
 
 want=("${BUILD_PKGS[@]}")

@@ -13,7 +13,10 @@ set_tests_properties(server.setup_npm PROPERTIES FIXTURES_SETUP aero_server_npm
                      LABELS "server;slow" TIMEOUT 600 RESOURCE_LOCK aero_server_npm)
 
 set(AERO_SERVER_RUN $<TARGET_FILE:aero> ${AERO_SERVER_MODEL}/run)
-foreach(t http_api auth_limits durability)
+# replicas, replicas_kill, pg_outage: PostgreSQL, replicas and nginx (deploy/aero-nginx.conf)
+# started by the scripts on loopback ports (tests/server/replica_lib.sh); single_kill: the same
+# load and kill -9 on one SQLite replica.
+foreach(t http_api auth_limits durability replicas replicas_kill pg_outage single_kill)
   string(REPLACE "_" "-" done_marker ${t})
   add_test(NAME server.${t} COMMAND bash ${AERO_SERVER_TESTS}/${t}.sh ${AERO_SERVER_RUN})
   set_tests_properties(server.${t} PROPERTIES FIXTURES_REQUIRED "aero_server_model;aero_server_npm"
@@ -37,3 +40,9 @@ endforeach()
 add_executable(aero_server_tests ${AERO_SERVER_TESTS}/test_server_units.cpp)
 target_link_libraries(aero_server_tests PRIVATE aero_lib GTest::gtest GTest::gtest_main)
 gtest_discover_tests(aero_server_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS unit)
+
+# The PostgreSQL store's unit tests, against a cluster the script starts.
+add_test(NAME server.pg_units
+         COMMAND bash ${AERO_SERVER_TESTS}/pg_units.sh $<TARGET_FILE:aero_server_tests>)
+set_tests_properties(server.pg_units PROPERTIES LABELS "server" TIMEOUT 120
+                     PASS_REGULAR_EXPRESSION "pg-units-ok")

@@ -15,22 +15,21 @@ void add_keys(CLI::App& app) {
   cmd->require_subcommand(1);
 
   auto* add = cmd->add_subcommand("add", "Create a key (printed once; only its hash is stored)");
-  add->add_option("--store", *store, "Key store file")->required();
+  const char* store_help = "Key store: a file, or a postgresql:// URL shared by replicas";
+  add->add_option("--store", *store, store_help)->required();
   add->add_option("--name", *name, "A label for the key (who or what uses it)");
   add->callback([store, name] {
-    server::KeyFile f(*store);
-    auto [rec, key] = f.add(*name);
-    f.save();
+    auto [rec, key] = server::open_key_admin(*store)->create(*name);
     std::printf("%s\n", key.c_str());
     std::fprintf(stderr, "aero: created %s%s%s in %s; the key above is shown only once\n",
-                 rec.id.c_str(), name->empty() ? "" : " for ", name->c_str(), store->c_str());
+                 rec.id.c_str(), name->empty() ? "" : " for ", name->c_str(),
+                 server::redact_url(*store).c_str());
   });
 
   auto* list = cmd->add_subcommand("list", "List keys (ids, names, dates; never the keys)");
-  list->add_option("--store", *store, "Key store file")->required();
+  list->add_option("--store", *store, store_help)->required();
   list->callback([store] {
-    server::KeyFile f(*store);
-    for (const auto& r : f.records()) {
+    for (const auto& r : server::open_key_admin(*store)->all()) {
       char when[32];
       std::time_t t = r.created;
       std::tm tm{};
@@ -41,13 +40,12 @@ void add_keys(CLI::App& app) {
     }
   });
 
-  auto* revoke = cmd->add_subcommand("revoke", "Revoke a key by id (takes effect at once)");
-  revoke->add_option("--store", *store, "Key store file")->required();
+  auto* revoke = cmd->add_subcommand(
+      "revoke", "Revoke a key by id (effective at once; within a second on every replica)");
+  revoke->add_option("--store", *store, store_help)->required();
   revoke->add_option("id", *id, "Key id, as `aero keys list` shows it")->required();
   revoke->callback([store, id] {
-    server::KeyFile f(*store);
-    f.revoke(*id);
-    f.save();
+    server::open_key_admin(*store)->revoke_key(*id);
     std::fprintf(stderr, "aero: revoked %s\n", id->c_str());
   });
 }

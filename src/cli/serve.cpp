@@ -30,8 +30,20 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--io-threads", o.io_threads, "Network threads (the engine has its own)")
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Compute threads of the engine (default: all CPUs)");
-  cmd->add_option("--keys", o.keys, "API key store of `aero keys` (none: no authentication)");
-  cmd->add_option("--sessions", o.sessions, "SQLite file of chat sessions")->capture_default_str();
+  cmd->add_option(
+      "--keys", o.keys,
+      "API keys of `aero keys`: a file or a postgresql:// URL (none: no authentication)");
+  cmd->add_option("--sessions", o.sessions,
+                  "Chat sessions: a SQLite file, or a postgresql:// URL shared by replicas")
+      ->capture_default_str();
+  cmd->add_option("--limits", o.limits,
+                  "Where per-key limits are counted: local or a postgresql:// URL (default: the "
+                  "--sessions URL when it is PostgreSQL, else local)");
+  cmd->add_option("--replica-name", o.replica_name,
+                  "Name of this replica in /metrics and the X-Aero-Replica header");
+  cmd->add_option("--store-retry", o.store_retry_s,
+                  "Seconds a finished turn's write is retried while the store is down")
+      ->capture_default_str();
   cmd->add_option("--system-prompt", o.system_prompt, "System prompt of /chat, /ws and chats")
       ->capture_default_str();
   cmd->add_option("--web", o.web_dir, "Directory of the chat page")->capture_default_str();
@@ -54,7 +66,8 @@ void add_serve(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--tpm", o.tokens_per_min, "Tokens per minute per key (0: no limit)")
       ->capture_default_str();
-  cmd->add_option("--grace", o.grace_s, "Seconds streams get to finish on SIGTERM")
+  cmd->add_option("--grace", o.grace_s,
+                  "Seconds streams get to finish on SIGTERM (new requests get 503 meanwhile)")
       ->capture_default_str();
   cmd->callback([a] {
     if (a->threads > 0) set_num_threads(a->threads);

@@ -19,7 +19,8 @@
 #include "server/request.h"
 #include "server/scheduler.h"
 #include "server/server.h"
-#include "server/sessions.h"
+#include "server/store/store.h"
+#include "server/writer.h"
 
 namespace aero::server {
 
@@ -43,6 +44,7 @@ class Sink {
   virtual void begin(int status, const std::string& content_type, const Headers& headers) = 0;
   virtual void send(std::string data) = 0;  // an HTTP chunk or a WebSocket text message
   virtual void end() = 0;                   // HTTP: last chunk, then close; WebSocket: nothing
+  virtual void abort() = 0;  // HTTP: close without the last chunk (the client sees a cut stream)
   virtual bool is_websocket() const = 0;
   // Set by the app while a job runs: the transport calls it if the client goes away.
   std::function<void()> on_close;
@@ -70,15 +72,31 @@ class App {
   // A request the transport rejects itself (body too large, bad HTTP): counted and logged.
   Reply transport_error(const std::string& target, int status, const std::string& msg);
 
-  // SIGTERM: stop taking generations, let streams finish (up to grace), flush the store.
+  // SIGTERM: answer new work with 503 (so a load balancer moves on), let streams finish (up to
+  // grace), write the turns they leave, flush the store.
   void drain();
   const ServeOptions& opts() const { return opts_; }
   Metrics& metrics() { return metrics_; }
 
  private:
   struct Exchange;
+  struct RouteCtx;
+  struct RouteSpec;
+  static const std::vector<RouteSpec>& routes();
+  // Handlers of the route table (routes.cpp): a reply now, or nullopt when streaming.
+  std::optional<Reply> on_health(RouteCtx& c);
+  std::optional<Reply> on_metrics(RouteCtx& c);
+  std::optional<Reply> on_models(RouteCtx& c);
+  std::optional<Reply> on_sessions(RouteCtx& c);
+  std::optional<Reply> on_session_get(RouteCtx& c);
+  std::optional<Reply> on_session_delete(RouteCtx& c);
+  std::optional<Reply> on_chat_completions(RouteCtx& c);
+  std::optional<Reply> on_completions(RouteCtx& c);
+  std::optional<Reply> on_seed_chat(RouteCtx& c);
   std::optional<Reply> generate(Route route, const std::string& body, const std::string& key_id,
                                 const std::shared_ptr<Sink>& sink, const std::string& endpoint);
+  void store_with_retry(const std::string& id, const std::string& key_id,
+                        const std::vector<ChatMessage>& msgs, const std::string& turn_id);
   std::string authenticate(const HttpRequest& req);  // key id; throws ApiError 401
   void check_blocklist(const ApiRequest& r);
   Reply error_reply(const ApiError& e);
@@ -88,9 +106,12 @@ class App {
 
   ServeOptions opts_;
   Metrics metrics_;
-  KeyRegistry keys_;
-  RateLimiter limiter_;
-  SessionStore store_;
+  ServerState state_;  // sessions, rate limits, keys: local or shared
+  SessionStore& store_;
+  RateLimits& limiter_;
+  KeySource& keys_;
+  BackgroundWriter writer_;  // session appends and token charges, off the network threads
+  std::atomic<bool> draining_{false};
   AuditLog audit_;
   RequestLimits limits_;
   std::vector<std::string> blocked_;  // lower-cased phrases

@@ -77,7 +77,7 @@ std::string sha256_hex(std::string_view data) {
 
 KeyFile::KeyFile(std::string path) : path_(std::move(path)) { records_ = read_records(path_); }
 
-std::pair<ApiKeyRecord, std::string> KeyFile::add(const std::string& name) {
+std::pair<ApiKeyRecord, std::string> make_key(const std::string& name) {
   ApiKeyRecord r;
   std::string key = "sk-aero-" + random_hex(24);
   r.id = "key_" + random_hex(4);
@@ -86,8 +86,13 @@ std::pair<ApiKeyRecord, std::string> KeyFile::add(const std::string& name) {
   r.created = std::chrono::duration_cast<std::chrono::seconds>(
                   std::chrono::system_clock::now().time_since_epoch())
                   .count();
-  records_.push_back(r);
   return {r, key};
+}
+
+std::pair<ApiKeyRecord, std::string> KeyFile::add(const std::string& name) {
+  auto made = make_key(name);
+  records_.push_back(made.first);
+  return made;
 }
 
 void KeyFile::revoke(const std::string& id) {

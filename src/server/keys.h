@@ -6,11 +6,14 @@
 //      "revoked": false}]}
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "server/store/store.h"
 
 namespace aero::server {
 
@@ -25,8 +28,24 @@ struct ApiKeyRecord {
   bool revoked = false;
 };
 
+// What `aero keys` manages: a keys file here, or the keys table of a shared PostgreSQL store.
+class KeyAdmin {
+ public:
+  virtual ~KeyAdmin() = default;
+  // Creates a key; returns its record and the key itself (the only time it is known).
+  virtual std::pair<ApiKeyRecord, std::string> create(const std::string& name) = 0;
+  virtual void revoke_key(const std::string& id) = 0;  // error if unknown
+  virtual std::vector<ApiKeyRecord> all() = 0;
+};
+
+// A key store by path or URL: postgresql://... or a keys file.
+std::unique_ptr<KeyAdmin> open_key_admin(const std::string& store);
+
+// A new key record with a random key: {record, key}.
+std::pair<ApiKeyRecord, std::string> make_key(const std::string& name);
+
 // The file behind `aero keys` (read-modify-write, saved atomically with mode 0600).
-class KeyFile {
+class KeyFile : public KeyAdmin {
  public:
   explicit KeyFile(std::string path);  // a missing file is an empty store
   // Creates a key; returns its record and the key itself (the only time it is known).
@@ -34,6 +53,17 @@ class KeyFile {
   void revoke(const std::string& id);  // error if unknown
   const std::vector<ApiKeyRecord>& records() const { return records_; }
   void save() const;
+  // KeyAdmin: each change saved at once.
+  std::pair<ApiKeyRecord, std::string> create(const std::string& name) override {
+    auto made = add(name);
+    save();
+    return made;
+  }
+  void revoke_key(const std::string& id) override {
+    revoke(id);
+    save();
+  }
+  std::vector<ApiKeyRecord> all() override { return records_; }
 
  private:
   std::string path_;
@@ -41,14 +71,13 @@ class KeyFile {
 };
 
 // The server's view: re-reads the file when it changes on disk, so `aero keys revoke` takes
-// effect on the next request without a restart. Thread-safe.
-class KeyRegistry {
+// effect on the next request without a restart (on every replica, when the file is shared).
+// Thread-safe.
+class KeyRegistry : public KeySource {
  public:
   explicit KeyRegistry(std::string path);  // empty path: no keys, every caller is anonymous
-  // True when at least one key (revoked or not) exists: then every request needs a key.
-  bool required();
-  // The id of the key, or nullopt when it is unknown or revoked.
-  std::optional<std::string> lookup(std::string_view key);
+  bool required() override;
+  std::optional<std::string> lookup(std::string_view key) override;
 
  private:
   void refresh_locked();

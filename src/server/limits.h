@@ -1,15 +1,18 @@
 // Per-key limits on requests and tokens per minute, as token buckets: a bucket holds up to one
 // minute's allowance and refills continuously, so a client that hits the limit waits seconds,
-// not the rest of a minute. Thread-safe.
+// not the rest of a minute. Thread-safe. This is the in-process state of one replica; the
+// shared one (store/postgres.h) keeps the same buckets in PostgreSQL.
 #pragma once
 #include <chrono>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
+#include "server/store/store.h"
+
 namespace aero::server {
 
-class RateLimiter {
+class RateLimiter : public RateLimits {
  public:
   using Clock = std::chrono::steady_clock;
   // 0 turns a limit off.
@@ -18,10 +21,12 @@ class RateLimiter {
 
   // Takes one request from key's bucket. Returns 0 when admitted, else the seconds to wait
   // (the Retry-After value, >= 1) and takes nothing.
-  int admit(const std::string& key, Clock::time_point now = Clock::now());
+  int admit(const std::string& key, Clock::time_point now);
+  int admit(const std::string& key) override { return admit(key, Clock::now()); }
   // Charges tokens used by a finished request (the bucket may go below zero: the next request
   // waits until it refills).
-  void charge(const std::string& key, double tokens, Clock::time_point now = Clock::now());
+  void charge(const std::string& key, double tokens, Clock::time_point now);
+  void charge(const std::string& key, double tokens) override { charge(key, tokens, Clock::now()); }
 
  private:
   struct Bucket {

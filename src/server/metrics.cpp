@@ -40,6 +40,27 @@ void Histogram::write(std::string& out, const std::string& name, const std::stri
   out += cat(name, "_sum", l, " ", num(sum_), "\n", name, "_count", l, " ", n_, "\n");
 }
 
+void Metrics::set_replica(const std::string& name) {
+  replica_.clear();
+  if (name.empty()) return;
+  std::string esc;  // Prometheus label values escape backslash, quote and newline
+  for (char c : name) {
+    if (c == '\\' || c == '"') esc += '\\';
+    if (c == '\n')
+      esc += "\\n";
+    else
+      esc += c;
+  }
+  replica_ = cat("replica=\"", esc, "\"");
+}
+
+std::string Metrics::labels(const std::string& inner) const {
+  if (inner.empty() && replica_.empty()) return "";
+  if (inner.empty()) return "{" + replica_ + "}";
+  if (replica_.empty()) return "{" + inner + "}";
+  return "{" + replica_ + "," + inner + "}";
+}
+
 void Metrics::request(const std::string& endpoint, int status) {
   std::lock_guard lock(mu_);
   requests_[{endpoint, status}]++;
@@ -68,18 +89,20 @@ std::string Metrics::render() {
   o += "# HELP aero_requests_total HTTP requests by endpoint and status.\n";
   o += "# TYPE aero_requests_total counter\n";
   for (const auto& [k, n] : requests_)
-    o += cat("aero_requests_total{endpoint=\"", k.first, "\",status=\"", k.second, "\"} ", n, "\n");
+    o += cat("aero_requests_total",
+             labels(cat("endpoint=\"", k.first, "\",status=\"", k.second, "\"")), " ", n, "\n");
   o += "# HELP aero_errors_total Requests answered with a status >= 400, by endpoint and status.\n";
   o += "# TYPE aero_errors_total counter\n";
   for (const auto& [k, n] : requests_)
     if (k.second >= 400)
-      o += cat("aero_errors_total{endpoint=\"", k.first, "\",status=\"", k.second, "\"} ", n, "\n");
+      o += cat("aero_errors_total",
+               labels(cat("endpoint=\"", k.first, "\",status=\"", k.second, "\"")), " ", n, "\n");
   o += "# HELP aero_prompt_tokens_total Prompt tokens prefilled.\n# TYPE aero_prompt_tokens_total "
        "counter\n";
-  o += cat("aero_prompt_tokens_total ", prompt_tokens_, "\n");
+  o += cat("aero_prompt_tokens_total", labels(""), " ", prompt_tokens_, "\n");
   o += "# HELP aero_generated_tokens_total Tokens generated.\n# TYPE aero_generated_tokens_total "
        "counter\n";
-  o += cat("aero_generated_tokens_total ", generated_tokens_, "\n");
+  o += cat("aero_generated_tokens_total", labels(""), " ", generated_tokens_, "\n");
   const auto now = std::chrono::steady_clock::now();
   while (!recent_.empty() &&
          std::chrono::duration<double>(now - recent_.front().first).count() > kRateWindowS)
@@ -88,24 +111,25 @@ std::string Metrics::render() {
   for (const auto& r : recent_) recent += r.second;
   o += "# HELP aero_generated_tokens_per_second Generated tokens per second over the last 10 s.\n";
   o += "# TYPE aero_generated_tokens_per_second gauge\n";
-  o += cat("aero_generated_tokens_per_second ", num(recent / kRateWindowS), "\n");
+  o += cat("aero_generated_tokens_per_second", labels(""), " ", num(recent / kRateWindowS), "\n");
   o += "# HELP aero_time_to_first_token_seconds Time from request to first streamed text.\n";
   o += "# TYPE aero_time_to_first_token_seconds histogram\n";
-  ttft_.write(o, "aero_time_to_first_token_seconds", "");
+  ttft_.write(o, "aero_time_to_first_token_seconds", replica_);
   o += "# HELP aero_request_duration_seconds Time from request to the end of the answer.\n";
   o += "# TYPE aero_request_duration_seconds histogram\n";
   for (const auto& [ep, h] : latency_)
-    h.write(o, "aero_request_duration_seconds", cat("endpoint=\"", ep, "\""));
+    h.write(o, "aero_request_duration_seconds",
+            cat(replica_, replica_.empty() ? "" : ",", "endpoint=\"", ep, "\""));
   o += "# HELP aero_queue_depth Requests waiting for the engine.\n# TYPE aero_queue_depth gauge\n";
-  o += cat("aero_queue_depth ", queue_depth.load(), "\n");
+  o += cat("aero_queue_depth", labels(""), " ", queue_depth.load(), "\n");
   o +=
       "# HELP aero_active_sequences Sequences in the engine.\n# TYPE aero_active_sequences gauge\n";
-  o += cat("aero_active_sequences ", active_sequences.load(), "\n");
+  o += cat("aero_active_sequences", labels(""), " ", active_sequences.load(), "\n");
   o += "# HELP aero_open_streams Streaming responses in flight.\n# TYPE aero_open_streams gauge\n";
-  o += cat("aero_open_streams ", open_streams.load(), "\n");
+  o += cat("aero_open_streams", labels(""), " ", open_streams.load(), "\n");
   o += "# HELP aero_resident_memory_bytes Resident set size of the server.\n";
   o += "# TYPE aero_resident_memory_bytes gauge\n";
-  o += cat("aero_resident_memory_bytes ", resident_bytes(), "\n");
+  o += cat("aero_resident_memory_bytes", labels(""), " ", resident_bytes(), "\n");
   return o;
 }
 

@@ -37,9 +37,15 @@ class Metrics {
   std::atomic<int> active_sequences{0};
   std::atomic<int> open_streams{0};
 
+  // Every series gets replica="name" (empty: no label), so one Prometheus sees the replicas
+  // apart behind a load balancer. Set once, before serving.
+  void set_replica(const std::string& name);
   std::string render();
 
  private:
+  // {a="b"} with the replica label added; "" when there is no label at all.
+  std::string labels(const std::string& inner) const;
+  std::string replica_;  // `replica="name"`, or empty
   std::mutex mu_;
   std::map<std::pair<std::string, int>, uint64_t> requests_;
   uint64_t prompt_tokens_ = 0, generated_tokens_ = 0;

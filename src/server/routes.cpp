@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "core/log.h"
 #include "infer/chat.h"
@@ -62,11 +63,6 @@ std::string ws_error(const std::string& body) {
   return s;
 }
 
-// "/v1/sessions/abc" -> "abc" when target starts with prefix, else "".
-std::string tail_after(const std::string& target, const std::string& prefix) {
-  return target.rfind(prefix, 0) == 0 ? target.substr(prefix.size()) : std::string();
-}
-
 }  // namespace
 
 // One generation from admission to the last byte. Lives on the connection's strand once it
@@ -97,28 +93,42 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
     return cat("data: ", dump(j), "\n\n");
   }
 
+  // The last SSE events of an OpenAI stream: usage (when asked for) and [DONE].
+  void end_sse(const char* object, const json& usage) {
+    if (req.include_usage) {
+      json j = {{"id", id},       {"object", object},         {"created", created},
+                {"model", model}, {"choices", json::array()}, {"usage", usage}};
+      sink->send(cat("data: ", dump(j), "\n\n"));
+    }
+    sink->send("data: [DONE]\n\n");
+  }
+
+  // The whole answer of a request that did not stream, as one OpenAI JSON object.
+  void send_whole(const char* object, json choice, const json& usage) {
+    json j = {{"id", id},
+              {"object", object},
+              {"created", created},
+              {"model", model},
+              {"choices", json::array({std::move(choice)})},
+              {"usage", usage}};
+    sink->begin(200, "application/json", {});
+    sink->send(dump(j));
+  }
+
+  // How a route writes its answer: the start (at admission when streaming, else with the first
+  // text), each piece of text, a good end, and an error end.
+  struct Wire {
+    void (*begin)(Exchange& x);
+    void (*text)(Exchange& x, const std::string& t);
+    void (*end)(Exchange& x, const std::string& finish, const json& usage);
+    void (*error)(Exchange& x, const ApiError& e, bool unstored);
+  };
+  static const Wire& wire(Route r);
+
   void begin_stream() {
     if (begun) return;
     begun = true;
-    switch (route) {
-      case Route::chat_completions:
-      case Route::completions:
-        if (req.stream) {
-          sink->begin(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
-          if (route == Route::chat_completions)
-            sink->send(chunk_json({{"index", 0},
-                                   {"delta", {{"role", "assistant"}, {"content", ""}}},
-                                   {"finish_reason", nullptr}}));
-        }
-        break;
-      case Route::seed_chat:
-        sink->begin(200, "text/plain; charset=utf-8",
-                    {{"X-Session-ID", session_id}, {"Cache-Control", "no-cache"}});
-        break;
-      case Route::ws_message:
-        sink->send(dump({{"type", "start"}, {"session_id", session_id}, {"id", id}}));
-        break;
-    }
+    wire(route).begin(*this);
   }
 
   void on_text(const std::string& t) {
@@ -129,38 +139,13 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
     }
     begin_stream();
     text += t;
-    switch (route) {
-      case Route::chat_completions:
-        if (req.stream)
-          sink->send(
-              chunk_json({{"index", 0}, {"delta", {{"content", t}}}, {"finish_reason", nullptr}}));
-        break;
-      case Route::completions:
-        if (req.stream)
-          sink->send(chunk_json(
-              {{"index", 0}, {"text", t}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
-        break;
-      case Route::seed_chat:
-        sink->send(t);
-        break;
-      case Route::ws_message:
-        sink->send(dump({{"type", "token"}, {"text", t}}));
-        break;
-    }
+    wire(route).text(*this, t);
   }
 
   void on_done(const JobResult& r) {
     if (ended) return;
     ended = true;
     sink->on_close = nullptr;
-    app.metrics_.open_streams--;
-    const double latency = std::chrono::duration<double>(Clock::now() - t0).count();
-    const std::string finish = openai_finish(r.finish);
-    const json usage = {{"prompt_tokens", r.prompt_tokens},
-                        {"completion_tokens", r.completion_tokens},
-                        {"total_tokens", r.prompt_tokens + r.completion_tokens}};
-    app.metrics_.tokens(r.prompt_tokens, r.completion_tokens);
-    app.limiter_.charge(key_id, r.prompt_tokens + r.completion_tokens);
     int status = 200;
     std::string error;
     if (r.finish == "error") {
@@ -171,17 +156,47 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
       error = "[server] the request timed out before any output";
     }
     // A reply is stored before its stream ends, so a client that saw the end can rely on it.
-    if (!session_id.empty() && status == 200) {
-      std::vector<ChatMessage> msgs = to_store;
-      msgs.push_back({"assistant", text});
+    // The write (and the token charge) runs on the store thread; the end comes back here.
+    auto self = shared_from_this();
+    app.writer_.submit([self, r, status, error]() mutable {
+      App& a = self->app;
       try {
-        app.store_.append(session_id, key_id, msgs);
+        a.limiter_.charge(self->key_id, r.prompt_tokens + r.completion_tokens);
       } catch (const Error& e) {
-        log_error(e.what());
-        status = 500;
-        error = e.what();
+        log_warn("[server] token charge of ", self->key_id, " not counted: ", e.what());
       }
-    }
+      bool unstored = false;
+      if (!self->session_id.empty() && status == 200) {
+        std::vector<ChatMessage> msgs = self->to_store;
+        msgs.push_back({"assistant", self->text});
+        try {
+          a.store_with_retry(self->session_id, self->key_id, msgs, self->id);
+        } catch (const StoreUnavailable& e) {
+          log_error(e.what());
+          status = 503;
+          error = e.what();
+          unstored = true;
+        } catch (const Error& e) {
+          log_error(e.what());
+          status = 500;
+          error = e.what();
+          unstored = true;
+        }
+      }
+      self->sink->post(
+          [self, r, status, error, unstored] { self->complete(r, status, error, unstored); });
+    });
+  }
+
+  // The end of the answer, once its turn is stored.
+  void complete(const JobResult& r, int status, const std::string& error, bool unstored) {
+    app.metrics_.open_streams--;
+    const double latency = std::chrono::duration<double>(Clock::now() - t0).count();
+    const std::string finish = openai_finish(r.finish);
+    const json usage = {{"prompt_tokens", r.prompt_tokens},
+                        {"completion_tokens", r.completion_tokens},
+                        {"total_tokens", r.prompt_tokens + r.completion_tokens}};
+    app.metrics_.tokens(r.prompt_tokens, r.completion_tokens);
     // Counted and logged before the last bytes go out: a client that saw the end finds them.
     app.metrics_.request(endpoint, status);
     app.metrics_.latency(endpoint, latency);
@@ -197,82 +212,121 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
     if (!error.empty()) log["error"] = error;
     app.audit_.write(log);
     if (status != 200) {
-      ApiError e(status, status == 504 ? "timeout" : "server_error", "", error);
-      if (route == Route::ws_message) {
-        sink->send(ws_error(error_body(e)));
-      } else if (!begun) {
-        sink->begin(status, "application/json", {});
-        sink->send(error_body(e));
-      } else if (route != Route::seed_chat) {  // an SSE stream already under way
-        sink->send(cat("data: ", error_body(e), "\n\n"));
-        sink->send("data: [DONE]\n\n");
-      }
+      wire(route).error(
+          *this, ApiError(status, status == 504 ? "timeout" : "server_error", "", error), unstored);
     } else {
       begin_stream();
-      // The last SSE events of an OpenAI stream: usage (when asked for) and [DONE].
-      auto end_stream = [&](const char* object) {
-        if (req.include_usage) {
-          json j = {{"id", id},       {"object", object},         {"created", created},
-                    {"model", model}, {"choices", json::array()}, {"usage", usage}};
-          sink->send(cat("data: ", dump(j), "\n\n"));
-        }
-        sink->send("data: [DONE]\n\n");
-      };
-      // The whole answer of a request that did not stream, as one OpenAI JSON object.
-      auto send_whole = [&](const char* object, json choice) {
-        json j = {{"id", id},
-                  {"object", object},
-                  {"created", created},
-                  {"model", model},
-                  {"choices", json::array({std::move(choice)})},
-                  {"usage", usage}};
-        sink->begin(200, "application/json", {});
-        sink->send(dump(j));
-      };
-      switch (route) {
-        case Route::chat_completions:
-          if (req.stream) {
-            sink->send(
-                chunk_json({{"index", 0}, {"delta", json::object()}, {"finish_reason", finish}}));
-            end_stream("chat.completion.chunk");
-          } else {
-            send_whole("chat.completion", {{"index", 0},
-                                           {"message", {{"role", "assistant"}, {"content", text}}},
-                                           {"logprobs", nullptr},
-                                           {"finish_reason", finish}});
-          }
-          break;
-        case Route::completions:
-          if (req.stream) {
-            sink->send(chunk_json(
-                {{"index", 0}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", finish}}));
-            end_stream("text_completion");
-          } else {
-            send_whole(
-                "text_completion",
-                {{"index", 0}, {"text", text}, {"logprobs", nullptr}, {"finish_reason", finish}});
-          }
-          break;
-        case Route::seed_chat:
-          break;
-        case Route::ws_message:
-          sink->send(dump({{"type", "end"},
-                           {"session_id", session_id},
-                           {"usage", usage},
-                           {"finish_reason", finish}}));
-          break;
-      }
+      wire(route).end(*this, finish, usage);
     }
     sink->end();
   }
 };
 
+const App::Exchange::Wire& App::Exchange::wire(Route r) {
+  using X = Exchange;
+  // OpenAI's routes: an error before the stream is a JSON reply, after it an SSE event.
+  static const auto openai_error = [](X& x, const ApiError& e, bool) {
+    if (!x.begun) {
+      x.sink->begin(e.status, "application/json", {});
+      x.sink->send(error_body(e));
+    } else {
+      x.sink->send(cat("data: ", error_body(e), "\n\n"));
+      x.sink->send("data: [DONE]\n\n");
+    }
+  };
+  static const auto sse_begin = [](X& x) {
+    if (x.req.stream) x.sink->begin(200, "text/event-stream", {{"Cache-Control", "no-cache"}});
+  };
+  static const Wire table[] = {
+      // Route::chat_completions
+      {[](X& x) {
+         sse_begin(x);
+         if (x.req.stream)
+           x.sink->send(x.chunk_json({{"index", 0},
+                                      {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                      {"finish_reason", nullptr}}));
+       },
+       [](X& x, const std::string& t) {
+         if (x.req.stream)
+           x.sink->send(x.chunk_json(
+               {{"index", 0}, {"delta", {{"content", t}}}, {"finish_reason", nullptr}}));
+       },
+       [](X& x, const std::string& finish, const json& usage) {
+         if (!x.req.stream)
+           return x.send_whole("chat.completion",
+                               {{"index", 0},
+                                {"message", {{"role", "assistant"}, {"content", x.text}}},
+                                {"logprobs", nullptr},
+                                {"finish_reason", finish}},
+                               usage);
+         x.sink->send(
+             x.chunk_json({{"index", 0}, {"delta", json::object()}, {"finish_reason", finish}}));
+         x.end_sse("chat.completion.chunk", usage);
+       },
+       openai_error},
+      // Route::completions
+      {sse_begin,
+       [](X& x, const std::string& t) {
+         if (x.req.stream)
+           x.sink->send(x.chunk_json(
+               {{"index", 0}, {"text", t}, {"logprobs", nullptr}, {"finish_reason", nullptr}}));
+       },
+       [](X& x, const std::string& finish, const json& usage) {
+         if (!x.req.stream)
+           return x.send_whole(
+               "text_completion",
+               {{"index", 0}, {"text", x.text}, {"logprobs", nullptr}, {"finish_reason", finish}},
+               usage);
+         x.sink->send(x.chunk_json(
+             {{"index", 0}, {"text", ""}, {"logprobs", nullptr}, {"finish_reason", finish}}));
+         x.end_sse("text_completion", usage);
+       },
+       openai_error},
+      // Route::seed_chat: plain text, the session id in a header
+      {[](X& x) {
+         x.sink->begin(200, "text/plain; charset=utf-8",
+                       {{"X-Session-ID", x.session_id}, {"Cache-Control", "no-cache"}});
+       },
+       [](X& x, const std::string& t) { x.sink->send(t); },
+       [](X&, const std::string&, const json&) {},
+       [](X& x, const ApiError& e, bool unstored) {
+         // A reply that could not be stored must not look complete: a plain-text stream has no
+         // way to say so but to end without its last chunk.
+         if (x.begun && unstored) return x.sink->abort();
+         if (!x.begun) {
+           x.sink->begin(e.status, "application/json", {});
+           x.sink->send(error_body(e));
+         }
+       }},
+      // Route::ws_message: JSON messages start, token..., end (or error)
+      {[](X& x) {
+         x.sink->send(dump({{"type", "start"}, {"session_id", x.session_id}, {"id", x.id}}));
+       },
+       [](X& x, const std::string& t) {
+         x.sink->send(dump({{"type", "token"}, {"text", t}}));
+       },
+       [](X& x, const std::string& finish, const json& usage) {
+         x.sink->send(dump({{"type", "end"},
+                            {"session_id", x.session_id},
+                            {"usage", usage},
+                            {"finish_reason", finish}}));
+       },
+       [](X& x, const ApiError& e, bool) { x.sink->send(ws_error(error_body(e))); }},
+  };
+  static_assert(sizeof(table) / sizeof(table[0]) == size_t(Route::ws_message) + 1,
+                "one wire per route");
+  return table[size_t(r)];
+}
+
 App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fatal)
     : opts_(opts),
-      keys_(opts.keys),
-      limiter_(opts.requests_per_min, opts.tokens_per_min),
-      store_(opts.sessions),
+      state_(open_state(
+          {opts.sessions, opts.limits, opts.keys, opts.requests_per_min, opts.tokens_per_min})),
+      store_(*state_.sessions),
+      limiter_(*state_.limits),
+      keys_(*state_.keys),
       audit_(opts.audit_log) {
+  metrics_.set_replica(opts.replica_name);
   AERO_CHECK(opts.block_status == 400 || opts.block_status == 403,
              "[server] --block-status must be 400 or 403, got ", opts.block_status);
   AERO_CHECK(opts.max_queue >= 1, "[server] --max-queue must be >= 1");
@@ -315,12 +369,38 @@ App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fa
 App::~App() = default;
 
 void App::drain() {
+  draining_ = true;
   scheduler_->drain(std::chrono::milliseconds(int64_t(opts_.grace_s * 1000)));
+  writer_.flush();  // the turns of the streams that just finished
   store_.checkpoint();
 }
 
+void App::store_with_retry(const std::string& id, const std::string& key_id,
+                           const std::vector<ChatMessage>& msgs, const std::string& turn_id) {
+  // The store may come back (a PostgreSQL restart, a failover): keep the turn and retry with
+  // backoff rather than lose it; the client waits for its end meanwhile.
+  const auto until = Clock::now() + std::chrono::milliseconds(int64_t(opts_.store_retry_s * 1000));
+  auto pause = std::chrono::milliseconds(50);
+  for (;;) {
+    try {
+      if (!store_.append(id, key_id, msgs, turn_id))
+        fail("[server] session ", id, " belongs to another key");
+      return;
+    } catch (const StoreUnavailable& e) {
+      if (Clock::now() + pause > until)
+        throw StoreUnavailable(cat(e.what(), " (the reply was not stored after ",
+                                   opts_.store_retry_s, " s of retries)"));
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::milliseconds(1000));
+    }
+  }
+}
+
 Reply App::error_reply(const ApiError& e) {
-  return Reply{e.status, "application/json", error_body(e), {}};
+  Reply r{e.status, "application/json", error_body(e), {}};
+  // Every 503 is passing (a full queue, a store coming back, a replica draining).
+  if (e.status == 503) r.headers.push_back({"Retry-After", "1"});
+  return r;
 }
 
 Reply App::finish(const std::string& endpoint, const std::string& method, const std::string& key_id,
@@ -405,121 +485,206 @@ std::optional<Reply> App::static_file(const std::string& path) {
   return Reply{200, type, ss.str(), {{"Cache-Control", "no-cache"}}};
 }
 
+// What a handler gets: the request, where to stream, and what the table matched.
+struct App::RouteCtx {
+  const HttpRequest& req;
+  const std::shared_ptr<Sink>& sink;
+  std::string param;  // the {id} of a pattern
+  std::string key_id;
+  std::string endpoint;
+};
+
+enum class Access : uint8_t {
+  open,     // no key (the load balancer's health check)
+  key,      // a key, not counted against its budget (scrapes of /metrics)
+  limited,  // a key, and one request of its budget
+};
+
+struct App::RouteSpec {
+  http::verb method;         // http::verb::unknown: any method
+  std::string_view pattern;  // exact, or a prefix ending in "{id}" (the rest is the param)
+  Access access;
+  std::optional<Reply> (App::*handler)(RouteCtx&);
+};
+
+// Every endpoint but the static page and the WebSocket upgrade (transport.cpp). The pattern is
+// the endpoint's label in /metrics and the audit log.
+const std::vector<App::RouteSpec>& App::routes() {
+  using V = http::verb;
+  static const std::vector<RouteSpec> table = {
+      {V::unknown, "/health", Access::open, &App::on_health},
+      {V::get, "/metrics", Access::key, &App::on_metrics},
+      {V::get, "/v1/models", Access::limited, &App::on_models},
+      {V::get, "/v1/sessions", Access::limited, &App::on_sessions},
+      {V::get, "/v1/sessions/{id}", Access::limited, &App::on_session_get},
+      {V::delete_, "/v1/sessions/{id}", Access::limited, &App::on_session_delete},
+      {V::post, "/v1/chat/completions", Access::limited, &App::on_chat_completions},
+      {V::post, "/v1/completions", Access::limited, &App::on_completions},
+      {V::post, "/chat", Access::limited, &App::on_seed_chat},
+  };
+  return table;
+}
+
+namespace {
+
+// "/v1/sessions/{id}" matches "/v1/sessions/abc" with param "abc".
+bool match(std::string_view pattern, std::string_view path, std::string& param) {
+  const size_t brace = pattern.find('{');
+  if (brace == std::string_view::npos) return pattern == path;
+  if (path.size() <= brace || path.substr(0, brace) != pattern.substr(0, brace)) return false;
+  param = std::string(path.substr(brace));
+  return true;
+}
+
+}  // namespace
+
 std::optional<Reply> App::handle(const HttpRequest& req, const std::shared_ptr<Sink>& sink) {
   const double t0 = now_s();
   std::string target(req.target());
   const size_t q = target.find('?');
   const std::string path = q == std::string::npos ? target : target.substr(0, q);
-  const auto method = req.method();
   const std::string method_s(req.method_string());
-  std::string endpoint = path;
-  std::string key_id;
+  RouteCtx c{req, sink, "", "", path};
   try {
-    if (path == "/health") {
-      if (!model_ready_) {
-        const std::string err = scheduler_->load_error();
-        return finish(
-            endpoint, method_s, "", t0,
-            json_reply(503, {{"status", err.empty() ? "loading" : "failed"}, {"error", err}}));
+    // Routes whose path matches; among them, the one for this method.
+    const RouteSpec* found = nullptr;
+    const RouteSpec* same_path = nullptr;
+    std::string methods;
+    for (const RouteSpec& r : routes()) {
+      std::string param;
+      if (!match(r.pattern, path, param)) continue;
+      if (!same_path) {
+        same_path = &r;
+        c.endpoint = std::string(r.pattern);
+        c.param = param;
       }
-      return finish(endpoint, method_s, "", t0, json_reply(200, {{"status", "ok"}}));
+      if (r.method == http::verb::unknown || r.method == req.method()) {
+        found = &r;
+        break;
+      }
+      methods += cat(methods.empty() ? "" : " or ", http::to_string(r.method));
     }
-    if (method == http::verb::get && path.rfind("/v1/", 0) != 0 && path != "/metrics" &&
-        path != "/chat" && path != "/ws") {
+    if (!same_path) {
       // The chat page is public (it asks for the key); the API behind it is not.
-      if (auto r = static_file(path)) return finish("/static", method_s, "", t0, std::move(*r));
-      endpoint = "other";
-      throw ApiError(404, "not_found", "", "[server] no such page: " + path);
-    }
-    const std::string sess_id = tail_after(path, "/v1/sessions/");
-    if (!sess_id.empty()) endpoint = "/v1/sessions/{id}";
-    const bool known = path == "/metrics" || path == "/v1/models" ||
-                       path == "/v1/chat/completions" || path == "/v1/completions" ||
-                       path == "/chat" || path == "/v1/sessions" || !sess_id.empty();
-    if (!known) {
-      endpoint = "other";
+      if (req.method() == http::verb::get && path.rfind("/v1/", 0) != 0 && path != "/ws") {
+        if (auto r = static_file(path)) return finish("/static", method_s, "", t0, std::move(*r));
+        c.endpoint = "other";
+        throw ApiError(404, "not_found", "", "[server] no such page: " + path);
+      }
+      c.endpoint = "other";
       throw ApiError(404, "not_found", "", "[server] unknown endpoint " + path);
     }
-    key_id = authenticate(req);
-    if (path == "/metrics") {
-      if (method != http::verb::get)
-        throw ApiError(405, "invalid_request_error", "", "[server] use GET");
-      return finish(endpoint, method_s, key_id, t0,
-                    Reply{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(), {}});
+    if (same_path->access != Access::open) {
+      c.key_id = authenticate(req);
+      // Draining: new work goes to another replica (nginx retries a 503 elsewhere).
+      if (draining_ && c.endpoint != "/metrics")
+        throw ApiError(503, "server_overloaded", "",
+                       "[server] this replica is shutting down; retry (another replica answers)");
     }
-    if (int wait = limiter_.admit(key_id)) {
-      Reply r = error_reply(
-          ApiError(429, "rate_limit_exceeded", "",
-                   cat("[server] rate limit of key ", key_id, " reached; retry in ", wait, " s")));
-      r.headers.push_back({"Retry-After", std::to_string(wait)});
-      return finish(endpoint, method_s, key_id, t0, std::move(r));
-    }
-    if (path == "/v1/models") {
-      if (method != http::verb::get)
-        throw ApiError(405, "invalid_request_error", "", "[server] use GET");
-      json data = json::array();
-      if (auto m = std::atomic_load(&model_))
-        data.push_back(
-            {{"id", m->name}, {"object", "model"}, {"created", unix_now()}, {"owned_by", "aero"}});
-      return finish(endpoint, method_s, key_id, t0,
-                    json_reply(200, {{"object", "list"}, {"data", data}}));
-    }
-    if (path == "/v1/sessions") {
-      if (method != http::verb::get)
-        throw ApiError(405, "invalid_request_error", "", "[server] use GET");
-      json data = json::array();
-      for (const SessionInfo& s : store_.list(key_id))
-        data.push_back({{"id", s.id},
-                        {"object", "session"},
-                        {"created", s.created},
-                        {"updated", s.updated},
-                        {"messages", s.messages},
-                        {"title", s.title}});
-      return finish(endpoint, method_s, key_id, t0,
-                    json_reply(200, {{"object", "list"}, {"data", data}}));
-    }
-    if (!sess_id.empty()) {
-      if (!valid_session_id(sess_id))
-        throw ApiError(400, "invalid_request_error", "session_id", "[server] malformed session id");
-      if (method == http::verb::get) {
-        auto info = store_.info(sess_id, key_id);
-        auto hist = store_.history(sess_id, key_id);
-        if (!info || !hist) throw ApiError(404, "not_found", "", "[server] no session " + sess_id);
-        json msgs = json::array();
-        for (const ChatMessage& m : *hist)
-          msgs.push_back({{"role", m.role}, {"content", m.content}});
-        return finish(endpoint, method_s, key_id, t0,
-                      json_reply(200, {{"id", sess_id},
-                                       {"object", "session"},
-                                       {"created", info->created},
-                                       {"updated", info->updated},
-                                       {"title", info->title},
-                                       {"messages", msgs}}));
+    if (same_path->access == Access::limited) {
+      if (int wait = limiter_.admit(c.key_id)) {
+        Reply r = error_reply(ApiError(
+            429, "rate_limit_exceeded", "",
+            cat("[server] rate limit of key ", c.key_id, " reached; retry in ", wait, " s")));
+        r.headers.push_back({"Retry-After", std::to_string(wait)});
+        return finish(c.endpoint, method_s, c.key_id, t0, std::move(r));
       }
-      if (method == http::verb::delete_) {
-        if (!store_.remove(sess_id, key_id))
-          throw ApiError(404, "not_found", "", "[server] no session " + sess_id);
-        return finish(
-            endpoint, method_s, key_id, t0,
-            json_reply(200, {{"id", sess_id}, {"object", "session.deleted"}, {"deleted", true}}));
-      }
-      throw ApiError(405, "invalid_request_error", "", "[server] use GET or DELETE");
     }
-    if (method != http::verb::post)
-      throw ApiError(405, "invalid_request_error", "", "[server] use POST");
-    const Route route = path == "/chat"             ? Route::seed_chat
-                        : path == "/v1/completions" ? Route::completions
-                                                    : Route::chat_completions;
-    auto r = generate(route, req.body(), key_id, sink, endpoint);
-    if (r) return finish(endpoint, method_s, key_id, t0, std::move(*r));
+    if (!found) throw ApiError(405, "invalid_request_error", "", "[server] use " + methods);
+    auto r = (this->*found->handler)(c);
+    if (r) return finish(c.endpoint, method_s, c.key_id, t0, std::move(*r));
     return std::nullopt;
   } catch (const ApiError& e) {
-    return finish(endpoint, method_s, key_id, t0, error_reply(e));
+    return finish(c.endpoint, method_s, c.key_id, t0, error_reply(e));
+  } catch (const StoreUnavailable& e) {
+    log_warn("[server] ", path, ": ", e.what());
+    return finish(c.endpoint, method_s, c.key_id, t0,
+                  error_reply(ApiError(503, "server_error", "", e.what())));
   } catch (const std::exception& e) {
     log_error("[server] ", path, ": ", e.what());
-    return finish(endpoint, method_s, key_id, t0,
+    return finish(c.endpoint, method_s, c.key_id, t0,
                   error_reply(ApiError(500, "server_error", "", e.what())));
   }
+}
+
+std::optional<Reply> App::on_health(RouteCtx&) {
+  if (!model_ready_) {
+    const std::string err = scheduler_->load_error();
+    return json_reply(503, {{"status", err.empty() ? "loading" : "failed"}, {"error", err}});
+  }
+  if (draining_) return json_reply(503, {{"status", "draining"}});
+  // Ready means a request can be served: a replica whose store is down sends nobody there.
+  if (!store_.healthy())
+    return json_reply(503, {{"status", "store unavailable"}, {"store", store_.describe()}});
+  return json_reply(200, {{"status", "ok"}});
+}
+
+std::optional<Reply> App::on_metrics(RouteCtx&) {
+  return Reply{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render(), {}};
+}
+
+std::optional<Reply> App::on_models(RouteCtx&) {
+  json data = json::array();
+  if (auto m = std::atomic_load(&model_))
+    data.push_back(
+        {{"id", m->name}, {"object", "model"}, {"created", unix_now()}, {"owned_by", "aero"}});
+  return json_reply(200, {{"object", "list"}, {"data", data}});
+}
+
+std::optional<Reply> App::on_sessions(RouteCtx& c) {
+  json data = json::array();
+  for (const SessionInfo& s : store_.list(c.key_id))
+    data.push_back({{"id", s.id},
+                    {"object", "session"},
+                    {"created", s.created},
+                    {"updated", s.updated},
+                    {"messages", s.messages},
+                    {"title", s.title}});
+  return json_reply(200, {{"object", "list"}, {"data", data}});
+}
+
+namespace {
+
+void check_session_id(const std::string& id) {
+  if (!valid_session_id(id))
+    throw ApiError(400, "invalid_request_error", "session_id",
+                   "[server] malformed session id: it must be 1-64 characters of A-Z a-z 0-9 _ -");
+}
+
+}  // namespace
+
+std::optional<Reply> App::on_session_get(RouteCtx& c) {
+  check_session_id(c.param);
+  auto info = store_.info(c.param, c.key_id);
+  auto hist = store_.history(c.param, c.key_id);
+  if (!info || !hist) throw ApiError(404, "not_found", "", "[server] no session " + c.param);
+  json msgs = json::array();
+  for (const ChatMessage& m : *hist) msgs.push_back({{"role", m.role}, {"content", m.content}});
+  return json_reply(200, {{"id", c.param},
+                          {"object", "session"},
+                          {"created", info->created},
+                          {"updated", info->updated},
+                          {"title", info->title},
+                          {"messages", msgs}});
+}
+
+std::optional<Reply> App::on_session_delete(RouteCtx& c) {
+  check_session_id(c.param);
+  if (!store_.remove(c.param, c.key_id))
+    throw ApiError(404, "not_found", "", "[server] no session " + c.param);
+  return json_reply(200, {{"id", c.param}, {"object", "session.deleted"}, {"deleted", true}});
+}
+
+std::optional<Reply> App::on_chat_completions(RouteCtx& c) {
+  return generate(Route::chat_completions, c.req.body(), c.key_id, c.sink, c.endpoint);
+}
+
+std::optional<Reply> App::on_completions(RouteCtx& c) {
+  return generate(Route::completions, c.req.body(), c.key_id, c.sink, c.endpoint);
+}
+
+std::optional<Reply> App::on_seed_chat(RouteCtx& c) {
+  return generate(Route::seed_chat, c.req.body(), c.key_id, c.sink, c.endpoint);
 }
 
 std::optional<Reply> App::ws_upgrade(const HttpRequest& req, std::string& key_id) {
@@ -536,9 +701,14 @@ std::optional<Reply> App::ws_upgrade(const HttpRequest& req, std::string& key_id
       copy.set(http::field::authorization, "Bearer " + key);
     }
     key_id = authenticate(copy);
+    if (draining_)
+      throw ApiError(503, "server_overloaded", "",
+                     "[server] this replica is shutting down; retry (another replica answers)");
     return std::nullopt;
   } catch (const ApiError& e) {
     return finish("/ws", "GET", "", t0, error_reply(e));
+  } catch (const StoreUnavailable& e) {
+    return finish("/ws", "GET", "", t0, error_reply(ApiError(503, "server_error", "", e.what())));
   }
 }
 
@@ -546,7 +716,16 @@ void App::ws_message(const std::string& text, const std::string& key_id,
                      const std::shared_ptr<Sink>& sink) {
   const double t0 = now_s();
   try {
-    if (int wait = limiter_.admit(key_id)) {
+    if (draining_)
+      throw ApiError(503, "server_overloaded", "",
+                     "[server] this replica is shutting down; reconnect (another replica answers)");
+    int wait = 0;
+    try {
+      wait = limiter_.admit(key_id);
+    } catch (const StoreUnavailable& e) {
+      throw ApiError(503, "server_error", "", e.what());
+    }
+    if (wait) {
       throw ApiError(429, "rate_limit_exceeded", "",
                      cat("[server] rate limit of key ", key_id, " reached; retry in ", wait, " s"));
     }
@@ -606,6 +785,7 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
         newest = req.message;
         if (req.session_id.empty()) {
           ex->session_id = new_session_id();
+          store_.check();
         } else {
           ex->session_id = req.session_id;
           // A client-chosen id that nobody has used yet starts a session under it.
@@ -650,10 +830,8 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
     if (!ex->ticket) {
       metrics_.open_streams--;
       ex->ended = true;
-      Reply r = error_reply(ApiError(503, "server_overloaded", "",
-                                     "[server] the request queue is full; retry shortly"));
-      r.headers.push_back({"Retry-After", "1"});
-      return r;
+      return error_reply(ApiError(503, "server_overloaded", "",
+                                  "[server] the request queue is full; retry shortly"));
     }
     // A stream starts at admission (headers, or the WebSocket "start" message), so a client
     // knows its request is queued; errors after that travel inside the stream.
@@ -665,6 +843,8 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
     return std::nullopt;
   } catch (const ApiError&) {
     throw;
+  } catch (const StoreUnavailable& e) {
+    throw ApiError(503, "server_error", "", e.what());
   } catch (const Error& e) {
     throw ApiError(400, "invalid_request_error", "", e.what());
   }

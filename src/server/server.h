@@ -13,8 +13,11 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8080;     // 0: any free port (printed as "listening on http://HOST:PORT")
   int io_threads = 1;  // asio threads; the engine has its own thread
-  std::string keys;    // key store of `aero keys` (empty: no keys, open server)
-  std::string sessions = "aero-sessions.db";
+  std::string keys;    // keys file or postgresql:// URL of `aero keys` (empty: open server)
+  std::string sessions = "aero-sessions.db";  // SQLite file or postgresql:// URL
+  std::string limits;        // where per-key budgets are counted: "local", a postgresql:// URL, or
+                             // empty (the sessions URL when that is PostgreSQL, else local)
+  std::string replica_name;  // labels /metrics and the X-Aero-Replica header (empty: none)
   std::string system_prompt = "You are a helpful assistant.";
   std::string web_dir;       // static files of the chat page
   std::string audit_log;     // JSON Lines access and audit log (empty: none)
@@ -29,6 +32,7 @@ struct ServeOptions {
   double requests_per_min = 0;  // per key; 0: no limit
   double tokens_per_min = 0;    // per key, prompt + generated; 0: no limit
   double grace_s = 10;          // on SIGTERM, in-flight streams get this long to finish
+  double store_retry_s = 10;    // a turn's write is retried this long while the store is down
 };
 
 void run_server(const ServeOptions& opts);

@@ -55,6 +55,7 @@ class WsConn : public Sink, public std::enable_shared_from_this<WsConn> {
     write_next();
   }
   void end() override { busy_ = false; }
+  void abort() override { busy_ = false; }  // errors travel as messages on a WebSocket
   bool is_websocket() const override { return true; }
 
  private:
@@ -124,6 +125,7 @@ class HttpConn : public Sink, public std::enable_shared_from_this<HttpConn> {
     head_ = std::make_shared<http::response<http::empty_body>>(http::status(status), 11);
     head_->set(http::field::server, "aero/" AERO_VERSION);
     head_->set(http::field::content_type, content_type);
+    if (!app_.opts().replica_name.empty()) head_->set("X-Aero-Replica", app_.opts().replica_name);
     for (const auto& [k, v] : headers) head_->set(k, v);
     head_->chunked(true);
     head_->keep_alive(false);  // a streamed answer ends its connection (see watch())
@@ -140,11 +142,15 @@ class HttpConn : public Sink, public std::enable_shared_from_this<HttpConn> {
     outq_.push_back({Item::last, nullptr});
     write_next();
   }
+  void abort() override {
+    outq_.push_back({Item::cut, nullptr});
+    write_next();
+  }
   bool is_websocket() const override { return false; }
 
  private:
   struct Item {
-    enum Kind { header, chunk, last } kind;
+    enum Kind { header, chunk, last, cut } kind;
     std::shared_ptr<std::string> data;
   };
 
@@ -237,6 +243,7 @@ class HttpConn : public Sink, public std::enable_shared_from_this<HttpConn> {
     auto res = std::make_shared<http::response<http::string_body>>(http::status(r.status), 11);
     res->set(http::field::server, "aero/" AERO_VERSION);
     res->set(http::field::content_type, r.content_type);
+    if (!app_.opts().replica_name.empty()) res->set("X-Aero-Replica", app_.opts().replica_name);
     for (const auto& [k, v] : r.headers) res->set(k, v);
     res->body() = std::move(r.body);
     res->keep_alive(keep_alive);
@@ -265,7 +272,15 @@ class HttpConn : public Sink, public std::enable_shared_from_this<HttpConn> {
       if (it.kind == Item::last) return self->close();
       self->write_next();
     };
+    if (it.kind == Item::cut) {
+      writing_ = false;
+      closed_ = true;
+      outq_.clear();
+      return close();
+    }
     switch (it.kind) {
+      case Item::cut:
+        break;
       case Item::header:
         http::async_write_header(stream_, *serializer_, done);
         break;

@@ -1,17 +1,23 @@
 // Unit tests of the server's pure parts: request parsing/validation, SHA-256, the key file,
 // token-bucket limits, the session store and the metrics text.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <string>
+#include <thread>
 
 #include "server/keys.h"
 #include "server/limits.h"
 #include "server/metrics.h"
 #include "server/request.h"
-#include "server/sessions.h"
+#include "server/store/pg.h"
+#include "server/store/postgres.h"
+#include "server/store/sqlite.h"
 
 namespace aero::server {
 namespace {
@@ -166,37 +172,215 @@ TEST(ServerLimits, TokenBucketRefillsAndSaysWhen) {
   for (int i = 0; i < 1000; i++) EXPECT_EQ(off.admit("k", t0), 0);
 }
 
-TEST(ServerSessions, AppendHistoryOwnershipAndReopen) {
-  const std::string path = testing::TempDir() + "aero_sessions_" + std::to_string(getpid()) + ".db";
-  std::filesystem::remove(path);
+// The semantics every SessionStore keeps (SQLite here; PostgreSQL in ServerPg below).
+// `reopen` gives a fresh connection to the same store: what was appended must be there.
+void check_store(const std::function<std::unique_ptr<SessionStore>()>& reopen) {
   {
-    SessionStore s(path);
-    EXPECT_TRUE(s.append("s1", "alice", {{"user", "hi"}, {"assistant", "hello"}}));
-    EXPECT_TRUE(s.append("s1", "alice", {{"user", "again"}, {"assistant", "yes"}}));
-    EXPECT_FALSE(s.append("s1", "bob", {{"user", "mine?"}}));
-    EXPECT_FALSE(s.history("s1", "bob"));
-    EXPECT_TRUE(s.exists("s1"));
-    EXPECT_FALSE(s.remove("s1", "bob"));
-    EXPECT_TRUE(
-        s.append("s2", "alice", {{"user", std::string(100, 'x') + "\xc3\xa9"}, {"assistant", ""}}));
-    EXPECT_EQ(s.list("alice").size(), 2u);
-    EXPECT_TRUE(s.list("bob").empty());
+    auto s = reopen();
+    EXPECT_TRUE(s->healthy());
+    EXPECT_TRUE(s->append("s1", "alice", {{"user", "hi"}, {"assistant", "hello"}}, "t1"));
+    EXPECT_TRUE(s->append("s1", "alice", {{"user", "again"}, {"assistant", "yes"}}, "t2"));
+    EXPECT_FALSE(s->append("s1", "bob", {{"user", "mine?"}}, "t3"));
+    EXPECT_FALSE(s->history("s1", "bob"));
+    EXPECT_TRUE(s->exists("s1"));
+    EXPECT_FALSE(s->exists("s9"));
+    EXPECT_FALSE(s->remove("s1", "bob"));
+    EXPECT_TRUE(s->append("s2", "alice",
+                          {{"user", std::string(100, 'x') + "\xc3\xa9"}, {"assistant", ""}}, "t4"));
+    EXPECT_EQ(s->list("alice").size(), 2u);
+    EXPECT_TRUE(s->list("bob").empty());
   }
-  SessionStore s(path);  // reopened: everything is there, in order
-  auto h = s.history("s1", "alice");
+  auto s = reopen();  // everything is there, in order
+  auto h = s->history("s1", "alice");
   ASSERT_TRUE(h);
   ASSERT_EQ(h->size(), 4u);
+  EXPECT_EQ((*h)[0].content, "hi");
   EXPECT_EQ((*h)[2].content, "again");
   EXPECT_EQ((*h)[3].role, "assistant");
-  EXPECT_EQ(s.info("s1", "alice")->messages, 4);
-  EXPECT_EQ(s.info("s2", "alice")->title.size(), 80u);
-  EXPECT_TRUE(s.remove("s1", "alice"));
-  EXPECT_FALSE(s.history("s1", "alice"));
-  EXPECT_FALSE(s.exists("s1"));
+  EXPECT_EQ(s->info("s1", "alice")->messages, 4);
+  EXPECT_FALSE(s->info("s1", "bob"));
+  EXPECT_EQ(s->info("s2", "alice")->title.size(), 80u);
+  EXPECT_EQ(s->list("alice").front().id, "s2");  // newest first
+  EXPECT_TRUE(s->remove("s1", "alice"));
+  EXPECT_FALSE(s->history("s1", "alice"));
+  EXPECT_FALSE(s->exists("s1"));
   EXPECT_NE(new_session_id(), new_session_id());
+}
+
+TEST(ServerSessions, SqliteAppendHistoryOwnershipAndReopen) {
+  const std::string path = testing::TempDir() + "aero_sessions_" + std::to_string(getpid()) + ".db";
+  std::filesystem::remove(path);
+  check_store([&] { return std::make_unique<SqliteSessionStore>(path); });
   std::filesystem::remove(path);
   std::filesystem::remove(path + "-wal");
   std::filesystem::remove(path + "-shm");
+}
+
+// A store written by the first release (schema version 1) opens, keeps its sessions and takes
+// new turns; a store from a newer aero is refused with a message.
+TEST(ServerSessions, SqliteMigratesVersion1) {
+  const std::string path = testing::TempDir() + "aero_v1_" + std::to_string(getpid()) + ".db";
+  std::filesystem::remove(path);
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+                         "INSERT INTO meta VALUES ('format', 'aero-sessions'), ('version', '1');"
+                         "CREATE TABLE sessions (id TEXT PRIMARY KEY, key_id TEXT NOT NULL,"
+                         "  created REAL NOT NULL, updated REAL NOT NULL, title TEXT NOT NULL "
+                         "  DEFAULT '');"
+                         "CREATE TABLE messages (session_id TEXT NOT NULL REFERENCES sessions(id)"
+                         "  ON DELETE CASCADE, seq INTEGER NOT NULL, role TEXT NOT NULL, content "
+                         "  TEXT NOT NULL, created REAL NOT NULL, PRIMARY KEY (session_id, seq));"
+                         "INSERT INTO sessions VALUES ('old', 'alice', 1, 1, 'hi');"
+                         "INSERT INTO messages VALUES ('old', 0, 'user', 'hi', 1),"
+                         "  ('old', 1, 'assistant', 'hello', 1);",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  {
+    SqliteSessionStore s(path);
+    EXPECT_TRUE(s.append("old", "alice", {{"user", "more"}, {"assistant", "yes"}}, "t"));
+    auto h = s.history("old", "alice");
+    ASSERT_TRUE(h);
+    ASSERT_EQ(h->size(), 4u);
+    EXPECT_EQ((*h)[1].content, "hello");
+  }
+  ASSERT_EQ(sqlite3_open(path.c_str(), &db), SQLITE_OK);
+  sqlite3_exec(db, "UPDATE meta SET v = '99' WHERE k = 'version'", nullptr, nullptr, nullptr);
+  sqlite3_close(db);
+  try {
+    SqliteSessionStore s(path);
+    ADD_FAILURE() << "a newer schema was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("newer than this aero knows"), std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove(path);
+  std::filesystem::remove(path + "-wal");
+  std::filesystem::remove(path + "-shm");
+}
+
+TEST(ServerStore, UrlsAndBadSchemes) {
+  EXPECT_TRUE(is_postgres_url("postgresql://u@h/db"));
+  EXPECT_TRUE(is_postgres_url("postgres://h/db"));
+  EXPECT_FALSE(is_postgres_url("sessions.db"));
+  EXPECT_EQ(redact_url("postgresql://u:secret@h:5432/db"), "postgresql://u:***@h:5432/db");
+  EXPECT_EQ(redact_url("postgresql://u@h/db"), "postgresql://u@h/db");
+  try {
+    open_state({"mysql://u:pw@h/db", "", "", 0, 0});
+    ADD_FAILURE() << "mysql:// accepted";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("unsupported URL scheme \"mysql\""), std::string::npos) << m;
+    EXPECT_EQ(m.find("pw"), std::string::npos) << "password in the message: " << m;
+  }
+}
+
+// PostgreSQL: run by tests/server/pg_units.sh, which starts a throwaway cluster and passes its
+// URL (DISABLED_ here, so the plain unit run, which has no PostgreSQL, does not list them).
+std::string pg_url() {
+  const char* url = std::getenv("AERO_TEST_PG_URL");
+  if (!url) throw Error("set AERO_TEST_PG_URL (tests/server/pg_units.sh does)");
+  return url;
+}
+
+TEST(ServerPg, DISABLED_SessionsSameSemanticsAsSqlite) {
+  const std::string url = pg_url();
+  check_store([&] { return std::make_unique<PgSessionStore>(open_pg_pool(url)); });
+  // A retried append (the connection died at COMMIT) does not store the turn twice.
+  PgSessionStore s(open_pg_pool(url));
+  EXPECT_TRUE(s.append("r1", "alice", {{"user", "a"}, {"assistant", "b"}}, "turn-1"));
+  EXPECT_TRUE(s.append("r1", "alice", {{"user", "a"}, {"assistant", "b"}}, "turn-1"));
+  EXPECT_EQ(s.history("r1", "alice")->size(), 2u);
+  EXPECT_TRUE(s.healthy());
+  EXPECT_EQ(s.describe().find("secret"), std::string::npos);
+}
+
+TEST(ServerPg, DISABLED_ConcurrentAppendsFromTwoReplicas) {
+  const std::string url = pg_url();
+  PgSessionStore a(open_pg_pool(url)), b(open_pg_pool(url));
+  auto writer = [](PgSessionStore& s, const char* who) {
+    for (int i = 0; i < 20; i++)
+      EXPECT_TRUE(
+          s.append("shared", "k", {{"user", cat(who, i)}, {"assistant", "ok"}}, cat(who, "-", i)));
+  };
+  std::thread ta(writer, std::ref(a), "a"), tb(writer, std::ref(b), "b");
+  ta.join();
+  tb.join();
+  auto h = a.history("shared", "k");
+  ASSERT_TRUE(h);
+  ASSERT_EQ(h->size(), 80u);
+  for (size_t i = 0; i < h->size(); i += 2) {  // turns never interleave
+    EXPECT_EQ((*h)[i].role, "user");
+    EXPECT_EQ((*h)[i + 1].role, "assistant");
+  }
+}
+
+TEST(ServerPg, DISABLED_LimitsCountedAcrossReplicas) {
+  const std::string url = pg_url();
+  PgRateLimits a(open_pg_pool(url), 6, 0), b(open_pg_pool(url), 6, 0);
+  for (int i = 0; i < 6; i++) EXPECT_EQ((i % 2 ? b : a).admit("shared-key"), 0) << i;
+  const int wait = a.admit("shared-key");
+  EXPECT_GE(wait, 1);  // one request every 10 s
+  EXPECT_LE(wait, 10);
+  EXPECT_GE(b.admit("shared-key"), 1);
+  EXPECT_EQ(a.admit("other-key"), 0);
+  PgRateLimits tok(open_pg_pool(url), 0, 60);  // one token per second
+  EXPECT_EQ(tok.admit("tok-key"), 0);
+  tok.charge("tok-key", 70);  // 10 in debt
+  const int w = tok.admit("tok-key");
+  EXPECT_GE(w, 10);
+  EXPECT_LE(w, 12);
+}
+
+TEST(ServerPg, DISABLED_KeysRevokedEverywhereWithinASecond) {
+  const std::string url = pg_url();
+  PgKeyAdmin admin(open_pg_pool(url));
+  auto [rec, key] = admin.create("alice");
+  PgKeySource a(open_pg_pool(url)), b(open_pg_pool(url));
+  EXPECT_TRUE(a.required());
+  EXPECT_EQ(a.lookup(key), rec.id);
+  EXPECT_EQ(b.lookup(key), rec.id);
+  EXPECT_FALSE(a.lookup("sk-aero-wrong"));
+  admin.revoke_key(rec.id);
+  std::this_thread::sleep_for(PgKeySource::kRefresh + std::chrono::milliseconds(50));
+  EXPECT_FALSE(a.lookup(key));
+  EXPECT_FALSE(b.lookup(key));
+  EXPECT_THROW(admin.revoke_key("key_nope"), Error);
+  bool listed = false;
+  for (const ApiKeyRecord& r : admin.all()) listed |= r.id == rec.id && r.revoked;
+  EXPECT_TRUE(listed);
+}
+
+TEST(ServerPg, DISABLED_NewerSchemaRefused) {
+  const std::string url = pg_url();
+  open_pg_pool(url);              // migrated
+  auto pool = open_pg_pool(url);  // again: nothing to do
+  pool->run([](PGconn* c) {
+    pg::exec(c, "INSERT INTO schema_migrations (version, name) VALUES (99, 'future')");
+  });
+  try {
+    open_pg_pool(url);
+    ADD_FAILURE() << "a newer schema was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("newer than this aero knows"), std::string::npos)
+        << e.what();
+  }
+  pool->run([](PGconn* c) { pg::exec(c, "DELETE FROM schema_migrations WHERE version = 99"); });
+}
+
+TEST(ServerPg, DISABLED_UnreachableIsAClearError) {
+  try {
+    open_pg_pool("postgresql://aero:secret@127.0.0.1:1/aero");
+    ADD_FAILURE() << "connected to port 1";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("[sessions] cannot connect to PostgreSQL at postgresql://aero:***@"),
+              std::string::npos)
+        << m;
+    EXPECT_EQ(m.find("secret"), std::string::npos) << m;
+  }
 }
 
 TEST(ServerMetrics, PrometheusText) {
@@ -220,6 +404,19 @@ TEST(ServerMetrics, PrometheusText) {
             std::string::npos);
   EXPECT_NE(t.find("aero_queue_depth 3\n"), std::string::npos);
   EXPECT_GT(resident_bytes(), 1u << 20);
+  // Behind a load balancer every series says which replica it comes from.
+  m.set_replica("a\"1");
+  const std::string r = m.render();
+  EXPECT_NE(
+      r.find("aero_requests_total{replica=\"a\\\"1\",endpoint=\"/v1/models\",status=\"200\"} 2\n"),
+      std::string::npos)
+      << r;
+  EXPECT_NE(r.find("aero_queue_depth{replica=\"a\\\"1\"} 3\n"), std::string::npos);
+  EXPECT_NE(r.find("aero_time_to_first_token_seconds_count{replica=\"a\\\"1\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(r.find("aero_request_duration_seconds_bucket{replica=\"a\\\"1\",endpoint=\"/chat\","
+                   "le=\"+Inf\"} 1\n"),
+            std::string::npos);
 }
 
 }  // namespace

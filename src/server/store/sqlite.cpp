@@ -1,10 +1,11 @@
-#include "server/sessions.h"
+#include "server/store/sqlite.h"
 
 #include <sqlite3.h>
 
 #include <algorithm>
 #include <chrono>
-#include <random>
+#include <cstdlib>
+#include <iterator>
 
 #include "core/error.h"
 
@@ -56,15 +57,7 @@ class Stmt {
 
 }  // namespace
 
-std::string new_session_id() {
-  std::random_device rd;
-  static const char* digits = "0123456789abcdef";
-  std::string id = "s_";
-  for (int i = 0; i < 24; i++) id += digits[rd() & 15];
-  return id;
-}
-
-SessionStore::SessionStore(const std::string& path) : path_(path) {
+SqliteSessionStore::SqliteSessionStore(const std::string& path) : path_(path) {
   if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
@@ -76,27 +69,54 @@ SessionStore::SessionStore(const std::string& path) : path_(path) {
     exec("PRAGMA journal_mode=WAL");
     exec("PRAGMA synchronous=FULL");
     exec("PRAGMA foreign_keys=ON");
-    exec(
-        "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);"
-        "INSERT OR IGNORE INTO meta VALUES ('format', 'aero-sessions'), ('version', '1');"
-        "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, key_id TEXT NOT NULL,"
-        "  created REAL NOT NULL, updated REAL NOT NULL, title TEXT NOT NULL DEFAULT '');"
-        "CREATE INDEX IF NOT EXISTS sessions_by_key ON sessions (key_id, updated);"
-        "CREATE TABLE IF NOT EXISTS messages (session_id TEXT NOT NULL REFERENCES sessions(id)"
-        "  ON DELETE CASCADE, seq INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,"
-        "  created REAL NOT NULL, PRIMARY KEY (session_id, seq));");
-    Stmt v(db_, "SELECT v FROM meta WHERE k = 'version'");
-    AERO_CHECK(v.row() && v.col_text(0) == "1", "[sessions] ", path,
-               ": unsupported session store version");
+    migrate();
   } catch (...) {
     sqlite3_close(db_);
     throw;
   }
 }
 
-SessionStore::~SessionStore() { sqlite3_close(db_); }
+// Schema versions, applied in order, each in its own transaction; meta.version is the last one
+// applied. Version 1 is the schema of the first release; never edit one that shipped.
+void SqliteSessionStore::migrate() {
+  static const char* kMigrations[] = {
+      // 1: sessions and their messages
+      "CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, key_id TEXT NOT NULL,"
+      "  created REAL NOT NULL, updated REAL NOT NULL, title TEXT NOT NULL DEFAULT '');"
+      "CREATE INDEX IF NOT EXISTS sessions_by_key ON sessions (key_id, updated);"
+      "CREATE TABLE IF NOT EXISTS messages (session_id TEXT NOT NULL REFERENCES sessions(id)"
+      "  ON DELETE CASCADE, seq INTEGER NOT NULL, role TEXT NOT NULL, content TEXT NOT NULL,"
+      "  created REAL NOT NULL, PRIMARY KEY (session_id, seq));",
+      // 2: the turn a message belongs to (PostgreSQL's retried appends need it; same schema)
+      "ALTER TABLE messages ADD COLUMN turn_id TEXT NOT NULL DEFAULT '';",
+  };
+  constexpr int kLatest = int(std::size(kMigrations));
+  exec("BEGIN IMMEDIATE");
+  try {
+    exec(
+        "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+        "INSERT OR IGNORE INTO meta VALUES ('format', 'aero-sessions'), ('version', '0');");
+    Stmt f(db_, "SELECT v FROM meta WHERE k = 'format'");
+    AERO_CHECK(f.row() && f.col_text(0) == "aero-sessions", "[sessions] ", path_,
+               ": not an aero session store");
+    Stmt v(db_, "SELECT v FROM meta WHERE k = 'version'");
+    AERO_CHECK(v.row(), "[sessions] ", path_, ": no schema version");
+    int version = std::atoi(v.col_text(0).c_str());
+    AERO_CHECK(version <= kLatest, "[sessions] ", path_, ": schema version ", version,
+               " is newer than this aero knows (", kLatest, "); upgrade aero");
+    for (; version < kLatest; version++) exec(kMigrations[version]);
+    Stmt up(db_, "UPDATE meta SET v = ? WHERE k = 'version'");
+    up.text(1, std::to_string(kLatest)).row();
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
 
-void SessionStore::exec(const char* sql) {
+SqliteSessionStore::~SqliteSessionStore() { sqlite3_close(db_); }
+
+void SqliteSessionStore::exec(const char* sql) {
   char* err = nullptr;
   if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
@@ -105,8 +125,8 @@ void SessionStore::exec(const char* sql) {
   }
 }
 
-std::optional<std::vector<ChatMessage>> SessionStore::history(const std::string& id,
-                                                              const std::string& key_id) {
+std::optional<std::vector<ChatMessage>> SqliteSessionStore::history(const std::string& id,
+                                                                    const std::string& key_id) {
   std::lock_guard lock(mu_);
   Stmt owner(db_, "SELECT key_id FROM sessions WHERE id = ?");
   owner.text(1, id);
@@ -118,14 +138,15 @@ std::optional<std::vector<ChatMessage>> SessionStore::history(const std::string&
   return out;
 }
 
-bool SessionStore::exists(const std::string& id) {
+bool SqliteSessionStore::exists(const std::string& id) {
   std::lock_guard lock(mu_);
   Stmt q(db_, "SELECT 1 FROM sessions WHERE id = ?");
   q.text(1, id);
   return q.row();
 }
 
-std::optional<SessionInfo> SessionStore::info(const std::string& id, const std::string& key_id) {
+std::optional<SessionInfo> SqliteSessionStore::info(const std::string& id,
+                                                    const std::string& key_id) {
   std::lock_guard lock(mu_);
   Stmt q(db_,
          "SELECT id, key_id, created, updated, title, (SELECT count(*) FROM messages WHERE "
@@ -136,8 +157,9 @@ std::optional<SessionInfo> SessionStore::info(const std::string& id, const std::
                      q.col_real(3), int(q.col_int(5)), q.col_text(4)};
 }
 
-bool SessionStore::append(const std::string& id, const std::string& key_id,
-                          const std::vector<ChatMessage>& messages) {
+bool SqliteSessionStore::append(const std::string& id, const std::string& key_id,
+                                const std::vector<ChatMessage>& messages,
+                                const std::string& turn_id) {
   std::lock_guard lock(mu_);
   exec("BEGIN IMMEDIATE");
   try {
@@ -152,14 +174,7 @@ bool SessionStore::append(const std::string& id, const std::string& key_id,
       Stmt up(db_, "UPDATE sessions SET updated = ? WHERE id = ?");
       up.real(1, now).text(2, id).row();
     } else {
-      std::string title;
-      for (const ChatMessage& m : messages)
-        if (m.role == "user") {
-          size_t n = std::min<size_t>(m.content.size(), 80);  // whole UTF-8 characters
-          while (n > 0 && n < m.content.size() && (m.content[n] & 0xC0) == 0x80) n--;
-          title = m.content.substr(0, n);
-          break;
-        }
+      const std::string title = session_title(messages);
       Stmt ins(db_,
                "INSERT INTO sessions (id, key_id, created, updated, title) VALUES (?,?,?,?,?)");
       ins.text(1, id).text(2, key_id).real(3, now).real(4, now).text(5, title).row();
@@ -170,8 +185,10 @@ bool SessionStore::append(const std::string& id, const std::string& key_id,
     int64_t seq = next.col_int(0);
     for (const ChatMessage& m : messages) {
       Stmt ins(db_,
-               "INSERT INTO messages (session_id, seq, role, content, created) VALUES (?,?,?,?,?)");
-      ins.text(1, id).integer(2, seq++).text(3, m.role).text(4, m.content).real(5, now).row();
+               "INSERT INTO messages (session_id, seq, role, content, created, turn_id) "
+               "VALUES (?,?,?,?,?,?)");
+      ins.text(1, id).integer(2, seq++).text(3, m.role).text(4, m.content).real(5, now);
+      ins.text(6, turn_id).row();
     }
     exec("COMMIT");
   } catch (...) {
@@ -181,14 +198,14 @@ bool SessionStore::append(const std::string& id, const std::string& key_id,
   return true;
 }
 
-bool SessionStore::remove(const std::string& id, const std::string& key_id) {
+bool SqliteSessionStore::remove(const std::string& id, const std::string& key_id) {
   std::lock_guard lock(mu_);
   Stmt del(db_, "DELETE FROM sessions WHERE id = ? AND key_id = ?");
   del.text(1, id).text(2, key_id).row();
   return sqlite3_changes(db_) > 0;
 }
 
-std::vector<SessionInfo> SessionStore::list(const std::string& key_id, int limit) {
+std::vector<SessionInfo> SqliteSessionStore::list(const std::string& key_id, int limit) {
   std::lock_guard lock(mu_);
   Stmt q(db_,
          "SELECT id, key_id, created, updated, title, (SELECT count(*) FROM messages WHERE "
@@ -201,7 +218,7 @@ std::vector<SessionInfo> SessionStore::list(const std::string& key_id, int limit
   return out;
 }
 
-void SessionStore::checkpoint() {
+void SqliteSessionStore::checkpoint() {
   std::lock_guard lock(mu_);
   sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
 }
