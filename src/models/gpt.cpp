@@ -136,6 +136,8 @@ const Arch& gpt_arch() {
                      "Hugging Face GPT-2 directory (config.json, model.safetensors, vocab.json, "
                      "merges.txt)",
                      &read_hf_gpt2}},
+      .tiny = R"({"vocab_size": 50, "block_size": 16, "n_layer": 2, "n_embd": 16,
+                  "ffn_hidden": 32})",
   };
   return row;
 }

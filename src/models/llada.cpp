@@ -84,6 +84,8 @@ const Arch& llada_arch() {
           },
       .stack = [](const ModelConfig& c) { return c.as<LladaConfig>().spec(); },
       .importers = {},
+      .tiny = R"({"vocab_size": 50, "mask_id": 49, "block_size": 16, "n_layer": 2,
+                  "n_embd": 16, "ffn_hidden": 32})",
   };
   return row;
 }

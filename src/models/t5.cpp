@@ -362,6 +362,8 @@ const Arch& t5_arch() {
                      "Hugging Face T5 / mT5 directory (config.json, model.safetensors or "
                      "model.safetensors.index.json, spiece.model)",
                      &read_hf_t5}},
+      .tiny = R"({"vocab_size": 50, "d_model": 16, "d_kv": 8, "d_ff": 32, "num_layers": 2,
+                  "num_decoder_layers": 2, "num_heads": 2})",
   };
   return row;
 }
