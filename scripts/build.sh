@@ -4,6 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD_DIR=${AERO_BUILD_DIR:-build}
+# ccache keys on paths relative to the checkout, so every clone (CI's too) reuses the cache.
+export CCACHE_BASEDIR="${CCACHE_BASEDIR:-$PWD}"
 if [[ ! -f "$BUILD_DIR/build.ninja" ]]; then
   echo "aero: configuring and building $BUILD_DIR (Release; a few minutes the first time)" >&2
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
