@@ -15,9 +15,10 @@
 
 namespace aero::fuzz {
 
-// A directory of this process's own, in RAM when /dev/shm exists; removed at exit.
+// A directory of this process's own, in RAM when /dev/shm exists; removed at exit. Never freed,
+// so the atexit handler can still read it after static destructors ran.
 inline const std::string& scratch_dir() {
-  static const std::string dir = [] {
+  static const std::string* dir = [] {
     namespace fs = std::filesystem;
     const fs::path root = fs::is_directory("/dev/shm") ? "/dev/shm" : fs::temp_directory_path();
     const fs::path d = root / ("aero-fuzz-" + std::to_string(::getpid()));
@@ -26,9 +27,9 @@ inline const std::string& scratch_dir() {
       std::error_code ec;
       std::filesystem::remove_all(scratch_dir(), ec);
     });
-    return d.string();
+    return new std::string(d.string());
   }();
-  return dir;
+  return *dir;
 }
 
 // Writes bytes to scratch_dir()/name and returns the path.

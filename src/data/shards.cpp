@@ -125,6 +125,9 @@ Shard::Shard(const std::string& path) : path_(path) {
   tokens_ = p + kShardHeaderBytes;
   // Every id must index the embedding: one pass over the tokens (memory speed) at open, so a
   // corrupt shard is an error here rather than a read past the embedding table in training.
+  // Ids are int32 everywhere after the shard.
+  if (vocab_size_ > uint32_t(INT32_MAX))
+    bad(cat("vocab size ", vocab_size_, " at offset 16 is beyond the largest id (2^31 - 1)"));
   if (eot_id_ >= vocab_size_)
     bad(cat("end-of-text id ", eot_id_, " at offset 20 is not below the vocab size ", vocab_size_));
   const auto token = [&](uint64_t i) {
