@@ -1,6 +1,8 @@
 // Writes the seed files of fuzz/corpus/ that aero's own writers make (tiny valid files):
-//   fuzz_make_seeds OUT_DIR    then copy OUT_DIR/<reader>/* to fuzz/corpus/<reader>/
-// The text formats' seeds are written by hand.
+//   fuzz_make_seeds OUT_DIR    then copy OUT_DIR/<reader>/* to fuzz/corpus/<reader>/, without
+//                              the .safetensors / .bin extensions (.gitignore skips those)
+// The text formats' seeds are written by hand; tiny.gguf, mixed and v13 also by a few lines of
+// Python with the format's spec, as a check of the writers.
 #include <cstdio>
 #include <filesystem>
 #include <set>

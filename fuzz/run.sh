@@ -47,16 +47,18 @@ run_one() {
     [[ $json_readers == *" $t "* ]] && cat fuzz/dict/json.dict >> "$dir/$t.dict"
     dict=(-dict="$dir/$t.dict")
   fi
-  local rc=0
+  local rc=0 start="$dir/artifacts/$t/.start"
+  touch "$start"  # reproducers of earlier runs stay, but only new ones fail this run
   "$out/tests/${t}_fuzz" "${flags[@]}" "${dict[@]}" -max_total_time="$secs" \
     -artifact_prefix="$dir/artifacts/$t/" "$dir/corpus/$t" > "$dir/logs/$t.log" 2>&1 || rc=$?
   local runs cov ft
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/logs/$t.log")
   cov=$(grep -oE 'cov: [0-9]+' "$dir/logs/$t.log" | tail -1 | cut -d' ' -f2)
   ft=$(grep -oE 'ft: [0-9]+' "$dir/logs/$t.log" | tail -1 | cut -d' ' -f2)
-  if [[ $rc -ne 0 ]] || ls "$dir/artifacts/$t"/* > /dev/null 2>&1; then
-    printf 'fuzz: %-15s FAILED (exit %d): %s; log %s\n' "$t" "$rc" \
-      "$(ls "$dir/artifacts/$t"/* 2> /dev/null | tr '\n' ' ')" "$dir/logs/$t.log"
+  local found
+  found=$(find "$dir/artifacts/$t" -type f -newer "$start" ! -name .start | tr '\n' ' ')
+  if [[ $rc -ne 0 || -n $found ]]; then
+    printf 'fuzz: %-15s FAILED (exit %d): %s; log %s\n' "$t" "$rc" "$found" "$dir/logs/$t.log"
     grep -m3 -E '==[0-9]+==ERROR|runtime error|SUMMARY|uncaught|ERROR: libFuzzer' "$dir/logs/$t.log" || true
     echo "$t" >> "$out/fuzz/failed"
     return 1
