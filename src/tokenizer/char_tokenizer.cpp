@@ -72,7 +72,9 @@ CharTokenizer CharTokenizer::load(const std::string& path) {
   try {
     AERO_CHECK(j.is_object() && j.value("format", "") == "aero-char-tokenizer", "[tokenizer] ",
                path, ": not an aero char tokenizer");
-    AERO_CHECK(j.value("version", 0) == 1, "[tokenizer] ", path, ": unsupported version ",
+    // An integer 1: get<int>() of a float such as 1e300 would be an overflowing cast.
+    AERO_CHECK(j.contains("version") && j["version"].is_number_integer() && j["version"] == 1,
+               "[tokenizer] ", path, ": unsupported version ",
                j.contains("version") ? j["version"].dump() : "(none)");
     t.pieces_ = j.at("specials").get<std::vector<std::string>>();
     AERO_CHECK(t.pieces_.size() == 4, "[tokenizer] ", path, ": expected 4 specials");
