@@ -32,12 +32,14 @@ configure() {  # configure DIR CMAKE_ARGS...
 # Any sanitizer report ends the process with an error; leaks are reports too.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/scripts/lsan.supp:print_suppressions=0}
 
 for part in $parts; do
   case $part in
     asan)
       configure build-asan -DAERO_FUZZ=ON
-      timed "asan build" cmake --build build-asan --target aero_tests aero_parity_tests \
+      # aero itself too: some unit and parity tests run the CLI (data.spm_parity_python).
+      timed "asan build" cmake --build build-asan --target aero aero_tests aero_parity_tests \
         aero_server_tests $(ls fuzz/*_fuzz.cpp | sed 's|fuzz/\(.*\)_fuzz\.cpp|fuzz_replay_\1|') \
         -- --quiet
       (cd build-asan && timed "asan tests" ctest --output-on-failure -j"$(nproc)" -L 'unit|parity|fuzz')
