@@ -2,6 +2,8 @@
 # The whole test suite: installs what it needs, builds, runs every test (unit, parity, end to end).
 #   scripts/test.sh              everything
 #   scripts/test.sh -LE slow     skip tests labelled slow (extra arguments go to ctest)
+# Then the sanitizer builds and short fuzz runs (scripts/sanitize.sh; AERO_SANITIZE_TESTS=0 skips
+# them, AERO_FUZZ_SECONDS sets the time per fuzz target, default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
@@ -15,5 +17,5 @@ if ! scripts/llama-cpp.sh; then
   echo "aero: warning: llama.cpp could not be installed; formats.llama_cpp_* tests are skipped" >&2
 fi
 scripts/build.sh
-cd "${AERO_BUILD_DIR:-build}"
-ctest --output-on-failure -j"$(nproc)" "$@"
+(cd "${AERO_BUILD_DIR:-build}" && ctest --output-on-failure -j"$(nproc)" "$@")
+[[ ${AERO_SANITIZE_TESTS:-1} == 0 ]] || scripts/sanitize.sh

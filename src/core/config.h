@@ -2,10 +2,12 @@
 // `--set key=value` overrides, `--help` text, printing, and the copy saved in checkpoints.
 // Unknown keys, wrong types and values outside a field's choices are errors naming the key.
 #pragma once
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <initializer_list>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <type_traits>
@@ -229,10 +231,25 @@ class FieldTable {
       AERO_CHECK(v.is_boolean(), "[config] ", where, ": expected true or false, got ", v.dump());
       return v.get<bool>();
     } else if constexpr (std::is_integral_v<T>) {
-      if (v.is_number_integer()) return v.get<T>();
-      bool whole = v.is_number_float() && v.get<double>() == double(int64_t(v.get<double>()));
-      AERO_CHECK(whole, "[config] ", where, ": expected an integer, got ", v.dump());
-      return static_cast<T>(v.get<double>());
+      // Checked against T's range before any cast: 1e60 or 2^40 for an int is an error, not a
+      // wrapped value or an undefined float-to-int cast.
+      using L = std::numeric_limits<T>;
+      const auto out_of_range = [&] {
+        fail("[config] ", where, ": ", v.dump(), " is out of range (", +L::min(), " to ", +L::max(),
+             ")");
+      };
+      if (v.is_number_unsigned()) {
+        if (v.get<uint64_t>() > uint64_t(L::max())) out_of_range();
+        return T(v.get<uint64_t>());
+      }
+      if (v.is_number_integer()) {  // negative
+        if (!L::is_signed || v.get<int64_t>() < int64_t(L::min())) out_of_range();
+        return T(v.get<int64_t>());
+      }
+      const double d = v.is_number_float() ? v.get<double>() : 0.5;
+      AERO_CHECK(d == std::trunc(d), "[config] ", where, ": expected an integer, got ", v.dump());
+      if (!(d >= double(L::min()) && d < double(L::max()) + 1.0)) out_of_range();
+      return static_cast<T>(d);
     } else if constexpr (std::is_floating_point_v<T>) {
       AERO_CHECK(v.is_number(), "[config] ", where, ": expected a number, got ", v.dump());
       return v.get<T>();

@@ -53,7 +53,7 @@ void read_jsonl(const std::string& path, const std::string& field, const Documen
     nlohmann::json j;
     try {
       j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
       fail("[data] ", path, ":", line_no, ": invalid JSON (", e.what(), ")");
     }
     const auto it = j.is_object() ? j.find(field) : j.end();

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cerrno>
@@ -30,6 +31,11 @@ void put_u64(char* p, uint64_t v) { std::memcpy(p, &v, 8); }
 uint32_t get_u32(const char* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
+  return v;
+}
+uint16_t get_u16(const char* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
   return v;
 }
 uint64_t get_u64(const char* p) {
@@ -117,6 +123,23 @@ Shard::Shard(const std::string& path) : path_(path) {
     bad(cat("header promises ", count_, " tokens (", want, " bytes) but the file has ", bytes,
             " bytes; it is truncated or corrupt"));
   tokens_ = p + kShardHeaderBytes;
+  // Every id must index the embedding: one pass over the tokens (memory speed) at open, so a
+  // corrupt shard is an error here rather than a read past the embedding table in training.
+  // Ids are int32 everywhere after the shard.
+  if (vocab_size_ > uint32_t(INT32_MAX))
+    bad(cat("vocab size ", vocab_size_, " at offset 16 is beyond the largest id (2^31 - 1)"));
+  if (eot_id_ >= vocab_size_)
+    bad(cat("end-of-text id ", eot_id_, " at offset 20 is not below the vocab size ", vocab_size_));
+  const auto token = [&](uint64_t i) {
+    return width_ == 2 ? uint32_t(get_u16(tokens_ + 2 * i)) : get_u32(tokens_ + 4 * i);
+  };
+  uint32_t max_id = 0;
+  for (uint64_t i = 0; i < count_; ++i) max_id = std::max(max_id, token(i));
+  if (count_ > 0 && max_id >= vocab_size_)
+    for (uint64_t i = 0;; ++i)
+      if (token(i) >= vocab_size_)
+        bad(cat("token ", i, " (offset ", kShardHeaderBytes + i * width_, ") is id ", token(i),
+                ", not below the vocab size ", vocab_size_));
   ::madvise(map_, map_bytes_, MADV_RANDOM);
 }
 

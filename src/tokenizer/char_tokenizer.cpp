@@ -67,12 +67,15 @@ CharTokenizer CharTokenizer::load(const std::string& path) {
   } catch (const nlohmann::json::exception& e) {
     fail("[tokenizer] ", path, ": ", e.what());
   }
-  AERO_CHECK(j.is_object() && j.value("format", "") == "aero-char-tokenizer", "[tokenizer] ", path,
-             ": not an aero char tokenizer");
-  AERO_CHECK(j.value("version", 0) == 1, "[tokenizer] ", path, ": unsupported version ",
-             j.value("version", 0));
   CharTokenizer t;
+  // json::value() throws a json type_error for a key of another type: inside the try too.
   try {
+    AERO_CHECK(j.is_object() && j.value("format", "") == "aero-char-tokenizer", "[tokenizer] ",
+               path, ": not an aero char tokenizer");
+    // An integer 1: get<int>() of a float such as 1e300 would be an overflowing cast.
+    AERO_CHECK(j.contains("version") && j["version"].is_number_integer() && j["version"] == 1,
+               "[tokenizer] ", path, ": unsupported version ",
+               j.contains("version") ? j["version"].dump() : "(none)");
     t.pieces_ = j.at("specials").get<std::vector<std::string>>();
     AERO_CHECK(t.pieces_.size() == 4, "[tokenizer] ", path, ": expected 4 specials");
     for (const auto& c : j.at("chars").get<std::vector<std::string>>()) t.pieces_.push_back(c);

@@ -24,17 +24,24 @@ TrainState TrainState::from_json(const nlohmann::json& j, const std::string& whe
   try {
     AERO_CHECK(j.is_object() && j.value("format", "") == "aero.train_state", "[checkpoint] ", where,
                ": not an aero training state");
-    AERO_CHECK(j.at("version").get<int>() == 1, "[checkpoint] ", where, ": unsupported version ",
-               j.at("version").dump());
-    s.step = j.at("step").get<int64_t>();
+    // get<integer>() casts a JSON float, which overflows (undefined) for 1e30: integers only.
+    const auto integer = [&](const nlohmann::json& v, const char* key) -> const nlohmann::json& {
+      AERO_CHECK(v.is_number_integer(), "[checkpoint] ", where, ": '", key,
+                 "' is not an integer: ", v.dump());
+      return v;
+    };
+    AERO_CHECK(integer(j.at("version"), "version").get<int>() == 1, "[checkpoint] ", where,
+               ": unsupported version ", j.at("version").dump());
+    s.step = integer(j.at("step"), "step").get<int64_t>();
+    for (const auto& r : j.at("tape_rng")) integer(r, "tape_rng");
     s.tape_rng = j.at("tape_rng").get<std::array<uint64_t, 4>>();
-    s.data_seed = j.at("data_seed").get<uint64_t>();
+    s.data_seed = integer(j.at("data_seed"), "data_seed").get<uint64_t>();
     const auto& b = j.at("best_val_loss");
     s.best_val_loss = b.is_null() ? std::numeric_limits<double>::infinity() : b.get<double>();
-    s.best_step = j.at("best_step").get<int64_t>();
-    s.evals_since_best = j.at("evals_since_best").get<int>();
+    s.best_step = integer(j.at("best_step"), "best_step").get<int64_t>();
+    s.evals_since_best = integer(j.at("evals_since_best"), "evals_since_best").get<int>();
     s.elapsed_s = j.at("elapsed_s").get<double>();
-    s.tokens_seen = j.at("tokens_seen").get<int64_t>();
+    s.tokens_seen = integer(j.at("tokens_seen"), "tokens_seen").get<int64_t>();
   } catch (const nlohmann::json::exception& e) {
     fail("[checkpoint] ", where, ": bad training state: ", e.what());
   }

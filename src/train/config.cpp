@@ -179,6 +179,12 @@ void apply_override(RunConfig& c, const std::string& assignment) {
   AERO_CHECK(eq != std::string::npos && dot != std::string::npos && dot < eq,
              "[config] --set expects section.key=value (e.g. train.lr=3e-4), got '", assignment,
              "'");
+  // The resolved config is printed and saved as JSON, which holds valid UTF-8 only.
+  try {
+    (void)nlohmann::json(assignment).dump();
+  } catch (const nlohmann::json::type_error&) {
+    fail("[config] --set '", assignment, "' is not valid UTF-8");
+  }
   const std::string section = assignment.substr(0, dot);
   const std::string key = assignment.substr(dot + 1, eq - dot - 1);
   const std::string value = assignment.substr(eq + 1);

@@ -59,8 +59,9 @@ OP_TEST(transpose, values_and_gradient) {
   EXPECT_EQ(y.shape(), Shape({5, 3, 2}));
   EXPECT_EQ(y.value().at({4, 1, 0}), xt.at({0, 1, 4}));
   for (auto [a, b] : {std::pair{0, 2}, {1, 2}, {-1, -2}, {1, 1}})
-    EXPECT_GRAD_OK([a, b](Tape&, const std::vector<Var>& v) { return transpose(v[0], a, b); },
-                   {random_tensor({2, 3, 17}, 2)});
+    EXPECT_GRAD_OK(
+        [a = a, b = b](Tape&, const std::vector<Var>& v) { return transpose(v[0], a, b); },
+        {random_tensor({2, 3, 17}, 2)});
   EXPECT_GRAD_OK([](Tape&, const std::vector<Var>& v) { return transpose(v[0], 1, 3); },
                  {random_tensor({2, 3, 1, 5}, 3)});
   expect_error([&] { transpose(tape.leaf(xt, true), 0, 3); }, "[transpose]", "(2, 3, 5)");
