@@ -21,6 +21,23 @@ uint64_t micro_seed(uint64_t data_seed, int64_t step, int micro) {
   return splitmix64(step_seed(data_seed ^ 0xd1ffu, step) ^ splitmix64(uint64_t(micro) + 1));
 }
 
+// The examples an evaluation reads, batch by batch: consecutive ones, or with opt.random the
+// first batches of a length-grouped order drawn with opt.seed; at most opt.batches (0: all).
+std::vector<std::vector<size_t>> eval_order(const ExampleLoader& loader, const EvalOptions& opt) {
+  std::vector<std::vector<size_t>> batches;
+  if (opt.random) {
+    batches = loader.epoch(0);
+  } else {
+    for (size_t i = 0; i < loader.size(); i += size_t(opt.batch_size)) {
+      batches.emplace_back();
+      for (size_t j = i; j < std::min(loader.size(), i + size_t(opt.batch_size)); j++)
+        batches.back().push_back(j);
+    }
+  }
+  if (opt.batches > 0 && batches.size() > size_t(opt.batches)) batches.resize(size_t(opt.batches));
+  return batches;
+}
+
 TrainBatch from_next_token(const NextTokenBatch& nb) {
   TrainBatch b;
   b.rows = nb.B, b.cols = nb.T;
@@ -100,17 +117,7 @@ void for_each_pair_batch(const std::string& path, const EvalOptions& opt,
                          const std::function<void(const TrainBatch&)>& fn) {
   PairData d = load_pairs(path, opt.pair, opt.buckets);
   ExampleLoader loader(std::move(d.examples), size_t(opt.batch_size), opt.seed);
-  std::vector<std::vector<size_t>> batches;
-  if (opt.random) {
-    batches = loader.epoch(0);
-  } else {
-    for (size_t i = 0; i < loader.size(); i += size_t(opt.batch_size)) {
-      batches.emplace_back();
-      for (size_t j = i; j < std::min(loader.size(), i + size_t(opt.batch_size)); j++)
-        batches.back().push_back(j);
-    }
-  }
-  if (opt.batches > 0 && batches.size() > size_t(opt.batches)) batches.resize(size_t(opt.batches));
+  const std::vector<std::vector<size_t>> batches = eval_order(loader, opt);
   PairBatch pb;
   for (const auto& idx : batches) {
     pb.sb = loader.seq2seq(idx, d.in, d.out);
@@ -181,17 +188,7 @@ void for_each_example_batch(const std::string& shard, int T, const EvalOptions& 
   const PaddingOptions pad = example_padding(opt.buckets, T, int32_t(s.eot_id()));
   ExampleLoader loader(shard_documents(s), size_t(opt.batch_size), opt.seed);
   AERO_CHECK(loader.size() > 0, "[eval] ", shard, " holds no document of 2 or more tokens");
-  std::vector<std::vector<size_t>> batches;
-  if (opt.random) {
-    batches = loader.epoch(0);
-  } else {
-    for (size_t i = 0; i < loader.size(); i += size_t(opt.batch_size)) {
-      batches.emplace_back();
-      for (size_t j = i; j < std::min(loader.size(), i + size_t(opt.batch_size)); j++)
-        batches.back().push_back(j);
-    }
-  }
-  if (opt.batches > 0 && batches.size() > size_t(opt.batches)) batches.resize(size_t(opt.batches));
+  const std::vector<std::vector<size_t>> batches = eval_order(loader, opt);
   uint64_t k = 0;
   for (const auto& idx : batches) {
     const NextTokenBatch nb = loader.next_token(idx, pad, opt.final_only);
