@@ -132,7 +132,9 @@ struct DiffusionCli {
 
 void generate_diffusion(const LoadedInference& loaded, const std::string& model_path,
                         const std::string& prompt, DiffusionCli d) {
-  const auto& [model, tok] = loaded;
+  // Named, not a structured binding: lambdas below capture them (clang 14 cannot capture one).
+  const std::shared_ptr<const InferenceModel>& model = loaded.model;
+  const std::shared_ptr<const Tokenizer>& tok = loaded.tok;
   const ModelConfig& cfg = model->model_config();
   const int mask_id = mask_id_of(cfg);
   std::vector<int32_t> ids = encode_prompt(*tok, prompt);
