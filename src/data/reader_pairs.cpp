@@ -25,20 +25,7 @@ void read_pairs(const std::string& path, const std::string& input, const std::st
   }
   AERO_CHECK(format == "jsonl", "[data] ", path, ": pairs are read from .csv or .jsonl files, not ",
              format);
-  std::ifstream in(path, std::ios::binary);
-  AERO_CHECK(in, "[data] cannot open ", path, ": ", std::strerror(errno));
-  std::string line;
-  uint64_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    stats.bytes += line.size() + 1;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      fail("[data] ", path, ":", line_no, ": invalid JSON (", e.what(), ")");
-    }
+  for_each_json_line(path, stats, [&](const nlohmann::json& j, uint64_t line_no) {
     auto field = [&](const std::string& k) -> const std::string* {
       const auto it = j.is_object() ? j.find(k) : j.end();
       if (it == j.end() || !it->is_string() || it->get_ref<const std::string&>().empty())
@@ -48,14 +35,13 @@ void read_pairs(const std::string& path, const std::string& input, const std::st
     const std::string *a = field(input), *b = field(target);
     if (!a || !b) {
       ++stats.missing_field;
-      continue;
+      return;
     }
     check_utf8(*a, path, line_no);
     check_utf8(*b, path, line_no);
     ++stats.documents;
     fn(TextPair{*a, *b});
-  }
-  AERO_CHECK(!in.bad(), "[data] read error on ", path);
+  });
 }
 
 }  // namespace aero

@@ -40,8 +40,8 @@ void read_text(const std::string& path, const DocumentFn& fn, ReadStats& stats) 
   emit();
 }
 
-void read_jsonl(const std::string& path, const std::string& field, const DocumentFn& fn,
-                ReadStats& stats) {
+void for_each_json_line(const std::string& path, ReadStats& stats,
+                        const std::function<void(const nlohmann::json&, uint64_t line_no)>& fn) {
   std::ifstream in(path, std::ios::binary);
   AERO_CHECK(in, "[data] cannot open ", path, ": ", std::strerror(errno));
   std::string line;
@@ -56,17 +56,24 @@ void read_jsonl(const std::string& path, const std::string& field, const Documen
     } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range for 1e999
       fail("[data] ", path, ":", line_no, ": invalid JSON (", e.what(), ")");
     }
+    fn(j, line_no);
+  }
+  AERO_CHECK(!in.bad(), "[data] read error on ", path);
+}
+
+void read_jsonl(const std::string& path, const std::string& field, const DocumentFn& fn,
+                ReadStats& stats) {
+  for_each_json_line(path, stats, [&](const nlohmann::json& j, uint64_t line_no) {
     const auto it = j.is_object() ? j.find(field) : j.end();
     if (it == j.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
       ++stats.missing_field;
-      continue;
+      return;
     }
     Document doc{it->get<std::string>(), cat(path, ":", line_no)};
     check_utf8(doc.text, path, line_no);
     ++stats.documents;
     fn(std::move(doc));
-  }
-  AERO_CHECK(!in.bad(), "[data] read error on ", path);
+  });
 }
 
 }  // namespace aero

@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,6 +42,10 @@ std::string detect_format(const std::string& path);
 void read_text(const std::string& path, const DocumentFn& fn, ReadStats& stats);
 void read_jsonl(const std::string& path, const std::string& field, const DocumentFn& fn,
                 ReadStats& stats);
+// Every non-blank line of a JSON Lines file, parsed, with its 1-based line number; counts bytes
+// in stats; a line that is not JSON is an error naming the file and line.
+void for_each_json_line(const std::string& path, ReadStats& stats,
+                        const std::function<void(const nlohmann::json&, uint64_t line_no)>& fn);
 void read_wiki_dump(const std::string& path, const DocumentFn& fn, ReadStats& stats);
 void read_html(const std::string& path, const DocumentFn& fn, ReadStats& stats);
 // A man page (roff, plain or gzip-compressed): one document of its running text.
