@@ -316,6 +316,7 @@ double Trainer::train_step(float lr, int64_t& tokens, double& grad_norm) {
   const float clip = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<float>::infinity();
   opt_->set_lr(lr);
   double step_loss = 0;
+  const int checkpoint_every = t.checkpoint_every_block();
   for (int micro = 0; micro < t.grad_accum; micro++) {
     const TrainBatch& batch = batches_->get(st_.step, micro);
     // Each micro-batch contributes its mean / grad_accum.
@@ -328,6 +329,7 @@ double Trainer::train_step(float lr, int64_t& tokens, double& grad_norm) {
       if (b == e) return;
       tape.reset();
       tape.training = true;
+      tape.checkpoint_every = checkpoint_every;
       Var loss = objective_->loss(*model_, tape, batch.rows_slice(b, e), divisor);
       part_loss[size_t(k)] = double(loss.value().f32()[0]);
       tape.backward(loss);
@@ -404,6 +406,9 @@ TrainResult Trainer::run() {
       j["tokens_per_s"] = tok_s;
       j["elapsed_s"] = st_.elapsed_s;
       j["peak_mem_mb"] = peak_rss_mb();
+      size_t act = 0;  // activations and their gradients, every part's tape
+      for (int k = 0; k < dp_->parts(); k++) act += dp_->tape(k).peak_bytes();
+      j["peak_act_mb"] = double(act) / (1 << 20);
       metrics.write(j);
       char buf[200];
       std::snprintf(
