@@ -172,7 +172,9 @@ EvalResult evaluate_shard(Model& model, const ModelConfig& cfg, Tape& tape,
   tape.training = false;
   NoGrad no_grad(tape);
   LossSum sum;
-  for_each_eval_batch(shard, cfg.context(), opt, [&](const TrainBatch& b) {
+  EvalOptions o = opt;
+  o.pair.sft = cfg.arch().family == ModelFamily::masked_lm;
+  for_each_eval_batch(shard, cfg.context(), o, [&](const TrainBatch& b) {
     tape.reset();
     const float counted = float(std::max<int64_t>(b.targets, 1));
     Var loss = objective->loss(model, tape, b, counted);
@@ -258,6 +260,7 @@ Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), dropout_rng_(uint64_t(cfg.tr
   bo.buckets = cfg_.data.buckets;
   bo.pairs = pairs;
   bo.pair = pair_options(cfg_.data);
+  bo.pair.sft = cfg_.model.arch().family == ModelFamily::masked_lm;
   batches_ = open_train_batches(cfg_.data.train, bo);
   BuiltModel built = build_model(cfg_.model, cfg_.lora, store_);
   model_ = std::move(built.model);
