@@ -334,6 +334,24 @@ TEST(DiffusionSampler, StopsAtFirstCompletedEosAndTrims) {
   EXPECT_EQ(diffusion_generate(fake_logits(2, 10), 10, {1, 1}, 9, 5, o).answer.size(), 16u);
 }
 
+// EOS suppression: positions predicted EOS rank below every other prediction, so the answer is
+// filled before the EOS that ends it is committed (the reference would stop after 6 steps).
+TEST(DiffusionSampler, EosConfidenceHoldsEosBack) {
+  DiffusionOpts o;
+  o.gen_length = 16, o.steps = 16, o.temperature = 0, o.eos_confidence = 0.5f;
+  std::vector<int> order;
+  const DiffusionResult r =
+      diffusion_generate(fake_logits(2, 10), 10, {1, 1}, 9, 5, o, [&](const DiffusionStep& st) {
+        order.insert(order.end(), st.committed.begin(), st.committed.end());
+      });
+  EXPECT_EQ(r.answer, (std::vector<int32_t>{0, 1, 2, 3, 4}));
+  EXPECT_TRUE(r.eos);
+  ASSERT_EQ(order.size(), 15u);  // the 14 other positions, then the first EOS (position 5)
+  EXPECT_EQ(order.back(), 5);
+  o.eos_confidence = 0;
+  EXPECT_THROW(o.validate(), Error);
+}
+
 // --threshold: the top token always, plus every token of confidence >= threshold.
 TEST(DiffusionSampler, ThresholdCommitsConfidentTokensTogether) {
   DiffusionOpts o;
