@@ -7,6 +7,7 @@
 // into it with += and gradient accumulation across steps is free.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -59,6 +60,10 @@ class Tape {
   // Which copy of the parameter gradients ParamStore::var hands this tape: 0 the store's own,
   // r > 0 its replica r (data-parallel steps give each thread's tape its own).
   int grad_replica = 0;
+  // Called in backward as it passes each leaf that requires grad, once every op reading that
+  // leaf is done: a parameter's gradient is final when its last leaf is passed (data-parallel
+  // runs over processes start summing a gradient bucket then).
+  std::function<void(const Node&)> on_leaf_passed;
 
   // Leaves.
   Var param(const Tensor& value, const Tensor& grad);  // grad accumulates into `grad`
