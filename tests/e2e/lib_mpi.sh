@@ -45,3 +45,44 @@ wait_for_file() {  # FILE PID LOG
     sleep 0.05
   done
 }
+# Two "machines" on this one: network namespaces NS_A and NS_B joined by a veth pair, addresses
+# $NET.1 and $NET.2, a hostfile $DIR/hosts (one slot each) and an rsh agent $DIR/agent.sh that
+# runs mpirun's remote command in the namespace of its host (what ssh would do on a real
+# machine). Needs root; netns_cleanup removes them (the veth goes with its namespaces).
+#   netns_setup DIR    then: ip netns exec "$NS_A" mpirun $(netns_mpirun_flags) ...
+netns_setup() {
+  local dir=$1
+  NS_A=aero-a-$$ NS_B=aero-b-$$ NET=10.$((200 + $$ % 50)).$(($$ / 50 % 250)) VETH_B=vb$$
+  ip netns add "$NS_A"; ip netns add "$NS_B"
+  ip link add va$$ netns "$NS_A" type veth peer name "$VETH_B" netns "$NS_B"
+  ip -n "$NS_A" addr add "$NET.1/24" dev va$$; ip -n "$NS_B" addr add "$NET.2/24" dev "$VETH_B"
+  ip -n "$NS_A" link set lo up; ip -n "$NS_B" link set lo up
+  ip -n "$NS_A" link set va$$ up; ip -n "$NS_B" link set "$VETH_B" up
+  printf '%s slots=1\n%s slots=1\n' "$NET.1" "$NET.2" > "$dir/hosts"
+  cat > "$dir/agent.sh" <<SH
+#!/bin/sh
+# mpirun calls: agent.sh HOST COMMAND...
+host=\$1; shift
+case \$host in
+  $NET.1) ns=$NS_A ;;
+  $NET.2) ns=$NS_B ;;
+  *) echo "agent.sh: unknown host \$host" >&2; exit 1 ;;
+esac
+exec ip netns exec \$ns sh -c "\$*"
+SH
+  chmod +x "$dir/agent.sh"
+  NETNS_DIR=$dir
+}
+netns_cleanup() {
+  [[ -n ${NS_A:-} ]] && ip netns del "$NS_A" 2> /dev/null
+  [[ -n ${NS_B:-} ]] && ip netns del "$NS_B" 2> /dev/null
+  return 0
+}
+# mpirun's flags for the pair: the hostfile, the agent, MPI and its own wiring over TCP on the
+# veth's subnet only.
+netns_mpirun_flags() {
+  echo "-np 2 --hostfile $NETNS_DIR/hosts --bind-to none --mca plm_rsh_agent $NETNS_DIR/agent.sh" \
+    "--mca btl tcp,self --mca btl_tcp_if_include $NET.0/24 --mca oob_tcp_if_include $NET.0/24"
+}
+# Bytes rank 1's namespace has received on the veth.
+netns_rx_bytes() { ip netns exec "$NS_B" cat "/sys/class/net/$VETH_B/statistics/rx_bytes"; }
