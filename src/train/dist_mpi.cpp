@@ -13,14 +13,18 @@
 // hanging. A rank that dies is seen sooner by mpirun, which ends the others (Open MPI's default
 // errors-are-fatal). A process that exits without finalize() (an error) aborts the run.
 #include <mpi.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include "core/error.h"
 #include "train/dist.h"
@@ -47,8 +51,8 @@ class MpiGroup final : public ProcessGroup {
  public:
   MpiGroup() {
     int provided = 0;
-    // Only the main thread calls MPI; OpenMP threads run the kernels in between.
-    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    // The main thread and the progress thread call MPI, one at a time (mu_).
+    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided);
     std::atexit(abort_unless_finalized);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
@@ -62,8 +66,18 @@ class MpiGroup final : public ProcessGroup {
       AERO_CHECK(end != t && *end == '\0' && timeout_s_ > 0,
                  "[dist] AERO_DIST_TIMEOUT must be a number of seconds above 0, got '", t, "'");
     }
+    int pause_us = 100;
+    if (const char* t = std::getenv("AERO_DIST_PROGRESS_US")) {
+      char* end = nullptr;
+      pause_us = int(std::strtol(t, &end, 10));
+      AERO_CHECK(end != t && *end == '\0' && pause_us >= 0,
+                 "[dist] AERO_DIST_PROGRESS_US must be microseconds (0: no progress thread), got '",
+                 t, "'");
+    }
+    if (size_ > 1 && pause_us > 0 && provided >= MPI_THREAD_SERIALIZED)
+      progress_thread_ = std::thread([this, pause_us] { progress_loop(pause_us); });
   }
-  ~MpiGroup() override = default;
+  ~MpiGroup() override { stop_progress_thread(); }
 
   int rank() const override { return rank_; }
   int size() const override { return size_; }
@@ -102,13 +116,21 @@ class MpiGroup final : public ProcessGroup {
   void start_sum(int i) override {
     Bucket& b = buckets_[size_t(i)];
     AERO_CHECK(b.stage == Stage::idle, "[dist] bucket ", i, " started twice in one step");
+    std::lock_guard lock(mu_);
     MPI_Ialltoallv(b.data, b.counts.data(), b.displs.data(), MPI_FLOAT, b.recv.data(),
                    b.recv_counts.data(), b.recv_displs.data(), MPI_FLOAT, b.comm, &b.req);
     b.stage = Stage::exchanging;
     active_++;
+    wake_.notify_one();
   }
 
+  // Between backward ops; skipped while the progress thread holds MPI.
   void progress() override {
+    std::unique_lock lock(mu_, std::try_to_lock);
+    if (lock.owns_lock()) progress_locked();
+  }
+
+  void progress_locked() {
     if (active_ == 0) return;
     for (Bucket& b : buckets_) {
       if (b.stage != Stage::exchanging && b.stage != Stage::gathering) continue;
@@ -129,9 +151,13 @@ class MpiGroup final : public ProcessGroup {
 
   void wait_sums() override {
     Poll poll(timeout_s_);
-    while (active_ > 0) {
-      progress();
-      if (active_ > 0) poll.pause(*this, "summing gradients");
+    for (;;) {
+      {
+        std::lock_guard lock(mu_);
+        progress_locked();
+        if (active_ == 0) break;
+      }
+      poll.pause(*this, "summing gradients");
     }
     for (Bucket& b : buckets_) b.stage = Stage::idle;
   }
@@ -139,32 +165,45 @@ class MpiGroup final : public ProcessGroup {
   std::vector<double> all_gather(const std::vector<double>& mine) override {
     std::vector<double> all(mine.size() * size_t(size_));
     MPI_Request req;
-    MPI_Iallgather(mine.data(), int(mine.size()), MPI_DOUBLE, all.data(), int(mine.size()),
-                   MPI_DOUBLE, MPI_COMM_WORLD, &req);
+    {
+      std::lock_guard lock(mu_);
+      MPI_Iallgather(mine.data(), int(mine.size()), MPI_DOUBLE, all.data(), int(mine.size()),
+                     MPI_DOUBLE, MPI_COMM_WORLD, &req);
+    }
     wait(req, "gathering the step's losses");
     return all;
   }
   std::vector<uint64_t> all_gather(uint64_t mine) override {
     std::vector<uint64_t> all(size_t(size_), 0);
     MPI_Request req;
-    MPI_Iallgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD, &req);
+    {
+      std::lock_guard lock(mu_);
+      MPI_Iallgather(&mine, 1, MPI_UINT64_T, all.data(), 1, MPI_UINT64_T, MPI_COMM_WORLD, &req);
+    }
     wait(req, "comparing the ranks' weights");
     return all;
   }
   void broadcast(double* data, int n) override {
     MPI_Request req;
-    MPI_Ibcast(data, n, MPI_DOUBLE, 0, MPI_COMM_WORLD, &req);
+    {
+      std::lock_guard lock(mu_);
+      MPI_Ibcast(data, n, MPI_DOUBLE, 0, MPI_COMM_WORLD, &req);
+    }
     wait(req, "waiting for rank 0's evaluation");
   }
   uint64_t bit_or(uint64_t flags) override {
     uint64_t all = 0;
     MPI_Request req;
-    MPI_Iallreduce(&flags, &all, 1, MPI_UINT64_T, MPI_BOR, MPI_COMM_WORLD, &req);
+    {
+      std::lock_guard lock(mu_);
+      MPI_Iallreduce(&flags, &all, 1, MPI_UINT64_T, MPI_BOR, MPI_COMM_WORLD, &req);
+    }
     wait(req, "agreeing whether to stop");
     return all;
   }
 
   void finalize() override {
+    stop_progress_thread();
     int fin = 0;
     MPI_Finalized(&fin);
     if (!fin) MPI_Finalize();
@@ -195,17 +234,20 @@ class MpiGroup final : public ProcessGroup {
     }
   }
 
-  // Polls without burning the core for long waits (rank 0 evaluating, a slow peer), and ends
-  // the run when nothing arrives before the deadline.
+  // Polls as MPI_Wait would (each test moves the transfer on), yielding the core to whoever
+  // needs it (a peer rank on the same core), for a second; then a test per millisecond (rank 0
+  // evaluating, a slow peer); ends the run at the deadline.
   class Poll {
    public:
     explicit Poll(double timeout_s) : timeout_s_(timeout_s) {}
     void pause(const MpiGroup& g, const char* what) {
-      if (++spins_ < 2000) return;
-      const double s =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
-      if (s > timeout_s_) g.abort_after_timeout(what, s);
-      ::usleep(s < 0.1 ? 20 : 1000);
+      if (++spins_ % 64 == 0) {
+        const double s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+        if (s > timeout_s_) g.abort_after_timeout(what, s);
+        if (s > 1.0) ::usleep(1000);
+      }
+      ::sched_yield();
     }
 
    private:
@@ -214,14 +256,43 @@ class MpiGroup final : public ProcessGroup {
     std::chrono::steady_clock::time_point t0_ = std::chrono::steady_clock::now();
   };
 
-  void wait(MPI_Request& req, const char* what) const {
+  // Small collectives, started and tested under mu_ (none runs while gradient sums do).
+  void wait(MPI_Request& req, const char* what) {
     Poll poll(timeout_s_);
     for (;;) {
       int done = 0;
-      MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+      {
+        std::lock_guard lock(mu_);
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+      }
       if (done) return;
       poll.pause(*this, what);
     }
+  }
+
+  // Open MPI moves a nonblocking collective on only inside MPI calls: while sums are in flight
+  // this thread tests them every pause_us, so they advance during backward's long ops too.
+  void progress_loop(int pause_us) {
+    std::unique_lock lock(mu_);
+    while (!quit_) {
+      if (active_ == 0) {
+        wake_.wait(lock);
+        continue;
+      }
+      progress_locked();
+      lock.unlock();
+      ::usleep(useconds_t(pause_us));
+      lock.lock();
+    }
+  }
+  void stop_progress_thread() {
+    if (!progress_thread_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      quit_ = true;
+    }
+    wake_.notify_one();
+    progress_thread_.join();
   }
 
   [[noreturn]] void abort_after_timeout(const char* what, double s) const {
@@ -240,7 +311,11 @@ class MpiGroup final : public ProcessGroup {
   std::string host_;
   double timeout_s_ = 600;
   std::vector<Bucket> buckets_;
-  int active_ = 0;
+  int active_ = 0;  // buckets started and not done (under mu_)
+  std::mutex mu_;   // held around every MPI call once the progress thread runs
+  std::condition_variable wake_;
+  bool quit_ = false;
+  std::thread progress_thread_;
 };
 
 }  // namespace
