@@ -26,6 +26,7 @@ TEST_PKGS=(
   locales                   # tests/e2e/locale_numbers.sh: localedef de_DE.UTF-8
   dpkg-dev debootstrap      # cpack's .deb (dpkg-shlibdeps) and its test in a fresh Debian root
   postgresql postgresql-client nginx  # replicas behind nginx with a shared store (tests/server)
+  openmpi-bin libopenmpi-dev iproute2  # mpirun -np N aero train; ranks in network namespaces
 )
 
 want=("${BUILD_PKGS[@]}")

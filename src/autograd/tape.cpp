@@ -134,7 +134,11 @@ void Tape::backward_from(Var out, const Tensor& out_grad, bool retain) {
   for (int64_t i = 0, n = g.numel(); i < n; i++) dst[i] += src[i];
   for (int32_t id = out.id; id >= 0; id--) {
     Node& n = nodes_[static_cast<size_t>(id)];
-    if (!n.requires_grad || !n.grad.defined() || n.op == Op::leaf) continue;
+    if (n.op == Op::leaf) {
+      if (n.requires_grad && on_leaf_passed) on_leaf_passed(n);
+      continue;
+    }
+    if (!n.requires_grad || !n.grad.defined()) continue;
     if (profile) {
       double t0 = now();
       op_info(n.op).backward(*this, n);

@@ -7,6 +7,7 @@
 // into it with += and gradient accumulation across steps is free.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <string>
@@ -63,6 +64,11 @@ class Tape {
   // Activation checkpointing of repeated blocks (models read it, see checkpoint() in ops.h):
   // 0 keeps every activation; n > 0 recomputes every n-th block (0, n, 2n, ...) in backward.
   int checkpoint_every = 0;
+  // Called in backward as it passes each leaf that requires grad, once every op reading that
+  // leaf is done: a parameter's gradient is final when its last leaf is passed (data-parallel
+  // runs over processes start summing a gradient bucket then). A checkpointed block's
+  // parameters are leaves of the recompute tape, not of this one.
+  std::function<void(const Node&)> on_leaf_passed;
 
   // Leaves.
   Var param(const Tensor& value, const Tensor& grad);  // grad accumulates into `grad`

@@ -17,10 +17,15 @@ namespace {
 
 // Prints the resolved config, trains (resuming from ckpt when given), redraws the charts after
 // every evaluation and prints where the run ended.
+// Under mpirun every rank runs this; rank 0 alone prints (the others log warnings and errors).
 void run_training(const RunConfig& cfg, const std::string& ckpt, bool resuming) {
+  ProcessGroup& group = process_group();
+  const bool lead = group.rank() == 0;
+  if (!lead) set_log_level(std::max(log_level(), LogLevel::warn));
   const nlohmann::json resolved = run_config_to_json(cfg);
-  for (const auto& [section, fields] : resolved.items())
-    std::printf("%s: %s\n", section.c_str(), fields.dump().c_str());
+  if (lead)
+    for (const auto& [section, fields] : resolved.items())
+      std::printf("%s: %s\n", section.c_str(), fields.dump().c_str());
   std::fflush(stdout);
   Trainer trainer(cfg);
   // A chart that cannot be written is reported, never a reason to stop training.
@@ -38,6 +43,8 @@ void run_training(const RunConfig& cfg, const std::string& ckpt, bool resuming) 
     log_info("[train] no checkpoint in ", cfg.train.out_dir, "; starting at step 0");
   }
   const TrainResult r = trainer.run();
+  group.finalize();
+  if (!lead) return;
   std::printf("steps %lld%s%s, checkpoint %s\n", static_cast<long long>(r.steps),
               r.early_stopped ? " (early stop)" : "",
               r.time_limited  ? " (time limit)"

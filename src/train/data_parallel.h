@@ -34,8 +34,10 @@ class DataParallel {
 
   // Row range [begin, end) of part k when `rows` rows are cut into parts(): as even as can be,
   // earlier parts one longer.
-  int64_t begin(int k, int64_t rows) const {
-    const int64_t n = parts(), base = rows / n, extra = rows % n;
+  int64_t begin(int k, int64_t rows) const { return part_begin(k, parts(), rows); }
+  // The same for part k of n (ranks over processes cut a batch into ranks x parts).
+  static int64_t part_begin(int k, int n, int64_t rows) {
+    const int64_t base = rows / n, extra = rows % n;
     return k * base + std::min<int64_t>(k, extra);
   }
 

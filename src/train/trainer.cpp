@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -76,6 +77,18 @@ void check_vocab(const std::string& what, const std::string& path, uint32_t shar
              "; set model.vocab_size to the tokenizer's size");
 }
 
+// The parameters' bits, hashed (FNV-1a over 32-bit words): ranks compare it before training.
+uint64_t weights_digest(const ParamStore& store) {
+  const float* v = store.values_data();
+  uint64_t h = 1469598103934665603ULL;
+  for (int64_t i = 0, n = store.buffer_floats(); i < n; i++) {
+    uint32_t w;
+    std::memcpy(&w, v + i, sizeof w);
+    h = (h ^ w) * 1099511628211ULL;
+  }
+  return h;
+}
+
 std::string hms(double s) {
   int64_t t = int64_t(s);
   char buf[32];
@@ -91,7 +104,9 @@ std::string hms(double s) {
 class MetricsLog {
  public:
   // On resume, lines past the checkpoint's step are dropped: those steps run again.
+  // An empty path writes nothing (ranks other than 0).
   MetricsLog(const std::string& path, int64_t resume_step, bool resumed) {
+    if (path.empty()) return;
     if (resumed && fs::exists(path)) {
       std::ifstream in(path);
       std::string line, kept;
@@ -111,6 +126,7 @@ class MetricsLog {
     AERO_CHECK(out_, "[train] cannot write ", path);
   }
   void write(const nlohmann::ordered_json& j) {
+    if (!out_.is_open()) return;
     out_ << j.dump() << "\n";
     out_.flush();
     AERO_CHECK(out_, "[train] write failed on metrics.jsonl");
@@ -123,7 +139,8 @@ class MetricsLog {
 // One line redrawn in place on a terminal; a plain line per log interval otherwise.
 class Progress {
  public:
-  Progress() : tty_(::isatty(2)) {}
+  // Disabled, it prints nothing (ranks other than 0).
+  explicit Progress(bool enabled) : on_(enabled), tty_(enabled && ::isatty(2)) {}
   ~Progress() { clear(); }
   void bar(int64_t step, int64_t max, double loss, double tok_s, double eta_s) {
     if (!tty_) return;
@@ -139,12 +156,13 @@ class Progress {
   }
   // A line that stays: on a terminal it replaces the bar, which is redrawn on the next step.
   void line(const std::string& s) {
+    if (!on_) return;
     clear();
     std::fprintf(stderr, "%s\n", s.c_str());
   }
   // Interval lines only when there is no bar.
   void log_line(const std::string& s) {
-    if (!tty_) line(s);
+    if (on_ && !tty_) line(s);
   }
 
  private:
@@ -152,7 +170,7 @@ class Progress {
     if (shown_) std::fprintf(stderr, "\r\033[K");
     shown_ = false;
   }
-  bool tty_, shown_ = false;
+  bool on_, tty_, shown_ = false;
   Clock::time_point t0_ = Clock::now();
   double last_ = -1;
 };
@@ -201,7 +219,8 @@ int auto_data_parallel_parts(int64_t params, int batch_size, int threads) {
   return params <= kMaxParams ? std::max(1, std::min(threads, batch_size)) : 1;
 }
 
-Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), dropout_rng_(uint64_t(cfg.train.seed)) {
+Trainer::Trainer(const RunConfig& cfg)
+    : cfg_(cfg), group_(process_group()), dropout_rng_(uint64_t(cfg.train.seed)) {
   const TrainConfig& t = cfg_.train;
   cfg_.model.validate();
   t.validate();
@@ -283,6 +302,12 @@ Trainer::Trainer(const RunConfig& cfg) : cfg_(cfg), dropout_rng_(uint64_t(cfg.tr
   if (parts > 1)
     log_info("[train] data parallel: each step trains ", parts,
              " parts of the batch side by side (train.data_parallel=1 threads each op instead)");
+  if (group_.size() > 1) {
+    sync_ = std::make_unique<GradSync>(store_, group_, bucket_floats_from_env());
+    log_info("[dist] ", group_.describe(), ": each trains ", parts, " of the ",
+             parts * group_.size(), " parts of every batch; gradients summed in ", sync_->buckets(),
+             " bucket(s), rank 0 evaluates and writes");
+  }
   std::copy(std::begin(dropout_rng_.s_), std::end(dropout_rng_.s_), st_.tape_rng.begin());
   st_.data_seed = uint64_t(t.seed);
 }
@@ -314,31 +339,70 @@ EvalResult Trainer::evaluate(const std::string& shard, const EvalOptions& opt) {
   return evaluate_shard(*model_, cfg_.model, dp_->tape(0), shard, o);
 }
 
+void Trainer::share_eval(EvalResult& ev) {
+  if (!sync_) return;
+  double v[3] = {ev.loss, ev.ppl, double(ev.tokens)};
+  group_.broadcast(v, 3);
+  ev = {v[0], v[1], int64_t(v[2])};
+}
+
+void Trainer::check_ranks_agree() {
+  const std::vector<uint64_t> steps = group_.all_gather(uint64_t(st_.step));
+  const std::vector<uint64_t> digests = group_.all_gather(weights_digest(store_));
+  for (int r = 1; r < group_.size(); r++) {
+    AERO_CHECK(steps[size_t(r)] == steps[0], "[dist] rank ", r, " starts at step ",
+               steps[size_t(r)], " but rank 0 at step ", steps[0],
+               ": every rank must resume from the same checkpoint (train.out_dir on a file "
+               "system every machine sees, or a copy at the same path)");
+    AERO_CHECK(digests[size_t(r)] == digests[0], "[dist] rank ", r,
+               " holds other weights than rank 0 at step ", steps[0],
+               ": every rank must run the same config (model, train.seed, train.init_from) and "
+               "the same checkpoint");
+  }
+}
+
 double Trainer::train_step(float lr, int64_t& tokens, double& grad_norm) {
   const TrainConfig& t = cfg_.train;
   const float clip = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<float>::infinity();
   opt_->set_lr(lr);
-  double step_loss = 0;
   const int checkpoint_every = t.checkpoint_every_block();
+  // This rank's parts are parts [first, first + P) of the G parts of every batch.
+  const int P = dp_->parts(), G = P * group_.size(), first = P * group_.rank();
+  std::vector<double> part_loss(size_t(t.grad_accum * P), 0.0);  // (micro, part)
   for (int micro = 0; micro < t.grad_accum; micro++) {
     const TrainBatch& batch = batches_->get(st_.step, micro);
     // Each micro-batch contributes its mean / grad_accum.
     const float divisor = float(std::max<int64_t>(batch.targets, 1) * t.grad_accum);
     tokens += batch.tokens;
-    std::vector<double> part_loss(size_t(dp_->parts()), 0.0);
-    for (int k = 0; k < dp_->parts(); k++) dp_->tape(k).rng().seed(dropout_rng_.next_u64());
+    // Every rank draws all G parts' dropout seeds, so part g drops the same units wherever it runs.
+    for (int g = 0; g < G; g++) {
+      const uint64_t seed = dropout_rng_.next_u64();
+      if (g >= first && g < first + P) dp_->tape(g - first).rng().seed(seed);
+    }
+    // Over processes with one part, buckets start summing while backward goes on.
+    // Sums start during backward when one tape holds every parameter leaf (with activation
+    // checkpointing the blocks' leaves live on recompute tapes: the sums then follow backward).
+    const bool overlap = sync_ && P == 1 && micro + 1 == t.grad_accum && checkpoint_every == 0;
     dp_->run([&](int k, Tape& tape) {
-      const int64_t b = dp_->begin(k, batch.rows), e = dp_->begin(k + 1, batch.rows);
+      const int64_t b = DataParallel::part_begin(first + k, G, batch.rows),
+                    e = DataParallel::part_begin(first + k + 1, G, batch.rows);
       if (b == e) return;
       tape.reset();
       tape.training = true;
       tape.checkpoint_every = checkpoint_every;
       Var loss = objective_->loss(*model_, tape, batch.rows_slice(b, e), divisor);
-      part_loss[size_t(k)] = double(loss.value().f32()[0]);
+      part_loss[size_t(micro * P + k)] = double(loss.value().f32()[0]);
+      if (overlap) sync_->arm(tape);
       tape.backward(loss);
     });
-    for (double l : part_loss) step_loss += l;
   }
+  if (sync_) sync_->finish();
+  // Summed as one process with G parts sums them: micro-batch by micro-batch, in part order.
+  const std::vector<double> all = sync_ ? group_.all_gather(part_loss) : part_loss;
+  double step_loss = 0;
+  for (int micro = 0; micro < t.grad_accum; micro++)
+    for (int r = 0; r < group_.size(); r++)
+      for (int k = 0; k < P; k++) step_loss += all[size_t((r * t.grad_accum + micro) * P + k)];
   grad_norm = opt_->clip_grad_norm(clip);
   opt_->step();
   store_.zero_grad();
@@ -355,19 +419,26 @@ struct Trainer::Loop {
   double loss_sum = 0, grad_norm = 0;
   int64_t interval_steps = 0, interval_tokens = 0;
   Clock::time_point interval_t0 = Clock::now();
+  double train_s = 0, allreduce_wait_s = 0;  // over processes: the share the all-reduce waits
+  int64_t allreduce_steps = 0;
 };
 
 TrainResult Trainer::run() {
   const TrainConfig& t = cfg_.train;
   const std::string& out = t.out_dir;
-  fs::create_directories(out);
-  if (int n = clean_partial_checkpoints(out))
-    log_warn("[train] removed ", n, " partial checkpoint(s) left in ", out, " by a killed save");
-  AERO_CHECK(resumed_ || find_checkpoint(out).empty(), "[train] ", out,
-             " already holds checkpoints; pass --resume to continue that run, or choose another "
-             "train.out_dir");
-  MetricsLog metrics((fs::path(out) / "metrics.jsonl").string(), st_.step, resumed_);
-  Progress progress;
+  const bool lead = group_.rank() == 0;  // evaluates, writes checkpoints, metrics and charts
+  if (lead) {
+    fs::create_directories(out);
+    if (int n = clean_partial_checkpoints(out))
+      log_warn("[train] removed ", n, " partial checkpoint(s) left in ", out, " by a killed save");
+    AERO_CHECK(resumed_ || find_checkpoint(out).empty(), "[train] ", out,
+               " already holds checkpoints; pass --resume to continue that run, or choose "
+               "another train.out_dir");
+  }
+  if (sync_) check_ranks_agree();
+  MetricsLog metrics(lead ? (fs::path(out) / "metrics.jsonl").string() : std::string(), st_.step,
+                     resumed_);
+  Progress progress(lead);
   StopSignals signals;
   const Schedule sched{t.schedule, t.optim.lr, t.min_lr, t.warmup_steps, t.max_steps};
   const bool final_only = t.objective == ObjectiveKind::final;
@@ -412,6 +483,17 @@ TrainResult Trainer::run() {
       size_t act = 0;  // activations and their gradients, every part's tape
       for (int k = 0; k < dp_->parts(); k++) act += dp_->tape(k).peak_bytes();
       j["peak_act_mb"] = double(act) / (1 << 20);
+      if (sync_) {
+        // Time the step waited for gradient sums after backward (communication not hidden).
+        j["ranks"] = group_.size();
+        j["allreduce_wait_ms"] =
+            1e3 * sync_->wait_s() / double(std::max<int64_t>(1, sync_->steps()));
+        j["allreduce_share"] = sync_->wait_s() / std::max(1e-9, secs);
+        L.allreduce_wait_s += sync_->wait_s();
+        L.train_s += secs;
+        L.allreduce_steps += sync_->steps();
+        sync_->take_wait();
+      }
       metrics.write(j);
       char buf[200];
       std::snprintf(
@@ -429,8 +511,11 @@ TrainResult Trainer::run() {
     bool is_best = false, evaluated = false;
     const auto pause0 = Clock::now();
     if (t.eval_every > 0 && (step % t.eval_every == 0 || step == t.max_steps)) {
-      const EvalResult ev = evaluate(cfg_.data.val, {t.batch_size, t.eval_batches, true, final_only,
-                                                     val_seed, examples, cfg_.data.buckets});
+      EvalResult ev;
+      if (lead)
+        ev = evaluate(cfg_.data.val, {t.batch_size, t.eval_batches, true, final_only, val_seed,
+                                      examples, cfg_.data.buckets});
+      share_eval(ev);
       L.res.val_loss = ev.loss;
       evaluated = checkpoint = true;
       metrics.write({{"step", step}, {"val_loss", ev.loss}, {"val_ppl", ev.ppl}});
@@ -452,28 +537,45 @@ TrainResult Trainer::run() {
       progress.line(cat("early stop: no better val loss in ", t.early_stop, " evaluations (best ",
                         st_.best_val_loss, " at step ", st_.best_step, ")"));
     }
-    if (t.max_minutes > 0 && session_s >= double(t.max_minutes) * 60.0 && step < t.max_steps) {
+    // Over processes, a rank out of time or signalled stops every rank at this step.
+    bool time_up =
+             t.max_minutes > 0 && session_s >= double(t.max_minutes) * 60.0 && step < t.max_steps,
+         stop = signals.requested();
+    if (sync_) {
+      const uint64_t f = group_.bit_or(uint64_t(time_up) | uint64_t(stop) << 1);
+      time_up = f & 1, stop = (f & 2) != 0;
+    }
+    if (time_up) {
       L.res.time_limited = checkpoint = true;
       progress.line(cat("time limit of ", t.max_minutes, " minutes reached at step ", step));
     }
-    if (signals.requested()) {
+    if (stop) {
       L.res.interrupted = checkpoint = true;
       progress.line(cat("interrupted at step ", step, "; resume with --resume"));
     }
-    if (checkpoint) {
+    if (checkpoint && lead) {
       std::copy(std::begin(dropout_rng_.s_), std::end(dropout_rng_.s_), st_.tape_rng.begin());
       st_.elapsed_s = L.elapsed_before + seconds_since(L.t0);
       L.res.last_checkpoint = save_checkpoint(out, store_, opt_.get(), cfg_, st_, t.keep_last,
                                               is_best, lora_ ? base_ : std::string());
     }
-    if (evaluated && on_eval) on_eval(out);
+    if (evaluated && on_eval && lead) on_eval(out);
     L.interval_t0 += Clock::now() - pause0;
     if (L.res.early_stopped || L.res.time_limited || L.res.interrupted) break;
   }
   L.res.steps = st_.step;
+  if (sync_ && L.train_s > 0) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "[dist] %d ranks: the steps waited for gradient sums %.1f%% of the time "
+                  "(%.2f ms per step)",
+                  group_.size(), 100 * L.allreduce_wait_s / L.train_s,
+                  1e3 * L.allreduce_wait_s / double(std::max<int64_t>(1, L.allreduce_steps)));
+    progress.line(buf);
+  }
 
   // 4) the final test evaluation
-  if (!cfg_.data.test.empty() && !L.res.time_limited && !L.res.interrupted) {
+  if (lead && !cfg_.data.test.empty() && !L.res.time_limited && !L.res.interrupted) {
     const EvalResult ev = evaluate(cfg_.data.test, {t.batch_size, t.test_batches, false, final_only,
                                                     0, examples, cfg_.data.buckets});
     L.res.test_loss = ev.loss;

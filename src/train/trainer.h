@@ -13,6 +13,8 @@
 #include "train/checkpoint.h"
 #include "train/config.h"
 #include "train/data_parallel.h"
+#include "train/dist.h"
+#include "train/grad_sync.h"
 #include "train/objective.h"
 
 namespace aero {
@@ -65,6 +67,10 @@ class Trainer {
   // Returns the step's loss and adds its tokens to `tokens`.
   double train_step(float lr, int64_t& tokens, double& grad_norm);
   EvalResult evaluate(const std::string& shard, const EvalOptions& opt);
+  // Over processes: rank 0's evaluation to every rank (they take the same stop decisions), and
+  // a check that every rank starts from the same step and weights.
+  void share_eval(EvalResult& ev);
+  void check_ranks_agree();
 
   RunConfig cfg_;
   ParamStore store_;
@@ -74,6 +80,10 @@ class Trainer {
   std::unique_ptr<Objective> objective_;
   std::unique_ptr<Optimizer> opt_;
   std::unique_ptr<DataParallel> dp_;  // its tape(0) also evaluates
+  // Ranks over processes (mpirun): this rank trains parts [rank * P, rank * P + P) of the
+  // size * P parts of every batch; rank 0 alone evaluates, writes and prints.
+  ProcessGroup& group_;
+  std::unique_ptr<GradSync> sync_;  // when size() > 1
   std::unique_ptr<BatchSource> batches_;
   Rng dropout_rng_;  // seeds every part's dropout, step by step
   TrainState st_;

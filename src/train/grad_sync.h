@@ -1,0 +1,53 @@
+// Gradient buckets of a data-parallel run over processes (train/dist.h): the trainable
+// parameters' gradient buffer cut at parameter boundaries into buckets of about
+// AERO_DIST_BUCKET_MB (default 25 MB, as PyTorch DDP), last parameters first, since backward
+// finishes them first. With arm(), a bucket's sum over the ranks starts as soon as backward has
+// passed every leaf of its parameters (their gradients are then final), so communication
+// overlaps the rest of backward; buckets start in one fixed order on every rank.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "autograd/tape.h"
+#include "nn/params.h"
+#include "train/dist.h"
+
+namespace aero {
+
+class GradSync {
+ public:
+  GradSync(ParamStore& store, ProcessGroup& group, int64_t bucket_floats);
+
+  // Before `tape`'s backward (its forward recorded): counts each bucket's parameter leaves on the
+  // tape and hooks backward so that buckets start as they become final. Only for the tape that
+  // writes the store's own gradients, and only on the step's last backward.
+  void arm(Tape& tape);
+  // After backward: starts the buckets not started yet, in order, and waits for every sum.
+  void finish();
+
+  int buckets() const { return int(range_.size()); }
+  // Seconds finish() waited for sums, and steps, since the last take_wait().
+  double wait_s() const { return wait_s_; }
+  int64_t steps() const { return steps_; }
+  void take_wait() { wait_s_ = 0, steps_ = 0; }
+
+ private:
+  int bucket_of(const float* grad) const;  // -1 when not in the store's gradients
+  void on_leaf(const Node& n);
+
+  ProcessGroup& group_;
+  float* grads_;
+  int64_t floats_;
+  std::vector<std::pair<int64_t, int64_t>> range_;  // [begin, end) floats of bucket b
+  std::vector<int> leaves_left_;                    // this step's unpassed leaves per bucket
+  int next_ = 0;                                    // buckets [0, next_) started
+  Tape* armed_ = nullptr;
+  double wait_s_ = 0;
+  int64_t steps_ = 0;
+};
+
+// AERO_DIST_BUCKET_MB (default 25) in floats; an error names the variable when it is not a
+// positive number.
+int64_t bucket_floats_from_env();
+
+}  // namespace aero
