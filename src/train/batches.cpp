@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "core/rng.h"
+#include "data/examples.h"
 #include "data/readers.h"
 #include "tokenizer/tokenizer.h"
 
@@ -221,18 +222,13 @@ std::vector<Example> read_pair_examples(const std::string& path, const PairsOpti
   AERO_CHECK(opt.max_input >= 2 && opt.max_target >= 2 && opt.multiple >= 0,
              "[train] data.max_input and data.max_target must be >= 2, data.pad_multiple >= 0");
   const auto tok = load_tokenizer(opt.tokenizer);
-  const int eos = tok->eos_id();
   AERO_CHECK(tok->pad_id() >= 0, "[train] data.tokenizer ", opt.tokenizer,
              " has no pad id; seq2seq pads with it and starts the decoder from it");
   if (pad_id) *pad_id = int32_t(tok->pad_id());
   EncodeCache cache;
   // As Hugging Face's T5 tokenizer: cut, then end with EOS.
   auto encode = [&](const std::string& text, int max) {
-    std::vector<int> ids = tok->encode(text, &cache);
-    const size_t room = size_t(eos >= 0 ? max - 1 : max);
-    if (ids.size() > room) ids.resize(room);
-    if (eos >= 0) ids.push_back(eos);
-    return std::vector<int32_t>(ids.begin(), ids.end());
+    return encode_with_eos(*tok, text, max, &cache);
   };
   ReadStats st;
   std::vector<Example> out;
