@@ -84,7 +84,15 @@ const FieldTable<TrainConfig>& train_config_fields() {
         .add("threads", &C::threads, "threads; 0: AERO_THREADS or all usable CPUs")
         .add("data_parallel", &C::data_parallel,
              "batch parts trained side by side, one per thread; 1: thread each op instead; 0: "
-             "auto (one part per thread for models up to 16M parameters)");
+             "auto (one part per thread for models up to 16M parameters)")
+        .add("add_tokens", &C::add_tokens,
+             "aero finetune: special tokens added to the base's tokenizer (never split); their "
+             "ids take spare embedding rows first, then grow the tables")
+        .add("mean_init_tokens", &C::mean_init_tokens,
+             "token ids whose embedding (and untied head) rows start at the mean of the rows "
+             "below mean_init_rows, after init_from is loaded (finetune --add-tokens sets it)")
+        .add("mean_init_rows", &C::mean_init_rows,
+             "rows [0, mean_init_rows) averaged for mean_init_tokens (the base's token count)");
     return t;
   }();
   return table;
