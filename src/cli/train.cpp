@@ -198,6 +198,7 @@ void add_finetune(CLI::App& app) {
     if (a->config.empty()) {
       cfg.train = TrainConfig{};
       cfg.train.optim.lr = 1e-4f;  // a fine-tune moves from trained weights, gently
+      cfg.train.objective = base_cfg.train.objective;  // what the model is (seq2seq for T5)
     }
     cfg.train.init_from = base;
     cfg.train.out_dir = a->out;
