@@ -217,12 +217,16 @@ Var T5::decode(Tape& tape, const Tensor& ids, Var enc, const Tensor& mask) {
   if (p > 0) y = dropout(y, p);
   if (!cfg_.tie_word_embeddings) return lm_head_.forward(tape, y);
   // v1.0 rescales before the tied projection
-  return linear(scale(y, 1.0f / std::sqrt(float(cfg_.d_model))), shared_.weight(tape));
+  return shared_.head(tape, scale(y, 1.0f / std::sqrt(float(cfg_.d_model))), shared_.weight(tape));
 }
 
 Var T5::forward(Tape& tape, const ModelInput& in) {
   AERO_CHECK(in.source_ids.defined(), "[t5] a T5 forward needs the encoder input (source_ids)");
   return decode(tape, in.ids, encode(tape, in.source_ids, in.source_mask), in.source_mask);
+}
+
+TokenTables T5::token_tables() {
+  return {&shared_, cfg_.tie_word_embeddings ? nullptr : &lm_head_};
 }
 
 std::vector<Linear*> T5::linears() {

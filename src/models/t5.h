@@ -62,6 +62,7 @@ class T5 final : public Model {
   // -> logits (B, T, vocab_size).
   Var forward(Tape& tape, const ModelInput& in) override;
   std::vector<Linear*> linears() override;
+  TokenTables token_tables() override;
 
   // src (B, S) i32, mask (B, S) i32 or undefined -> encoder output (B, S, d_model), after the
   // final layer norm.

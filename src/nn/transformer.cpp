@@ -57,8 +57,8 @@ Var TransformerStack::forward(Tape& tape, const Tensor& ids) const {
   const int64_t T = ids.size(1);
   AERO_CHECK(T >= 1 && T <= spec_.block_size, "[", owner_, "] sequence of ", T,
              " tokens does not fit the context of ", spec_.block_size);
-  Var wte = token_embd_.weight(tape);  // one leaf for the lookup and a tied head
-  Var x = embedding(wte, ids);         // (B, T, C)
+  Var wte = token_embd_.weight(tape);          // one leaf for the lookup and a tied head
+  Var x = token_embd_.lookup(tape, wte, ids);  // (B, T, C)
   if (spec_.pos == PosKind::learned) {
     Tensor pos = tape.alloc({T}, DType::i32);
     for (int64_t t = 0; t < T; t++) pos.i32()[t] = int32_t(t);
@@ -71,7 +71,11 @@ Var TransformerStack::forward(Tape& tape, const Tensor& ids) const {
     x = every > 0 && l % size_t(every) == 0 ? checkpoint(b, {x}) : b.forward(tape, x);
   }
   if (spec_.pre_ln) x = output_norm_.forward(tape, x);
-  return spec_.tie_head ? linear(x, wte) : output_.forward(tape, x);  // (B, T, V)
+  return spec_.tie_head ? token_embd_.head(tape, x, wte) : output_.forward(tape, x);  // (B, T, V)
+}
+
+TokenTables TransformerStack::token_tables() {
+  return {&token_embd_, spec_.tie_head ? nullptr : &output_};
 }
 
 std::vector<Linear*> TransformerStack::linears() {

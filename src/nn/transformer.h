@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "nn/layers.h"
+#include "nn/token_rows.h"
 
 namespace aero {
 
@@ -59,6 +60,8 @@ class TransformerStack {
   const TransformerSpec& spec() const { return spec_; }
   // Every Linear of the stack, for adapters (LoRA) and reports.
   std::vector<Linear*> linears();
+  // The token embedding and the untied head, where added tokens get rows.
+  TokenTables token_tables();
 
  private:
   // norm → attention → norm → MLP; runs again in backward when checkpointed.

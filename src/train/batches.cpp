@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "core/rng.h"
+#include "data/examples.h"
 #include "data/readers.h"
 #include "tokenizer/tokenizer.h"
 
@@ -289,11 +290,9 @@ std::vector<Example> read_pair_examples(const std::string& path, const PairsOpti
   EncodeCache cache;
   // As Hugging Face's T5 tokenizer: cut, then end with EOS (an SFT prompt has none).
   auto encode = [&](const std::string& text, int max, bool end) {
+    if (end) return encode_with_eos(*tok, text, max, &cache);
     std::vector<int> ids = tok->encode(text, &cache);
-    end = end && eos >= 0;
-    const size_t room = size_t(end ? max - 1 : max);
-    if (ids.size() > room) ids.resize(room);
-    if (end) ids.push_back(eos);
+    if (ids.size() > size_t(max)) ids.resize(size_t(max));
     return std::vector<int32_t>(ids.begin(), ids.end());
   };
   ReadStats st;

@@ -106,7 +106,15 @@ const FieldTable<TrainConfig>& train_config_fields() {
         .add("checkpoint_activations", &C::checkpoint_activations,
              "none; blocks: drop each block's activations after forward and recompute them in "
              "backward (less memory, ~1/3 more compute, the same gradients); \"every N\": "
-             "blocks 0, N, 2N, ... only");
+             "blocks 0, N, 2N, ... only")
+        .add("add_tokens", &C::add_tokens,
+             "aero finetune: special tokens added to the base's tokenizer (never split); their "
+             "ids take spare embedding rows first, then grow the tables")
+        .add("mean_init_tokens", &C::mean_init_tokens,
+             "token ids whose embedding (and untied head) rows start at the mean of the rows "
+             "below mean_init_rows, after init_from is loaded (finetune --add-tokens sets it)")
+        .add("mean_init_rows", &C::mean_init_rows,
+             "rows [0, mean_init_rows) averaged for mean_init_tokens (the base's token count)");
     return t;
   }();
   return table;

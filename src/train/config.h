@@ -58,6 +58,11 @@ struct TrainConfig {
   // Activation checkpointing: "none", "blocks" (every block recomputed in backward) or
   // "every N" (blocks 0, N, 2N, ...): less memory for more compute, identical gradients.
   std::string checkpoint_activations = "none";
+  // Added tokens (aero finetune --add-tokens): the strings, and the rows that start at the mean
+  // of the base's rows [0, mean_init_rows) once init_from is loaded.
+  std::vector<std::string> add_tokens;
+  std::vector<int> mean_init_tokens;
+  int mean_init_rows = 0;
 
   void validate() const;
   // checkpoint_activations as Tape::checkpoint_every (0: none).

@@ -284,6 +284,15 @@ Trainer::Trainer(const RunConfig& cfg)
   BuiltModel built = build_model(cfg_.model, cfg_.lora, store_);
   model_ = std::move(built.model);
   lora_ = std::move(built.lora);
+  rows_ = std::move(built.rows);
+  const TokenTables tables = model_->token_tables();
+  if (!rows_ && !t.mean_init_tokens.empty()) {
+    // Full fine-tuning with added tokens: the tables may be longer than the base's.
+    const int first = *std::min_element(t.mean_init_tokens.begin(), t.mean_init_tokens.end());
+    for (Param* p : {tables.embedding ? &tables.embedding->weight_param() : nullptr,
+                     tables.head ? &tables.head->weight_param() : nullptr})
+      if (p && first > 0) p->file_rows_min = first;
+  }
   store_.finalize(uint64_t(t.seed));
   if (!t.init_from.empty()) {
     const std::string ck = find_checkpoint(t.init_from);
@@ -291,6 +300,20 @@ Trainer::Trainer(const RunConfig& cfg)
     load_checkpoint_weights(ck, cfg_.model.arch().name, store_, /*init=*/true);
     base_ = std::filesystem::absolute(ck).lexically_normal().string();
   }
+  // Trainable token rows start as their tables' rows (PEFT's init), added tokens at the mean.
+  if (rows_) rows_->capture();
+  if (!t.mean_init_tokens.empty()) {
+    const std::vector<int32_t> ids(t.mean_init_tokens.begin(), t.mean_init_tokens.end());
+    if (rows_)
+      rows_->init_mean(ids, t.mean_init_rows);
+    else
+      init_rows_mean(tables, ids, t.mean_init_rows);
+    log_info("[train] ", ids.size(), " token rows start at the mean of rows [0, ", t.mean_init_rows,
+             ")");
+  }
+  if (rows_)
+    log_info("[train] trainable token rows: ", rows_->embedding->ids().size(), " tokens, ",
+             rows_->params, " parameters");
   if (lora_)
     log_info("[train] LoRA: ", lora_->modules.size(), " modules, ", lora_->params,
              " trainable parameters (", store_.count(), " in all)");
@@ -327,6 +350,7 @@ void Trainer::resume_from(const std::string& ckpt_dir) {
              " but the config asks for ", optim_kind_name(cfg_.train.optim.kind));
   TrainState st = read_checkpoint_state(ckpt_dir);
   load_checkpoint(ckpt_dir, cfg_, store_, opt_.get());
+  if (rows_) rows_->sync();
   st_ = st;
   std::copy(st_.tape_rng.begin(), st_.tape_rng.end(), std::begin(dropout_rng_.s_));
   resumed_ = true;
@@ -405,6 +429,7 @@ double Trainer::train_step(float lr, int64_t& tokens, double& grad_norm) {
       for (int k = 0; k < P; k++) step_loss += all[size_t((r * t.grad_accum + micro) * P + k)];
   grad_norm = opt_->clip_grad_norm(clip);
   opt_->step();
+  if (rows_) rows_->sync();  // the tables hold the rows' new values for every forward path
   store_.zero_grad();
   return step_loss;
 }
