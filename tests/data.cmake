@@ -33,3 +33,12 @@ add_test(NAME data.wiki_dump_memory_stays_flat
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/data_wiki_dump_memory_stays_flat.sh
                  $<TARGET_FILE:aero>)
 set_tests_properties(data.wiki_dump_memory_stays_flat PROPERTIES LABELS slow TIMEOUT 300)
+
+# BLEU and ROUGE against a Python implementation of sacreBLEU's and rouge-score's algorithms
+# that runs their regular expressions in Python's own `re` (and the Unicode ROUGE mode with
+# unicodedata), on a seeded corpus of tokenizer edge cases: identical scores and token counts.
+add_test(NAME data.metrics_match_python_reference
+         COMMAND ${AERO_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/metrics_ref.py
+                 $<TARGET_FILE:aero> ${CMAKE_CURRENT_BINARY_DIR}/metrics_ref)
+set_tests_properties(data.metrics_match_python_reference PROPERTIES LABELS "cli;parity"
+                     PASS_REGULAR_EXPRESSION "metrics-reference-ok")

@@ -14,6 +14,9 @@ Var embedding(Var table, const Tensor& ids);
 // x (..., in), w (out, in), b (out) or undefined -> (..., out); y = x·Wᵀ + b (+ residual, of
 // y's shape, when given: a residual connection added in the product's own pass)
 Var linear(Var x, Var w, Var b = {}, Var residual = {});
+// base (..., V) with each column ids[k] replaced by x (..., C) · rows[k] (rows (n, C), ids (n)
+// i32, distinct): the logits of trainable token rows over a head whose other rows are frozen.
+Var token_logits(Var base, Var x, Var rows, const Tensor& ids);
 // a (..., M, K), b (..., K, N) with equal batch dims, or b 2-D (K, N) shared by the batch.
 // With trans_b, b is (..., N, K).
 Var matmul(Var a, Var b, bool trans_b = false);

@@ -36,6 +36,37 @@ void backward_embedding(Tape& tape, Node& node) {
   embedding_backward(dt.f32(), node.grad.f32(), ids.i32(), ids.numel(), dt.size(1));
 }
 
+Var token_logits(Var base, Var x, Var rows, const Tensor& ids) {
+  const Tensor &bv = base.value(), &xv = x.value(), &rv = rows.value();
+  AERO_CHECK(rv.ndim() == 2 && xv.ndim() >= 1 && xv.size(-1) == rv.size(1) &&
+                 bv.ndim() == xv.ndim() && bv.numel() / bv.size(-1) == xv.numel() / xv.size(-1),
+             "[token_logits] base ", bv.shape().str(), ", x ", xv.shape().str(), " and rows ",
+             rv.shape().str(), " do not match (rows is (n, C))");
+  AERO_CHECK(ids.dtype() == DType::i32 && ids.ndim() == 1 && ids.size(0) == rv.size(0),
+             "[token_logits] ids must be (", rv.size(0), ") i32, got ", ids.shape().str());
+  const int64_t V = bv.size(-1), C = rv.size(1), n = rv.size(0), N = xv.numel() / C;
+  for (int64_t k = 0; k < n; k++)
+    AERO_CHECK(ids.i32()[k] >= 0 && ids.i32()[k] < V, "[token_logits] id ", ids.i32()[k],
+               " out of range for ", V, " columns");
+  Tape& tape = *base.tape;
+  Tensor out = tape.alloc(bv.shape());
+  token_logits_forward(out.f32(), bv.f32(), xv.f32(), rv.f32(), ids.i32(), N, V, C, n);
+  Var y = tape.record(Op::token_logits, out, {base, x, rows});
+  if (tape.node(y).requires_grad) tape.node(y).saved[0] = ids;
+  return y;
+}
+
+void backward_token_logits(Tape& tape, Node& node) {
+  Tensor dbase = tape.grad_of(node.in[0]), dx = tape.grad_of(node.in[1]),
+         drows = tape.grad_of(node.in[2]);
+  const Tensor &xv = tape.node(node.in[1]).value, &rv = tape.node(node.in[2]).value;
+  const Tensor& ids = node.saved[0];
+  const int64_t V = node.grad.size(-1), C = rv.size(1), n = rv.size(0), N = xv.numel() / C;
+  token_logits_backward(dbase.defined() ? dbase.f32() : nullptr, dx.defined() ? dx.f32() : nullptr,
+                        drows.defined() ? drows.f32() : nullptr, node.grad.f32(), xv.f32(),
+                        rv.f32(), ids.i32(), N, V, C, n);
+}
+
 Var linear(Var x, Var w, Var b, Var residual) {
   const Tensor &xv = x.value(), &wv = w.value();
   AERO_CHECK(wv.ndim() == 2 && xv.ndim() >= 1 && xv.size(-1) == wv.size(1), "[linear] x ",

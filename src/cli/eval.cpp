@@ -33,6 +33,8 @@ struct Args {
   int max_input = 0, max_target = 0, max_new = 0;
   bool json = false, metrics_only = false, no_generate = false;
   std::string rouge_tokenize = "unicode";
+  BleuOptions bleu;
+  std::string bleu_tokenize = "13a";
 };
 
 // Lines of a UTF-8 text file (no line ends; a trailing "\r" dropped).
@@ -61,8 +63,9 @@ nlohmann::json prf_json(const Prf& p) {
 
 // BLEU and ROUGE of hyps against refs (refs[k][i]: the k-th reference of line i), as JSON.
 nlohmann::json score_texts(const std::vector<std::string>& hyps,
-                           const std::vector<std::vector<std::string>>& refs, RougeTokenize mode) {
-  const BleuScore b = corpus_bleu(hyps, refs);
+                           const std::vector<std::vector<std::string>>& refs, RougeTokenize mode,
+                           const BleuOptions& bo) {
+  const BleuScore b = corpus_bleu(hyps, refs, bo);
   const RougeScores r = corpus_rouge(hyps, refs[0], mode);
   nlohmann::json j;
   j["bleu"] = {{"score", b.score},
@@ -110,7 +113,7 @@ void metrics_only(const Args& a, RougeTokenize mode) {
     AERO_CHECK(refs.back().size() == hyps.size(), "[eval] ", path, " has ", refs.back().size(),
                " lines but ", a.hyp, " has ", hyps.size(), "; they must pair line by line");
   }
-  nlohmann::json j = score_texts(hyps, refs, mode);
+  nlohmann::json j = score_texts(hyps, refs, mode, a.bleu);
   j["lines"] = hyps.size();
   if (!a.json) print_scores(j);
   emit(a, j);
@@ -188,7 +191,7 @@ void eval_seq2seq(const Args& a, LoadedModel& m, RougeTokenize mode) {
     std::vector<std::string> inputs, targets;
     for (const auto& p : pairs) inputs.push_back(p.input), targets.push_back(p.target);
     const std::vector<std::string> preds = predict_seq2seq(*m.model, *tok, inputs, po);
-    j.update(score_texts(preds, {targets}, mode));
+    j.update(score_texts(preds, {targets}, mode, a.bleu));
     j["rows"] = pairs.size();
     j["max_new"] = po.max_new;
     if (!a.predictions.empty()) {
@@ -252,12 +255,18 @@ void add_eval(CLI::App& app) {
                   "ROUGE tokenizer: unicode (letters and marks of any script, case-folded) or "
                   "ascii (rouge-score's own: [a-z0-9] only)")
       ->capture_default_str();
+  cmd->add_option("--bleu-tokenize", a->bleu_tokenize,
+                  "BLEU tokenizer: 13a (sacreBLEU's default) or none (split on whitespace only)")
+      ->capture_default_str();
+  cmd->add_flag("--bleu-lowercase", a->bleu.lowercase,
+                "Case-insensitive BLEU (sacreBLEU's -lc); case-sensitive by default");
   cmd->add_flag("--json", a->json, "Print the scores as one JSON object");
   cmd->add_option("--scores", a->scores, "Also write the scores as JSON to this file");
   cmd->callback([a] {
     AERO_CHECK(a->batch_size > 0 && a->batches >= 0, "[eval] --batch-size must be > 0");
     const RougeTokenize mode =
         rouge_tokenize_names().parse(a->rouge_tokenize, "[eval] --rouge-tokenize");
+    a->bleu.tokenize = bleu_tokenize_names().parse(a->bleu_tokenize, "[eval] --bleu-tokenize");
     if (a->metrics_only) {
       metrics_only(*a, mode);
       return;

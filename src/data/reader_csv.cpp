@@ -107,8 +107,13 @@ void read_csv(const std::string& path, const std::vector<std::string>& columns, 
   for (const auto& col : columns) {
     size_t i = 0;
     while (i < fields.size() && fields[i] != col) ++i;
-    AERO_CHECK(i < fields.size(), "[data] ", path, ":1: no column '", col,
-               "' in the header (pass --columns to name others)");
+    if (i == fields.size()) {
+      std::string have;
+      for (const auto& f : fields) have += (have.empty() ? "'" : ", '") + f + "'";
+      fail("[data] ", path, ":1: no column '", col, "' in the header (it has ", have,
+           "; name the columns with --columns, --input-column / --target-column or "
+           "data.input_column / data.target_column)");
+    }
     index.push_back(i);
   }
   while (p.next(fields, line)) {

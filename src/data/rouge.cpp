@@ -23,7 +23,7 @@ const EnumNames<RougeTokenize>& rouge_tokenize_names() {
 namespace {
 
 // rouge-score: text.lower(), then every run of characters outside [a-z0-9] becomes a split.
-// Python's lower() maps three non-ASCII characters to ASCII letters: U+0130 (İ -> "i" + a
+// Python's lower() maps two non-ASCII characters to ASCII letters: U+0130 (İ -> "i" + a
 // combining dot, which then splits) and U+212A (Kelvin sign -> "k").
 std::vector<std::string> ascii_tokens(std::string_view s) {
   std::vector<std::string> out;

@@ -2,8 +2,11 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
+#include "core/parallel.h"
 #include "kernels/gemm.h"
 
 namespace aero {
@@ -112,6 +115,62 @@ void embedding_backward_ref(float* dtable, const float* dout, const int32_t* ids
                             int64_t C) {
   for (int64_t n = 0; n < N; n++)
     for (int64_t c = 0; c < C; c++) dtable[int64_t(ids[n]) * C + c] += dout[n * C + c];
+}
+
+void token_logits_forward(float* out, const float* base, const float* inp, const float* rows,
+                          const int32_t* ids, int64_t N, int64_t V, int64_t C, int64_t n) {
+  parallel_range(N, 64, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; r++) {
+      std::copy_n(base + r * V, V, out + r * V);
+      for (int64_t k = 0; k < n; k++) {
+        float d = 0;
+        for (int64_t c = 0; c < C; c++) d += inp[r * C + c] * rows[k * C + c];
+        out[r * V + ids[k]] = d;
+      }
+    }
+  });
+}
+
+void token_logits_backward(float* dbase, float* dinp, float* drows, const float* dout,
+                           const float* inp, const float* rows, const int32_t* ids, int64_t N,
+                           int64_t V, int64_t C, int64_t n) {
+  if (dbase || dinp)
+    parallel_range(N, 64, [&](int64_t b, int64_t e) {
+      std::vector<float> keep(static_cast<size_t>(n));
+      for (int64_t r = b; r < e; r++) {
+        const float* g = dout + r * V;
+        if (dbase) {
+          // Columns ids[k] belong to the rows, not to base: they keep what they held.
+          float* d = dbase + r * V;
+          for (int64_t k = 0; k < n; k++) keep[size_t(k)] = d[ids[k]];
+          for (int64_t j = 0; j < V; j++) d[j] += g[j];
+          for (int64_t k = 0; k < n; k++) d[ids[k]] = keep[size_t(k)];
+        }
+        if (dinp)
+          for (int64_t k = 0; k < n; k++)
+            for (int64_t c = 0; c < C; c++) dinp[r * C + c] += g[ids[k]] * rows[k * C + c];
+      }
+    });
+  if (drows)
+    for (int64_t k = 0; k < n; k++)
+      for (int64_t r = 0; r < N; r++) {
+        const float g = dout[r * V + ids[k]];
+        for (int64_t c = 0; c < C; c++) drows[k * C + c] += g * inp[r * C + c];
+      }
+}
+
+void token_logits_forward_ref(float* out, const float* base, const float* inp, const float* rows,
+                              const int32_t* ids, int64_t N, int64_t V, int64_t C, int64_t n) {
+  for (int64_t r = 0; r < N; r++)
+    for (int64_t j = 0; j < V; j++) {
+      double v = base[r * V + j];
+      for (int64_t k = 0; k < n; k++)
+        if (ids[k] == j) {
+          v = 0;
+          for (int64_t c = 0; c < C; c++) v += double(inp[r * C + c]) * rows[k * C + c];
+        }
+      out[r * V + j] = float(v);
+    }
 }
 
 }  // namespace aero

@@ -25,4 +25,16 @@ void embedding_backward(float* dtable, const float* dout, const int32_t* ids, in
 void embedding_backward_ref(float* dtable, const float* dout, const int32_t* ids, int64_t N,
                             int64_t C);
 
+// Token logits: out (N, V) = base (N, V) with each column ids[k] (k < n) replaced by
+// inp (N, C) · rows[k] (rows (n, C)): the logits of trainable token rows over a head whose other
+// rows are frozen. Backward: dbase += dout outside those columns; dinp += Σ_k dout[:, ids[k]] ·
+// rows[k]; drows[k] += Σ_N dout[:, ids[k]] · inp. Any gradient may be null.
+void token_logits_forward(float* out, const float* base, const float* inp, const float* rows,
+                          const int32_t* ids, int64_t N, int64_t V, int64_t C, int64_t n);
+void token_logits_backward(float* dbase, float* dinp, float* drows, const float* dout,
+                           const float* inp, const float* rows, const int32_t* ids, int64_t N,
+                           int64_t V, int64_t C, int64_t n);
+void token_logits_forward_ref(float* out, const float* base, const float* inp, const float* rows,
+                              const int32_t* ids, int64_t N, int64_t V, int64_t C, int64_t n);
+
 }  // namespace aero

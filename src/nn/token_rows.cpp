@@ -43,6 +43,8 @@ TokenRows::TokenRows(ParamStore& store, const std::string& prefix, Param& table,
     AERO_CHECK(slot_[size_t(id)] == 0, "[tokens] token id ", id, " listed twice");
     slot_[size_t(id)] = int32_t(k + 1);
   }
+  ids_tensor_ = Tensor::empty({int64_t(ids_.size())}, DType::i32);
+  std::copy(ids_.begin(), ids_.end(), ids_tensor_.i32());
   rows_ = &store.declare(prefix + ".token_rows.weight", {int64_t(ids_.size()), C}, Init::zeros);
   rows_->decay = false;  // as PEFT's trainable_tokens_delta under AdamW: every row alike
 }
@@ -64,17 +66,7 @@ Var TokenRows::embed(Tape& tape, Var base, const Tensor& ids) const {
 Var TokenRows::logits(Tape& tape, Var base, Var x) const {
   const Var r = store_->var(tape, *rows_);
   if (!r.requires_grad()) return base;
-  AERO_CHECK(select_.defined(), "[tokens] internal: ", table_->name, " rows are not a head's");
-  // z (..., n): the rows' logits from x held constant (x's gradient comes through base, whose
-  // table holds the rows' values).
-  const Var z = linear(tape.constant(x.value()), r);
-  return add(base, linear(zero_with_grad(tape, z), tape.constant(select_)));
-}
-
-void TokenRows::make_head() {
-  const int64_t V = table_->shape.d[0], n = int64_t(ids_.size());
-  select_ = Tensor::zeros({V, n});
-  for (int64_t k = 0; k < n; k++) select_.f32()[int64_t(ids_[size_t(k)]) * n + k] = 1.0f;
+  return token_logits(base, x, r, ids_tensor_);
 }
 
 void TokenRows::sync() const {
@@ -128,11 +120,9 @@ std::unique_ptr<TokenRowsAttachment> attach_token_rows(const TokenTables& tables
   att->embedding = std::make_unique<TokenRows>(store, prefix(emb), emb, ids);
   tables.embedding->rows = att->embedding.get();
   att->params = att->embedding->rows().numel();
-  if (!tables.head) att->embedding->make_head();  // a tied head reads the same rows
   if (tables.head) {
     Param& head = tables.head->weight_param();
     att->head = std::make_unique<TokenRows>(store, prefix(head), head, ids);
-    att->head->make_head();
     tables.head->rows = att->head.get();
     att->params += att->head->rows().numel();
   }

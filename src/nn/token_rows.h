@@ -3,9 +3,9 @@
 // learn while the base stays frozen under LoRA and only those rows are saved with the adapter.
 //
 // The rows' values live in the parameter and are copied into the frozen table (sync()) after
-// every change, so every forward path that reads the table (training, the KV-cache decoders,
-// merged export) sees them. Training adds a correction whose value is exactly zero and whose
-// gradient reaches the rows: e - stop(e) with e the rows' own lookup (or logits).
+// every change, so every forward path that reads the table (the KV-cache decoders, merged
+// export) sees them. Training routes the gradient to the rows: the lookup adds e - stop(e) (zero,
+// with e the rows' own lookup), the head replaces the rows' columns (the token_logits op).
 #pragma once
 #include <memory>
 #include <string>
@@ -26,8 +26,6 @@ class TokenRows {
   // Logits `base` (..., V) of x (..., C), with the gradient of the rows' columns routed to them.
   Var logits(Tape& tape, Var base, Var x) const;
 
-  // Rows of an output head: builds the (V, n) selection logits() scatters with.
-  void make_head();
   // table rows <- the rows' values (after a step, a load, an init).
   void sync() const;
   // The rows' values <- table rows (after the table was loaded).
@@ -45,7 +43,7 @@ class TokenRows {
   Param* rows_;
   std::vector<int32_t> ids_;
   std::vector<int32_t> slot_;  // (V) id -> 1 + its row, 0 when not a trainable row
-  Tensor select_;              // (V, n) one-hot: column ids[k] of the logits <- row k
+  Tensor ids_tensor_;          // (n) i32: ids_
 };
 
 // The token tables of a model (Model::token_tables): the input embedding and, when untied, the

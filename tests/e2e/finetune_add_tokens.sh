@@ -57,6 +57,7 @@ ft() {  # BASE OUT STEPS
     --lora r=4,alpha=8,dropout=0.1,targets=q,k,v,o,wi_0,wi_1,wo \
     --add-tokens "<TIKTOK>,<FACEBOOK>,<YOUTUBE>,<COMMENT>" \
     --set train.max_steps="$3" --set train.lr=1e-2 --set train.warmup_steps=5 \
+    --set train.checkpoint_every=60 \
     --set train.eval_every=0 --set train.batch_size=16 --set train.log_every=10 \
     --set data.train=ft.csv --set data.val=ft_val.csv --set data.test= \
     > "$2.log" 2>&1 || { cat "$2.log"; exit 1; }
@@ -116,6 +117,19 @@ PYEOF
 "$A" import peft --base base --adapter peft -o imported > import.log
 loss() { "$A" eval -m "$1" -d ft_val.csv --no-generate --tokenizer ft/tokenizer.model | cut -d' ' -f2; }
 expect "PEFT round trip loss" "$(loss imported)" "$(loss ft)"
+# Exact resume: a fine-tune continued from its step-60 checkpoint ends with the same adapter
+# and token rows as the uninterrupted one (their moments are in the checkpoint).
+mkdir resumed && cp -r ft/ckpt-60 resumed/ && echo ckpt-60 > resumed/latest
+"$A" finetune --base base --out resumed --resume \
+  --lora r=4,alpha=8,dropout=0.1,targets=q,k,v,o,wi_0,wi_1,wo \
+  --add-tokens "<TIKTOK>,<FACEBOOK>,<YOUTUBE>,<COMMENT>" \
+  --set train.max_steps=120 --set train.lr=1e-2 --set train.warmup_steps=5 \
+  --set train.eval_every=0 --set train.batch_size=16 --set train.log_every=10 \
+  --set data.train=ft.csv --set data.val=ft_val.csv --set data.test= > resumed.log 2>&1 ||
+  { cat resumed.log; exit 1; }
+has "resumed" "resumed from" < resumed.log
+expect "resumed adapter" "$(sha256sum < resumed/ckpt-120/model.safetensors)" \
+  "$(sha256sum < ft/ckpt-120/model.safetensors)"
 # No spare rows: the tables grow from N to N + 4 and the base's N rows load into them.
 base tight "$N"
 ft tight ft_tight 20

@@ -77,6 +77,17 @@ assert abs(a["bleu"]["score"] - b["bleu"]["score"]) < 1e-9, (a["bleu"], b["bleu"
 assert abs(a["rouge"]["rougeL"]["f"] - b["rouge"]["rougeL"]["f"]) < 1e-12
 print("metrics-only on the predictions: BLEU %.4f (same)" % b["bleu"]["score"])
 PYEOF
+# sacreBLEU's README example (two reference streams): 48.53 with 13a, 49.19 with tok none, as
+# its test_bleu.py publishes; the signature names the options.
+printf '%s\n' "The dog bit the man." "It wasn't surprising." "The man had just bitten him." > sb_hyp.txt
+printf '%s\n' "The dog bit the man." "It was not unexpected." "The man bit him first." > sb_r1.txt
+printf '%s\n' "The dog had bit the man." "No one was surprised." "The man had bitten the dog." > sb_r2.txt
+"$AERO" eval --metrics-only --hyp sb_hyp.txt --ref sb_r1.txt --ref sb_r2.txt |
+  grep -q "^BLEU = 48.53 82.4/50.0/45.5/37.5 (BP = 0.943 ratio = 0.944 hyp_len = 17 ref_len = 18)"
+"$AERO" eval --metrics-only --hyp sb_hyp.txt --ref sb_r1.txt --ref sb_r2.txt --bleu-tokenize none \
+  --bleu-lowercase | grep -q "nrefs:2|case:lc|eff:no|tok:none|smooth:exp"
+"$AERO" eval --metrics-only --hyp sb_hyp.txt --ref sb_r1.txt --ref sb_r2.txt --bleu-tokenize none |
+  grep -q "^BLEU = 49.19 "
 # The two ROUGE tokenizers on Vietnamese: "cám ơn" and "cảm ơn" differ only to the Unicode one.
 printf 'cảm ơn bạn\n' > vi_hyp.txt
 printf 'cám ơn bạn\n' > vi_ref.txt

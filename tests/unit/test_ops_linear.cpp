@@ -223,3 +223,31 @@ TEST(autograd, no_grad_records_nothing_to_differentiate) {
   EXPECT_FALSE(y.requires_grad());
   EXPECT_THROW(tape.backward_from(y, Tensor::full({2, 4}, 1.0f)), Error);
 }
+
+OP_TEST(token_logits, matches_reference_and_gradient) {
+  // Columns 1 and 6 of the (2, 3, 7) logits come from the two rows; odd widths.
+  Tensor ids = Tensor::empty({2}, DType::i32);
+  ids.i32()[0] = 6, ids.i32()[1] = 1;
+  EXPECT_GRAD_OK(
+      [&](Tape&, const std::vector<Var>& v) { return token_logits(v[0], v[1], v[2], ids); },
+      {random_tensor({2, 3, 7}, 1), random_tensor({2, 3, 5}, 2), random_tensor({2, 5}, 3)});
+  for (int64_t C : {1, 17, 64}) {
+    const Tensor base = random_tensor({3, 11}, 4), x = random_tensor({3, C}, 5),
+                 rows = random_tensor({2, C}, 6);
+    Tensor fast = Tensor::empty({3, 11}), ref = Tensor::empty({3, 11});
+    token_logits_forward(fast.f32(), base.f32(), x.f32(), rows.f32(), ids.i32(), 3, 11, C, 2);
+    token_logits_forward_ref(ref.f32(), base.f32(), x.f32(), rows.f32(), ids.i32(), 3, 11, C, 2);
+    for (int64_t i = 0; i < fast.numel(); i++) EXPECT_NEAR(fast.f32()[i], ref.f32()[i], 1e-5);
+    EXPECT_EQ(fast.f32()[2], base.f32()[2]);  // other columns are base's, untouched
+  }
+  Tape tape;
+  Tensor bad = Tensor::empty({1}, DType::i32);
+  bad.i32()[0] = 11;
+  expect_error(
+      [&] {
+        token_logits(tape.leaf(random_tensor({3, 11}, 1), true),
+                     tape.leaf(random_tensor({3, 4}, 2), true),
+                     tape.leaf(random_tensor({1, 4}, 3), true), bad);
+      },
+      "[token_logits]", "out of range");
+}
