@@ -25,3 +25,11 @@ $A import hf-t5 --in bin --out bad; echo rc=$?")
 set_tests_properties(formats.cli_import_hf_t5 PROPERTIES
   FIXTURES_REQUIRED aero_parity_ref LABELS "cli;formats;t5" TIMEOUT 120
   PASS_REGULAR_EXPRESSION "wrote v10/ckpt-0: t5: 2 encoder \\+ 2 decoder layers.*tied head scaled.*wrote mt5/ckpt-0: t5: 2 encoder \\+ 3 decoder layers.*decoder per layer.*x 3.*pytorch_model.bin \\(a pickle\\) is not read.*rc=1")
+
+# `aero generate` (--prompt, --batch-file, --stream, sampling) and `aero chat` on a T5 trained
+# from scratch: batched answers equal answers alone, chat sends the newest message alone.
+add_test(NAME e2e.t5_generate
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/t5_generate.sh $<TARGET_FILE:aero>
+                 ${CMAKE_CURRENT_BINARY_DIR}/t5_generate ${AERO_PYTHON})
+set_tests_properties(e2e.t5_generate PROPERTIES LABELS "cli;e2e;t5" TIMEOUT 300
+                     PASS_REGULAR_EXPRESSION "t5-generate-ok")

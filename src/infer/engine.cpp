@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "infer/diffusion_generator.h"
 #include "infer/engine_impl.h"
+#include "infer/seq2seq_generator.h"
 #include "tokenizer/stream_decoder.h"
 
 namespace aero {
@@ -216,15 +217,15 @@ const Tokenizer& Engine::tokenizer() const { return *s_->tok; }
 int Engine::context() const { return s_->model->config().block_size; }
 
 std::unique_ptr<Generator> make_generator(const LoadedInference& m, EngineOpts opts) {
-  switch (m.model->model_config().arch().family) {
+  switch (m.model_config().arch().family) {
     case ModelFamily::causal_lm:
       return std::make_unique<Engine>(m.model, m.tok, opts);
     case ModelFamily::masked_lm:
       return make_diffusion_generator(m.model, m.tok);
     case ModelFamily::seq2seq:
-      break;
+      return make_seq2seq_generator(m.seq2seq, m.tok, opts);
   }
-  fail("[engine] no generator for a '", m.model->model_config().arch().name, "' model yet");
+  fail("[engine] no generator for a '", m.model_config().arch().name, "' model");
 }
 
 }  // namespace aero

@@ -358,8 +358,8 @@ App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fa
     info->context = generator->context();
     std::atomic_store(&model_, info);
     model_ready_ = true;
-    log_info("[server] model ", opts_.model, " loaded (",
-             weight_format_name(loaded.model->format()), ", context ", info->context, ")");
+    log_info("[server] model ", opts_.model, " loaded (", weight_format_name(loaded.format()),
+             ", context ", info->context, ")");
     return generator;
   };
   scheduler_ = std::make_unique<Scheduler>(load, opts.max_queue, opts.max_batch, metrics_,

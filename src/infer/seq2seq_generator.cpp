@@ -1,0 +1,185 @@
+#include "infer/seq2seq_generator.h"
+
+#include <algorithm>
+#include <deque>
+
+#include "models/load.h"
+#include "tokenizer/stream_decoder.h"
+
+namespace aero {
+
+namespace {
+
+struct Seq {
+  SeqId id;
+  SeqRequest req;
+  Sampler sampler;
+  TokenStreamDecoder decoder;
+  StopMatcher stops;
+  std::vector<int32_t> ctx;  // decoder inputs: start token, then the answer
+  GenerateResult res;
+  int row = -1;          // the decoding row, once admitted
+  int32_t pending = -1;  // the next decoder input
+  bool cancelled = false, done = false;
+
+  Seq(SeqId i, SeqRequest r, const Tokenizer& tok)
+      : id(i), req(std::move(r)), sampler(req.opts.sampler), decoder(tok), stops(req.opts.stop) {}
+};
+
+class Seq2SeqGenerator final : public Generator {
+ public:
+  Seq2SeqGenerator(std::shared_ptr<LoadedModel> model, std::shared_ptr<const Tokenizer> tok,
+                   EngineOpts opts)
+      : model_(std::move(model)), tok_(std::move(tok)), opts_(opts) {
+    rows_ = model_->model->start_rows();
+    AERO_CHECK(rows_ != nullptr, "[seq2seq] a '", model_->cfg.arch().name,
+               "' model is not an encoder-decoder");
+    AERO_CHECK(opts.max_batch >= 1, "[seq2seq] max_batch must be >= 1, got ", opts.max_batch);
+  }
+
+  SeqId add(SeqRequest req) override {
+    const int V = model_->cfg.vocab_size();
+    AERO_CHECK(!req.prompt.empty(), "[seq2seq] prompt is empty (give at least one token)");
+    for (int32_t id : req.prompt)
+      AERO_CHECK(id >= 0 && id < V, "[seq2seq] prompt token ", id, " is outside the model's ",
+                 "vocabulary of ", V, " (tokenizer and model do not match)");
+    AERO_CHECK(req.opts.max_new >= 0, "[seq2seq] max_new must be >= 0, got ", req.opts.max_new);
+    req.opts.sampler.validate();
+    const SeqId id = next_id_++;
+    waiting_.push_back(std::make_unique<Seq>(id, std::move(req), *tok_));
+    return id;
+  }
+
+  void cancel(SeqId id) override {
+    for (auto* q : {&active_, &waiting_})
+      for (auto& s : *q)
+        if (s->id == id) s->cancelled = true;
+  }
+
+  int step() override {
+    for (auto& s : waiting_)
+      if (s->cancelled) {
+        s->res.finish = "cancelled";
+        retire(s);
+      }
+    std::erase(waiting_, nullptr);
+    for (auto& s : active_)
+      if (s->cancelled && !s->done) {
+        s->done = true;
+        s->res.finish = "cancelled";
+      }
+    while (!waiting_.empty() && int(active_.size()) < opts_.max_batch) {
+      Seq& s = *waiting_.front();
+      active_.push_back(std::move(waiting_.front()));
+      waiting_.pop_front();
+      s.ctx = {rows_->start_id()};
+      s.pending = rows_->start_id();
+      if (s.req.opts.max_new == 0) {
+        finish(s, "length");
+        continue;
+      }
+      s.row = rows_->add(encoder_input(s.req.prompt));
+    }
+    std::vector<Seq*> work;
+    std::vector<int> rows;
+    std::vector<int32_t> ids;
+    for (auto& s : active_)
+      if (!s->done) {
+        work.push_back(s.get());
+        rows.push_back(s->row);
+        ids.push_back(s->pending);
+      }
+    if (!work.empty()) {
+      const Tensor logits = rows_->step(rows, ids);  // (n, V)
+      const int64_t V = logits.size(1);
+      for (size_t i = 0; i < work.size(); i++)
+        take(*work[i], {logits.f32() + int64_t(i) * V, size_t(V)});
+    }
+    for (auto& s : active_)
+      if (s->done) retire(s);
+    std::erase(active_, nullptr);
+    return int(active_.size() + waiting_.size());
+  }
+
+  int active() const override { return int(active_.size()); }
+  int waiting() const override { return int(waiting_.size()); }
+  const Tokenizer& tokenizer() const override { return *tok_; }
+  int context() const override { return model_->cfg.context(); }
+
+ private:
+  // The prompt, its first tokens when it is longer than the context, then EOS.
+  std::vector<int32_t> encoder_input(const std::vector<int32_t>& prompt) const {
+    const int eos = tok_->eos_id();
+    std::vector<int32_t> src = prompt;
+    if (eos >= 0 && src.back() == eos) src.pop_back();
+    const size_t room = size_t(std::max(1, context() - (eos >= 0 ? 1 : 0)));
+    if (src.size() > room) src.resize(room);
+    if (eos >= 0) src.push_back(eos);
+    return src;
+  }
+
+  bool is_eos(int32_t t) const { return t == rows_->eos_id() || t == tok_->eos_id(); }
+
+  // Text that became final; false when the callback asked to stop.
+  bool emit(Seq& s, const std::string& text) {
+    if (text.empty()) return true;
+    s.res.text += text;
+    return !s.req.on_text || s.req.on_text(text);
+  }
+
+  // Ends a sequence that ran out (length, eos): the held-back text is released.
+  void finish(Seq& s, const char* reason) {
+    s.done = true;
+    s.res.finish = reason;
+    emit(s, s.stops.push(s.decoder.finish()));
+    if (!s.stops.stopped())
+      emit(s, s.stops.flush());
+    else
+      s.res.finish = "stop";
+  }
+
+  // One sampled token: streamed, checked against every end condition, then the next input.
+  void take(Seq& s, std::span<const float> logits) {
+    const int32_t t = s.sampler.sample(logits, s.ctx);
+    if (s.req.opts.stop_at_eos && is_eos(t)) return finish(s, "eos");
+    s.ctx.push_back(t);
+    s.res.tokens.push_back(t);
+    if (!emit(s, s.stops.push(s.decoder.push(t)))) {
+      s.done = true;
+      s.res.finish = "cancelled";
+      return;
+    }
+    if (s.stops.stopped()) {
+      s.done = true;
+      s.res.finish = "stop";
+      return;
+    }
+    if (int(s.res.tokens.size()) >= s.req.opts.max_new) return finish(s, "length");
+    s.pending = t;
+  }
+
+  void retire(std::unique_ptr<Seq>& s) {
+    if (s->row >= 0) rows_->remove(s->row);
+    if (s->req.on_done) s->req.on_done(s->res, int(s->req.prompt.size()));
+    s.reset();
+  }
+
+  std::shared_ptr<LoadedModel> model_;
+  std::shared_ptr<const Tokenizer> tok_;
+  EngineOpts opts_;
+  std::unique_ptr<Seq2SeqRows> rows_;
+  SeqId next_id_ = 1;
+  std::deque<std::unique_ptr<Seq>> waiting_;
+  std::deque<std::unique_ptr<Seq>> active_;
+};
+
+}  // namespace
+
+std::unique_ptr<Generator> make_seq2seq_generator(std::shared_ptr<LoadedModel> model,
+                                                  std::shared_ptr<const Tokenizer> tok,
+                                                  EngineOpts opts) {
+  AERO_CHECK(model && model->model && tok, "[seq2seq] needs a model and a tokenizer");
+  return std::make_unique<Seq2SeqGenerator>(std::move(model), std::move(tok), opts);
+}
+
+}  // namespace aero
