@@ -79,6 +79,7 @@ void add_chat(CLI::App& app) {
   cmd->add_option("--max-new", a->gen.max_new,
                   "Tokens per reply at most (default: half the context, at most 128)");
   add_sampler_options(cmd, a->gen.sampler, "Sampling seed (reply i uses seed + i)");
+  add_beam_options(cmd, a->gen.beam);
   cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
   cmd->add_option("--prompt-log", a->prompt_log,
                   "Append each turn to FILE as a JSON line: the user's message as the model gets "

@@ -192,6 +192,7 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--max-new", a->gen.max_new, "Tokens to generate at most")->capture_default_str();
   add_sampler_options(cmd, a->gen.sampler,
                       "Sampling seed (same seed, same text; batch line i uses seed + i)");
+  add_beam_options(cmd, a->gen.beam);
   cmd->add_option("--stop", a->gen.stop, "Stop before this string (repeatable)");
   cmd->add_option("--context", a->context,
                   "When the context is full: slide (keep the newest half) or stop")

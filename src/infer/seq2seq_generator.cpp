@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <deque>
 
+#include "core/log.h"
+#include "infer/beam_search.h"
 #include "models/load.h"
 #include "tokenizer/stream_decoder.h"
 
@@ -18,8 +20,9 @@ struct Seq {
   StopMatcher stops;
   std::vector<int32_t> ctx;  // decoder inputs: start token, then the answer
   GenerateResult res;
-  int row = -1;          // the decoding row, once admitted
-  int32_t pending = -1;  // the next decoder input
+  std::vector<int> rows;             // decoding rows, once admitted: one, or one per beam
+  std::unique_ptr<BeamSearch> beam;  // num_beams > 1
+  int32_t pending = -1;              // the next decoder input (without beams)
   bool cancelled = false, done = false;
 
   Seq(SeqId i, SeqRequest r, const Tokenizer& tok)
@@ -35,6 +38,10 @@ class Seq2SeqGenerator final : public Generator {
     AERO_CHECK(rows_ != nullptr, "[seq2seq] a '", model_->cfg.arch().name,
                "' model is not an encoder-decoder");
     AERO_CHECK(opts.max_batch >= 1, "[seq2seq] max_batch must be >= 1, got ", opts.max_batch);
+    if (tok_->eos_id() >= 0 && tok_->eos_id() != rows_->eos_id())
+      log_warn("[seq2seq] the tokenizer's end-of-sequence id is ", tok_->eos_id(),
+               " but the model's eos_token_id is ", rows_->eos_id(), "; answers end at ",
+               rows_->eos_id(), " (train with model.eos_token_id=", tok_->eos_id(), ")");
   }
 
   SeqId add(SeqRequest req) override {
@@ -45,6 +52,7 @@ class Seq2SeqGenerator final : public Generator {
                  "vocabulary of ", V, " (tokenizer and model do not match)");
     AERO_CHECK(req.opts.max_new >= 0, "[seq2seq] max_new must be >= 0, got ", req.opts.max_new);
     req.opts.sampler.validate();
+    req.opts.beam.validate();
     const SeqId id = next_id_++;
     waiting_.push_back(std::make_unique<Seq>(id, std::move(req), *tok_));
     return id;
@@ -78,22 +86,39 @@ class Seq2SeqGenerator final : public Generator {
         finish(s, "length");
         continue;
       }
-      s.row = rows_->add(encoder_input(s.req.prompt));
+      s.rows = {rows_->add(encoder_input(s.req.prompt))};
+      if (s.req.opts.beam.num_beams > 1) {
+        s.beam =
+            std::make_unique<BeamSearch>(s.req.opts.beam, s.req.opts.max_new, rows_->start_id(),
+                                         rows_->eos_id(), s.req.opts.sampler.repetition_penalty);
+        for (int b = 1; b < s.beam->num_beams(); b++) s.rows.push_back(rows_->fork(s.rows[0]));
+      }
     }
+    // One pass for the rows of every active sequence (a beam search's rows are consecutive).
     std::vector<Seq*> work;
     std::vector<int> rows;
     std::vector<int32_t> ids;
     for (auto& s : active_)
       if (!s->done) {
         work.push_back(s.get());
-        rows.push_back(s->row);
-        ids.push_back(s->pending);
+        rows.insert(rows.end(), s->rows.begin(), s->rows.end());
+        if (s->beam)
+          for (int b = 0; b < s->beam->num_beams(); b++) ids.push_back(s->beam->inputs(b).back());
+        else
+          ids.push_back(s->pending);
       }
     if (!work.empty()) {
-      const Tensor logits = rows_->step(rows, ids);  // (n, V)
+      const Tensor logits = rows_->step(rows, ids);  // (rows, V)
       const int64_t V = logits.size(1);
-      for (size_t i = 0; i < work.size(); i++)
-        take(*work[i], {logits.f32() + int64_t(i) * V, size_t(V)});
+      const float* at = logits.f32();
+      for (Seq* s : work) {
+        const size_t n = s->rows.size();
+        if (s->beam)
+          take_beams(*s, at, V);
+        else
+          take(*s, {at, size_t(V)});
+        at += int64_t(n) * V;
+      }
     }
     for (auto& s : active_)
       if (s->done) retire(s);
@@ -118,7 +143,7 @@ class Seq2SeqGenerator final : public Generator {
     return src;
   }
 
-  bool is_eos(int32_t t) const { return t == rows_->eos_id() || t == tok_->eos_id(); }
+  bool is_eos(int32_t t) const { return t == rows_->eos_id(); }
 
   // Text that became final; false when the callback asked to stop.
   bool emit(Seq& s, const std::string& text) {
@@ -140,26 +165,58 @@ class Seq2SeqGenerator final : public Generator {
 
   // One sampled token: streamed, checked against every end condition, then the next input.
   void take(Seq& s, std::span<const float> logits) {
-    const int32_t t = s.sampler.sample(logits, s.ctx);
-    if (s.req.opts.stop_at_eos && is_eos(t)) return finish(s, "eos");
+    std::vector<float> banned;
+    if (s.req.opts.beam.no_repeat_ngram_size > 0) {
+      banned.assign(logits.begin(), logits.end());
+      ban_repeated_ngrams(banned, s.ctx, s.req.opts.beam.no_repeat_ngram_size);
+      logits = banned;
+    }
+    push(s, s.sampler.sample(logits, s.ctx));
+  }
+
+  // A token of the answer; false when the sequence ended with it.
+  bool push(Seq& s, int32_t t) {
+    if (s.req.opts.stop_at_eos && is_eos(t)) {
+      finish(s, "eos");
+      return false;
+    }
     s.ctx.push_back(t);
     s.res.tokens.push_back(t);
     if (!emit(s, s.stops.push(s.decoder.push(t)))) {
       s.done = true;
       s.res.finish = "cancelled";
-      return;
+      return false;
     }
     if (s.stops.stopped()) {
       s.done = true;
       s.res.finish = "stop";
+      return false;
+    }
+    if (int(s.res.tokens.size()) >= s.req.opts.max_new) {
+      finish(s, "length");
+      return false;
+    }
+    s.pending = t;
+    return true;
+  }
+
+  // A beam search step over the logits of its rows (num_beams, V); once it is done, its answer
+  // is streamed whole through the same end conditions.
+  void take_beams(Seq& s, const float* logits, int64_t V) {
+    const std::vector<int> parents = s.beam->step(logits, V);
+    if (!s.beam->done()) {
+      s.rows = reorder_rows(*rows_, s.rows, parents);
       return;
     }
-    if (int(s.res.tokens.size()) >= s.req.opts.max_new) return finish(s, "length");
-    s.pending = t;
+    const BeamSearch::Answer a = s.beam->best();
+    for (int32_t t : a.tokens)
+      if (!push(s, t)) return;
+    finish(s, a.eos ? "eos" : "length");
   }
 
   void retire(std::unique_ptr<Seq>& s) {
-    if (s->row >= 0) rows_->remove(s->row);
+    for (int r : s->rows) rows_->remove(r);
+    s->rows.clear();
     if (s->req.on_done) s->req.on_done(s->res, int(s->req.prompt.size()));
     s.reset();
   }

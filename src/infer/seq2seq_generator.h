@@ -7,8 +7,13 @@
 // The encoder input is the request's prompt followed by the tokenizer's EOS, as training
 // (data.mode = pairs) and Hugging Face's tokenizer build it; a prompt longer than the model's
 // context keeps its first tokens. The answer is a text of its own, not a continuation of the
-// prompt. The repetition penalty looks at the decoder's inputs (start token and answer), as
-// Hugging Face's does for an encoder-decoder.
+// prompt; it ends at the model's eos_token_id. The repetition penalty looks at the decoder's inputs
+// (start token and answer), as Hugging Face's does for an encoder-decoder.
+//
+// With opts.beam.num_beams > 1 a request is a beam search (infer/beam_search.h): its beams are
+// rows of the same batched steps, the sampler's temperature and filters do not apply (its
+// repetition penalty does), and the answer is delivered whole when the search ends. The
+// n-gram block (no_repeat_ngram_size) applies in every mode.
 #pragma once
 #include <memory>
 

@@ -55,6 +55,13 @@ done < "$OUT/held.txt"
   > "$OUT/stream.txt" 2>/dev/null
 printf '%s\n%s\n/quit\n' "$(sed -n 2p "$OUT/held.txt")" "$(sed -n 3p "$OUT/held.txt")" |
   "$AERO" chat -m "$M" --temperature 0 --max-new 16 --prompt-log "$OUT/chat.jsonl" > "$OUT/chat.txt"
+# Beam search: each line of a batch (its beams batched with the others) = that line alone.
+"$AERO" generate -m "$M" --batch-file "$OUT/held.txt" --beams 4 --no-repeat-ngram 3 --max-new 16 \
+  --max-batch 5 > "$OUT/beam.jsonl"
+for i in 0 5; do
+  "$AERO" generate -m "$M" -p "$(sed -n "$((i + 1))p" "$OUT/held.txt")" --beams 4 \
+    --no-repeat-ngram 3 --max-new 16 > "$OUT/beam1.$i.txt" 2>/dev/null
+done
 # Sampling with a seed repeats; an encoder-decoder runs in f32 only (one clear error).
 s1=$("$AERO" generate -m "$M" -p "window" --temperature 1 --seed 5 --max-new 16 2>/dev/null)
 s2=$("$AERO" generate -m "$M" -p "window" --temperature 1 --seed 5 --max-new 16 2>/dev/null)
@@ -80,6 +87,11 @@ assert all(b["finish"] == "eos" for b in batch if b["text"] == b["prompt"][::-1]
 assert open("stream.txt").read() == batch[0]["text"] + "\n"
 chat = open("chat.txt").read().split("\n")
 assert chat[:2] == [batch[1]["text"], batch[2]["text"]], (chat, batch[1:3])
+beam = [json.loads(l) for l in open("beam.jsonl")]
+for i in (0, 5):
+    assert open(f"beam1.{i}.txt").read() == beam[i]["text"] + "\n", (i, beam[i])
+right_beam = sum(b["text"] == w[::-1] for b, w in zip(beam, held))
+print(f"with 4 beams: {right_beam} of {len(held)}")
 log = [json.loads(l) for l in open("chat.jsonl")]
 assert [e["prompt"] for e in log] == held[1:3], log  # the newest message alone
 PYEOF

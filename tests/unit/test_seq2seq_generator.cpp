@@ -3,8 +3,10 @@
 // greedy_seq2seq's, and sampling, stop strings, cancel and streaming behave as the Engine's.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
+#include "infer/beam_search.h"
 #include "infer/seq2seq.h"
 #include "infer/seq2seq_generator.h"
 #include "models/load.h"
@@ -258,4 +260,79 @@ TEST(seq2seq_generator, stop_strings_cancel_and_bad_requests) {
   const GenerateResult z = m.gen()->run(zero);
   EXPECT_EQ(z.finish, "length");
   EXPECT_TRUE(z.tokens.empty());
+}
+
+// Beam searches of different requests share the generator's batched steps (their beams are
+// rows of them) and each gives what beam_seq2seq gives it alone; a greedy request batched with
+// them is unaffected.
+TEST(seq2seq_generator, beam_search_equals_beam_seq2seq_across_joins) {
+  TinyT5 m;
+  const BeamOpts beams[] = {{.num_beams = 3},
+                            {.num_beams = 4, .length_penalty = 2.0f, .early_stopping = true},
+                            {.num_beams = 2, .length_penalty = 0.5f, .no_repeat_ngram_size = 2},
+                            {.num_beams = 5, .no_repeat_ngram_size = 3}};
+  const int max_new = 12;
+  auto gen = m.gen();
+  std::vector<GenerateResult> got(kPrompts.size() + 1);
+  std::vector<std::string> streamed(kPrompts.size() + 1);
+  auto add = [&](size_t i, BeamOpts b) {
+    SeqRequest r;
+    r.prompt = ids_of(*m.tok, kPrompts[i % kPrompts.size()]);
+    r.opts.max_new = max_new;
+    r.opts.sampler.temperature = 0.0f;
+    r.opts.beam = b;
+    r.on_text = [&streamed, i](const std::string& t) {
+      streamed[i] += t;
+      return true;
+    };
+    r.on_done = [&got, i](const GenerateResult& res, int) { got[i] = res; };
+    gen->add(std::move(r));
+  };
+  add(0, beams[0]);
+  add(4, {});  // greedy, beside the beams
+  gen->step();
+  add(1, beams[1]);
+  gen->step();
+  gen->step();
+  add(2, beams[2]);
+  add(3, beams[3]);
+  while (gen->step() > 0) {
+  }
+  int by_eos = 0;
+  for (size_t i = 0; i < 4; i++) {
+    std::vector<int32_t> src = ids_of(*m.tok, kPrompts[i]);
+    src.push_back(int32_t(m.tok->eos_id()));
+    const BeamSearch::Answer want = beam_seq2seq(*m.lm->model, src, beams[i], max_new);
+    EXPECT_EQ(got[i].tokens, want.tokens) << "request " << i;
+    EXPECT_EQ(got[i].finish, want.eos ? "eos" : "length") << "request " << i;
+    EXPECT_EQ(streamed[i], got[i].text);
+    by_eos += want.eos;
+  }
+  EXPECT_GE(by_eos, 1);
+  SeqRequest alone;
+  alone.prompt = ids_of(*m.tok, kPrompts[0]);
+  alone.opts.max_new = max_new;
+  alone.opts.sampler.temperature = 0.0f;
+  EXPECT_EQ(got[4].tokens, m.gen()->run(alone).tokens);
+  // The n-gram block: no bigram of the decoder inputs twice.
+  const std::vector<int32_t>& t = got[2].tokens;
+  std::vector<int32_t> in = {0};
+  in.insert(in.end(), t.begin(), t.end());
+  for (size_t a = 0; a + 1 < in.size(); a++)
+    for (size_t b = a + 1; b + 1 < in.size(); b++)
+      EXPECT_FALSE(in[a] == in[b] && in[a + 1] == in[b + 1]) << "repeated bigram at " << b;
+}
+
+TEST(seq2seq_generator, ban_repeated_ngrams_as_hugging_face) {
+  std::vector<float> l(6, 0.0f);
+  // inputs 0 1 2 1: the bigram starting with 1 was (1, 2): 2 is banned
+  ban_repeated_ngrams(l, std::vector<int32_t>{0, 1, 2, 1}, 2);
+  EXPECT_TRUE(std::isinf(l[2]));
+  EXPECT_EQ(std::count_if(l.begin(), l.end(), [](float x) { return std::isinf(x); }), 1);
+  std::vector<float> k(6, 0.0f);
+  ban_repeated_ngrams(k, std::vector<int32_t>{0, 1, 2, 3, 1, 2}, 3);  // (1, 2) -> 3
+  EXPECT_TRUE(std::isinf(k[3]));
+  std::vector<float> n(6, 0.0f);
+  ban_repeated_ngrams(n, std::vector<int32_t>{0, 1}, 3);  // too short for a trigram
+  EXPECT_EQ(std::count_if(n.begin(), n.end(), [](float x) { return std::isinf(x); }), 0);
 }
