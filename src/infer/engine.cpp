@@ -235,7 +235,7 @@ std::unique_ptr<Generator> make_generator(const LoadedInference& m, EngineOpts o
     case ModelFamily::masked_lm:
       return make_diffusion_generator(m.model, m.tok);
     case ModelFamily::seq2seq:
-      return make_seq2seq_generator(m.seq2seq, m.tok, opts);
+      return make_seq2seq_generator(m.seq2seq, m.tok, opts, to_qformat(m.seq2seq_weights));
   }
   fail("[engine] no generator for a '", m.model_config().arch().name, "' model");
 }

@@ -435,9 +435,7 @@ const ModelConfig& LoadedInference::model_config() const {
   return seq2seq ? seq2seq->cfg : model->model_config();
 }
 
-WeightFormat LoadedInference::format() const {
-  return seq2seq ? WeightFormat::f32 : model->format();
-}
+WeightFormat LoadedInference::format() const { return seq2seq ? seq2seq_weights : model->format(); }
 
 LoadedInference load_inference(const std::string& path, const std::string& format,
                                const std::string& tokenizer) {
@@ -446,8 +444,7 @@ LoadedInference load_inference(const std::string& path, const std::string& forma
   const std::string ckpt = is_regular_file(path) ? "" : find_checkpoint(path);
   if (!ckpt.empty() &&
       read_checkpoint_model_config(ckpt).model.arch().family == ModelFamily::seq2seq) {
-    AERO_CHECK(format.empty() || parse_weight_format(format) == WeightFormat::f32, "[engine] ",
-               path, " is an encoder-decoder; it runs with f32 weights (leave --format out)");
+    if (!format.empty()) r.seq2seq_weights = parse_weight_format(format);
     r.seq2seq = std::make_shared<LoadedModel>(load_model(ckpt));
     if (r.seq2seq->lora) r.seq2seq->lora->merge();
     recorded = r.seq2seq->tokenizer;

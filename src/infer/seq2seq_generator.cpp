@@ -32,9 +32,9 @@ struct Seq {
 class Seq2SeqGenerator final : public Generator {
  public:
   Seq2SeqGenerator(std::shared_ptr<LoadedModel> model, std::shared_ptr<const Tokenizer> tok,
-                   EngineOpts opts)
+                   EngineOpts opts, QFormat weights)
       : model_(std::move(model)), tok_(std::move(tok)), opts_(opts) {
-    rows_ = model_->model->start_rows();
+    rows_ = model_->model->start_rows(weights);
     AERO_CHECK(rows_ != nullptr, "[seq2seq] a '", model_->cfg.arch().name,
                "' model is not an encoder-decoder");
     AERO_CHECK(opts.max_batch >= 1, "[seq2seq] max_batch must be >= 1, got ", opts.max_batch);
@@ -234,9 +234,9 @@ class Seq2SeqGenerator final : public Generator {
 
 std::unique_ptr<Generator> make_seq2seq_generator(std::shared_ptr<LoadedModel> model,
                                                   std::shared_ptr<const Tokenizer> tok,
-                                                  EngineOpts opts) {
+                                                  EngineOpts opts, QFormat weights) {
   AERO_CHECK(model && model->model && tok, "[seq2seq] needs a model and a tokenizer");
-  return std::make_unique<Seq2SeqGenerator>(std::move(model), std::move(tok), opts);
+  return std::make_unique<Seq2SeqGenerator>(std::move(model), std::move(tok), opts, weights);
 }
 
 }  // namespace aero

@@ -18,13 +18,16 @@
 #include <memory>
 
 #include "infer/generator.h"
+#include "kernels/quant.h"
 
 namespace aero {
 
 struct LoadedModel;
 
+// `weights`: the format the decoder's matrices run in (the encoder runs in f32).
 std::unique_ptr<Generator> make_seq2seq_generator(std::shared_ptr<LoadedModel> model,
                                                   std::shared_ptr<const Tokenizer> tok,
-                                                  EngineOpts opts = {});
+                                                  EngineOpts opts = {},
+                                                  QFormat weights = QFormat::f32);
 
 }  // namespace aero

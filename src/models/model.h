@@ -11,6 +11,7 @@
 
 #include "autograd/tape.h"
 #include "core/config.h"
+#include "kernels/quant.h"
 #include "nn/layers.h"
 #include "nn/params.h"
 #include "nn/transformer.h"
@@ -79,8 +80,12 @@ class Model {
     (void)mask;
     return nullptr;
   }
-  // Seq2seq models: an empty set of rows for continuous batching; nullptr for other families.
-  virtual std::unique_ptr<Seq2SeqRows> start_rows() { return nullptr; }
+  // Seq2seq models: an empty set of rows for continuous batching, the decoder's weights in
+  // `weights` (the encoder runs in f32); nullptr for other families.
+  virtual std::unique_ptr<Seq2SeqRows> start_rows(QFormat weights = QFormat::f32) {
+    (void)weights;
+    return nullptr;
+  }
 };
 
 // Parameter counts by part, for `aero info`.

@@ -72,7 +72,7 @@ class T5 final : public Model {
   // Encoder once, then the decoder one token per step with a KV cache (T5Decoding).
   std::unique_ptr<Seq2SeqDecoding> start_decoding(const Tensor& src, const Tensor& mask) override;
   // Rows of several requests with their own sources and caches (T5Rows, t5_rows.cpp).
-  std::unique_ptr<Seq2SeqRows> start_rows() override;
+  std::unique_ptr<Seq2SeqRows> start_rows(QFormat weights = QFormat::f32) override;
 
   const T5Config& config() const { return cfg_; }
 

@@ -22,13 +22,13 @@ struct TinyT5 {
       CharTokenizer::from_chars({U'a', U'b', U'c', U'd', U'e', U'f', U'g', U'h', U'ệ', U' '}));
   std::shared_ptr<LoadedModel> lm = std::make_shared<LoadedModel>();
 
-  explicit TinyT5(bool v10 = false, uint64_t seed = 3) {
+  explicit TinyT5(bool v10 = false, uint64_t seed = 3, int width = 16) {
     lm->cfg = ModelConfig("t5");
     T5Config& c = lm->cfg.as<T5Config>();
     c.vocab_size = tok->vocab_size();
-    c.d_model = 16;
-    c.d_kv = 8;
-    c.d_ff = 32;
+    c.d_model = width;
+    c.d_kv = width / 2;
+    c.d_ff = 2 * width;
     c.num_layers = 2;
     c.num_decoder_layers = 2;
     c.num_heads = 2;
@@ -335,4 +335,50 @@ TEST(seq2seq_generator, ban_repeated_ngrams_as_hugging_face) {
   std::vector<float> n(6, 0.0f);
   ban_repeated_ngrams(n, std::vector<int32_t>{0, 1}, 3);  // too short for a trigram
   EXPECT_EQ(std::count_if(n.begin(), n.end(), [](float x) { return std::isinf(x); }), 0);
+}
+
+// The decoder's matrices in bf16 or q8 (the encoder in f32): logits within the formats'
+// rounding of the f32 ones over a whole greedy answer, and the generator runs them.
+TEST(seq2seq_generator, bf16_and_q8_decoder_weights_stay_close_to_f32) {
+  for (bool v10 : {false, true}) {
+    TinyT5 m(v10, 5, 32);  // q8 blocks are 32 inputs wide
+    Model& model = *m.lm->model;
+    const std::vector<int32_t> src = {5, 6, 7, 8, 9, 10, 3};
+    auto f32 = model.start_rows();
+    const int r0 = f32->add(src);
+    std::vector<int32_t> fed = {0};
+    std::vector<Tensor> want;
+    for (int k = 0; k < 10; k++) {
+      want.push_back(f32->step(std::vector<int>{r0}, std::vector<int32_t>{fed.back()}));
+      const float* l = want.back().f32();
+      fed.push_back(int32_t(std::max_element(l, l + want.back().size(1)) - l));
+    }
+    for (QFormat f : {QFormat::bf16, QFormat::q8}) {
+      auto rows = model.start_rows(f);
+      const int r = rows->add(src);
+      double worst = 0;
+      for (int k = 0; k < 10; k++) {
+        const Tensor got = rows->step(std::vector<int>{r}, std::vector<int32_t>{fed[size_t(k)]});
+        double diff = 0, scale = 0;
+        for (int64_t i = 0; i < got.numel(); i++) {
+          diff = std::max(diff, double(std::fabs(got.f32()[i] - want[size_t(k)].f32()[i])));
+          scale = std::max(scale, double(std::fabs(want[size_t(k)].f32()[i])));
+        }
+        worst = std::max(worst, diff / scale);
+      }
+      // A random model of init factor 2 through 2 layers: a few percent of the largest logit;
+      // a wrong matrix or layout is off by its whole size.
+      const double tol = f == QFormat::bf16 ? 0.06 : 0.1;
+      EXPECT_LT(worst, tol) << "format " << int(f) << " v10 " << v10;
+      EXPECT_GT(worst, 1e-7) << "the copy is not used";
+    }
+    SeqRequest req;
+    req.prompt = ids_of(*m.tok, "abc");
+    req.opts.max_new = 8;
+    req.opts.stop_at_eos = false;
+    req.opts.sampler.temperature = 0.0f;
+    const GenerateResult g =
+        make_seq2seq_generator(m.lm, m.tok, {}, QFormat::q8)->run(std::move(req));
+    EXPECT_EQ(g.tokens.size(), 8u);
+  }
 }
