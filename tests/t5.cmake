@@ -35,3 +35,19 @@ add_test(NAME e2e.t5_eval_bleu_learn
                  ${CMAKE_CURRENT_BINARY_DIR}/t5_eval_bleu ${AERO_PYTHON})
 set_tests_properties(e2e.t5_eval_bleu_learn PROPERTIES LABELS "cli;e2e;t5" TIMEOUT 300
                      PASS_REGULAR_EXPRESSION "t5-eval-bleu-ok")
+
+# `aero generate` (--prompt, --batch-file, --stream, sampling) and `aero chat` on a T5 trained
+# from scratch: batched answers equal answers alone, chat sends the newest message alone.
+add_test(NAME e2e.t5_generate
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/t5_generate.sh $<TARGET_FILE:aero>
+                 ${CMAKE_CURRENT_BINARY_DIR}/t5_generate ${AERO_PYTHON})
+set_tests_properties(e2e.t5_generate PROPERTIES LABELS "cli;e2e;t5" TIMEOUT 300
+                     PASS_REGULAR_EXPRESSION "t5-generate-ok" FIXTURES_SETUP aero_t5_model)
+
+# `aero serve` on that T5: /v1/completions (greedy, beams), /v1/chat/completions (SSE too),
+# /chat and /ws through curl and node, each answer equal to `aero generate`'s.
+add_test(NAME server.t5_serve
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/server/t5_serve.sh $<TARGET_FILE:aero>
+                 ${CMAKE_CURRENT_BINARY_DIR}/t5_generate/run)
+set_tests_properties(server.t5_serve PROPERTIES LABELS "server;t5" TIMEOUT 120
+                     FIXTURES_REQUIRED aero_t5_model PASS_REGULAR_EXPRESSION "t5-serve-ok")

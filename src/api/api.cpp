@@ -52,7 +52,7 @@ Model Model::load(const std::string& path, const LoadOptions& opts) {
 }
 
 const Tokenizer& Model::tokenizer() const { return impl_->tokenizer; }
-int Model::context_length() const { return impl_->loaded.model->config().block_size; }
+int Model::context_length() const { return impl_->loaded.model_config().context(); }
 
 Generation Model::generate(const std::string& prompt, const GenerateOptions& opts,
                            const TextCallback& on_text) const {
@@ -66,7 +66,15 @@ Generation Model::generate(const std::string& prompt, const GenerateOptions& opt
   g.sampler.seed = opts.seed;
   g.stop = opts.stop;
   g.stop_at_eos = opts.stop_at_eos;
-  GenerateResult r = aero::generate(*impl_->loaded.model, *impl_->loaded.tok, prompt, g, on_text);
+  // One sequence through the model's own generator (a decoder's context slides when full).
+  const LoadedInference& li = impl_->loaded;
+  SeqRequest req;
+  for (int id : li.tok->encode(prompt)) req.prompt.push_back(id);
+  if (req.prompt.empty()) req.prompt.push_back(li.tok->eos_id() >= 0 ? li.tok->eos_id() : 0);
+  req.opts = g;
+  req.on_text = on_text;
+  GenerateResult r =
+      make_generator(li, {.max_batch = 1, .context = ContextPolicy::slide})->run(std::move(req));
   return Generation{std::move(r.text), std::vector<int>(r.tokens.begin(), r.tokens.end()),
                     std::move(r.finish)};
 }

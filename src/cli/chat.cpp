@@ -79,6 +79,7 @@ void add_chat(CLI::App& app) {
   cmd->add_option("--max-new", a->gen.max_new,
                   "Tokens per reply at most (default: half the context, at most 128)");
   add_sampler_options(cmd, a->gen.sampler, "Sampling seed (reply i uses seed + i)");
+  add_beam_options(cmd, a->gen.beam);
   cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
   cmd->add_option("--prompt-log", a->prompt_log,
                   "Append each turn to FILE as a JSON line: the user's message as the model gets "
@@ -106,7 +107,7 @@ void add_chat(CLI::App& app) {
       std::printf(
           "Chat with %s (%s). /reset clears the history, /system TEXT sets the system "
           "prompt, /quit ends.\n",
-          a->model.c_str(), weight_format_name(loaded.model->format()));
+          a->model.c_str(), weight_format_name(loaded.format()));
       if (std::strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
         std::fprintf(stderr,
                      "[chat] no UTF-8 locale is installed (C.UTF-8), so letters outside ASCII "
@@ -114,8 +115,10 @@ void add_chat(CLI::App& app) {
     }
     std::vector<ChatMessage> history;
     std::string system = user_text(a->system, "--system");
+    // An encoder-decoder answers the newest message alone (build_seq2seq_chat_prompt).
+    const bool seq2seq = loaded.model_config().arch().family == ModelFamily::seq2seq;
     GenerateOpts gen = a->gen;
-    gen.stop = chat_stop_strings();
+    if (!seq2seq) gen.stop = chat_stop_strings();
     uint64_t line_no = 0;
     for (uint64_t turn = 0;; turn++) {
       std::optional<std::string> line = read_line(tty, line_no);
@@ -133,10 +136,13 @@ void add_chat(CLI::App& app) {
         continue;
       }
       history.push_back({"user", msg});
-      ChatPrompt p = build_chat_prompt(*tok, system, history, budget);
+      ChatPrompt p = seq2seq ? build_seq2seq_chat_prompt(*tok, history, budget)
+                             : build_chat_prompt(*tok, system, history, budget);
       if (p.dropped != 0)
-        std::fprintf(stderr, "[the oldest %s left out to fit the context]\n",
-                     p.dropped < 0 ? "part of the message was" : "messages were");
+        std::fprintf(stderr, "[%s left out to fit the context]\n",
+                     p.dropped > 0 ? "the oldest messages were"
+                     : seq2seq     ? "the end of the message was"
+                                   : "the oldest part of the message was");
       if (log.is_open()) {
         const nlohmann::json j{{"turn", turn}, {"message", msg}, {"prompt", tok->decode(p.ids)}};
         log << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <string>
 
+#include "infer/generate.h"
 #include "infer/sampler.h"
 
 namespace aero::cli {
@@ -12,6 +13,9 @@ void add_model_options(CLI::App* cmd, std::string& model, std::string& format,
                        std::string& tokenizer);
 // --temperature --top-k --top-p --min-p --repeat-penalty --seed, shared by generate and chat.
 void add_sampler_options(CLI::App* cmd, SamplerOpts& s, const std::string& seed_help);
+
+// --beams --length-penalty --early-stopping --no-repeat-ngram (beam search: encoder-decoders).
+void add_beam_options(CLI::App* cmd, BeamOpts& b);
 
 void add_doctor(CLI::App& app);
 void add_tokenizer(CLI::App& app);

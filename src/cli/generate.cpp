@@ -192,6 +192,7 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--max-new", a->gen.max_new, "Tokens to generate at most")->capture_default_str();
   add_sampler_options(cmd, a->gen.sampler,
                       "Sampling seed (same seed, same text; batch line i uses seed + i)");
+  add_beam_options(cmd, a->gen.beam);
   cmd->add_option("--stop", a->gen.stop, "Stop before this string (repeatable)");
   cmd->add_option("--context", a->context,
                   "When the context is full: slide (keep the newest half) or stop")
@@ -245,7 +246,8 @@ void add_generate(CLI::App& app) {
     AERO_CHECK(a->prompt.empty() + a->prompt_file.empty() + a->batch_file.empty() >= 2,
                "[generate] give one of --prompt, --prompt-file and --batch-file");
     const LoadedInference loaded = load_inference(a->model, a->format, a->tokenizer);
-    const bool masked_lm = loaded.model->model_config().arch().family == ModelFamily::masked_lm;
+    const ModelFamily family = loaded.model_config().arch().family;
+    const bool masked_lm = family == ModelFamily::masked_lm;
     if (a->sampler == "diffusion" || (a->sampler == "auto" && masked_lm)) {
       AERO_CHECK(a->batch_file.empty(),
                  "[generate] --batch-file is not supported by --sampler diffusion");
@@ -266,7 +268,8 @@ void add_generate(CLI::App& app) {
       return;
     }
     a->prompt = read_prompt(a->prompt, a->prompt_file);
-    std::fputs(a->prompt.c_str(), stdout);
+    // A decoder's text continues the prompt; an encoder-decoder's answer is a text of its own.
+    if (family != ModelFamily::seq2seq) std::fputs(a->prompt.c_str(), stdout);
     SeqRequest req;
     req.prompt = encode_prompt(engine.tokenizer(), a->prompt);
     req.opts = a->gen;

@@ -25,4 +25,18 @@ void add_sampler_options(CLI::App* cmd, SamplerOpts& s, const std::string& seed_
   cmd->add_option("--seed", s.seed, seed_help)->capture_default_str();
 }
 
+void add_beam_options(CLI::App* cmd, BeamOpts& b) {
+  cmd->add_option("--beams", b.num_beams,
+                  "Beam search with N beams (encoder-decoder models; 1 = sample / greedy)")
+      ->capture_default_str();
+  cmd->add_option("--length-penalty", b.length_penalty,
+                  "Beam search: a finished answer scores sum(log p) / length^this")
+      ->capture_default_str();
+  cmd->add_flag("--early-stopping", b.early_stopping,
+                "Beam search: stop as soon as N answers are finished");
+  cmd->add_option("--no-repeat-ngram", b.no_repeat_ngram_size,
+                  "Never repeat an n-gram of this size in the answer (0 = off)")
+      ->capture_default_str();
+}
+
 }  // namespace aero::cli

@@ -51,6 +51,29 @@ ChatPrompt build_chat_prompt(const Tokenizer& tok, const std::string& system,
   return best;
 }
 
+ChatPrompt build_seq2seq_chat_prompt(const Tokenizer& tok, std::span<const ChatMessage> history,
+                                     int budget_tokens) {
+  AERO_CHECK(budget_tokens > 0, "[chat] token budget must be > 0, got ", budget_tokens);
+  const ChatMessage* newest = nullptr;
+  for (const ChatMessage& m : history) {
+    if (m.role == "system") continue;
+    turn(m);  // validates the role
+    if (m.role == "user") newest = &m;
+  }
+  AERO_CHECK(newest != nullptr && &history.back() == newest,
+             "[chat] the conversation must end with a user message");
+  ChatPrompt p;
+  p.text = newest->content;
+  p.ids = tok.encode(p.text);
+  p.dropped = 0;
+  if (int(p.ids.size()) > budget_tokens) {
+    p.ids.resize(size_t(budget_tokens));
+    p.text = tok.decode(p.ids);
+    p.dropped = -1;
+  }
+  return p;
+}
+
 std::vector<std::string> chat_stop_strings() { return {"\nUser:"}; }
 
 }  // namespace aero

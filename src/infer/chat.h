@@ -1,4 +1,4 @@
-// Chat prompts for models trained on plain text: a system prompt and alternating turns laid
+// Chat prompts. For models trained on plain text: a system prompt and alternating turns laid
 // out as lines the model can continue, trimmed from the oldest turn to a token budget.
 //
 //   <system prompt>\n
@@ -35,6 +35,13 @@ struct ChatPrompt {
 // tokens are cut and dropped is -1.
 ChatPrompt build_chat_prompt(const Tokenizer& tok, const std::string& system,
                              std::span<const ChatMessage> history, int budget_tokens);
+
+// The encoder input of an encoder-decoder (T5) in a chat: a model fine-tuned on input -> target
+// pairs answers one input, so the encoder gets the newest user message alone, as it was sent
+// (the system prompt and earlier turns are not part of it; dropped stays 0). A message longer
+// than budget_tokens keeps its first tokens, as training truncates inputs (dropped is then -1).
+ChatPrompt build_seq2seq_chat_prompt(const Tokenizer& tok, std::span<const ChatMessage> history,
+                                     int budget_tokens);
 
 std::vector<std::string> chat_stop_strings();
 

@@ -8,8 +8,10 @@
 #include <deque>
 
 #include "core/log.h"
+#include "infer/beam_search.h"
 #include "infer/diffusion_generator.h"
 #include "infer/engine_impl.h"
+#include "infer/seq2seq_generator.h"
 #include "tokenizer/stream_decoder.h"
 
 namespace aero {
@@ -69,7 +71,14 @@ struct Engine::State {
   // One sampled token: streamed, checked against every end condition, then pending.
   void take(Seq& s, const float* logits) {
     const int V = model->config().vocab_size;
-    int32_t t = s.sampler.sample({logits, size_t(V)}, s.ctx);
+    std::span<const float> l(logits, size_t(V));
+    std::vector<float> banned;
+    if (s.req.opts.beam.no_repeat_ngram_size > 0) {
+      banned.assign(l.begin(), l.end());
+      ban_repeated_ngrams(banned, s.ctx, s.req.opts.beam.no_repeat_ngram_size);
+      l = banned;
+    }
+    int32_t t = s.sampler.sample(l, s.ctx);
     if (s.req.opts.stop_at_eos && t == tok->eos_id()) return finish(s, "eos");
     s.ctx.push_back(t);
     s.res.tokens.push_back(t);
@@ -123,6 +132,10 @@ SeqId Engine::add(SeqRequest req) {
                "vocabulary of ", V, " (tokenizer and model do not match)");
   AERO_CHECK(req.opts.max_new >= 0, "[engine] max_new must be >= 0, got ", req.opts.max_new);
   req.opts.sampler.validate();
+  req.opts.beam.validate();
+  AERO_CHECK(req.opts.beam.num_beams == 1, "[engine] beam search (num_beams ",
+             req.opts.beam.num_beams, ") is for encoder-decoder models; a '",
+             s_->model->model_config().arch().name, "' model samples token by token");
   SeqId id = s_->next_id++;
   s_->waiting.push_back(std::make_unique<Seq>(id, std::move(req), *s_->model, *s_->tok));
   return id;
@@ -216,15 +229,15 @@ const Tokenizer& Engine::tokenizer() const { return *s_->tok; }
 int Engine::context() const { return s_->model->config().block_size; }
 
 std::unique_ptr<Generator> make_generator(const LoadedInference& m, EngineOpts opts) {
-  switch (m.model->model_config().arch().family) {
+  switch (m.model_config().arch().family) {
     case ModelFamily::causal_lm:
       return std::make_unique<Engine>(m.model, m.tok, opts);
     case ModelFamily::masked_lm:
       return make_diffusion_generator(m.model, m.tok);
     case ModelFamily::seq2seq:
-      break;
+      return make_seq2seq_generator(m.seq2seq, m.tok, opts, to_qformat(m.seq2seq_weights));
   }
-  fail("[engine] no generator for a '", m.model->model_config().arch().name, "' model yet");
+  fail("[engine] no generator for a '", m.model_config().arch().name, "' model");
 }
 
 }  // namespace aero

@@ -51,12 +51,21 @@ class InferenceModel {
   std::shared_ptr<Impl> impl_;
 };
 
-// A model with its tokenizer, ready for an Engine: `format` empty keeps the file's own (f32 for
-// a checkpoint), `tokenizer` empty takes the one recorded with the model (an error names the
-// model when there is none).
+struct LoadedModel;
+
+// A model with its tokenizer, ready for a generator: `format` empty keeps the file's own (f32
+// for a checkpoint), `tokenizer` empty takes the one recorded with the model (an error names the
+// model when there is none). A single transformer stack (causal_lm, masked_lm) is converted to
+// an InferenceModel; an encoder-decoder (seq2seq) runs as the model itself, its decoder's
+// matrices converted to `format` when the generator starts.
 struct LoadedInference {
-  std::shared_ptr<const InferenceModel> model;
+  std::shared_ptr<const InferenceModel> model;       // a transformer stack; null for seq2seq
+  std::shared_ptr<LoadedModel> seq2seq;              // an encoder-decoder; null otherwise
+  WeightFormat seq2seq_weights = WeightFormat::f32;  // its decoder's (the encoder runs in f32)
   std::shared_ptr<const Tokenizer> tok;
+
+  const ModelConfig& model_config() const;
+  WeightFormat format() const;
 };
 LoadedInference load_inference(const std::string& path, const std::string& format = "",
                                const std::string& tokenizer = "");

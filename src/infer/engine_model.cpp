@@ -15,6 +15,7 @@
 #include <map>
 
 #include "infer/engine_impl.h"
+#include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "models/load.h"
 
@@ -430,12 +431,29 @@ size_t InferenceModel::weight_bytes() const {
   return b + vec(m.out_norm_w) + vec(m.out_norm_b);
 }
 
+const ModelConfig& LoadedInference::model_config() const {
+  return seq2seq ? seq2seq->cfg : model->model_config();
+}
+
+WeightFormat LoadedInference::format() const { return seq2seq ? seq2seq_weights : model->format(); }
+
 LoadedInference load_inference(const std::string& path, const std::string& format,
                                const std::string& tokenizer) {
   LoadedInference r;
-  r.model = format.empty() ? InferenceModel::load(path)
-                           : InferenceModel::load(path, parse_weight_format(format));
-  const std::string tok = tokenizer.empty() ? r.model->tokenizer_path() : tokenizer;
+  std::string recorded;
+  const std::string ckpt = is_regular_file(path) ? "" : find_checkpoint(path);
+  if (!ckpt.empty() &&
+      read_checkpoint_model_config(ckpt).model.arch().family == ModelFamily::seq2seq) {
+    if (!format.empty()) r.seq2seq_weights = parse_weight_format(format);
+    r.seq2seq = std::make_shared<LoadedModel>(load_model(ckpt));
+    if (r.seq2seq->lora) r.seq2seq->lora->merge();
+    recorded = r.seq2seq->tokenizer;
+  } else {
+    r.model = format.empty() ? InferenceModel::load(path)
+                             : InferenceModel::load(path, parse_weight_format(format));
+    recorded = r.model->tokenizer_path();
+  }
+  const std::string tok = tokenizer.empty() ? recorded : tokenizer;
   AERO_CHECK(!tok.empty(), "[engine] ", path, " records no tokenizer: pass --tokenizer");
   r.tok = load_tokenizer(tok);
   return r;

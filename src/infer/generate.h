@@ -13,9 +13,20 @@ namespace aero {
 
 class InferenceModel;
 
+// Beam search (encoder-decoder models; infer/beam_search.h) and n-gram blocking, as Hugging
+// Face's generate() has them.
+struct BeamOpts {
+  int num_beams = 1;             // 1: no beam search (sample / greedy)
+  float length_penalty = 1.0f;   // a finished hypothesis scores sum(log p) / length^lp
+  bool early_stopping = false;   // true: stop once num_beams hypotheses are finished
+  int no_repeat_ngram_size = 0;  // > 0: no n-gram of this size twice in the answer (any mode)
+  void validate() const;         // errors name the field
+};
+
 struct GenerateOpts {
   int max_new = 200;
   SamplerOpts sampler;
+  BeamOpts beam;
   std::vector<std::string> stop;  // generation ends before any of these strings
   bool stop_at_eos = true;
 };

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "infer/beam_search.h"
+
 namespace aero {
 
 namespace {
@@ -18,7 +20,7 @@ std::vector<int32_t> argmax_rows(const float* p, int64_t B, int64_t V, int64_t s
 
 // One greedy loop over `next`: (decoder inputs so far (B, t)) -> logits (B, V) of the last one.
 template <typename Next>
-Seq2SeqGreedy greedy_loop(int64_t B, int32_t start, int32_t eos, int max_new, bool keep,
+Seq2SeqGreedy greedy_loop(int64_t B, int32_t start, int32_t eos, int max_new, bool keep, int ngram,
                           Next&& next) {
   Seq2SeqGreedy g;
   g.tokens.resize(size_t(B));
@@ -28,7 +30,16 @@ Seq2SeqGreedy greedy_loop(int64_t B, int32_t start, int32_t eos, int max_new, bo
     const Tensor logits = next(inputs, int64_t(step + 1));  // (B, V)
     const int64_t V = logits.size(1);
     if (keep) g.logits.push_back(logits);
-    const std::vector<int32_t> tok = argmax_rows(logits.f32(), B, V, V);
+    const Tensor* scored = &logits;
+    Tensor banned;
+    if (ngram > 0) {  // inputs (B, step + 1)
+      banned = logits.contiguous_copy();
+      for (int64_t b = 0; b < B; b++)
+        ban_repeated_ngrams({banned.f32() + b * V, size_t(V)},
+                            {inputs.data() + b * (step + 1), size_t(step + 1)}, ngram);
+      scored = &banned;
+    }
+    const std::vector<int32_t> tok = argmax_rows(scored->f32(), B, V, V);
     std::vector<int32_t> grown(size_t(B * (step + 2)));
     bool all_done = true;
     for (int64_t b = 0; b < B; b++) {
@@ -48,11 +59,11 @@ Seq2SeqGreedy greedy_loop(int64_t B, int32_t start, int32_t eos, int max_new, bo
 }  // namespace
 
 Seq2SeqGreedy greedy_seq2seq(Model& model, const Tensor& src, const Tensor& mask, int max_new,
-                             bool keep_logits) {
+                             bool keep_logits, int no_repeat_ngram_size) {
   auto dec = model.start_decoding(src, mask);
   AERO_CHECK(dec != nullptr, "[generate] greedy_seq2seq needs an encoder-decoder model");
   const int64_t B = src.size(0);
-  return greedy_loop(B, dec->start_id(), dec->eos_id(), max_new, keep_logits,
+  return greedy_loop(B, dec->start_id(), dec->eos_id(), max_new, keep_logits, no_repeat_ngram_size,
                      [&](const std::vector<int32_t>& in, int64_t t) {
                        Tensor ids = Tensor::empty({B, 1}, DType::i32);
                        for (int64_t b = 0; b < B; b++) ids.i32()[b] = in[size_t(b * t + t - 1)];
@@ -66,7 +77,7 @@ Seq2SeqGreedy greedy_seq2seq_recompute(Model& model, const Tensor& src, const Te
   auto dec = model.start_decoding(src, mask);  // for its start and EOS ids
   AERO_CHECK(dec != nullptr, "[generate] greedy_seq2seq needs an encoder-decoder model");
   const int64_t B = src.size(0);
-  return greedy_loop(B, dec->start_id(), dec->eos_id(), max_new, keep_logits,
+  return greedy_loop(B, dec->start_id(), dec->eos_id(), max_new, keep_logits, 0,
                      [&](std::vector<int32_t>& in, int64_t t) {
                        Tape tape;
                        NoGrad ng(tape);

@@ -15,9 +15,11 @@ struct Seq2SeqGreedy {
 };
 
 // src (B, S) i32, mask (B, S) i32 or undefined. Rows stop at EOS (then are fed pad / EOS and
-// ignored) or after max_new tokens. keep_logits stores every step's logits.
+// ignored) or after max_new tokens. keep_logits stores every step's logits. With
+// no_repeat_ngram_size > 0 no row repeats an n-gram of its decoder inputs (Hugging Face's
+// NoRepeatNGramLogitsProcessor; the kept logits are the model's own).
 Seq2SeqGreedy greedy_seq2seq(Model& model, const Tensor& src, const Tensor& mask, int max_new,
-                             bool keep_logits = false);
+                             bool keep_logits = false, int no_repeat_ngram_size = 0);
 // The same without a cache: model.forward over the whole decoder prefix at every step.
 Seq2SeqGreedy greedy_seq2seq_recompute(Model& model, const Tensor& src, const Tensor& mask,
                                        int max_new, bool keep_logits = false);

@@ -4,12 +4,14 @@
 #pragma once
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "autograd/tape.h"
 #include "core/config.h"
+#include "kernels/quant.h"
 #include "nn/layers.h"
 #include "nn/params.h"
 #include "nn/token_rows.h"
@@ -44,6 +46,26 @@ class Seq2SeqDecoding {
   virtual int32_t eos_id() const = 0;
 };
 
+// Rows of several requests decoded together (family seq2seq): continuous batching and beam
+// search. Every row has its own encoder output (its source, unpadded) and its own
+// self-attention cache; rows join, fork and leave between steps, and a step advances the rows
+// it is given by one token each in one batched pass (one product per weight for all of them).
+class Seq2SeqRows {
+ public:
+  virtual ~Seq2SeqRows() = default;
+  // A new row decoding src (S) i32: the encoder runs once and the cross-attention keys and
+  // values are computed once. Returns the row's handle.
+  virtual int add(std::span<const int32_t> src) = 0;
+  // A new row with `row`'s decoder state so far, sharing its encoder output (a beam).
+  virtual int fork(int row) = 0;
+  virtual void remove(int row) = 0;
+  virtual int length(int row) const = 0;  // decoder tokens the row has seen
+  // ids[i] is the next decoder input of rows[i] (distinct rows) -> logits (n, vocab), owning.
+  virtual Tensor step(std::span<const int> rows, std::span<const int32_t> ids) = 0;
+  virtual int32_t start_id() const = 0;  // the first decoder input
+  virtual int32_t eos_id() const = 0;
+};
+
 // A model built for training: its parameters live in the ParamStore it was built on.
 class Model {
  public:
@@ -59,6 +81,12 @@ class Model {
   virtual std::unique_ptr<Seq2SeqDecoding> start_decoding(const Tensor& src, const Tensor& mask) {
     (void)src;
     (void)mask;
+    return nullptr;
+  }
+  // Seq2seq models: an empty set of rows for continuous batching, the decoder's weights in
+  // `weights` (the encoder runs in f32); nullptr for other families.
+  virtual std::unique_ptr<Seq2SeqRows> start_rows(QFormat weights = QFormat::f32) {
+    (void)weights;
     return nullptr;
   }
 };

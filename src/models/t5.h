@@ -72,11 +72,14 @@ class T5 final : public Model {
 
   // Encoder once, then the decoder one token per step with a KV cache (T5Decoding).
   std::unique_ptr<Seq2SeqDecoding> start_decoding(const Tensor& src, const Tensor& mask) override;
+  // Rows of several requests with their own sources and caches (T5Rows, t5_rows.cpp).
+  std::unique_ptr<Seq2SeqRows> start_rows(QFormat weights = QFormat::f32) override;
 
   const T5Config& config() const { return cfg_; }
 
  private:
   friend class T5Decoding;
+  friend class T5Rows;
   // Self-attention, cross-attention (decoder), FFN; runs again in backward when checkpointed.
   struct Block : Recompute {
     Norm self_norm, cross_norm, ffn_norm;

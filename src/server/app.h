@@ -54,6 +54,9 @@ struct ModelInfo {
   std::shared_ptr<const Tokenizer> tokenizer;
   int context = 0;
   std::string name;
+  // An encoder-decoder: a chat's encoder input is the newest user message alone
+  // (build_seq2seq_chat_prompt), and the chat stop strings do not apply.
+  bool seq2seq = false;
 };
 
 class App {

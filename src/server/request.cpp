@@ -108,6 +108,17 @@ void parse_sampling(const json& j, ApiRequest& r, const RequestLimits& lim) {
   if (const json* v = field(j, "min_p")) r.min_p = float(get_number(*v, "min_p", 0, 1, false));
   if (const json* v = field(j, "repetition_penalty"))
     r.repetition_penalty = float(get_number(*v, "repetition_penalty", 0, 10, true));
+  for (const char* name : {"num_beams", "n_beams"})
+    if (const json* v = field(j, name)) r.beam.num_beams = int(get_int(*v, name, 1, 16));
+  if (const json* v = field(j, "length_penalty"))
+    r.beam.length_penalty = float(get_number(*v, "length_penalty", -10, 10, false));
+  if (const json* v = field(j, "early_stopping")) {
+    if (!v->is_boolean())
+      bad("early_stopping", cat("early_stopping must be a boolean, got ", type_name(*v)));
+    r.beam.early_stopping = v->get<bool>();
+  }
+  if (const json* v = field(j, "no_repeat_ngram_size"))
+    r.beam.no_repeat_ngram_size = int(get_int(*v, "no_repeat_ngram_size", 0, 64));
   if (const json* v = field(j, "seed"))
     r.seed = uint64_t(get_int(*v, "seed", std::numeric_limits<int64_t>::min(),
                               std::numeric_limits<int64_t>::max()));

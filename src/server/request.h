@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "infer/chat.h"
+#include "infer/generate.h"
 
 namespace aero::server {
 
@@ -48,6 +49,9 @@ struct ApiRequest {
   int top_k = 0;
   float min_p = 0.0f;
   float repetition_penalty = 1.0f;
+  // num_beams (or n_beams), length_penalty, early_stopping, no_repeat_ngram_size: beam search
+  // and n-gram blocking as Hugging Face's generate() (beams: encoder-decoder models only).
+  BeamOpts beam;
   std::optional<uint64_t> seed;  // absent: the server draws one
   std::vector<std::string> stop;
   bool stream = false;         // seed_chat and ws_message always stream

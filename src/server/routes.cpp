@@ -356,10 +356,11 @@ App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fa
     eo.max_batch = opts_.max_batch;
     std::unique_ptr<Generator> generator = make_generator(loaded, eo);
     info->context = generator->context();
+    info->seq2seq = loaded.model_config().arch().family == ModelFamily::seq2seq;
     std::atomic_store(&model_, info);
     model_ready_ = true;
-    log_info("[server] model ", opts_.model, " loaded (",
-             weight_format_name(loaded.model->format()), ", context ", info->context, ")");
+    log_info("[server] model ", opts_.model, " loaded (", weight_format_name(loaded.format()),
+             ", context ", info->context, ")");
     return generator;
   };
   scheduler_ = std::make_unique<Scheduler>(load, opts.max_queue, opts.max_batch, metrics_,
@@ -801,7 +802,9 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
       const size_t n_newest = tok.encode(newest).size();
       if (int(n_newest) > max_input) throw too_long(n_newest);
       ChatPrompt p =
-          build_chat_prompt(tok, opts_.system_prompt, history, model->context - max_tokens);
+          model->seq2seq
+              ? build_seq2seq_chat_prompt(tok, history, model->context - max_tokens)
+              : build_chat_prompt(tok, opts_.system_prompt, history, model->context - max_tokens);
       if (p.dropped < 0)
         throw ApiError(413, "invalid_request_error", "",
                        cat("[server] the system prompt and the message do not fit the context of ",
@@ -817,10 +820,11 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
     job.opts.sampler.top_k = req.top_k;
     job.opts.sampler.min_p = req.min_p;
     job.opts.sampler.repetition_penalty = req.repetition_penalty;
+    job.opts.beam = req.beam;
     job.opts.sampler.seed =
         req.seed ? *req.seed : uint64_t(std::random_device{}()) << 32 | std::random_device{}();
     job.opts.stop = req.stop;
-    if (route != Route::completions)
+    if (route != Route::completions && !model->seq2seq)
       for (const std::string& s : chat_stop_strings()) job.opts.stop.push_back(s);
     job.deadline = Clock::now() + std::chrono::milliseconds(int64_t(opts_.timeout_s * 1000));
     job.on_text = [ex](const std::string& t) { ex->sink->post([ex, t] { ex->on_text(t); }); };

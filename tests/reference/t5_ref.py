@@ -16,7 +16,8 @@ For each case in CASES it writes a checkpoint in HF's layout, OUT/t5_<case>/ (co
 model.safetensors, or a sharded model.safetensors.index.json; the shared embedding stored under
 the names HF checkpoints use), and the truth OUT/t5_<case>.safetensors: inputs, encoder
 output, logits, loss, every gradient (HF names), the losses of 5 AdamW steps and the weights
-after them. OUT/t5_buckets.safetensors: _relative_position_bucket at distances -1000..1000.
+after them; OUT/t5_gen_<case>.safetensors: greedy and beam-search answers (make_generation).
+OUT/t5_buckets.safetensors: _relative_position_bucket at distances -1000..1000.
 Usage: t5_ref.py OUT_DIR
 """
 import json
@@ -267,6 +268,125 @@ def make(name, c, out_dir):
                       dict(RUN, case=name, torch=torch.__version__))
 
 
+# Generation (transformers' generate() for an encoder-decoder, from its documented behaviour):
+# greedy, and beam search as BeamSearchScorer / BeamHypotheses have it; both with
+# NoRepeatNGramLogitsProcessor. Every step recomputes the whole decoder prefix.
+GEN = dict(max_new=10, src_len=[9, 5, 3], seed=7)
+GEN_CASES = {  # name: (num_beams, length_penalty, early_stopping, no_repeat_ngram_size)
+    "greedy": (1, 1.0, False, 0),
+    "greedy_ngram2": (1, 1.0, False, 2),
+    "beam3": (3, 1.0, False, 0),
+    "beam4_lp2_early": (4, 2.0, True, 0),
+    "beam4_lp05_ngram2": (4, 0.5, False, 2),
+    "beam2_ngram3": (2, 1.0, False, 3),
+}
+
+
+def banned_tokens(ids, n):
+    """_get_ngrams + _get_generated_ngrams: tokens that would repeat an n-gram of ids."""
+    if n <= 0 or len(ids) + 1 < n:
+        return []
+    ngrams = {}
+    for ng in zip(*[ids[i:] for i in range(n)]):
+        ngrams.setdefault(tuple(ng[:-1]), []).append(ng[-1])
+    return ngrams.get(tuple(ids[len(ids) + 1 - n:]), [])
+
+
+def next_log_probs(P, enc, ids, c, ngram):
+    logits = decode(P, torch.tensor([ids]), enc, None, c)[0, -1]
+    lp = torch.log_softmax(logits, -1)
+    for t in banned_tokens(ids, ngram):
+        lp[t] = float("-inf")
+    return lp
+
+
+def greedy(P, src, c, eos, ngram):
+    enc = encode(P, src[None], None, c)
+    ids = [c["decoder_start_token_id"]]
+    while len(ids) - 1 < GEN["max_new"]:
+        t = int(next_log_probs(P, enc, ids, c, ngram).argmax())
+        if t == eos:
+            return ids[1:], True
+        ids.append(t)
+    return ids[1:], False
+
+
+def beam_search(P, src, c, eos, nb, lp, early, ngram):
+    enc = encode(P, src[None], None, c)
+    beams = [([c["decoder_start_token_id"]], 0.0 if b == 0 else -1e9) for b in range(nb)]
+    hyps, worst = [], 1e9
+
+    def add(tokens, sum_logprobs, length, ended):
+        nonlocal worst
+        score = sum_logprobs / length ** lp
+        if len(hyps) < nb or score > worst:
+            hyps.append((score, tokens, ended))
+            if len(hyps) > nb:
+                order = sorted([(h[0], i) for i, h in enumerate(hyps)])
+                del hyps[order[0][1]]
+                worst = order[1][0]
+            else:
+                worst = min(score, worst)
+
+    while True:
+        cur_len = len(beams[0][0])  # start token and answer so far
+        flat = torch.cat([next_log_probs(P, enc, ids, c, ngram) + score for ids, score in beams])
+        V = flat.numel() // nb
+        top_s, top_i = torch.topk(flat, 2 * nb)
+        nxt = []
+        for rank, (sc, ix) in enumerate(zip(top_s.tolist(), top_i.tolist())):
+            b, t = ix // V, ix % V
+            if t == eos:
+                if rank >= nb:
+                    continue
+                add(beams[b][0][1:], sc, cur_len, True)  # length: answer + EOS
+            else:
+                nxt.append((beams[b][0] + [t], sc))
+            if len(nxt) == nb:
+                break
+        done = len(hyps) >= nb and (early or worst >= top_s[0].item() / cur_len ** lp)
+        beams = nxt
+        if done:
+            break
+        if len(beams[0][0]) - 1 >= GEN["max_new"]:
+            for ids, score in beams:
+                add(ids[1:], score, len(ids) - 1, False)
+            break
+    best = sorted(hyps, key=lambda h: h[0]).pop()
+    return best[1], best[2]
+
+
+def make_generation(name, c, out_dir):
+    """OUT/t5_gen_<case>.safetensors: sources, the EOS id used (a token the random model
+    predicts often, so answers end by EOS as well as by length) and every case's answers as
+    [ended_by_eos, tokens...]."""
+    g = torch.Generator().manual_seed(RUN["seed"])
+    P = {k: v.detach() for k, v in init_params(c, g).items()}  # the checkpoint's weights
+    gg = torch.Generator().manual_seed(GEN["seed"])
+    srcs = [torch.randint(2, c["vocab_size"], (n,), generator=gg) for n in GEN["src_len"]]
+    counts = torch.zeros(c["vocab_size"])
+    first = {c["decoder_start_token_id"]}
+    for src in srcs:
+        toks, _ = greedy(P, src, c, -1, 0)
+        first.update(toks[:2])
+        for t in toks[2:]:
+            counts[t] += 1
+    for t in first:  # not an answer's first tokens: answers end by EOS after a few tokens
+        counts[t] = -1
+    eos = int(counts.argmax())
+    t = {"gen.eos": torch.tensor([eos], dtype=torch.int32)}
+    for i, src in enumerate(srcs):
+        t[f"gen.src.{i}"] = src.int()
+        for case, (nb, lp, early, ngram) in GEN_CASES.items():
+            if nb == 1:
+                toks, ended = greedy(P, src, c, eos, ngram)
+            else:
+                toks, ended = beam_search(P, src, c, eos, nb, lp, early, ngram)
+            t[f"gen.{case}.{i}"] = torch.tensor([int(ended)] + toks, dtype=torch.int32)
+    write_safetensors(os.path.join(out_dir, f"t5_gen_{name}.safetensors"), t,
+                      dict(GEN, case=name, torch=torch.__version__))
+
+
 def make_buckets(out):
     rel = torch.arange(-1000, 1001)
     t = {"relative_position": rel.int()}
@@ -283,4 +403,5 @@ if __name__ == "__main__":
     torch.set_num_threads(1)
     for name, c in CASES.items():
         make(name, c, out_dir)
+        make_generation(name, c, out_dir)
     make_buckets(os.path.join(out_dir, "t5_buckets.safetensors"))

@@ -56,6 +56,22 @@ TEST(ServerRequest, ChatCompletionFields) {
             2u);
 }
 
+TEST(ServerRequest, BeamSearchFields) {
+  const std::string m = R"("messages": [{"role": "user", "content": "hi"}])";
+  ApiRequest r = parse(Route::chat_completions, "{" + m + R"(, "num_beams": 4,
+      "length_penalty": 0.6, "early_stopping": true, "no_repeat_ngram_size": 3})");
+  EXPECT_EQ(r.beam.num_beams, 4);
+  EXPECT_FLOAT_EQ(r.beam.length_penalty, 0.6f);
+  EXPECT_TRUE(r.beam.early_stopping);
+  EXPECT_EQ(r.beam.no_repeat_ngram_size, 3);
+  EXPECT_EQ(parse(Route::completions, R"({"prompt": "a", "n_beams": 2})").beam.num_beams, 2);
+  EXPECT_EQ(parse(Route::completions, R"({"prompt": "a"})").beam.num_beams, 1);
+  EXPECT_EQ(error_of(Route::completions, R"({"prompt": "a", "num_beams": 0})").first, 400);
+  EXPECT_NE(error_of(Route::completions, R"({"prompt": "a", "early_stopping": 1})")
+                .second.find("early_stopping must be a boolean"),
+            std::string::npos);
+}
+
 TEST(ServerRequest, ErrorsNameTheField) {
   const Route c = Route::chat_completions;
   const std::string m = R"("messages": [{"role": "user", "content": "hi"}])";

@@ -94,3 +94,33 @@ TEST(generate, rejects_a_tokenizer_bigger_than_the_model) {
   test::expect_error([&] { generate(*m.model, big, "h", {}); }, "[engine]",
                      "outside the model's vocabulary");
 }
+
+TEST(generate, beam_search_is_for_encoder_decoders_and_ngram_blocking_applies) {
+  TinyModel m;
+  auto no_delete = [](const void*) {};
+  Engine engine(std::shared_ptr<const InferenceModel>(m.model.get(), no_delete),
+                std::shared_ptr<const Tokenizer>(&m.tok, no_delete));
+  SeqRequest r;
+  r.prompt = {int32_t(m.tok.encode("a")[0])};
+  r.opts.beam.num_beams = 3;
+  try {
+    engine.add(r);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("beam search (num_beams 3) is for encoder-decoder"),
+              std::string::npos)
+        << e.what();
+  }
+  // Greedy with no_repeat_ngram_size 2: no bigram of prompt and answer twice.
+  r.opts.beam = {.no_repeat_ngram_size = 2};
+  r.opts.max_new = 12;
+  r.opts.stop_at_eos = false;
+  r.opts.sampler.temperature = 0.0f;
+  const GenerateResult g = engine.run(r);
+  std::vector<int32_t> all = r.prompt;
+  all.insert(all.end(), g.tokens.begin(), g.tokens.end());
+  ASSERT_GE(all.size(), 8u);
+  for (size_t a = 0; a + 1 < all.size(); a++)
+    for (size_t b = a + 1; b + 1 < all.size(); b++)
+      EXPECT_FALSE(all[a] == all[b] && all[a + 1] == all[b + 1]) << "repeated bigram at " << b;
+}
