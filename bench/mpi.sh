@@ -12,6 +12,7 @@
 # costs nothing), the speed-up 2 ranks would reach on two otherwise idle cores.
 #   bench/mpi.sh [ROUNDS] [STEPS] [CONFIG]   (default: 2 rounds, 6 steps, configs/gpt2-124m.json)
 #   BATCH=2 BLOCK=1024: the global batch (rows x context); each rank trains BATCH/2 rows.
+#   KINDS="two tcp": which 2-rank runs beside the 1-process one (shared memory, netns TCP).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$(realpath "${AERO_BUILD_DIR:-build}/aero")
@@ -70,6 +71,7 @@ PY
   rm -rf "$out"
 }
 kinds=(one two); [[ $netns == 1 ]] && kinds+=(tcp)
+[[ -n ${KINDS:-} ]] && read -r -a kinds <<< "one $KINDS"  # e.g. KINDS=tcp: 1 process and tcp
 declare -A res
 for ((r = 0; r < rounds; r++)); do
   line="round $((r + 1)):"
