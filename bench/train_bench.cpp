@@ -2,8 +2,10 @@
 // positions, backward, AdamW (weight decay on matrices), zero_grad. Prints the median tokens/s
 // over the timed steps, model FLOPs per token, MFU against this machine's measured sgemm rate
 // and peak RSS. bench/train.sh runs bench/train_torch.py beside it.
-//   train_bench PRESET [STEPS] [WARMUP] [PARTS]     PRESET: seed-tiny | char-small | gpt2-124m
-// PARTS: batch parts trained side by side (train.data_parallel); default: what aero train picks.
+//   train_bench PRESET [STEPS] [WARMUP] [PARTS] [ACTIVATIONS]
+// PRESET: seed-tiny | char-small | gpt2-124m | seed-100m. PARTS: batch parts trained side by
+// side (train.data_parallel); 0 or absent: what aero train picks. ACTIVATIONS: as
+// train.checkpoint_activations (none | blocks | "every N"; default none).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -44,6 +46,10 @@ bool preset(const std::string& name, Preset& p) {
     c.vocab_size = 50257, c.n_layer = 12, c.n_head = 12, c.n_embd = 768, c.ffn_hidden = 3072;
     c.pos = PosKind::learned, c.bias = true, c.tie_head = true;
     p.B = 4, p.T = 256, p.steps = 5;
+  } else if (name == "seed-100m") {  // configs/seed-100m.json
+    c.vocab_size = 32000, c.n_layer = 12, c.n_head = 12, c.n_embd = 768, c.ffn_hidden = 3072;
+    c.pos = PosKind::learned, c.bias = false, c.tie_head = true;
+    p.B = 8, p.T = 512, p.steps = 3;
   } else {
     return false;
   }
@@ -62,7 +68,9 @@ int main(int argc, char** argv) {
   Preset ps;
   std::string name = argc > 1 ? argv[1] : "seed-tiny";
   if (!preset(name, ps)) {
-    std::fprintf(stderr, "train_bench: unknown preset '%s' (seed-tiny, char-small, gpt2-124m)\n",
+    std::fprintf(stderr,
+                 "train_bench: unknown preset '%s' (seed-tiny, char-small, gpt2-124m, "
+                 "seed-100m)\n",
                  name.c_str());
     return 2;
   }
@@ -88,9 +96,13 @@ int main(int argc, char** argv) {
   Rng rng(3);
   Tensor ids = Tensor::empty({B, T}, DType::i32), targets = Tensor::empty({B, T}, DType::i32);
   // Batch parts side by side, as aero train chooses them (train.data_parallel = 0) unless given.
-  const int parts =
-      argc > 4 ? std::atoi(argv[4]) : auto_data_parallel_parts(store.count(), ps.B, num_threads());
+  const int parts = argc > 4 && std::atoi(argv[4]) > 0
+                        ? std::atoi(argv[4])
+                        : auto_data_parallel_parts(store.count(), ps.B, num_threads());
   DataParallel dp(store, parts);
+  TrainConfig tc;
+  if (argc > 5) tc.checkpoint_activations = argv[5];
+  const int checkpoint_every = tc.checkpoint_every_block();
   std::vector<double> times;
   float loss = 0;
   for (int it = 0; it < warmup + steps; it++) {
@@ -107,6 +119,7 @@ int main(int argc, char** argv) {
       CrossEntropyOpts o;
       o.divisor = float(B * T);
       tape.reset();
+      tape.checkpoint_every = checkpoint_every;
       Var l = cross_entropy(model.forward(tape, x), y, o);
       tape.backward(l);
       part_loss[size_t(k)] = l.value().f32()[0];
@@ -133,15 +146,18 @@ int main(int argc, char** argv) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   double rss_mb = double(ru.ru_maxrss) / 1024.0;
+  size_t act = 0;
+  for (int k = 0; k < parts; k++) act += dp.tape(k).peak_bytes();
 
   std::printf(
       "aero  %s B=%lld T=%lld: %.0f tokens/s (%.1f ms/step, median of %d), loss %.3f, %.1f "
-      "MFLOP/token, MFU %.1f%% of %.0f GFLOP/s sgemm, peak RSS %.0f MB (%d threads, %d parts, %s "
-      "%s)\n",
+      "MFLOP/token, MFU %.1f%% of %.0f GFLOP/s sgemm, peak RSS %.0f MB, activations %.0f MB "
+      "(%d threads, %d parts, %s %s, checkpoint_activations %s)\n",
       name.c_str(), (long long)B, (long long)T, tok_s, med * 1e3, steps, loss, flops_tok / 1e6,
-      100 * mfu, peak / 1e9, rss_mb, num_threads(), parts, gemm_info().backend.c_str(),
-      gemm_info().kernel.c_str());
-  std::printf("RESULT aero_tok_s %.1f mfu %.4f rss_mb %.1f\n", tok_s, mfu, rss_mb);
+      100 * mfu, peak / 1e9, rss_mb, double(act) / (1 << 20), num_threads(), parts,
+      gemm_info().backend.c_str(), gemm_info().kernel.c_str(), tc.checkpoint_activations.c_str());
+  std::printf("RESULT aero_tok_s %.1f mfu %.4f rss_mb %.1f act_mb %.1f\n", tok_s, mfu, rss_mb,
+              double(act) / (1 << 20));
   if (dp.tape(0).profile) std::printf("%s", dp.tape(0).profile_report().c_str());
   return 0;
 }

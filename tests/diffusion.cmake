@@ -91,3 +91,9 @@ curl -sN $U/v1/completions -d '{\"prompt\":\"line 2\",\"max_tokens\":16,\"stream
 cat sse.txt; tail -n 2 sse.txt | head -n 1 | grep -qF 'data: [DONE]' && echo sse-ok")
 set_tests_properties(diffusion.cli_chat_and_serve PROPERTIES LABELS cli TIMEOUT 120
   PASS_REGULAR_EXPRESSION "chat-ok.*completion-ok.*sse-ok")
+
+# SFT: prompt -> answer pairs (data.mode = pairs) on a llada model; learns, resumes bit for bit.
+add_test(NAME e2e.diffusion_sft
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/diffusion_sft.sh $<TARGET_FILE:aero>
+                 ${CMAKE_CURRENT_BINARY_DIR}/diffusion_sft ${AERO_PYTHON})
+set_tests_properties(e2e.diffusion_sft PROPERTIES LABELS "cli;e2e;diffusion" TIMEOUT 300)

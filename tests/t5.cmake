@@ -25,3 +25,13 @@ $A import hf-t5 --in bin --out bad; echo rc=$?")
 set_tests_properties(formats.cli_import_hf_t5 PROPERTIES
   FIXTURES_REQUIRED aero_parity_ref LABELS "cli;formats;t5" TIMEOUT 120
   PASS_REGULAR_EXPRESSION "wrote v10/ckpt-0: t5: 2 encoder \\+ 2 decoder layers.*tied head scaled.*wrote mt5/ckpt-0: t5: 2 encoder \\+ 3 decoder layers.*decoder per layer.*x 3.*pytorch_model.bin \\(a pickle\\) is not read.*rc=1")
+
+# `aero eval` on a seq2seq checkpoint: a small T5 trained from scratch on pairs the test writes;
+# held-out loss falls and BLEU / ROUGE rise from an early to a later checkpoint; predictions
+# and JSON scores written; --metrics-only agrees; bad input (missing column, empty targets,
+# unknown ROUGE tokenizer, mismatched files) is one clear error each.
+add_test(NAME e2e.t5_eval_bleu_learn
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/t5_eval_bleu.sh $<TARGET_FILE:aero>
+                 ${CMAKE_CURRENT_BINARY_DIR}/t5_eval_bleu ${AERO_PYTHON})
+set_tests_properties(e2e.t5_eval_bleu_learn PROPERTIES LABELS "cli;e2e;t5" TIMEOUT 300
+                     PASS_REGULAR_EXPRESSION "t5-eval-bleu-ok")

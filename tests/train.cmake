@@ -48,3 +48,12 @@ add_test(NAME train.lora_finetune
                  ${AERO_PYTHON})
 set_tests_properties(train.lora_finetune PROPERTIES LABELS cli TIMEOUT 180
                      PASS_REGULAR_EXPRESSION "lora finetune: all checks passed")
+
+# Seed 000's added tokens on a small T5 (finetune --lora --add-tokens): ids in the spare rows,
+# never split, mean init, loss falls, an adapter of A, B and the token rows only, eval over the
+# base, PEFT export / import with trainable_tokens_delta, and grown tables without spare rows.
+add_test(NAME train.finetune_add_tokens
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/finetune_add_tokens.sh $<TARGET_FILE:aero>
+                 ${AERO_PYTHON})
+set_tests_properties(train.finetune_add_tokens PROPERTIES LABELS "cli;t5" TIMEOUT 300
+                     PASS_REGULAR_EXPRESSION "finetune add tokens: all checks passed")

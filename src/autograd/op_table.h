@@ -37,7 +37,8 @@ struct Node;
   X(concat)         \
   X(slice)          \
   X(sum)            \
-  X(mean)
+  X(mean)           \
+  X(checkpoint)
 
 enum class Op : uint8_t {
 #define AERO_OP_ENUM(name) name,

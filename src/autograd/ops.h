@@ -77,4 +77,18 @@ Var slice(Var x, int dim, int64_t start, int64_t len);  // materialised contiguo
 Var sum(Var x);                                         // all elements -> scalar
 Var mean(Var x);                                        // all elements -> scalar
 
+// --- activation checkpointing -----------------------------------------------------------
+// A piece of a model (a transformer block) that can run again: run() records its ops on the
+// tape it is given, reading in[0..n) (leaves of that tape) and the parameters it holds.
+class Recompute {
+ public:
+  virtual ~Recompute() = default;
+  virtual Var run(Tape& tape, const Var* in, int n) const = 0;
+};
+// fn.run over `inputs` (1 to 4 values of one tape) without keeping its activations: it runs on
+// the tape's recompute tape, only the output is kept, and backward runs it again (with the
+// random state it had, so dropout masks and gradients are the very same bits as without
+// checkpointing) and backpropagates through it. Outside recording (no-grad), plain fn.run.
+Var checkpoint(const Recompute& fn, std::initializer_list<Var> inputs);
+
 }  // namespace aero

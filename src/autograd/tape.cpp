@@ -154,6 +154,17 @@ void Tape::backward_from(Var out, const Tensor& out_grad, bool retain) {
   }
 }
 
+Tape& Tape::recompute_tape() {
+  if (!recompute_) recompute_ = std::make_unique<Tape>();
+  Tape& r = *recompute_;
+  r.training = training;
+  r.grad_enabled = true;
+  r.grad_replica = grad_replica;
+  r.checkpoint_every = 0;  // a checkpointed block does not checkpoint inside itself
+  r.profile = profile;
+  return r;
+}
+
 void Tape::reset() {
   nodes_.clear();
   act_.reset();

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <initializer_list>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -60,9 +61,13 @@ class Tape {
   // Which copy of the parameter gradients ParamStore::var hands this tape: 0 the store's own,
   // r > 0 its replica r (data-parallel steps give each thread's tape its own).
   int grad_replica = 0;
+  // Activation checkpointing of repeated blocks (models read it, see checkpoint() in ops.h):
+  // 0 keeps every activation; n > 0 recomputes every n-th block (0, n, 2n, ...) in backward.
+  int checkpoint_every = 0;
   // Called in backward as it passes each leaf that requires grad, once every op reading that
   // leaf is done: a parameter's gradient is final when its last leaf is passed (data-parallel
-  // runs over processes start summing a gradient bucket then).
+  // runs over processes start summing a gradient bucket then). A checkpointed block's
+  // parameters are leaves of the recompute tape, not of this one.
   std::function<void(const Node&)> on_leaf_passed;
 
   // Leaves.
@@ -109,15 +114,23 @@ class Tape {
   // Drops all nodes and frees activation memory (parameter gradients are untouched).
   void reset();
 
+  // The tape a checkpointed block runs on (forward, then again in backward): created on first
+  // use with this tape's settings and kept, so its memory is reused block after block.
+  Tape& recompute_tape();
+
   // Time per op kind, forward (time since the previous record) and backward, summed over
   // steps; on when AERO_PROFILE=1 or profile = true. profile_report() prints a table.
   bool profile = false;
   std::string profile_report() const;
   size_t activation_bytes() const { return act_.used() + grad_.used(); }
-  size_t peak_bytes() const { return act_.peak() + grad_.peak(); }
+  // Peak activation and gradient memory, the recompute tape's included.
+  size_t peak_bytes() const {
+    return act_.peak() + grad_.peak() + (recompute_ ? recompute_->peak_bytes() : 0);
+  }
 
  private:
   std::vector<Node> nodes_;
+  std::unique_ptr<Tape> recompute_;
   Arena act_;
   Arena grad_;
   Rng rng_;

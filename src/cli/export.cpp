@@ -72,9 +72,14 @@ void add_export(CLI::App& app) {
     const std::string task = family == ModelFamily::seq2seq     ? "SEQ_2_SEQ_LM"
                              : family == ModelFamily::causal_lm ? "CAUSAL_LM"
                                                                 : "";
-    write_peft_adapter(a->out, m.lora_cfg, *m.lora, task, read_checkpoint_model_config(m.dir).base);
-    std::printf("wrote %s: %zu modules, r %d, %lld parameters\n", a->out.c_str(),
+    write_peft_adapter(a->out, m.lora_cfg, *m.lora, task, read_checkpoint_model_config(m.dir).base,
+                       m.rows.get());
+    std::printf("wrote %s: %zu modules, r %d, %lld parameters", a->out.c_str(),
                 m.lora->modules.size(), m.lora_cfg.r, static_cast<long long>(m.lora->params));
+    if (m.rows)
+      std::printf(" + %zu token rows (%lld parameters)", m.rows->embedding->ids().size(),
+                  static_cast<long long>(m.rows->params));
+    std::printf("\n");
   });
 }
 

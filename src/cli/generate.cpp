@@ -228,6 +228,10 @@ void add_generate(CLI::App& app) {
   cmd->add_option("--threshold", d.threshold,
                   "Diffusion: also commit every token of confidence >= this (0: off)")
       ->capture_default_str();
+  cmd->add_option("--eos-confidence", d.eos_confidence,
+                  "Diffusion: scale of the confidence of EOS predictions, in (0, 1]; lower "
+                  "holds EOS back (1: off)")
+      ->capture_default_str();
   cmd->add_flag("--visual", a->diffusion.visual,
                 "Diffusion: show the answer being unmasked (stderr)");
   cmd->add_flag("--prefix-cache", a->diffusion.prefix_cache,

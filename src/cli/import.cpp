@@ -1,5 +1,6 @@
 // aero import NAME --in DIR --out RUN_DIR: a model in another tool's format as an aero
 // checkpoint. One subcommand per importer of the model registry (hf-gpt2, ...).
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -35,11 +36,19 @@ void add_import(CLI::App& app) {
     AERO_CHECK(!base.empty(), "[import] --base ", p->base, " holds no checkpoint");
     RunConfig rc = read_checkpoint_config(base);
     rc.lora = ad.lora;
+    rc.lora.trainable_tokens = ad.token_ids();
+    if (!rc.lora.trainable_tokens.empty()) {
+      // Added tokens past the base's rows: the tables grow to hold them.
+      const int needed =
+          *std::max_element(rc.lora.trainable_tokens.begin(), rc.lora.trainable_tokens.end()) + 1;
+      if (needed > rc.model.vocab_size()) rc.model.set("vocab_size", std::to_string(needed));
+    }
     ParamStore store;
     BuiltModel m = build_model(rc.model, rc.lora, store);
     store.finalize(0);
     load_checkpoint_weights(base, rc.model.arch().name, store, /*init=*/true);
     load_peft_weights(ad, *m.lora);
+    if (m.rows) load_peft_token_rows(ad, *m.rows);
     const std::string abs_base = std::filesystem::absolute(base).lexically_normal().string();
     rc.train.init_from = abs_base;
     const std::string ck =

@@ -1,5 +1,6 @@
 // aero train --config C [--set section.key=value ...] [--resume [DIR]] [--help-config]
 // aero finetune --base RUN [--config C] [--lora r=16,alpha=32,dropout=0.1,targets=q,v] [--set ...]
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -8,10 +9,13 @@
 #include "cli/share.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "tokenizer/tokenizer.h"
 #include "train/plot.h"
 #include "train/trainer.h"
 
 namespace aero::cli {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -82,6 +86,47 @@ void parse_lora_spec(const std::string& spec, RunConfig& cfg) {
   if (!targets.empty()) cfg.lora.targets = targets;
 }
 
+// --add-tokens / train.add_tokens: adds the tokens to a copy of the base's tokenizer in the run
+// directory (data.tokenizer then names it), gives each new id a row (spare rows first, else the
+// tables grow to fit), starts the new rows at the mean of the base's token rows and, under LoRA,
+// makes exactly those rows trainable (lora.trainable_tokens).
+void add_tokens_to_run(RunConfig& cfg) {
+  const std::vector<std::string>& tokens = cfg.train.add_tokens;
+  AERO_CHECK(!cfg.data.tokenizer.empty(),
+             "[finetune] --add-tokens needs the base's tokenizer (data.tokenizer is empty)");
+  const std::string src = cfg.data.tokenizer;
+  auto tok = load_tokenizer(src);
+  const int n_old = tok->vocab_size();
+  const std::vector<int> ids = tok->add_special_tokens(tokens);
+  const fs::path out = cfg.train.out_dir;
+  fs::create_directories(out);
+  AERO_CHECK(fs::is_regular_file(src), "[finetune] --add-tokens: the tokenizer ", src,
+             " is not a single file (SentencePiece .model or char .json)");
+  const fs::path dst = out / ("tokenizer" + fs::path(src).extension().string());
+  if (fs::absolute(dst).lexically_normal() != fs::absolute(src).lexically_normal())
+    fs::copy_file(src, dst, fs::copy_options::overwrite_existing);
+  tok->save_added(dst.string());
+  cfg.data.tokenizer = dst.string();
+  std::vector<int> fresh;
+  for (int id : ids)
+    if (id >= n_old) fresh.push_back(id);
+  const int rows = cfg.model.vocab_size();
+  const int needed = *std::max_element(ids.begin(), ids.end()) + 1;
+  std::string where = "spare rows of " + std::to_string(rows);
+  if (needed > rows) {
+    cfg.model.set("vocab_size", std::to_string(needed));
+    where = "tables grown from " + std::to_string(rows) + " to " + std::to_string(needed) + " rows";
+  }
+  std::string list;
+  for (size_t i = 0; i < tokens.size(); i++)
+    list += (i ? ", " : "") + tokens[i] + " = " + std::to_string(ids[i]);
+  log_info("[finetune] tokens ", list, " (", fresh.size(), " new; ", where, ") -> ",
+           cfg.data.tokenizer);
+  cfg.train.mean_init_tokens = fresh;
+  cfg.train.mean_init_rows = n_old;
+  if (cfg.lora.r > 0) cfg.lora.trainable_tokens = ids;
+}
+
 }  // namespace
 
 void add_train(CLI::App& app) {
@@ -127,7 +172,7 @@ void add_train(CLI::App& app) {
 
 void add_finetune(CLI::App& app) {
   struct Args {
-    std::string base, config, lora, out;
+    std::string base, config, lora, out, add_tokens;
     std::vector<std::string> sets;
     bool resume = false;
   };
@@ -143,6 +188,9 @@ void add_finetune(CLI::App& app) {
                   "Adapters instead of full fine-tuning: r=16,alpha=32,dropout=0.1,"
                   "targets=attn_q,attn_v (names matched as PEFT matches them)");
   cmd->add_option("--out,-o", a->out, "Run directory to write (train.out_dir)")->required();
+  cmd->add_option("--add-tokens", a->add_tokens,
+                  "Special tokens to add, comma-separated (\"<A>,<B>\"): never split, rows at "
+                  "the mean of the base's, trainable under LoRA and saved with the adapter");
   cmd->add_option("--set", a->sets, "Override a field: section.key=value (repeatable)");
   cmd->add_flag("--resume", a->resume,
                 "Continue the fine-tune in --out from its latest checkpoint");
@@ -157,12 +205,22 @@ void add_finetune(CLI::App& app) {
     if (a->config.empty()) {
       cfg.train = TrainConfig{};
       cfg.train.optim.lr = 1e-4f;  // a fine-tune moves from trained weights, gently
+      cfg.train.objective = base_cfg.train.objective;  // what the model is (seq2seq for T5)
     }
     cfg.train.init_from = base;
     cfg.train.out_dir = a->out;
     cfg.lora = LoraConfig{};
     if (!a->lora.empty()) parse_lora_spec(a->lora, cfg);
+    if (!a->add_tokens.empty()) {
+      cfg.train.add_tokens.clear();
+      for (size_t b = 0; b <= a->add_tokens.size();) {
+        const size_t e = std::min(a->add_tokens.find(',', b), a->add_tokens.size());
+        if (e > b) cfg.train.add_tokens.push_back(a->add_tokens.substr(b, e - b));
+        b = e + 1;
+      }
+    }
     for (const auto& s : a->sets) apply_override(cfg, s);
+    if (!cfg.train.add_tokens.empty()) add_tokens_to_run(cfg);
     std::string ckpt;
     if (a->resume && std::filesystem::is_directory(a->out)) ckpt = find_checkpoint(a->out);
     run_training(cfg, ckpt, a->resume);

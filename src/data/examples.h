@@ -1,6 +1,8 @@
 // Example data for fine-tuning: CSV pairs tokenized into Examples for the padded batches.
 #pragma once
+#include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "data/batching.h"
@@ -8,7 +10,13 @@
 
 namespace aero {
 
+class EncodeCache;
 class Tokenizer;
+
+// One side of a seq2seq pair as Hugging Face's T5 tokenizer gives it with truncation: the ids
+// cut to max - 1, then the EOS id (cut to max when the tokenizer has no EOS).
+std::vector<int32_t> encode_with_eos(const Tokenizer& tok, std::string_view text, int max,
+                                     EncodeCache* cache = nullptr);
 
 struct ExampleSet {
   std::vector<Example> examples;

@@ -31,6 +31,8 @@ void DiffusionOpts::validate() const {
              " blocks (gen_length / block_length)");
   AERO_CHECK(temperature >= 0 && cfg_scale >= 0 && threshold >= 0 && threshold <= 1,
              "[diffusion] temperature and cfg_scale must be >= 0, threshold in [0, 1]");
+  AERO_CHECK(eos_confidence > 0 && eos_confidence <= 1,
+             "[diffusion] eos_confidence must be in (0, 1], got ", eos_confidence);
 }
 
 std::vector<int> num_transfer_tokens(int masked, int steps) {
@@ -158,7 +160,10 @@ DiffusionResult diffusion_generate(const DiffusionLogits& logits_fn, int V,
         const int i = rows[j];
         const float* l = lg + j * size_t(V);
         x0[size_t(i)] = predict(l, V, mask_id, opt.temperature, rng);
-        cand.push_back({confidence(l, V, mask_id, x0[size_t(i)], opt.remasking, rng), i});
+        double c = confidence(l, V, mask_id, x0[size_t(i)], opt.remasking, rng);
+        if (x0[size_t(i)] == eos_id && opt.eos_confidence < 1)
+          c = c >= 0 ? c * opt.eos_confidence : c / opt.eos_confidence;
+        cand.push_back({c, i});
       }
       if (cand.empty()) break;
       // Highest confidence first; ties by position.

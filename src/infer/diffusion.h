@@ -32,6 +32,10 @@ struct DiffusionOpts {
   float cfg_scale = 0;      // > 0: classifier-free guidance (unconditional = prompt masked)
   float threshold = 0;      // > 0: also commit every token of confidence >= threshold (Fast-dLLM)
   bool stop_at_eos = true;  // stop when an EOS has every position before it committed; trim it
+  // EOS suppression: the confidence of a position predicted EOS is scaled by this (in (0, 1];
+  // a negative entropy is divided by it), so EOS is committed later and answers do not flood
+  // with EOS too early. 1: off (the reference).
+  float eos_confidence = 1.0f;
   uint64_t seed = 0;
 
   int blocks() const { return gen_length / (block_length > 0 ? block_length : gen_length); }

@@ -50,6 +50,7 @@ class Gpt final : public Model {
   Var forward(Tape& tape, const Tensor& ids) { return stack_.forward(tape, ids); }
   Var forward(Tape& tape, const ModelInput& in) override { return stack_.forward(tape, in.ids); }
   std::vector<Linear*> linears() override { return stack_.linears(); }
+  TokenTables token_tables() override { return stack_.token_tables(); }
 
   const GptConfig& config() const { return cfg_; }
   ParamReport param_report() const;

@@ -28,6 +28,7 @@ class Llada final : public Model {
   // ids (B, T) i32 (mask_id where masked) -> logits (B, T, vocab_size), every position sees all.
   Var forward(Tape& tape, const ModelInput& in) override { return stack_.forward(tape, in.ids); }
   std::vector<Linear*> linears() override { return stack_.linears(); }
+  TokenTables token_tables() override { return stack_.token_tables(); }
   const LladaConfig& config() const { return cfg_; }
 
  private:

@@ -11,6 +11,23 @@ namespace aero {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// Reads p from f into the staged buffer: the whole tensor, or the first rows of a token table
+// grown past the file's vocabulary (Param::file_rows_min; the other rows stay zero until the
+// added tokens' rows fill them).
+void stage_param(const SafetensorsFile& f, const Param& p, float* staged) {
+  const StEntry& e = f.at(p.name);
+  if (p.file_rows_min > 0 && p.shape.ndim == 2 && e.shape.size() == 2 &&
+      e.shape[1] == p.shape.d[1] && e.shape[0] >= p.file_rows_min && e.shape[0] < p.shape.d[0]) {
+    f.read_into(p.name, Tensor::wrap(staged + p.offset, {e.shape[0], e.shape[1]}));
+    return;
+  }
+  f.read_into(p.name, Tensor::wrap(staged + p.offset, p.shape));
+}
+
+}  // namespace
+
 CheckpointModelConfig read_checkpoint_model_config(const std::string& ckpt_dir) {
   const nlohmann::json j = read_checkpoint_json(ckpt_dir, "config.json");
   const std::string where = (fs::path(ckpt_dir) / "config.json").string();
@@ -40,6 +57,15 @@ BuiltModel build_model(const ModelConfig& cfg, const LoraConfig& lora, ParamStor
   b.model = build_model(cfg, store);
   if (lora.r > 0)
     b.lora = std::make_unique<LoraAttachment>(attach_lora(b.model->linears(), store, lora));
+  if (lora.r > 0 && !lora.trainable_tokens.empty()) {
+    const std::vector<int32_t> ids(lora.trainable_tokens.begin(), lora.trainable_tokens.end());
+    const TokenTables tables = b.model->token_tables();
+    b.rows = attach_token_rows(tables, store, ids);
+    const int64_t first = *std::min_element(ids.begin(), ids.end());
+    for (Param* p : {tables.embedding ? &tables.embedding->weight_param() : nullptr,
+                     tables.head ? &tables.head->weight_param() : nullptr})
+      if (p && first > 0) p->file_rows_min = first;
+  }
   return b;
 }
 
@@ -58,7 +84,7 @@ void load_checkpoint_weights(const std::string& ckpt_dir, const std::string& arc
                  "' (a checkpoint of another model configuration?)");
     for (const Param& p : store.params())
       if (f.has(p.name)) {
-        f.read_into(p.name, Tensor::wrap(staged.f32() + p.offset, p.shape));
+        stage_param(f, p, staged.f32());
         filled.insert(p.name);
       }
   });
@@ -74,7 +100,7 @@ void load_checkpoint_weights(const std::string& ckpt_dir, const std::string& arc
       check_checkpoint_weights(f, arch);
       for (const Param& p : store.params())
         if (!filled.count(p.name) && f.has(p.name)) {
-          f.read_into(p.name, Tensor::wrap(staged.f32() + p.offset, p.shape));
+          stage_param(f, p, staged.f32());
           filled.insert(p.name);
         }
     });
@@ -100,8 +126,10 @@ LoadedModel load_model(const std::string& path) {
   BuiltModel b = build_model(m.cfg, m.lora_cfg, *m.store);
   m.model = std::move(b.model);
   m.lora = std::move(b.lora);
+  m.rows = std::move(b.rows);
   m.store->finalize(0);
   load_checkpoint_weights(m.dir, m.cfg.arch().name, *m.store);
+  if (m.rows) m.rows->sync();
   return m;
 }
 

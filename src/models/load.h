@@ -6,6 +6,7 @@
 
 #include "models/model.h"
 #include "nn/lora.h"
+#include "nn/token_rows.h"
 
 namespace aero {
 
@@ -18,10 +19,12 @@ struct CheckpointModelConfig {
 };
 
 // A model built on a store (not finalized), with LoRA adapters attached when lora.r > 0 (the
-// rest of the store is then frozen).
+// rest of the store is then frozen) and, with lora.trainable_tokens, those token rows trainable
+// (their tables may then be loaded from a base with fewer rows: Param::file_rows_min).
 struct BuiltModel {
   std::unique_ptr<Model> model;
-  std::unique_ptr<LoraAttachment> lora;  // null without adapters
+  std::unique_ptr<LoraAttachment> lora;       // null without adapters
+  std::unique_ptr<TokenRowsAttachment> rows;  // lora.trainable_tokens; null without
 };
 BuiltModel build_model(const ModelConfig& cfg, const LoraConfig& lora, ParamStore& store);
 CheckpointModelConfig read_checkpoint_model_config(const std::string& ckpt_dir);
@@ -43,7 +46,8 @@ struct LoadedModel {
   std::string tokenizer;
   std::unique_ptr<ParamStore> store;  // the model keeps a reference: the address must not move
   std::unique_ptr<Model> model;
-  std::unique_ptr<LoraAttachment> lora;  // the adapters, unmerged; null without
+  std::unique_ptr<LoraAttachment> lora;       // the adapters, unmerged; null without
+  std::unique_ptr<TokenRowsAttachment> rows;  // trainable token rows (synced); null without
 };
 LoadedModel load_model(const std::string& path);
 

@@ -12,6 +12,7 @@
 #include "core/config.h"
 #include "nn/layers.h"
 #include "nn/params.h"
+#include "nn/token_rows.h"
 #include "nn/transformer.h"
 
 namespace aero {
@@ -51,6 +52,8 @@ class Model {
   virtual Var forward(Tape& tape, const ModelInput& in) = 0;
   // Every Linear, named as PEFT would match it: where adapters (LoRA) attach.
   virtual std::vector<Linear*> linears() = 0;
+  // The input embedding and the untied output head: where added tokens get rows.
+  virtual TokenTables token_tables() { return {}; }
   // Seq2seq models: decoding of src (B, S) with mask (B, S) (undefined: no padding); nullptr
   // for other families.
   virtual std::unique_ptr<Seq2SeqDecoding> start_decoding(const Tensor& src, const Tensor& mask) {

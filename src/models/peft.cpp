@@ -27,7 +27,24 @@ std::pair<std::string, char> split_key(const std::string& key) {
   return {"", '\0'};
 }
 
+constexpr const char* kTokenTail = ".token_adapter.trainable_tokens_delta";
+
+// "shared.weight" -> "shared": the module a table belongs to.
+std::string table_module(const Param& p) {
+  return p.name.ends_with(".weight") ? p.name.substr(0, p.name.size() - 7) : p.name;
+}
+
 }  // namespace
+
+std::vector<int> PeftAdapter::token_ids() const {
+  std::vector<int> ids;
+  for (const auto& [module, rows] : token_rows) {
+    AERO_CHECK(ids.empty() || ids == rows.first, "[peft] trainable_token_indices differ between ",
+               "tables; aero trains the same token ids in the embedding and the head");
+    ids = rows.first;
+  }
+  return ids;
+}
 
 PeftAdapter read_peft_adapter(const std::string& dir) {
   const std::string cfg_path = (fs::path(dir) / "adapter_config.json").string();
@@ -72,6 +89,14 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
       a.lora.target_regex = t.get<std::string>();
     else
       a.lora.targets = t.get<std::vector<std::string>>();
+    if (j.contains("trainable_token_indices") && !j["trainable_token_indices"].is_null()) {
+      const auto& t = j["trainable_token_indices"];
+      if (t.is_array())
+        a.token_rows[""].first = t.get<std::vector<int>>();
+      else
+        for (const auto& [module, ids] : t.items())
+          a.token_rows[module].first = ids.get<std::vector<int>>();
+    }
     if (j.contains("task_type") && j["task_type"].is_string()) a.task_type = j["task_type"];
     if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
       a.base_model = j["base_model_name_or_path"];
@@ -81,6 +106,24 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
   }
   SafetensorsFile f(st_path);
   for (const StEntry& e : f.entries()) {
+    if (e.name.rfind(kPrefix, 0) == 0 && e.name.ends_with(kTokenTail)) {
+      const std::string module = e.name.substr(
+          std::strlen(kPrefix), e.name.size() - std::strlen(kPrefix) - std::strlen(kTokenTail));
+      auto it = a.token_rows.find(module);
+      if (it == a.token_rows.end() && a.token_rows.count("")) {
+        // List form: the one table given is the input embedding.
+        a.token_rows[module] = a.token_rows[""];
+        a.token_rows.erase("");
+        it = a.token_rows.find(module);
+      }
+      AERO_CHECK(it != a.token_rows.end(), "[peft] ", st_path, ": '", e.name,
+                 "' but adapter_config.json's trainable_token_indices names no ", module);
+      AERO_CHECK(e.shape.size() == 2 && e.shape[0] == int64_t(it->second.first.size()), "[peft] ",
+                 st_path, ": '", e.name, "' has shape ", e.shape_str(), " for ",
+                 it->second.first.size(), " token ids");
+      it->second.second = f.read_f32(e.name);
+      continue;
+    }
     const auto [module, which] = split_key(e.name);
     AERO_CHECK(which != '\0', "[peft] ", st_path, ": unexpected tensor '", e.name,
                "' (expected base_model.model.<module>.lora_A.weight / .lora_B.weight)");
@@ -96,11 +139,16 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
     AERO_CHECK(ab.first.defined() && ab.second.defined(), "[peft] ", st_path, ": module ", module,
                " has only one of lora_A and lora_B");
   AERO_CHECK(!a.weights.empty(), "[peft] ", st_path, ": no LoRA tensors");
+  for (const auto& [module, rows] : a.token_rows)
+    AERO_CHECK(rows.second.defined(), "[peft] ", st_path, ": no trainable_tokens_delta for ",
+               module.empty() ? "the embedding" : module,
+               " named in adapter_config.json's trainable_token_indices");
   return a;
 }
 
 void write_peft_adapter(const std::string& dir, const LoraConfig& cfg, const LoraAttachment& att,
-                        const std::string& task_type, const std::string& base_model) {
+                        const std::string& task_type, const std::string& base_model,
+                        const TokenRowsAttachment* rows) {
   AERO_CHECK(!att.merged, "[peft] unmerge the adapter before saving it");
   fs::create_directories(dir);
   nlohmann::ordered_json j;
@@ -126,6 +174,16 @@ void write_peft_adapter(const std::string& dir, const LoraConfig& cfg, const Lor
     const std::string m = kPrefix + att.modules[i]->name();
     t.emplace_back(m + ".lora_A.weight", att.adapters[i]->a().value);
     t.emplace_back(m + ".lora_B.weight", att.adapters[i]->b().value);
+  }
+  if (rows) {
+    nlohmann::ordered_json idx = nlohmann::ordered_json::object();
+    for (const TokenRows* r : {rows->embedding.get(), rows->head.get()}) {
+      if (!r) continue;
+      const std::string m = table_module(r->table());
+      idx[m] = r->ids();
+      t.emplace_back(kPrefix + m + kTokenTail, r->rows().value);
+    }
+    j["trainable_token_indices"] = idx;
   }
   write_safetensors((fs::path(dir) / "adapter_model.safetensors").string(), t, {{"format", "pt"}});
   write_file_atomic((fs::path(dir) / "adapter_config.json").string(), j.dump(2) + "\n");
@@ -154,6 +212,27 @@ void load_peft_weights(const PeftAdapter& adapter, LoraAttachment& att) {
     std::copy(A.f32(), A.f32() + A.numel(), att.adapters[i]->a().value.f32());
     std::copy(B.f32(), B.f32() + B.numel(), att.adapters[i]->b().value.f32());
   }
+}
+
+void load_peft_token_rows(const PeftAdapter& adapter, TokenRowsAttachment& rows) {
+  std::set<std::string> used;
+  for (TokenRows* r : {rows.embedding.get(), rows.head.get()}) {
+    if (!r) continue;
+    const std::string m = table_module(r->table());
+    auto it = adapter.token_rows.find(m);
+    AERO_CHECK(it != adapter.token_rows.end() || r != rows.embedding.get(),
+               "[peft] the adapter has no token rows for ", m);
+    if (it == adapter.token_rows.end()) continue;  // an embedding-only adapter on an untied head
+    const Tensor& v = it->second.second;
+    AERO_CHECK(v.shape() == r->rows().shape, "[peft] ", m, ": token rows ", v.shape().str(),
+               " do not fit the model's ", r->rows().shape.str());
+    std::copy(v.f32(), v.f32() + v.numel(), r->rows().value.f32());
+    used.insert(m);
+  }
+  for (const auto& [m, rr] : adapter.token_rows)
+    AERO_CHECK(used.count(m), "[peft] the adapter has token rows for ", m,
+               ", which is not a token table of the model");
+  rows.sync();
 }
 
 }  // namespace aero

@@ -5,6 +5,13 @@
 //                               "base_model_name_or_path", "modules_to_save", ...}
 //   adapter_model.safetensors  base_model.model.<module>.lora_A.weight (r, in) and
 //                              .lora_B.weight (out, r), f32 (f16 / bf16 read as well)
+//   with added tokens (PEFT's trainable_token_indices, peft >= 0.15):
+//                              base_model.model.<table>.token_adapter.trainable_tokens_delta
+//                              (n, dim): the rows' values (not differences), and in the config
+//                              "trainable_token_indices": {"<table>": [ids], ...} (<table>: the
+//                              embedding, e.g. T5's "shared", and an untied head, "lm_head").
+//                              Only those rows are written, never the whole matrices as
+//                              "modules_to_save" would.
 // Module names are the model's own (Hugging Face's for T5, so adapters move between aero and
 // PEFT). Unknown config keys are ignored, as PEFT ignores them; options aero does not implement
 // (DoRA, biases, fan_in_fan_out) are refused by name.
@@ -14,6 +21,7 @@
 #include <utility>
 
 #include "nn/lora.h"
+#include "nn/token_rows.h"
 
 namespace aero {
 
@@ -22,6 +30,11 @@ struct PeftAdapter {
   std::string task_type;  // e.g. "SEQ_2_SEQ_LM", "CAUSAL_LM"
   std::string base_model;
   std::map<std::string, std::pair<Tensor, Tensor>> weights;  // module -> (A, B), f32
+  // Trainable token rows: table module -> (token ids, their rows (n, dim) f32). A list-form
+  // trainable_token_indices is stored under "" (the input embedding, whatever its name).
+  std::map<std::string, std::pair<std::vector<int>, Tensor>> token_rows;
+  // The ids every table shares (empty without token rows); an error when tables disagree.
+  std::vector<int> token_ids() const;
 };
 
 // Reads and checks a PEFT adapter directory; errors name the file and the key or tensor.
@@ -29,10 +42,14 @@ PeftAdapter read_peft_adapter(const std::string& dir);
 
 // Writes `att` (attached with `cfg`) as a PEFT adapter directory (atomically per file).
 void write_peft_adapter(const std::string& dir, const LoraConfig& cfg, const LoraAttachment& att,
-                        const std::string& task_type, const std::string& base_model);
+                        const std::string& task_type, const std::string& base_model,
+                        const TokenRowsAttachment* rows = nullptr);
 
 // Copies an adapter's A and B into an attachment made with the same modules: every adapted
 // module must be in the adapter with the right shapes, and nothing else may be.
 void load_peft_weights(const PeftAdapter& adapter, LoraAttachment& att);
+// Copies the adapter's token rows into `rows` (made with adapter.token_ids()) and into their
+// tables; every table of the adapter must be one of the model's.
+void load_peft_token_rows(const PeftAdapter& adapter, TokenRowsAttachment& rows);
 
 }  // namespace aero

@@ -1,5 +1,6 @@
 #include "models/t5.h"
 
+#include <array>
 #include <cmath>
 
 namespace aero {
@@ -133,6 +134,9 @@ T5::Stack T5::make_stack(ParamStore& store, const std::string& prefix, int layer
     }
     b.wo = Linear(store, ff + "DenseReluDense.wo", c.d_ff, c.d_model, false, wo_std);
     b.ffn_norm = Norm(store, ff + "layer_norm", c.d_model, NormKind::rmsnorm, c.layer_norm_epsilon);
+    b.decoder = decoder;
+    b.gated = c.feed_forward_proj == T5Ffn::gated_gelu;
+    b.p_drop = c.dropout_rate;
   }
   s.final_norm =
       Norm(store, prefix + "final_layer_norm", c.d_model, NormKind::rmsnorm, c.layer_norm_epsilon);
@@ -157,14 +161,38 @@ Var T5::position_bias(Tape& tape, const Stack& s, int64_t Tq, int64_t Tk,
   return transpose(transpose(b, 1, 2), 0, 1);
 }
 
-Var T5::ffn(Tape& tape, const Block& b, Var x) const {
-  const float p = cfg_.dropout_rate;
-  Var h = b.ffn_norm.forward(tape, x);
-  Var m = cfg_.feed_forward_proj == T5Ffn::gated_gelu
-              ? geglu(b.wi_0.forward(tape, h), b.wi_1.forward(tape, h))
-              : relu(b.wi.forward(tape, h));
-  if (p > 0) m = dropout(m, p);
-  return residual_linear(tape, b.wo, m, x, p);
+Var T5::Block::ffn(Tape& tape, Var x) const {
+  Var h = ffn_norm.forward(tape, x);
+  Var m = gated ? geglu(wi_0.forward(tape, h), wi_1.forward(tape, h)) : relu(wi.forward(tape, h));
+  if (p_drop > 0) m = dropout(m, p_drop);
+  return residual_linear(tape, wo, m, x, p_drop);
+}
+
+Var T5::Block::run(Tape& tape, const Var* in, int n) const {
+  const int n_fixed = decoder ? 3 : 2;
+  const Tensor mask = n > n_fixed ? in[n_fixed].value() : Tensor();
+  Var x = in[0];
+  x = self_attn.forward(tape, self_norm.forward(tape, x), x, p_drop, {}, decoder ? Tensor() : mask,
+                        in[1]);
+  if (decoder) x = cross_attn.forward(tape, cross_norm.forward(tape, x), x, p_drop, in[2], mask);
+  return ffn(tape, x);
+}
+
+Var T5::run_blocks(Tape& tape, const Stack& s, Var x, Var bias, Var enc, const Tensor& mask) const {
+  const int every = tape.checkpoint_every;
+  const Var m = mask.defined() ? tape.constant(mask) : Var();
+  for (size_t l = 0; l < s.blocks.size(); l++) {
+    const Block& b = s.blocks[l];
+    const bool ckpt = every > 0 && l % size_t(every) == 0;
+    if (b.decoder) {
+      x = ckpt ? (m.defined() ? checkpoint(b, {x, bias, enc, m}) : checkpoint(b, {x, bias, enc}))
+               : b.run(tape, std::array{x, bias, enc, m}.data(), m.defined() ? 4 : 3);
+    } else {
+      x = ckpt ? (m.defined() ? checkpoint(b, {x, bias, m}) : checkpoint(b, {x, bias}))
+               : b.run(tape, std::array{x, bias, m}.data(), m.defined() ? 3 : 2);
+    }
+  }
+  return x;
 }
 
 Var T5::encode(Tape& tape, const Tensor& src, const Tensor& mask) {
@@ -173,10 +201,7 @@ Var T5::encode(Tape& tape, const Tensor& src, const Tensor& mask) {
   if (p > 0) x = dropout(x, p);
   const int64_t S = src.size(1);
   Var bias = position_bias(tape, encoder_, S, S, true);
-  for (const Block& b : encoder_.blocks) {
-    x = b.self_attn.forward(tape, b.self_norm.forward(tape, x), x, p, {}, mask, bias);
-    x = ffn(tape, b, x);
-  }
+  x = run_blocks(tape, encoder_, x, bias, {}, mask);
   x = encoder_.final_norm.forward(tape, x);
   return p > 0 ? dropout(x, p) : x;
 }
@@ -187,21 +212,21 @@ Var T5::decode(Tape& tape, const Tensor& ids, Var enc, const Tensor& mask) {
   if (p > 0) y = dropout(y, p);
   const int64_t T = ids.size(1);
   Var bias = position_bias(tape, decoder_, T, T, false);
-  for (const Block& b : decoder_.blocks) {
-    y = b.self_attn.forward(tape, b.self_norm.forward(tape, y), y, p, {}, {}, bias);
-    y = b.cross_attn.forward(tape, b.cross_norm.forward(tape, y), y, p, enc, mask);
-    y = ffn(tape, b, y);
-  }
+  y = run_blocks(tape, decoder_, y, bias, enc, mask);
   y = decoder_.final_norm.forward(tape, y);
   if (p > 0) y = dropout(y, p);
   if (!cfg_.tie_word_embeddings) return lm_head_.forward(tape, y);
   // v1.0 rescales before the tied projection
-  return linear(scale(y, 1.0f / std::sqrt(float(cfg_.d_model))), shared_.weight(tape));
+  return shared_.head(tape, scale(y, 1.0f / std::sqrt(float(cfg_.d_model))), shared_.weight(tape));
 }
 
 Var T5::forward(Tape& tape, const ModelInput& in) {
   AERO_CHECK(in.source_ids.defined(), "[t5] a T5 forward needs the encoder input (source_ids)");
   return decode(tape, in.ids, encode(tape, in.source_ids, in.source_mask), in.source_mask);
+}
+
+TokenTables T5::token_tables() {
+  return {&shared_, cfg_.tie_word_embeddings ? nullptr : &lm_head_};
 }
 
 std::vector<Linear*> T5::linears() {
@@ -268,7 +293,7 @@ class T5Decoding final : public Seq2SeqDecoding {
       Var att = attention(x.q.forward(tape_, h), tape_.constant(cross_k_[l]),
                           tape_.constant(cross_v_[l]), cross);
       y = residual_linear(tape_, x.o, att, y, 0.0f);
-      y = m_.ffn(tape_, b, y);
+      y = b.ffn(tape_, y);
     }
     y = m_.decoder_.final_norm.forward(tape_, y);
     Var logits = c.tie_word_embeddings ? linear(scale(y, 1.0f / std::sqrt(float(c.d_model))),

@@ -62,6 +62,7 @@ class T5 final : public Model {
   // -> logits (B, T, vocab_size).
   Var forward(Tape& tape, const ModelInput& in) override;
   std::vector<Linear*> linears() override;
+  TokenTables token_tables() override;
 
   // src (B, S) i32, mask (B, S) i32 or undefined -> encoder output (B, S, d_model), after the
   // final layer norm.
@@ -76,10 +77,18 @@ class T5 final : public Model {
 
  private:
   friend class T5Decoding;
-  struct Block {
+  // Self-attention, cross-attention (decoder), FFN; runs again in backward when checkpointed.
+  struct Block : Recompute {
     Norm self_norm, cross_norm, ffn_norm;
     Attention self_attn, cross_attn;  // cross only in the decoder
     Linear wi, wi_0, wi_1, wo;        // wi (relu) or wi_0, wi_1 (gated-gelu)
+    bool decoder = false;
+    bool gated = false;
+    float p_drop = 0;  // dropout_rate
+    // x, the position bias (NH, T, T), then (decoder) the encoder output, then the encoder's
+    // key mask as a constant when there is one.
+    Var run(Tape& tape, const Var* in, int n) const override;
+    Var ffn(Tape& tape, Var x) const;
   };
   struct Stack {
     Embedding rel_bias;  // (buckets, NH): layer 0's relative_attention_bias
@@ -88,7 +97,8 @@ class T5 final : public Model {
   };
   Stack make_stack(ParamStore& store, const std::string& prefix, int layers, bool decoder);
   Var position_bias(Tape& tape, const Stack& s, int64_t Tq, int64_t Tk, bool bidirectional) const;
-  Var ffn(Tape& tape, const Block& b, Var x) const;
+  // The blocks of a stack over x, each checkpointed when the tape asks for it.
+  Var run_blocks(Tape& tape, const Stack& s, Var x, Var bias, Var enc, const Tensor& mask) const;
 
   T5Config cfg_;
   Embedding shared_;

@@ -1,5 +1,7 @@
 #include "nn/layers.h"
 
+#include "nn/token_rows.h"
+
 namespace aero {
 
 Linear::Linear(ParamStore& store, const std::string& name, int64_t in, int64_t out, bool bias,
@@ -13,8 +15,9 @@ Var Linear::weight(Tape& tape) const { return store_->var(tape, *w_); }
 
 Var Linear::forward(Tape& tape, Var x, Var residual) const {
   Var b = b_ ? store_->var(tape, *b_) : Var{};
-  if (!adapter) return linear(x, weight(tape), b, residual);
-  return add(linear(x, weight(tape), b, residual), adapter->forward(tape, x));
+  Var y = linear(x, weight(tape), b, residual);
+  if (adapter) y = add(y, adapter->forward(tape, x));
+  return rows ? rows->logits(tape, y, x) : y;
 }
 
 Embedding::Embedding(ParamStore& store, const std::string& name, int64_t rows, int64_t dim,
@@ -24,7 +27,17 @@ Embedding::Embedding(ParamStore& store, const std::string& name, int64_t rows, i
 }
 
 Var Embedding::weight(Tape& tape) const { return store_->var(tape, *w_); }
-Var Embedding::forward(Tape& tape, const Tensor& ids) const { return embedding(weight(tape), ids); }
+Var Embedding::forward(Tape& tape, const Tensor& ids) const {
+  return lookup(tape, weight(tape), ids);
+}
+Var Embedding::lookup(Tape& tape, Var w, const Tensor& ids) const {
+  Var e = embedding(w, ids);
+  return rows ? rows->embed(tape, e, ids) : e;
+}
+Var Embedding::head(Tape& tape, Var x, Var w) const {
+  Var y = linear(x, w);
+  return rows ? rows->logits(tape, y, x) : y;
+}
 
 Norm::Norm(ParamStore& store, const std::string& name, int64_t dim, NormKind kind, float eps)
     : store_(&store), kind_(kind), eps_(eps) {

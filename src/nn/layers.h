@@ -12,6 +12,8 @@
 
 namespace aero {
 
+class TokenRows;
+
 // What LoRA (or any low-rank adapter) adds to a Linear's output: y = W·x + b + adapter(x).
 class LinearAdapter {
  public:
@@ -38,6 +40,8 @@ class Linear {
   Param* bias_param() const { return b_; }
   // The adapter hook: set by LoRA, owned by whoever set it; nullptr when none.
   const LinearAdapter* adapter = nullptr;
+  // Trainable rows of an output head (nn/token_rows.h); nullptr when none.
+  const TokenRows* rows = nullptr;
 
  private:
   ParamStore* store_ = nullptr;
@@ -54,7 +58,12 @@ class Embedding {
   Embedding(ParamStore& store, const std::string& name, int64_t rows, int64_t dim, float std);
   Var forward(Tape& tape, const Tensor& ids) const;
   Var weight(Tape& tape) const;
+  // The lookup and a tied head's logits from a leaf `w` of this table (one leaf for both).
+  Var lookup(Tape& tape, Var w, const Tensor& ids) const;
+  Var head(Tape& tape, Var x, Var w) const;
   Param& weight_param() const { return *w_; }
+  // Trainable rows (nn/token_rows.h) of the lookup and of a tied head; nullptr when none.
+  const TokenRows* rows = nullptr;
 
  private:
   ParamStore* store_ = nullptr;

@@ -27,7 +27,10 @@ const FieldTable<LoraConfig>& lora_config_fields() {
              "modules to adapt, matched as PEFT does: a name matches itself and every module "
              "whose name ends in .name (GPT: attn_q attn_k attn_v attn_output ffn_up ffn_down)")
         .add("target_regex", &C::target_regex,
-             "instead of targets: a regular expression the whole module name must match");
+             "instead of targets: a regular expression the whole module name must match")
+        .add("trainable_tokens", &C::trainable_tokens,
+             "token ids whose embedding (and untied head) rows train with the adapters "
+             "(PEFT's trainable_token_indices; aero finetune --add-tokens fills it)");
     return t;
   }();
   return table;

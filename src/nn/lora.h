@@ -23,6 +23,9 @@ struct LoraConfig {
   // target_regex is set instead, a regular expression the whole module name must match.
   std::vector<std::string> targets;
   std::string target_regex;
+  // PEFT's trainable_token_indices: token ids whose rows of the (frozen) embedding and untied
+  // head train on their own (nn/token_rows.h), e.g. the ids of added tokens.
+  std::vector<int> trainable_tokens;
 
   float scale() const;
   void validate() const;

@@ -29,8 +29,11 @@ struct Param {
   // (1-D) do not; the declarer may override.
   bool decay = true;
   bool trainable = true;  // false: frozen (no gradient, no moments); read at finalize()
-  int64_t offset = 0;     // in floats, into every buffer of the store (set by finalize)
-  Tensor value, grad;     // views (set by finalize); grad undefined when frozen
+  // > 0: a token table grown past a base's vocabulary; a checkpoint may hold only its first
+  // rows (at least this many), the rest being added tokens' rows filled after loading.
+  int64_t file_rows_min = 0;
+  int64_t offset = 0;  // in floats, into every buffer of the store (set by finalize)
+  Tensor value, grad;  // views (set by finalize); grad undefined when frozen
 
   int64_t numel() const { return shape.numel(); }
 };

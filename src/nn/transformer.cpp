@@ -34,19 +34,20 @@ TransformerStack::TransformerStack(const TransformerSpec& s, ParamStore& store, 
     b.ffn_norm = Norm(store, tn::block(l, "ffn_norm"), C, s.norm, s.norm_eps);
     b.mlp = Mlp(store, {tn::block(l, "ffn_gate"), tn::block(l, "ffn_up"), tn::block(l, "ffn_down")},
                 C, H, s.act, s.bias, std, proj_std);
+    b.pre_ln = s.pre_ln;
+    b.dropout_resid = s.dropout_resid;
   }
   if (s.pre_ln) output_norm_ = Norm(store, tn::output_norm, C, s.norm, s.norm_eps);
   if (!s.tie_head) output_ = Linear(store, tn::output, C, V, /*bias=*/false, std);
 }
 
-Var TransformerStack::block(Tape& tape, Var x, const Block& b) const {
-  const float pr = spec_.dropout_resid;
-  Var h = spec_.pre_ln ? b.attn_norm.forward(tape, x) : x;
-  x = b.attn.forward(tape, h, x, pr);
-  if (!spec_.pre_ln) x = b.attn_norm.forward(tape, x);
-  h = spec_.pre_ln ? b.ffn_norm.forward(tape, x) : x;
-  x = b.mlp.forward(tape, h, x, pr);
-  if (!spec_.pre_ln) x = b.ffn_norm.forward(tape, x);
+Var TransformerStack::Block::forward(Tape& tape, Var x) const {
+  Var h = pre_ln ? attn_norm.forward(tape, x) : x;
+  x = attn.forward(tape, h, x, dropout_resid);
+  if (!pre_ln) x = attn_norm.forward(tape, x);
+  h = pre_ln ? ffn_norm.forward(tape, x) : x;
+  x = mlp.forward(tape, h, x, dropout_resid);
+  if (!pre_ln) x = ffn_norm.forward(tape, x);
   return x;
 }
 
@@ -56,17 +57,25 @@ Var TransformerStack::forward(Tape& tape, const Tensor& ids) const {
   const int64_t T = ids.size(1);
   AERO_CHECK(T >= 1 && T <= spec_.block_size, "[", owner_, "] sequence of ", T,
              " tokens does not fit the context of ", spec_.block_size);
-  Var wte = token_embd_.weight(tape);  // one leaf for the lookup and a tied head
-  Var x = embedding(wte, ids);         // (B, T, C)
+  Var wte = token_embd_.weight(tape);          // one leaf for the lookup and a tied head
+  Var x = token_embd_.lookup(tape, wte, ids);  // (B, T, C)
   if (spec_.pos == PosKind::learned) {
     Tensor pos = tape.alloc({T}, DType::i32);
     for (int64_t t = 0; t < T; t++) pos.i32()[t] = int32_t(t);
     x = add(x, position_embd_.forward(tape, pos));  // (T, C) broadcast over B
   }
   if (spec_.dropout_emb > 0) x = dropout(x, spec_.dropout_emb);
-  for (const Block& b : blocks_) x = block(tape, x, b);
+  const int every = tape.checkpoint_every;
+  for (size_t l = 0; l < blocks_.size(); l++) {
+    const Block& b = blocks_[l];
+    x = every > 0 && l % size_t(every) == 0 ? checkpoint(b, {x}) : b.forward(tape, x);
+  }
   if (spec_.pre_ln) x = output_norm_.forward(tape, x);
-  return spec_.tie_head ? linear(x, wte) : output_.forward(tape, x);  // (B, T, V)
+  return spec_.tie_head ? token_embd_.head(tape, x, wte) : output_.forward(tape, x);  // (B, T, V)
+}
+
+TokenTables TransformerStack::token_tables() {
+  return {&token_embd_, spec_.tie_head ? nullptr : &output_};
 }
 
 std::vector<Linear*> TransformerStack::linears() {

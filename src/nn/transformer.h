@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "nn/layers.h"
+#include "nn/token_rows.h"
 
 namespace aero {
 
@@ -59,13 +60,20 @@ class TransformerStack {
   const TransformerSpec& spec() const { return spec_; }
   // Every Linear of the stack, for adapters (LoRA) and reports.
   std::vector<Linear*> linears();
+  // The token embedding and the untied head, where added tokens get rows.
+  TokenTables token_tables();
 
  private:
-  struct Block {
+  // norm → attention → norm → MLP; runs again in backward when checkpointed.
+  struct Block : Recompute {
     Norm attn_norm;
     Attention attn;
     Norm ffn_norm;
     Mlp mlp;
+    bool pre_ln = true;
+    float dropout_resid = 0;
+    Var forward(Tape& tape, Var x) const;
+    Var run(Tape& tape, const Var* in, int) const override { return forward(tape, in[0]); }
   };
   TransformerSpec spec_;
   std::string owner_;
@@ -73,7 +81,6 @@ class TransformerStack {
   std::vector<Block> blocks_;
   Norm output_norm_;
   Linear output_;  // absent when the head is tied to token_embd
-  Var block(Tape& tape, Var x, const Block& b) const;
 };
 
 }  // namespace aero

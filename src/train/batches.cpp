@@ -4,6 +4,7 @@
 
 #include "core/log.h"
 #include "core/rng.h"
+#include "data/examples.h"
 #include "data/readers.h"
 #include "tokenizer/tokenizer.h"
 
@@ -67,21 +68,59 @@ struct PairBatch {
   }
 };
 
+// A masked-diffusion SFT batch (LLaDA): each row the prompt, the answer and EOS up to the
+// batch's length (at most the context T); the padding belongs to the answer.
+struct SftBatch {
+  CausalBatch cb;
+  std::vector<int32_t> x, prompt;
+  TrainBatch b;
+
+  void fill(const ExampleLoader& loader, const std::vector<size_t>& idx, const PaddingOptions& pad,
+            int T) {
+    std::vector<const Example*> rows;
+    for (size_t i : idx) rows.push_back(&loader.example(i));
+    cb = collate_prompt_answer(rows, pad);
+    const int64_t B = cb.B, cols = std::min(cb.T, T);
+    x.assign(size_t(B * cols), pad.pad_id);
+    prompt.resize(size_t(B));
+    b = TrainBatch{};
+    for (int64_t r = 0; r < B; r++) {
+      std::copy_n(cb.input_ids.begin() + r * cb.T, cols, x.begin() + r * cols);
+      prompt[size_t(r)] = int32_t(std::min<int64_t>(int64_t(rows[size_t(r)]->input.size()), cols));
+      b.targets += cols - prompt[size_t(r)];
+    }
+    b.rows = B, b.cols = cols;
+    b.x = b.y = x.data();
+    b.prompt_len = prompt.data();
+    b.tokens = B * cols;
+  }
+};
+
 struct PairData {
   std::vector<Example> examples;
   PaddingOptions in, out;
+  PaddingOptions sft;  // the rows of an SFT batch
+  int T = 0;
 };
 
-PairData load_pairs(const std::string& path, const PairsOptions& o,
-                    const std::vector<int>& buckets) {
+PairData load_pairs(const std::string& path, const PairsOptions& o, const std::vector<int>& buckets,
+                    int T) {
   PairData d;
   int32_t pad = 0;
   d.examples = read_pair_examples(path, o, nullptr, &pad);
-  d.in.buckets = d.out.buckets = buckets;
-  d.in.multiple = d.out.multiple = o.multiple;
+  d.in.buckets = d.out.buckets = d.sft.buckets = buckets;
+  d.in.multiple = d.out.multiple = d.sft.multiple = o.multiple;
   d.in.max_length = o.max_input;
   d.out.max_length = o.max_target;
   d.in.pad_id = d.out.pad_id = pad;
+  if (o.sft) {
+    AERO_CHECK(o.max_input + o.max_target <= T, "[train] data.max_input (", o.max_input,
+               ") + data.max_target (", o.max_target, ") must fit model.block_size (", T,
+               "): a masked-diffusion row holds the prompt and the answer");
+    d.sft.max_length = T;
+    d.sft.pad_id = pad;  // the EOS (read_pair_examples)
+    d.T = T;
+  }
   return d;
 }
 
@@ -89,7 +128,7 @@ class PairBatches final : public BatchSource {
  public:
   PairBatches(const std::string& path, const BatchOptions& o)
       : o_(o),
-        data_(load_pairs(path, o.pair, o.buckets)),
+        data_(load_pairs(path, o.pair, o.buckets, o.block_size)),
         loader_(std::move(data_.examples), size_t(o.batch_size), o.seed) {
     n_batches_ = loader_.epoch(0).size();
   }
@@ -99,9 +138,16 @@ class PairBatches final : public BatchSource {
       epoch_loaded_ = m / n_batches_;
       epoch_ = loader_.epoch(epoch_loaded_);
     }
-    pb_.sb = loader_.seq2seq(epoch_[m % n_batches_], data_.in, data_.out);
-    pb_.fill(data_.in.pad_id);
-    return pb_.b;
+    const std::vector<size_t>& idx = epoch_[m % n_batches_];
+    TrainBatch& b = o_.pair.sft ? sft_.b : pb_.b;
+    if (o_.pair.sft) {
+      sft_.fill(loader_, idx, data_.sft, data_.T);
+    } else {
+      pb_.sb = loader_.seq2seq(idx, data_.in, data_.out);
+      pb_.fill(data_.in.pad_id);
+    }
+    b.seed = micro_seed(o_.seed, step, micro);
+    return b;
   }
 
  private:
@@ -111,18 +157,27 @@ class PairBatches final : public BatchSource {
   std::vector<std::vector<size_t>> epoch_;
   uint64_t n_batches_ = 0, epoch_loaded_ = ~uint64_t(0);
   PairBatch pb_;
+  SftBatch sft_;
 };
 
-void for_each_pair_batch(const std::string& path, const EvalOptions& opt,
+void for_each_pair_batch(const std::string& path, int T, const EvalOptions& opt,
                          const std::function<void(const TrainBatch&)>& fn) {
-  PairData d = load_pairs(path, opt.pair, opt.buckets);
+  PairData d = load_pairs(path, opt.pair, opt.buckets, T);
   ExampleLoader loader(std::move(d.examples), size_t(opt.batch_size), opt.seed);
   const std::vector<std::vector<size_t>> batches = eval_order(loader, opt);
   PairBatch pb;
+  SftBatch sft;
+  uint64_t k = 0;
   for (const auto& idx : batches) {
-    pb.sb = loader.seq2seq(idx, d.in, d.out);
-    pb.fill(d.in.pad_id);
-    fn(pb.b);
+    TrainBatch& b = opt.pair.sft ? sft.b : pb.b;
+    if (opt.pair.sft) {
+      sft.fill(loader, idx, d.sft, d.T);
+    } else {
+      pb.sb = loader.seq2seq(idx, d.in, d.out);
+      pb.fill(d.in.pad_id);
+    }
+    b.seed = splitmix64(opt.seed ^ splitmix64(k++));
+    fn(b);
   }
 }
 
@@ -207,6 +262,7 @@ TrainBatch TrainBatch::rows_slice(int64_t b, int64_t e) const {
   s.batch_rows = all_rows();
   s.x = x + b * cols;
   s.y = y + b * cols;
+  if (prompt_len) s.prompt_len = prompt_len + b;
   if (src) {
     s.src = src + b * src_cols;
     s.src_mask = src_mask + b * src_cols;
@@ -222,16 +278,21 @@ std::vector<Example> read_pair_examples(const std::string& path, const PairsOpti
              "[train] data.max_input and data.max_target must be >= 2, data.pad_multiple >= 0");
   const auto tok = load_tokenizer(opt.tokenizer);
   const int eos = tok->eos_id();
-  AERO_CHECK(tok->pad_id() >= 0, "[train] data.tokenizer ", opt.tokenizer,
-             " has no pad id; seq2seq pads with it and starts the decoder from it");
-  if (pad_id) *pad_id = int32_t(tok->pad_id());
+  if (opt.sft) {
+    AERO_CHECK(eos >= 0, "[train] data.tokenizer ", opt.tokenizer,
+               " has no end-of-text token; masked-diffusion answers end with it and are padded "
+               "with it");
+  } else {
+    AERO_CHECK(tok->pad_id() >= 0, "[train] data.tokenizer ", opt.tokenizer,
+               " has no pad id; seq2seq pads with it and starts the decoder from it");
+  }
+  if (pad_id) *pad_id = int32_t(opt.sft ? eos : tok->pad_id());
   EncodeCache cache;
-  // As Hugging Face's T5 tokenizer: cut, then end with EOS.
-  auto encode = [&](const std::string& text, int max) {
+  // As Hugging Face's T5 tokenizer: cut, then end with EOS (an SFT prompt has none).
+  auto encode = [&](const std::string& text, int max, bool end) {
+    if (end) return encode_with_eos(*tok, text, max, &cache);
     std::vector<int> ids = tok->encode(text, &cache);
-    const size_t room = size_t(eos >= 0 ? max - 1 : max);
-    if (ids.size() > room) ids.resize(room);
-    if (eos >= 0) ids.push_back(eos);
+    if (ids.size() > size_t(max)) ids.resize(size_t(max));
     return std::vector<int32_t>(ids.begin(), ids.end());
   };
   ReadStats st;
@@ -239,7 +300,8 @@ std::vector<Example> read_pair_examples(const std::string& path, const PairsOpti
   read_pairs(
       path, opt.input_column, opt.target_column,
       [&](TextPair&& p) {
-        out.push_back({encode(p.input, opt.max_input), encode(p.target, opt.max_target)});
+        out.push_back(
+            {encode(p.input, opt.max_input, !opt.sft), encode(p.target, opt.max_target, true)});
       },
       st);
   AERO_CHECK(!out.empty(), "[data] ", path, ": no row has both '", opt.input_column, "' and '",
@@ -275,7 +337,7 @@ void for_each_eval_batch(const std::string& shard, int T, const EvalOptions& opt
                          const std::function<void(const TrainBatch&)>& fn) {
   AERO_CHECK(opt.batch_size > 0 && opt.batches >= 0 && (!opt.random || opt.batches > 0),
              "[eval] batch size must be > 0, and random windows need a number of batches");
-  if (opt.pairs) return for_each_pair_batch(shard, opt, fn);
+  if (opt.pairs) return for_each_pair_batch(shard, T, opt, fn);
   if (opt.examples) return for_each_example_batch(shard, T, opt, fn);
   std::vector<int32_t> x, y;
   TrainBatch b;

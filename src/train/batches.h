@@ -25,6 +25,9 @@ struct TrainBatch {
   int64_t src_cols = 0;
   const int32_t* src = nullptr;       // (rows, src_cols) ids; nullptr without an encoder
   const int32_t* src_mask = nullptr;  // (rows, src_cols) 1 = token, 0 = padding
+  // Masked-diffusion SFT (data.mode = pairs on a masked_lm model): x = y = prompt, answer, EOS
+  // padding; the first prompt_len[r] tokens of row r are never masked.
+  const int32_t* prompt_len = nullptr;  // (rows); nullptr otherwise
   // Randomness of objectives that draw per batch (diffusion masks): a function of (data seed,
   // step, micro) or of the eval batch's index, so a resumed run draws the same masks. Rows are
   // drawn by their index in the whole batch (row0 + r), whatever the data-parallel split.
@@ -48,11 +51,15 @@ class BatchSource {
 // data.mode = pairs: (input, target) rows of a CSV / JSONL file tokenized with `tokenizer`, each
 // ended by its EOS, cut to max_input / max_target (EOS kept), padded to a multiple of `multiple`
 // or to buckets, grouped by length; the decoder starts from the pad id (T5's convention).
+// With sft (a masked_lm model, LLaDA's supervised fine-tuning) a row is instead the prompt (no
+// EOS after it) then the answer and its EOS, padded with EOS to the batch's length, which the
+// model's context bounds.
 struct PairsOptions {
   std::string tokenizer;
   std::string input_column = "input_text", target_column = "target_text";
   int max_input = 256, max_target = 64;
   int multiple = 8;
+  bool sft = false;
 };
 
 struct BatchOptions {

@@ -1,5 +1,6 @@
 #include "train/config.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -34,6 +35,23 @@ void TrainConfig::validate() const {
   AERO_CHECK(!out_dir.empty(), "[train] out_dir must not be empty");
   AERO_CHECK(random_length >= 0 && random_length <= 1,
              "[train] random_length must be in [0, 1], got ", random_length);
+  (void)checkpoint_every_block();
+}
+
+int TrainConfig::checkpoint_every_block() const {
+  const std::string& s = checkpoint_activations;
+  if (s == "none") return 0;
+  if (s == "blocks") return 1;
+  const std::string prefix = "every ";
+  if (s.rfind(prefix, 0) == 0) {
+    const std::string n = s.substr(prefix.size());
+    const bool digits = !n.empty() && n.size() <= 6 && std::all_of(n.begin(), n.end(), [](char c) {
+      return c >= '0' && c <= '9';
+    });
+    if (digits && std::stoi(n) > 0) return std::stoi(n);
+  }
+  throw Error("[train] checkpoint_activations must be none, blocks or \"every N\" (N > 0), got \"" +
+              s + "\"");
 }
 
 const FieldTable<TrainConfig>& train_config_fields() {
@@ -84,7 +102,19 @@ const FieldTable<TrainConfig>& train_config_fields() {
         .add("threads", &C::threads, "threads; 0: AERO_THREADS or all usable CPUs")
         .add("data_parallel", &C::data_parallel,
              "batch parts trained side by side, one per thread; 1: thread each op instead; 0: "
-             "auto (one part per thread for models up to 16M parameters)");
+             "auto (one part per thread for models up to 16M parameters)")
+        .add("checkpoint_activations", &C::checkpoint_activations,
+             "none; blocks: drop each block's activations after forward and recompute them in "
+             "backward (less memory, ~1/3 more compute, the same gradients); \"every N\": "
+             "blocks 0, N, 2N, ... only")
+        .add("add_tokens", &C::add_tokens,
+             "aero finetune: special tokens added to the base's tokenizer (never split); their "
+             "ids take spare embedding rows first, then grow the tables")
+        .add("mean_init_tokens", &C::mean_init_tokens,
+             "token ids whose embedding (and untied head) rows start at the mean of the rows "
+             "below mean_init_rows, after init_from is loaded (finetune --add-tokens sets it)")
+        .add("mean_init_rows", &C::mean_init_rows,
+             "rows [0, mean_init_rows) averaged for mean_init_tokens (the base's token count)");
     return t;
   }();
   return table;

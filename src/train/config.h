@@ -55,8 +55,18 @@ struct TrainConfig {
   // Batch parts trained side by side, one per thread (train/data_parallel.h); 1: every op
   // threaded instead; 0: auto (auto_data_parallel_parts in train/trainer.h).
   int data_parallel = 0;
+  // Activation checkpointing: "none", "blocks" (every block recomputed in backward) or
+  // "every N" (blocks 0, N, 2N, ...): less memory for more compute, identical gradients.
+  std::string checkpoint_activations = "none";
+  // Added tokens (aero finetune --add-tokens): the strings, and the rows that start at the mean
+  // of the base's rows [0, mean_init_rows) once init_from is loaded.
+  std::vector<std::string> add_tokens;
+  std::vector<int> mean_init_tokens;
+  int mean_init_rows = 0;
 
   void validate() const;
+  // checkpoint_activations as Tape::checkpoint_every (0: none).
+  int checkpoint_every_block() const;
 };
 
 // windows: random block_size windows over the token stream (pretraining); examples: one

@@ -58,7 +58,9 @@ class MaskedDiffusion final : public Objective {
     Var total;
     for (int d = 0; d < o_.mc; d++) {
       const DiffusionDraw dr = draw_diffusion(b, mask_id_, o_, d);
-      Var l = diffusion_loss(model, tape, dr, accum * float(b.all_rows() * dr.cols * o_.mc));
+      // SFT rows are already normalised by their answer lengths (the weights).
+      const int64_t L = b.prompt_len ? 1 : dr.cols;
+      Var l = diffusion_loss(model, tape, dr, accum * float(b.all_rows() * L * o_.mc));
       // Scalars do not broadcast in add: the draws are summed as (1) tensors.
       total = d == 0 ? l : add(reshape(total, Shape{1}), reshape(l, Shape{1}));
     }
@@ -77,7 +79,8 @@ DiffusionDraw draw_diffusion(const TrainBatch& b, int mask_id, const ObjectiveOp
   const uint64_t seed = splitmix64(b.seed ^ splitmix64(uint64_t(draw) * 2 + 1));
   // Batch-level draws first (crop, antithetic offset): every data-parallel part sees the same.
   Rng batch_rng(seed);
-  const bool crop = batch_rng.uniform() < double(opt.random_length);
+  // SFT batches (a prompt per row) are never cropped.
+  const bool crop = batch_rng.uniform() < double(opt.random_length) && !b.prompt_len;
   const int64_t len = 1 + int64_t(batch_rng.below(uint64_t(b.cols)));
   const double u = batch_rng.uniform();
   DiffusionDraw d;
@@ -92,13 +95,18 @@ DiffusionDraw draw_diffusion(const TrainBatch& b, int mask_id, const ObjectiveOp
     const double t = opt.antithetic ? std::fmod(u + double(row) / R, 1.0) : rng.uniform();
     const float p = float((1.0 - double(opt.eps)) * t + double(opt.eps));
     d.p[size_t(r)] = p;
+    // SFT: the prompt is never masked and each masked answer token counts 1 / (p · answer
+    // length), so every row weighs the same whatever its answer's length (LLaDA's SFT loss).
+    const int64_t prompt = b.prompt_len ? b.prompt_len[r] : 0;
+    const float w =
+        b.prompt_len ? 1.0f / (p * float(std::max<int64_t>(d.cols - prompt, 1))) : 1.0f / p;
     for (int64_t i = 0; i < d.cols; i++) {
       const size_t k = size_t(r * d.cols + i);
       const int32_t x0 = b.x[r * b.cols + i];
-      const bool masked = rng.uniform() < double(p);
+      const bool masked = rng.uniform() < double(p) && i >= prompt;
       d.xt[k] = masked ? mask_id : x0;
       d.target[k] = masked ? x0 : kIgnoreIndex;
-      d.weight[k] = masked ? 1.0f / p : 0.0f;
+      d.weight[k] = masked ? w : 0.0f;
     }
   }
   return d;

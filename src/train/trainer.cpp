@@ -192,7 +192,9 @@ EvalResult evaluate_shard(Model& model, const ModelConfig& cfg, Tape& tape,
   tape.training = false;
   NoGrad no_grad(tape);
   LossSum sum;
-  for_each_eval_batch(shard, cfg.context(), opt, [&](const TrainBatch& b) {
+  EvalOptions o = opt;
+  o.pair.sft = cfg.arch().family == ModelFamily::masked_lm;
+  for_each_eval_batch(shard, cfg.context(), o, [&](const TrainBatch& b) {
     tape.reset();
     const float counted = float(std::max<int64_t>(b.targets, 1));
     Var loss = objective->loss(model, tape, b, counted);
@@ -285,10 +287,20 @@ Trainer::Trainer(const RunConfig& cfg)
   bo.buckets = cfg_.data.buckets;
   bo.pairs = pairs;
   bo.pair = pair_options(cfg_.data);
+  bo.pair.sft = cfg_.model.arch().family == ModelFamily::masked_lm;
   batches_ = open_train_batches(cfg_.data.train, bo);
   BuiltModel built = build_model(cfg_.model, cfg_.lora, store_);
   model_ = std::move(built.model);
   lora_ = std::move(built.lora);
+  rows_ = std::move(built.rows);
+  const TokenTables tables = model_->token_tables();
+  if (!rows_ && !t.mean_init_tokens.empty()) {
+    // Full fine-tuning with added tokens: the tables may be longer than the base's.
+    const int first = *std::min_element(t.mean_init_tokens.begin(), t.mean_init_tokens.end());
+    for (Param* p : {tables.embedding ? &tables.embedding->weight_param() : nullptr,
+                     tables.head ? &tables.head->weight_param() : nullptr})
+      if (p && first > 0) p->file_rows_min = first;
+  }
   store_.finalize(uint64_t(t.seed));
   if (!t.init_from.empty()) {
     const std::string ck = find_checkpoint(t.init_from);
@@ -296,6 +308,20 @@ Trainer::Trainer(const RunConfig& cfg)
     load_checkpoint_weights(ck, cfg_.model.arch().name, store_, /*init=*/true);
     base_ = std::filesystem::absolute(ck).lexically_normal().string();
   }
+  // Trainable token rows start as their tables' rows (PEFT's init), added tokens at the mean.
+  if (rows_) rows_->capture();
+  if (!t.mean_init_tokens.empty()) {
+    const std::vector<int32_t> ids(t.mean_init_tokens.begin(), t.mean_init_tokens.end());
+    if (rows_)
+      rows_->init_mean(ids, t.mean_init_rows);
+    else
+      init_rows_mean(tables, ids, t.mean_init_rows);
+    log_info("[train] ", ids.size(), " token rows start at the mean of rows [0, ", t.mean_init_rows,
+             ")");
+  }
+  if (rows_)
+    log_info("[train] trainable token rows: ", rows_->embedding->ids().size(), " tokens, ",
+             rows_->params, " parameters");
   if (lora_)
     log_info("[train] LoRA: ", lora_->modules.size(), " modules, ", lora_->params,
              " trainable parameters (", store_.count(), " in all)");
@@ -332,6 +358,7 @@ void Trainer::resume_from(const std::string& ckpt_dir) {
              " but the config asks for ", optim_kind_name(cfg_.train.optim.kind));
   TrainState st = read_checkpoint_state(ckpt_dir);
   load_checkpoint(ckpt_dir, cfg_, store_, opt_.get());
+  if (rows_) rows_->sync();
   st_ = st;
   std::copy(st_.tape_rng.begin(), st_.tape_rng.end(), std::begin(dropout_rng_.s_));
   resumed_ = true;
@@ -370,6 +397,7 @@ double Trainer::train_step(float lr, int64_t& tokens, double& grad_norm) {
   const TrainConfig& t = cfg_.train;
   const float clip = t.grad_clip > 0 ? t.grad_clip : std::numeric_limits<float>::infinity();
   opt_->set_lr(lr);
+  const int checkpoint_every = t.checkpoint_every_block();
   // This rank's parts are parts [first, first + P) of the G parts of every batch.
   const int P = dp_->parts(), G = P * group_.size(), first = P * group_.rank();
   std::vector<double> part_loss(size_t(t.grad_accum * P), 0.0);  // (micro, part)
@@ -384,13 +412,16 @@ double Trainer::train_step(float lr, int64_t& tokens, double& grad_norm) {
       if (g >= first && g < first + P) dp_->tape(g - first).rng().seed(seed);
     }
     // Over processes with one part, buckets start summing while backward goes on.
-    const bool overlap = sync_ && P == 1 && micro + 1 == t.grad_accum;
+    // Sums start during backward when one tape holds every parameter leaf (with activation
+    // checkpointing the blocks' leaves live on recompute tapes: the sums then follow backward).
+    const bool overlap = sync_ && P == 1 && micro + 1 == t.grad_accum && checkpoint_every == 0;
     dp_->run([&](int k, Tape& tape) {
       const int64_t b = DataParallel::part_begin(first + k, G, batch.rows),
                     e = DataParallel::part_begin(first + k + 1, G, batch.rows);
       if (b == e) return;
       tape.reset();
       tape.training = true;
+      tape.checkpoint_every = checkpoint_every;
       Var loss = objective_->loss(*model_, tape, batch.rows_slice(b, e), divisor);
       part_loss[size_t(micro * P + k)] = double(loss.value().f32()[0]);
       if (overlap) sync_->arm(tape);
@@ -406,6 +437,7 @@ double Trainer::train_step(float lr, int64_t& tokens, double& grad_norm) {
       for (int k = 0; k < P; k++) step_loss += all[size_t((r * t.grad_accum + micro) * P + k)];
   grad_norm = opt_->clip_grad_norm(clip);
   opt_->step();
+  if (rows_) rows_->sync();  // the tables hold the rows' new values for every forward path
   store_.zero_grad();
   return step_loss;
 }
@@ -481,6 +513,9 @@ TrainResult Trainer::run() {
       j["tokens_per_s"] = tok_s;
       j["elapsed_s"] = st_.elapsed_s;
       j["peak_mem_mb"] = peak_rss_mb();
+      size_t act = 0;  // activations and their gradients, every part's tape
+      for (int k = 0; k < dp_->parts(); k++) act += dp_->tape(k).peak_bytes();
+      j["peak_act_mb"] = double(act) / (1 << 20);
       if (sync_) {
         // Time the step waited for gradient sums after backward (communication not hidden).
         j["ranks"] = group_.size();

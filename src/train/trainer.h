@@ -60,6 +60,7 @@ class Trainer {
   ParamStore& params() { return store_; }
   Model& model() { return *model_; }
   const LoraAttachment* lora() const { return lora_.get(); }
+  const TokenRowsAttachment* token_rows() const { return rows_.get(); }
 
  private:
   struct Loop;  // the state of one run() (trainer.cpp)
@@ -76,6 +77,7 @@ class Trainer {
   ParamStore store_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<LoraAttachment> lora_;  // adapters (lora.r > 0); the rest of the model frozen
+  std::unique_ptr<TokenRowsAttachment> rows_;  // lora.trainable_tokens; copied into their tables
   std::string base_;  // train.init_from's checkpoint, named by adapter-only checkpoints
   std::unique_ptr<Objective> objective_;
   std::unique_ptr<Optimizer> opt_;

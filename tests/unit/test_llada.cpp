@@ -206,6 +206,58 @@ TEST(DiffusionObjective, WeightingAndNormalisation) {
   EXPECT_THROW(make_objective(ObjectiveKind::diffusion, ModelConfig("gpt")), Error);
 }
 
+// SFT (LLaDA's supervised fine-tuning): the prompt is never masked, the answer (EOS padding
+// included) is, and each masked token counts CE / (p · the row's answer length), summed and
+// divided by the batch's rows, so a long answer weighs no more than a short one.
+TEST(DiffusionObjective, SftMasksOnlyTheAnswerAndNormalisesPerRow) {
+  ParamStore store;
+  const ModelConfig cfg = llada_model_config(tiny());
+  auto model = build_model(cfg, store);
+  store.finalize(5);
+  Batch bt(3, 12, 13);
+  const std::vector<int32_t> prompt = {4, 0, 11};
+  bt.b.prompt_len = prompt.data();
+  bt.b.targets = 3 * 12 - 15;
+  int64_t masked_answer = 0, answer = 0;
+  for (int draw = 0; draw < 200; draw++) {
+    ObjectiveOptions o;
+    o.random_length = 1.0f;  // SFT batches are never cropped
+    const DiffusionDraw d = draw_diffusion(bt.b, 19, o, draw);
+    ASSERT_EQ(d.cols, 12);
+    for (int64_t r = 0; r < 3; r++)
+      for (int64_t i = 0; i < 12; i++) {
+        const size_t k = size_t(r * 12 + i);
+        if (i < prompt[size_t(r)]) {
+          ASSERT_EQ(d.xt[k], bt.x[k]) << "a prompt token was masked";
+          continue;
+        }
+        answer++;
+        if (d.xt[k] != 19) continue;
+        masked_answer++;
+        ASSERT_FLOAT_EQ(d.weight[k], 1.0f / (d.p[size_t(r)] * float(12 - prompt[size_t(r)])));
+      }
+  }
+  // E[p] = 1/2: about half of the answer tokens are masked.
+  EXPECT_NEAR(double(masked_answer) / double(answer), 0.5, 0.05);
+  const DiffusionDraw d = draw_diffusion(bt.b, 19, {}, 0);
+  const std::vector<float> logits = all_logits(*model, d.xt, 3, 12);
+  double want = 0;
+  for (size_t j = 0; j < d.xt.size(); j++) {
+    if (d.target[j] == kIgnoreIndex) continue;
+    const float* l = logits.data() + j * 20;
+    double mx = l[0], z = 0;
+    for (int v = 0; v < 20; v++) mx = std::max(mx, double(l[v]));
+    for (int v = 0; v < 20; v++) z += std::exp(l[v] - mx);
+    const int64_t r = int64_t(j / 12);
+    want += (mx + std::log(z) - l[d.target[j]]) / d.p[size_t(r)] / double(12 - prompt[size_t(r)]);
+  }
+  want /= 3;
+  const auto obj = make_objective(ObjectiveKind::diffusion, cfg, {.random_length = 0});
+  Tape tape;
+  const float divisor = float(bt.b.targets * 2);  // grad_accum 2
+  EXPECT_NEAR(obj->loss(*model, tape, bt.b, divisor).value().f32()[0], want / 2, 1e-4 * want);
+}
+
 TEST(DiffusionSampler, NumTransferTokens) {
   EXPECT_EQ(num_transfer_tokens(10, 4), (std::vector<int>{3, 3, 2, 2}));
   EXPECT_EQ(num_transfer_tokens(8, 8), (std::vector<int>(8, 1)));
@@ -280,6 +332,24 @@ TEST(DiffusionSampler, StopsAtFirstCompletedEosAndTrims) {
   EXPECT_EQ(steps, 6);  // left to right by confidence: done once position 5 (EOS) is committed
   o.stop_at_eos = false;
   EXPECT_EQ(diffusion_generate(fake_logits(2, 10), 10, {1, 1}, 9, 5, o).answer.size(), 16u);
+}
+
+// EOS suppression: positions predicted EOS rank below every other prediction, so the answer is
+// filled before the EOS that ends it is committed (the reference would stop after 6 steps).
+TEST(DiffusionSampler, EosConfidenceHoldsEosBack) {
+  DiffusionOpts o;
+  o.gen_length = 16, o.steps = 16, o.temperature = 0, o.eos_confidence = 0.5f;
+  std::vector<int> order;
+  const DiffusionResult r =
+      diffusion_generate(fake_logits(2, 10), 10, {1, 1}, 9, 5, o, [&](const DiffusionStep& st) {
+        order.insert(order.end(), st.committed.begin(), st.committed.end());
+      });
+  EXPECT_EQ(r.answer, (std::vector<int32_t>{0, 1, 2, 3, 4}));
+  EXPECT_TRUE(r.eos);
+  ASSERT_EQ(order.size(), 15u);  // the 14 other positions, then the first EOS (position 5)
+  EXPECT_EQ(order.back(), 5);
+  o.eos_confidence = 0;
+  EXPECT_THROW(o.validate(), Error);
 }
 
 // --threshold: the top token always, plus every token of confidence >= threshold.

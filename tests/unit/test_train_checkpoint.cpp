@@ -263,3 +263,35 @@ TEST(train_checkpoint, every_optimizer_resumes_bit_exactly) {
                        "train.optimizer is " + name);
   }
 }
+
+// train.checkpoint_activations trades memory for compute and nothing else: the same weights
+// after a few steps (dropout on, two data-parallel parts) and less activation memory.
+TEST(train_checkpoint, activation_checkpointing_trains_the_same_bits) {
+  test::ScratchDir dir("train_activations");
+  RunConfig c = tiny_run(dir);
+  GptConfig& g = c.model.as<GptConfig>();
+  g.n_layer = 3;
+  g.dropout_attn = g.dropout_emb = 0.1f;
+  c.train.max_steps = 3;
+  c.train.eval_every = 0;
+  c.train.data_parallel = 2;
+  c.data.test = "";
+  std::vector<float> want;
+  for (const char* mode : {"none", "blocks", "every 2"}) {
+    SCOPED_TRACE(mode);
+    RunConfig r = c;
+    r.train.checkpoint_activations = mode;
+    r.train.out_dir = dir.file(std::string("run_") + mode);
+    Trainer t(r);
+    EXPECT_EQ(t.run().steps, 3);
+    if (want.empty())
+      want = weights(t.params());
+    else
+      EXPECT_EQ(weights(t.params()), want);
+  }
+  for (const char* bad : {"every 0", "every", "sometimes", "every -1", "every 2x"}) {
+    RunConfig r = c;
+    r.train.checkpoint_activations = bad;
+    test::expect_error([&] { r.train.validate(); }, "[train]", "checkpoint_activations");
+  }
+}

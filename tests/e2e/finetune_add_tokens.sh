@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Seed 000's added tokens on a small T5: a base trained from scratch on pairs (its tokenizer has
+# N tokens, the model N + 12 rows, as mT5's 250,100 / 250,112), then `aero finetune --lora ...
+# --add-tokens "<TIKTOK>,<FACEBOOK>,<YOUTUBE>,<COMMENT>"` on comments tagged with them:
+# the tokens get ids N..N+3 in the spare rows and are never split; the loss falls; the adapter
+# checkpoint holds A, B and the 4 token rows only and names the base, which stays untouched;
+# `aero eval` loads it over the base; `aero export peft` writes the rows as PEFT's
+# trainable_tokens_delta and `aero import peft` reads them back to the same loss. A base without
+# spare rows grows its tables instead.
+#   finetune_add_tokens.sh AERO PYTHON
+set -euo pipefail
+A=$(realpath "$1"); PY=$2; here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib_check.sh"
+d=$(mktemp -d); trap 'rm -rf "$d"' EXIT
+cd "$d"
+"$PY" - <<'PYEOF'
+import collections, csv, glob, random, re
+text = ""
+for p in sorted(glob.glob("/usr/share/common-licenses/*"))[:6]:
+    text += open(p, errors="ignore").read()
+cnt = collections.Counter(w for w in re.findall(r"[a-z]+", text.lower()) if 2 <= len(w) <= 8)
+words = [w for w, _ in cnt.most_common(40)]
+rng = random.Random(5)
+def phrase():
+    return " ".join(rng.choice(words) for _ in range(rng.randint(2, 5)))
+# Base task: a phrase -> its words reversed. Fine-tune task: a tagged comment -> a reply that
+# depends on the platform tag.
+with open("base.csv", "w", newline="") as f:
+    w = csv.writer(f); w.writerow(["input_text", "target_text"])
+    for _ in range(1500):
+        p = phrase(); w.writerow([p, " ".join(p.split()[::-1])])
+reply = {"<TIKTOK>": "thanks for the video", "<FACEBOOK>": "thanks for the post",
+         "<YOUTUBE>": "thanks for watching"}
+for name, n in (("ft", 800), ("ft_val", 60)):
+    with open(f"{name}.csv", "w", newline="") as f:
+        w = csv.writer(f); w.writerow(["input_text", "target_text"])
+        for _ in range(n):
+            tag = rng.choice(sorted(reply))
+            w.writerow([f"{tag} <COMMENT> {phrase()}", reply[tag]])
+PYEOF
+"$A" tokenizer train --type bpe --vocab-size 120 --no-byte-fallback -i base.csv ft.csv \
+  --columns input_text target_text -o base.model > tok.log
+N=$(sed -n 's/.*: \([0-9]*\) ids.*/\1/p' tok.log)
+[[ -n "$N" ]] || fail "tokenizer size not found in $(cat tok.log)"
+base() {  # OUT ROWS
+  "$A" train --config "$here/../../configs/t5-tiny.json" --set model.vocab_size="$2" \
+    --set model.d_model=32 --set model.d_kv=8 --set model.d_ff=64 --set model.dropout_rate=0 \
+    --set model.eos_token_id=3 --set train.max_steps=60 --set train.eval_every=0 \
+    --set train.batch_size=16 --set train.lr=3e-3 --set train.keep_last=1 --set train.out_dir="$1" \
+    --set data.train=base.csv --set data.val=base.csv --set data.test= \
+    --set data.tokenizer=base.model > "$1.log" 2>&1 || { cat "$1.log"; exit 1; }
+}
+base base $((N + 12))
+base_sha=$(sha256sum < base/ckpt-60/model.safetensors)
+ft() {  # BASE OUT STEPS
+  "$A" finetune --base "$1" --out "$2" \
+    --lora r=4,alpha=8,dropout=0.1,targets=q,k,v,o,wi_0,wi_1,wo \
+    --add-tokens "<TIKTOK>,<FACEBOOK>,<YOUTUBE>,<COMMENT>" \
+    --set train.max_steps="$3" --set train.lr=1e-2 --set train.warmup_steps=5 \
+    --set train.eval_every=0 --set train.batch_size=16 --set train.log_every=10 \
+    --set data.train=ft.csv --set data.val=ft_val.csv --set data.test= \
+    > "$2.log" 2>&1 || { cat "$2.log"; exit 1; }
+}
+ft base ft 120
+has "ids in the spare rows" \
+  "tokens <TIKTOK> = $N, <FACEBOOK> = $((N + 1)), <YOUTUBE> = $((N + 2)), <COMMENT> = $((N + 3)) \(4 new; spare rows of $((N + 12))\)" \
+  < ft.log
+has "mean init" "4 token rows start at the mean of rows \[0, $N\)" < ft.log
+has "trainable rows" "trainable token rows: 4 tokens, 256 parameters" < ft.log
+# Never split: each tag is one id in the run's tokenizer.
+ids=$(printf '<YOUTUBE><COMMENT> hi\n' | "$A" tokenizer encode --model ft/tokenizer.model)
+[[ "$ids" == "$((N + 2)) $((N + 3)) "* ]] || fail "tags split: '$ids'"
+echo "ok never split: $ids"
+"$PY" - ft/metrics.jsonl <<'PYEOF'
+import json, sys
+l = [json.loads(x)["loss"] for x in open(sys.argv[1]) if '"loss"' in x]
+print("ok fine-tune loss %.3f -> %.3f" % (l[0], l[-1]))
+assert l[-1] < 0.5 * l[0], l
+PYEOF
+# The adapter checkpoint: A and B of 7 x 2 layers x ... modules plus the two token-row tables,
+# naming the base; a small fraction of the base's size.
+"$PY" - ft/ckpt-120/model.safetensors base/ckpt-60/model.safetensors "$d/base/ckpt-60" <<'PYEOF'
+import json, os, struct, sys
+def header(p):
+    f = open(p, "rb"); return json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+h = header(sys.argv[1])
+names = [k for k in h if k != "__metadata__"]
+assert all(".lora_" in k or ".token_rows." in k for k in names), names
+assert h["shared.token_rows.weight"]["shape"] == [4, 32], h["shared.token_rows.weight"]
+assert h["lm_head.token_rows.weight"]["shape"] == [4, 32]
+assert h["__metadata__"]["base"] == sys.argv[3], h["__metadata__"]
+a, b = os.path.getsize(sys.argv[1]), os.path.getsize(sys.argv[2])
+print("ok adapter: %d tensors, %d bytes (base %d bytes)" % (len(names), a, b))
+assert a < b / 3, (a, b)
+PYEOF
+expect "base untouched" "$(sha256sum < base/ckpt-60/model.safetensors)" "$base_sha"
+# Evaluated over the base: the replies are learned (they depend on the tag alone).
+"$A" eval -m ft -d ft_val.csv --json --max-new 16 > ft_eval.json
+"$PY" -c "import json; j=json.load(open('ft_eval.json')); print('ok eval: loss %.3f BLEU %.1f' % (j['loss'], j['bleu']['score'])); assert j['loss'] < 1.0 and j['bleu']['score'] > 50, j"
+# PEFT's format: the rows as trainable_tokens_delta, the ids in trainable_token_indices; read
+# back over the base, the same loss.
+"$A" export peft -m ft -o peft > export.log
+has "export" "\+ 4 token rows \(256 parameters\)" < export.log
+"$PY" - peft <<'PYEOF'
+import json, struct, sys
+c = json.load(open(sys.argv[1] + "/adapter_config.json"))
+f = open(sys.argv[1] + "/adapter_model.safetensors", "rb")
+h = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+assert set(c["trainable_token_indices"]) == {"shared", "lm_head"}, c
+assert c["modules_to_save"] is None
+k = "base_model.model.shared.token_adapter.trainable_tokens_delta"
+assert h[k]["shape"] == [4, 32], h.get(k)
+assert "base_model.model.lm_head.token_adapter.trainable_tokens_delta" in h
+print("ok peft: trainable_token_indices", c["trainable_token_indices"]["shared"])
+PYEOF
+"$A" import peft --base base --adapter peft -o imported > import.log
+loss() { "$A" eval -m "$1" -d ft_val.csv --no-generate --tokenizer ft/tokenizer.model | cut -d' ' -f2; }
+expect "PEFT round trip loss" "$(loss imported)" "$(loss ft)"
+# No spare rows: the tables grow from N to N + 4 and the base's N rows load into them.
+base tight "$N"
+ft tight ft_tight 20
+has "grown tables" "\(4 new; tables grown from $N to $((N + 4)) rows\)" < ft_tight.log
+"$A" eval -m ft_tight -d ft_val.csv --no-generate > tight_eval.log || { cat tight_eval.log; exit 1; }
+echo "finetune add tokens: all checks passed"
