@@ -5,9 +5,14 @@
 # needs root). Prints the speed-up, the efficiency (speed-up / 2) and the share of the step the
 # ranks waited for the gradient all-reduce after backward. Rounds alternate the three runs, so
 # a burst of other work on the machine hits all of them; each run's rate is the median of its
-# steps after the first.
+# steps after the first. On a machine shared with other work the wall clock says more about the
+# neighbours than about aero, so the CPU time per step is measured too (every rank under
+# /usr/bin/time, a 1-step run subtracted from a STEPS-step one): the CPU efficiency is one
+# process's CPU time per step over the ranks' together (1.0: splitting the batch over ranks
+# costs nothing), the speed-up 2 ranks would reach on two otherwise idle cores.
 #   bench/mpi.sh [ROUNDS] [STEPS] [CONFIG]   (default: 2 rounds, 6 steps, configs/gpt2-124m.json)
 #   BATCH=2 BLOCK=1024: the global batch (rows x context); each rank trains BATCH/2 rows.
+#   KINDS="two tcp": which 2-rank runs beside the 1-process one (shared memory, netns TCP).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$(realpath "${AERO_BUILD_DIR:-build}/aero")
@@ -32,48 +37,63 @@ with open(path, "wb") as f:
 PY
 common=(--set data.train="$d/train.bin" --set data.val= --set data.test= --set data.tokenizer=
         --set train.eval_every=0 --set train.checkpoint_every=0 --set train.log_every=1
-        --set train.batch_size="$batch" --set train.grad_accum=1 --set train.max_steps="$steps"
-        --set train.threads=1 --set model.block_size="$block" --set train.keep_last=1)
-# rate RUN_DIR: median tokens/s and all-reduce share over the steps after the first.
-rate() {
-  /usr/bin/python3 - "$1/metrics.jsonl" << 'PY'
+        --set train.batch_size="$batch" --set train.grad_accum=1 --set train.threads=1
+        --set model.block_size="$block" --set train.keep_last=1)
+# Every process under /usr/bin/time: user + system seconds into $d/cpu.RANK.
+cat > "$d/timed.sh" << SH
+#!/bin/sh
+exec /usr/bin/time -f "%U %S" -o "$d/cpu.\${OMPI_COMM_WORLD_RANK:-0}" "\$@"
+SH
+chmod +x "$d/timed.sh"
+# train KIND STEPS: one run (one | two | tcp); sets cpu (seconds, all ranks) and stats (median
+# tokens/s, all-reduce share and wait in ms over the steps after the first).
+train() {
+  local kind=$1 n=$2 out=$d/run
+  rm -rf "$out" "$d"/cpu.*
+  local args=(train -c "$config" "${common[@]}" --set train.max_steps="$n" --set train.out_dir="$out")
+  case $kind in
+    one) OMP_NUM_THREADS=1 "$d/timed.sh" "$A" "${args[@]}" > "$d/$kind.log" 2>&1 ;;
+    two) mpi_run 2 "$d/timed.sh" "$A" "${args[@]}" > "$d/$kind.log" 2>&1 ;;
+    # shellcheck disable=SC2046
+    tcp) ip netns exec "$NS_A" mpirun $(netns_mpirun_flags) -x OMP_NUM_THREADS=1 \
+           "$d/timed.sh" "$A" "${args[@]}" > "$d/$kind.log" 2>&1 ;;
+  esac || { cat "$d/$kind.log"; fail "$kind, $n steps"; }
+  cpu=$(cat "$d"/cpu.* | awk '{s += $1 + $2} END {print s}')
+  stats=$(/usr/bin/python3 - "$out/metrics.jsonl" << 'PY'
 import json, statistics, sys
-rows = [json.loads(l) for l in open(sys.argv[1]) if '"loss"' in l][1:]
+rows = [json.loads(l) for l in open(sys.argv[1]) if '"loss"' in l][1:] or [{"tokens_per_s": 0}]
 tok = statistics.median(r["tokens_per_s"] for r in rows)
 share = statistics.median(r.get("allreduce_share", 0) for r in rows)
 wait = statistics.median(r.get("allreduce_wait_ms", 0) for r in rows)
 print(f"{tok:.1f} {share:.4f} {wait:.1f}")
 PY
+)
+  rm -rf "$out"
 }
-one=() two=() tcp=()
+kinds=(one two); [[ $netns == 1 ]] && kinds+=(tcp)
+[[ -n ${KINDS:-} ]] && read -r -a kinds <<< "one $KINDS"  # e.g. KINDS=tcp: 1 process and tcp
+declare -A res
 for ((r = 0; r < rounds; r++)); do
-  rm -rf "$d/one" "$d/two" "$d/tcp"
-  OMP_NUM_THREADS=1 "$A" train -c "$config" "${common[@]}" --set train.out_dir="$d/one" > "$d/one.log" 2>&1 ||
-    { cat "$d/one.log"; fail "1 process"; }
-  one+=("$(rate "$d/one")"); rm -rf "$d/one"
-  mpi_run 2 "$A" train -c "$config" "${common[@]}" --set train.out_dir="$d/two" > "$d/two.log" 2>&1 ||
-    { cat "$d/two.log"; fail "2 ranks"; }
-  two+=("$(rate "$d/two")"); rm -rf "$d/two"
-  if [[ $netns == 1 ]]; then
-    # shellcheck disable=SC2046
-    ip netns exec "$NS_A" mpirun $(netns_mpirun_flags) -x OMP_NUM_THREADS=1 \
-      "$A" train -c "$config" "${common[@]}" --set train.out_dir="$d/tcp" > "$d/tcp.log" 2>&1 ||
-      { cat "$d/tcp.log"; fail "2 ranks over TCP"; }
-    tcp+=("$(rate "$d/tcp")"); rm -rf "$d/tcp"
-  fi
-  echo "round $((r + 1)): 1 process ${one[-1]%% *} tok/s; 2 ranks ${two[-1]%% *}; 2 ranks over TCP ${tcp[-1]:-"-"}" | cut -c1-200
+  line="round $((r + 1)):"
+  for k in "${kinds[@]}"; do
+    train "$k" 1; c1=$cpu
+    train "$k" "$steps"
+    per=$(awk -v a="$cpu" -v b="$c1" -v n="$steps" 'BEGIN { printf "%.3f", (a - b) / (n - 1) }')
+    res[$k]+="$stats $per"$'\n'
+    line+=" $k ${stats%% *} tok/s, ${per} CPU s/step;"
+  done
+  echo "$line"
 done
 median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-col() { printf '%s\n' "${@:2}" | awk -v c="$1" '{print $c}' | median; }
-base=$(col 1 "${one[@]}")
-echo "$(basename "$config" .json), global batch $batch x $block tokens, 1 thread per process, $rounds rounds x $steps steps (machine shared with other work)"
-printf '%-22s %9s %8s %10s %14s %14s\n' run "tok/s" speed-up efficiency "all-reduce %" "wait ms/step"
-printf '%-22s %9.1f %8s %10s %14s %14s\n' "1 process" "$base" 1.00x - - -
-for name in two tcp; do
-  declare -n runs=$name
-  [[ ${#runs[@]} -gt 0 ]] || continue
-  t=$(col 1 "${runs[@]}") s=$(col 2 "${runs[@]}") w=$(col 3 "${runs[@]}")
-  label="2 ranks (shared mem)"; [[ $name == tcp ]] && label="2 ranks (netns TCP)"
-  awk -v l="$label" -v t="$t" -v b="$base" -v s="$s" -v w="$w" \
-    'BEGIN { printf "%-22s %9.1f %7.2fx %9.1f%% %13.1f%% %14.1f\n", l, t, t / b, 50 * t / b, 100 * s, w }'
+col() { printf '%s' "${res[$1]}" | awk -v c="$2" 'NF {print $c}' | median; }
+base=$(col one 1) base_cpu=$(col one 4)
+echo "$(basename "$config" .json), global batch $batch x $block tokens, 1 thread per process, $rounds round(s) x $steps steps (machine shared with other work)"
+printf '%-22s %8s %8s %10s %12s %11s %9s %9s\n' run "tok/s" speed-up efficiency "all-reduce %" "wait ms" "CPU s" "CPU eff."
+for k in "${kinds[@]}"; do
+  label="1 process"; [[ $k == two ]] && label="2 ranks (shared mem)"; [[ $k == tcp ]] && label="2 ranks (netns TCP)"
+  awk -v l="$label" -v t="$(col $k 1)" -v b="$base" -v s="$(col $k 2)" -v w="$(col $k 3)" \
+      -v c="$(col $k 4)" -v bc="$base_cpu" -v k="$k" 'BEGIN {
+    n = k == "one" ? 1 : 2
+    printf "%-22s %8.1f %7.2fx %9.1f%% %11.1f%% %11.1f %9.2f %8.1f%%\n", l, t, t / b, 100 * t / b / n,
+           100 * s, w, c, 100 * bc / c }'
 done

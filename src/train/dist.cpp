@@ -1,5 +1,6 @@
 #include "train/dist.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 
@@ -18,6 +19,12 @@ int launcher_world_size() {
   for (const char* name : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"})
     if (const char* v = std::getenv(name)) return std::atoi(v);
   return 0;
+}
+
+int launcher_local_size() {
+  for (const char* name : {"OMPI_COMM_WORLD_LOCAL_SIZE", "MPI_LOCALNRANKS"})
+    if (const char* v = std::getenv(name)) return std::max(1, std::atoi(v));
+  return 1;
 }
 
 ProcessGroup& process_group() {

@@ -53,5 +53,8 @@ bool mpi_built();
 // Ranks the launcher says it started (Open MPI's OMPI_COMM_WORLD_SIZE, PMI_SIZE of MPICH and
 // Slurm), 0 when not started by one.
 int launcher_world_size();
+// Ranks the launcher started on this machine (OMPI_COMM_WORLD_LOCAL_SIZE, MPI_LOCALNRANKS), 1
+// when not started by one.
+int launcher_local_size();
 
 }  // namespace aero

@@ -6,7 +6,9 @@
 // all-gather returns the sums to every rank. Unlike MPI_Allreduce, whose algorithms add in an
 // order that depends on the segment and the number of ranks, every element is then
 // ((x0 + x1) + x2) + ..., as the thread replicas are added (ParamStore::reduce_replicas). The
-// traffic per rank is that of a ring all-reduce: 2 (N - 1) / N of the bucket each way.
+// traffic per rank is that of a ring all-reduce: 2 (N - 1) / N of the bucket each way. Each
+// bucket has its own communicator, and a progress thread tests the sums in flight while backward
+// runs (AERO_DIST_PROGRESS_US).
 //
 // Waits poll with a deadline (AERO_DIST_TIMEOUT seconds, default 600): a rank that hangs, or a
 // link that goes silent, makes the others abort the run with an error naming the wait instead of
@@ -16,6 +18,7 @@
 #include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>

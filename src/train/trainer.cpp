@@ -7,10 +7,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <thread>
 
 #include "core/log.h"
 #include "core/rng.h"
@@ -224,7 +226,13 @@ Trainer::Trainer(const RunConfig& cfg)
   const TrainConfig& t = cfg_.train;
   cfg_.model.validate();
   t.validate();
-  if (t.threads > 0) set_num_threads(t.threads);
+  if (t.threads > 0) {
+    set_num_threads(t.threads);
+  } else if (group_.size() > 1 && !std::getenv("AERO_THREADS") && !std::getenv("OMP_NUM_THREADS")) {
+    // Ranks on one machine share its cores (mpirun --bind-to none, or a socket per rank).
+    const int cpus = int(std::thread::hardware_concurrency()), local = launcher_local_size();
+    if (local > 1) set_num_threads(std::min(num_threads(), std::max(1, cpus / local)));
+  }
   const int V = cfg_.model.vocab_size(), T = cfg_.model.context();
   objective_ = make_objective(t.objective, cfg_.model,
                               {.antithetic = t.antithetic, .random_length = t.random_length});

@@ -11,6 +11,10 @@ source "$here/lib_check.sh"; source "$here/lib_train.sh"; source "$here/lib_mpi.
 mpi_setup "$2"
 if [[ $(id -u) != 0 ]]; then echo "network namespaces need root: skipped"; exit 77; fi
 command -v ip > /dev/null || fail "ip (iproute2) is not installed"
+if ! err=$(ip netns add aero-probe-$$ 2>&1); then
+  echo "cannot create network namespaces here ($err): skipped"; exit 77
+fi
+ip netns del aero-probe-$$
 d=$(mktemp -d); cd "$d"
 trap 'netns_cleanup; rm -rf "$d"' EXIT
 netns_setup "$d"

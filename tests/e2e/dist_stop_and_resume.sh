@@ -2,7 +2,8 @@
 # A 2-rank run stops when one rank alone is signalled: SIGTERM to rank 1 stops both ranks at the
 # same step, rank 0 writes the checkpoint, mpirun exits 0; resumed with 2 ranks, the run ends
 # with the weights of the uninterrupted run, bit for bit (the dropout RNG is one stream that
-# every rank draws all parts' seeds from, saved by rank 0).
+# every rank draws all parts' seeds from, saved by rank 0). Ranks that would resume from
+# different checkpoints are refused; train.max_minutes stops every rank at one step.
 #   dist_stop_and_resume.sh AERO HAVE_MPI
 set -euo pipefail
 A=$(realpath "$1"); here=$(cd "$(dirname "$0")" && pwd)
@@ -37,4 +38,12 @@ chmod +x pick.sh
 rc=0; mpi_run 2 ./pick.sh > e.log 2>&1 || rc=$?
 [[ $rc != 0 ]] || { cat e.log; fail "ranks resumed from different checkpoints and trained"; }
 has "different checkpoints are named" 'rank 1 starts at step 600 but rank 0 at step 580' < e.log
+# train.max_minutes: the ranks' clocks agree to stop at one step; rank 0 checkpoints it.
+rc=0; mpi_run 2 "$A" train -c c.json --set train.out_dir=runT --set train.max_steps=10000000 \
+  --set train.max_minutes=0.03 > t.log 2>&1 || rc=$?
+expect "exit status of the time-limited run" $rc 0
+has "time limit" '^time limit of 0.03 minutes reached at step [0-9]+' < t.log
+expect "lines saying so" "$(grep -c '^time limit' t.log)" 1
+at=$(sed -n 's/^time limit of .* at step \([0-9]*\)$/\1/p' t.log)
+expect "checkpoint at the time limit" "$(cat runT/latest)" "ckpt-$at"
 echo "stop and resume over 2 ranks"
