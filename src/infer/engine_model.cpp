@@ -101,6 +101,10 @@ QMatrix stack_rows(std::vector<QMatrix> parts) {
 TransformerSpec decoder_stack(const ModelConfig& model) {
   model.validate();
   const Arch& arch = model.arch();
+  AERO_CHECK(arch.family != ModelFamily::seq2seq, "[engine] a '", arch.name,
+             "' model is an encoder-decoder: a quantized file does not hold one yet; pass "
+             "--format bf16 or q8 to aero generate / chat / serve, which convert its decoder's "
+             "weights when they start");
   AERO_CHECK(arch.stack != nullptr, "[engine] a '", arch.name,
              "' model is not a single transformer stack; the KV-cache engine cannot run it");
   const TransformerSpec s = arch.stack(model);
