@@ -59,6 +59,9 @@ class Tape {
   // Which copy of the parameter gradients ParamStore::var hands this tape: 0 the store's own,
   // r > 0 its replica r (data-parallel steps give each thread's tape its own).
   int grad_replica = 0;
+  // Linear layers multiply in bf16 (inputs rounded to bf16, fp32 sums: kernels/gemm_bf16.h),
+  // forward and backward; everything else stays fp32 (train.precision = bf16).
+  bool bf16_products = false;
 
   // Leaves.
   Var param(const Tensor& value, const Tensor& grad);  // grad accumulates into `grad`

@@ -15,6 +15,11 @@ const EnumNames<ObjectiveKind>& objective_names() {
   return n;
 }
 
+const EnumNames<Precision>& precision_names() {
+  static const EnumNames<Precision> n{{Precision::fp32, "fp32"}, {Precision::bf16, "bf16"}};
+  return n;
+}
+
 const EnumNames<DataMode>& data_mode_names() {
   static const EnumNames<DataMode> n{
       {DataMode::windows, "windows"}, {DataMode::examples, "examples"}, {DataMode::pairs, "pairs"}};
@@ -84,7 +89,11 @@ const FieldTable<TrainConfig>& train_config_fields() {
         .add("threads", &C::threads, "threads; 0: AERO_THREADS or all usable CPUs")
         .add("data_parallel", &C::data_parallel,
              "batch parts trained side by side, one per thread; 1: thread each op instead; 0: "
-             "auto (one part per thread for models up to 16M parameters)");
+             "auto (one part per thread for models up to 16M parameters)")
+        .add("precision", &C::precision,
+             "matrix products of linear layers: fp32, or bf16 inputs with fp32 sums (weights, "
+             "optimizer state and everything else stay fp32)",
+             precision_names());
     return t;
   }();
   return table;
