@@ -2,8 +2,10 @@
 // positions, backward, AdamW (weight decay on matrices), zero_grad. Prints the median tokens/s
 // over the timed steps, model FLOPs per token, MFU against this machine's measured sgemm rate
 // and peak RSS. bench/train.sh runs bench/train_torch.py beside it.
-//   train_bench PRESET [STEPS] [WARMUP] [PARTS]     PRESET: seed-tiny | char-small | gpt2-124m
-// PARTS: batch parts trained side by side (train.data_parallel); default: what aero train picks.
+//   train_bench PRESET [STEPS] [WARMUP] [PARTS] [PRECISION]
+// PRESET: seed-tiny | char-small | gpt2-124m | seed-100m. PARTS: batch parts trained side by
+// side (train.data_parallel); 0 or absent: what aero train picks. PRECISION: fp32 (default) or
+// bf16 (train.precision: linear layers multiply bf16 with fp32 sums).
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 
 #include "core/threads.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/peak.h"
 #include "models/gpt.h"
 #include "train/optimizer.h"
@@ -44,6 +47,10 @@ bool preset(const std::string& name, Preset& p) {
     c.vocab_size = 50257, c.n_layer = 12, c.n_head = 12, c.n_embd = 768, c.ffn_hidden = 3072;
     c.pos = PosKind::learned, c.bias = true, c.tie_head = true;
     p.B = 4, p.T = 256, p.steps = 5;
+  } else if (name == "seed-100m") {
+    c.vocab_size = 32000, c.n_layer = 12, c.n_head = 12, c.n_embd = 768, c.ffn_hidden = 3072;
+    c.pos = PosKind::learned, c.bias = true, c.tie_head = true;
+    p.B = 8, p.T = 512, p.steps = 3;
   } else {
     return false;
   }
@@ -62,12 +69,15 @@ int main(int argc, char** argv) {
   Preset ps;
   std::string name = argc > 1 ? argv[1] : "seed-tiny";
   if (!preset(name, ps)) {
-    std::fprintf(stderr, "train_bench: unknown preset '%s' (seed-tiny, char-small, gpt2-124m)\n",
+    std::fprintf(stderr,
+                 "train_bench: unknown preset '%s' (seed-tiny, char-small, gpt2-124m, "
+                 "seed-100m)\n",
                  name.c_str());
     return 2;
   }
-  int steps = argc > 2 ? std::atoi(argv[2]) : ps.steps;
-  int warmup = argc > 3 ? std::atoi(argv[3]) : 2;
+  // An empty argument takes the default (bench/bf16.sh passes PARTS and PRECISION only).
+  int steps = argc > 2 && *argv[2] ? std::atoi(argv[2]) : ps.steps;
+  int warmup = argc > 3 && *argv[3] ? std::atoi(argv[3]) : 2;
   const GptConfig& c = ps.cfg;
   int64_t B = ps.B, T = ps.T, V = c.vocab_size, C = c.n_embd, L = c.n_layer, H = c.ffn();
 
@@ -88,9 +98,18 @@ int main(int argc, char** argv) {
   Rng rng(3);
   Tensor ids = Tensor::empty({B, T}, DType::i32), targets = Tensor::empty({B, T}, DType::i32);
   // Batch parts side by side, as aero train chooses them (train.data_parallel = 0) unless given.
-  const int parts =
-      argc > 4 ? std::atoi(argv[4]) : auto_data_parallel_parts(store.count(), ps.B, num_threads());
+  const int parts = argc > 4 && std::atoi(argv[4]) > 0
+                        ? std::atoi(argv[4])
+                        : auto_data_parallel_parts(store.count(), ps.B, num_threads());
   DataParallel dp(store, parts);
+  const std::string precision = argc > 5 ? argv[5] : "fp32";
+  if (precision != "fp32" && precision != "bf16") {
+    std::fprintf(stderr, "train_bench: precision must be fp32 or bf16, got '%s'\n",
+                 precision.c_str());
+    return 2;
+  }
+  const bool bf16 = precision == "bf16" && bf16_hardware();
+  for (int k = 0; k < parts; k++) dp.tape(k).bf16_products = bf16;
   std::vector<double> times;
   float loss = 0;
   for (int it = 0; it < warmup + steps; it++) {
@@ -137,10 +156,11 @@ int main(int argc, char** argv) {
   std::printf(
       "aero  %s B=%lld T=%lld: %.0f tokens/s (%.1f ms/step, median of %d), loss %.3f, %.1f "
       "MFLOP/token, MFU %.1f%% of %.0f GFLOP/s sgemm, peak RSS %.0f MB (%d threads, %d parts, %s "
-      "%s)\n",
+      "%s, %s)\n",
       name.c_str(), (long long)B, (long long)T, tok_s, med * 1e3, steps, loss, flops_tok / 1e6,
       100 * mfu, peak / 1e9, rss_mb, num_threads(), parts, gemm_info().backend.c_str(),
-      gemm_info().kernel.c_str());
+      gemm_info().kernel.c_str(),
+      bf16 ? (std::string("bf16 on ") + bf16_kernel_name(bf16_kernel())).c_str() : "fp32");
   std::printf("RESULT aero_tok_s %.1f mfu %.4f rss_mb %.1f\n", tok_s, mfu, rss_mb);
   if (dp.tape(0).profile) std::printf("%s", dp.tape(0).profile_report().c_str());
   return 0;

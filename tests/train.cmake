@@ -58,5 +58,5 @@ set_tests_properties(train.lora_finetune PROPERTIES LABELS cli TIMEOUT 180
 # runs of the same steps from the same seed, validation losses within 1%.
 add_test(NAME train.bf16_matches_fp32
          COMMAND bash ${AERO_E2E_DIR}/train_bf16_matches_fp32.sh $<TARGET_FILE:aero> 200)
-set_tests_properties(train.bf16_matches_fp32 PROPERTIES LABELS slow TIMEOUT 900
+set_tests_properties(train.bf16_matches_fp32 PROPERTIES LABELS slow TIMEOUT 1800
                      PASS_REGULAR_EXPRESSION "bf16 matches fp32: all checks passed")
