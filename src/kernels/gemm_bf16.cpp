@@ -430,9 +430,40 @@ void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, const float* A, 
                  ld_add);
 }
 
-void gemm_bf16_with(Bf16Kernel k, bool trans_a, bool trans_b, int M, int N, int K, const float* A,
-                    int lda, const float* B, int ldb, float beta, float* C, int ldc,
-                    const float* bias, const float* add, int ld_add) {
+namespace {
+
+// Columns [j0, j0 + kPanel) of W (N, K), already bf16, into one panel: W's rows are op(B)'s
+// columns.
+void pack_b_panel_bf16(uint16_t* dst, const uint16_t* W, int ldw, int N, int K, int Kp, int j0) {
+  const int cols = std::max(0, std::min(kPanel, N - j0));
+  std::memset(dst, 0, sizeof(uint16_t) * static_cast<size_t>(Kp) * kPanel);
+  for (int c = 0; c < cols; c++) {
+    const uint16_t* src = W + static_cast<ptrdiff_t>(j0 + c) * ldw;
+    for (int k = 0; k < K; k++) dst[(k >> 1) * 32 + 2 * c + (k & 1)] = src[k];
+  }
+}
+
+AERO_AVX512 void pack_b_panel_bf16_avx512(uint16_t* dst, const uint16_t* W, int ldw, int N, int K,
+                                          int Kp, int j0) {
+  const int cols = std::max(0, std::min(kPanel, N - j0));
+  for (int k0 = 0; k0 < Kp; k0 += 32) {
+    const int n = std::max(0, std::min(32, K - k0));
+    const __mmask32 m = n >= 32 ? ~__mmask32(0) : __mmask32((1u << n) - 1);
+    __m512i v[16];
+    for (int c = 0; c < 16; c++)
+      v[c] = c < cols ? _mm512_maskz_loadu_epi16(m, W + static_cast<ptrdiff_t>(j0 + c) * ldw + k0)
+                      : _mm512_setzero_si512();
+    transpose16(v);
+    for (int p = 0; p < 16; p++) _mm512_storeu_si512(dst + (k0 / 2 + p) * 32, v[p]);
+  }
+}
+
+// C(M, N) = op(A) · op(B) (+ beta C + bias + add) with op(B)'s packing given by
+// pack_b(dst, j0, Kp): one panel of 16 columns from column j0.
+template <typename PackB>
+void gemm_impl(Bf16Kernel k, bool trans_a, int M, int N, int K, const float* A, int lda,
+               const PackB& pack_b, float beta, float* C, int ldc, const float* bias,
+               const float* add, int ld_add) {
   if (M <= 0 || N <= 0) return;
   if (k == Bf16Kernel::best) k = bf16_kernel();
   AERO_CHECK(bf16_kernel_supported(k), "[gemm_bf16] kernel ", bf16_kernel_name(k),
@@ -443,7 +474,6 @@ void gemm_bf16_with(Bf16Kernel k, bool trans_a, bool trans_b, int M, int N, int 
   const bool amx = k == Bf16Kernel::amx;
   // The portable kernel keeps the portable packing (so that both packings are tested here).
   const auto pack_a = k == Bf16Kernel::portable ? pack_a_block : pack_a_block_avx512;
-  const auto pack_b = k == Bf16Kernel::portable ? pack_b_panel : pack_b_panel_avx512;
   const int Kp = round_up(std::max(K, 0), 32), Mp = round_up(M, kBlock), Np = round_up(N, kBlock);
   const int m_blocks = Mp / kBlock;
   // Columns of B packed at a time: about 1 MiB of panels (stays in L2 while every block of A
@@ -466,8 +496,7 @@ void gemm_bf16_with(Bf16Kernel k, bool trans_a, bool trans_b, int M, int N, int 
       const int cols = std::min(nc, Np - j0);
 #pragma omp for schedule(static)
       for (int p = 0; p < cols / kPanel; p++)
-        pack_b(bp + static_cast<ptrdiff_t>(p) * kPanel * Kp, B, ldb, trans_b, N, K, Kp,
-               j0 + p * kPanel);
+        pack_b(bp + static_cast<ptrdiff_t>(p) * kPanel * Kp, j0 + p * kPanel, Kp);
       const int n_blocks = cols / kBlock;
 #pragma omp for schedule(static) collapse(2)
       for (int mb = 0; mb < m_blocks; mb++)
@@ -482,6 +511,37 @@ void gemm_bf16_with(Bf16Kernel k, bool trans_a, bool trans_b, int M, int N, int 
     }
     if (amx) amx_end();
   }
+}
+
+}  // namespace
+
+void gemm_bf16_with(Bf16Kernel k, bool trans_a, bool trans_b, int M, int N, int K, const float* A,
+                    int lda, const float* B, int ldb, float beta, float* C, int ldc,
+                    const float* bias, const float* add, int ld_add) {
+  const bool portable = (k == Bf16Kernel::best ? bf16_kernel() : k) == Bf16Kernel::portable;
+  gemm_impl(
+      k, trans_a, M, N, K, A, lda,
+      [&](uint16_t* dst, int j0, int Kp) {
+        if (portable)
+          pack_b_panel(dst, B, ldb, trans_b, N, K, Kp, j0);
+        else
+          pack_b_panel_avx512(dst, B, ldb, trans_b, N, K, Kp, j0);
+      },
+      beta, C, ldc, bias, add, ld_add);
+}
+
+void gemm_bf16_wt(Bf16Kernel k, int M, int N, int K, const float* A, int lda, const uint16_t* W,
+                  int ldw, float* C, int ldc) {
+  const bool portable = (k == Bf16Kernel::best ? bf16_kernel() : k) == Bf16Kernel::portable;
+  gemm_impl(
+      k, false, M, N, K, A, lda,
+      [&](uint16_t* dst, int j0, int Kp) {
+        if (portable)
+          pack_b_panel_bf16(dst, W, ldw, N, K, Kp, j0);
+        else
+          pack_b_panel_bf16_avx512(dst, W, ldw, N, K, Kp, j0);
+      },
+      0.0f, C, ldc, nullptr, nullptr, 0);
 }
 
 void gemm_bf16_ref(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,

@@ -38,6 +38,10 @@ void gemm_bf16(bool trans_a, bool trans_b, int M, int N, int K, const float* A, 
 void gemm_bf16_with(Bf16Kernel k, bool trans_a, bool trans_b, int M, int N, int K, const float* A,
                     int lda, const float* B, int ldb, float beta, float* C, int ldc,
                     const float* bias = nullptr, const float* add = nullptr, int ld_add = 0);
+// Inference weights already in bf16: C(M, N) = A · Wᵀ with W (N, K) bf16 bit patterns (row
+// stride ldw), A rounded to bf16 as above (the contract of qmatmul's bf16 format).
+void gemm_bf16_wt(Bf16Kernel k, int M, int N, int K, const float* A, int lda, const uint16_t* W,
+                  int ldw, float* C, int ldc);
 // Naive reference: the products of the bf16-rounded inputs summed in double.
 void gemm_bf16_ref(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
                    const float* B, int ldb, float beta, float* C, int ldc,

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <limits>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "core/rng.h"
@@ -179,4 +180,22 @@ TEST(gemm_bf16, stochastic_rounding_is_unbiased_and_brackets_the_value) {
     round_to_bf16_stochastic(&big, &b, 1, s);
     ASSERT_TRUE(std::isfinite(bf16_to_f32(b)));
   }
+}
+
+// Inference weights stored as bf16 (qmatmul's bf16 format): the same products as from f32
+// weights holding those bf16 values.
+TEST(gemm_bf16, bf16_weights_match_reference) {
+  for (Bf16Kernel k : supported_kernels())
+    for (auto [M, N, K] : {std::tuple{1, 1, 1}, {33, 17, 70}, {64, 100, 768}, {5, 40, 31}}) {
+      std::vector<float> A = random_values(size_t(M) * K, 1), W = random_values(size_t(N) * K, 2);
+      std::vector<uint16_t> wb(W.size());
+      round_to_bf16(W.data(), wb.data(), int64_t(W.size()));
+      for (size_t i = 0; i < W.size(); i++) W[i] = bf16_to_f32(wb[i]);
+      std::vector<float> C(size_t(M) * N, std::numeric_limits<float>::quiet_NaN()), R(C.size());
+      gemm_bf16_wt(k, M, N, K, A.data(), K, wb.data(), K, C.data(), N);
+      gemm_bf16_ref(false, true, M, N, K, A.data(), K, W.data(), K, 0.0f, R.data(), N);
+      for (size_t i = 0; i < C.size(); i++)
+        ASSERT_NEAR(C[i], R[i], 1e-5 + 4e-7 * K)
+            << bf16_kernel_name(k) << " " << M << "x" << N << "x" << K << " at " << i;
+    }
 }
