@@ -475,41 +475,45 @@ void gemm_impl(Bf16Kernel k, bool trans_a, int M, int N, int K, const float* A, 
   // The portable kernel keeps the portable packing (so that both packings are tested here).
   const auto pack_a = k == Bf16Kernel::portable ? pack_a_block : pack_a_block_avx512;
   const int Kp = round_up(std::max(K, 0), 32), Mp = round_up(M, kBlock), Np = round_up(N, kBlock);
-  const int m_blocks = Mp / kBlock;
+  const int m_blocks = Mp / kBlock, n_blocks = Np / kBlock;
   // Columns of B packed at a time: about 1 MiB of panels (stays in L2 while every block of A
   // passes over it).
   const int nc = Kp == 0 ? Np : std::clamp((1 << 19) / Kp / kBlock * kBlock, kBlock, Np);
-  thread_local Buffer a_buf, b_buf;
+  thread_local Buffer a_buf;
   uint16_t* ap = a_buf.get(static_cast<size_t>(Mp) * std::max(Kp, 1));
-  uint16_t* bp = b_buf.get(static_cast<size_t>(nc) * std::max(Kp, 1));
   const double flops = 2.0 * M * N * std::max(K, 1);
   const bool parallel = !omp_in_parallel() && omp_get_max_threads() > 1 && flops > 2e6;
 
+  // A is packed once by all threads; then each thread owns a contiguous range of C's column
+  // blocks and packs its own panels of B, so the only barrier is the one after A (on shared
+  // cores a barrier waits for a descheduled thread: one per B chunk made loaded runs crawl).
 #pragma omp parallel if (parallel)
   {
     alignas(64) float tile[kBlock * kBlock];
 #pragma omp for schedule(static)
     for (int mb = 0; mb < m_blocks; mb++)
       pack_a(ap + static_cast<ptrdiff_t>(mb) * kBlock * Kp, A, lda, trans_a, M, K, Kp, mb * kBlock);
-    if (amx) amx_begin();
-    for (int j0 = 0; j0 < Np; j0 += nc) {
-      const int cols = std::min(nc, Np - j0);
-#pragma omp for schedule(static)
-      for (int p = 0; p < cols / kPanel; p++)
-        pack_b(bp + static_cast<ptrdiff_t>(p) * kPanel * Kp, j0 + p * kPanel, Kp);
-      const int n_blocks = cols / kBlock;
-#pragma omp for schedule(static) collapse(2)
-      for (int mb = 0; mb < m_blocks; mb++)
-        for (int nb = 0; nb < n_blocks; nb++) {
-          const int i0 = mb * kBlock, jj = j0 + nb * kBlock;
-          if (jj >= N) continue;
-          micro(ap + static_cast<ptrdiff_t>(i0) * Kp, bp + static_cast<ptrdiff_t>(nb) * kBlock * Kp,
-                Kp, tile);
-          epilogue(tile, std::min(kBlock, M - i0), std::min(kBlock, N - jj), beta, C, ldc, bias,
-                   add, ld_add, i0, jj);
-        }
+    const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    const int b0 = int(int64_t(n_blocks) * t / nt), b1 = int(int64_t(n_blocks) * (t + 1) / nt);
+    if (b0 < b1) {
+      thread_local Buffer b_buf;
+      uint16_t* bp = b_buf.get(static_cast<size_t>(nc) * std::max(Kp, 1));
+      if (amx) amx_begin();
+      for (int j0 = b0 * kBlock; j0 < b1 * kBlock; j0 += nc) {
+        const int cols = std::min(nc, b1 * kBlock - j0);
+        for (int p = 0; p < cols / kPanel; p++)
+          pack_b(bp + static_cast<ptrdiff_t>(p) * kPanel * Kp, j0 + p * kPanel, Kp);
+        for (int mb = 0; mb < m_blocks; mb++)
+          for (int nb = 0; nb < cols / kBlock; nb++) {
+            const int i0 = mb * kBlock, jj = j0 + nb * kBlock;
+            micro(ap + static_cast<ptrdiff_t>(i0) * Kp,
+                  bp + static_cast<ptrdiff_t>(nb) * kBlock * Kp, Kp, tile);
+            epilogue(tile, std::min(kBlock, M - i0), std::min(kBlock, N - jj), beta, C, ldc, bias,
+                     add, ld_add, i0, jj);
+          }
+      }
+      if (amx) amx_end();
     }
-    if (amx) amx_end();
   }
 }
 
