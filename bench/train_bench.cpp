@@ -2,9 +2,10 @@
 // positions, backward, AdamW (weight decay on matrices), zero_grad. Prints the median tokens/s
 // over the timed steps, model FLOPs per token, MFU against this machine's measured sgemm rate
 // and peak RSS. bench/train.sh runs bench/train_torch.py beside it.
-//   train_bench PRESET [STEPS] [WARMUP] [PARTS] [ACTIVATIONS]
+//   train_bench PRESET [STEPS] [WARMUP] [PARTS] [PRECISION] [ACTIVATIONS]
 // PRESET: seed-tiny | char-small | gpt2-124m | seed-100m. PARTS: batch parts trained side by
-// side (train.data_parallel); 0 or absent: what aero train picks. ACTIVATIONS: as
+// side (train.data_parallel); 0 or absent: what aero train picks. PRECISION: fp32 (default) or
+// bf16 (train.precision: linear layers multiply bf16 with fp32 sums). ACTIVATIONS: as
 // train.checkpoint_activations (none | blocks | "every N"; default none).
 #include <sys/resource.h>
 
@@ -17,6 +18,7 @@
 
 #include "core/threads.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/peak.h"
 #include "models/gpt.h"
 #include "train/optimizer.h"
@@ -74,8 +76,9 @@ int main(int argc, char** argv) {
                  name.c_str());
     return 2;
   }
-  int steps = argc > 2 ? std::atoi(argv[2]) : ps.steps;
-  int warmup = argc > 3 ? std::atoi(argv[3]) : 2;
+  // An empty argument takes the default (bench/bf16.sh passes PARTS and PRECISION only).
+  int steps = argc > 2 && *argv[2] ? std::atoi(argv[2]) : ps.steps;
+  int warmup = argc > 3 && *argv[3] ? std::atoi(argv[3]) : 2;
   const GptConfig& c = ps.cfg;
   int64_t B = ps.B, T = ps.T, V = c.vocab_size, C = c.n_embd, L = c.n_layer, H = c.ffn();
 
@@ -100,8 +103,16 @@ int main(int argc, char** argv) {
                         ? std::atoi(argv[4])
                         : auto_data_parallel_parts(store.count(), ps.B, num_threads());
   DataParallel dp(store, parts);
+  const std::string precision = argc > 5 ? argv[5] : "fp32";
+  if (precision != "fp32" && precision != "bf16") {
+    std::fprintf(stderr, "train_bench: precision must be fp32 or bf16, got '%s'\n",
+                 precision.c_str());
+    return 2;
+  }
+  const bool bf16 = precision == "bf16" && bf16_hardware();
+  for (int k = 0; k < parts; k++) dp.tape(k).bf16_products = bf16;
   TrainConfig tc;
-  if (argc > 5) tc.checkpoint_activations = argv[5];
+  if (argc > 6) tc.checkpoint_activations = argv[6];
   const int checkpoint_every = tc.checkpoint_every_block();
   std::vector<double> times;
   float loss = 0;
@@ -152,10 +163,12 @@ int main(int argc, char** argv) {
   std::printf(
       "aero  %s B=%lld T=%lld: %.0f tokens/s (%.1f ms/step, median of %d), loss %.3f, %.1f "
       "MFLOP/token, MFU %.1f%% of %.0f GFLOP/s sgemm, peak RSS %.0f MB, activations %.0f MB "
-      "(%d threads, %d parts, %s %s, checkpoint_activations %s)\n",
+      "(%d threads, %d parts, %s %s, %s, checkpoint_activations %s)\n",
       name.c_str(), (long long)B, (long long)T, tok_s, med * 1e3, steps, loss, flops_tok / 1e6,
       100 * mfu, peak / 1e9, rss_mb, double(act) / (1 << 20), num_threads(), parts,
-      gemm_info().backend.c_str(), gemm_info().kernel.c_str(), tc.checkpoint_activations.c_str());
+      gemm_info().backend.c_str(), gemm_info().kernel.c_str(),
+      bf16 ? (std::string("bf16 on ") + bf16_kernel_name(bf16_kernel())).c_str() : "fp32",
+      tc.checkpoint_activations.c_str());
   std::printf("RESULT aero_tok_s %.1f mfu %.4f rss_mb %.1f act_mb %.1f\n", tok_s, mfu, rss_mb,
               double(act) / (1 << 20));
   if (dp.tape(0).profile) std::printf("%s", dp.tape(0).profile_report().c_str());

@@ -1,7 +1,9 @@
 """PyTorch peer for bench/train_bench.cpp: the same GPT presets (separate q/k/v linears, pre-LN,
 GELU-tanh MLP, RoPE with rotated halves or learned positions), one full training step with
-torch.optim.AdamW (weight decay on matrices only), fp32, 2 threads. Run through bench/train.sh.
-    train_torch.py PRESET [STEPS] [WARMUP]"""
+torch.optim.AdamW (weight decay on matrices only), 2 threads, fp32 or (PRECISION bf16) forward
+and loss under CPU autocast to bfloat16. Run through bench/train.sh and bench/bf16.sh.
+    train_torch.py PRESET [STEPS] [WARMUP] [PRECISION]"""
+import contextlib
 import math
 import resource
 import sys
@@ -17,11 +19,15 @@ PRESETS = {
     "seed-tiny": dict(V=10000, L=3, NH=4, C=64, H=256, pos="rope", bias=False, tie=False, B=32, T=128, steps=30),
     "char-small": dict(V=65, L=4, NH=4, C=128, H=512, pos="learned", bias=True, tie=False, B=12, T=64, steps=100),
     "gpt2-124m": dict(V=50257, L=12, NH=12, C=768, H=3072, pos="learned", bias=True, tie=True, B=4, T=256, steps=5),
+    "seed-100m": dict(V=32000, L=12, NH=12, C=768, H=3072, pos="learned", bias=True, tie=True, B=8, T=512, steps=3),
 }
 name = sys.argv[1] if len(sys.argv) > 1 else "seed-tiny"
 p = PRESETS[name]
-steps = int(sys.argv[2]) if len(sys.argv) > 2 else p["steps"]
-warmup = int(sys.argv[3]) if len(sys.argv) > 3 else 2
+steps = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2] else p["steps"]
+warmup = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] else 2
+precision = sys.argv[4] if len(sys.argv) > 4 else "fp32"
+autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16"
+            else contextlib.nullcontext())
 V, L, NH, C, H, B, T = (p[k] for k in ("V", "L", "NH", "C", "H", "B", "T"))
 HS = C // NH
 
@@ -93,7 +99,8 @@ times = []
 for it in range(warmup + steps):
     ids, targets = torch.randint(0, V, (B, T)), torch.randint(0, V, (B, T))
     t0 = time.perf_counter()
-    loss = F.cross_entropy(model(ids).view(-1, V), targets.view(-1))
+    with autocast:
+        loss = F.cross_entropy(model(ids).view(-1, V), targets.view(-1))
     loss.backward()
     opt.step()
     opt.zero_grad(set_to_none=True)
@@ -104,5 +111,6 @@ med = times[len(times) // 2]
 tok_s = B * T / med
 rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(f"torch {name} B={B} T={T}: {tok_s:.0f} tokens/s ({med * 1e3:.1f} ms/step, median of {steps}), "
-      f"loss {loss.item():.3f}, peak RSS {rss_mb:.0f} MB (torch {torch.__version__}, {torch.get_num_threads()} threads)")
+      f"loss {loss.item():.3f}, peak RSS {rss_mb:.0f} MB (torch {torch.__version__}, {torch.get_num_threads()} threads, "
+      f"{precision})")
 print(f"RESULT torch_tok_s {tok_s:.1f} rss_mb {rss_mb:.1f}")

@@ -19,3 +19,9 @@ add_test(NAME core.old_checkpoint_still_loads
                  ${AERO_PYTHON})
 set_tests_properties(core.old_checkpoint_still_loads PROPERTIES LABELS cli TIMEOUT 120
                      PASS_REGULAR_EXPRESSION "old checkpoint: all checks passed")
+
+# aero doctor reports the bf16 kernel (amx / avx512-bf16 / none) and its rate next to sgemm's.
+add_test(NAME core.doctor_reports_bf16_kernel
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/e2e/doctor_bf16.sh $<TARGET_FILE:aero>)
+set_tests_properties(core.doctor_reports_bf16_kernel PROPERTIES LABELS cli TIMEOUT 60
+                     PASS_REGULAR_EXPRESSION "doctor bf16: all checks passed")

@@ -85,8 +85,10 @@ Var linear(Var x, Var w, Var b, Var residual) {
                " must be f32 of the output's shape ", s.str());
   Tensor out = tape.alloc(s);
   linear_forward(out.f32(), xv.f32(), wv.f32(), b.defined() ? b.value().f32() : nullptr, N, IN, OUT,
-                 residual.defined() ? residual.value().f32() : nullptr);
-  return tape.record(Op::linear, out, {x, w, b, residual});
+                 residual.defined() ? residual.value().f32() : nullptr, tape.bf16_products);
+  Var y = tape.record(Op::linear, out, {x, w, b, residual});
+  tape.node(y).i[0] = tape.bf16_products;  // backward multiplies as forward did
+  return y;
 }
 
 void backward_linear(Tape& tape, Node& node) {
@@ -98,7 +100,7 @@ void backward_linear(Tape& tape, Node& node) {
   int64_t IN = w.size(1), OUT = w.size(0), N = x.numel() / IN;
   linear_backward(dx.defined() ? dx.f32() : nullptr, dw.defined() ? dw.f32() : nullptr,
                   db.defined() ? db.f32() : nullptr, node.grad.f32(), x.f32(), w.f32(), N, IN, OUT,
-                  fresh_dx);
+                  fresh_dx, node.i[0] != 0);
   // The residual's gradient is dout itself; after dx, so that linear(x, w, b, x) adds to it.
   bool fresh_r = false;
   Tensor dr = tape.grad_to_write(node.in[3], &fresh_r);

@@ -161,6 +161,7 @@ Tape& Tape::recompute_tape() {
   r.grad_enabled = true;
   r.grad_replica = grad_replica;
   r.checkpoint_every = 0;  // a checkpointed block does not checkpoint inside itself
+  r.bf16_products = bf16_products;
   r.profile = profile;
   return r;
 }

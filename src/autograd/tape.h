@@ -69,6 +69,9 @@ class Tape {
   // runs over processes start summing a gradient bucket then). A checkpointed block's
   // parameters are leaves of the recompute tape, not of this one.
   std::function<void(const Node&)> on_leaf_passed;
+  // Linear layers multiply in bf16 (inputs rounded to bf16, fp32 sums: kernels/gemm_bf16.h),
+  // forward and backward; everything else stays fp32 (train.precision = bf16).
+  bool bf16_products = false;
 
   // Leaves.
   Var param(const Tensor& value, const Tensor& grad);  // grad accumulates into `grad`

@@ -10,6 +10,7 @@
 #include "core/cpu.h"
 #include "core/threads.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/peak.h"
 
 namespace aero::cli {
@@ -61,11 +62,19 @@ void run_doctor(bool json, bool measure) {
   FmaPeak fma1, fma;
   Bandwidth bw;
   std::vector<GemmRate> rates;
+  // The bf16 kernel train.precision = bf16 would use ("none": that trains in fp32), measured on
+  // the first probe's shape next to sgemm's rate.
+  const bool bf16_hw = bf16_hardware();
+  const std::string bf16_path = bf16_hw ? bf16_kernel_name(bf16_kernel()) : "none";
+  GemmRate bf16_rate;
   if (measure) {
     fma1 = measure_fma_peak(1);
     fma = threads == 1 ? fma1 : measure_fma_peak(threads);
     for (const GemmProbe& p : kProbes)
       rates.push_back(measure_sgemm(p.ta, p.tb, p.M, p.N, p.K, 0.0f, 0.25));
+    if (bf16_hw)
+      bf16_rate = measure_sgemm(kProbes[0].ta, kProbes[0].tb, kProbes[0].M, kProbes[0].N,
+                                kProbes[0].K, 0.0f, 0.25, false, /*bf16=*/true);
     bw = measure_bandwidth(threads);
     if (fma.gflops > 0 && rates[0].best_gflops < 0.3 * fma.gflops)
       warnings.push_back("sgemm at 1024^3 reaches only " +
@@ -87,6 +96,13 @@ void run_doctor(bool json, bool measure) {
         {"amx",
          {{"supported", c.amx_tile}, {"requested", c.amx_requested}, {"granted", c.amx_enabled}}}};
     j["threads"] = threads;
+    j["bf16"] = {{"kernel", bf16_path}};
+    if (measure && bf16_hw) {
+      j["bf16"]["shape"] = kProbes[0].label;
+      j["bf16"]["gflops"] = bf16_rate.best_gflops;
+      j["bf16"]["median_gflops"] = bf16_rate.median_gflops;
+      j["bf16"]["ratio_to_sgemm"] = bf16_rate.best_gflops / rates[0].best_gflops;
+    }
     j["load_average"] = load;
     j["gemm"] = {{"backend", g.backend}, {"library", g.library},     {"kernel", g.kernel},
                  {"config", g.config},   {"threading", g.threading}, {"note", g.note}};
@@ -119,6 +135,9 @@ void run_doctor(bool json, bool measure) {
   std::printf("amx:       %s\n", amx_status(c).c_str());
   std::printf("threads:   %d (%d CPUs usable, %d in the affinity mask)\n", threads, c.usable_cpus,
               c.logical_cpus);
+  std::printf("bf16:      %s\n",
+              bf16_hw ? (bf16_path + " (train.precision = bf16 multiplies on it)").c_str()
+                      : "none: no AVX512-BF16 or AMX (train.precision = bf16 trains in fp32)");
   std::printf("gemm:      %s, kernel %s, threading %s\n", g.backend.c_str(),
               g.kernel.empty() ? "?" : g.kernel.c_str(), g.threading.c_str());
   if (!g.library.empty()) std::printf("library:   %s\n", g.library.c_str());
@@ -131,6 +150,10 @@ void run_doctor(bool json, bool measure) {
       std::printf("sgemm:     %-15s %s%s %6.0f GFLOP/s = %3.0f%% of the FMA peak\n",
                   kProbes[i].label, kProbes[i].ta ? "T" : "N", kProbes[i].tb ? "T" : "N",
                   rates[i].best_gflops, 100 * rates[i].best_gflops / fma.gflops);
+    if (bf16_hw)
+      std::printf("bf16:      %-15s NN %6.0f GFLOP/s = %.2fx sgemm (kernel %s, fp32 sums)\n",
+                  kProbes[0].label, bf16_rate.best_gflops,
+                  bf16_rate.best_gflops / rates[0].best_gflops, bf16_path.c_str());
     std::printf("memory:    read %.1f GB/s, copy %.1f GB/s, triad %.1f GB/s (%zu MiB buffer)\n",
                 bw.read_gbs, bw.copy_gbs, bw.triad_gbs, bw.bytes >> 20);
     std::printf("           (best of short repeats; other work on these cores lowers them)\n");

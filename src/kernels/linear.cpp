@@ -8,11 +8,15 @@
 
 #include "core/parallel.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 
 namespace aero {
 
 void linear_forward(float* out, const float* inp, const float* w, const float* b, int64_t N,
-                    int64_t IN, int64_t OUT, const float* residual) {
+                    int64_t IN, int64_t OUT, const float* residual, bool bf16) {
+  if (bf16)
+    return gemm_bf16(false, true, int(N), int(OUT), int(IN), inp, int(IN), w, int(IN), 0.0f, out,
+                     int(OUT), b, residual, int(OUT));
   // Bias and residual in the product's own pass where the kernel can; else out starts as
   // bias + residual and the product accumulates onto it. (Filling out first costs a write and a
   // read of the whole output more.)
@@ -33,13 +37,18 @@ void linear_forward(float* out, const float* inp, const float* w, const float* b
 }
 
 void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
-                     const float* w, int64_t N, int64_t IN, int64_t OUT, bool overwrite_dinp) {
+                     const float* w, int64_t N, int64_t IN, int64_t OUT, bool overwrite_dinp,
+                     bool bf16) {
+  const auto gemm = [bf16](bool ta, bool tb, int M, int Nc, int K, const float* A, int lda,
+                           const float* B, int ldb, float beta, float* C, int ldc) {
+    if (bf16) return gemm_bf16(ta, tb, M, Nc, K, A, lda, B, ldb, beta, C, ldc);
+    sgemm(ta, tb, M, Nc, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+  };
   if (dinp)
-    sgemm(false, false, int(N), int(IN), int(OUT), 1.0f, dout, int(OUT), w, int(IN),
-          overwrite_dinp ? 0.0f : 1.0f, dinp, int(IN));
+    gemm(false, false, int(N), int(IN), int(OUT), dout, int(OUT), w, int(IN),
+         overwrite_dinp ? 0.0f : 1.0f, dinp, int(IN));
   if (dw)
-    sgemm(true, false, int(OUT), int(IN), int(N), 1.0f, dout, int(OUT), inp, int(IN), 1.0f, dw,
-          int(IN));
+    gemm(true, false, int(OUT), int(IN), int(N), dout, int(OUT), inp, int(IN), 1.0f, dw, int(IN));
   if (db) {
     // Columns split across threads; each thread sums its columns over all rows.
 #pragma omp parallel if (N * OUT > 65536 && !omp_in_parallel())

@@ -6,14 +6,15 @@
 namespace aero {
 
 // out (N, OUT) = inp (N, IN) · w (OUT, IN)ᵀ + b (OUT) + residual (N, OUT); b and residual may
-// be null.
+// be null. bf16: the product's inputs rounded to bf16, sums in fp32 (gemm_bf16).
 void linear_forward(float* out, const float* inp, const float* w, const float* b, int64_t N,
-                    int64_t IN, int64_t OUT, const float* residual = nullptr);
+                    int64_t IN, int64_t OUT, const float* residual = nullptr, bool bf16 = false);
 // dinp (N, IN) += dout · w; dw (OUT, IN) += doutᵀ · inp; db (OUT) += Σ dout. Any may be null.
-// With overwrite_dinp, dinp is written (=) and may hold garbage on entry.
+// With overwrite_dinp, dinp is written (=) and may hold garbage on entry. bf16: both products
+// take bf16-rounded inputs (dout, w, inp), sums in fp32; db stays an fp32 sum.
 void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
                      const float* w, int64_t N, int64_t IN, int64_t OUT,
-                     bool overwrite_dinp = false);
+                     bool overwrite_dinp = false, bool bf16 = false);
 void linear_forward_ref(float* out, const float* inp, const float* w, const float* b, int64_t N,
                         int64_t IN, int64_t OUT, const float* residual = nullptr);
 void linear_backward_ref(float* dinp, float* dw, float* db, const float* dout, const float* inp,

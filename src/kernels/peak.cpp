@@ -14,6 +14,7 @@
 
 #include "core/cpu.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 
 namespace aero {
 namespace {
@@ -256,7 +257,7 @@ Bandwidth measure_bandwidth(int threads, size_t bytes) {
 }
 
 GemmRate measure_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float beta, double seconds,
-                       bool builtin) {
+                       bool builtin, bool bf16) {
   GemmRate r;
   if (M <= 0 || N <= 0 || K <= 0) return r;
   const int rows_a = trans_a ? K : M, cols_a = trans_a ? M : K;
@@ -268,6 +269,9 @@ GemmRate measure_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float be
   const double flops = 2.0 * M * N * K;
   auto fn = builtin ? &sgemm_builtin : &sgemm;
   auto call = [&] {
+    if (bf16)
+      return gemm_bf16(trans_a, trans_b, M, N, K, A.data(), cols_a, B.data(), cols_b, beta,
+                       C.data(), N);
     fn(trans_a, trans_b, M, N, K, 1.0f, A.data(), cols_a, B.data(), cols_b, beta, C.data(), N);
   };
   call();  // loads the backend, warms caches and the thread team

@@ -41,8 +41,9 @@ struct GemmRate {
 };
 
 // aero::sgemm on C(M, N) = op(A) · op(B) + beta * C with the current backend and thread count
-// (builtin: aero::sgemm_builtin whatever the backend).
+// (builtin: aero::sgemm_builtin whatever the backend; bf16: aero::gemm_bf16, the bf16 kernel
+// chosen for this CPU, counting the same FLOPs).
 GemmRate measure_sgemm(bool trans_a, bool trans_b, int M, int N, int K, float beta = 0.0f,
-                       double seconds = 0.2, bool builtin = false);
+                       double seconds = 0.2, bool builtin = false, bool bf16 = false);
 
 }  // namespace aero

@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/parallel.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/quant_kernels.h"
 
 namespace aero {
@@ -335,6 +336,9 @@ void qmatmul(const QMatrix& w, const float* x, int n, float* y) {
       sgemm(false, true, n, w.rows, w.cols, 1.0f, x, w.cols, w.f32.data(), w.cols, 0.0f, y, w.rows);
       return;
     case QFormat::bf16: {
+      if (n >= kBf16TileRows && k == QKernel::avx512 && bf16_kernel() == Bf16Kernel::amx)
+        return gemm_bf16_wt(Bf16Kernel::amx, n, w.rows, w.cols, x, w.cols, w.bf16.data(), w.cols, y,
+                            w.rows);
       const bool dp = k == QKernel::avx512 && cpu_info().avx512_bf16;
       const void* xr = round_acts_bf16(x, static_cast<size_t>(n) * w.cols, dp);
       const float* xf = static_cast<const float*>(xr);
@@ -379,7 +383,10 @@ std::string qmatmul_kernel(QFormat format) {
       return std::string("f32: sgemm, ") + isa + " gemv for n <= " + std::to_string(kGemvRows);
     case QFormat::bf16:
       return std::string("bf16: ") +
-             (k == QKernel::avx512 && cpu_info().avx512_bf16 ? "avx512-bf16" : isa);
+             (k == QKernel::avx512 && cpu_info().avx512_bf16 ? "avx512-bf16" : isa) +
+             (k == QKernel::avx512 && bf16_kernel() == Bf16Kernel::amx
+                  ? ", amx for n >= " + std::to_string(kBf16TileRows)
+                  : "");
     case QFormat::q8:
       return std::string("q8: ") + (k == QKernel::avx512 ? "avx512-vnni" : isa);
   }

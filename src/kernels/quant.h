@@ -58,6 +58,9 @@ std::string qmatmul_kernel(QFormat format);
 enum class QKernel : uint8_t { portable, avx2, avx_vnni, avx512, best };
 void qmatmul_force_kernel(QKernel kernel);
 constexpr int kGemvRows = 16;  // f32: n up to this uses aero's gemv instead of sgemm
+// bf16: n from this (prefill) uses the AMX tile kernel (gemm_bf16_wt, the same contract) where
+// the CPU has AMX and Linux grants it, unless AERO_QKERNEL forces a narrower family.
+constexpr int kBf16TileRows = 32;
 
 uint16_t f32_to_bf16(float v);  // round to nearest even; NaN stays NaN
 float bf16_to_f32(uint16_t v);

@@ -16,6 +16,11 @@ const EnumNames<ObjectiveKind>& objective_names() {
   return n;
 }
 
+const EnumNames<Precision>& precision_names() {
+  static const EnumNames<Precision> n{{Precision::fp32, "fp32"}, {Precision::bf16, "bf16"}};
+  return n;
+}
+
 const EnumNames<DataMode>& data_mode_names() {
   static const EnumNames<DataMode> n{
       {DataMode::windows, "windows"}, {DataMode::examples, "examples"}, {DataMode::pairs, "pairs"}};
@@ -114,7 +119,11 @@ const FieldTable<TrainConfig>& train_config_fields() {
              "token ids whose embedding (and untied head) rows start at the mean of the rows "
              "below mean_init_rows, after init_from is loaded (finetune --add-tokens sets it)")
         .add("mean_init_rows", &C::mean_init_rows,
-             "rows [0, mean_init_rows) averaged for mean_init_tokens (the base's token count)");
+             "rows [0, mean_init_rows) averaged for mean_init_tokens (the base's token count)")
+        .add("precision", &C::precision,
+             "matrix products of linear layers: fp32, or bf16 inputs with fp32 sums (weights, "
+             "optimizer state and everything else stay fp32)",
+             precision_names());
     return t;
   }();
   return table;

@@ -24,6 +24,12 @@ enum class ObjectiveKind : uint8_t {
 };
 const EnumNames<ObjectiveKind>& objective_names();
 
+// How linear layers multiply. bf16: inputs rounded to bf16, sums in fp32, on the CPU's bf16
+// units (AMX or AVX512-BF16; fp32 with a log line on CPUs without them); master weights,
+// optimizer moments, norms, softmax, losses and reductions stay fp32; no loss scaling.
+enum class Precision : uint8_t { fp32, bf16 };
+const EnumNames<Precision>& precision_names();
+
 struct TrainConfig {
   int batch_size = 32;  // sequences per micro-batch (B)
   int grad_accum = 1;   // micro-batches per optimizer step
@@ -63,6 +69,7 @@ struct TrainConfig {
   std::vector<std::string> add_tokens;
   std::vector<int> mean_init_tokens;
   int mean_init_rows = 0;
+  Precision precision = Precision::fp32;
 
   void validate() const;
   // checkpoint_activations as Tape::checkpoint_every (0: none).

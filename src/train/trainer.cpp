@@ -19,6 +19,7 @@
 #include "core/threads.h"
 #include "data/batching.h"
 #include "io/atomic_file.h"
+#include "kernels/gemm_bf16.h"
 #include "tokenizer/tokenizer.h"
 #include "train/schedule.h"
 
@@ -330,6 +331,14 @@ Trainer::Trainer(const RunConfig& cfg)
                         ? t.data_parallel
                         : auto_data_parallel_parts(store_.count(), t.batch_size, num_threads());
   dp_ = std::make_unique<DataParallel>(store_, parts);
+  const bool bf16 = t.precision == Precision::bf16 && bf16_hardware();
+  if (t.precision == Precision::bf16)
+    log_info(bf16 ? std::string("[train] precision bf16: linear layers multiply bf16 with fp32 "
+                                "sums on ") +
+                        bf16_kernel_name(bf16_kernel())
+                  : std::string("[train] precision bf16 asked for, but this CPU has no bf16 units "
+                                "(AVX512-BF16 or AMX): training in fp32"));
+  for (int k = 0; k < parts; k++) dp_->tape(k).bf16_products = bf16;
   if (parts > 1)
     log_info("[train] data parallel: each step trains ", parts,
              " parts of the batch side by side (train.data_parallel=1 threads each op instead)");

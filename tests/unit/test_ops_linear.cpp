@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/linear.h"
 #include "op_test.h"
 
@@ -250,4 +251,31 @@ OP_TEST(token_logits, matches_reference_and_gradient) {
                      tape.leaf(random_tensor({1, 4}, 3), true), bad);
       },
       "[token_logits]", "out of range");
+
+// A tape with bf16_products (train.precision = bf16): the linear op's forward and both
+// backward products take bf16-rounded inputs with fp32 sums; the bias gradient stays an fp32 sum.
+TEST(kernels, linear_on_a_bf16_tape_multiplies_in_bf16) {
+  const int N = 70, IN = 48, OUT = 40;
+  Tensor xt = random_tensor({N, IN}, 1), wt = random_tensor({OUT, IN}, 2),
+         bt = random_tensor({OUT}, 3), dy = random_tensor({N, OUT}, 4);
+  Tape tape;
+  tape.bf16_products = true;
+  Var x = tape.leaf(xt, true), w = tape.leaf(wt, true), b = tape.leaf(bt, true);
+  Var y = linear(x, w, b);
+  tape.backward_from(y, dy);
+  Tensor y_ref = Tensor::empty({N, OUT}), dx_ref = Tensor::zeros({N, IN}),
+         dw_ref = Tensor::zeros({OUT, IN}), y32 = Tensor::empty({N, OUT});
+  gemm_bf16_ref(false, true, N, OUT, IN, xt.f32(), IN, wt.f32(), IN, 0.0f, y_ref.f32(), OUT,
+                bt.f32());
+  gemm_bf16_ref(false, false, N, IN, OUT, dy.f32(), OUT, wt.f32(), IN, 0.0f, dx_ref.f32(), IN);
+  gemm_bf16_ref(true, false, OUT, IN, N, dy.f32(), OUT, xt.f32(), IN, 0.0f, dw_ref.f32(), IN);
+  EXPECT_LT(max_rel_diff(y.value(), y_ref), 1e-5);
+  EXPECT_LT(max_rel_diff(x.grad(), dx_ref), 1e-5);
+  EXPECT_LT(max_rel_diff(w.grad(), dw_ref), 1e-5);
+  Tensor db_ref = Tensor::zeros({OUT});
+  linear_backward_ref(nullptr, nullptr, db_ref.f32(), dy.f32(), xt.f32(), wt.f32(), N, IN, OUT);
+  EXPECT_LT(max_rel_diff(b.grad(), db_ref), 1e-6);
+  // And it is not the fp32 product (bf16 keeps 8 bits of mantissa: ~1e-3 relative).
+  linear_forward_ref(y32.f32(), xt.f32(), wt.f32(), bt.f32(), N, IN, OUT);
+  EXPECT_GT(max_rel_diff(y.value(), y32), 1e-4);
 }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/cpu.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/quant.h"
 
 using namespace aero;
@@ -96,7 +97,7 @@ TEST(Quant, every_path_matches_reference_on_odd_shapes) {
       for (int cols : {32, 96, 544, 768}) {
         const std::vector<float> w = randn(static_cast<size_t>(rows) * cols, seed++, 0.05f);
         const QMatrix m = quantize(w.data(), rows, cols, f);
-        for (int n : {1, 3, 4, 5, 11, kGemvRows, kGemvRows + 1, 64}) {
+        for (int n : {1, 3, 4, 5, 11, kGemvRows, kGemvRows + 1, kBf16TileRows + 1, 64}) {
           const std::vector<float> x = randn(static_cast<size_t>(n) * cols, seed++);
           expect_matches_ref(m, x, n);
         }
@@ -178,7 +179,12 @@ TEST(Quant, forced_kernel_is_reported_and_never_wider_than_the_cpu) {
   }
   const CpuInfo& c = cpu_info();
   const bool avx512 = c.avx512f && c.avx512bw && c.avx512vl;
-  EXPECT_EQ(qmatmul_kernel(QFormat::bf16) == "bf16: avx512-bf16", avx512 && c.avx512_bf16);
+  const std::string bf16 = qmatmul_kernel(QFormat::bf16);
+  EXPECT_EQ(bf16.rfind("bf16: avx512-bf16", 0) == 0, avx512 && c.avx512_bf16) << bf16;
+  // Prefill on AMX tiles only where gemm_bf16 runs them.
+  EXPECT_EQ(bf16.find("amx for n >= 32") != std::string::npos,
+            avx512 && c.avx512_bf16 && bf16_kernel_supported(Bf16Kernel::amx))
+      << bf16;
   const std::string best = qmatmul_kernel(QFormat::q8);
   if (!c.avx512_vnni) {
     EXPECT_EQ(best.find("avx512"), std::string::npos) << best;

@@ -276,18 +276,21 @@ TEST(train_checkpoint, activation_checkpointing_trains_the_same_bits) {
   c.train.eval_every = 0;
   c.train.data_parallel = 2;
   c.data.test = "";
-  std::vector<float> want;
-  for (const char* mode : {"none", "blocks", "every 2"}) {
-    SCOPED_TRACE(mode);
-    RunConfig r = c;
-    r.train.checkpoint_activations = mode;
-    r.train.out_dir = dir.file(std::string("run_") + mode);
-    Trainer t(r);
-    EXPECT_EQ(t.run().steps, 3);
-    if (want.empty())
-      want = weights(t.params());
-    else
-      EXPECT_EQ(weights(t.params()), want);
+  for (Precision precision : {Precision::fp32, Precision::bf16}) {
+    std::vector<float> want;
+    for (const char* mode : {"none", "blocks", "every 2"}) {
+      SCOPED_TRACE(std::string(mode) + (precision == Precision::bf16 ? " bf16" : " fp32"));
+      RunConfig r = c;
+      r.train.precision = precision;
+      r.train.checkpoint_activations = mode;
+      r.train.out_dir = dir.file(std::string("run_") + mode + std::to_string(int(precision)));
+      Trainer t(r);
+      EXPECT_EQ(t.run().steps, 3);
+      if (want.empty())
+        want = weights(t.params());
+      else
+        EXPECT_EQ(weights(t.params()), want);
+    }
   }
   for (const char* bad : {"every 0", "every", "sometimes", "every -1", "every 2x"}) {
     RunConfig r = c;

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# aero doctor names the bf16 kernel that train.precision = bf16 uses, from cpuid: amx where the
+# CPU has AMX-BF16 (and the kernel grants it), else avx512-bf16, else none; AERO_BF16_KERNEL
+# caps it; with measurements it prints the bf16 rate next to sgemm's.   doctor_bf16.sh AERO
+set -euo pipefail
+A=$(realpath "$1"); here=$(cd "$(dirname "$0")" && pwd)
+source "$here/lib_check.sh"
+kernel() { "$A" doctor --json --no-measure | sed -n '/"bf16"/,/}/s/.*"kernel": "\([^"]*\)".*/\1/p'; }
+flags=$(grep -m1 '^flags' /proc/cpuinfo)
+want=none
+[[ $flags != *avx512_bf16* ]] || want=avx512-bf16
+[[ $flags != *amx_bf16* ]] || want=amx
+expect "bf16 kernel" "$(kernel)" "$want"
+if [[ $want == amx ]]; then
+  expect "bf16 kernel capped at avx512" "$(AERO_BF16_KERNEL=avx512 kernel)" avx512-bf16
+fi
+if [[ $want != none ]]; then
+  expect "bf16 kernel capped at portable" "$(AERO_BF16_KERNEL=portable kernel)" portable
+  "$A" doctor | has "bf16 rate next to sgemm" "^bf16: .*GFLOP/s = [0-9.]+x sgemm \(kernel $want"
+fi
+echo "doctor bf16: all checks passed"
