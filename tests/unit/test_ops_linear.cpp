@@ -251,6 +251,7 @@ OP_TEST(token_logits, matches_reference_and_gradient) {
                      tape.leaf(random_tensor({1, 4}, 3), true), bad);
       },
       "[token_logits]", "out of range");
+}
 
 // A tape with bf16_products (train.precision = bf16): the linear op's forward and both
 // backward products take bf16-rounded inputs with fp32 sums; the bias gradient stays an fp32 sum.
