@@ -12,31 +12,25 @@
 #include "infer/diffusion_generator.h"
 #include "infer/engine_impl.h"
 #include "infer/seq2seq_generator.h"
+#include "infer/seq_output.h"
 #include "tokenizer/stream_decoder.h"
 
 namespace aero {
 
 namespace {
 
-struct Seq {
+struct Seq : SeqOutput {
   SeqId id;
-  SeqRequest req;
   KvSeq kv;
   Sampler sampler;
-  TokenStreamDecoder decoder;
-  StopMatcher stops;
-  std::vector<int32_t> ctx;  // the tokens of the sequence: prompt, then generated
-  GenerateResult res;
   int32_t pending = -1;  // sampled and streamed, not yet in the cache
-  bool cancelled = false, done = false, fresh = false;
+  bool cancelled = false, fresh = false;
 
   Seq(SeqId i, SeqRequest r, const InferenceModel& m, const Tokenizer& tok)
-      : id(i),
-        req(std::move(r)),
+      : SeqOutput(std::move(r), tok, /*continuation=*/true),
+        id(i),
         kv(m),
-        sampler(req.opts.sampler),
-        decoder(tok, /*continuation=*/true),
-        stops(req.opts.stop) {}
+        sampler(req.opts.sampler) {}
 };
 
 }  // namespace
@@ -50,24 +44,6 @@ struct Engine::State {
   std::vector<std::unique_ptr<Seq>> active;
   bool warned_slide = false;
 
-  // Text that became final; false when the callback asked to stop.
-  bool emit(Seq& s, const std::string& text) {
-    if (text.empty()) return true;
-    s.res.text += text;
-    return !s.req.on_text || s.req.on_text(text);
-  }
-
-  // Ends a sequence that ran out (length, eos, context): the held-back text is released.
-  void finish(Seq& s, const char* reason) {
-    s.done = true;
-    s.res.finish = reason;
-    emit(s, s.stops.push(s.decoder.finish()));
-    if (!s.stops.stopped())
-      emit(s, s.stops.flush());
-    else
-      s.res.finish = "stop";
-  }
-
   // One sampled token: streamed, checked against every end condition, then pending.
   void take(Seq& s, const float* logits) {
     const int V = model->config().vocab_size;
@@ -79,21 +55,8 @@ struct Engine::State {
       l = banned;
     }
     int32_t t = s.sampler.sample(l, s.ctx);
-    if (s.req.opts.stop_at_eos && t == tok->eos_id()) return finish(s, "eos");
-    s.ctx.push_back(t);
-    s.res.tokens.push_back(t);
-    if (!emit(s, s.stops.push(s.decoder.push(t)))) {
-      s.done = true;
-      s.res.finish = "cancelled";
-      return;
-    }
-    if (s.stops.stopped()) {
-      s.done = true;
-      s.res.finish = "stop";
-      return;
-    }
-    if (int(s.res.tokens.size()) >= s.req.opts.max_new) return finish(s, "length");
-    s.pending = t;
+    if (s.req.opts.stop_at_eos && t == tok->eos_id()) return s.finish("eos");
+    if (s.append(t)) s.pending = t;
   }
 
   // The newest `keep` tokens of the sequence, to prefill into a cleared cache.
@@ -186,7 +149,7 @@ int Engine::step() {
     s.fresh = true;
     s.ctx = s.req.prompt;
     if (s.req.opts.max_new == 0) {
-      st.finish(s, "length");
+      s.finish("length");
       continue;
     }
     plan(s, State::tail(s, size_t(P)));  // a prompt longer than the context keeps its newest
@@ -198,7 +161,7 @@ int Engine::step() {
     if (s.kv.length() < block) {
       plan(s, {s.pending});
     } else if (st.opts.context == ContextPolicy::stop) {
-      st.finish(s, "context");
+      s.finish("context");
     } else {
       if (!st.warned_slide) {
         log_warn("[engine] the context of ", block, " tokens is full: keeping the newest ",

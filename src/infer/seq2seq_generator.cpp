@@ -5,6 +5,7 @@
 
 #include "core/log.h"
 #include "infer/beam_search.h"
+#include "infer/seq_output.h"
 #include "models/load.h"
 #include "tokenizer/stream_decoder.h"
 
@@ -12,21 +13,17 @@ namespace aero {
 
 namespace {
 
-struct Seq {
+struct Seq : SeqOutput {
   SeqId id;
-  SeqRequest req;
   Sampler sampler;
-  TokenStreamDecoder decoder;
-  StopMatcher stops;
-  std::vector<int32_t> ctx;  // decoder inputs: start token, then the answer
-  GenerateResult res;
   std::vector<int> rows;             // decoding rows, once admitted: one, or one per beam
   std::unique_ptr<BeamSearch> beam;  // num_beams > 1
   int32_t pending = -1;              // the next decoder input (without beams)
-  bool cancelled = false, done = false;
+  bool cancelled = false;
 
+  // ctx: the decoder's inputs, the start token then the answer.
   Seq(SeqId i, SeqRequest r, const Tokenizer& tok)
-      : id(i), req(std::move(r)), sampler(req.opts.sampler), decoder(tok), stops(req.opts.stop) {}
+      : SeqOutput(std::move(r), tok, /*continuation=*/false), id(i), sampler(req.opts.sampler) {}
 };
 
 class Seq2SeqGenerator final : public Generator {
@@ -83,7 +80,7 @@ class Seq2SeqGenerator final : public Generator {
       s.ctx = {rows_->start_id()};
       s.pending = rows_->start_id();
       if (s.req.opts.max_new == 0) {
-        finish(s, "length");
+        s.finish("length");
         continue;
       }
       s.rows = {rows_->add(encoder_input(s.req.prompt))};
@@ -145,24 +142,6 @@ class Seq2SeqGenerator final : public Generator {
 
   bool is_eos(int32_t t) const { return t == rows_->eos_id(); }
 
-  // Text that became final; false when the callback asked to stop.
-  bool emit(Seq& s, const std::string& text) {
-    if (text.empty()) return true;
-    s.res.text += text;
-    return !s.req.on_text || s.req.on_text(text);
-  }
-
-  // Ends a sequence that ran out (length, eos): the held-back text is released.
-  void finish(Seq& s, const char* reason) {
-    s.done = true;
-    s.res.finish = reason;
-    emit(s, s.stops.push(s.decoder.finish()));
-    if (!s.stops.stopped())
-      emit(s, s.stops.flush());
-    else
-      s.res.finish = "stop";
-  }
-
   // One sampled token: streamed, checked against every end condition, then the next input.
   void take(Seq& s, std::span<const float> logits) {
     std::vector<float> banned;
@@ -177,25 +156,10 @@ class Seq2SeqGenerator final : public Generator {
   // A token of the answer; false when the sequence ended with it.
   bool push(Seq& s, int32_t t) {
     if (s.req.opts.stop_at_eos && is_eos(t)) {
-      finish(s, "eos");
+      s.finish("eos");
       return false;
     }
-    s.ctx.push_back(t);
-    s.res.tokens.push_back(t);
-    if (!emit(s, s.stops.push(s.decoder.push(t)))) {
-      s.done = true;
-      s.res.finish = "cancelled";
-      return false;
-    }
-    if (s.stops.stopped()) {
-      s.done = true;
-      s.res.finish = "stop";
-      return false;
-    }
-    if (int(s.res.tokens.size()) >= s.req.opts.max_new) {
-      finish(s, "length");
-      return false;
-    }
+    if (!s.append(t)) return false;
     s.pending = t;
     return true;
   }
@@ -211,7 +175,7 @@ class Seq2SeqGenerator final : public Generator {
     const BeamSearch::Answer a = s.beam->best();
     for (int32_t t : a.tokens)
       if (!push(s, t)) return;
-    finish(s, a.eos ? "eos" : "length");
+    s.finish(a.eos ? "eos" : "length");
   }
 
   void retire(std::unique_ptr<Seq>& s) {
