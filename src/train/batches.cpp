@@ -124,6 +124,22 @@ PairData load_pairs(const std::string& path, const PairsOptions& o, const std::v
   return d;
 }
 
+// The batch of examples idx, seq2seq or (d.sft) SFT, in memory this holds.
+struct PairBatchBuilder {
+  PairBatch seq2seq;
+  SftBatch sft;
+  TrainBatch& build(const PairData& d, const ExampleLoader& loader, const std::vector<size_t>& idx,
+                    bool is_sft) {
+    if (is_sft) {
+      sft.fill(loader, idx, d.sft, d.T);
+      return sft.b;
+    }
+    seq2seq.sb = loader.seq2seq(idx, d.in, d.out);
+    seq2seq.fill(d.in.pad_id);
+    return seq2seq.b;
+  }
+};
+
 class PairBatches final : public BatchSource {
  public:
   PairBatches(const std::string& path, const BatchOptions& o)
@@ -138,14 +154,7 @@ class PairBatches final : public BatchSource {
       epoch_loaded_ = m / n_batches_;
       epoch_ = loader_.epoch(epoch_loaded_);
     }
-    const std::vector<size_t>& idx = epoch_[m % n_batches_];
-    TrainBatch& b = o_.pair.sft ? sft_.b : pb_.b;
-    if (o_.pair.sft) {
-      sft_.fill(loader_, idx, data_.sft, data_.T);
-    } else {
-      pb_.sb = loader_.seq2seq(idx, data_.in, data_.out);
-      pb_.fill(data_.in.pad_id);
-    }
+    TrainBatch& b = builder_.build(data_, loader_, epoch_[m % n_batches_], o_.pair.sft);
     b.seed = micro_seed(o_.seed, step, micro);
     return b;
   }
@@ -156,8 +165,7 @@ class PairBatches final : public BatchSource {
   ExampleLoader loader_;
   std::vector<std::vector<size_t>> epoch_;
   uint64_t n_batches_ = 0, epoch_loaded_ = ~uint64_t(0);
-  PairBatch pb_;
-  SftBatch sft_;
+  PairBatchBuilder builder_;
 };
 
 void for_each_pair_batch(const std::string& path, int T, const EvalOptions& opt,
@@ -165,17 +173,10 @@ void for_each_pair_batch(const std::string& path, int T, const EvalOptions& opt,
   PairData d = load_pairs(path, opt.pair, opt.buckets, T);
   ExampleLoader loader(std::move(d.examples), size_t(opt.batch_size), opt.seed);
   const std::vector<std::vector<size_t>> batches = eval_order(loader, opt);
-  PairBatch pb;
-  SftBatch sft;
+  PairBatchBuilder builder;
   uint64_t k = 0;
   for (const auto& idx : batches) {
-    TrainBatch& b = opt.pair.sft ? sft.b : pb.b;
-    if (opt.pair.sft) {
-      sft.fill(loader, idx, d.sft, d.T);
-    } else {
-      pb.sb = loader.seq2seq(idx, d.in, d.out);
-      pb.fill(d.in.pad_id);
-    }
+    TrainBatch& b = builder.build(d, loader, idx, opt.pair.sft);
     b.seed = splitmix64(opt.seed ^ splitmix64(k++));
     fn(b);
   }
