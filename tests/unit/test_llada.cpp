@@ -51,6 +51,15 @@ std::vector<float> all_logits(Model& m, const std::vector<int32_t>& ids, int B, 
   return out;
 }
 
+// -log softmax(logits of position j)[target] in double, for logits (positions, 20).
+double cross_entropy_at(const std::vector<float>& logits, size_t j, int32_t target) {
+  const float* l = logits.data() + j * 20;
+  double mx = l[0], z = 0;
+  for (int v = 0; v < 20; v++) mx = std::max(mx, double(l[v]));
+  for (int v = 0; v < 20; v++) z += std::exp(l[v] - mx);
+  return mx + std::log(z) - l[target];
+}
+
 double binom_pmf(int n, int k, double p) {
   return std::exp(std::lgamma(n + 1.0) - std::lgamma(k + 1.0) - std::lgamma(n - k + 1.0) +
                   k * std::log(p) + (n - k) * std::log1p(-p));
@@ -178,14 +187,8 @@ TEST(DiffusionObjective, WeightingAndNormalisation) {
   const DiffusionDraw d = draw_diffusion(bt.b, 19, {}, 0);
   const std::vector<float> logits = all_logits(*model, d.xt, 3, 10);
   double want = 0;
-  for (size_t j = 0; j < d.xt.size(); j++) {
-    if (d.target[j] == kIgnoreIndex) continue;
-    const float* l = logits.data() + j * 20;
-    double mx = l[0], z = 0;
-    for (int v = 0; v < 20; v++) mx = std::max(mx, double(l[v]));
-    for (int v = 0; v < 20; v++) z += std::exp(l[v] - mx);
-    want += (mx + std::log(z) - l[d.target[j]]) / d.p[j / 10];
-  }
+  for (size_t j = 0; j < d.xt.size(); j++)
+    if (d.target[j] != kIgnoreIndex) want += cross_entropy_at(logits, j, d.target[j]) / d.p[j / 10];
   want /= 30;
   const auto obj = make_objective(ObjectiveKind::diffusion, cfg, {.random_length = 0});
   Tape tape;
@@ -244,12 +247,8 @@ TEST(DiffusionObjective, SftMasksOnlyTheAnswerAndNormalisesPerRow) {
   double want = 0;
   for (size_t j = 0; j < d.xt.size(); j++) {
     if (d.target[j] == kIgnoreIndex) continue;
-    const float* l = logits.data() + j * 20;
-    double mx = l[0], z = 0;
-    for (int v = 0; v < 20; v++) mx = std::max(mx, double(l[v]));
-    for (int v = 0; v < 20; v++) z += std::exp(l[v] - mx);
-    const int64_t r = int64_t(j / 12);
-    want += (mx + std::log(z) - l[d.target[j]]) / d.p[size_t(r)] / double(12 - prompt[size_t(r)]);
+    const size_t r = j / 12;
+    want += cross_entropy_at(logits, j, d.target[j]) / d.p[r] / double(12 - prompt[r]);
   }
   want /= 3;
   const auto obj = make_objective(ObjectiveKind::diffusion, cfg, {.random_length = 0});
