@@ -207,7 +207,7 @@ int main(int argc, char** argv) {
   cfg.tie_head = true;
   ParamStore store;
   Gpt gpt(cfg, store);
-  store.finalize(1);
+  store.finalize(1, /*gradients=*/false);  // inference only, as aero generate loads it
 
   const int threads = num_threads();
   const double read_gbs = measure_bandwidth(threads).read_gbs;

@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
     const int V = cfg.vocab_size();
     ParamStore store;
     auto model = build_model(cfg, store);
-    store.finalize(1);
+    store.finalize(1, /*gradients=*/false);  // inference only, as aero generate loads it
     double enc = 0, b1 = 0, b8 = 0, beam = 0;
     for (int r = 0; r < R; r++) {
       auto rows = model->start_rows(format == "q8"     ? QFormat::q8

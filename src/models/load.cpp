@@ -127,7 +127,7 @@ LoadedModel load_model(const std::string& path) {
   m.model = std::move(b.model);
   m.lora = std::move(b.lora);
   m.rows = std::move(b.rows);
-  m.store->finalize(0);
+  m.store->finalize(0, /*gradients=*/false);  // loaded to run: no gradient buffer
   load_checkpoint_weights(m.dir, m.cfg.arch().name, *m.store);
   if (m.rows) m.rows->sync();
   return m;

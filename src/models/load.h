@@ -38,7 +38,8 @@ void load_checkpoint_weights(const std::string& ckpt_dir, const std::string& arc
                              ParamStore& store, bool init = false);
 
 // A trained model ready to run: the checkpoint found from `path` (a checkpoint or a run
-// directory), its config and the model with its weights.
+// directory), its config and the model with its weights (no gradient buffers: its parameters
+// are constants on a tape).
 struct LoadedModel {
   std::string dir;
   ModelConfig cfg;

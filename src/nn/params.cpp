@@ -31,7 +31,7 @@ Param& ParamStore::declare(const std::string& name, const Shape& shape, Init ini
   return p;
 }
 
-void ParamStore::finalize(uint64_t seed) {
+void ParamStore::finalize(uint64_t seed, bool gradients) {
   AERO_CHECK(!finalized_, "[params] finalize() called twice");
   // Trainable parameters first, in declaration order, then the frozen ones.
   int64_t off = 0;
@@ -45,14 +45,14 @@ void ParamStore::finalize(uint64_t seed) {
   }
   total_ = off;
   values_ = Tensor::zeros({total_ > 0 ? total_ : 1});
-  grads_ = Tensor::zeros({trainable_total_ > 0 ? trainable_total_ : 1});
+  if (gradients) grads_ = Tensor::zeros({trainable_total_ > 0 ? trainable_total_ : 1});
   // Values are initialised in declaration order, so freezing a parameter never changes the
   // initial values of the others.
   Rng rng(seed);
   for (Param& p : params_) {
     float* v = values_.f32() + p.offset;
     p.value = Tensor::wrap(v, p.shape);
-    if (p.trainable) p.grad = Tensor::wrap(grads_.f32() + p.offset, p.shape);
+    if (p.trainable && gradients) p.grad = Tensor::wrap(grads_.f32() + p.offset, p.shape);
     int64_t n = p.numel();
     switch (p.init) {
       case Init::zeros:
@@ -121,6 +121,7 @@ void ParamStore::reduce_replicas() {
 
 void ParamStore::zero_grad() {
   AERO_CHECK(finalized_, "[params] zero_grad() before finalize()");
+  if (!grads_.defined()) return;
   float* g = grads_.f32();
   parallel_range(grads_.numel(), 1 << 15, [&](int64_t b, int64_t e) {
     std::memset(g + b, 0, size_t(e - b) * sizeof(float));

@@ -47,7 +47,9 @@ class ParamStore {
   // Declares a parameter; the reference stays valid for the store's lifetime.
   Param& declare(const std::string& name, const Shape& shape, Init init, float std = 0.0f);
   // Allocates values, gradients (zeroed) and initialises values in declaration order from `seed`.
-  void finalize(uint64_t seed = 0);
+  // Without gradients (a model loaded to run, not to train) no gradient buffer is allocated and
+  // every parameter reads as a constant on a tape.
+  void finalize(uint64_t seed = 0, bool gradients = true);
   bool finalized() const { return finalized_; }
 
   bool has(const std::string& name) const { return index_.count(name) != 0; }
