@@ -73,14 +73,14 @@ set_tests_properties(diffusion.cli_learns_evaluates_samples PROPERTIES LABELS cl
 
 # A llada model served: aero chat from a pipe and aero serve's OpenAI endpoint (JSON and SSE)
 # answer through the diffusion generator (make_generator picks it by the model's family); the
-# stream sends each block as it is finalised.
+# stream sends each block as it is finalised; /ws with "steps" sends the answer after each step.
 string(REPLACE MAX_STEPS 60 AERO_DIFFUSION_SETUP_SERVE "${AERO_DIFFUSION_SETUP}")
 add_test(NAME diffusion.cli_chat_and_serve
          COMMAND bash -c "${AERO_DIFFUSION_SETUP_SERVE}
 $A train -c c.json > a.log 2>&1
 printf 'hello\\n' | $A chat -m runA --max-new 8 --temperature 0 && echo chat-ok
 : > s.log
-$A serve -m runA --port 0 --threads 1 --sessions s.db > s.log 2>&1 & pid=$!
+$A serve -m runA --port 0 --threads 1 --sessions s.db --system-prompt '' > s.log 2>&1 & pid=$!
 trap 'kill $pid 2>/dev/null; rm -rf $d' EXIT
 for i in $(seq 1 200); do port=$(sed -n 's/.*listening on http:\\/\\/127.0.0.1:\\([0-9]*\\).*/\\1/p' s.log); test -n \"$port\" && break; sleep 0.05; done
 U=http://127.0.0.1:$port
@@ -88,9 +88,10 @@ for i in $(seq 1 200); do test $(curl -s -o /dev/null -w '%{http_code}' $U/healt
 curl -s $U/v1/completions -d '{\"prompt\":\"line 1\",\"max_tokens\":8,\"temperature\":0}' | tee r.json
 grep -q '\"object\":\"text_completion\"' r.json && echo completion-ok
 curl -sN $U/v1/completions -d '{\"prompt\":\"line 2\",\"max_tokens\":16,\"stream\":true}' > sse.txt
-cat sse.txt; tail -n 2 sse.txt | head -n 1 | grep -qF 'data: [DONE]' && echo sse-ok")
+cat sse.txt; tail -n 2 sse.txt | head -n 1 | grep -qF 'data: [DONE]' && echo sse-ok
+node --experimental-websocket --no-warnings ${CMAKE_CURRENT_SOURCE_DIR}/server/ws_steps.js $U")
 set_tests_properties(diffusion.cli_chat_and_serve PROPERTIES LABELS cli TIMEOUT 120
-  PASS_REGULAR_EXPRESSION "chat-ok.*completion-ok.*sse-ok")
+  PASS_REGULAR_EXPRESSION "chat-ok.*completion-ok.*sse-ok.*ws-steps-ok")
 
 # SFT: prompt -> answer pairs (data.mode = pairs) on a llada model; learns, resumes bit for bit.
 add_test(NAME e2e.diffusion_sft

@@ -102,6 +102,7 @@ class DiffusionGenerator final : public Generator {
     const DiffusionResult r = diffusion_generate(
         logits_, model_->config().vocab_size, prompt, mask_id_, tok_->eos_id(), o,
         [&](const DiffusionStep& st) {
+          if (req.on_draft && !cancelled) req.on_draft(draft(*st.answer));
           if (!stream) return;
           const int end = (st.block + 1) * bl;  // the block is final when none of it is masked
           for (int i = st.block * bl; i < end; i++)
@@ -128,6 +129,26 @@ class DiffusionGenerator final : public Generator {
     }
     if (cancelled) res.finish = "cancelled";
     if (req.on_done) req.on_done(res, P);
+  }
+
+  // The answer as text, each still-masked position as "░" (runs of tokens decoded together).
+  std::string draft(const std::vector<int32_t>& answer) const {
+    std::string out;
+    std::vector<int> run;
+    auto flush = [&] {
+      out += tok_->decode(run);
+      run.clear();
+    };
+    for (int32_t t : answer) {
+      if (t == mask_id_) {
+        flush();
+        out += "\xe2\x96\x91";  // U+2591 LIGHT SHADE
+      } else {
+        run.push_back(t);
+      }
+    }
+    flush();
+    return out;
   }
 
   std::shared_ptr<const InferenceModel> model_;

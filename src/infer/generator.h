@@ -29,6 +29,9 @@ struct SeqRequest {
   // Final text as it becomes available (whole UTF-8 characters, never part of a stop string);
   // returning false cancels the sequence.
   TextCallback on_text;
+  // Generators that refine the whole answer in place (masked diffusion) call this after each
+  // step with the answer so far, still-masked positions shown as "░"; others never do.
+  std::function<void(const std::string& draft)> on_draft;
   // Called once when the sequence leaves, with finish "length" | "eos" | "stop" | "cancelled" |
   // "context" and the usage counts below.
   std::function<void(const GenerateResult&, int prompt_tokens)> on_done;

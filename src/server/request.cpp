@@ -174,6 +174,10 @@ ApiRequest parse_api_request(Route route, std::string_view body, const RequestLi
     if (!v->is_boolean()) bad("stream", cat("stream must be a boolean, got ", type_name(*v)));
     r.stream = v->get<bool>();
   }
+  if (const json* v = field(j, "steps")) {
+    if (!v->is_boolean()) bad("steps", cat("steps must be a boolean, got ", type_name(*v)));
+    r.steps = v->get<bool>();
+  }
   if (const json* v = field(j, "stream_options")) {
     if (!v->is_object()) bad("stream_options", "stream_options must be an object");
     if (const json* u = field(*v, "include_usage")) {

@@ -56,6 +56,9 @@ struct ApiRequest {
   std::vector<std::string> stop;
   bool stream = false;         // seed_chat and ws_message always stream
   bool include_usage = false;  // stream_options.include_usage
+  // ws_message: also a {"type": "step"} message with the whole answer after each sampler step
+  // of a model that refines it in place (masked diffusion), masked positions shown as "░".
+  bool steps = false;
 };
 
 // Parses and validates `body` for `route`. Unknown fields are ignored (OpenAI clients send

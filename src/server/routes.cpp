@@ -142,6 +142,13 @@ struct App::Exchange : std::enable_shared_from_this<App::Exchange> {
     wire(route).text(*this, t);
   }
 
+  // A WebSocket step message: the whole answer so far (SeqRequest::on_draft).
+  void on_draft(const std::string& d) {
+    if (ended) return;
+    begin_stream();
+    sink->send(dump({{"type", "step"}, {"text", d}}));
+  }
+
   void on_done(const JobResult& r) {
     if (ended) return;
     ended = true;
@@ -829,6 +836,8 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
     job.deadline = Clock::now() + std::chrono::milliseconds(int64_t(opts_.timeout_s * 1000));
     job.on_text = [ex](const std::string& t) { ex->sink->post([ex, t] { ex->on_text(t); }); };
     job.on_done = [ex](const JobResult& r) { ex->sink->post([ex, r] { ex->on_done(r); }); };
+    if (route == Route::ws_message && req.steps)
+      job.on_draft = [ex](const std::string& d) { ex->sink->post([ex, d] { ex->on_draft(d); }); };
     metrics_.open_streams++;
     ex->ticket = scheduler_->submit(std::move(job));
     if (!ex->ticket) {

@@ -107,6 +107,10 @@ void Scheduler::run(std::function<std::unique_ptr<Generator>()> load) {
         e->job.on_text(text);
         return true;
       };
+      if (e->job.on_draft)
+        req.on_draft = [e](const std::string& draft) {
+          if (!e->ticket->cancelled) e->job.on_draft(draft);
+        };
       auto id_box = std::make_shared<SeqId>(-1);
       req.on_done = [this, e, id_box](const GenerateResult& g, int prompt_tokens) {
         if (e->done) return;

@@ -34,7 +34,8 @@ struct Job {
   GenerateOpts opts;
   std::chrono::steady_clock::time_point deadline;
   std::function<void(const std::string& text)> on_text;
-  std::function<void(const JobResult&)> on_done;  // exactly once
+  std::function<void(const std::string& draft)> on_draft;  // SeqRequest::on_draft; may be empty
+  std::function<void(const JobResult&)> on_done;           // exactly once
 };
 
 // What a connection keeps to cancel its job from any thread: the scheduler checks the flag

@@ -72,6 +72,14 @@ TEST(ServerRequest, BeamSearchFields) {
             std::string::npos);
 }
 
+TEST(ServerRequest, StepsField) {
+  EXPECT_TRUE(parse(Route::ws_message, R"({"message": "a", "steps": true})").steps);
+  EXPECT_FALSE(parse(Route::ws_message, R"({"message": "a"})").steps);
+  EXPECT_NE(error_of(Route::ws_message, R"({"message": "a", "steps": 1})")
+                .second.find("steps must be a boolean"),
+            std::string::npos);
+}
+
 TEST(ServerRequest, ErrorsNameTheField) {
   const Route c = Route::chat_completions;
   const std::string m = R"("messages": [{"role": "user", "content": "hi"}])";
