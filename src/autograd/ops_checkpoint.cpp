@@ -8,22 +8,6 @@
 
 namespace aero {
 
-namespace {
-
-// The recompute tape, emptied and with the random state `rng`; the inputs as its leaves.
-Tape& start_recompute(Tape& tape, const uint64_t (&rng)[4], const Var* in, int n, Var* leaves) {
-  Tape& sub = tape.recompute_tape();
-  sub.reset();
-  std::copy_n(rng, 4, sub.rng().s_);
-  for (int k = 0; k < n; k++) {
-    const Node& x = tape.node(in[k]);
-    leaves[k] = sub.leaf(x.value, x.requires_grad);
-  }
-  return sub;
-}
-
-}  // namespace
-
 Var checkpoint(const Recompute& fn, std::initializer_list<Var> inputs) {
   AERO_CHECK(inputs.size() >= 1 && inputs.size() <= 4, "[checkpoint] takes 1 to 4 inputs, got ",
              inputs.size());
@@ -35,19 +19,24 @@ Var checkpoint(const Recompute& fn, std::initializer_list<Var> inputs) {
     AERO_CHECK(v.tape == &tape, "[checkpoint] inputs come from different tapes");
     needs_grad = needs_grad || v.requires_grad();
   }
-  // Nothing to save (no-grad, or a frozen start whose blocks hold trainable parameters of
-  // their own: then the inputs carry no gradient but the block still does; recorded below).
+  // Outside recording there is nothing to keep or to run again.
   if (!tape.grad_enabled) return fn.run(tape, in, n);
 
+  // The block on the recompute tape, from this tape's random state; only its output is kept.
   uint64_t rng[4];
   std::copy_n(tape.rng().s_, 4, rng);
+  Tape& sub = tape.recompute_tape();
+  sub.reset();
+  std::copy_n(rng, 4, sub.rng().s_);
   Var leaves[4];
-  Tape& sub = start_recompute(tape, rng, in, n, leaves);
+  for (int k = 0; k < n; k++) leaves[k] = sub.leaf(in[k].value(), in[k].requires_grad());
   const Var y = fn.run(sub, leaves, n);
   const Tensor& yv = y.value();
   AERO_CHECK(yv.dtype() == DType::f32, "[checkpoint] the block's output must be f32");
   Tensor out = tape.alloc(yv.shape());
   std::memcpy(out.f32(), yv.f32(), size_t(yv.numel()) * sizeof(float));
+  // Frozen inputs with trainable parameters inside (the first block of a LoRA run) still need
+  // backward.
   const bool trainable = y.requires_grad();
   std::copy_n(sub.rng().s_, 4, tape.rng().s_);  // as if the block had run on this tape
   sub.reset();
