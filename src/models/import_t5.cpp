@@ -75,43 +75,48 @@ ImportedModel read_hf_t5(const std::string& dir) {
   } catch (const nlohmann::json::exception& e) {
     fail("[t5] ", cfg_path, ": invalid JSON: ", e.what());
   }
-  const std::string model_type = j.value("model_type", "t5");
-  AERO_CHECK(model_type == "t5" || model_type == "mt5", "[t5] ", cfg_path, ": model_type is '",
-             model_type, "', not t5 or mt5");
-
   ImportedModel m{ModelConfig("t5"), {}, {}, {}};
   T5Config& c = m.cfg.as<T5Config>();
-  auto get_int = [&](const char* key, int& dst, bool required) {
-    if (!j.contains(key) || j[key].is_null()) {
-      AERO_CHECK(!required, "[t5] ", cfg_path, ": missing integer '", key, "'");
-      return;
-    }
-    AERO_CHECK(j[key].is_number_integer(), "[t5] ", cfg_path, ": '", key,
-               "' must be an integer, got ", j[key].dump());
-    dst = j[key].get<int>();
-  };
-  for (auto [key, dst] :
-       std::initializer_list<std::pair<const char*, int*>>{{"vocab_size", &c.vocab_size},
-                                                           {"d_model", &c.d_model},
-                                                           {"d_kv", &c.d_kv},
-                                                           {"d_ff", &c.d_ff},
-                                                           {"num_layers", &c.num_layers},
-                                                           {"num_heads", &c.num_heads}})
-    get_int(key, *dst, true);
-  get_int("num_decoder_layers", c.num_decoder_layers, false);
-  get_int("relative_attention_num_buckets", c.relative_attention_num_buckets, false);
-  get_int("relative_attention_max_distance", c.relative_attention_max_distance, false);
-  get_int("decoder_start_token_id", c.decoder_start_token_id, false);
-  get_int("eos_token_id", c.eos_token_id, false);
-  get_int("pad_token_id", c.pad_token_id, false);
-  get_int("n_positions", c.n_positions, false);
-  c.layer_norm_epsilon = j.value("layer_norm_epsilon", 1e-6f);
-  c.dropout_rate = j.value("dropout_rate", 0.1f);
-  c.initializer_factor = j.value("initializer_factor", 1.0f);
-  // Old T5 configs have no feed_forward_proj: v1.0's relu.
-  const std::string ffn = j.value("feed_forward_proj", std::string("relu"));
-  c.feed_forward_proj = t5_ffn_names().parse(ffn, "[t5] " + cfg_path + ": feed_forward_proj");
-  c.tie_word_embeddings = j.value("tie_word_embeddings", true);
+  std::string ffn;
+  try {  // a field of the wrong JSON type is an error naming the file
+    const std::string model_type = j.value("model_type", "t5");
+    AERO_CHECK(model_type == "t5" || model_type == "mt5", "[t5] ", cfg_path, ": model_type is '",
+               model_type, "', not t5 or mt5");
+
+    auto get_int = [&](const char* key, int& dst, bool required) {
+      if (!j.contains(key) || j[key].is_null()) {
+        AERO_CHECK(!required, "[t5] ", cfg_path, ": missing integer '", key, "'");
+        return;
+      }
+      AERO_CHECK(j[key].is_number_integer(), "[t5] ", cfg_path, ": '", key,
+                 "' must be an integer, got ", j[key].dump());
+      dst = j[key].get<int>();
+    };
+    for (auto [key, dst] :
+         std::initializer_list<std::pair<const char*, int*>>{{"vocab_size", &c.vocab_size},
+                                                             {"d_model", &c.d_model},
+                                                             {"d_kv", &c.d_kv},
+                                                             {"d_ff", &c.d_ff},
+                                                             {"num_layers", &c.num_layers},
+                                                             {"num_heads", &c.num_heads}})
+      get_int(key, *dst, true);
+    get_int("num_decoder_layers", c.num_decoder_layers, false);
+    get_int("relative_attention_num_buckets", c.relative_attention_num_buckets, false);
+    get_int("relative_attention_max_distance", c.relative_attention_max_distance, false);
+    get_int("decoder_start_token_id", c.decoder_start_token_id, false);
+    get_int("eos_token_id", c.eos_token_id, false);
+    get_int("pad_token_id", c.pad_token_id, false);
+    get_int("n_positions", c.n_positions, false);
+    c.layer_norm_epsilon = j.value("layer_norm_epsilon", 1e-6f);
+    c.dropout_rate = j.value("dropout_rate", 0.1f);
+    c.initializer_factor = j.value("initializer_factor", 1.0f);
+    // Old T5 configs have no feed_forward_proj: v1.0's relu.
+    ffn = j.value("feed_forward_proj", std::string("relu"));
+    c.feed_forward_proj = t5_ffn_names().parse(ffn, "[t5] " + cfg_path + ": feed_forward_proj");
+    c.tie_word_embeddings = j.value("tie_word_embeddings", true);
+  } catch (const nlohmann::json::exception& e) {
+    fail("[t5] ", cfg_path, ": ", e.what());
+  }
 
   const Shards st(d);
   // v1.0 vs v1.1 / mT5: the tensors must agree with the config.
@@ -122,6 +127,13 @@ ImportedModel read_hf_t5(const std::string& dir) {
   AERO_CHECK(c.tie_word_embeddings || st.has("lm_head.weight"), "[t5] ", dir,
              ": tie_word_embeddings is false but there is no lm_head.weight");
   c.validate();
+  // The layer counts against the tensors before the model is declared (a config claiming a
+  // billion layers must not build them).
+  for (auto [stack, layers] : {std::pair{"encoder", c.num_layers}, {"decoder", c.decoder_layers()}})
+    AERO_CHECK(st.has(std::string(stack) + ".block." + std::to_string(layers - 1) +
+                      ".layer.0.SelfAttention.q.weight"),
+               "[t5] ", dir, ": config.json says ", layers, " ", stack, " layers but there is no ",
+               stack, ".block.", layers - 1, ".layer.0.SelfAttention.q.weight");
 
   // Every parameter the model declares, read under its own name with its shape checked.
   ParamStore store;
