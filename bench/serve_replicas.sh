@@ -9,7 +9,9 @@
 # replicas share the cores with the clients, nginx and PostgreSQL: the point is what nginx and
 # the shared store cost, not more throughput (that needs a machine per replica).
 # Env: AERO (binary), MAX_TOKENS (64), REQS (requests per client, 4), THREADS (engine threads per
-#      replica, 1), ROUNDS (2).
+#      replica, 1), DIRECT_THREADS (the direct replica's, THREADS), ROUNDS (2).
+# THREADS=1 DIRECT_THREADS=2 compares the two setups on the same 2 cores: one replica using both,
+# or two replicas with one each.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 A=${AERO:-$root/build/aero}
@@ -37,7 +39,7 @@ if [[ -z $model ]]; then
     bash "$root/tests/server/make_model.sh" "$A" "$T/m" 20 > /dev/null
   model=$T/m/run
 fi
-SERVE=(-m "$model" --threads "${THREADS:-1}" --max-batch 32 --max-queue 256 --rpm 100000)
+SERVE=(-m "$model" --max-batch 32 --max-queue 256 --rpm 100000)
 
 # PostgreSQL with its default durability (fsync on), as a deployment would run it.
 pgdir=$T/pg
@@ -54,14 +56,14 @@ file_key=$("$A" keys add --store "$T/keys.json" --name bench 2> /dev/null)
 
 # 1 replica, direct, single-machine defaults.
 p1=$(free_port)
-"$A" serve "${SERVE[@]}" --port "$p1" --sessions "$T/s.db" --keys "$T/keys.json" > "$T/one.log" 2>&1 &
+"$A" serve "${SERVE[@]}" --threads "${DIRECT_THREADS:-${THREADS:-1}}" --port "$p1" --sessions "$T/s.db" --keys "$T/keys.json" > "$T/one.log" 2>&1 &
 pids+=($!)
 one=http://127.0.0.1:$p1
 # 2 replicas behind nginx, shared store.
 ups=()
 for r in a b; do
   p=$(free_port)
-  "$A" serve "${SERVE[@]}" --port "$p" --sessions "$pgurl" --keys "$pgurl" --replica-name "$r" \
+  "$A" serve "${SERVE[@]}" --threads "${THREADS:-1}" --port "$p" --sessions "$pgurl" --keys "$pgurl" --replica-name "$r" \
     > "$T/$r.log" 2>&1 &
   pids+=($!)
   ups+=("127.0.0.1:$p")
@@ -75,7 +77,7 @@ wait_health "$one"
 for u in "${ups[@]}"; do wait_health "http://$u"; done
 wait_health "$two"
 
-echo "aero serve $(basename "$model"), ${THREADS:-1} engine thread(s) per replica, $(nproc) CPUs, max_tokens ${MAX_TOKENS:-64}, ${REQS:-4} requests per client"
+echo "aero serve $(basename "$model"), engine threads: ${DIRECT_THREADS:-${THREADS:-1}} direct, ${THREADS:-1} per replica behind nginx, $(nproc) CPUs, max_tokens ${MAX_TOKENS:-64}, ${REQS:-4} requests per client"
 field() { node -e "console.log(JSON.parse(process.argv[1]).$2)" "$1"; }
 run() {  # run LABEL URL KEY CLIENTS -> prints the line, sets TPS
   local line
