@@ -110,9 +110,8 @@ const FieldTable<TrainConfig>& train_config_fields() {
              "auto (one part per thread for models up to 16M parameters)")
         .add("checkpoint_activations", &C::checkpoint_activations,
              "none; blocks: drop each block's activations after forward and recompute them in "
-             "backward (less memory, one more forward pass per block, the same gradients); \"every "
-             "N\": "
-             "blocks 0, N, 2N, ... only")
+             "backward (less memory, one more forward pass per block, the same gradients); "
+             "\"every N\": blocks 0, N, 2N, ... only")
         .add("add_tokens", &C::add_tokens,
              "aero finetune: special tokens added to the base's tokenizer (never split); their "
              "ids take spare embedding rows first, then grow the tables")
