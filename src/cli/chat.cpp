@@ -65,7 +65,7 @@ std::string trim(const std::string& s) {
 
 void add_chat(CLI::App& app) {
   struct Args {
-    std::string model, system, tokenizer, format, prompt_log;
+    std::string model, system, tokenizer, format, adapter, prompt_log;
     int threads = 0;
     GenerateOpts gen;
   };
@@ -74,7 +74,7 @@ void add_chat(CLI::App& app) {
   a->gen.sampler.temperature = 0.8f;
   a->gen.sampler.top_p = 0.95f;
   auto* cmd = app.add_subcommand("chat", "Chat with a trained model in the terminal");
-  add_model_options(cmd, a->model, a->format, a->tokenizer);
+  add_model_options(cmd, a->model, a->format, a->tokenizer, a->adapter);
   cmd->add_option("--system", a->system, "System prompt (the first line of every prompt)");
   cmd->add_option("--max-new", a->gen.max_new,
                   "Tokens per reply at most (default: half the context, at most 128)");
@@ -87,7 +87,7 @@ void add_chat(CLI::App& app) {
       ->type_name("FILE");
   cmd->callback([a] {
     if (a->threads > 0) set_num_threads(a->threads);
-    const LoadedInference loaded = load_inference(a->model, a->format, a->tokenizer);
+    const LoadedInference loaded = load_inference(a->model, a->format, a->tokenizer, a->adapter);
     const std::unique_ptr<Generator> engine =
         make_generator(loaded, {.max_batch = 1, .context = ContextPolicy::stop});
     const Tokenizer* tok = &engine->tokenizer();

@@ -8,9 +8,12 @@
 
 namespace aero::cli {
 
-// --model --format --tokenizer: what load_inference (infer/engine.h) takes; generate and chat.
+// --model --format --tokenizer --adapter: what load_inference (infer/engine.h) takes; generate and
+// chat.
 void add_model_options(CLI::App* cmd, std::string& model, std::string& format,
-                       std::string& tokenizer);
+                       std::string& tokenizer, std::string& adapter);
+// --adapter DIR: a LoRA adapter over --model (a PEFT directory or an aero LoRA fine-tune).
+void add_adapter_option(CLI::App* cmd, std::string& adapter);
 // --temperature --top-k --top-p --min-p --repeat-penalty --seed, shared by generate and chat.
 void add_sampler_options(CLI::App* cmd, SamplerOpts& s, const std::string& seed_help);
 

@@ -23,7 +23,7 @@ namespace aero::cli {
 namespace {
 
 struct Args {
-  std::string model, data;
+  std::string model, adapter, data;
   int batch_size = 8, batches = 0, threads = 0, mc = 1, seed = 0;
   bool final_only = false, examples = false;
   std::vector<int> buckets;
@@ -216,6 +216,7 @@ void add_eval(CLI::App& app) {
       "Loss and perplexity of a checkpoint on a token shard; on a seq2seq model and a pairs "
       "file also BLEU and ROUGE of its predictions; --metrics-only scores text files");
   cmd->add_option("--model,-m", a->model, "Checkpoint or run directory (its latest)");
+  add_adapter_option(cmd, a->adapter);
   cmd->add_option("--data,-d", a->data,
                   "Token shard (aero data prepare); for a seq2seq model a pairs .csv / .jsonl");
   cmd->add_option("--batch-size", a->batch_size, "Sequences per batch")->capture_default_str();
@@ -274,7 +275,7 @@ void add_eval(CLI::App& app) {
     AERO_CHECK(!a->model.empty() && !a->data.empty(),
                "[eval] --model and --data are required (or --metrics-only --hyp --ref)");
     if (a->threads > 0) set_num_threads(a->threads);
-    LoadedModel m = load_model(a->model);
+    LoadedModel m = a->adapter.empty() ? load_model(a->model) : load_model(a->model, a->adapter);
     if (m.cfg.arch().family == ModelFamily::seq2seq) {
       eval_seq2seq(*a, m, mode);
       return;

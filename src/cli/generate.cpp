@@ -131,7 +131,7 @@ struct DiffusionCli {
 };
 
 void generate_diffusion(const LoadedInference& loaded, const std::string& model_path,
-                        const std::string& prompt, DiffusionCli d) {
+                        const std::string& adapter, const std::string& prompt, DiffusionCli d) {
   // Named, not a structured binding: lambdas below capture them (clang 14 cannot capture one).
   const std::shared_ptr<const InferenceModel>& model = loaded.model;
   const std::shared_ptr<const Tokenizer>& tok = loaded.tok;
@@ -145,7 +145,7 @@ void generate_diffusion(const LoadedInference& loaded, const std::string& model_
   LoadedModel ref;
   DiffusionLogits logits;
   if (d.reference) {
-    ref = load_model(model_path);
+    ref = adapter.empty() ? load_model(model_path) : load_model(model_path, adapter);
     logits = model_logits(*ref.model);
   } else {
     logits = engine_logits(model, d.prefix_cache);
@@ -174,7 +174,8 @@ void generate_diffusion(const LoadedInference& loaded, const std::string& model_
 
 void add_generate(CLI::App& app) {
   struct Args {
-    std::string model, prompt, prompt_file, tokenizer, format, batch_file, context = "slide";
+    std::string model, prompt, prompt_file, tokenizer, format, adapter, batch_file,
+        context = "slide";
     bool stream = false;
     int threads = 0, max_batch = 32;
     GenerateOpts gen;
@@ -184,7 +185,7 @@ void add_generate(CLI::App& app) {
   auto a = std::make_shared<Args>();
   auto* cmd = app.add_subcommand("generate", "Generate text from a trained model");
   auto ignore_eos = std::make_shared<bool>(false);
-  add_model_options(cmd, a->model, a->format, a->tokenizer);
+  add_model_options(cmd, a->model, a->format, a->tokenizer, a->adapter);
   cmd->add_option("--prompt,-p", a->prompt, "Prompt text (default: read standard input)");
   cmd->add_option("--prompt-file", a->prompt_file, "Read the prompt from this UTF-8 file");
   cmd->add_option("--batch-file", a->batch_file,
@@ -245,7 +246,7 @@ void add_generate(CLI::App& app) {
     a->gen.stop_at_eos = !*ignore_eos;
     AERO_CHECK(a->prompt.empty() + a->prompt_file.empty() + a->batch_file.empty() >= 2,
                "[generate] give one of --prompt, --prompt-file and --batch-file");
-    const LoadedInference loaded = load_inference(a->model, a->format, a->tokenizer);
+    const LoadedInference loaded = load_inference(a->model, a->format, a->tokenizer, a->adapter);
     const ModelFamily family = loaded.model_config().arch().family;
     const bool masked_lm = family == ModelFamily::masked_lm;
     if (a->sampler == "diffusion" || (a->sampler == "auto" && masked_lm)) {
@@ -255,7 +256,7 @@ void add_generate(CLI::App& app) {
       d.opt.temperature = a->gen.sampler.temperature;
       d.opt.seed = a->gen.sampler.seed;
       d.opt.stop_at_eos = a->gen.stop_at_eos;
-      generate_diffusion(loaded, a->model, read_prompt(a->prompt, a->prompt_file), d);
+      generate_diffusion(loaded, a->model, a->adapter, read_prompt(a->prompt, a->prompt_file), d);
       return;
     }
     EngineOpts eo;

@@ -31,28 +31,16 @@ void add_import(CLI::App& app) {
   peft->add_option("--adapter", p->adapter, "PEFT adapter directory")->required();
   peft->add_option("--out,-o", p->out, "Run directory to create (checkpoint ckpt-0)")->required();
   peft->callback([p] {
-    const PeftAdapter ad = read_peft_adapter(p->adapter);
-    const std::string base = find_checkpoint(p->base);
-    AERO_CHECK(!base.empty(), "[import] --base ", p->base, " holds no checkpoint");
-    RunConfig rc = read_checkpoint_config(base);
-    rc.lora = ad.lora;
-    rc.lora.trainable_tokens = ad.token_ids();
-    if (!rc.lora.trainable_tokens.empty()) {
-      // Added tokens past the base's rows: the tables grow to hold them.
-      const int needed =
-          *std::max_element(rc.lora.trainable_tokens.begin(), rc.lora.trainable_tokens.end()) + 1;
-      if (needed > rc.model.vocab_size()) rc.model.set("vocab_size", std::to_string(needed));
-    }
-    ParamStore store;
-    BuiltModel m = build_model(rc.model, rc.lora, store);
-    store.finalize(0);
-    load_checkpoint_weights(base, rc.model.arch().name, store, /*init=*/true);
-    load_peft_weights(ad, *m.lora);
-    if (m.rows) load_peft_token_rows(ad, *m.rows);
-    const std::string abs_base = std::filesystem::absolute(base).lexically_normal().string();
+    AERO_CHECK(std::filesystem::exists(std::filesystem::path(p->adapter) / "adapter_config.json"),
+               "[import] ", p->adapter, " has no adapter_config.json (not a PEFT adapter)");
+    const LoadedModel m = load_model(p->base, p->adapter);
+    RunConfig rc = read_checkpoint_config(m.dir);
+    rc.model = m.cfg;
+    rc.lora = m.lora_cfg;
+    const std::string abs_base = std::filesystem::absolute(m.dir).lexically_normal().string();
     rc.train.init_from = abs_base;
     const std::string ck =
-        save_checkpoint(p->out, store, nullptr, rc, TrainState{}, 1, true, abs_base);
+        save_checkpoint(p->out, *m.store, nullptr, rc, TrainState{}, 1, true, abs_base);
     std::printf("wrote %s: %zu adapted modules over %s\n", ck.c_str(), m.lora->modules.size(),
                 abs_base.c_str());
   });

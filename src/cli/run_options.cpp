@@ -2,14 +2,22 @@
 
 namespace aero::cli {
 
+void add_adapter_option(CLI::App* cmd, std::string& adapter) {
+  cmd->add_option("--adapter", adapter,
+                  "LoRA adapter over --model, merged at load: a PEFT adapter directory or an "
+                  "aero LoRA fine-tune (run or checkpoint)")
+      ->type_name("DIR");
+}
+
 void add_model_options(CLI::App* cmd, std::string& model, std::string& format,
-                       std::string& tokenizer) {
+                       std::string& tokenizer, std::string& adapter) {
   cmd->add_option("--model,-m", model,
                   "Checkpoint, run directory (its latest) or quantized file (aero quantize)")
       ->required();
   cmd->add_option("--format", format,
                   "Weights: f32, bf16 or q8 (default: f32, or the quantized file's own)");
   cmd->add_option("--tokenizer", tokenizer, "Tokenizer (default: the one recorded with the model)");
+  add_adapter_option(cmd, adapter);
 }
 
 void add_sampler_options(CLI::App* cmd, SamplerOpts& s, const std::string& seed_help) {

@@ -23,7 +23,9 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--model,-m", o.model, "Checkpoint, run directory or quantized file")->required();
   cmd->add_option("--format", o.format, "Weight format: f32, bf16 or q8 (default: the file's)");
   cmd->add_option("--tokenizer", o.tokenizer, "Tokenizer (default: the model's)");
-  cmd->add_option("--name", o.model_name, "Model id in /v1/models (default: the path's last part)");
+  add_adapter_option(cmd, o.adapter);
+  cmd->add_option("--name", o.model_name,
+                  "Model id in /v1/models (default: the adapter's or model's last path part)");
   cmd->add_option("--host", o.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port,-p", o.port, "Port (0: any free one, printed at start)")
       ->capture_default_str();

@@ -25,6 +25,8 @@ enum class WeightFormat : uint8_t { f32, bf16, q8 };
 const char* weight_format_name(WeightFormat f);          // "f32", "bf16", "q8"
 WeightFormat parse_weight_format(const std::string& s);  // error names the accepted values
 
+struct LoadedModel;
+
 class InferenceModel {
  public:
   // From the parameters of a trained model, converted to `format`. The model's architecture
@@ -34,6 +36,8 @@ class InferenceModel {
   // written by save() / `aero quantize` (its own format; `format` must match or be omitted).
   static std::shared_ptr<const InferenceModel> load(const std::string& path);
   static std::shared_ptr<const InferenceModel> load(const std::string& path, WeightFormat format);
+  // From a model loaded from a checkpoint (load_model), its LoRA adapters merged first.
+  static std::shared_ptr<const InferenceModel> from(LoadedModel& m, WeightFormat format);
   void save(const std::string& path) const;  // safetensors, atomically
 
   const TransformerSpec& config() const;  // the stack
@@ -51,13 +55,12 @@ class InferenceModel {
   std::shared_ptr<Impl> impl_;
 };
 
-struct LoadedModel;
-
 // A model with its tokenizer, ready for a generator: `format` empty keeps the file's own (f32
 // for a checkpoint), `tokenizer` empty takes the one recorded with the model (an error names the
-// model when there is none). A single transformer stack (causal_lm, masked_lm) is converted to
-// an InferenceModel; an encoder-decoder (seq2seq) runs as the model itself, its decoder's
-// matrices converted to `format` when the generator starts.
+// model when there is none), `adapter` a LoRA adapter over it (load_model(base, adapter): a PEFT
+// directory or an aero LoRA run), merged into the weights. A single transformer stack (causal_lm,
+// masked_lm) is converted to an InferenceModel; an encoder-decoder (seq2seq) runs as the model
+// itself, its decoder's matrices converted to `format` when the generator starts.
 struct LoadedInference {
   std::shared_ptr<const InferenceModel> model;       // a transformer stack; null for seq2seq
   std::shared_ptr<LoadedModel> seq2seq;              // an encoder-decoder; null otherwise
@@ -68,7 +71,7 @@ struct LoadedInference {
   WeightFormat format() const;
 };
 LoadedInference load_inference(const std::string& path, const std::string& format = "",
-                               const std::string& tokenizer = "");
+                               const std::string& tokenizer = "", const std::string& adapter = "");
 // The generator for a loaded model: chosen by its architecture's family.
 std::unique_ptr<Generator> make_generator(const LoadedInference& m, EngineOpts opts = {});
 

@@ -308,10 +308,7 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
                                                            WeightFormat format) {
   if (!is_regular_file(path)) {
     LoadedModel lm = load_model(path);
-    if (lm.lora) lm.lora->merge();  // adapters folded into the base weights the engine reads
-    auto model = std::make_shared<InferenceModel>(lm.cfg, *lm.store, format);
-    model->impl_->tokenizer_path = lm.tokenizer;
-    return model;
+    return from(lm, format);
   }
   SafetensorsFile f(path);
   const auto& meta = f.metadata();
@@ -354,6 +351,13 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
     m.pos_embd = src.table("position_embd.weight", cfg.block_size, C);
   build_layers(m, src, false);
   m.head = src.matrix("output", V, C);
+  return model;
+}
+
+std::shared_ptr<const InferenceModel> InferenceModel::from(LoadedModel& m, WeightFormat format) {
+  if (m.lora && !m.lora->merged) m.lora->merge();  // folded into the weights the engine reads
+  auto model = std::make_shared<InferenceModel>(m.cfg, *m.store, format);
+  model->impl_->tokenizer_path = m.tokenizer;
   return model;
 }
 
@@ -442,16 +446,28 @@ const ModelConfig& LoadedInference::model_config() const {
 WeightFormat LoadedInference::format() const { return seq2seq ? seq2seq_weights : model->format(); }
 
 LoadedInference load_inference(const std::string& path, const std::string& format,
-                               const std::string& tokenizer) {
+                               const std::string& tokenizer, const std::string& adapter) {
   LoadedInference r;
   std::string recorded;
   const std::string ckpt = is_regular_file(path) ? "" : find_checkpoint(path);
+  AERO_CHECK(adapter.empty() || !is_regular_file(path),
+             "[engine] --adapter needs the base "
+             "model's checkpoint or run directory; ",
+             path,
+             " is a file (a quantized model "
+             "cannot take an adapter: quantize the merged model instead)");
   if (!ckpt.empty() &&
       read_checkpoint_model_config(ckpt).model.arch().family == ModelFamily::seq2seq) {
     if (!format.empty()) r.seq2seq_weights = parse_weight_format(format);
-    r.seq2seq = std::make_shared<LoadedModel>(load_model(ckpt));
+    r.seq2seq = std::make_shared<LoadedModel>(adapter.empty() ? load_model(ckpt)
+                                                              : load_model(ckpt, adapter));
     if (r.seq2seq->lora) r.seq2seq->lora->merge();
     recorded = r.seq2seq->tokenizer;
+  } else if (!adapter.empty()) {
+    LoadedModel lm = load_model(path, adapter);
+    r.model =
+        InferenceModel::from(lm, format.empty() ? WeightFormat::f32 : parse_weight_format(format));
+    recorded = r.model->tokenizer_path();
   } else {
     r.model = format.empty() ? InferenceModel::load(path)
                              : InferenceModel::load(path, parse_weight_format(format));

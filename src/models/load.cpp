@@ -6,6 +6,7 @@
 
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
+#include "models/peft.h"
 
 namespace aero {
 
@@ -70,7 +71,7 @@ BuiltModel build_model(const ModelConfig& cfg, const LoraConfig& lora, ParamStor
 }
 
 void load_checkpoint_weights(const std::string& ckpt_dir, const std::string& arch,
-                             ParamStore& store, bool init) {
+                             ParamStore& store, bool init, const std::string& base_dir) {
   const std::string model_path = checkpoint_file(ckpt_dir, "model.safetensors");
   // Stage every weight first, so a bad file changes nothing.
   Tensor staged = Tensor::zeros({std::max<int64_t>(1, store.buffer_floats())});
@@ -79,6 +80,8 @@ void load_checkpoint_weights(const std::string& ckpt_dir, const std::string& arc
   as_checkpoint_error([&] {
     SafetensorsFile f(model_path);
     base = check_checkpoint_weights(f, arch).base;
+    // The given base as it is, not relative to the checkpoint as a recorded one is.
+    if (!base.empty() && !base_dir.empty()) base = fs::absolute(base_dir).string();
     for (const StEntry& e : f.entries())
       AERO_CHECK(store.has(e.name), "[checkpoint] ", model_path, ": unexpected tensor '", e.name,
                  "' (a checkpoint of another model configuration?)");
@@ -129,6 +132,60 @@ LoadedModel load_model(const std::string& path) {
   m.rows = std::move(b.rows);
   m.store->finalize(0, /*gradients=*/false);  // loaded to run: no gradient buffer
   load_checkpoint_weights(m.dir, m.cfg.arch().name, *m.store);
+  if (m.rows) m.rows->sync();
+  return m;
+}
+
+LoadedModel load_model(const std::string& base, const std::string& adapter) {
+  LoadedModel m;
+  const std::string base_dir = find_checkpoint(base);
+  AERO_CHECK(!base_dir.empty(), "[checkpoint] ", base, " holds no checkpoint");
+  const CheckpointModelConfig b = read_checkpoint_model_config(base_dir);
+  AERO_CHECK(fs::is_directory(adapter), "[adapter] ", adapter, ": no such directory");
+  const bool peft = fs::exists(fs::path(adapter) / "adapter_config.json");
+  PeftAdapter ad;
+  if (peft) {
+    ad = read_peft_adapter(adapter);
+    m.dir = base_dir;
+    m.cfg = b.model;
+    m.lora_cfg = ad.lora;
+    m.lora_cfg.trainable_tokens = ad.token_ids();
+    m.tokenizer = b.tokenizer;
+    if (!m.lora_cfg.trainable_tokens.empty()) {
+      // Added tokens past the base's rows: the tables grow to hold them.
+      const int needed = *std::max_element(m.lora_cfg.trainable_tokens.begin(),
+                                           m.lora_cfg.trainable_tokens.end()) +
+                         1;
+      if (needed > m.cfg.vocab_size()) m.cfg.set("vocab_size", std::to_string(needed));
+    }
+  } else {
+    m.dir = find_checkpoint(adapter);
+    AERO_CHECK(!m.dir.empty(), "[adapter] ", adapter,
+               " is neither a PEFT adapter directory (adapter_config.json) nor an aero run or "
+               "checkpoint");
+    CheckpointModelConfig c = read_checkpoint_model_config(m.dir);
+    AERO_CHECK(c.lora.r > 0, "[adapter] ", m.dir,
+               " holds no LoRA adapter (a full fine-tune is a model of its own: pass it as "
+               "--model)");
+    AERO_CHECK(c.model.arch().name == b.model.arch().name, "[adapter] ", m.dir, " adapts a ",
+               c.model.arch().name, " model; the base ", base_dir, " is a ", b.model.arch().name);
+    m.cfg = std::move(c.model);
+    m.lora_cfg = c.lora;
+    m.tokenizer = c.tokenizer.empty() ? b.tokenizer : c.tokenizer;
+  }
+  m.store = std::make_unique<ParamStore>();
+  BuiltModel built = build_model(m.cfg, m.lora_cfg, *m.store);
+  m.model = std::move(built.model);
+  m.lora = std::move(built.lora);
+  m.rows = std::move(built.rows);
+  m.store->finalize(0, /*gradients=*/false);
+  if (peft) {
+    load_checkpoint_weights(base_dir, m.cfg.arch().name, *m.store, /*init=*/true);
+    load_peft_weights(ad, *m.lora);
+    if (m.rows) load_peft_token_rows(ad, *m.rows);
+  } else {
+    load_checkpoint_weights(m.dir, m.cfg.arch().name, *m.store, false, base_dir);
+  }
   if (m.rows) m.rows->sync();
   return m;
 }

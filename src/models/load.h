@@ -34,8 +34,11 @@ CheckpointModelConfig read_checkpoint_model_config(const std::string& ckpt_dir);
 // be in the file (or, for a checkpoint of the trainable part only, in its base), and nothing
 // else may be. With `init`, trainable parameters the file lacks keep their values (a base
 // checkpoint starting a LoRA run has no adapters). On any error the store is unchanged.
+// `base_dir`: the checkpoint a trainable-part checkpoint's other weights come from, in place of
+// the one it names (a LoRA run over a base moved elsewhere: --adapter).
 void load_checkpoint_weights(const std::string& ckpt_dir, const std::string& arch,
-                             ParamStore& store, bool init = false);
+                             ParamStore& store, bool init = false,
+                             const std::string& base_dir = "");
 
 // A trained model ready to run: the checkpoint found from `path` (a checkpoint or a run
 // directory), its config and the model with its weights (no gradient buffers: its parameters
@@ -51,5 +54,12 @@ struct LoadedModel {
   std::unique_ptr<TokenRowsAttachment> rows;  // trainable token rows (synced); null without
 };
 LoadedModel load_model(const std::string& path);
+// A base model with a LoRA adapter over it (--adapter): `adapter` is a PEFT adapter directory
+// (adapter_config.json + adapter_model.safetensors) or an aero LoRA fine-tune (a run or checkpoint
+// of `aero finetune --lora`), whose own record of its base is replaced by `base`. The adapters
+// stay unmerged (LoraAttachment::merge folds them in); the tokenizer is the fine-tune's when it
+// records one (its added tokens), else the base's. The adapter must fit the base: an error names
+// the module or tensor that does not.
+LoadedModel load_model(const std::string& base, const std::string& adapter);
 
 }  // namespace aero

@@ -350,12 +350,13 @@ App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fa
   if (opts.keys.empty() || !keys_.required())
     log_warn("[server] no API keys: every caller is accepted (create one with `aero keys add`)");
   auto load = [this]() {
-    const LoadedInference loaded = load_inference(opts_.model, opts_.format, opts_.tokenizer);
+    const LoadedInference loaded =
+        load_inference(opts_.model, opts_.format, opts_.tokenizer, opts_.adapter);
     auto info = std::make_shared<ModelInfo>();
     info->tokenizer = loaded.tok;
     info->name = opts_.model_name;
     if (info->name.empty()) {
-      std::string p = opts_.model;
+      std::string p = opts_.adapter.empty() ? opts_.model : opts_.adapter;
       while (!p.empty() && p.back() == '/') p.pop_back();
       info->name = p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1);
     }
@@ -366,8 +367,9 @@ App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fa
     info->seq2seq = loaded.model_config().arch().family == ModelFamily::seq2seq;
     std::atomic_store(&model_, info);
     model_ready_ = true;
-    log_info("[server] model ", opts_.model, " loaded (", weight_format_name(loaded.format()),
-             ", context ", info->context, ")");
+    log_info("[server] model ", opts_.model,
+             opts_.adapter.empty() ? "" : " with adapter " + opts_.adapter, " loaded (",
+             weight_format_name(loaded.format()), ", context ", info->context, ")");
     return generator;
   };
   scheduler_ = std::make_unique<Scheduler>(load, opts.max_queue, opts.max_batch, metrics_,

@@ -9,7 +9,9 @@ struct ServeOptions {
   std::string model;       // checkpoint or run directory, or a quantized file
   std::string format;      // weight format: f32 | bf16 | q8 (empty: the file's own)
   std::string tokenizer;   // default: the one recorded with the model
-  std::string model_name;  // the id /v1/models lists (default: the model path's last part)
+  std::string adapter;     // a LoRA adapter over `model`, merged at load (load_inference)
+  std::string model_name;  // the id /v1/models lists (default: the adapter's or the model's
+                           // path's last part)
   std::string host = "127.0.0.1";
   int port = 8080;     // 0: any free port (printed as "listening on http://HOST:PORT")
   int io_threads = 1;  // asio threads; the engine has its own thread

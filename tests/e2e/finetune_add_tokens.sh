@@ -114,9 +114,40 @@ assert h[k]["shape"] == [4, 32], h.get(k)
 assert "base_model.model.lm_head.token_adapter.trainable_tokens_delta" in h
 print("ok peft: trainable_token_indices", c["trainable_token_indices"]["shared"])
 PYEOF
+# --adapter: the fine-tune over a base named on the command line, from its aero run and from the
+# PEFT directory, generates what the run itself generates (the reply its tag asks for), and
+# `aero serve --adapter` answers with it.
+gen() { "$A" generate -m "$@" -p "<FACEBOOK> <COMMENT> the license" --temperature 0 \
+  --max-new 12 2> gen.err || { cat gen.err; exit 1; }; }
+want=$(gen ft)
+expect "learned reply" "$want" "thanks for the post"
+expect "generate --adapter RUN" "$(gen base --adapter ft)" "$want"
+expect "generate --adapter PEFT" "$(gen base --adapter peft --tokenizer ft/tokenizer.model)" "$want"
+"$A" serve -m base --adapter peft --tokenizer ft/tokenizer.model --port 0 --threads 1 \
+  --sessions "$d/s.db" > serve.log 2>&1 &
+srv=$!
+trap 'kill -9 $srv 2> /dev/null; rm -rf "$d"' EXIT
+url=""
+for _ in $(seq 1 300); do
+  port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' serve.log)
+  [[ -n $port ]] && [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health") == 200 ]] &&
+    { url=http://127.0.0.1:$port; break; }
+  kill -0 $srv 2> /dev/null || fail "aero serve --adapter exited: $(cat serve.log)"
+  sleep 0.1
+done
+[[ -n $url ]] || fail "aero serve --adapter did not come up: $(cat serve.log)"
+has "served model id" '"id":"peft"' < <(curl -s "$url/v1/models")
+curl -s "$url/v1/completions" -H 'Content-Type: application/json' \
+  -d '{"prompt":"<FACEBOOK> <COMMENT> the license","max_tokens":12,"temperature":0}' > served.json
+"$PY" -c "import json,sys; t=json.load(open('served.json'))['choices'][0]['text']; print('ok served:', t); sys.exit(t != sys.argv[1])" "$want" ||
+  fail "served reply differs: $(cat served.json)"
+kill -TERM $srv && wait $srv
 "$A" import peft --base base --adapter peft -o imported > import.log
 loss() { "$A" eval -m "$1" -d ft_val.csv --no-generate --tokenizer ft/tokenizer.model | cut -d' ' -f2; }
 expect "PEFT round trip loss" "$(loss imported)" "$(loss ft)"
+eval_adapter=$("$A" eval -m base --adapter peft -d ft_val.csv --no-generate \
+  --tokenizer ft/tokenizer.model | cut -d' ' -f2)
+expect "eval --adapter PEFT loss" "$eval_adapter" "$(loss ft)"
 # Exact resume: a fine-tune continued from its step-60 checkpoint ends with the same adapter
 # and token rows as the uninterrupted one (their moments are in the checkpoint).
 mkdir resumed && cp -r ft/ckpt-60 resumed/ && echo ckpt-60 > resumed/latest

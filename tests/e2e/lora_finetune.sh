@@ -53,6 +53,18 @@ has "generation" "^the fox" < gen.txt
 # Out to PEFT and back in over the base: the same model.
 "$A" export peft -m ft -o peft > /dev/null
 has "PEFT config" '"peft_type": "LORA"' < peft/adapter_config.json
+# --adapter over the base named on the command line (the aero run or its PEFT export): the same
+# tokens as the run itself; a directory without an adapter is refused by name.
+gen() { "$A" generate -m "$@" -p "the fox" --temperature 0 --max-new 8 2> /dev/null; }
+expect "generate --adapter RUN" "$(gen base --adapter ft)" "$(cat gen.txt)"
+expect "generate --adapter PEFT" "$(gen base --adapter peft)" "$(cat gen.txt)"
+expect_error "not an adapter" "base/ckpt-25 holds no LoRA adapter" \
+  "$A" generate -m base --adapter base -p "the fox"
+mkdir empty
+expect_error "no adapter at all" "empty is neither a PEFT adapter directory" \
+  "$A" generate -m base --adapter empty -p "the fox"
+expect_error "no such adapter" "\[adapter\] nowhere: no such directory" \
+  "$A" generate -m base --adapter nowhere -p "the fox"
 "$A" import peft --base base --adapter peft --out back > /dev/null
 expect "PEFT round trip" "$(loss back)" "$f"
 echo "lora finetune: all checks passed"
