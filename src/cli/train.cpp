@@ -9,6 +9,9 @@
 #include "cli/share.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "data/metrics.h"
+#include "data/readers.h"
+#include "infer/predictions.h"
 #include "tokenizer/tokenizer.h"
 #include "train/plot.h"
 #include "train/trainer.h"
@@ -18,6 +21,40 @@ namespace aero::cli {
 namespace fs = std::filesystem;
 
 namespace {
+
+// train.eval_generate: BLEU and ROUGE (unicode tokenization, F-measures) of greedy answers to
+// the first eval_generate rows of data.val, answered as `aero eval` answers them.
+std::function<std::map<std::string, double>()> seq2seq_val_scores(Trainer& trainer) {
+  const RunConfig& cfg = trainer.config();
+  AERO_CHECK(cfg.model.arch().family == ModelFamily::seq2seq,
+             "[train] eval_generate needs an "
+             "encoder-decoder model (",
+             cfg.model.arch().name, " has no generated answers to score)");
+  auto inputs = std::make_shared<std::vector<std::string>>();
+  auto targets = std::make_shared<std::vector<std::string>>();
+  ReadStats st;
+  read_pairs(
+      cfg.data.val, cfg.data.input_column, cfg.data.target_column,
+      [&](TextPair&& p) {
+        if (int(inputs->size()) >= cfg.train.eval_generate) return;
+        inputs->push_back(std::move(p.input));
+        targets->push_back(std::move(p.target));
+      },
+      st);
+  AERO_CHECK(!inputs->empty(), "[train] eval_generate: ", cfg.data.val, " has no rows");
+  std::shared_ptr<const Tokenizer> tok = load_tokenizer(cfg.data.tokenizer);
+  PredictOptions po;
+  po.batch_size = cfg.train.batch_size;
+  po.max_input = cfg.data.max_input;
+  po.max_new = cfg.data.max_target;
+  return [&trainer, inputs, targets, tok, po] {
+    const std::vector<std::string> hyps = predict_seq2seq(trainer.model(), *tok, *inputs, po);
+    const BleuScore b = corpus_bleu(hyps, {*targets});
+    const RougeScores r = corpus_rouge(hyps, *targets, RougeTokenize::unicode);
+    return std::map<std::string, double>{
+        {"bleu", b.score}, {"rouge1", r.rouge1.f}, {"rouge2", r.rouge2.f}, {"rougeL", r.rougeL.f}};
+  };
+}
 
 // Prints the resolved config, trains (resuming from ckpt when given), redraws the charts after
 // every evaluation and prints where the run ended.
@@ -40,6 +77,8 @@ void run_training(const RunConfig& cfg, const std::string& ckpt, bool resuming) 
       log_warn("[train] charts not updated: ", e.what());
     }
   };
+  if (cfg.train.eval_generate > 0 && cfg.train.eval_every > 0 && lead)
+    trainer.val_scores = seq2seq_val_scores(trainer);
   if (!ckpt.empty()) {
     trainer.resume_from(ckpt);
     log_info("[train] resumed from ", ckpt, " at step ", trainer.state().step);

@@ -43,8 +43,10 @@ std::vector<std::string> predict_seq2seq(Model& model, const Tokenizer& tok,
     const Seq2SeqGreedy g = greedy_seq2seq(model, ids, mask, opt.max_new);
     for (int64_t r = 0; r < B; r++) {
       std::vector<int> kept;
+      // A spare embedding row past the tokenizer (mT5 has 12) writes nothing: an early model
+      // in training can pick one.
       for (int32_t t : g.tokens[size_t(r)])
-        if (t != tok.eos_id() && t != pad) kept.push_back(t);
+        if (t != tok.eos_id() && t != pad && t < tok.vocab_size()) kept.push_back(t);
       out[order[b0 + size_t(r)]] = tok.decode(kept);
     }
   }

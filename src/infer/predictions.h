@@ -15,7 +15,8 @@ struct PredictOptions {
   int max_new = 64;     // generated tokens per row, EOS included
 };
 
-// The decoded greedy output for each input, in input order (EOS and padding left out).
+// The decoded greedy output for each input, in input order (EOS, padding and ids past the
+// tokenizer's vocabulary left out).
 std::vector<std::string> predict_seq2seq(Model& model, const Tokenizer& tok,
                                          const std::vector<std::string>& inputs,
                                          const PredictOptions& opt);

@@ -12,6 +12,7 @@ nlohmann::json TrainState::to_json() const {
   j["tape_rng"] = tape_rng;
   j["data_seed"] = data_seed;
   j["best_val_loss"] = std::isfinite(best_val_loss) ? nlohmann::json(best_val_loss) : nullptr;
+  if (std::isfinite(best_val_score)) j["best_val_score"] = best_val_score;
   j["best_step"] = best_step;
   j["evals_since_best"] = evals_since_best;
   j["elapsed_s"] = elapsed_s;
@@ -38,6 +39,7 @@ TrainState TrainState::from_json(const nlohmann::json& j, const std::string& whe
     s.data_seed = integer(j.at("data_seed"), "data_seed").get<uint64_t>();
     const auto& b = j.at("best_val_loss");
     s.best_val_loss = b.is_null() ? std::numeric_limits<double>::infinity() : b.get<double>();
+    if (j.contains("best_val_score")) s.best_val_score = j.at("best_val_score").get<double>();
     s.best_step = integer(j.at("best_step"), "best_step").get<int64_t>();
     s.evals_since_best = integer(j.at("evals_since_best"), "evals_since_best").get<int>();
     s.elapsed_s = j.at("elapsed_s").get<double>();

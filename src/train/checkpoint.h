@@ -19,6 +19,8 @@ struct TrainState {
   std::array<uint64_t, 4> tape_rng{};  // dropout seeds (Tape::rng())
   uint64_t data_seed = 0;  // batches of step s come from a sampler seeded with (data_seed, s)
   double best_val_loss = std::numeric_limits<double>::infinity();
+  // The best val score when train.best_metric is a score (BLEU, ROUGE: higher is better).
+  double best_val_score = -std::numeric_limits<double>::infinity();
   int64_t best_step = -1;
   int evals_since_best = 0;  // for early stopping
   double elapsed_s = 0;      // training time over all invocations

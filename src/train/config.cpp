@@ -38,6 +38,14 @@ void TrainConfig::validate() const {
              "threads, data_parallel and max_minutes must be >= 0; eval_batches, log_every, "
              "keep_last > 0");
   AERO_CHECK(!out_dir.empty(), "[train] out_dir must not be empty");
+  AERO_CHECK(eval_generate >= 0, "[train] eval_generate must be >= 0, got ", eval_generate);
+  AERO_CHECK(best_metric == "loss" || best_metric == "bleu" || best_metric == "rouge1" ||
+                 best_metric == "rouge2" || best_metric == "rougeL",
+             "[train] best_metric must be loss, bleu, rouge1, rouge2 or rougeL, got '", best_metric,
+             "'");
+  AERO_CHECK(best_metric == "loss" || (eval_generate > 0 && eval_every > 0), "[train] best_metric ",
+             best_metric,
+             " is computed from generated answers: set eval_every and eval_generate > 0");
   AERO_CHECK(random_length >= 0 && random_length <= 1,
              "[train] random_length must be in [0, 1], got ", random_length);
   (void)checkpoint_every_block();
@@ -103,7 +111,13 @@ const FieldTable<TrainConfig>& train_config_fields() {
              "the checkpoints hold the adapters and name it as their base")
         .add("keep_last", &C::keep_last, "checkpoints to keep (the best is kept as well)")
         .add("early_stop", &C::early_stop,
-             "stop after this many evaluations without a better val loss; 0: off")
+             "stop after this many evaluations without a better best_metric; 0: off")
+        .add("eval_generate", &C::eval_generate,
+             "seq2seq: validation rows answered greedily at each evaluation, scored with BLEU and "
+             "ROUGE (val_bleu, val_rouge1, val_rouge2, val_rougeL in the metrics); 0: none")
+        .add("best_metric", &C::best_metric,
+             "what picks the best checkpoint and drives early_stop: loss, or with eval_generate "
+             "bleu, rouge1, rouge2 or rougeL")
         .add("threads", &C::threads, "threads; 0: AERO_THREADS or all usable CPUs")
         .add("data_parallel", &C::data_parallel,
              "batch parts trained side by side, one per thread; 1: thread each op instead; 0: "

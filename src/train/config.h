@@ -56,8 +56,13 @@ struct TrainConfig {
   // of a fine-tune. With LoRA, checkpoints then hold only the adapters and name this base.
   std::string init_from;
   int keep_last = 3;   // checkpoints kept (the best one is always kept)
-  int early_stop = 0;  // stop after this many evaluations without a better val loss; 0: off
-  int threads = 0;     // 0: AERO_THREADS / OMP_NUM_THREADS / all usable CPUs
+  int early_stop = 0;  // stop after this many evaluations without a better best_metric; 0: off
+  // Seq2seq: validation rows decoded greedily at each evaluation for BLEU and ROUGE (0: none).
+  int eval_generate = 0;
+  // What picks the best checkpoint and drives early_stop: loss (lower is better) or, with
+  // eval_generate, bleu / rouge1 / rouge2 / rougeL (higher is better).
+  std::string best_metric = "loss";
+  int threads = 0;  // 0: AERO_THREADS / OMP_NUM_THREADS / all usable CPUs
   // Batch parts trained side by side, one per thread (train/data_parallel.h); 1: every op
   // threaded instead; 0: auto (auto_data_parallel_parts in train/trainer.h).
   int data_parallel = 0;

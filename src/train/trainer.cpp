@@ -380,11 +380,12 @@ EvalResult Trainer::evaluate(const std::string& shard, const EvalOptions& opt) {
   return evaluate_shard(*model_, cfg_.model, dp_->tape(0), shard, o);
 }
 
-void Trainer::share_eval(EvalResult& ev) {
+void Trainer::share_eval(EvalResult& ev, double& score) {
   if (!sync_) return;
-  double v[3] = {ev.loss, ev.ppl, double(ev.tokens)};
-  group_.broadcast(v, 3);
+  double v[4] = {ev.loss, ev.ppl, double(ev.tokens), score};
+  group_.broadcast(v, 4);
   ev = {v[0], v[1], int64_t(v[2])};
+  score = v[3];
 }
 
 void Trainer::check_ranks_agree() {
@@ -554,15 +555,34 @@ TrainResult Trainer::run() {
     const auto pause0 = Clock::now();
     if (t.eval_every > 0 && (step % t.eval_every == 0 || step == t.max_steps)) {
       EvalResult ev;
-      if (lead)
+      std::map<std::string, double> scores;
+      if (lead) {
         ev = evaluate(cfg_.data.val, {t.batch_size, t.eval_batches, true, final_only, val_seed,
                                       examples, cfg_.data.buckets});
-      share_eval(ev);
+        if (val_scores) scores = val_scores();
+      }
+      // The number that picks the best checkpoint: the loss (lower is better) or a score of the
+      // generated answers (higher is better).
+      const bool by_loss = t.best_metric == "loss";
+      double score = ev.loss;
+      if (!by_loss && lead) {
+        const auto it = scores.find(t.best_metric);
+        AERO_CHECK(it != scores.end(), "[train] best_metric ", t.best_metric,
+                   " was not computed (it needs a seq2seq model and train.eval_generate > 0)");
+        score = it->second;
+      }
+      share_eval(ev, score);
       L.res.val_loss = ev.loss;
       evaluated = checkpoint = true;
-      metrics.write({{"step", step}, {"val_loss", ev.loss}, {"val_ppl", ev.ppl}});
-      if (ev.loss < st_.best_val_loss) {
-        st_.best_val_loss = ev.loss;
+      nlohmann::ordered_json row = {{"step", step}, {"val_loss", ev.loss}, {"val_ppl", ev.ppl}};
+      std::string shown;
+      for (const auto& [name, value] : scores) {
+        row["val_" + name] = value;
+        shown += cat("  val_", name, " ", value);
+      }
+      metrics.write(row);
+      if (by_loss ? score < st_.best_val_loss : score > st_.best_val_score) {
+        (by_loss ? st_.best_val_loss : st_.best_val_score) = score;
         st_.best_step = step;
         st_.evals_since_best = 0;
         is_best = true;
@@ -570,14 +590,16 @@ TrainResult Trainer::run() {
         st_.evals_since_best++;
       }
       char buf[160];
-      std::snprintf(buf, sizeof buf, "step %lld  val_loss %.4f  val_ppl %.2f%s", (long long)step,
-                    ev.loss, ev.ppl, is_best ? "  (best)" : "");
-      progress.line(buf);
+      std::snprintf(buf, sizeof buf, "step %lld  val_loss %.4f  val_ppl %.2f", (long long)step,
+                    ev.loss, ev.ppl);
+      progress.line(buf + shown + (is_best ? "  (best)" : ""));
     }
     if (t.early_stop > 0 && st_.evals_since_best >= t.early_stop) {
       L.res.early_stopped = checkpoint = true;
-      progress.line(cat("early stop: no better val loss in ", t.early_stop, " evaluations (best ",
-                        st_.best_val_loss, " at step ", st_.best_step, ")"));
+      progress.line(cat("early stop: no better val ", t.best_metric, " in ", t.early_stop,
+                        " evaluations (best ",
+                        t.best_metric == "loss" ? st_.best_val_loss : st_.best_val_score,
+                        " at step ", st_.best_step, ")"));
     }
     // Over processes, a rank out of time or signalled stops every rank at this step.
     bool time_up =

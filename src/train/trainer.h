@@ -4,6 +4,7 @@
 // and exact resume (a run killed and resumed ends with the same weights, bit for bit).
 #pragma once
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -54,6 +55,10 @@ class Trainer {
 
   // Called after each evaluation (and the final test) with the run directory.
   std::function<void(const std::string& run_dir)> on_eval;
+  // Scores beyond the loss, computed on rank 0 after each evaluation (aero train sets BLEU and
+  // ROUGE of greedy answers to train.eval_generate validation rows of a seq2seq model): written
+  // to the metrics as val_<name>; train.best_metric may name one.
+  std::function<std::map<std::string, double>()> val_scores;
 
   const RunConfig& config() const { return cfg_; }
   const TrainState& state() const { return st_; }
@@ -70,7 +75,7 @@ class Trainer {
   EvalResult evaluate(const std::string& shard, const EvalOptions& opt);
   // Over processes: rank 0's evaluation to every rank (they take the same stop decisions), and
   // a check that every rank starts from the same step and weights.
-  void share_eval(EvalResult& ev);
+  void share_eval(EvalResult& ev, double& score);
   void check_ranks_agree();
 
   RunConfig cfg_;

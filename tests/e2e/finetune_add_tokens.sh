@@ -52,15 +52,16 @@ base() {  # OUT ROWS
 }
 base base $((N + 12))
 base_sha=$(sha256sum < base/ckpt-60/model.safetensors)
-ft() {  # BASE OUT STEPS
-  "$A" finetune --base "$1" --out "$2" \
+ft() {  # BASE OUT STEPS [extra args]
+  local b=$1 o=$2 n=$3; shift 3
+  "$A" finetune --base "$b" --out "$o" \
     --lora r=4,alpha=8,dropout=0.1,targets=q,k,v,o,wi_0,wi_1,wo \
     --add-tokens "<TIKTOK>,<FACEBOOK>,<YOUTUBE>,<COMMENT>" \
-    --set train.max_steps="$3" --set train.lr=1e-2 --set train.warmup_steps=5 \
+    --set train.max_steps="$n" --set train.lr=1e-2 --set train.warmup_steps=5 \
     --set train.checkpoint_every=60 \
     --set train.eval_every=0 --set train.batch_size=16 --set train.log_every=10 \
-    --set data.train=ft.csv --set data.val=ft_val.csv --set data.test= \
-    > "$2.log" 2>&1 || { cat "$2.log"; exit 1; }
+    --set data.train=ft.csv --set data.val=ft_val.csv --set data.test= "$@" \
+    > "$o.log" 2>&1 || { cat "$o.log"; exit 1; }
 }
 ft base ft 120
 has "ids in the spare rows" \
@@ -161,6 +162,26 @@ mkdir resumed && cp -r ft/ckpt-60 resumed/ && echo ckpt-60 > resumed/latest
 has "resumed" "resumed from" < resumed.log
 expect "resumed adapter" "$(sha256sum < resumed/ckpt-120/model.safetensors)" \
   "$(sha256sum < ft/ckpt-120/model.safetensors)"
+# BLEU and ROUGE at every evaluation (train.eval_generate rows of the validation CSV answered
+# greedily), the best checkpoint picked by BLEU: the metrics hold val_bleu / val_rouge* at each
+# evaluation, and the "best" pointer names the step with the highest BLEU.
+ft base scored 40 --set train.eval_every=10 --set train.eval_generate=24 \
+  --set train.best_metric=bleu --set train.keep_last=1
+"$PY" - scored <<'PYEOF'
+import json, sys
+run = sys.argv[1]
+rows = [json.loads(l) for l in open(run + "/metrics.jsonl") if '"val_bleu"' in l]
+assert [r["step"] for r in rows] == [10, 20, 30, 40], rows
+assert all(0 <= r["val_rougeL"] <= 1 and 0 <= r["val_bleu"] <= 100 for r in rows), rows
+assert rows[-1]["val_bleu"] > 50 and rows[-1]["val_bleu"] > rows[0]["val_bleu"], rows
+best = max(rows, key=lambda r: (r["val_bleu"], -r["step"]))["step"]
+got = open(run + "/best").read().strip()
+assert got == "ckpt-%d" % best, (got, best, rows)
+print("ok BLEU during training:", [round(r["val_bleu"], 1) for r in rows], "best", got)
+PYEOF
+has "scores printed" "val_bleu [0-9.]+  val_rouge1 " < scored.log
+expect_error "best_metric without eval_generate" "best_metric bleu is computed from generated answers" \
+  "$A" finetune --base base --out nope --set train.best_metric=bleu --set train.eval_every=10
 # No spare rows: the tables grow from N to N + 4 and the base's N rows load into them.
 base tight "$N"
 ft tight ft_tight 20
