@@ -158,6 +158,7 @@ class PairBatches final : public BatchSource {
     b.seed = micro_seed(o_.seed, step, micro);
     return b;
   }
+  uint64_t epoch_batches() const override { return n_batches_; }
 
  private:
   BatchOptions o_;
@@ -197,6 +198,10 @@ class WindowBatches final : public BatchSource {
     b_.seed = micro_seed(o_.seed, step, micro);
     return b_;
   }
+  uint64_t epoch_batches() const override {
+    const uint64_t window = uint64_t(o_.batch_size) * uint64_t(o_.block_size);
+    return std::max<uint64_t>(1, (sampler_.tokens() + window - 1) / window);
+  }
 
  private:
   BatchOptions o_;
@@ -227,6 +232,7 @@ class ExampleBatches final : public BatchSource {
     b_.seed = micro_seed(o_.seed, step, micro);
     return b_;
   }
+  uint64_t epoch_batches() const override { return n_batches_; }
 
  private:
   BatchOptions o_;

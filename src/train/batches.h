@@ -46,6 +46,8 @@ class BatchSource {
   virtual ~BatchSource() = default;
   // Micro-batch `micro` of step `step`; valid until the next call.
   virtual const TrainBatch& get(int64_t step, int micro) = 0;
+  // Micro-batches in one pass over the data (windows: the shard's tokens in (B, T) windows).
+  virtual uint64_t epoch_batches() const = 0;
 };
 
 // data.mode = pairs: (input, target) rows of a CSV / JSONL file tokenized with `tokenizer`, each

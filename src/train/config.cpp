@@ -38,6 +38,9 @@ void TrainConfig::validate() const {
              "threads, data_parallel and max_minutes must be >= 0; eval_batches, log_every, "
              "keep_last > 0");
   AERO_CHECK(!out_dir.empty(), "[train] out_dir must not be empty");
+  AERO_CHECK(epochs >= 0 && warmup_ratio >= 0 && warmup_ratio < 1,
+             "[train] epochs must be >= 0 and warmup_ratio in [0, 1), got ", epochs, " and ",
+             warmup_ratio);
   AERO_CHECK(eval_generate >= 0, "[train] eval_generate must be >= 0, got ", eval_generate);
   AERO_CHECK(best_metric == "loss" || best_metric == "bleu" || best_metric == "rouge1" ||
                  best_metric == "rouge2" || best_metric == "rougeL",
@@ -79,6 +82,12 @@ const FieldTable<TrainConfig>& train_config_fields() {
         .add("lr", &C::optim, &OptimConfig::lr, "peak learning rate")
         .add("min_lr", &C::min_lr, "learning rate at the end of cosine / linear decay")
         .add("warmup_steps", &C::warmup_steps, "linear warmup from 0 to lr")
+        .add("warmup_ratio", &C::warmup_ratio,
+             "warmup as a fraction of max_steps (Hugging Face's warmup_ratio); > 0 overrides "
+             "warmup_steps")
+        .add("epochs", &C::epochs,
+             "passes over the training data; > 0 sets max_steps (steps per epoch: micro-batches "
+             "of the data / grad_accum)")
         .add("schedule", &C::schedule, "learning-rate schedule after warmup", schedule_names())
         .add("optimizer", &C::optim, &OptimConfig::kind, "optimizer", optim_kind_names())
         .add("beta1", &C::optim, &OptimConfig::beta1, "adam / adamw first-moment decay")

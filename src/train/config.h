@@ -34,12 +34,14 @@ struct TrainConfig {
   int batch_size = 32;  // sequences per micro-batch (B)
   int grad_accum = 1;   // micro-batches per optimizer step
   int max_steps = 1000;
+  double epochs = 0;  // > 0: max_steps = ceil(epochs × micro-batches per epoch / grad_accum)
   float max_minutes = 0.0f;  // wall-clock limit of one invocation; 0: none
   // The optimizer (kind, peak lr, betas, eps, momentum, weight decay only on matrices, never
   // norms and biases), with a run's defaults: AdamW, beta2 0.95, decay 0.1 (nanoGPT's).
   OptimConfig optim{.kind = OptimKind::adamw, .lr = 1e-3f, .beta2 = 0.95f, .weight_decay = 0.1f};
   float min_lr = 1e-4f;  // where cosine / linear decay ends
   int warmup_steps = 0;
+  double warmup_ratio = 0;  // > 0: warmup_steps = round(warmup_ratio × max_steps)
   ScheduleKind schedule = ScheduleKind::cosine;
   float grad_clip = 1.0f;  // global-norm clipping; 0: off
   ObjectiveKind objective = ObjectiveKind::all;

@@ -290,6 +290,13 @@ Trainer::Trainer(const RunConfig& cfg)
   bo.pair = pair_options(cfg_.data);
   bo.pair.sft = cfg_.model.arch().family == ModelFamily::masked_lm;
   batches_ = open_train_batches(cfg_.data.train, bo);
+  if (t.epochs > 0) {  // Hugging Face's num_train_epochs: the schedule spans them
+    const uint64_t per_epoch =
+        (batches_->epoch_batches() + uint64_t(t.grad_accum) - 1) / uint64_t(t.grad_accum);
+    cfg_.train.max_steps = int(std::max(1.0, std::ceil(t.epochs * double(per_epoch))));
+    log_info("[train] ", t.epochs, " epochs of ", per_epoch, " steps: max_steps ", t.max_steps);
+  }
+  if (t.warmup_ratio > 0) cfg_.train.warmup_steps = int(std::lround(t.warmup_ratio * t.max_steps));
   BuiltModel built = build_model(cfg_.model, cfg_.lora, store_);
   model_ = std::move(built.model);
   lora_ = std::move(built.lora);

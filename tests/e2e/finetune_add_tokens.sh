@@ -182,6 +182,10 @@ PYEOF
 has "scores printed" "val_bleu [0-9.]+  val_rouge1 " < scored.log
 expect_error "best_metric without eval_generate" "best_metric bleu is computed from generated answers" \
   "$A" finetune --base base --out nope --set train.best_metric=bleu --set train.eval_every=10
+# Epochs instead of steps (800 rows in batches of 16: 50 steps an epoch) and warmup as a ratio.
+ft base epochs 1 --set train.epochs=0.4 --set train.warmup_ratio=0.25
+has "epochs set max_steps" "0.4 epochs of 50 steps: max_steps 20" < epochs.log
+expect "warmup ratio" "$("$PY" -c "import json; t=json.load(open('epochs/ckpt-20/config.json'))['train']; print(t['max_steps'], t['warmup_steps'])")" "20 5"
 # No spare rows: the tables grow from N to N + 4 and the base's N rows load into them.
 base tight "$N"
 ft tight ft_tight 20
