@@ -17,6 +17,8 @@ configs=(${@:-t5-tiny:16 mt5-base:4})
 threads=${THREADS:-2}
 median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 field() { awk -v k="$1" '/^RESULT/ {for (i = 2; i < NF; i++) if ($i == k) print $(i + 1)}'; }
+# The peer is checked first against the float64 reference the parity tests use.
+/usr/bin/python3 bench/t5_train_torch.py --check
 summary=()
 for cb in "${configs[@]}"; do
   name=${cb%%:*}

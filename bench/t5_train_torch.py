@@ -9,9 +9,11 @@ or the tied head with d_model^-0.5. Decoder input shift_right(labels); loss = cr
 labels != -100; backward; torch.optim.AdamW (weight decay on matrices); zero_grad.
 Batches as t5_train_bench.cpp builds them (row r keeps len - r * len / (2B) tokens; the rest is
 padding). tokens/s counts B * (S + T) positions per step. Run through bench/t5_train.sh.
-    t5_train_torch.py CONFIG.json [B] [STEPS] [WARMUP] [S] [T] [THREADS]"""
+    t5_train_torch.py CONFIG.json [B] [STEPS] [WARMUP] [S] [T] [THREADS]
+    t5_train_torch.py --check     this model against tests/reference/t5_ref.py (float64)"""
 import json
 import math
+import pathlib
 import resource
 import sys
 import time
@@ -25,22 +27,25 @@ def arg(i, default):
     return int(sys.argv[i]) if len(sys.argv) > i and sys.argv[i] and int(sys.argv[i]) > 0 else default
 
 
-c = json.load(open(sys.argv[1]))["model"]
-torch.set_num_threads(arg(7, 2))
-V, D, KV, NH, FF = c["vocab_size"], c["d_model"], c["d_kv"], c["num_heads"], c["d_ff"]
-L = c["num_layers"]
-LD = c.get("num_decoder_layers") or L
-NB = c.get("relative_attention_num_buckets", 32)
-MD = c.get("relative_attention_max_distance", 128)
-P_DROP = c.get("dropout_rate", 0.1)
-EPS = c.get("layer_norm_epsilon", 1e-6)
-GATED = c.get("feed_forward_proj", "relu") == "gated-gelu"
-TIED = c.get("tie_word_embeddings", True)
-INNER = NH * KV
+def configure(cfg):
+    """Sets the shape globals the modules below read from a config's model section."""
+    global c, V, D, KV, NH, FF, L, LD, NB, MD, P_DROP, EPS, GATED, TIED, INNER
+    c = cfg
+    V, D, KV, NH, FF = c["vocab_size"], c["d_model"], c["d_kv"], c["num_heads"], c["d_ff"]
+    L = c["num_layers"]
+    LD = c.get("num_decoder_layers") or L
+    NB = c.get("relative_attention_num_buckets", 32)
+    MD = c.get("relative_attention_max_distance", 128)
+    P_DROP = c.get("dropout_rate", 0.1)
+    EPS = c.get("layer_norm_epsilon", 1e-6)
+    GATED = c.get("feed_forward_proj", "relu") == "gated-gelu"
+    TIED = c.get("tie_word_embeddings", True)
+    INNER = NH * KV
 
 
-def relative_position_bucket(rel, bidirectional, nb=NB, md=MD):
+def relative_position_bucket(rel, bidirectional):
     """HF's _relative_position_bucket."""
+    nb, md = NB, MD
     b = 0
     if bidirectional:
         nb //= 2
@@ -172,36 +177,81 @@ def make_batch(B, S, T):
     return src, mask, dec, labels
 
 
-torch.manual_seed(0)
-model = T5()
-n_params = sum(w.numel() for w in model.parameters())
-small = n_params <= 16_000_000
-B = arg(2, 16 if small else 4)
-steps = arg(3, 20 if small else 3)
-warmup = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] else (2 if small else 1)
-S, T = arg(5, 256), arg(6, 64)
-model.train()
-decay = [w for w in model.parameters() if w.dim() >= 2]
-no_decay = [w for w in model.parameters() if w.dim() < 2]
-opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
-                        lr=1e-4)
-times = []
-for it in range(warmup + steps):
-    src, mask, dec, labels = make_batch(B, S, T)
-    t0 = time.perf_counter()
-    logits = model(src, mask, dec)
-    loss = F.cross_entropy(logits.view(-1, V), labels.view(-1), ignore_index=-100)
-    loss.backward()
-    opt.step()
-    opt.zero_grad(set_to_none=True)
-    if it >= warmup:
-        times.append(time.perf_counter() - t0)
-times.sort()
-med = times[len(times) // 2]
-tok_s = B * (S + T) / med
-rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(f"torch {sys.argv[1]} B={B} S={S} T={T}: {tok_s:.0f} tokens/s (source + target positions; "
-      f"{med * 1e3:.1f} ms/step, median of {steps}), loss {loss.item():.3f}, {n_params / 1e6:.1f}M parameters, "
-      f"peak RSS {rss_mb:.0f} MB (torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, "
-      f"dropout {P_DROP})")
-print(f"RESULT torch_tok_s {tok_s:.1f} rss_mb {rss_mb:.1f}")
+def hf_name(name):
+    """This module's parameter name -> Hugging Face's: encoder.0.self_attn.q.weight ->
+    encoder.block.0.layer.0.SelfAttention.q.weight, decoder.1.n2.weight ->
+    decoder.block.1.layer.2.layer_norm.weight, enc_norm.weight -> encoder.final_layer_norm.weight."""
+    top = {"enc_norm": "encoder.final_layer_norm", "dec_norm": "decoder.final_layer_norm"}
+    parts = name.split(".")
+    if parts[0] not in ("encoder", "decoder"):
+        return ".".join([top.get(parts[0], parts[0])] + parts[1:])
+    stack, l, module, *rest = parts
+    ff = "2" if stack == "decoder" else "1"
+    layer = {"self_attn": "0.SelfAttention", "n0": "0.layer_norm", "cross": "1.EncDecAttention",
+             "n1": "1.layer_norm", "n2": ff + ".layer_norm"}.get(module, f"{ff}.DenseReluDense.{module}")
+    return ".".join([stack, "block", l, "layer", layer] + rest)
+
+
+def check():
+    """The peer against tests/reference/t5_ref.py (float64, HF semantics) on its v1.0 and mT5
+    cases, dropout off: the losses must agree to 1e-6."""
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "tests" / "reference"))
+    import t5_ref
+    torch.set_default_dtype(torch.float64)
+    for case, cfg in t5_ref.CASES.items():
+        configure(dict(cfg, dropout_rate=0.0))
+        g = torch.Generator().manual_seed(5)
+        P = t5_ref.init_params(c, g)
+        m = T5().double()
+        assert len(list(m.parameters())) == len(P), f"{case}: parameter count differs from t5_ref.py"
+        with torch.no_grad():
+            for name, w in m.named_parameters():
+                w.copy_(P[hf_name(name)])
+        src, mask, labels = t5_ref.inputs(c, g)
+        ref = float(t5_ref.forward(P, src, mask, labels, c)[2])
+        out = m.eval()(src, mask, t5_ref.shift_right(labels, c))
+        loss = float(F.cross_entropy(out.view(-1, V), labels.view(-1), ignore_index=-100))
+        print(f"{case}: peer loss {loss:.12f}, float64 reference {ref:.12f}")
+        assert abs(loss - ref) < 1e-6, f"t5_train_torch.py differs from t5_ref.py on {case}"
+
+
+def main():
+    configure(json.load(open(sys.argv[1]))["model"])
+    torch.set_num_threads(arg(7, 2))
+    torch.manual_seed(0)
+    model = T5()
+    n_params = sum(w.numel() for w in model.parameters())
+    small = n_params <= 16_000_000
+    B = arg(2, 16 if small else 4)
+    steps = arg(3, 20 if small else 3)
+    warmup = int(sys.argv[4]) if len(sys.argv) > 4 and sys.argv[4] else (2 if small else 1)
+    S, T = arg(5, 256), arg(6, 64)
+    model.train()
+    decay = [w for w in model.parameters() if w.dim() >= 2]
+    no_decay = [w for w in model.parameters() if w.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=1e-4)
+    times = []
+    for it in range(warmup + steps):
+        src, mask, dec, labels = make_batch(B, S, T)
+        t0 = time.perf_counter()
+        logits = model(src, mask, dec)
+        loss = F.cross_entropy(logits.view(-1, V), labels.view(-1), ignore_index=-100)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        if it >= warmup:
+            times.append(time.perf_counter() - t0)
+    times.sort()
+    med = times[len(times) // 2]
+    tok_s = B * (S + T) / med
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"torch {sys.argv[1]} B={B} S={S} T={T}: {tok_s:.0f} tokens/s (source + target positions; "
+          f"{med * 1e3:.1f} ms/step, median of {steps}), loss {loss.item():.3f}, {n_params / 1e6:.1f}M parameters, "
+          f"peak RSS {rss_mb:.0f} MB (torch {torch.__version__}, {torch.get_num_threads()} threads, fp32, "
+          f"dropout {P_DROP})")
+    print(f"RESULT torch_tok_s {tok_s:.1f} rss_mb {rss_mb:.1f}")
+
+
+if __name__ == "__main__":
+    check() if sys.argv[1:2] == ["--check"] else main()
