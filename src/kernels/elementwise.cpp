@@ -307,10 +307,16 @@ void relu_forward(float* out, const float* inp, int64_t N) {
 }
 
 void relu_backward(float* dinp, const float* dout, const float* inp, int64_t N, bool overwrite) {
-  parallel_range(N, kParCheap, [&](int64_t b, int64_t e) {
+  parallel_range(N, kParCheap, [=](int64_t b, int64_t e) {
+    float* __restrict dx = dinp;  // a local, unlike the captured flag, cannot alias dinp
+    const float* __restrict dy = dout, * __restrict x = inp;
+    if (overwrite) {
 #pragma omp simd
-    for (int64_t i = b; i < e; i++)
-      dinp[i] = (overwrite ? 0.0f : dinp[i]) + (inp[i] > 0.0f ? dout[i] : 0.0f);
+      for (int64_t i = b; i < e; i++) dx[i] = 0.0f + (x[i] > 0.0f ? dy[i] : 0.0f);
+    } else {
+#pragma omp simd
+      for (int64_t i = b; i < e; i++) dx[i] = dx[i] + (x[i] > 0.0f ? dy[i] : 0.0f);
+    }
   });
 }
 
