@@ -391,7 +391,7 @@ void geglu_backward_ref(float* dgate, float* dup, const float* dout, const float
 }
 
 // The lambdas copy what they read into locals: read through the captured references, p and s
-// might alias out[i] for all GCC knows, and the loop stayed scalar (~15x slower).
+// might alias out[i] for all GCC knows, and the loop would stay scalar (~15x slower).
 void dropout_forward(float* out, const float* inp, uint64_t seed, float p, int64_t N) {
   parallel_range(N, kParExp, [=](int64_t b, int64_t e) {
     const float prob = p, s = 1.0f / (1.0f - p);
