@@ -520,12 +520,12 @@ void q8_avx2(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1)
 
 void f32_avx512(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
   static constexpr TileTable<FxTile<float>> table = AERO_FX_TABLE(fx_tile_512, float);
-  fx_run(table, n == 1 ? 1 : kTileR, w.f32.data(), w, x, n, y, r0, r1);
+  fx_run(table, n == 1 ? 1 : kTileR, w.f32_data(), w, x, n, y, r0, r1);
 }
 
 void f32_avx2(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
   static constexpr TileTable<FxTile<float>> table = AERO_FX_TABLE(fx_tile_avx2, float);
-  fx_run(table, n == 1 ? 1 : kTileR, w.f32.data(), w, x, n, y, r0, r1);
+  fx_run(table, n == 1 ? 1 : kTileR, w.f32_data(), w, x, n, y, r0, r1);
 }
 
 void bf16_avx512(const QMatrix& w, const float* x, int n, float* y, int r0, int r1) {
