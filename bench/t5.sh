@@ -14,18 +14,21 @@ threads="${2:-2}"
 steps="${3:-32}"
 # FORMATS (default "f32 bf16 q8"): aero's decoder weights, each beside PyTorch's f32; CFGS
 # (default "t5-tiny mt5-base"): the configs; CLOCK=cpu times both sides by their CPU time per
-# thread (a machine shared with other work; run with OMP_WAIT_POLICY=passive).
+# thread (a machine shared with other work; aero then runs with OMP_WAIT_POLICY=passive, as
+# PyTorch always does here).
 formats="${FORMATS:-f32 bf16 q8}"
 for cfg in ${CFGS:-t5-tiny mt5-base}; do
   c="$here/../configs/$cfg.json"
   repeat=3
   [[ $cfg == mt5-base ]] && repeat=1
-  p=$(/usr/bin/python3 "$here/t5_torch.py" "$c" --new "$steps" --repeat $repeat --threads "$threads" \
-    --clock "${CLOCK:-wall}")
+  p=$(OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 "$here/t5_torch.py" \
+    "$c" --new "$steps" --repeat $repeat --threads "$threads" --clock "${CLOCK:-wall}")
   a=""
+  wait=()
+  [[ ${CLOCK:-wall} == cpu ]] && wait=(OMP_WAIT_POLICY=PASSIVE)
   for f in $formats; do
-    a+=$(AERO_THREADS=$threads "$build/bench/t5_bench" "$c" --new "$steps" --repeat $repeat \
-      --format $f --clock "${CLOCK:-wall}")$'\n'
+    a+=$(env "${wait[@]}" AERO_THREADS=$threads "$build/bench/t5_bench" "$c" --new "$steps" \
+      --repeat $repeat --format $f --clock "${CLOCK:-wall}")$'\n'
   done
   A="$a" P="$p" CFG=$cfg /usr/bin/python3 - <<'PY'
 import json, os

@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
     if (a == "--format") format = argv[i + 1];
     if (a == "--clock") g_cpu_clock = std::string(argv[i + 1]) == "cpu";
   }
+  set_num_threads(num_threads());  // AERO_THREADS for every OpenMP team from the start
   if (g_cpu_clock) set_probe_clock(ProbeClock::cpu);
   try {
     std::ifstream in(argv[1]);
