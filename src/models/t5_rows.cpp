@@ -45,6 +45,8 @@ QMatrix stacked(std::initializer_list<const Linear*> parts, QFormat format) {
   }
   if (format == QFormat::f32 && adjacent)
     return f32_view((*parts.begin())->weight_param().value.f32(), rows, cols);
+  if (format != QFormat::f32 && parts.size() == 1)  // no second copy, even for a moment
+    return quantize((*parts.begin())->weight_param().value.f32(), rows, cols, format);
   QMatrix m;
   m.format = format;
   m.rows = rows;
