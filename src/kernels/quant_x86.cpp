@@ -8,7 +8,9 @@
 //
 // GCC 12's AVX-512 headers warn about their own _mm512_undefined_ps() (cvtepi32_ps, reduce_add,
 // ...) when inlined; the warning points into the header, so it is silenced for this file.
+#if !defined(__clang__)  // clang has no -Wmaybe-uninitialized
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
