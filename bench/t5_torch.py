@@ -5,12 +5,17 @@ aero: encoder tokens/s (8 sources of --src tokens one by one), greedy decoder to
 1 and 8 (--new steps, EOS ignored), beam search with 4 beams (the cache reordered with
 index_select every step, as transformers' _reorder_cache). Written from Hugging Face's
 modeling_t5.py semantics (the package is not installed here); torch.inference_mode, the
-threads torch is given (--threads). Prints one JSON line.
+threads torch is given (--threads). Prints one JSON line, with the process's peak resident
+memory (ru_maxrss).
 Usage: t5_torch.py CONFIG.json [--src 64] [--new 32] [--repeat 2] [--threads 2]
+                   [--clock wall|cpu]
+(--clock cpu: the process's CPU time per thread, as t5_bench's, for a machine shared with other
+work.)
 """
 import argparse
 import json
 import math
+import resource
 import time
 
 import torch
@@ -111,6 +116,9 @@ class T5:
         return F.linear(y[:, 0], self.head), new
 
 
+now = time.perf_counter
+
+
 def source(S, V, seed):
     return torch.tensor([2 + (seed * 7919 + i * 104729) % (V - 2) for i in range(S)])
 
@@ -122,7 +130,11 @@ def main():
     ap.add_argument("--new", type=int, default=32)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     a = ap.parse_args()
+    global now
+    if a.clock == "cpu":
+        now = lambda: time.process_time() / a.threads
     torch.set_num_threads(a.threads)
     c = json.load(open(a.config))["model"]
     V = c["vocab_size"]
@@ -131,34 +143,36 @@ def main():
     best = dict(encoder_tok_s=0, greedy_b1_tok_s=0, greedy_b8_tok_s=0, beam4_tok_s=0)
     with torch.inference_mode():
         for _ in range(a.repeat):
-            t0 = time.perf_counter()
+            t0 = now()
             crosses = [m.encode(source(a.src, V, i)[None]) for i in range(8)]
-            best["encoder_tok_s"] = max(best["encoder_tok_s"], 8 * a.src / (time.perf_counter() - t0))
+            best["encoder_tok_s"] = max(best["encoder_tok_s"], 8 * a.src / (now() - t0))
             for batch in (1, 8):
                 # the batch's cross K/V stacked (same source length, so no padding)
                 cross = [(torch.cat([cr[l][0] for cr in crosses[:batch]]),
                           torch.cat([cr[l][1] for cr in crosses[:batch]])) for l in range(L)]
                 ids, cache = torch.zeros(batch, dtype=torch.long), [None] * L
-                t0 = time.perf_counter()
+                t0 = now()
                 for _ in range(a.new):
                     logits, cache = m.step(ids, cache, cross)
                     ids = logits.argmax(-1)
                 key = f"greedy_b{batch}_tok_s"
-                best[key] = max(best[key], batch * a.new / (time.perf_counter() - t0))
+                best[key] = max(best[key], batch * a.new / (now() - t0))
             # Beam search, 4 beams: log_softmax + scores, top 2*4, reorder the cache.
             nb = 4
             cross = [(k.expand(nb, -1, -1, -1), v.expand(nb, -1, -1, -1)) for k, v in crosses[0]]
             ids, cache = torch.zeros(nb, dtype=torch.long), [None] * L
             scores = torch.tensor([0.0] + [-1e9] * (nb - 1))
-            t0 = time.perf_counter()
+            t0 = now()
             for _ in range(a.new):
                 logits, cache = m.step(ids, cache, cross)
                 cand = (torch.log_softmax(logits, -1) + scores[:, None]).view(-1)
                 top_s, top_i = torch.topk(cand, 2 * nb)
                 beam, ids, scores = top_i[:nb] // V, top_i[:nb] % V, top_s[:nb]
                 cache = [(k.index_select(0, beam), v.index_select(0, beam)) for k, v in cache]
-            best["beam4_tok_s"] = max(best["beam4_tok_s"], a.new / (time.perf_counter() - t0))
-    print(json.dumps(dict(side="pytorch", threads=a.threads, torch=torch.__version__, **best)))
+            best["beam4_tok_s"] = max(best["beam4_tok_s"], a.new / (now() - t0))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    print(json.dumps(dict(side="pytorch", threads=a.threads, torch=torch.__version__,
+                          peak_rss_mb=rss, **best)))
 
 
 if __name__ == "__main__":

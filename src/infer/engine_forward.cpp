@@ -13,7 +13,6 @@
 #include "kernels/elementwise.h"
 #include "kernels/norm.h"
 #include "kernels/rope.h"
-#include "kernels/softmax.h"
 
 namespace aero {
 
@@ -79,61 +78,6 @@ struct Buffers {
   }
 };
 
-// Attention of one new row (a decoded token) that sees the whole cache (Tk rows): scores q·k,
-// softmax, then the sum of V weighted, for heads [h0, h1), reading the cache rows in order
-// (each row holds every head: one sequential stream, where a head at a time strides C floats).
-// For one query this beats attention_forward's path (K transposed per head, then two gemm
-// calls), which took ~20% of a q8 decode step.
-void attend_row_heads(float* out, const float* q, const float* K, const float* V, int Tk, int HS,
-                      size_t C, float scale, int h0, int h1) {
-  thread_local std::vector<float> scores;
-  const size_t T = size_t(Tk), nh = size_t(h1 - h0);
-  if (scores.size() < nh * T) scores.resize(nh * T);
-  float* S = scores.data();  // (nh, Tk)
-  const size_t c0 = size_t(h0) * size_t(HS);
-  for (size_t t = 0; t < T; t++) {
-    const float* kt = K + t * C + c0;
-    for (size_t h = 0; h < nh; h++) {
-      const float *qh = q + c0 + h * size_t(HS), *kh = kt + h * size_t(HS);
-      float d = 0.0f;
-#pragma omp simd reduction(+ : d)
-      for (int c = 0; c < HS; c++) d += qh[c] * kh[c];
-      S[h * T + t] = d * scale;
-    }
-  }
-  for (size_t h = 0; h < nh; h++) softmax_forward(S + h * T, S + h * T, 1, Tk);
-  float* o = out + c0;
-  const size_t width = nh * size_t(HS);
-  std::fill(o, o + width, 0.0f);
-  for (size_t t = 0; t < T; t++) {
-    const float* vt = V + t * C + c0;
-    for (size_t h = 0; h < nh; h++) {
-      const float p = S[h * T + t];
-      float* oh = o + h * size_t(HS);
-      const float* vh = vt + h * size_t(HS);
-#pragma omp simd
-      for (int c = 0; c < HS; c++) oh[c] += p * vh[c];
-    }
-  }
-}
-
-// All heads of one new row; split over the threads (contiguous heads each) when there is
-// enough work.
-void attend_row(float* out, const float* q, const float* K, const float* V, int Tk, int NH, int HS,
-                float scale) {
-  const size_t C = size_t(NH) * size_t(HS);
-  if (int64_t(NH) * Tk * HS > (1 << 17) && !omp_in_parallel() && omp_get_max_threads() > 1) {
-#pragma omp parallel
-    {
-      const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-      const int h0 = NH * t / nt, h1 = NH * (t + 1) / nt;
-      if (h0 < h1) attend_row_heads(out, q, K, V, Tk, HS, C, scale, h0, h1);
-    }
-  } else {
-    attend_row_heads(out, q, K, V, Tk, HS, C, scale, 0, NH);
-  }
-}
-
 // Attention of every segment: K and V of its new rows go into its cache (K rotated), then its
 // queries attend to the whole cache, causally (bidirectionally for a non-causal stack).
 void attend(const InferenceModel::Impl& m, int layer, const std::vector<Segment>& segs,
@@ -159,8 +103,8 @@ void attend(const InferenceModel::Impl& m, int layer, const std::vector<Segment>
       rope_forward(k_new, k_new, 1, s.count, NH, HS, cfg.rope_theta, kv.len);
     }
     if (s.count == 1) {
-      attend_row(b.att.data() + size_t(s.row) * C, q, K, V, kv.len + 1, NH, HS,
-                 1.0f / std::sqrt(float(HS)));
+      attention_row_forward(b.att.data() + size_t(s.row) * C, q, K, V, kv.len + 1, NH, HS,
+                            1.0f / std::sqrt(float(HS)));
       return;
     }
     AttentionArgs a;

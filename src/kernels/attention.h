@@ -33,6 +33,13 @@ void attention_backward(float* dq, float* dk, float* dv, float* dbias, const flo
                         const float* out, const float* lse, const float* q, const float* k,
                         const float* v, const AttentionArgs& a, bool overwrite = false);
 
+// Attention of one new query row (a decoded token) over Tk cached rows: out (NH*HS) =
+// softmax(scale · q·Kᵀ + bias) · V per head, q (NH*HS), K and V (Tk, NH*HS), bias (NH, Tk) or
+// null. The cache is read row by row in order (one stream, every head of a row together); heads
+// are split over the threads when the work pays for it. attention_forward with Tq = 1 to rounding.
+void attention_row_forward(float* out, const float* q, const float* K, const float* V, int Tk,
+                           int NH, int HS, float scale, const float* bias = nullptr);
+
 // Naive references: one (b, h, i, j) at a time, double accumulation, same dropout mask.
 void attention_forward_ref(float* out, const float* q, const float* k, const float* v,
                            const AttentionArgs& a);

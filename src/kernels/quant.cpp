@@ -32,7 +32,8 @@ float bf16_to_f32(uint16_t v) {
 }
 
 size_t QMatrix::bytes() const {
-  return f32.size() * 4 + bf16.size() * 2 + q.size() + scale.size() * 4;
+  const size_t viewed = view ? static_cast<size_t>(rows) * cols * 4 : 0;
+  return viewed + f32.size() * 4 + bf16.size() * 2 + q.size() + scale.size() * 4;
 }
 
 namespace {
@@ -104,12 +105,21 @@ QMatrix quantize(const float* w, int rows, int cols, QFormat format) {
   return m;
 }
 
+QMatrix f32_view(const float* w, int rows, int cols) {
+  AERO_CHECK(rows > 0 && cols > 0, "[quantize] empty matrix (", rows, " x ", cols, ")");
+  QMatrix m;
+  m.rows = rows;
+  m.cols = cols;
+  m.view = w;
+  return m;
+}
+
 std::vector<float> dequantize(const QMatrix& m) {
   size_t n = static_cast<size_t>(m.rows) * m.cols;
   std::vector<float> out(n);
   switch (m.format) {
     case QFormat::f32:
-      out = m.f32;
+      out.assign(m.f32_data(), m.f32_data() + n);
       break;
     case QFormat::bf16:
       for (size_t i = 0; i < n; i++) out[i] = bf16_to_f32(m.bf16[i]);
@@ -135,7 +145,7 @@ void qmatmul_ref(const QMatrix& w, const float* x, int n, float* y) {
       double acc = 0;
       switch (w.format) {
         case QFormat::f32:
-          for (int k = 0; k < K; k++) acc += static_cast<double>(w.f32[base + k]) * xr[k];
+          for (int k = 0; k < K; k++) acc += static_cast<double>(w.f32_data()[base + k]) * xr[k];
           break;
         case QFormat::bf16:
           for (int k = 0; k < K; k++)
@@ -333,7 +343,7 @@ void qmatmul(const QMatrix& w, const float* x, int n, float* y) {
         });
         return;
       }
-      sgemm(false, true, n, w.rows, w.cols, 1.0f, x, w.cols, w.f32.data(), w.cols, 0.0f, y, w.rows);
+      sgemm(false, true, n, w.rows, w.cols, 1.0f, x, w.cols, w.f32_data(), w.cols, 0.0f, y, w.rows);
       return;
     case QFormat::bf16: {
       if (n >= kBf16TileRows && k == QKernel::avx512 && bf16_kernel() == Bf16Kernel::amx)

@@ -29,16 +29,20 @@ constexpr int kQ8Group = 16;  // blocks per packed group: one per int32 lane of 
 
 struct QMatrix {
   QFormat format = QFormat::f32;
-  int rows = 0, cols = 0;      // cols must be a multiple of kQ8Block for q8
-  std::vector<float> f32;      // rows * cols (f32)
-  std::vector<uint16_t> bf16;  // rows * cols (bf16 bit patterns)
-  std::vector<uint8_t> q;      // rows * cols (q8): q + 128, packed (see above)
-  std::vector<float> scale;    // rows * cols / kQ8Block (q8)
+  int rows = 0, cols = 0;       // cols must be a multiple of kQ8Block for q8
+  std::vector<float> f32;       // rows * cols (f32), empty in a view
+  const float* view = nullptr;  // f32 read in place (f32_view): rows * cols owned elsewhere
+  std::vector<uint16_t> bf16;   // rows * cols (bf16 bit patterns)
+  std::vector<uint8_t> q;       // rows * cols (q8): q + 128, packed (see above)
+  std::vector<float> scale;     // rows * cols / kQ8Block (q8)
 
   size_t bytes() const;  // storage of the weights (what one full pass reads)
+  const float* f32_data() const { return view ? view : f32.data(); }
 };
 
 QMatrix quantize(const float* w, int rows, int cols, QFormat format);
+// f32 weights used where they are (no copy): `w` (rows, cols) must outlive the matrix.
+QMatrix f32_view(const float* w, int rows, int cols);
 // Back to f32 (rows * cols), for tests and perplexity checks.
 std::vector<float> dequantize(const QMatrix& m);
 

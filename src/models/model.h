@@ -64,6 +64,9 @@ class Seq2SeqRows {
   virtual Tensor step(std::span<const int> rows, std::span<const int32_t> ids) = 0;
   virtual int32_t start_id() const = 0;  // the first decoder input
   virtual int32_t eos_id() const = 0;
+  // Bytes of weights one step reads whatever its rows (the decoder's matrices, scales and norms,
+  // and the head): what bounds a step's speed at batch 1.
+  virtual size_t step_weight_bytes() const = 0;
 };
 
 // A model built for training: its parameters live in the ParamStore it was built on.

@@ -1,35 +1,98 @@
 // T5Rows: the T5 decoder over rows of different requests (continuous batching, beam search).
 // Each row keeps its own encoder's cross-attention keys and values (shared by the rows forked
-// from it) and its own self-attention cache; a step runs every projection, norm and the head
-// once for all rows and attention row by row (each row has its own lengths). The decoder's
-// matrices (projections, feed-forward, head) may run as bf16 or q8 copies (kernels/quant.h);
-// the encoder, norms, embeddings and the relative-position bias stay f32.
+// from it) and its own self-attention cache. A step runs without a tape, on the kernels the GPT
+// inference engine uses: every matrix once for all rows (qmatmul: q, k and v stacked into one
+// matrix, wi_0 and wi_1 into another), attention row by row against the row's own cache
+// (attention_row_forward, with T5's relative-position bias in self-attention). The decoder's
+// matrices and the head run as f32 (read in place from the model's parameters), bf16 or q8
+// copies (kernels/quant.h); the encoder, norms and embeddings stay f32.
+#include <omp.h>
+
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <unordered_map>
 
+#include "kernels/attention.h"
+#include "kernels/elementwise.h"
+#include "kernels/linear.h"
+#include "kernels/norm.h"
 #include "models/t5.h"
 
 namespace aero {
 
+namespace {
+
+// The matrices of `parts` (each (out_i, in)) stacked by rows into one (Σ out_i, in) in `format`.
+// f32 parts that lie one after the other in memory are read in place; other f32 parts are
+// copied. Stacking quantized rows is concatenation: bf16 and q8 rows are stored (and q8's
+// scales) row by row.
+QMatrix stacked(std::initializer_list<const Linear*> parts, QFormat format) {
+  for (const Linear* l : parts) {
+    AERO_CHECK(l->adapter == nullptr, "[t5] decoding needs LoRA adapters merged into ", l->name(),
+               " (LoraAttachment::merge)");
+    AERO_ASSERT(l->bias_param() == nullptr && l->in() == (*parts.begin())->in());
+  }
+  const int cols = int((*parts.begin())->in());
+  int rows = 0;
+  bool adjacent = true;
+  const float* next = (*parts.begin())->weight_param().value.f32();
+  for (const Linear* l : parts) {
+    const float* w = l->weight_param().value.f32();
+    adjacent = adjacent && w == next;
+    next = w + l->out() * l->in();
+    rows += int(l->out());
+  }
+  if (format == QFormat::f32 && adjacent)
+    return f32_view((*parts.begin())->weight_param().value.f32(), rows, cols);
+  if (format != QFormat::f32 && parts.size() == 1)  // no second copy, even for a moment
+    return quantize((*parts.begin())->weight_param().value.f32(), rows, cols, format);
+  QMatrix m;
+  m.format = format;
+  m.rows = rows;
+  m.cols = cols;
+  for (const Linear* l : parts) {
+    const float* w = l->weight_param().value.f32();
+    if (format == QFormat::f32) {
+      m.f32.insert(m.f32.end(), w, w + l->out() * l->in());
+      continue;
+    }
+    QMatrix p = quantize(w, int(l->out()), cols, format);
+    m.bf16.insert(m.bf16.end(), p.bf16.begin(), p.bf16.end());
+    m.q.insert(m.q.end(), p.q.begin(), p.q.end());
+    m.scale.insert(m.scale.end(), p.scale.begin(), p.scale.end());
+  }
+  return m;
+}
+
+}  // namespace
+
 class T5Rows final : public Seq2SeqRows {
  public:
-  T5Rows(T5& m, QFormat format) : m_(m), format_(format) {
-    if (format == QFormat::f32) return;
-    auto q = [&](const Linear& l) {
-      const Param& w = l.weight_param();
-      qw_.emplace(&l, quantize(w.value.f32(), int(l.out()), int(l.in()), format));
-    };
-    for (const T5::Block& b : m.decoder_.blocks) {
-      for (const Attention* a : {&b.self_attn, &b.cross_attn})
-        for (const Linear* l : {&a->q, &a->k, &a->v, &a->o}) q(*l);
-      for (const Linear* l : {&b.wi, &b.wi_0, &b.wi_1, &b.wo})
-        if (l->in() > 0) q(*l);
-    }
+  T5Rows(T5& m, QFormat format) : m_(m) {
     const T5Config& c = m.cfg_;
-    head_ = c.tie_word_embeddings
-                ? quantize(m.shared_.weight_param().value.f32(), c.vocab_size, c.d_model, format)
-                : quantize(m.lm_head_.weight_param().value.f32(), c.vocab_size, c.d_model, format);
+    for (const T5::Block& b : m.decoder_.blocks) {
+      Layer L;
+      L.self_norm = b.self_norm.weight_param().value.f32();
+      L.cross_norm = b.cross_norm.weight_param().value.f32();
+      L.ffn_norm = b.ffn_norm.weight_param().value.f32();
+      const Attention &a = b.self_attn, &x = b.cross_attn;
+      L.qkv = stacked({&a.q, &a.k, &a.v}, format);
+      L.self_o = stacked({&a.o}, format);
+      L.cross_q = stacked({&x.q}, format);
+      L.cross_o = stacked({&x.o}, format);
+      L.up = c.feed_forward_proj == T5Ffn::gated_gelu ? stacked({&b.wi_0, &b.wi_1}, format)
+                                                      : stacked({&b.wi}, format);
+      L.down = stacked({&b.wo}, format);
+      layers_.push_back(std::move(L));
+    }
+    if (c.tie_word_embeddings) {
+      head_ = format == QFormat::f32
+                  ? f32_view(m.shared_.weight_param().value.f32(), c.vocab_size, c.d_model)
+                  : quantize(m.shared_.weight_param().value.f32(), c.vocab_size, c.d_model, format);
+    } else {
+      head_ = stacked({&m.lm_head_}, format);
+    }
   }
 
   int add(std::span<const int32_t> src) override {
@@ -42,6 +105,7 @@ class T5Rows final : public Seq2SeqRows {
     std::copy(src.begin(), src.end(), ids.i32());
     Var enc = m_.encode(tape_, ids, {});  // (1, S, C)
     auto cross = std::make_shared<Cross>();
+    cross->S = S;
     for (const T5::Block& b : m_.decoder_.blocks) {
       cross->k.push_back(b.cross_attn.k.forward(tape_, enc).value().contiguous_copy());
       cross->v.push_back(b.cross_attn.v.forward(tape_, enc).value().contiguous_copy());
@@ -67,91 +131,141 @@ class T5Rows final : public Seq2SeqRows {
   int32_t start_id() const override { return m_.cfg_.decoder_start_token_id; }
   int32_t eos_id() const override { return m_.cfg_.eos_token_id; }
 
+  size_t step_weight_bytes() const override {
+    const size_t C = size_t(m_.cfg_.d_model);
+    size_t b = head_.bytes() + C * 4;  // the head and the final norm
+    for (const Layer& L : layers_)
+      b += L.qkv.bytes() + L.self_o.bytes() + L.cross_q.bytes() + L.cross_o.bytes() + L.up.bytes() +
+           L.down.bytes() + 3 * C * 4;
+    return b;
+  }
+
   Tensor step(std::span<const int> rows, std::span<const int32_t> ids) override {
     AERO_CHECK(rows.size() == ids.size() && !rows.empty(),
                "[t5] a step takes one id for each of at least one row");
     const T5Config& c = m_.cfg_;
-    const int64_t n = int64_t(rows.size()), D = int64_t(c.num_heads) * c.d_kv;
+    const int n = int(rows.size()), C = c.d_model, NH = c.num_heads, HS = c.d_kv, V = c.vocab_size;
+    const int D = NH * HS, F = c.d_ff;
+    const float eps = c.layer_norm_epsilon;
     std::vector<Row*> rs;
-    for (int r : rows) rs.push_back(&at(r));
-    tape_.reset();
-    NoGrad ng(tape_);
-    tape_.training = false;
-    Tensor idt = Tensor::empty({n, 1}, DType::i32);
-    std::copy(ids.begin(), ids.end(), idt.i32());
-    Var y = m_.shared_.forward(tape_, idt);  // (n, 1, C)
-    // The relative-position bias of the query at position t - 1 over t keys, once per length.
-    std::map<int64_t, Var> bias;
-    for (Row* r : rs)
-      if (!bias.count(r->t + 1))
-        bias[r->t + 1] = m_.position_bias(tape_, m_.decoder_, 1, r->t + 1, false);
-    AttentionOpts opts;
-    opts.n_head = c.num_heads;
-    opts.scale = 1.0f;
-    std::vector<Var> parts(static_cast<size_t>(n));
-    for (size_t l = 0; l < m_.decoder_.blocks.size(); l++) {
-      const T5::Block& b = m_.decoder_.blocks[l];
-      const Attention& a = b.self_attn;
-      Var h = b.self_norm.forward(tape_, y);
-      Var q = lin(a.q, h);                   // (n, 1, D)
-      const Tensor k = lin(a.k, h).value();  // (n, 1, D)
-      const Tensor v = lin(a.v, h).value();
-      for (int64_t i = 0; i < n; i++) {
-        Row& r = *rs[size_t(i)];
-        r.k[l].insert(r.k[l].end(), k.f32() + i * D, k.f32() + (i + 1) * D);
-        r.v[l].insert(r.v[l].end(), v.f32() + i * D, v.f32() + (i + 1) * D);
-        const int64_t t = r.t + 1;
-        parts[size_t(i)] =
-            attention(slice(q, 0, i, 1), tape_.constant(Tensor::wrap(r.k[l].data(), {1, t, D})),
-                      tape_.constant(Tensor::wrap(r.v[l].data(), {1, t, D})), opts, bias[t]);
-      }
-      y = aero::add(y, lin(a.o, n == 1 ? parts[0] : concat(parts, 0)));
-      const Attention& x = b.cross_attn;
-      Var xq = lin(x.q, b.cross_norm.forward(tape_, y));
-      for (int64_t i = 0; i < n; i++) {
-        const Cross& cr = *rs[size_t(i)]->cross;
-        parts[size_t(i)] =
-            attention(slice(xq, 0, i, 1), tape_.constant(cr.k[l]), tape_.constant(cr.v[l]), opts);
-      }
-      y = aero::add(y, lin(x.o, n == 1 ? parts[0] : concat(parts, 0)));
-      Var h2 = b.ffn_norm.forward(tape_, y);
-      Var mid = c.feed_forward_proj == T5Ffn::gated_gelu ? geglu(lin(b.wi_0, h2), lin(b.wi_1, h2))
-                                                         : relu(lin(b.wi, h2));
-      y = aero::add(y, lin(b.wo, mid));
+    for (size_t i = 0; i < rows.size(); i++) {
+      AERO_CHECK(ids[i] >= 0 && ids[i] < V, "[t5] decoder input ", ids[i],
+                 " is outside the vocabulary of ", V);
+      rs.push_back(&at(rows[i]));
     }
-    y = m_.decoder_.final_norm.forward(tape_, y);
-    if (c.tie_word_embeddings) y = scale(y, 1.0f / std::sqrt(float(c.d_model)));
-    Var logits = format_ != QFormat::f32 ? qlinear(head_, y)
-                 : c.tie_word_embeddings ? linear(y, m_.shared_.weight(tape_))
-                                         : m_.lm_head_.forward(tape_, y);
+    const size_t N = size_t(n);
+    x_.resize(N * C), h_.resize(N * C), proj_.resize(N * C), qkv_.resize(N * 3 * D);
+    att_.resize(N * D), up_.resize(N * 2 * F), act_.resize(N * F);
+    embedding_forward(x_.data(), ids.data(), m_.shared_.weight_param().value.f32(), n, C);
+    // The relative-position bias (NH, t) of the query at t - 1 over t keys, once per length.
+    std::map<int64_t, std::vector<float>> bias;
+    for (Row* r : rs)
+      if (!bias.count(r->t + 1)) bias[r->t + 1] = position_bias(r->t + 1);
+    const int64_t NC = int64_t(n) * C;
+    for (size_t l = 0; l < layers_.size(); l++) {
+      const Layer& L = layers_[l];
+      // Self-attention: the new k and v join each row's cache, q attends to all of it.
+      rms_norm_forward(h_.data(), nullptr, x_.data(), L.self_norm, n, C, eps);
+      qmatmul(L.qkv, h_.data(), n, qkv_.data());  // (n, 3D): q, k, v
+      for (int i = 0; i < n; i++) {
+        Row& r = *rs[size_t(i)];
+        const float* kv = qkv_.data() + size_t(i) * 3 * D;
+        r.k[l].insert(r.k[l].end(), kv + D, kv + 2 * D);
+        r.v[l].insert(r.v[l].end(), kv + 2 * D, kv + 3 * D);
+      }
+      each_row(n, [&](int i) {
+        const Row& r = *rs[size_t(i)];
+        attention_row_forward(att_.data() + size_t(i) * D, qkv_.data() + size_t(i) * 3 * D,
+                              r.k[l].data(), r.v[l].data(), int(r.t + 1), NH, HS, 1.0f,
+                              bias.at(r.t + 1).data());
+      });
+      residual(L.self_o, n, NC);
+      // Cross-attention over the row's encoder output.
+      rms_norm_forward(h_.data(), nullptr, x_.data(), L.cross_norm, n, C, eps);
+      qmatmul(L.cross_q, h_.data(), n, qkv_.data());  // (n, D)
+      each_row(n, [&](int i) {
+        const Cross& cr = *rs[size_t(i)]->cross;
+        attention_row_forward(att_.data() + size_t(i) * D, qkv_.data() + size_t(i) * D,
+                              cr.k[l].f32(), cr.v[l].f32(), int(cr.S), NH, HS, 1.0f);
+      });
+      residual(L.cross_o, n, NC);
+      // Feed-forward: relu(wi·h) or gelu(wi_0·h) * (wi_1·h), then wo.
+      rms_norm_forward(h_.data(), nullptr, x_.data(), L.ffn_norm, n, C, eps);
+      qmatmul(L.up, h_.data(), n, up_.data());
+      if (c.feed_forward_proj == T5Ffn::gated_gelu) {
+        for (int i = 0; i < n; i++) {  // each row of up: wi_0·h (F), then wi_1·h (F)
+          const float* g = up_.data() + size_t(i) * 2 * F;
+          geglu_forward(act_.data() + size_t(i) * F, g, g + F, F);
+        }
+      } else {
+        relu_forward(act_.data(), up_.data(), int64_t(n) * F);
+      }
+      qmatmul(L.down, act_.data(), n, proj_.data());
+      add_forward(x_.data(), x_.data(), proj_.data(), NC, NC);
+    }
     for (Row* r : rs) r->t++;
-    Tensor out = logits.value().contiguous_copy();  // (n, 1, V)
-    tape_.reset();
-    return out.reshape({n, int64_t(c.vocab_size)});
+    rms_norm_forward(h_.data(), nullptr, x_.data(),
+                     m_.decoder_.final_norm.weight_param().value.f32(), n, C, eps);
+    if (c.tie_word_embeddings) {  // v1.0 rescales before the tied projection
+      const float s = 1.0f / std::sqrt(float(C));
+      for (float& v : h_) v *= s;
+    }
+    Tensor logits = Tensor::empty({int64_t(n), int64_t(V)});
+    qmatmul(head_, h_.data(), n, logits.f32());
+    return logits;
   }
 
  private:
   // Cross-attention keys and values of one source, per decoder layer: (1, S, D) each.
   struct Cross {
     std::vector<Tensor> k, v;
+    int64_t S = 0;
   };
   struct Row {
     std::shared_ptr<const Cross> cross;
     std::vector<std::vector<float>> k, v;  // per layer (t, D): self-attention keys and values
     int64_t t = 0;                         // decoder tokens seen
   };
-  // x (..., in) -> (..., out) through l's weights, or their bf16 / q8 copy.
-  Var lin(const Linear& l, Var x) {
-    return format_ == QFormat::f32 ? l.forward(tape_, x) : qlinear(qw_.at(&l), x);
+  // One decoder block's weights: matrices in the generator's format, norms (C) f32.
+  struct Layer {
+    const float *self_norm = nullptr, *cross_norm = nullptr, *ffn_norm = nullptr;
+    QMatrix qkv;              // (3D, C): q, k, v
+    QMatrix self_o, cross_o;  // (C, D)
+    QMatrix cross_q;          // (D, C)
+    QMatrix up;               // (F, C) wi, or (2F, C) wi_0 then wi_1
+    QMatrix down;             // (C, F) wo
+  };
+
+  // (NH, t): the bias of the query at position t - 1 over keys 0..t-1 (causal buckets).
+  std::vector<float> position_bias(int64_t t) const {
+    const T5Config& c = m_.cfg_;
+    const int NH = c.num_heads;
+    const float* table = m_.decoder_.rel_bias.weight_param().value.f32();  // (buckets, NH)
+    std::vector<float> b(size_t(NH) * size_t(t));
+    for (int64_t j = 0; j < t; j++) {
+      const int k = t5_relative_bucket(j - (t - 1), false, c.relative_attention_num_buckets,
+                                       c.relative_attention_max_distance);
+      for (int h = 0; h < NH; h++) b[size_t(h) * size_t(t) + size_t(j)] = table[k * NH + h];
+    }
+    return b;
   }
-  Var qlinear(const QMatrix& w, Var x) {
-    const Tensor in = x.value().contiguous_copy();
-    const int64_t n = in.numel() / w.cols;
-    Shape s = in.shape();
-    s.d[size_t(s.ndim - 1)] = w.rows;
-    Tensor out = Tensor::empty(s);
-    qmatmul(w, in.f32(), int(n), out.f32());
-    return tape_.constant(out);
+
+  // x += att · Wᵀ (att (n, D) -> (n, C)).
+  void residual(const QMatrix& w, int n, int64_t NC) {
+    qmatmul(w, att_.data(), n, proj_.data());
+    add_forward(x_.data(), x_.data(), proj_.data(), NC, NC);
+  }
+
+  // fn(i) for the rows 0..n-1: over the threads when several rows share a step (each row's
+  // attention then runs on one thread), else on the caller (its heads split over the threads).
+  template <typename Fn>
+  static void each_row(int n, Fn&& fn) {
+    if (n == 1 || omp_in_parallel() || omp_get_max_threads() == 1) {
+      for (int i = 0; i < n; i++) fn(i);
+      return;
+    }
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int i = 0; i < n; i++) fn(i);
   }
 
   Row& at(int row) {
@@ -162,12 +276,14 @@ class T5Rows final : public Seq2SeqRows {
   const Row& at(int row) const { return const_cast<T5Rows*>(this)->at(row); }
 
   T5& m_;
-  QFormat format_;
-  std::unordered_map<const Linear*, QMatrix> qw_;  // the decoder's matrices (not f32)
-  QMatrix head_;                                   // (V, C), not f32
-  Tape tape_;
+  std::vector<Layer> layers_;
+  QMatrix head_;  // (V, C)
+  Tape tape_;     // the encoder's, in add()
   std::unordered_map<int, Row> rows_;
   int next_ = 0;
+  std::vector<float> x_, h_, proj_;  // (n, C) residual stream, normed input, projection
+  std::vector<float> qkv_, att_;     // (n, 3D), (n, D)
+  std::vector<float> up_, act_;      // (n, 2F), (n, F)
 };
 
 std::unique_ptr<Seq2SeqRows> T5::start_rows(QFormat weights) {

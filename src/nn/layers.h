@@ -76,6 +76,7 @@ class Norm {
   Norm() = default;
   Norm(ParamStore& store, const std::string& name, int64_t dim, NormKind kind, float eps);
   Var forward(Tape& tape, Var x) const;
+  const Param& weight_param() const { return *w_; }
 
  private:
   ParamStore* store_ = nullptr;

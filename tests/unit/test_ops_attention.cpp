@@ -129,6 +129,37 @@ TEST(kernels, attention_matches_reference) {
     }
 }
 
+// attention_row_forward (the decoding kernel: one query over a cache) against the reference
+// with Tq = 1, with and without a per-head bias (T5's relative positions), on 1 and 2 threads
+// (a long cache splits the heads over the threads).
+TEST(kernels, attention_row_matches_reference) {
+  const std::vector<AttnCase> shapes = {
+      {1, 1, 1, 1, 1}, {1, 1, 7, 4, 8}, {1, 1, 33, 3, 5}, {1, 1, 64, 12, 64}, {1, 1, 300, 12, 64}};
+  uint64_t seed = 7;
+  const int prev = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    for (const AttnCase& c : shapes)
+      for (bool biased : {false, true}) {
+        const int64_t C = c.NH * c.HS;
+        Tensor q = random_tensor({1, 1, C}, seed, -2, 2), k = random_tensor({1, c.Tk, C}, seed + 1);
+        Tensor v = random_tensor({1, c.Tk, C}, seed + 2);
+        Tensor bias = random_tensor({c.NH, 1, c.Tk}, seed + 3, -3, 3);
+        AttentionArgs a;
+        a.Tk = c.Tk, a.NH = c.NH, a.HS = c.HS, a.scale = biased ? 1.0f : 0.125f;
+        a.bias = biased ? bias.f32() : nullptr;
+        Tensor out = Tensor::full({1, 1, C}, std::nanf("")), ref = Tensor::empty({1, 1, C});
+        attention_row_forward(out.f32(), q.f32(), k.f32(), v.f32(), int(c.Tk), int(c.NH), int(c.HS),
+                              a.scale, a.bias);
+        attention_forward_ref(ref.f32(), q.f32(), k.f32(), v.f32(), a);
+        EXPECT_TRUE(all_finite(out)) << describe(c, a) << " threads " << threads;
+        EXPECT_LT(max_rel_diff(out, ref), 2e-5) << describe(c, a) << " threads " << threads;
+        seed += 10;
+      }
+  }
+  omp_set_num_threads(prev);
+}
+
 TEST(kernels, attention_does_not_depend_on_thread_count) {
   AttentionArgs a;
   a.B = 2, a.Tq = 40, a.Tk = 40, a.NH = 3, a.HS = 16, a.causal = true, a.scale = 0.25f;

@@ -245,3 +245,27 @@ TEST(Quant, bf16_rounds_to_nearest_even) {
   EXPECT_EQ(f32_to_bf16(bits(0x00000001u)), 0x0000);  // smallest subnormal rounds to zero
   EXPECT_EQ(bf16_to_f32(0x4049), bits(0x40490000u));
 }
+
+// An f32 view reads the weights in place: the same products as an owned f32 copy (gemv and
+// sgemm paths, every kernel family), the same bytes and values, and no copy made.
+TEST(Quant, f32_view_equals_an_owned_copy) {
+  const int rows = 37, cols = 70;
+  const std::vector<float> w = randn(size_t(rows) * cols, 11);
+  const QMatrix own = quantize(w.data(), rows, cols, QFormat::f32);
+  const QMatrix view = f32_view(w.data(), rows, cols);
+  EXPECT_TRUE(view.f32.empty());
+  EXPECT_EQ(view.f32_data(), w.data());
+  EXPECT_EQ(view.bytes(), own.bytes());
+  EXPECT_EQ(dequantize(view), w);
+  for (QKernel k : runnable(QFormat::f32)) {
+    qmatmul_force_kernel(k);
+    for (int n : {1, 3, kGemvRows + 5}) {
+      const std::vector<float> x = randn(size_t(n) * cols, 12 + n);
+      std::vector<float> a(size_t(n) * rows), b(size_t(n) * rows);
+      qmatmul(own, x.data(), n, a.data());
+      qmatmul(view, x.data(), n, b.data());
+      EXPECT_EQ(a, b) << name(k) << " n " << n;
+    }
+  }
+  qmatmul_force_kernel(QKernel::best);
+}

@@ -117,10 +117,15 @@ TEST(seq2seq_generator, greedy_equals_greedy_seq2seq_across_joins) {
   }
 }
 
-// The rows' batched step gives each row the logits its own single-row decoding gives, whatever
-// rows it shares a step with; a forked row goes on as its parent would.
-TEST(seq2seq_generator, batched_rows_match_single_row_decoding) {
-  TinyT5 m;
+namespace {
+
+// The rows' batched step (T5Rows: no tape, stacked matrices, one-row attention) gives each row
+// the logits its own single-row decoding (T5Decoding, the autograd ops) gives, whatever rows it
+// shares a step with; a forked row goes on as its parent would. v10: relu FFN and the tied,
+// rescaled head; else gated-GELU and an untied head (mT5).
+void check_rows_match_single_row_decoding(bool v10) {
+  SCOPED_TRACE(v10 ? "v1.0" : "mT5");
+  TinyT5 m(v10);
   Model& model = *m.lm->model;
   auto rows = model.start_rows();
   ASSERT_NE(rows, nullptr);
@@ -172,6 +177,13 @@ TEST(seq2seq_generator, batched_rows_match_single_row_decoding) {
   EXPECT_EQ(rows->length(rc), 5);
   rows->remove(rb);
   EXPECT_EQ(rows->step(std::vector<int>{rc}, std::vector<int32_t>{3}).size(0), 1);
+}
+
+}  // namespace
+
+TEST(seq2seq_generator, batched_rows_match_single_row_decoding) {
+  check_rows_match_single_row_decoding(false);
+  check_rows_match_single_row_decoding(true);
 }
 
 // Sampling is per request: a request samples the same text alone as batched with others;
