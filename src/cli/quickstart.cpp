@@ -331,7 +331,7 @@ RunConfig chat_config(const RunConfig& base, const ModelConfig& model, const std
   c.train.min_lr = 5e-5f;
   c.train.max_minutes = minutes;
   c.train.out_dir = dir + "/chat";
-  c.train.eval_batches = 0;  // the whole held-out set
+  c.train.eval_batches = 100;  // of 16 pairs: the whole held-out set
   c.data.mode = DataMode::pairs;
   c.data.train = dir + "/instruct/train.jsonl";
   c.data.val = dir + "/instruct/val.jsonl";
@@ -403,17 +403,21 @@ std::string train_chat_model(const RunConfig& base_cfg, const LoadedModel& base,
       "quickstart: held-out answer loss %.4f -> %.4f nats/token (base -> chat model, %zu "
       "held-out pairs from pages never trained on)\n",
       before, after, n_val);
-  // A few held-out questions answered by the chat model (greedy).
+  // Three held-out questions, spread over the set (man pages, guide, LibreOffice help),
+  // answered by the chat model.
   const LoadedModel chat = load_model(ckpt);
   const InferenceModel im(chat.cfg, *chat.store, WeightFormat::f32);
   GenerateOpts go;
   go.max_new = kChatMaxTarget;
-  go.sampler.temperature = 0;
+  go.sampler.temperature = 0.7f;
+  go.sampler.top_p = 0.9f;
   go.stop = chat_stop_strings();
   std::ifstream in(val);
   std::string line;
-  for (int k = 0; k < 3 && std::getline(in, line); k++) {
+  for (size_t i = 0, k = 0; k < 3 && std::getline(in, line); i++) {
+    if (i != k * n_val / 3) continue;
     const auto j = nlohmann::json::parse(line);
+    go.sampler.seed = ++k;
     const GenerateResult g = generate(im, tok, j["input_text"].get<std::string>(), go);
     const size_t start = std::min(g.text.find_first_not_of(' '), g.text.size());
     std::printf("  hỏi:      %s\n  đáp:      %s\n  sách nói: %s\n",

@@ -16,7 +16,7 @@ awk '/quickstart: val loss/ { v = $4 } /quickstart: unigram entropy/ { u = $4 }
 awk '/quickstart: held-out answer loss/ { b = $5; f = $7 }
   END { if (b > 0 && f > 0 && f < b) print "answer-loss-fell", b, "->", f; else { print "FAIL held-out answer loss", b, "->", f, "did not fall"; exit 1 } }' 1.log
 grep -E 'instruction set:' 1.log
-awk '/instruction set: .* train \/ .* held-out pairs/ { if ($3 >= 50 && $6 >= 5) ok = 1 } END { exit !ok }' 1.log ||
+awk '/instruction set: .* train \/ .* held-out pairs/ { if ($4 >= 50 && $7 >= 5) ok = 1 } END { exit !ok }' 1.log ||
   fail "the instruction set holds fewer than 50 train / 5 held-out pairs"
 for f in corpus.txt tokenizer.model model/loss.png instruct/train.jsonl instruct/val.jsonl; do [[ -s q/$f ]] || fail "q/$f is missing or empty"; done
 echo outputs-ok
