@@ -214,7 +214,11 @@ std::string question_from_heading(std::string_view heading, const InstructOption
       }
     if (!howto && rest.starts_with("làm thế nào")) return std::string(s) + "?";
     for (std::string_view verb : howto_verbs()) howto = howto || starts_with_word(rest, verb);
-    q = howto ? "Làm thế nào để " + std::string(rest) + "?" : std::string(s) + " là gì?";
+    // "Giới thiệu về LibreOffice" / "Về LibreOffice" ask what LibreOffice is.
+    std::string_view topic = s;
+    for (std::string_view lead : {"Giới thiệu về ", "Về "})
+      if (topic.starts_with(lead) && topic.size() > lead.size()) topic.remove_prefix(lead.size());
+    q = howto ? "Làm thế nào để " + std::string(rest) + "?" : std::string(topic) + " là gì?";
   }
   return q.size() <= opt.max_question_bytes ? q : "";
 }

@@ -26,6 +26,7 @@ struct InstructOptions {
 //   "Chèn công thức"            -> "Làm thế nào để chèn công thức?"  (starts with a verb)
 //   "Để chèn cước chú :"        -> "Làm thế nào để chèn cước chú?"
 //   "Trợ lý trộn thư"           -> "Trợ lý trộn thư là gì?"          (a noun phrase)
+//   "Giới thiệu về LibreOffice" -> "LibreOffice là gì?"
 //   "Có nên dùng mẫu không?"    -> itself
 std::string question_from_heading(std::string_view heading, const InstructOptions& opt = {});
 

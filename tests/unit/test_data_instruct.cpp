@@ -28,6 +28,8 @@ TEST(data_instruct, question_follows_the_heading_form) {
   // "In" (print) is a verb; "Inch" only starts with its letters.
   EXPECT_EQ(question_from_heading("In tài liệu"), "Làm thế nào để in tài liệu?");
   EXPECT_EQ(question_from_heading("Đơn vị đo"), "Đơn vị đo là gì?");
+  EXPECT_EQ(question_from_heading("Giới thiệu về LibreOffice"), "LibreOffice là gì?");
+  EXPECT_EQ(question_from_heading("Về Bộ lọc XML"), "Bộ lọc XML là gì?");
 }
 
 TEST(data_instruct, answers_are_vietnamese_and_bounded) {
