@@ -421,7 +421,8 @@ std::string train_chat_model(const RunConfig& base_cfg, const LoadedModel& base,
     const GenerateResult g = generate(im, tok, j["input_text"].get<std::string>(), go);
     const size_t start = std::min(g.text.find_first_not_of(' '), g.text.size());
     std::printf("  hỏi:      %s\n  đáp:      %s\n  sách nói: %s\n",
-                j["question"].get<std::string>().c_str(), g.text.c_str() + start,
+                j["question"].get<std::string>().c_str(),
+                start < g.text.size() ? g.text.c_str() + start : "(nothing: it ended at once)",
                 j["target_text"].get<std::string>().c_str());
   }
   return chat.dir;
