@@ -19,13 +19,17 @@ namespace aero {
 
 namespace {
 
-// Whitespace runs as one space, ends trimmed, NFC (valid UTF-8 only: anything else is "").
+// Whitespace runs (no-break spaces too: DocBook writes "A.1.&nbsp;Tệp") as one space, ends
+// trimmed, NFC (valid UTF-8 only: anything else is "").
 std::string squeeze(std::string_view s) {
   std::string out;
   bool space = false;
-  for (char c : s) {
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
+  for (size_t i = 0; i < s.size(); i++) {
+    const char c = s[i];
+    const bool nbsp = c == '\xC2' && i + 1 < s.size() && s[i + 1] == '\xA0';
+    if (nbsp || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') {
       space = !out.empty();
+      i += nbsp;
     } else {
       if (space) out += ' ';
       space = false;

@@ -21,6 +21,10 @@ TEST(data_instruct, question_follows_the_heading_form) {
   EXPECT_EQ(question_from_heading("Chương 2. Bắt đầu theo đúng cách"),
             "Bắt đầu theo đúng cách là gì?");
   EXPECT_EQ(question_from_heading("4.1.2. Tệp tin điều khiển"), "Tệp tin điều khiển là gì?");
+  EXPECT_EQ(question_from_heading("A.1.\u00a0Các thư viện được chia sẻ"),
+            "Các thư viện được chia sẻ là gì?");
+  EXPECT_EQ(question_from_heading("Phụ lục A.\u00a0Đóng gói nâng cao"),
+            "Làm thế nào để đóng gói nâng cao?");
   EXPECT_EQ(question_from_heading("Có nên dùng mẫu không?"), "Có nên dùng mẫu không?");
   // "Inserting" starts no Vietnamese how-to; English headings ask nothing.
   EXPECT_EQ(question_from_heading("Inserting Objects"), "");
