@@ -464,7 +464,9 @@ void chat_and_serve(const std::string& ckpt, const std::string& dir, int port, b
   if (serve) {
     const std::string log = dir + "/serve.log";
     server = spawn_self({"aero", "serve", "-m", ckpt, "--port", std::to_string(port), "--sessions",
-                         dir + "/sessions.db", "--max-tokens", max_new},
+                         dir + "/sessions.db", "--max-tokens", max_new,
+                         // No system prompt: the chat model's prompts had none in training.
+                         "--system-prompt", ""},
                         log);
     say("serving the model at http://127.0.0.1:" + std::to_string(port) +
         "/ (web chat; OpenAI-compatible API at /v1; log " + log + ")");
@@ -637,7 +639,8 @@ void add_quickstart(CLI::App& app) {
     const char* max_new = chat.empty() ? "48" : "64";
     if (a->no_chat || !::isatty(0)) {
       say(cat("done. Chat with it: aero chat -m ", serve, " --max-new ", max_new,
-              "; serve it: aero serve -m ", serve, " --max-tokens ", max_new));
+              "; serve it: aero serve -m ", serve, " --max-tokens ", max_new,
+              chat.empty() ? "" : " --system-prompt ''"));
       return;
     }
     chat_and_serve(serve, dir, a->port, !a->no_serve, !chat.empty());
