@@ -498,20 +498,24 @@ void add_quickstart(CLI::App& app) {
   auto a = std::make_shared<QuickstartArgs>();
   auto* cmd = app.add_subcommand(
       "quickstart",
-      "Install a Vietnamese corpus, train a tokenizer and a small GPT, then chat with it");
-  cmd->add_option("--dir", a->dir, "Run directory: corpus, tokenizer, shards, model, charts")
+      "Install a Vietnamese corpus, train a tokenizer and a small GPT, fine-tune it on questions "
+      "from the help pages, then chat with it");
+  cmd->add_option("--dir", a->dir,
+                  "Run directory: corpus, tokenizer, shards, model, charts, instruct, chat")
       ->capture_default_str();
   cmd->add_option("--minutes", a->minutes,
                   "Training time in all: 80% for the base GPT, 20% for the chat fine-tune")
       ->capture_default_str();
   cmd->add_option("--vocab-size", a->vocab_size, "SentencePiece vocabulary")->capture_default_str();
   cmd->add_option("--max-docs", a->max_docs,
-                  "Read at most this many documents of each package (0: all; for a quick try)")
+                  "Read at most this many documents of each package for the corpus (0: all; for a "
+                  "quick try; the instruction set reads every page)")
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
   cmd->add_flag("--fresh", a->fresh, "Redo everything instead of reusing the run directory");
-  cmd->add_flag("--no-chat", a->no_chat,
-                "End after the samples (also when stdin is no terminal): no chat, no server");
+  cmd->add_flag(
+      "--no-chat", a->no_chat,
+      "End after the chat fine-tune (also when stdin is no terminal): no chat, no server");
   cmd->add_flag("--no-serve", a->no_serve, "Chat in the terminal only, without aero serve");
   cmd->add_option("--port", a->port, "Port of the web chat and API")->capture_default_str();
   cmd->callback([a] {
