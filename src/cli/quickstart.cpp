@@ -1,7 +1,8 @@
 // aero quickstart: from a fresh machine to a chatting Vietnamese model in one command. Installs
 // the Vietnamese corpus from Debian packages, keeps its Vietnamese lines, cleans them, trains a
 // SentencePiece tokenizer and a small GPT for a bounded time, compares the model with a unigram
-// model of the data, prints samples, writes the charts and opens the terminal chat.
+// model of the data, prints samples, writes the charts, fine-tunes the GPT on questions and
+// answers made from the same help pages (data/instruct.h) and opens the terminal chat with it.
 // Every product goes into one run directory; a re-run reuses what is there (--fresh redoes it).
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -25,9 +26,11 @@
 #include "core/lines.h"
 #include "core/threads.h"
 #include "data/clean.h"
+#include "data/instruct.h"
 #include "data/readers.h"
 #include "data/shards.h"
 #include "data/split.h"
+#include "infer/chat.h"
 #include "infer/engine.h"
 #include "infer/generate.h"
 #include "io/atomic_file.h"
@@ -45,7 +48,8 @@ namespace {
 struct QuickstartArgs {
   std::string dir = "runs/quickstart";
   float minutes = 10;
-  int max_docs = 0;  // per source; 0: all
+  float chat_share = 0.2f;  // of the minutes, for the chat fine-tune; the rest trains the base
+  int max_docs = 0;         // per source; 0: all
   int vocab_size = 4000;
   int threads = 0;
   bool fresh = false, no_chat = false, no_serve = false;
@@ -252,6 +256,178 @@ int steps_for_minutes(RunConfig c, float minutes) {
   return std::max(20, int(double(minutes) * 60.0 * 0.9 / std::max(per_step, 1e-6)));
 }
 
+// The chat fine-tune's rows: the prompt exactly as `aero chat` and `aero serve` lay out a first
+// turn (build_chat_prompt, no system prompt), the answer as the reply that follows it.
+constexpr int kChatMaxInput = 56, kChatMaxTarget = 73;  // tokens; together the context + 1
+
+struct InstructFiles {
+  size_t train = 0, val = 0;
+};
+
+// Builds DIR/instruct/{train,val}.jsonl from every help page and man page of the corpus
+// packages: questions from headings and NAME lines, answers from the paragraphs under them
+// (data/instruct.h), held out by page. Pairs whose prompt or answer does not fit the context
+// are left out.
+InstructFiles build_instruct_files(const Tokenizer& tok, const std::string& dir) {
+  std::vector<InstructPair> pairs;
+  for (const CorpusSource& src : corpus_sources()) {
+    for (const std::string& f : files_under(src.path)) {
+      // Named by the path inside the package, so the held-out pages are the same everywhere.
+      const std::string source = src.package + ":" + fs::relative(f, src.path).string();
+      std::vector<InstructPair> page;
+      if (src.man && f.ends_with(".gz"))
+        page = man_instruct_pairs(read_gzip(f), source);
+      else if (!src.man && f.ends_with(".html"))
+        page = html_instruct_pairs(read_file(f), source);
+      for (InstructPair& p : page) pairs.push_back(std::move(p));
+    }
+  }
+  const InstructSet set = build_instruct_set(pairs);
+  say(cat("instruction set: ", pairs.size(), " question/answer pairs from ", set.pages, " pages; ",
+          set.generic, " dropped as generic headings (on more than 3 pages), ", set.duplicates,
+          " as repeated questions"));
+  fs::create_directories(dir + "/instruct");
+  InstructFiles n;
+  size_t too_long = 0;
+  for (const bool val : {false, true}) {
+    const std::string path = dir + "/instruct/" + (val ? "val" : "train") + ".jsonl";
+    std::string out;
+    for (const InstructPair& p : val ? set.val : set.train) {
+      const ChatMessage turn{"user", p.question};
+      const std::string prompt = build_chat_prompt(tok, "", {&turn, 1}, 1 << 20).text;
+      if (int(tok.encode(prompt).size()) > kChatMaxInput ||
+          int(tok.encode(p.answer).size()) + 1 > kChatMaxTarget) {
+        too_long++;
+        continue;
+      }
+      out += nlohmann::json{{"input_text", prompt},
+                            {"target_text", p.answer},
+                            {"question", p.question},
+                            {"source", p.source}}
+                 .dump() +
+             "\n";
+      (val ? n.val : n.train)++;
+    }
+    AtomicFile file(path);
+    file.write(out);
+    file.commit();
+  }
+  say(cat("instruction set: ", n.train, " train / ", n.val, " held-out pairs (", set.val_pages,
+          " of ", set.pages, " pages held out; ", too_long, " left out as longer than ",
+          kChatMaxInput, " + ", kChatMaxTarget, " tokens) -> ", dir, "/instruct/"));
+  return n;
+}
+
+// The fine-tune: every weight of the base (for a model this small, full fine-tuning gave lower
+// held-out answer loss than LoRA in the same time: docs/quickstart.md), prompt ++ answer rows
+// with the loss on the answer and its EOS.
+RunConfig chat_config(const RunConfig& base, const ModelConfig& model, const std::string& init,
+                      const std::string& dir, float minutes) {
+  RunConfig c = base;
+  c.model = model;
+  c.lora = LoraConfig{};
+  c.train.init_from = init;
+  c.train.optim.lr = 5e-4f;
+  c.train.min_lr = 5e-5f;
+  c.train.max_minutes = minutes;
+  c.train.out_dir = dir + "/chat";
+  c.train.eval_batches = 100;  // of 16 pairs: the whole held-out set
+  c.data.mode = DataMode::pairs;
+  c.data.train = dir + "/instruct/train.jsonl";
+  c.data.val = dir + "/instruct/val.jsonl";
+  c.data.test = "";
+  c.data.max_input = kChatMaxInput;
+  c.data.max_target = kChatMaxTarget;
+  c.data.pad_multiple = 8;
+  return c;
+}
+
+// Mean loss per answer token (its EOS included) of a model on the held-out pairs.
+double held_out_answer_loss(const std::string& ckpt, const RunConfig& chat) {
+  LoadedModel m = load_model(ckpt);
+  Tape tape;
+  EvalOptions eo;
+  eo.batch_size = 16;
+  eo.pairs = true;
+  eo.pair = pair_options(chat.data);
+  return evaluate_shard(*m.model, m.cfg, tape, chat.data.val, eo).loss;
+}
+
+// The base model's best checkpoint (the last one unless it overfitted).
+std::string best_checkpoint(const std::string& run_dir) {
+  std::string best;
+  std::ifstream(run_dir + "/best") >> best;
+  return best.empty() ? run_dir : run_dir + "/" + best;
+}
+
+// Fine-tunes the base on the instruction set in `minutes` (reused when DIR/chat holds a model),
+// prints the held-out answer loss before and after and a few held-out answers; returns the chat
+// model, or "" when the help pages gave too few pairs (the chat then uses the base).
+std::string train_chat_model(const RunConfig& base_cfg, const LoadedModel& base,
+                             const std::string& base_ckpt, const Tokenizer& tok,
+                             const std::string& dir, float minutes) {
+  const std::string train = dir + "/instruct/train.jsonl", val = dir + "/instruct/val.jsonl";
+  if (fs::exists(train) && fs::exists(val)) {
+    say("reusing the instruction set " + dir + "/instruct/ (--fresh to redo)");
+  } else {
+    build_instruct_files(tok, dir);
+  }
+  size_t n_train = 0, n_val = 0;
+  for (const auto& [path, n] : {std::pair{train, &n_train}, std::pair{val, &n_val}}) {
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) *n += !line.empty();
+  }
+  if (n_train < 50 || n_val < 5) {
+    say(cat("only ", n_train, " train / ", n_val,
+            " held-out pairs (50 / 5 needed): no chat fine-tune; the chat uses the base model"));
+    return "";
+  }
+  RunConfig cfg = chat_config(base_cfg, base.cfg, base_ckpt, dir, minutes);
+  const std::string chat_dir = cfg.train.out_dir;
+  const double before = held_out_answer_loss(base_ckpt, cfg);
+  if (fs::is_directory(chat_dir) && !find_checkpoint(chat_dir).empty()) {
+    say("reusing the chat model in " + chat_dir + " (--fresh to train again)");
+  } else {
+    fs::remove_all(chat_dir);
+    cfg.train.max_steps = steps_for_minutes(cfg, minutes);
+    cfg.train.eval_every = std::max(10, cfg.train.max_steps / 8);
+    cfg.train.warmup_steps = std::min(20, cfg.train.max_steps / 10);
+    say(cat("fine-tuning every weight on ", n_train, " pairs: ", cfg.train.max_steps, " steps of ",
+            cfg.train.batch_size, " pairs in about ", minutes,
+            " minutes; loss on the answers only"));
+    Trainer(cfg).run();
+  }
+  const std::string ckpt = best_checkpoint(chat_dir);
+  const double after = held_out_answer_loss(ckpt, cfg);
+  std::printf(
+      "quickstart: held-out answer loss %.4f -> %.4f nats/token (base -> chat model, %zu "
+      "held-out pairs from pages never trained on)\n",
+      before, after, n_val);
+  // Three held-out questions, spread over the set (man pages, guide, LibreOffice help),
+  // answered by the chat model.
+  const LoadedModel chat = load_model(ckpt);
+  const InferenceModel im(chat.cfg, *chat.store, WeightFormat::f32);
+  GenerateOpts go;
+  go.max_new = kChatMaxTarget;
+  go.sampler.temperature = 0.7f;
+  go.sampler.top_p = 0.9f;
+  go.stop = chat_stop_strings();
+  std::ifstream in(val);
+  std::string line;
+  for (size_t i = 0, k = 0; k < 3 && std::getline(in, line); i++) {
+    if (i != k * n_val / 3) continue;
+    const auto j = nlohmann::json::parse(line);
+    go.sampler.seed = ++k;
+    const GenerateResult g = generate(im, tok, j["input_text"].get<std::string>(), go);
+    const size_t start = std::min(g.text.find_first_not_of(' '), g.text.size());
+    std::printf("  hỏi:      %s\n  đáp:      %s\n  sách nói: %s\n",
+                j["question"].get<std::string>().c_str(),
+                start < g.text.size() ? g.text.c_str() + start : "(nothing: it ended at once)",
+                j["target_text"].get<std::string>().c_str());
+  }
+  return chat.dir;
+}
+
 // Runs this same program with `args` as a child; returns its pid.
 pid_t spawn_self(std::vector<std::string> args, const std::string& log_file) {
   std::fflush(nullptr);
@@ -279,25 +455,32 @@ pid_t spawn_self(std::vector<std::string> args, const std::string& log_file) {
 
 // The end of the quickstart: the trained model served (web chat page, OpenAI-compatible API)
 // by `aero serve` in the background, and the terminal chat (`aero chat`) in the foreground.
-// When the chat ends, the server keeps serving until Ctrl-C. Replies are kept to 48 tokens so
-// the 128-token context keeps room for the conversation.
-void chat_and_serve(const std::string& ckpt, const std::string& dir, int port, bool serve) {
+// When the chat ends, the server keeps serving until Ctrl-C. Replies are kept to `max_new`
+// tokens so the 128-token context keeps room for the question.
+void chat_and_serve(const std::string& ckpt, const std::string& dir, int port, bool serve,
+                    bool chat_model) {
+  const std::string max_new = chat_model ? "64" : "48";
   pid_t server = -1;
   if (serve) {
     const std::string log = dir + "/serve.log";
     server = spawn_self({"aero", "serve", "-m", ckpt, "--port", std::to_string(port), "--sessions",
-                         dir + "/sessions.db", "--max-tokens", "48"},
+                         dir + "/sessions.db", "--max-tokens", max_new,
+                         // No system prompt: the chat model's prompts had none in training.
+                         "--system-prompt", ""},
                         log);
     say("serving the model at http://127.0.0.1:" + std::to_string(port) +
         "/ (web chat; OpenAI-compatible API at /v1; log " + log + ")");
   }
-  say("opening the chat: aero chat -m " + ckpt +
-      " --max-new 48 (a model of documentation text, not a dialogue model; /quit or Ctrl-D ends "
-      "it)");
+  say("opening the chat: aero chat -m " + ckpt + " --max-new " + max_new +
+      (chat_model ? " (a small model fine-tuned on single questions about LibreOffice, Debian "
+                    "packaging and shell commands: ask one thing at a time, /reset between "
+                    "topics; /quit or Ctrl-D ends it)"
+                  : " (a model of documentation text, not a dialogue model; /quit or Ctrl-D "
+                    "ends it)"));
   // Ctrl-C goes to the whole process group: the chat and the server handle it themselves.
   std::signal(SIGINT, SIG_IGN);
   int status = 0;
-  const pid_t chat = spawn_self({"aero", "chat", "-m", ckpt, "--max-new", "48"}, "");
+  const pid_t chat = spawn_self({"aero", "chat", "-m", ckpt, "--max-new", max_new}, "");
   ::waitpid(chat, &status, 0);
   if (server <= 0) return;
   if (::waitpid(server, &status, WNOHANG) == server) {
@@ -315,18 +498,24 @@ void add_quickstart(CLI::App& app) {
   auto a = std::make_shared<QuickstartArgs>();
   auto* cmd = app.add_subcommand(
       "quickstart",
-      "Install a Vietnamese corpus, train a tokenizer and a small GPT, then chat with it");
-  cmd->add_option("--dir", a->dir, "Run directory: corpus, tokenizer, shards, model, charts")
+      "Install a Vietnamese corpus, train a tokenizer and a small GPT, fine-tune it on questions "
+      "from the help pages, then chat with it");
+  cmd->add_option("--dir", a->dir,
+                  "Run directory: corpus, tokenizer, shards, model, charts, instruct, chat")
       ->capture_default_str();
-  cmd->add_option("--minutes", a->minutes, "Training time")->capture_default_str();
+  cmd->add_option("--minutes", a->minutes,
+                  "Training time in all: 80% for the base GPT, 20% for the chat fine-tune")
+      ->capture_default_str();
   cmd->add_option("--vocab-size", a->vocab_size, "SentencePiece vocabulary")->capture_default_str();
   cmd->add_option("--max-docs", a->max_docs,
-                  "Read at most this many documents of each package (0: all; for a quick try)")
+                  "Read at most this many documents of each package for the corpus (0: all; for a "
+                  "quick try; the instruction set reads every page)")
       ->capture_default_str();
   cmd->add_option("--threads", a->threads, "Threads (default: all usable CPUs)");
   cmd->add_flag("--fresh", a->fresh, "Redo everything instead of reusing the run directory");
-  cmd->add_flag("--no-chat", a->no_chat,
-                "End after the samples (also when stdin is no terminal): no chat, no server");
+  cmd->add_flag(
+      "--no-chat", a->no_chat,
+      "End after the chat fine-tune (also when stdin is no terminal): no chat, no server");
   cmd->add_flag("--no-serve", a->no_serve, "Chat in the terminal only, without aero serve");
   cmd->add_option("--port", a->port, "Port of the web chat and API")->capture_default_str();
   cmd->callback([a] {
@@ -345,14 +534,14 @@ void add_quickstart(CLI::App& app) {
       return true;
     };
 
-    say("[1/6] Vietnamese corpus");
+    say("[1/7] Vietnamese corpus");
     const std::string corpus = dir + "/corpus.txt";
     if (!reuse(corpus, "the corpus")) {
       install_corpus_packages();
       build_corpus(*a, corpus);
     }
 
-    say("[2/6] split and SentencePiece tokenizer");
+    say("[2/7] split and SentencePiece tokenizer");
     const std::string tok_path = dir + "/tokenizer.model";
     if (!reuse(tok_path, "the tokenizer")) {
       SplitOptions so;
@@ -370,7 +559,7 @@ void add_quickstart(CLI::App& app) {
     auto tok = load_tokenizer(tok_path);
     say(cat("tokenizer: ", tok_path, ", ", tok->vocab_size(), " tokens (BPE)"));
 
-    say("[3/6] token shards");
+    say("[3/7] token shards");
     fs::create_directories(dir + "/shards");
     for (const char* part : {"train", "val", "test"}) {
       const std::string shard = dir + "/shards/" + part + ".bin";
@@ -380,21 +569,25 @@ void add_quickstart(CLI::App& app) {
       say(cat(shard, ": ", st.tokens, " tokens"));
     }
 
-    say("[4/6] training");
+    const float base_minutes = a->minutes * (1 - a->chat_share);
+    const float chat_minutes = a->minutes * a->chat_share;
+    say(cat("[4/7] training the base GPT (", base_minutes, " of the ", a->minutes, " minutes; ",
+            chat_minutes, " are kept for the chat fine-tune)"));
     RunConfig cfg = quickstart_config(*a, tok->vocab_size(), dir);
+    cfg.train.max_minutes = base_minutes;
     const std::string model_dir = cfg.train.out_dir;
     if (fs::is_directory(model_dir) && !find_checkpoint(model_dir).empty()) {
       say("reusing the model in " + model_dir + " (--fresh to train again)");
     } else {
       fs::remove_all(model_dir);
-      say(cat("timing 12 steps to fit the learning-rate schedule into ", a->minutes, " minutes"));
-      cfg.train.max_steps = steps_for_minutes(cfg, a->minutes);
+      say(cat("timing 12 steps to fit the learning-rate schedule into ", base_minutes, " minutes"));
+      cfg.train.max_steps = steps_for_minutes(cfg, base_minutes);
       cfg.train.eval_every = std::max(10, cfg.train.max_steps / 12);
       cfg.train.warmup_steps = std::min(50, cfg.train.max_steps / 10);
       const nlohmann::json mj = cfg.model.to_json();
       say(cat("GPT: ", mj["n_layer"].get<int>(), " layers, ", mj["n_embd"].get<int>(),
               " wide, context ", cfg.model.context(), "; ", cfg.train.max_steps, " steps of ",
-              cfg.train.batch_size, " x ", cfg.model.context(), " tokens in about ", a->minutes,
+              cfg.train.batch_size, " x ", cfg.model.context(), " tokens in about ", base_minutes,
               " minutes"));
       Trainer trainer(cfg);
       trainer.on_eval = [](const std::string& run_dir) {
@@ -407,11 +600,8 @@ void add_quickstart(CLI::App& app) {
       trainer.run();
     }
 
-    say("[5/6] validation loss vs a unigram model");
-    // The checkpoint with the lowest validation loss (the last one unless it overfitted).
-    std::string best;
-    std::ifstream(model_dir + "/best") >> best;
-    const std::string ckpt = best.empty() ? model_dir : model_dir + "/" + best;
+    say("[5/7] validation loss vs a unigram model");
+    const std::string ckpt = best_checkpoint(model_dir);
     LoadedModel m = load_model(ckpt);
     say("model: " + m.dir);
     Tape tape;
@@ -428,7 +618,7 @@ void add_quickstart(CLI::App& app) {
         ev.loss, ev.ppl, static_cast<long long>(ev.tokens), uni, std::exp(uni),
         ev.loss < uni ? "better than" : "NOT better than", std::abs(uni - ev.loss));
 
-    say("[6/6] samples (temperature 0.8, top-p 0.95)");
+    say("[6/7] samples (temperature 0.8, top-p 0.95)");
     GenerateOpts go;
     go.max_new = 60;
     go.sampler.temperature = 0.8f;
@@ -445,12 +635,19 @@ void add_quickstart(CLI::App& app) {
       std::printf("  %s\n", tok->decode(ids).c_str());
     }
     for (const std::string& chart : write_run_charts(model_dir)) say("chart: " + chart);
+
+    say(cat("[7/7] chat fine-tune: questions and answers from the help pages (", chat_minutes,
+            " minutes)"));
+    const std::string chat = train_chat_model(cfg, m, m.dir, *tok, dir, chat_minutes);
+    const std::string serve = chat.empty() ? m.dir : chat;
+    const char* max_new = chat.empty() ? "48" : "64";
     if (a->no_chat || !::isatty(0)) {
-      say("done. Chat with it: aero chat -m " + m.dir + " --max-new 48; serve it: aero serve -m " +
-          m.dir);
+      say(cat("done. Chat with it: aero chat -m ", serve, " --max-new ", max_new,
+              "; serve it: aero serve -m ", serve, " --max-tokens ", max_new,
+              chat.empty() ? "" : " --system-prompt ''"));
       return;
     }
-    chat_and_serve(m.dir, dir, a->port, !a->no_serve);
+    chat_and_serve(serve, dir, a->port, !a->no_serve, !chat.empty());
   });
 }
 

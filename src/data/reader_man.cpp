@@ -9,9 +9,6 @@
 
 namespace aero {
 
-namespace {
-
-// The whole of a gzip file, or of a plain file (zlib reads those as they are).
 std::string read_gzip(const std::string& path) {
   gzFile f = ::gzopen(path.c_str(), "rb");
   AERO_CHECK(f, "[data] cannot open ", path);
@@ -25,8 +22,6 @@ std::string read_gzip(const std::string& path) {
   AERO_CHECK(n == 0 && err == Z_OK, "[data] ", path, ": corrupt or truncated gzip data");
   return out;
 }
-
-}  // namespace
 
 std::string roff_to_text(std::string_view roff) {
   std::string out, para;

@@ -51,6 +51,9 @@ void read_html(const std::string& path, const DocumentFn& fn, ReadStats& stats);
 // A man page (roff, plain or gzip-compressed): one document of its running text.
 void read_man_page(const std::string& path, const DocumentFn& fn, ReadStats& stats);
 
+// The whole of a gzip file, or of a plain file (zlib reads those as they are).
+std::string read_gzip(const std::string& path);
+
 // roff to plain text: requests and comments dropped, font and character escapes resolved, the
 // text of .SH/.SS/.B/.I/... kept; paragraphs separated by '\n'.
 // ".SH TÊN\ntest \\- check\n.PP\n\\fBtest\\fP x" -> "TÊN\ntest - check\ntest x\n".

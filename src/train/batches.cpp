@@ -99,8 +99,9 @@ struct SftBatch {
 struct PairData {
   std::vector<Example> examples;
   PaddingOptions in, out;
-  PaddingOptions sft;  // the rows of an SFT batch
+  PaddingOptions sft;  // the rows of an SFT or (causal) next-token batch
   int T = 0;
+  bool causal = false;
 };
 
 PairData load_pairs(const std::string& path, const PairsOptions& o, const std::vector<int>& buckets,
@@ -121,15 +122,32 @@ PairData load_pairs(const std::string& path, const PairsOptions& o, const std::v
     d.sft.pad_id = pad;  // the EOS (read_pair_examples)
     d.T = T;
   }
+  if (o.causal) {
+    // x and y are one shorter than a row: prompt ++ answer ++ EOS fits in T + 1 tokens.
+    AERO_CHECK(o.max_input + o.max_target <= T + 1, "[train] data.max_input (", o.max_input,
+               ") + data.max_target (", o.max_target, ") must fit model.block_size + 1 (", T + 1,
+               "): a decoder-only row holds the prompt and the answer");
+    d.sft.max_length = T + 1;
+    d.sft.pad_id = pad;
+    d.T = T;
+    d.causal = true;
+  }
   return d;
 }
 
-// The batch of examples idx, seq2seq or (d.sft) SFT, in memory this holds.
+// The batch of examples idx, seq2seq, (d.causal) next-token or (sft) SFT, in memory this holds.
 struct PairBatchBuilder {
   PairBatch seq2seq;
   SftBatch sft;
+  NextTokenBatch causal;
+  TrainBatch causal_b;
   TrainBatch& build(const PairData& d, const ExampleLoader& loader, const std::vector<size_t>& idx,
                     bool is_sft) {
+    if (d.causal) {
+      causal = loader.next_token(idx, d.sft);
+      causal_b = from_next_token(causal);
+      return causal_b;
+    }
     if (is_sft) {
       sft.fill(loader, idx, d.sft, d.T);
       return sft.b;
@@ -285,7 +303,11 @@ std::vector<Example> read_pair_examples(const std::string& path, const PairsOpti
              "[train] data.max_input and data.max_target must be >= 2, data.pad_multiple >= 0");
   const auto tok = load_tokenizer(opt.tokenizer);
   const int eos = tok->eos_id();
-  if (opt.sft) {
+  const bool prompt_answer = opt.sft || opt.causal;  // one row: no EOS between the two
+  if (opt.causal) {
+    AERO_CHECK(eos >= 0, "[train] data.tokenizer ", opt.tokenizer,
+               " has no end-of-text token; a decoder-only model's answers end with it");
+  } else if (opt.sft) {
     AERO_CHECK(eos >= 0, "[train] data.tokenizer ", opt.tokenizer,
                " has no end-of-text token; masked-diffusion answers end with it and are padded "
                "with it");
@@ -293,9 +315,9 @@ std::vector<Example> read_pair_examples(const std::string& path, const PairsOpti
     AERO_CHECK(tok->pad_id() >= 0, "[train] data.tokenizer ", opt.tokenizer,
                " has no pad id; seq2seq pads with it and starts the decoder from it");
   }
-  if (pad_id) *pad_id = int32_t(opt.sft ? eos : tok->pad_id());
+  if (pad_id) *pad_id = int32_t(prompt_answer ? eos : tok->pad_id());
   EncodeCache cache;
-  // As Hugging Face's T5 tokenizer: cut, then end with EOS (an SFT prompt has none).
+  // As Hugging Face's T5 tokenizer: cut, then end with EOS (a prompt before its answer has none).
   auto encode = [&](const std::string& text, int max, bool end) {
     if (end) return encode_with_eos(*tok, text, max, &cache);
     std::vector<int> ids = tok->encode(text, &cache);
@@ -307,8 +329,8 @@ std::vector<Example> read_pair_examples(const std::string& path, const PairsOpti
   read_pairs(
       path, opt.input_column, opt.target_column,
       [&](TextPair&& p) {
-        out.push_back(
-            {encode(p.input, opt.max_input, !opt.sft), encode(p.target, opt.max_target, true)});
+        out.push_back({encode(p.input, opt.max_input, !prompt_answer),
+                       encode(p.target, opt.max_target, true)});
       },
       st);
   AERO_CHECK(!out.empty(), "[data] ", path, ": no row has both '", opt.input_column, "' and '",

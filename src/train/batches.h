@@ -55,13 +55,15 @@ class BatchSource {
 // or to buckets, grouped by length; the decoder starts from the pad id (T5's convention).
 // With sft (a masked_lm model, LLaDA's supervised fine-tuning) a row is instead the prompt (no
 // EOS after it) then the answer and its EOS, padded with EOS to the batch's length, which the
-// model's context bounds.
+// model's context bounds. With causal (a decoder-only model) a row is the same prompt ++ answer
+// ++ EOS read as next-token targets, counted on the answer and its EOS only.
 struct PairsOptions {
   std::string tokenizer;
   std::string input_column = "input_text", target_column = "target_text";
   int max_input = 256, max_target = 64;
   int multiple = 8;
   bool sft = false;
+  bool causal = false;
 };
 
 struct BatchOptions {

@@ -158,7 +158,8 @@ const FieldTable<DataConfig>& data_config_fields() {
     FieldTable<C> t("data");
     t.add("mode", &C::mode,
           "windows: random windows over the token stream; examples: one document per row, "
-          "padded per batch; pairs: input/target rows of a CSV or JSONL file (seq2seq)",
+          "padded per batch; pairs: input/target rows of a CSV or JSONL file (seq2seq; prompt -> "
+          "answer for a GPT)",
           data_mode_names())
         .add("buckets", &C::buckets,
              "examples: pad each batch to the first of these lengths >= its longest row "

@@ -85,7 +85,8 @@ struct TrainConfig {
 
 // windows: random block_size windows over the token stream (pretraining); examples: one
 // document (up to its end-of-text id) per row, cut to block_size + 1 tokens, padded per batch.
-// pairs: (input, target) rows of a CSV or JSON Lines file, tokenized at start (seq2seq).
+// pairs: (input, target) rows of a CSV or JSON Lines file, tokenized at start (seq2seq; on a
+// decoder-only model prompt ++ answer rows with the loss on the answer).
 enum class DataMode : uint8_t { windows, examples, pairs };
 const EnumNames<DataMode>& data_mode_names();
 

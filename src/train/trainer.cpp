@@ -195,6 +195,7 @@ EvalResult evaluate_shard(Model& model, const ModelConfig& cfg, Tape& tape,
   LossSum sum;
   EvalOptions o = opt;
   o.pair.sft = cfg.arch().family == ModelFamily::masked_lm;
+  o.pair.causal = cfg.arch().family == ModelFamily::causal_lm;
   for_each_eval_batch(shard, cfg.context(), o, [&](const TrainBatch& b) {
     tape.reset();
     const float counted = float(std::max<int64_t>(b.targets, 1));
@@ -289,6 +290,7 @@ Trainer::Trainer(const RunConfig& cfg)
   bo.pairs = pairs;
   bo.pair = pair_options(cfg_.data);
   bo.pair.sft = cfg_.model.arch().family == ModelFamily::masked_lm;
+  bo.pair.causal = cfg_.model.arch().family == ModelFamily::causal_lm;
   batches_ = open_train_batches(cfg_.data.train, bo);
   if (t.epochs > 0) {  // Hugging Face's num_train_epochs: the schedule spans them
     const uint64_t per_epoch =
