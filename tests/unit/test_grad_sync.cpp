@@ -28,7 +28,9 @@ struct WatchedGroup : ProcessGroup {
   std::vector<bool> during_backward;
   const bool* in_backward = nullptr;
 
-  int add_bucket(float* data, int64_t n) override {
+  int add_bucket(float* data, int64_t n, const std::vector<std::pair<int64_t, int64_t>>& seg,
+                 bool scatter) override {
+    ProcessGroup::add_bucket(data, n, seg, scatter);
     buckets.push_back({data, n});
     at_start.emplace_back();
     during_backward.push_back(false);
