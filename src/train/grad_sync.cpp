@@ -75,14 +75,17 @@ int GradSync::bucket_of(const float* grad) const {
   return int(it - range_.begin());
 }
 
-void GradSync::arm(Tape& tape) {
+void GradSync::count(Tape& tape) {
   std::fill(leaves_left_.begin(), leaves_left_.end(), 0);
-  for (size_t id = 0; id < tape.size(); id++) {
-    const Node& n = tape.node(int32_t(id));
-    if (n.op != Op::leaf || !n.requires_grad || !n.grad.defined()) continue;
-    const int b = bucket_of(n.grad.f32());
+  tape.on_param_leaf = [this](const Tensor& grad) {
+    const int b = grad.defined() ? bucket_of(grad.f32()) : -1;
     if (b >= 0) leaves_left_[size_t(b)]++;
-  }
+  };
+}
+
+void GradSync::arm(Tape& tape) {
+  // Backward records the checkpointed blocks' leaves again: counted already.
+  tape.on_param_leaf = nullptr;
   armed_ = &tape;
   tape.on_leaf_passed = [this](const Node& n) { on_leaf(n); };
 }

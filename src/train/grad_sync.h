@@ -1,9 +1,9 @@
 // Gradient buckets of a data-parallel run over processes (train/dist.h): the trainable
 // parameters' gradient buffer cut at parameter boundaries into buckets of about
 // AERO_DIST_BUCKET_MB (default 25 MB, as PyTorch DDP), last parameters first, since backward
-// finishes them first. With arm(), a bucket's sum over the ranks starts as soon as backward has
-// passed every leaf of its parameters (their gradients are then final), so communication
-// overlaps the rest of backward; buckets start in one fixed order on every rank.
+// finishes them first. With count() and arm(), a bucket's sum over the ranks starts as soon as
+// backward has passed every leaf of its parameters (their gradients are then final), so
+// communication overlaps the rest of backward; buckets start in one fixed order on every rank.
 //
 // Each bucket is cut into one segment per rank, at parameter or gradient-norm block boundaries
 // (kNormBlock, train/optimizer.h), the pieces handed to the ranks in an order that turns with the
@@ -24,9 +24,12 @@ class GradSync {
  public:
   GradSync(ParamStore& store, ProcessGroup& group, int64_t bucket_floats, bool shard = false);
 
-  // Before `tape`'s backward (its forward recorded): counts each bucket's parameter leaves on the
-  // tape and hooks backward so that buckets start as they become final. Only for the tape that
-  // writes the store's own gradients, and only on the step's last backward.
+  // Before `tape`'s forward: counts each bucket's parameter leaves as forward records them, on
+  // the tape and on the recompute tapes of checkpointed blocks. Only for the tape that writes
+  // the store's own gradients, and only on the step's last forward and backward.
+  void count(Tape& tape);
+  // Between that forward and its backward: hooks backward so that buckets start as they become
+  // final (every leaf of their parameters passed, checkpointed blocks' included).
   void arm(Tape& tape);
   // After backward: starts the buckets not started yet, in order, and waits for every sum.
   void finish();

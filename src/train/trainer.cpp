@@ -432,9 +432,7 @@ double Trainer::train_step(float lr, int64_t& tokens, double& grad_norm) {
       if (g >= first && g < first + P) dp_->tape(g - first).rng().seed(seed);
     }
     // Over processes with one part, buckets start summing while backward goes on.
-    // Sums start during backward when one tape holds every parameter leaf (with activation
-    // checkpointing the blocks' leaves live on recompute tapes: the sums then follow backward).
-    const bool overlap = sync_ && P == 1 && micro + 1 == t.grad_accum && checkpoint_every == 0;
+    const bool overlap = sync_ && P == 1 && micro + 1 == t.grad_accum;
     dp_->run([&](int k, Tape& tape) {
       const int64_t b = DataParallel::part_begin(first + k, G, batch.rows),
                     e = DataParallel::part_begin(first + k + 1, G, batch.rows);
@@ -442,6 +440,7 @@ double Trainer::train_step(float lr, int64_t& tokens, double& grad_norm) {
       tape.reset();
       tape.training = true;
       tape.checkpoint_every = checkpoint_every;
+      if (overlap) sync_->count(tape);
       Var loss = objective_->loss(*model_, tape, batch.rows_slice(b, e), divisor);
       part_loss[size_t(micro * P + k)] = double(loss.value().f32()[0]);
       if (overlap) sync_->arm(tape);
