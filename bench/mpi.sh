@@ -13,6 +13,8 @@
 #   bench/mpi.sh [ROUNDS] [STEPS] [CONFIG]   (default: 2 rounds, 6 steps, configs/gpt2-124m.json)
 #   BATCH=2 BLOCK=1024: the global batch (rows x context); each rank trains BATCH/2 rows.
 #   KINDS="two tcp": which 2-rank runs beside the 1-process one (shared memory, netns TCP).
+#   ZERO=false: the ranks all-reduce the gradients and each runs the whole optimizer (train.zero;
+#   default true: ZeRO-1, each rank updates its share of the parameters).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$(realpath "${AERO_BUILD_DIR:-build}/aero")
@@ -38,7 +40,7 @@ PY
 common=(--set data.train="$d/train.bin" --set data.val= --set data.test= --set data.tokenizer=
         --set train.eval_every=0 --set train.checkpoint_every=0 --set train.log_every=1
         --set train.batch_size="$batch" --set train.grad_accum=1 --set train.threads=1
-        --set model.block_size="$block" --set train.keep_last=1)
+        --set model.block_size="$block" --set train.keep_last=1 --set train.zero="${ZERO:-true}")
 # Every process under /usr/bin/time: user + system seconds into $d/cpu.RANK.
 cat > "$d/timed.sh" << SH
 #!/bin/sh
@@ -87,7 +89,7 @@ done
 median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 col() { printf '%s' "${res[$1]}" | awk -v c="$2" 'NF {print $c}' | median; }
 base=$(col one 1) base_cpu=$(col one 4)
-echo "$(basename "$config" .json), global batch $batch x $block tokens, 1 thread per process, $rounds round(s) x $steps steps (machine shared with other work)"
+echo "$(basename "$config" .json), global batch $batch x $block tokens, 1 thread per process, train.zero=${ZERO:-true}, $rounds round(s) x $steps steps (machine shared with other work)"
 printf '%-22s %8s %8s %10s %12s %11s %9s %9s\n' run "tok/s" speed-up efficiency "all-reduce %" "wait ms" "CPU s" "CPU eff."
 for k in "${kinds[@]}"; do
   label="1 process"; [[ $k == two ]] && label="2 ranks (shared mem)"; [[ $k == tcp ]] && label="2 ranks (netns TCP)"

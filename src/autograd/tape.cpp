@@ -46,6 +46,7 @@ Var Tape::param(const Tensor& value, const Tensor& grad) {
   n.grad = grad;
   n.requires_grad = grad_enabled;
   nodes_.push_back(std::move(n));
+  if (grad_enabled && on_param_leaf) on_param_leaf(grad);
   return {this, static_cast<int32_t>(nodes_.size() - 1)};
 }
 
@@ -163,6 +164,8 @@ Tape& Tape::recompute_tape() {
   r.checkpoint_every = 0;  // a checkpointed block does not checkpoint inside itself
   r.bf16_products = bf16_products;
   r.profile = profile;
+  r.on_leaf_passed = on_leaf_passed;
+  r.on_param_leaf = on_param_leaf;
   return r;
 }
 

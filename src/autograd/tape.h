@@ -67,8 +67,11 @@ class Tape {
   // Called in backward as it passes each leaf that requires grad, once every op reading that
   // leaf is done: a parameter's gradient is final when its last leaf is passed (data-parallel
   // runs over processes start summing a gradient bucket then). A checkpointed block's
-  // parameters are leaves of the recompute tape, not of this one.
+  // parameters are leaves of its recompute tape, which inherits both hooks.
   std::function<void(const Node&)> on_leaf_passed;
+  // Called as param() records a leaf that requires grad, with its gradient: counting them over
+  // forward tells how many leaves backward will pass.
+  std::function<void(const Tensor& grad)> on_param_leaf;
   // Linear layers multiply in bf16 (inputs rounded to bf16, fp32 sums: kernels/gemm_bf16.h),
   // forward and backward; everything else stays fp32 (train.precision = bf16).
   bool bf16_products = false;

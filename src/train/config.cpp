@@ -131,6 +131,10 @@ const FieldTable<TrainConfig>& train_config_fields() {
         .add("data_parallel", &C::data_parallel,
              "batch parts trained side by side, one per thread; 1: thread each op instead; 0: "
              "auto (one part per thread for models up to 16M parameters)")
+        .add("zero", &C::zero,
+             "over MPI ranks: each rank updates, and keeps the optimizer moments of, its share "
+             "of the parameters, then the ranks exchange the weights (ZeRO-1); false: every "
+             "rank runs the whole optimizer")
         .add("checkpoint_activations", &C::checkpoint_activations,
              "none; blocks: drop each block's activations after forward and recompute them in "
              "backward (less memory, one more forward pass per block, the same gradients); "

@@ -68,6 +68,9 @@ struct TrainConfig {
   // Batch parts trained side by side, one per thread (train/data_parallel.h); 1: every op
   // threaded instead; 0: auto (auto_data_parallel_parts in train/trainer.h).
   int data_parallel = 0;
+  // Over MPI ranks: each rank updates, and keeps optimizer moments for, its own share of the
+  // parameters (ZeRO-1); false: every rank runs the whole optimizer.
+  bool zero = true;
   // Activation checkpointing: "none", "blocks" (every block recomputed in backward) or
   // "every N" (blocks 0, N, 2N, ...): less memory for more compute, identical gradients.
   std::string checkpoint_activations = "none";

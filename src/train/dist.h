@@ -9,6 +9,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace aero {
@@ -20,14 +21,22 @@ class ProcessGroup {
   virtual int size() const { return 1; }
   virtual std::string describe() const { return "1 process"; }
 
-  // Gradient buckets. add_bucket registers n floats at data (summed in place); start_sum(b)
-  // begins bucket b's sum without waiting. Every rank must register the same buckets and start
-  // them in the same order. progress() lets started sums advance (called between backward ops);
-  // wait_sums() returns when every started sum is done, the result in data on every rank.
-  virtual int add_bucket(float* data, int64_t n) { return 0; }
+  // Gradient buckets. add_bucket registers n floats at data and the segment [first, second) of
+  // them that each rank owns (seg[j]: rank j's; together they cover the bucket). start_sum(b)
+  // begins bucket b's sum without waiting: every rank ends with the whole sum in data
+  // (all-reduce), or with scatter, each rank with its own segment's sum only (reduce-scatter;
+  // the rest of data is left as it was). Every rank must register the same buckets and start
+  // them in the same order. progress() lets started sums advance (called between backward ops).
+  virtual int add_bucket(float* data, int64_t n,
+                         const std::vector<std::pair<int64_t, int64_t>>& seg, bool scatter);
   virtual void start_sum(int bucket) {}
   virtual void progress() {}
-  virtual void wait_sums() {}
+  // Begins gathering the segments of a buffer laid out like bucket b: `mine` holds this rank's
+  // segment, `all` receives the bucket's n floats on every rank (root < 0: an all-gather) or on
+  // rank `root` only (elsewhere it may be null). mine may be all's own segment (in place).
+  virtual void start_gather(int bucket, const float* mine, float* all, int root);
+  // Returns when every started sum and gather is done.
+  virtual void wait_all() {}
 
   // Small agreements (blocking; they time out, see dist_mpi.cpp). all_gather returns every
   // rank's values, rank after rank; broadcast copies rank 0's values to every rank; bit_or
@@ -36,10 +45,16 @@ class ProcessGroup {
   virtual std::vector<uint64_t> all_gather(uint64_t mine) { return {mine}; }
   virtual void broadcast(double* data, int n) {}
   virtual uint64_t bit_or(uint64_t flags) { return flags; }
+  // Element by element over n words, in place (exact and in any order: the ranks' words are
+  // combined bit by bit).
+  virtual void bit_or(uint64_t* words, int64_t n) {}
 
   // Ends the run's communication after a normal exit. A process that exits without it (an
   // error) aborts the whole run instead of leaving the other ranks waiting.
   virtual void finalize() {}
+
+ private:
+  std::vector<int64_t> bucket_floats_;  // one rank: a bucket is its own segment
 };
 
 // The group of this process: the MPI group when this aero was started by mpirun (and built

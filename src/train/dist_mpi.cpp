@@ -1,14 +1,15 @@
 // The MPI process group (train/dist.h), the only file that includes mpi.h. Built when CMake
 // finds MPI (Debian's Open MPI).
 //
-// A gradient bucket of n floats is summed in two nonblocking collectives: an all-to-all hands
-// rank j every rank's j-th segment of the bucket, rank j adds them in rank order, and an
-// all-gather returns the sums to every rank. Unlike MPI_Allreduce, whose algorithms add in an
-// order that depends on the segment and the number of ranks, every element is then
-// ((x0 + x1) + x2) + ..., as the thread replicas are added (ParamStore::reduce_replicas). The
-// traffic per rank is that of a ring all-reduce: 2 (N - 1) / N of the bucket each way. Each
-// bucket has its own communicator, and a progress thread tests the sums in flight while backward
-// runs (AERO_DIST_PROGRESS_US).
+// A gradient bucket of n floats is summed in nonblocking collectives: an all-to-all hands rank j
+// every rank's copy of its segment of the bucket, rank j adds them in rank order, and (for an
+// all-reduce) an all-gather returns the sums to every rank; a reduce-scatter stops after the
+// add. Unlike MPI_Allreduce, whose algorithms add in an order that depends on the segment and
+// the number of ranks, every element is then ((x0 + x1) + x2) + ..., as the thread replicas are
+// added (ParamStore::reduce_replicas). The traffic per rank is that of a ring all-reduce:
+// 2 (N - 1) / N of the bucket each way (half of it for a reduce-scatter). Each bucket has its
+// own communicator, and a progress thread tests the sums and gathers in flight while backward
+// and the optimizer run (AERO_DIST_PROGRESS_US).
 //
 // Waits poll with a deadline (AERO_DIST_TIMEOUT seconds, default 600): a rank that hangs, or a
 // link that goes silent, makes the others abort the run with an error naming the wait instead of
@@ -41,13 +42,6 @@ void abort_unless_finalized() {
   MPI_Initialized(&init);
   MPI_Finalized(&fin);
   if (init && !fin) MPI_Abort(MPI_COMM_WORLD, 1);
-}
-
-// First element of segment k when len elements are cut into n segments (earlier ones longer),
-// as DataParallel cuts a batch.
-int64_t segment_begin(int k, int n, int64_t len) {
-  const int64_t base = len / n, extra = len % n;
-  return k * base + std::min<int64_t>(k, extra);
 }
 
 class MpiGroup final : public ProcessGroup {
@@ -93,18 +87,21 @@ class MpiGroup final : public ProcessGroup {
     return cat(size_, size_ == 1 ? " rank" : " ranks", " (", v, ")");
   }
 
-  int add_bucket(float* data, int64_t n) override {
+  int add_bucket(float* data, int64_t n, const std::vector<std::pair<int64_t, int64_t>>& seg,
+                 bool scatter) override {
     AERO_CHECK(n < std::numeric_limits<int>::max(), "[dist] gradient bucket of ", n,
                " floats is too large for one MPI call; lower AERO_DIST_BUCKET_MB");
+    AERO_CHECK(int(seg.size()) == size_, "[dist] a bucket needs one segment per rank");
     Bucket b;
     // Its own communicator: a bucket's all-gather starts when its exchange is done, at a moment
     // that differs between ranks, and collectives on one communicator must start in one order.
     MPI_Comm_dup(MPI_COMM_WORLD, &b.comm);
     b.data = data;
     b.n = n;
-    for (int j = 0; j < size_; j++) {
-      b.displs.push_back(int(segment_begin(j, size_, n)));
-      b.counts.push_back(int(segment_begin(j + 1, size_, n) - segment_begin(j, size_, n)));
+    b.scatter = scatter;
+    for (const auto& [first, end] : seg) {
+      b.displs.push_back(int(first));
+      b.counts.push_back(int(end - first));
     }
     const int mine = b.counts[size_t(rank_)];
     b.recv.assign(size_t(mine) * size_t(size_), 0.0f);
@@ -127,6 +124,25 @@ class MpiGroup final : public ProcessGroup {
     wake_.notify_one();
   }
 
+  void start_gather(int i, const float* mine, float* all, int root) override {
+    Bucket& b = buckets_[size_t(i)];
+    AERO_CHECK(b.stage == Stage::idle, "[dist] bucket ", i, " gathered while busy");
+    const int count = b.counts[size_t(rank_)];
+    // MPI forbids a send buffer inside the receive buffer unless it says MPI_IN_PLACE.
+    const bool receives = root < 0 || root == rank_;
+    const void* send = receives && mine == all + b.displs[size_t(rank_)] ? MPI_IN_PLACE : mine;
+    std::lock_guard lock(mu_);
+    if (root < 0)
+      MPI_Iallgatherv(send, count, MPI_FLOAT, all, b.counts.data(), b.displs.data(), MPI_FLOAT,
+                      b.comm, &b.req);
+    else
+      MPI_Igatherv(send, count, MPI_FLOAT, all, b.counts.data(), b.displs.data(), MPI_FLOAT, root,
+                   b.comm, &b.req);
+    b.stage = Stage::gathering;
+    active_++;
+    wake_.notify_one();
+  }
+
   // Between backward ops; skipped while the progress thread holds MPI.
   void progress() override {
     std::unique_lock lock(mu_, std::try_to_lock);
@@ -140,8 +156,8 @@ class MpiGroup final : public ProcessGroup {
       int done = 0;
       MPI_Test(&b.req, &done, MPI_STATUS_IGNORE);
       if (!done) continue;
-      if (b.stage == Stage::exchanging) {
-        add_in_rank_order(b);
+      if (b.stage == Stage::exchanging) add_in_rank_order(b);
+      if (b.stage == Stage::exchanging && !b.scatter) {
         MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, b.data, b.counts.data(),
                         b.displs.data(), MPI_FLOAT, b.comm, &b.req);
         b.stage = Stage::gathering;
@@ -152,7 +168,7 @@ class MpiGroup final : public ProcessGroup {
     }
   }
 
-  void wait_sums() override {
+  void wait_all() override {
     Poll poll(timeout_s_);
     for (;;) {
       {
@@ -160,7 +176,7 @@ class MpiGroup final : public ProcessGroup {
         progress_locked();
         if (active_ == 0) break;
       }
-      poll.pause(*this, "summing gradients");
+      poll.pause(*this, "summing gradients or gathering weights");
     }
     for (Bucket& b : buckets_) b.stage = Stage::idle;
   }
@@ -205,6 +221,18 @@ class MpiGroup final : public ProcessGroup {
     return all;
   }
 
+  void bit_or(uint64_t* words, int64_t n) override {
+    AERO_CHECK(n < std::numeric_limits<int>::max(), "[dist] ", n,
+               " words are too many for one "
+               "MPI call");
+    MPI_Request req;
+    {
+      std::lock_guard lock(mu_);
+      MPI_Iallreduce(MPI_IN_PLACE, words, int(n), MPI_UINT64_T, MPI_BOR, MPI_COMM_WORLD, &req);
+    }
+    wait(req, "combining the gradient norm's partial sums");
+  }
+
   void finalize() override {
     stop_progress_thread();
     int fin = 0;
@@ -217,7 +245,8 @@ class MpiGroup final : public ProcessGroup {
   struct Bucket {
     float* data = nullptr;
     int64_t n = 0;
-    std::vector<int> counts, displs;            // segment j of the bucket: rank j sums it
+    bool scatter = false;                       // reduce-scatter: no all-gather after the add
+    std::vector<int> counts, displs;            // rank j's segment of the bucket: it sums it
     std::vector<int> recv_counts, recv_displs;  // every rank's copy of this rank's segment
     std::vector<float> recv;                    // (size, segment) floats
     MPI_Comm comm = MPI_COMM_NULL;

@@ -335,7 +335,9 @@ Trainer::Trainer(const RunConfig& cfg)
   if (lora_)
     log_info("[train] LoRA: ", lora_->modules.size(), " modules, ", lora_->params,
              " trainable parameters (", store_.count(), " in all)");
-  opt_ = std::make_unique<Optimizer>(store_, t.optim);
+  if (group_.size() > 1)
+    sync_ = std::make_unique<GradSync>(store_, group_, bucket_floats_from_env(), t.zero);
+  opt_ = std::make_unique<Optimizer>(store_, t.optim, sync_ ? sync_->optim_shard() : OptimShard{});
   const int parts = t.data_parallel > 0
                         ? t.data_parallel
                         : auto_data_parallel_parts(store_.count(), t.batch_size, num_threads());
@@ -351,11 +353,20 @@ Trainer::Trainer(const RunConfig& cfg)
   if (parts > 1)
     log_info("[train] data parallel: each step trains ", parts,
              " parts of the batch side by side (train.data_parallel=1 threads each op instead)");
-  if (group_.size() > 1) {
-    sync_ = std::make_unique<GradSync>(store_, group_, bucket_floats_from_env());
+  if (sync_) {
     log_info("[dist] ", group_.describe(), ": each trains ", parts, " of the ",
              parts * group_.size(), " parts of every batch; gradients summed in ", sync_->buckets(),
              " bucket(s), rank 0 evaluates and writes");
+    if (opt_->sharded()) {
+      const double mb = double(sizeof(float)) / (1 << 20);
+      char buf[200];
+      std::snprintf(buf, sizeof buf,
+                    "[dist] optimizer sharded (ZeRO-1, train.zero): each rank updates its share of "
+                    "the parameters; moments %.4g MB on this rank instead of %.4g MB",
+                    double(opt_->moment_floats()) * mb,
+                    double(opt_->n_moments()) * double(store_.grad_floats()) * mb);
+      log_info(buf);
+    }
   }
   std::copy(std::begin(dropout_rng_.s_), std::end(dropout_rng_.s_), st_.tape_rng.begin());
   st_.data_seed = uint64_t(t.seed);
@@ -431,9 +442,7 @@ double Trainer::train_step(float lr, int64_t& tokens, double& grad_norm) {
       if (g >= first && g < first + P) dp_->tape(g - first).rng().seed(seed);
     }
     // Over processes with one part, buckets start summing while backward goes on.
-    // Sums start during backward when one tape holds every parameter leaf (with activation
-    // checkpointing the blocks' leaves live on recompute tapes: the sums then follow backward).
-    const bool overlap = sync_ && P == 1 && micro + 1 == t.grad_accum && checkpoint_every == 0;
+    const bool overlap = sync_ && P == 1 && micro + 1 == t.grad_accum;
     dp_->run([&](int k, Tape& tape) {
       const int64_t b = DataParallel::part_begin(first + k, G, batch.rows),
                     e = DataParallel::part_begin(first + k + 1, G, batch.rows);
@@ -441,6 +450,7 @@ double Trainer::train_step(float lr, int64_t& tokens, double& grad_norm) {
       tape.reset();
       tape.training = true;
       tape.checkpoint_every = checkpoint_every;
+      if (overlap) sync_->count(tape);
       Var loss = objective_->loss(*model_, tape, batch.rows_slice(b, e), divisor);
       part_loss[size_t(micro * P + k)] = double(loss.value().f32()[0]);
       if (overlap) sync_->arm(tape);
@@ -626,12 +636,14 @@ TrainResult Trainer::run() {
       L.res.interrupted = checkpoint = true;
       progress.line(cat("interrupted at step ", step, "; resume with --resume"));
     }
+    if (checkpoint) opt_->gather_state();  // sharded: every rank's moments to rank 0
     if (checkpoint && lead) {
       std::copy(std::begin(dropout_rng_.s_), std::end(dropout_rng_.s_), st_.tape_rng.begin());
       st_.elapsed_s = L.elapsed_before + seconds_since(L.t0);
       L.res.last_checkpoint = save_checkpoint(out, store_, opt_.get(), cfg_, st_, t.keep_last,
                                               is_best, lora_ ? base_ : std::string());
     }
+    opt_->release_state();
     if (evaluated && on_eval && lead) on_eval(out);
     L.interval_t0 += Clock::now() - pause0;
     if (L.res.early_stopped || L.res.time_limited || L.res.interrupted) break;
