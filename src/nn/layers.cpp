@@ -8,6 +8,7 @@ Linear::Linear(ParamStore& store, const std::string& name, int64_t in, int64_t o
                float std)
     : store_(&store), name_(name), in_(in), out_(out) {
   w_ = &store.declare(name + ".weight", {out, in}, Init::normal, std);
+  w_->bf16_ok = true;  // the linear op multiplies a bf16 weight through the bf16 kernels
   if (bias) b_ = &store.declare(name + ".bias", {out}, Init::zeros);
 }
 
@@ -24,6 +25,7 @@ Embedding::Embedding(ParamStore& store, const std::string& name, int64_t rows, i
                      float std)
     : store_(&store) {
   w_ = &store.declare(name + ".weight", {rows, dim}, Init::normal, std);
+  w_->bf16_ok = true;  // lookups widen bf16 rows; a tied head multiplies as a Linear does
 }
 
 Var Embedding::weight(Tape& tape) const { return store_->var(tape, *w_); }

@@ -60,6 +60,7 @@ void LoraAdapter::fold_into(Param& weight, float sign) const {
   const int64_t out = b_->shape[0], r = b_->shape[1], in = a_->shape[1];
   const float* A = a_->value.f32();
   const float* B = b_->value.f32();
+  store_->widen_to_f32(weight);  // a bf16-stored base is merged into in f32
   float* W = weight.value.f32();
   for (int64_t o = 0; o < out; o++)
     for (int64_t i = 0; i < in; i++) {
