@@ -155,6 +155,8 @@ int main(int argc, char** argv) {
     opt.step();
     store.zero_grad();
     const double opt_s = now() - t0;
+    size_t act = 0;  // the tapes' peak arena bytes (activations and their gradients)
+    for (int k = 0; k < parts; k++) act += dp.tape(k).peak_bytes();
     const nlohmann::json out = {
         {"side", "aero"},
         {"threads", num_threads()},
@@ -171,8 +173,10 @@ int main(int argc, char** argv) {
         {"step_s", accum * micro_s + opt_s},
         {"micro_timed", micro},
         {"rss_model_mb", rss_model},
+        {"act_mb", double(act) / (1 << 20)},
         {"peak_rss_mb", peak_rss_mb()}};
     std::printf("%s\n", out.dump().c_str());
+    if (dp.tape(0).profile) std::fprintf(stderr, "%s", dp.tape(0).profile_report().c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
     return 1;

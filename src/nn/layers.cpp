@@ -16,8 +16,13 @@ Var Linear::weight(Tape& tape) const { return store_->var(tape, *w_); }
 
 Var Linear::forward(Tape& tape, Var x, Var residual) const {
   Var b = b_ ? store_->var(tape, *b_) : Var{};
+  // An adapter's output joins the product's own pass as its residual (no add op, no extra
+  // output and gradient of the layer's size kept on the tape).
+  if (adapter) {
+    const Var a = adapter->forward(tape, x);
+    residual = residual.defined() ? add(residual, a) : a;
+  }
   Var y = linear(x, weight(tape), b, residual);
-  if (adapter) y = add(y, adapter->forward(tape, x));
   return rows ? rows->logits(tape, y, x) : y;
 }
 

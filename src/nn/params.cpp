@@ -59,27 +59,32 @@ void ParamStore::finalize(uint64_t seed, bool gradients, bool frozen_bf16) {
   Rng rng(seed);
   std::vector<float> scratch;
   for (Param& p : params_) {
-    const int64_t n = p.numel();
     const bool bf16 = in_bf16(p);
-    if (bf16) scratch.assign(size_t(n), 0.0f);
-    float* v = bf16 ? scratch.data() : values_.f32() + p.offset;
     p.value = bf16 ? Tensor::wrap(values_bf16_.data<uint16_t>() + p.offset, p.shape, DType::bf16)
-                   : Tensor::wrap(v, p.shape);
+                   : Tensor::wrap(values_.f32() + p.offset, p.shape);
     if (p.trainable && gradients) p.grad = Tensor::wrap(grads_.f32() + p.offset, p.shape);
-    switch (p.init) {
-      case Init::zeros:
-        break;
-      case Init::ones:
-        for (int64_t i = 0; i < n; i++) v[i] = 1.0f;
-        break;
-      case Init::normal:
-        for (int64_t i = 0; i < n; i++) v[i] = float(p.std * rng.normal());
-        break;
-      case Init::uniform:
-        for (int64_t i = 0; i < n; i++) v[i] = float(p.std * (2.0 * rng.uniform() - 1.0));
-        break;
+    // A bf16 parameter is drawn in f32 chunks and rounded (never a whole f32 copy of it).
+    constexpr int64_t kChunk = 1 << 16;
+    for (int64_t b = 0, n = p.numel(); b < n; b += kChunk) {
+      const int64_t m = bf16 ? std::min(kChunk, n - b) : n;
+      if (bf16) scratch.assign(size_t(m), 0.0f);
+      float* v = bf16 ? scratch.data() : values_.f32() + p.offset;
+      switch (p.init) {
+        case Init::zeros:
+          break;
+        case Init::ones:
+          for (int64_t i = 0; i < m; i++) v[i] = 1.0f;
+          break;
+        case Init::normal:
+          for (int64_t i = 0; i < m; i++) v[i] = float(p.std * rng.normal());
+          break;
+        case Init::uniform:
+          for (int64_t i = 0; i < m; i++) v[i] = float(p.std * (2.0 * rng.uniform() - 1.0));
+          break;
+      }
+      if (!bf16) break;
+      round_to_bf16(v, p.value.data<uint16_t>() + b, m);
     }
-    if (bf16) round_to_bf16(v, p.value.data<uint16_t>(), n);
   }
   finalized_ = true;
 }
