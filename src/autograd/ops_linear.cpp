@@ -23,7 +23,12 @@ Var embedding(Var table, const Tensor& ids) {
   Shape out_shape = ids.shape();
   out_shape.d[out_shape.ndim++] = C;
   Tensor out = tape.alloc(out_shape);
-  embedding_forward(out.f32(), id, t.f32(), N, C);
+  if (t.dtype() == DType::bf16) {
+    AERO_CHECK(!table.requires_grad(), "[embedding] a bf16 table must be frozen (a constant)");
+    embedding_forward_bf16(out.f32(), id, t.data<uint16_t>(), N, C);
+  } else {
+    embedding_forward(out.f32(), id, t.f32(), N, C);
+  }
   Var y = tape.record(Op::embedding, out, {table});
   if (tape.node(y).requires_grad) tape.node(y).saved[0] = ids;
   return y;
@@ -84,8 +89,15 @@ Var linear(Var x, Var w, Var b, Var residual) {
                "[linear] residual ", residual.value().shape().str(),
                " must be f32 of the output's shape ", s.str());
   Tensor out = tape.alloc(s);
-  linear_forward(out.f32(), xv.f32(), wv.f32(), b.defined() ? b.value().f32() : nullptr, N, IN, OUT,
-                 residual.defined() ? residual.value().f32() : nullptr, tape.bf16_products);
+  const float* bias = b.defined() ? b.value().f32() : nullptr;
+  const float* res = residual.defined() ? residual.value().f32() : nullptr;
+  if (wv.dtype() == DType::bf16) {
+    // A frozen weight stored in bf16 multiplies through the bf16 kernels whatever the tape asks.
+    AERO_CHECK(!w.requires_grad(), "[linear] a bf16 weight must be frozen (a constant)");
+    linear_forward_wbf16(out.f32(), xv.f32(), wv.data<uint16_t>(), bias, N, IN, OUT, res);
+  } else {
+    linear_forward(out.f32(), xv.f32(), wv.f32(), bias, N, IN, OUT, res, tape.bf16_products);
+  }
   Var y = tape.record(Op::linear, out, {x, w, b, residual});
   tape.node(y).i[0] = tape.bf16_products;  // backward multiplies as forward did
   return y;
@@ -98,9 +110,13 @@ void backward_linear(Tape& tape, Node& node) {
   const Tensor& x = tape.node(node.in[0]).value;
   const Tensor& w = tape.node(node.in[1]).value;
   int64_t IN = w.size(1), OUT = w.size(0), N = x.numel() / IN;
-  linear_backward(dx.defined() ? dx.f32() : nullptr, dw.defined() ? dw.f32() : nullptr,
-                  db.defined() ? db.f32() : nullptr, node.grad.f32(), x.f32(), w.f32(), N, IN, OUT,
-                  fresh_dx, node.i[0] != 0);
+  if (w.dtype() == DType::bf16)
+    linear_backward_wbf16(dx.defined() ? dx.f32() : nullptr, db.defined() ? db.f32() : nullptr,
+                          node.grad.f32(), w.data<uint16_t>(), N, IN, OUT, fresh_dx);
+  else
+    linear_backward(dx.defined() ? dx.f32() : nullptr, dw.defined() ? dw.f32() : nullptr,
+                    db.defined() ? db.f32() : nullptr, node.grad.f32(), x.f32(), w.f32(), N, IN,
+                    OUT, fresh_dx, node.i[0] != 0);
   // The residual's gradient is dout itself; after dx, so that linear(x, w, b, x) adds to it.
   bool fresh_r = false;
   Tensor dr = tape.grad_to_write(node.in[3], &fresh_r);

@@ -78,6 +78,15 @@ float bf16_to_float(uint16_t b) {
   return f;
 }
 
+// Round to nearest even, NaN kept quiet (as kernels/gemm_bf16's rounding).
+uint16_t float_to_bf16(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return uint16_t(u >> 16);
+}
+
 std::string sys_error() { return std::strerror(errno); }
 
 }  // namespace
@@ -282,7 +291,7 @@ Tensor SafetensorsFile::read_f32(const std::string& name) const {
   return t;
 }
 
-void SafetensorsFile::read_into(const std::string& name, const Tensor& dst) const {
+void SafetensorsFile::copy_out(const std::string& name, const Tensor& dst) const {
   const StEntry& e = at(name);
   Shape want = dst.shape();
   bool same = int(e.shape.size()) == want.ndim;
@@ -319,6 +328,19 @@ void SafetensorsFile::read_into(const std::string& name, const Tensor& dst) cons
     }
     return;
   }
+  if (dst.dtype() == DType::bf16 && (e.dtype == StDType::F32 || e.dtype == StDType::F16)) {
+    // Rounded to nearest even, one value at a time: no f32 copy of the tensor is made.
+    uint16_t* out = dst.data<uint16_t>();
+    for (int64_t i = 0; i < n; i++) {
+      float v;
+      if (e.dtype == StDType::F32)
+        std::memcpy(&v, src + 4 * i, 4);
+      else
+        v = half_to_float(load16(i));
+      out[i] = float_to_bf16(v);
+    }
+    return;
+  }
   bool match = (dst.dtype() == DType::i32 && e.dtype == StDType::I32) ||
                (dst.dtype() == DType::bf16 && e.dtype == StDType::BF16) ||
                (dst.dtype() == DType::i8 && e.dtype == StDType::I8);
@@ -326,6 +348,17 @@ void SafetensorsFile::read_into(const std::string& name, const Tensor& dst) cons
     fail_at(name,
             cat("dtype ", lower_name(e.dtype), " cannot be read into ", dtype_name(dst.dtype())));
   std::memcpy(dst.raw(), src, size_t(n) * st_dtype_size(e.dtype));
+}
+
+void SafetensorsFile::read_into(const std::string& name, const Tensor& dst) const {
+  copy_out(name, dst);
+  // The copy is made: drop the tensor's pages from this process (they stay in the page cache),
+  // so reading a large file tensor by tensor does not keep it all resident.
+  const StEntry& e = at(name);
+  const uintptr_t page = uintptr_t(::sysconf(_SC_PAGESIZE));
+  const uintptr_t b = reinterpret_cast<uintptr_t>(e.data) / page * page;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(e.data) + size_t(e.end - e.begin);
+  if (end > b) ::madvise(reinterpret_cast<void*>(b), end - b, MADV_DONTNEED);
 }
 
 StTensorRef::StTensorRef(std::string name, StDType dtype, std::vector<int64_t> shape,

@@ -47,7 +47,8 @@ class SafetensorsFile {
   // An owning f32 copy of an F32 / BF16 / F16 tensor.
   Tensor read_f32(const std::string& name) const;
   // Copies into dst, which must have the tensor's shape: f32 dst from F32 / BF16 / F16, i32 dst
-  // from I32 / I64 (range checked), bf16 and i8 dst from the same dtype.
+  // from I32 / I64 (range checked), bf16 dst from BF16 / F32 / F16 (rounded to nearest even),
+  // i8 dst from I8. The tensor's mapped pages are released afterwards.
   void read_into(const std::string& name, const Tensor& dst) const;
 
  private:
@@ -58,6 +59,7 @@ class SafetensorsFile {
   std::map<std::string, size_t> index_;
   std::map<std::string, std::string> metadata_;
 
+  void copy_out(const std::string& name, const Tensor& dst) const;  // read_into's copy
   [[noreturn]] void fail_at(const std::string& name, const std::string& msg) const;
 };
 

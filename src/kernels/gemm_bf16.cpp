@@ -463,6 +463,31 @@ AERO_AVX512 void pack_b_panel_bf16_avx512(uint16_t* dst, const uint16_t* W, int 
   }
 }
 
+// Columns [j0, j0 + kPanel) of W (K, N), already bf16: rows k and k + 1 interleave.
+void pack_b_panel_bf16_n(uint16_t* dst, const uint16_t* W, int ldw, int N, int K, int Kp, int j0) {
+  const int cols = std::max(0, std::min(kPanel, N - j0));
+  std::memset(dst, 0, sizeof(uint16_t) * static_cast<size_t>(Kp) * kPanel);
+  for (int k = 0; k < K; k++) {
+    const uint16_t* src = W + static_cast<ptrdiff_t>(k) * ldw + j0;
+    uint16_t* d = dst + (k >> 1) * 32 + (k & 1);
+    for (int c = 0; c < cols; c++) d[2 * c] = src[c];
+  }
+}
+
+AERO_AVX512 void pack_b_panel_bf16_n_avx512(uint16_t* dst, const uint16_t* W, int ldw, int N, int K,
+                                            int Kp, int j0) {
+  const int cols = std::max(0, std::min(kPanel, N - j0));
+  const __mmask16 m = __mmask16((1u << cols) - 1);
+  auto row = [&](int k) {
+    return k < K ? _mm512_cvtepu16_epi32(
+                       _mm256_maskz_loadu_epi16(m, W + static_cast<ptrdiff_t>(k) * ldw + j0))
+                 : _mm512_setzero_si512();
+  };
+  for (int kp = 0; kp < Kp / 2; kp++)
+    _mm512_storeu_si512(dst + kp * 32,
+                        _mm512_or_si512(row(2 * kp), _mm512_slli_epi32(row(2 * kp + 1), 16)));
+}
+
 // C(M, N) = op(A) · op(B) (+ beta C + bias + add) with op(B)'s packing given by
 // pack_b(dst, j0, Kp): one panel of 16 columns from column j0.
 template <typename PackB>
@@ -553,6 +578,25 @@ void gemm_bf16_wt(Bf16Kernel k, int M, int N, int K, const float* A, int lda, co
       0.0f, C, ldc, nullptr, nullptr, 0);
 }
 
+void gemm_bf16_w(Bf16Kernel k, bool trans_w, int M, int N, int K, const float* A, int lda,
+                 const uint16_t* W, int ldw, float beta, float* C, int ldc, const float* bias,
+                 const float* add, int ld_add) {
+  const bool portable = (k == Bf16Kernel::best ? bf16_kernel() : k) == Bf16Kernel::portable;
+  gemm_impl(
+      k, false, M, N, K, A, lda,
+      [&](uint16_t* dst, int j0, int Kp) {
+        if (trans_w && portable)
+          pack_b_panel_bf16(dst, W, ldw, N, K, Kp, j0);
+        else if (trans_w)
+          pack_b_panel_bf16_avx512(dst, W, ldw, N, K, Kp, j0);
+        else if (portable)
+          pack_b_panel_bf16_n(dst, W, ldw, N, K, Kp, j0);
+        else
+          pack_b_panel_bf16_n_avx512(dst, W, ldw, N, K, Kp, j0);
+      },
+      beta, C, ldc, bias, add, ld_add);
+}
+
 void gemm_bf16_ref(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
                    const float* B, int ldb, float beta, float* C, int ldc, const float* bias,
                    const float* add, int ld_add) {
@@ -577,6 +621,11 @@ void gemm_bf16_ref(bool trans_a, bool trans_b, int M, int N, int K, const float*
 void round_to_bf16(const float* x, uint16_t* out, int64_t n) {
 #pragma omp simd
   for (int64_t i = 0; i < n; i++) out[i] = to_bf16(x[i]);
+}
+
+void bf16_to_f32(const uint16_t* x, float* out, int64_t n) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) out[i] = from_bf16(x[i]);
 }
 
 void round_to_bf16_stochastic(const float* x, uint16_t* out, int64_t n, uint64_t seed) {

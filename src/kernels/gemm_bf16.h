@@ -42,6 +42,13 @@ void gemm_bf16_with(Bf16Kernel k, bool trans_a, bool trans_b, int M, int N, int 
 // stride ldw), A rounded to bf16 as above (the contract of qmatmul's bf16 format).
 void gemm_bf16_wt(Bf16Kernel k, int M, int N, int K, const float* A, int lda, const uint16_t* W,
                   int ldw, float* C, int ldc);
+// The same with W already bf16 (a frozen weight stored so): C(M, N) = A · op(W) (+ beta C + bias
+// + add), A rounded to bf16 as above. trans_w: W (N, K) and C = A · Wᵀ (a Linear's forward);
+// otherwise W (K, N) and C = A · W (its input gradient). The sums equal gemm_bf16's on the f32
+// values of W, bit for bit.
+void gemm_bf16_w(Bf16Kernel k, bool trans_w, int M, int N, int K, const float* A, int lda,
+                 const uint16_t* W, int ldw, float beta, float* C, int ldc,
+                 const float* bias = nullptr, const float* add = nullptr, int ld_add = 0);
 // Naive reference: the products of the bf16-rounded inputs summed in double.
 void gemm_bf16_ref(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
                    const float* B, int ldb, float beta, float* C, int ldc,
@@ -49,6 +56,8 @@ void gemm_bf16_ref(bool trans_a, bool trans_b, int M, int N, int K, const float*
 
 // f32 -> bf16 with round to nearest even (NaN stays NaN), n values.
 void round_to_bf16(const float* x, uint16_t* out, int64_t n);
+// bf16 -> f32 (exact), n values.
+void bf16_to_f32(const uint16_t* x, float* out, int64_t n);
 // Stochastic rounding: x rounds up with probability (x - down) / (up - down), so the rounded
 // value is x on average. The random bits are a hash of (seed, index): the same inputs give the
 // same bits whatever the thread count.

@@ -12,6 +12,24 @@
 
 namespace aero {
 
+namespace {
+
+// db (OUT) += Σ_n dout (N, OUT): columns split across threads; each sums its columns over all rows.
+void bias_backward(float* db, const float* dout, int64_t N, int64_t OUT) {
+#pragma omp parallel if (N * OUT > 65536 && !omp_in_parallel())
+  {
+    int nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t o0 = OUT * t / nt, o1 = OUT * (t + 1) / nt;
+    for (int64_t n = 0; n < N; n++) {
+      const float* d = dout + n * OUT;
+#pragma omp simd
+      for (int64_t o = o0; o < o1; o++) db[o] += d[o];
+    }
+  }
+}
+
+}  // namespace
+
 void linear_forward(float* out, const float* inp, const float* w, const float* b, int64_t N,
                     int64_t IN, int64_t OUT, const float* residual, bool bf16) {
   if (bf16)
@@ -49,19 +67,21 @@ void linear_backward(float* dinp, float* dw, float* db, const float* dout, const
          overwrite_dinp ? 0.0f : 1.0f, dinp, int(IN));
   if (dw)
     gemm(true, false, int(OUT), int(IN), int(N), dout, int(OUT), inp, int(IN), 1.0f, dw, int(IN));
-  if (db) {
-    // Columns split across threads; each thread sums its columns over all rows.
-#pragma omp parallel if (N * OUT > 65536 && !omp_in_parallel())
-    {
-      int nt = omp_get_num_threads(), t = omp_get_thread_num();
-      int64_t o0 = OUT * t / nt, o1 = OUT * (t + 1) / nt;
-      for (int64_t n = 0; n < N; n++) {
-        const float* d = dout + n * OUT;
-#pragma omp simd
-        for (int64_t o = o0; o < o1; o++) db[o] += d[o];
-      }
-    }
-  }
+  if (db) bias_backward(db, dout, N, OUT);
+}
+
+void linear_forward_wbf16(float* out, const float* inp, const uint16_t* w, const float* b,
+                          int64_t N, int64_t IN, int64_t OUT, const float* residual) {
+  gemm_bf16_w(Bf16Kernel::best, /*trans_w=*/true, int(N), int(OUT), int(IN), inp, int(IN), w,
+              int(IN), 0.0f, out, int(OUT), b, residual, int(OUT));
+}
+
+void linear_backward_wbf16(float* dinp, float* db, const float* dout, const uint16_t* w, int64_t N,
+                           int64_t IN, int64_t OUT, bool overwrite_dinp) {
+  if (dinp)
+    gemm_bf16_w(Bf16Kernel::best, /*trans_w=*/false, int(N), int(IN), int(OUT), dout, int(OUT), w,
+                int(IN), overwrite_dinp ? 0.0f : 1.0f, dinp, int(IN));
+  if (db) bias_backward(db, dout, N, OUT);
 }
 
 void linear_forward_ref(float* out, const float* inp, const float* w, const float* b, int64_t N,
@@ -102,6 +122,12 @@ void embedding_forward(float* out, const int32_t* ids, const float* table, int64
 #pragma omp parallel for if (N * C > 65536 && !omp_in_parallel())
   for (int64_t n = 0; n < N; n++)
     std::memcpy(out + n * C, table + int64_t(ids[n]) * C, sizeof(float) * C);
+}
+
+void embedding_forward_bf16(float* out, const int32_t* ids, const uint16_t* table, int64_t N,
+                            int64_t C) {
+#pragma omp parallel for if (N * C > 65536 && !omp_in_parallel())
+  for (int64_t n = 0; n < N; n++) bf16_to_f32(table + int64_t(ids[n]) * C, out + n * C, C);
 }
 
 void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N,

@@ -15,6 +15,12 @@ void linear_forward(float* out, const float* inp, const float* w, const float* b
 void linear_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
                      const float* w, int64_t N, int64_t IN, int64_t OUT,
                      bool overwrite_dinp = false, bool bf16 = false);
+// The same with w (OUT, IN) stored in bf16 (a frozen weight): the products of gemm_bf16_w, equal
+// bit for bit to the bf16 path above on w's f32 values. There is no dw: a bf16 weight is frozen.
+void linear_forward_wbf16(float* out, const float* inp, const uint16_t* w, const float* b,
+                          int64_t N, int64_t IN, int64_t OUT, const float* residual = nullptr);
+void linear_backward_wbf16(float* dinp, float* db, const float* dout, const uint16_t* w, int64_t N,
+                           int64_t IN, int64_t OUT, bool overwrite_dinp = false);
 void linear_forward_ref(float* out, const float* inp, const float* w, const float* b, int64_t N,
                         int64_t IN, int64_t OUT, const float* residual = nullptr);
 void linear_backward_ref(float* dinp, float* dw, float* db, const float* dout, const float* inp,
@@ -22,6 +28,9 @@ void linear_backward_ref(float* dinp, float* dw, float* db, const float* dout, c
 
 // out (N, C) = table[ids] (table (V, C)); dtable += scatter of dout.
 void embedding_forward(float* out, const int32_t* ids, const float* table, int64_t N, int64_t C);
+// The same from a bf16 table (a frozen one), widened to f32.
+void embedding_forward_bf16(float* out, const int32_t* ids, const uint16_t* table, int64_t N,
+                            int64_t C);
 void embedding_backward(float* dtable, const float* dout, const int32_t* ids, int64_t N, int64_t C);
 void embedding_backward_ref(float* dtable, const float* dout, const int32_t* ids, int64_t N,
                             int64_t C);

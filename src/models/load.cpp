@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <set>
+#include <map>
+#include <memory>
 
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
@@ -14,17 +15,28 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Reads p from f into the staged buffer: the whole tensor, or the first rows of a token table
-// grown past the file's vocabulary (Param::file_rows_min; the other rows stay zero until the
-// added tokens' rows fill them).
-void stage_param(const SafetensorsFile& f, const Param& p, float* staged) {
+// Where p's tensor in f goes, at `data`: the whole parameter, or the first rows of a token table
+// grown past the file's vocabulary (Param::file_rows_min; the other rows stay as they are until
+// the added tokens' rows fill them).
+Tensor destination(const SafetensorsFile& f, const Param& p, void* data, DType dtype) {
   const StEntry& e = f.at(p.name);
   if (p.file_rows_min > 0 && p.shape.ndim == 2 && e.shape.size() == 2 &&
-      e.shape[1] == p.shape.d[1] && e.shape[0] >= p.file_rows_min && e.shape[0] < p.shape.d[0]) {
-    f.read_into(p.name, Tensor::wrap(staged + p.offset, {e.shape[0], e.shape[1]}));
-    return;
-  }
-  f.read_into(p.name, Tensor::wrap(staged + p.offset, p.shape));
+      e.shape[1] == p.shape.d[1] && e.shape[0] >= p.file_rows_min && e.shape[0] < p.shape.d[0])
+    return Tensor::wrap(data, {e.shape[0], e.shape[1]}, dtype);
+  return Tensor::wrap(data, p.shape, dtype);
+}
+
+// What read_into would refuse for a bf16-stored parameter, checked before anything is read.
+void check_bf16_source(const SafetensorsFile& f, const Param& p) {
+  const StEntry& e = f.at(p.name);
+  const Tensor d = destination(f, p, nullptr, DType::bf16);
+  bool same = int(e.shape.size()) == d.ndim();
+  for (int i = 0; same && i < d.ndim(); i++) same = e.shape[size_t(i)] == d.size(i);
+  AERO_CHECK(same, "[safetensors] ", f.path(), ": tensor '", p.name, "' has shape ", e.shape_str(),
+             " but expected ", d.shape().str());
+  AERO_CHECK(e.dtype == StDType::F32 || e.dtype == StDType::F16 || e.dtype == StDType::BF16,
+             "[safetensors] ", f.path(), ": tensor '", p.name, "' has dtype ",
+             st_dtype_name(e.dtype), ", which cannot be read as bf16");
 }
 
 }  // namespace
@@ -73,12 +85,23 @@ BuiltModel build_model(const ModelConfig& cfg, const LoraConfig& lora, ParamStor
 void load_checkpoint_weights(const std::string& ckpt_dir, const std::string& arch,
                              ParamStore& store, bool init, const std::string& base_dir) {
   const std::string model_path = checkpoint_file(ckpt_dir, "model.safetensors");
-  // Stage every weight first, so a bad file changes nothing.
+  // f32 weights are staged first and bf16-stored ones (a frozen base) are checked first, so a
+  // bad file changes nothing; the bf16 ones are then read straight into the store, so loading
+  // a bf16 base never holds a second copy of it.
   Tensor staged = Tensor::zeros({std::max<int64_t>(1, store.buffer_floats())});
-  std::set<std::string> filled;
+  std::map<std::string, const SafetensorsFile*> source;  // the file each parameter comes from
+  std::unique_ptr<SafetensorsFile> model_file, base_file;
   std::string base;
+  auto take = [&](const SafetensorsFile& f, const Param& p) {
+    if (p.is_bf16())
+      check_bf16_source(f, p);
+    else
+      f.read_into(p.name, destination(f, p, staged.f32() + p.offset, DType::f32));
+    source[p.name] = &f;
+  };
   as_checkpoint_error([&] {
-    SafetensorsFile f(model_path);
+    model_file = std::make_unique<SafetensorsFile>(model_path);
+    const SafetensorsFile& f = *model_file;
     base = check_checkpoint_weights(f, arch).base;
     // The given base as it is, not relative to the checkpoint as a recorded one is.
     if (!base.empty() && !base_dir.empty()) base = fs::absolute(base_dir).string();
@@ -86,10 +109,7 @@ void load_checkpoint_weights(const std::string& ckpt_dir, const std::string& arc
       AERO_CHECK(store.has(e.name), "[checkpoint] ", model_path, ": unexpected tensor '", e.name,
                  "' (a checkpoint of another model configuration?)");
     for (const Param& p : store.params())
-      if (f.has(p.name)) {
-        stage_param(f, p, staged.f32());
-        filled.insert(p.name);
-      }
+      if (f.has(p.name)) take(f, p);
   });
   if (!base.empty()) {
     // The trainable part over a base: the base's weights fill in every other parameter.
@@ -99,22 +119,28 @@ void load_checkpoint_weights(const std::string& ckpt_dir, const std::string& arc
                             : (fs::path(ckpt_dir) / base).lexically_normal().string()),
         "model.safetensors");
     as_checkpoint_error([&] {
-      SafetensorsFile f(base_path);
+      base_file = std::make_unique<SafetensorsFile>(base_path);
+      const SafetensorsFile& f = *base_file;
       check_checkpoint_weights(f, arch);
       for (const Param& p : store.params())
-        if (!filled.count(p.name) && f.has(p.name)) {
-          stage_param(f, p, staged.f32());
-          filled.insert(p.name);
-        }
+        if (!source.count(p.name) && f.has(p.name)) take(f, p);
     });
   }
   for (const Param& p : store.params())
-    AERO_CHECK(filled.count(p.name) || (init && p.trainable), "[checkpoint] ", model_path,
+    AERO_CHECK(source.count(p.name) || (init && p.trainable), "[checkpoint] ", model_path,
                ": no tensor '", p.name, "'", base.empty() ? "" : " (nor in its base " + base + ")",
                " (a checkpoint of another model configuration?)");
-  for (Param& p : store.params())
-    if (filled.count(p.name))
+  for (Param& p : store.params()) {
+    auto it = source.find(p.name);
+    if (it == source.end()) continue;
+    if (p.is_bf16()) {
+      const Tensor d = destination(*it->second, p, p.value.raw(), DType::bf16);
+      as_checkpoint_error([&] { it->second->read_into(p.name, d); });
+      std::fill(p.value.data<uint16_t>() + d.numel(), p.value.data<uint16_t>() + p.numel(),
+                uint16_t(0));  // rows past the file's, as the staged f32 ones
+    } else
       std::copy(staged.f32() + p.offset, staged.f32() + p.offset + p.numel(), p.value.f32());
+  }
 }
 
 LoadedModel load_model(const std::string& path) {

@@ -8,6 +8,7 @@ Linear::Linear(ParamStore& store, const std::string& name, int64_t in, int64_t o
                float std)
     : store_(&store), name_(name), in_(in), out_(out) {
   w_ = &store.declare(name + ".weight", {out, in}, Init::normal, std);
+  w_->bf16_ok = true;  // the linear op multiplies a bf16 weight through the bf16 kernels
   if (bias) b_ = &store.declare(name + ".bias", {out}, Init::zeros);
 }
 
@@ -15,8 +16,13 @@ Var Linear::weight(Tape& tape) const { return store_->var(tape, *w_); }
 
 Var Linear::forward(Tape& tape, Var x, Var residual) const {
   Var b = b_ ? store_->var(tape, *b_) : Var{};
+  // An adapter's output joins the product's own pass as its residual (no add op, no extra
+  // output and gradient of the layer's size kept on the tape).
+  if (adapter) {
+    const Var a = adapter->forward(tape, x);
+    residual = residual.defined() ? add(residual, a) : a;
+  }
   Var y = linear(x, weight(tape), b, residual);
-  if (adapter) y = add(y, adapter->forward(tape, x));
   return rows ? rows->logits(tape, y, x) : y;
 }
 
@@ -24,6 +30,7 @@ Embedding::Embedding(ParamStore& store, const std::string& name, int64_t rows, i
                      float std)
     : store_(&store) {
   w_ = &store.declare(name + ".weight", {rows, dim}, Init::normal, std);
+  w_->bf16_ok = true;  // lookups widen bf16 rows; a tied head multiplies as a Linear does
 }
 
 Var Embedding::weight(Tape& tape) const { return store_->var(tape, *w_); }

@@ -53,13 +53,16 @@ LoraAdapter::LoraAdapter(ParamStore& store, const Linear& base, const LoraConfig
 
 Var LoraAdapter::forward(Tape& tape, Var x) const {
   Var h = dropout_ > 0 ? dropout(x, dropout_) : x;
-  return scale(linear(linear(h, store_->var(tape, *a_)), store_->var(tape, *b_)), scale_);
+  // The scale on the rank-r middle, not on the (..., out) result: out / r times less work and
+  // memory.
+  return linear(scale(linear(h, store_->var(tape, *a_)), scale_), store_->var(tape, *b_));
 }
 
 void LoraAdapter::fold_into(Param& weight, float sign) const {
   const int64_t out = b_->shape[0], r = b_->shape[1], in = a_->shape[1];
   const float* A = a_->value.f32();
   const float* B = b_->value.f32();
+  store_->widen_to_f32(weight);  // a bf16-stored base is merged into in f32
   float* W = weight.value.f32();
   for (int64_t o = 0; o < out; o++)
     for (int64_t i = 0; i < in; i++) {

@@ -43,7 +43,8 @@ class LoraAdapter final : public LinearAdapter {
   LoraAdapter(ParamStore& store, const Linear& base, const LoraConfig& cfg);
   // x (..., in) -> scale · B·A·dropout(x) (..., out)
   Var forward(Tape& tape, Var x) const override;
-  // W += scale · B·A (merge) or W -= it (unmerge), in f32.
+  // W += scale · B·A (merge) or W -= it (unmerge), in f32: a base stored in bf16 gets an f32
+  // value first (its bf16 values widened), which it keeps.
   void fold_into(Param& weight, float sign) const;
 
   Param& a() const { return *a_; }

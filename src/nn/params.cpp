@@ -1,9 +1,12 @@
 #include "nn/params.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "kernels/gemm_bf16.h"
 
 namespace aero {
 
@@ -31,41 +34,56 @@ Param& ParamStore::declare(const std::string& name, const Shape& shape, Init ini
   return p;
 }
 
-void ParamStore::finalize(uint64_t seed, bool gradients) {
+void ParamStore::finalize(uint64_t seed, bool gradients, bool frozen_bf16) {
   AERO_CHECK(!finalized_, "[params] finalize() called twice");
-  // Trainable parameters first, in declaration order, then the frozen ones.
-  int64_t off = 0;
+  auto in_bf16 = [frozen_bf16](const Param& p) { return frozen_bf16 && !p.trainable && p.bf16_ok; };
+  // Trainable parameters first, in declaration order, then the frozen ones; bf16-stored ones
+  // in a buffer of their own.
+  int64_t off = 0, off16 = 0;
   for (bool trainable : {true, false}) {
     for (Param& p : params_)
       if (p.trainable == trainable) {
-        p.offset = off;
-        off += (p.numel() + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+        int64_t& o = in_bf16(p) ? off16 : off;
+        p.offset = o;
+        o += (p.numel() + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
       }
     if (trainable) trainable_total_ = off;
   }
   total_ = off;
+  bf16_total_ = off16;
   values_ = Tensor::zeros({total_ > 0 ? total_ : 1});
+  if (bf16_total_ > 0) values_bf16_ = Tensor::zeros({bf16_total_}, DType::bf16);
   if (gradients) grads_ = Tensor::zeros({trainable_total_ > 0 ? trainable_total_ : 1});
-  // Values are initialised in declaration order, so freezing a parameter never changes the
-  // initial values of the others.
+  // Values are initialised in declaration order, so freezing a parameter (or storing it in
+  // bf16) never changes the initial values of the others.
   Rng rng(seed);
+  std::vector<float> scratch;
   for (Param& p : params_) {
-    float* v = values_.f32() + p.offset;
-    p.value = Tensor::wrap(v, p.shape);
+    const bool bf16 = in_bf16(p);
+    p.value = bf16 ? Tensor::wrap(values_bf16_.data<uint16_t>() + p.offset, p.shape, DType::bf16)
+                   : Tensor::wrap(values_.f32() + p.offset, p.shape);
     if (p.trainable && gradients) p.grad = Tensor::wrap(grads_.f32() + p.offset, p.shape);
-    int64_t n = p.numel();
-    switch (p.init) {
-      case Init::zeros:
-        break;
-      case Init::ones:
-        for (int64_t i = 0; i < n; i++) v[i] = 1.0f;
-        break;
-      case Init::normal:
-        for (int64_t i = 0; i < n; i++) v[i] = float(p.std * rng.normal());
-        break;
-      case Init::uniform:
-        for (int64_t i = 0; i < n; i++) v[i] = float(p.std * (2.0 * rng.uniform() - 1.0));
-        break;
+    // A bf16 parameter is drawn in f32 chunks and rounded (never a whole f32 copy of it).
+    constexpr int64_t kChunk = 1 << 16;
+    for (int64_t b = 0, n = p.numel(); b < n; b += kChunk) {
+      const int64_t m = bf16 ? std::min(kChunk, n - b) : n;
+      if (bf16) scratch.assign(size_t(m), 0.0f);
+      float* v = bf16 ? scratch.data() : values_.f32() + p.offset;
+      switch (p.init) {
+        case Init::zeros:
+          break;
+        case Init::ones:
+          for (int64_t i = 0; i < m; i++) v[i] = 1.0f;
+          break;
+        case Init::normal:
+          for (int64_t i = 0; i < m; i++) v[i] = float(p.std * rng.normal());
+          break;
+        case Init::uniform:
+          for (int64_t i = 0; i < m; i++) v[i] = float(p.std * (2.0 * rng.uniform() - 1.0));
+          break;
+      }
+      if (!bf16) break;
+      round_to_bf16(v, p.value.data<uint16_t>() + b, m);
     }
   }
   finalized_ = true;
@@ -142,6 +160,31 @@ float* ParamStore::state(int k) {
   while (int(state_.size()) <= k)
     state_.push_back(Tensor::zeros({trainable_total_ > 0 ? trainable_total_ : 1}));
   return state_[size_t(k)].f32();
+}
+
+void ParamStore::widen_to_f32(Param& p) {
+  if (!p.is_bf16()) return;
+  Tensor w = Tensor::empty(p.shape);
+  bf16_to_f32(p.value.data<uint16_t>(), w.f32(), p.numel());
+  p.value = w;
+}
+
+void read_values_f32(const Param& p, int64_t begin, int64_t n, float* out) {
+  AERO_CHECK(begin >= 0 && n >= 0 && begin + n <= p.numel(), "[params] values [", begin, ", ",
+             begin + n, ") of '", p.name, "', which has ", p.numel());
+  if (p.is_bf16())
+    bf16_to_f32(p.value.data<uint16_t>() + begin, out, n);
+  else
+    std::copy_n(p.value.f32() + begin, n, out);
+}
+
+void write_values_f32(Param& p, int64_t begin, int64_t n, const float* in) {
+  AERO_CHECK(begin >= 0 && n >= 0 && begin + n <= p.numel(), "[params] values [", begin, ", ",
+             begin + n, ") of '", p.name, "', which has ", p.numel());
+  if (p.is_bf16())
+    round_to_bf16(in, p.value.data<uint16_t>() + begin, n);
+  else
+    std::copy_n(in, n, p.value.f32() + begin);
 }
 
 }  // namespace aero

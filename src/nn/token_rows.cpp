@@ -14,9 +14,11 @@ Var zero_with_grad(Tape& tape, Var x) { return add(x, scale(tape.constant(x.valu
 std::vector<float> mean_row(const Param& table, int64_t n) {
   const int64_t C = table.shape.d[1];
   std::vector<double> acc(size_t(C), 0.0);
-  const float* w = table.value.f32();
-  for (int64_t r = 0; r < n; r++)
-    for (int64_t c = 0; c < C; c++) acc[size_t(c)] += w[r * C + c];
+  std::vector<float> row(static_cast<size_t>(C));
+  for (int64_t r = 0; r < n; r++) {
+    read_values_f32(table, r * C, C, row.data());  // the table may be stored in bf16
+    for (int64_t c = 0; c < C; c++) acc[size_t(c)] += row[size_t(c)];
+  }
   std::vector<float> m(static_cast<size_t>(C));
   for (int64_t c = 0; c < C; c++) m[size_t(c)] = float(acc[size_t(c)] / double(n));
   return m;
@@ -72,13 +74,13 @@ Var TokenRows::logits(Tape& tape, Var base, Var x) const {
 void TokenRows::sync() const {
   const int64_t C = rows_->shape.d[1];
   for (size_t k = 0; k < ids_.size(); k++)
-    std::copy_n(rows_->value.f32() + int64_t(k) * C, C, table_->value.f32() + ids_[k] * C);
+    write_values_f32(*table_, ids_[k] * C, C, rows_->value.f32() + int64_t(k) * C);
 }
 
 void TokenRows::capture() {
   const int64_t C = rows_->shape.d[1];
   for (size_t k = 0; k < ids_.size(); k++)
-    std::copy_n(table_->value.f32() + ids_[k] * C, C, rows_->value.f32() + int64_t(k) * C);
+    read_values_f32(*table_, ids_[k] * C, C, rows_->value.f32() + int64_t(k) * C);
 }
 
 void TokenRows::init_mean(const std::vector<int32_t>& ids, int64_t n_mean) {
@@ -139,7 +141,7 @@ void init_rows_mean(const TokenTables& tables, const std::vector<int32_t>& ids, 
     for (int32_t id : ids) {
       AERO_CHECK(id >= 0 && id < V, "[tokens] token id ", id, " is not a row of ", p->name, " (", V,
                  " rows)");
-      std::copy(m.begin(), m.end(), p->value.f32() + int64_t(id) * C);
+      write_values_f32(*p, int64_t(id) * C, C, m.data());
     }
   }
 }

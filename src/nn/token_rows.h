@@ -4,8 +4,9 @@
 //
 // The rows' values live in the parameter and are copied into the frozen table (sync()) after
 // every change, so every forward path that reads the table (the KV-cache decoders, merged
-// export) sees them. Training routes the gradient to the rows: the lookup adds e - stop(e) (zero,
-// with e the rows' own lookup), the head replaces the rows' columns (the token_logits op).
+// export) sees them; a table stored in bf16 holds them rounded. Training routes the gradient to the
+// rows: the lookup adds e - stop(e) (zero, with e the rows' own lookup), the head replaces the
+// rows' columns (the token_logits op).
 #pragma once
 #include <memory>
 #include <string>

@@ -89,6 +89,8 @@ uint64_t weights_digest(const ParamStore& store) {
     std::memcpy(&w, v + i, sizeof w);
     h = (h ^ w) * 1099511628211ULL;
   }
+  const uint16_t* b = store.values_bf16_data();  // a frozen base stored in bf16
+  for (int64_t i = 0, n = store.buffer_bf16(); i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
   return h;
 }
 
@@ -311,7 +313,9 @@ Trainer::Trainer(const RunConfig& cfg)
                      tables.head ? &tables.head->weight_param() : nullptr})
       if (p && first > 0) p->file_rows_min = first;
   }
-  store_.finalize(uint64_t(t.seed));
+  const bool bf16 = t.precision == Precision::bf16 && bf16_hardware();
+  // Under LoRA in bf16 the frozen base is stored in bf16: it is only ever multiplied in bf16.
+  store_.finalize(uint64_t(t.seed), /*gradients=*/true, /*frozen_bf16=*/bf16 && lora_);
   if (!t.init_from.empty()) {
     const std::string ck = find_checkpoint(t.init_from);
     AERO_CHECK(!ck.empty(), "[train] train.init_from: ", t.init_from, " holds no checkpoint");
@@ -334,7 +338,8 @@ Trainer::Trainer(const RunConfig& cfg)
              rows_->params, " parameters");
   if (lora_)
     log_info("[train] LoRA: ", lora_->modules.size(), " modules, ", lora_->params,
-             " trainable parameters (", store_.count(), " in all)");
+             " trainable parameters (", store_.count(), " in all",
+             store_.buffer_bf16() > 0 ? "; the frozen base stored in bf16" : "", ")");
   if (group_.size() > 1)
     sync_ = std::make_unique<GradSync>(store_, group_, bucket_floats_from_env(), t.zero);
   opt_ = std::make_unique<Optimizer>(store_, t.optim, sync_ ? sync_->optim_shard() : OptimShard{});
@@ -342,7 +347,6 @@ Trainer::Trainer(const RunConfig& cfg)
                         ? t.data_parallel
                         : auto_data_parallel_parts(store_.count(), t.batch_size, num_threads());
   dp_ = std::make_unique<DataParallel>(store_, parts);
-  const bool bf16 = t.precision == Precision::bf16 && bf16_hardware();
   if (t.precision == Precision::bf16)
     log_info(bf16 ? std::string("[train] precision bf16: linear layers multiply bf16 with fp32 "
                                 "sums on ") +

@@ -67,4 +67,18 @@ expect_error "no such adapter" "\[adapter\] nowhere: no such directory" \
   "$A" generate -m base --adapter nowhere -p "the fox"
 "$A" import peft --base base --adapter peft --out back > /dev/null
 expect "PEFT round trip" "$(loss back)" "$f"
+# train.precision = bf16: on a CPU with bf16 units the frozen base is stored in bf16; the loss
+# still falls, the base file is untouched and a resumed run still ends bit-identical.
+ft bf 20 --set train.precision=bf16
+if grep -q "precision bf16: linear layers" bf.log; then
+  has "bf16 base" "the frozen base stored in bf16" < bf.log
+fi
+fb=$(loss bf)
+awk -v b="$b" -v f="$fb" 'BEGIN { exit !(f < b) }' || fail "bf16 fine-tuned loss $fb is not below $b"
+echo "ok bf16 loss: base $b, fine-tuned $fb (fp32 base: $f)"
+ft bfhalf 10 --set train.max_steps=10 --set train.precision=bf16
+ft bfhalf 20 --resume --set train.precision=bf16
+expect "bf16 resumed = straight" "$(digest bfhalf/ckpt-20/model.safetensors)" \
+  "$(digest bf/ckpt-20/model.safetensors)"
+expect "base untouched (bf16)" "$(digest base/ckpt-25/model.safetensors)" "$base_digest"
 echo "lora finetune: all checks passed"

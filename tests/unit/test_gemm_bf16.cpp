@@ -199,3 +199,28 @@ TEST(gemm_bf16, bf16_weights_match_reference) {
             << bf16_kernel_name(k) << " " << M << "x" << N << "x" << K << " at " << i;
     }
 }
+
+// A frozen weight stored in bf16 (gemm_bf16_w) gives gemm_bf16's bits on the weight's f32 values,
+// in both orientations (a Linear's forward and its input gradient), with beta, bias and add.
+TEST(gemm_bf16, stored_bf16_weights_equal_rounding_while_packing) {
+  for (Bf16Kernel k : supported_kernels())
+    for (bool trans_w : {true, false})
+      for (auto [M, N, K] : {std::tuple{37, 45, 70}, std::tuple{64, 96, 128}, std::tuple{5, 3, 1}})
+        for (float beta : {0.0f, 1.0f}) {
+          const int ldw = (trans_w ? K : N) + 3, ldc = N + 1;
+          const std::vector<float> A = random_values(size_t(M) * K, 11);
+          std::vector<float> W = random_values(size_t(trans_w ? N : K) * ldw, 12);
+          std::vector<uint16_t> W16(W.size());
+          round_to_bf16(W.data(), W16.data(), int64_t(W.size()));
+          const std::vector<float> bias = random_values(size_t(N), 13);
+          const std::vector<float> add = random_values(size_t(M) * N, 14);
+          std::vector<float> C = random_values(size_t(M) * ldc, 15), R = C;
+          gemm_bf16_w(k, trans_w, M, N, K, A.data(), K, W16.data(), ldw, beta, C.data(), ldc,
+                      bias.data(), add.data(), N);
+          gemm_bf16_with(k, false, trans_w, M, N, K, A.data(), K, W.data(), ldw, beta, R.data(),
+                         ldc, bias.data(), add.data(), N);
+          ASSERT_EQ(0, std::memcmp(C.data(), R.data(), C.size() * sizeof(float)))
+              << bf16_kernel_name(k) << " trans_w=" << trans_w << " M=" << M << " N=" << N
+              << " K=" << K << " beta=" << beta;
+        }
+}

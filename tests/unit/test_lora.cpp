@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/gemm_bf16.h"
 #include "models/gpt.h"
 #include "nn/lora.h"
 #include "op_test.h"
@@ -173,4 +174,79 @@ TEST(lora, merged_equals_unmerged_and_training_leaves_the_base_untouched) {
     for (int64_t i = 0; i < p.numel(); i++, k++)
       ASSERT_NEAR(p.value.f32()[i], base_before[k], 1e-6) << p.name;
   }
+}
+
+// The bf16 frozen base (train.precision = bf16 under LoRA): stored in bf16, it multiplies as the
+// bf16 products of an f32 base holding the same (bf16-representable) values do, bit for bit; its
+// loss stays within bf16 rounding of the fp32 run; training leaves it untouched; and a merge
+// happens in f32 on the widened values.
+TEST(lora, a_bf16_base_trains_as_bf16_products_do_and_stays_frozen) {
+  const GptConfig cfg = small_gpt();
+  ParamStore fs, bs;  // an f32 base and a bf16 one
+  Gpt fm(cfg, fs), bm(cfg, bs);
+  LoraConfig lc = lora({"attn_q", "attn_k", "attn_v", "attn_output", "ffn_up", "ffn_down"});
+  LoraAttachment fa = attach_lora(fm.linears(), fs, lc);
+  LoraAttachment ba = attach_lora(bm.linears(), bs, lc);
+  fs.finalize(9);
+  bs.finalize(9, /*gradients=*/true, /*frozen_bf16=*/true);
+  ASSERT_GT(bs.buffer_bf16(), 0);
+  for (const Param& p : bs.params()) EXPECT_EQ(p.is_bf16(), !p.trainable && p.bf16_ok) << p.name;
+  for (LoraAttachment* a : {&fa, &ba})  // B away from zero, so A gets a gradient too
+    for (const auto& ad : a->adapters)
+      for (int64_t i = 0; i < ad->b().numel(); i++)
+        ad->b().value.f32()[i] = 0.05f * float(i % 7 - 3);
+  const Tensor ids = test::random_ids({2, 6}, cfg.vocab_size, 5);
+  const Tensor tgt = test::random_ids({2, 6}, cfg.vocab_size, 6);
+  auto loss_and_grads = [&](Gpt& m, ParamStore& s, bool bf16) {
+    s.zero_grad();
+    Tape tape;
+    tape.bf16_products = bf16;
+    const Var loss = cross_entropy(m.forward(tape, ids), tgt);
+    tape.backward(loss);
+    std::vector<float> r{loss.value().f32()[0]};
+    r.insert(r.end(), s.grads_data(), s.grads_data() + s.grad_floats());
+    return r;
+  };
+  const std::vector<float> fp32 = loss_and_grads(fm, fs, false);
+  const std::vector<float> bf16 = loss_and_grads(bm, bs, true);
+  EXPECT_NEAR(bf16[0], fp32[0], 2e-2 * std::fabs(fp32[0]));  // bf16 rounding, not a bug's size
+  // The f32 base rounded to bf16 in place: the same numbers, so the same bits.
+  for (Param& p : fs.params())
+    if (!p.trainable && p.bf16_ok) {
+      std::vector<uint16_t> r(size_t(p.numel()));
+      round_to_bf16(p.value.f32(), r.data(), p.numel());
+      bf16_to_f32(r.data(), p.value.f32(), p.numel());
+    }
+  EXPECT_EQ(loss_and_grads(fm, fs, true), bf16);
+
+  const std::vector<uint16_t> base(bs.values_bf16_data(), bs.values_bf16_data() + bs.buffer_bf16());
+  Optimizer opt(bs, {.kind = OptimKind::adamw, .lr = 1e-2f, .weight_decay = 0.1f});
+  for (int step = 0; step < 3; step++) {
+    Tape tape{uint64_t(step)};
+    tape.training = true;
+    tape.bf16_products = true;
+    tape.backward(cross_entropy(bm.forward(tape, ids), tgt));
+    opt.step();
+    bs.zero_grad();
+  }
+  EXPECT_EQ(std::vector<uint16_t>(bs.values_bf16_data(), bs.values_bf16_data() + bs.buffer_bf16()),
+            base);  // bit for bit
+
+  // Merge: W = widen(W_bf16) + scale · B·A in f32; unmerge gives the widened values back.
+  Param& w = ba.modules[0]->weight_param();
+  const LoraAdapter& ad = *ba.adapters[0];
+  std::vector<float> widened(size_t(w.numel()));
+  read_values_f32(w, 0, w.numel(), widened.data());
+  ba.merge();
+  ASSERT_FALSE(w.is_bf16());
+  const int64_t out = w.shape.d[0], in = w.shape.d[1], r = ad.a().shape.d[0];
+  for (int64_t o = 0; o < out; o++)
+    for (int64_t i = 0; i < in; i++) {
+      double d = 0;
+      for (int64_t k = 0; k < r; k++)
+        d += double(ad.b().value.f32()[o * r + k]) * ad.a().value.f32()[k * in + i];
+      ASSERT_NEAR(w.value.f32()[o * in + i], widened[size_t(o * in + i)] + lc.scale() * d, 1e-6);
+    }
+  ba.unmerge();
+  for (int64_t i = 0; i < w.numel(); i++) ASSERT_NEAR(w.value.f32()[i], widened[size_t(i)], 1e-6);
 }

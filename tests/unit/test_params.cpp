@@ -9,6 +9,7 @@
 
 #include "autograd/ops.h"
 #include "io/safetensors.h"
+#include "kernels/gemm_bf16.h"
 #include "nn/params.h"
 #include "train/optimizer.h"
 
@@ -65,6 +66,52 @@ TEST(params, one_buffer_with_named_views) {
   s3.finalize(43);
   EXPECT_EQ(std::memcmp(s.values_data(), s2.values_data(), size_t(s.buffer_floats()) * 4), 0);
   EXPECT_NE(std::memcmp(s.values_data(), s3.values_data(), size_t(s.buffer_floats()) * 4), 0);
+}
+
+// finalize(..., frozen_bf16): only frozen parameters their layers accept in bf16 move to the bf16
+// buffer, as the f32 store's values rounded to nearest even; the others keep their f32 values,
+// and gradients cover the trainable ones only.
+TEST(params, frozen_matrices_are_stored_in_bf16_when_asked) {
+  ParamStore f, s;
+  for (ParamStore* st : {&f, &s}) {
+    declare_small(*st);
+    for (Param& p : st->params()) {
+      p.bf16_ok = p.shape.ndim == 2;
+      p.trainable = p.name.starts_with("blk.1");
+    }
+  }
+  f.finalize(7);
+  s.finalize(7, /*gradients=*/true, /*frozen_bf16=*/true);
+  EXPECT_EQ(s.buffer_bf16(), 96 + 64);  // wte (88 values, padded to 96) and blk.0's q
+  EXPECT_EQ(s.grad_floats(), 64);       // blk.1's q
+  for (const Param& p : s.params()) {
+    const Param& ref = f.get(p.name);
+    std::vector<float> want(size_t(p.numel())), got(size_t(p.numel()));
+    std::copy_n(ref.value.f32(), p.numel(), want.data());
+    read_values_f32(p, 0, p.numel(), got.data());
+    const bool bf16 = p.bf16_ok && !p.trainable;
+    EXPECT_EQ(p.is_bf16(), bf16) << p.name;
+    EXPECT_EQ(p.grad.defined(), p.trainable) << p.name;
+    for (size_t i = 0; i < want.size(); i++) {
+      uint16_t r;
+      round_to_bf16(&want[i], &r, 1);
+      float rounded;
+      bf16_to_f32(&r, &rounded, 1);
+      ASSERT_EQ(got[i], bf16 ? rounded : want[i]) << p.name << " " << i;
+    }
+  }
+  // Writing rounds; widening gives the parameter an f32 value of its own with the same values.
+  Param& q = s.get("blk.0.attn.q.weight");
+  const float third = 1.0f / 3.0f;
+  write_values_f32(q, 5, 1, &third);
+  float back = 0;
+  read_values_f32(q, 5, 1, &back);
+  EXPECT_NE(back, third);
+  EXPECT_NEAR(back, third, third / 256);
+  s.widen_to_f32(q);
+  EXPECT_FALSE(q.is_bf16());
+  EXPECT_EQ(q.value.f32()[5], back);
+  EXPECT_THROW(read_values_f32(q, 60, 5, &back), Error);
 }
 
 TEST(params, count_by_prefix_and_default_decay) {
