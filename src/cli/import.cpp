@@ -37,12 +37,9 @@ void add_import(CLI::App& app) {
     RunConfig rc = read_checkpoint_config(base);
     rc.lora = ad.lora;
     rc.lora.trainable_tokens = ad.token_ids();
-    if (!rc.lora.trainable_tokens.empty()) {
-      // Added tokens past the base's rows: the tables grow to hold them.
-      const int needed =
-          *std::max_element(rc.lora.trainable_tokens.begin(), rc.lora.trainable_tokens.end()) + 1;
-      if (needed > rc.model.vocab_size()) rc.model.set("vocab_size", std::to_string(needed));
-    }
+    // Added tokens past the base's rows: the tables grow to hold them.
+    const int vocab = peft_vocab_size(ad, rc.model.vocab_size());
+    if (vocab > rc.model.vocab_size()) rc.model.set("vocab_size", std::to_string(vocab));
     ParamStore store;
     BuiltModel m = build_model(rc.model, rc.lora, store);
     store.finalize(0);
