@@ -58,11 +58,15 @@ GenerateOpts greedy(int max_new) {
   return g;
 }
 
-// What one job saw: its streamed text, its result, how often on_done ran.
+// What one job saw: its streamed text, its result, how often on_done ran. A job the client
+// cancels mid-answer holds the scheduler thread at its first text until the client has set the
+// ticket's flag (cancel_set), so the cancellation always lands while the job is running.
 struct Seen {
   std::string streamed;
   JobResult result;
-  int done_calls = 0;
+  int done_calls = 0, text_calls = 0;
+  std::promise<void> first_text;
+  std::shared_future<void> cancel_set;  // valid for a job the client cancels
 };
 
 // Submits a job whose callbacks fill `seen` (under `mu`) and fulfil `done`; all three outlive
@@ -74,8 +78,16 @@ std::shared_ptr<JobTicket> submit(Scheduler& s, std::vector<int32_t> prompt, Gen
   job.opts = std::move(opts);
   job.deadline = std::chrono::steady_clock::now() + 1h;
   job.on_text = [seen = &seen, mu = &mu](const std::string& t) {
-    std::lock_guard lock(*mu);
-    seen->streamed += t;
+    bool first = false;
+    {
+      std::lock_guard lock(*mu);
+      seen->streamed += t;
+      first = seen->text_calls++ == 0;
+    }
+    if (first && seen->cancel_set.valid()) {
+      seen->first_text.set_value();
+      seen->cancel_set.wait();
+    }
   };
   job.on_done = [seen = &seen, mu = &mu, done = &done](const JobResult& r) {
     {
@@ -96,13 +108,16 @@ void wait_ready(const Scheduler& s) {
 TEST(ServerScheduler, ManyClientsBatchedAndCancelledEqualOneAtATime) {
   const TinyModel m;
   constexpr int kClients = 4, kJobs = 6, kMaxNew = 8;
-  // Each prompt alone, greedy: what every uncancelled job must answer, however it was batched.
+  // Each prompt alone, greedy: what every uncancelled job must answer, however it was batched,
+  // and in how many pieces its text streams.
   std::vector<std::string> want(kClients * kJobs);
+  std::vector<int> pieces(kClients * kJobs, 0);
   for (int i = 0; i < kClients * kJobs; i++) {
     Engine alone(m.inf, m.tok, {.max_batch = 1});
     SeqRequest r;
     r.prompt = m.prompt(i);
     r.opts = greedy(kMaxNew);
+    r.on_text = [&pieces, i](const std::string&) { return ++pieces[size_t(i)] > 0; };
     want[size_t(i)] = alone.run(std::move(r)).text;
   }
   Metrics metrics;
@@ -117,14 +132,28 @@ TEST(ServerScheduler, ManyClientsBatchedAndCancelledEqualOneAtATime) {
     clients.emplace_back([&, c] {
       for (int j = 0; j < kJobs; j++) {
         const int i = c * kJobs + j;
+        const bool leave = j % 3 == 2;  // this client leaves after the first text
+        std::promise<void> go;
+        std::future<void> started;
+        if (leave) {
+          seen[size_t(i)].cancel_set = go.get_future().share();
+          started = seen[size_t(i)].first_text.get_future();
+        }
+        std::future<void> finished = done[size_t(i)].get_future();
         auto ticket = submit(s, m.prompt(i), greedy(kMaxNew), seen[size_t(i)], mu, done[size_t(i)]);
         if (!ticket) {
           std::lock_guard lock(mu);
           seen[size_t(i)].result.finish = "rejected";
           continue;
         }
-        if (j % 3 == 2) ticket->cancelled = true;  // the client left
-        done[size_t(i)].get_future().wait();
+        if (leave) {
+          while (started.wait_for(1ms) != std::future_status::ready &&
+                 finished.wait_for(0s) != std::future_status::ready) {
+          }
+          if (started.wait_for(0s) == std::future_status::ready) ticket->cancelled = true;
+          go.set_value();
+        }
+        finished.wait();
       }
     });
   for (std::thread& t : clients) t.join();
@@ -133,9 +162,13 @@ TEST(ServerScheduler, ManyClientsBatchedAndCancelledEqualOneAtATime) {
     SCOPED_TRACE("job " + std::to_string(i));
     const Seen& r = seen[size_t(i)];
     ASSERT_EQ(r.done_calls, 1);
-    if (i % kJobs % 3 == 2 && r.result.finish == "cancelled") {
+    if (i % kJobs % 3 == 2 && pieces[size_t(i)] >= 2) {
+      // Cancelled after its first piece of text, which came before its last token.
       cancelled++;
+      EXPECT_EQ(r.result.finish, "cancelled");
+      EXPECT_FALSE(r.streamed.empty());
       EXPECT_EQ(want[size_t(i)].rfind(r.streamed, 0), 0u) << "a cancelled job's text is a prefix";
+      EXPECT_LT(r.streamed.size(), want[size_t(i)].size());
       continue;
     }
     EXPECT_EQ(r.result.finish, "length");
