@@ -1,5 +1,6 @@
 #include "models/peft.h"
 
+#include <climits>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -80,7 +81,21 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
            j.contains("modules_to_save") && !j["modules_to_save"].is_null() &&
                !j["modules_to_save"].empty(),
            "is not supported yet (whole modules saved beside the adapter)");
-    a.lora.r = j.at("r").get<int>();
+    // Integers only: nlohmann converts a float such as 1e30 to int with undefined behaviour.
+    auto int_of = [&](const nlohmann::json& v, const std::string& key) {
+      const bool fits = (v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t(INT_MAX)) ||
+                        (v.is_number_integer() && !v.is_number_unsigned() &&
+                         v.get<int64_t>() >= INT_MIN && v.get<int64_t>() <= INT_MAX);
+      AERO_CHECK(fits, "[peft] ", cfg_path, ": ", key, " must be an integer, got ", v.dump());
+      return int(v.get<int64_t>());
+    };
+    auto ids_of = [&](const nlohmann::json& v, const std::string& key) {
+      AERO_CHECK(v.is_array(), "[peft] ", cfg_path, ": ", key, " must be a list of token ids");
+      std::vector<int> ids;
+      for (const auto& id : v) ids.push_back(int_of(id, key));
+      return ids;
+    };
+    a.lora.r = int_of(j.at("r"), "r");
     a.lora.alpha = j.at("lora_alpha").get<float>();
     a.lora.dropout = j.value("lora_dropout", 0.0f);
     a.lora.rslora = j.value("use_rslora", false);
@@ -92,10 +107,10 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
     if (j.contains("trainable_token_indices") && !j["trainable_token_indices"].is_null()) {
       const auto& t = j["trainable_token_indices"];
       if (t.is_array())
-        a.token_rows[""].first = t.get<std::vector<int>>();
+        a.token_rows[""].first = ids_of(t, "trainable_token_indices");
       else
         for (const auto& [module, ids] : t.items())
-          a.token_rows[module].first = ids.get<std::vector<int>>();
+          a.token_rows[module].first = ids_of(ids, "trainable_token_indices." + module);
     }
     if (j.contains("task_type") && j["task_type"].is_string()) a.task_type = j["task_type"];
     if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
