@@ -9,9 +9,12 @@
 #include <vector>
 
 #include "data/shards.h"
+#include "io/atomic_file.h"
 #include "io/gguf.h"
 #include "io/safetensors.h"
 #include "models/gpt.h"
+#include "models/load.h"
+#include "models/peft.h"
 #include "tokenizer/char_tokenizer.h"
 #include "train/checkpoint.h"
 
@@ -23,8 +26,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   const fs::path out = argv[1];
-  for (const char* r :
-       {"safetensors", "gguf", "ckpt_weights", "ckpt_state", "config", "char_tokenizer", "shards"})
+  for (const char* r : {"safetensors", "gguf", "ckpt_weights", "ckpt_state", "config",
+                        "char_tokenizer", "shards", "peft_adapter"})
     fs::create_directories(out / r);
 
   const std::vector<float> f = {1, -2, 0.5f, 3, 4, -0.25f};
@@ -79,6 +82,32 @@ int main(int argc, char** argv) {
   fs::copy_file(fs::path(ckpt) / "model.safetensors", out / "ckpt_weights/model.safetensors");
   fs::copy_file(fs::path(ckpt) / "state.json", out / "ckpt_state/state.json");
   fs::copy_file(fs::path(ckpt) / "config.json", out / "config/checkpoint_config.json");
+
+  // fuzz/peft_adapter_fuzz.cpp's inputs: adapter_config.json, NUL, adapter_model.safetensors;
+  // an empty config part stands for the target's own (this LoRA with these token rows).
+  auto peft_seed = [&](const std::string& name, const std::vector<int>& tokens, bool own_config) {
+    ModelConfig model;
+    GptConfig& g = model.as<GptConfig>();
+    g = gc;
+    g.vocab_size = 15;  // two added tokens, 13 and 14
+    LoraConfig lora;
+    lora.r = 2;
+    lora.alpha = 4;
+    lora.targets = {"attn_q", "attn_v"};
+    lora.trainable_tokens = tokens;
+    ParamStore s;
+    BuiltModel m = build_model(model, lora, s);
+    s.finalize(1);
+    const fs::path d = out / "peft" / name;
+    write_peft_adapter(d.string(), lora, *m.lora, "CAUSAL_LM", "tiny", m.rows.get());
+    const std::string config = own_config ? read_file((d / "adapter_config.json").string()) : "";
+    write_file_atomic((out / "peft_adapter" / (name + ".bin")).string(),
+                      config + '\0' + read_file((d / "adapter_model.safetensors").string()));
+  };
+  peft_seed("target_config", {13, 14}, false);
+  peft_seed("aero_config", {13, 14}, true);
+  peft_seed("lora_only", {}, true);
+  peft_seed("base_rows", {3, 7}, true);
 
   std::set<char32_t> chars;
   collect_chars("aế b\nxyz", chars);

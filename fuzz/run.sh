@@ -35,7 +35,7 @@ fi
 # 1 GiB, so a reader that allocates a declared size before checking it fails here (a 16 KiB
 # gzip or bzip2 stream may legitimately decompress to some MiB).
 flags=(-max_len=16384 -timeout=10 -rss_limit_mb=1024 -malloc_limit_mb=64 -print_final_stats=1)
-json_readers=" config config_set ckpt_state ckpt_weights char_tokenizer jsonl request ws safetensors peft_config hf_t5_config "
+json_readers=" config config_set ckpt_state ckpt_weights char_tokenizer jsonl request ws safetensors peft_config peft_adapter hf_t5_config "
 run_one() {
   local t=$1 dir=$out/fuzz
   mkdir -p "$dir/corpus/$t" "$dir/artifacts/$t" "$dir/logs"

@@ -4,7 +4,9 @@
 #         the unit, parity and fuzz-replay tests, less those labelled slow (a 600-step
 #         training run takes over 15 minutes under ASan; the normal build runs them)
 #   tsan  build-tsan/ (clang, TSan): the server tests (transport, scheduler, sessions, limits
-#         on their own threads) through aero serve and real clients
+#         on their own threads) through aero serve and real clients, the scheduler's unit tests
+#         (many client threads, cancellation, drain), then the unit tests whose code runs on
+#         OpenMP threads (engine, data-parallel step, gradient buckets) with two of them
 #   fuzz  every fuzz target for AERO_FUZZ_SECONDS (default 20) each, in build-asan/
 #   scripts/sanitize.sh [asan|tsan|fuzz]...     default: all three
 # Prints the time each part took (build and run), for CI's budget.
@@ -47,15 +49,28 @@ for part in $parts; do
       ;;
     tsan)
       configure build-tsan -DAERO_SANITIZE=thread
-      timed "tsan build" cmake --build build-tsan --target aero aero_server_tests -- --quiet
+      # aero_tests holds only the unit tests with threads of their own there (tests/CMakeLists.txt).
+      timed "tsan build" cmake --build build-tsan --target aero aero_server_tests aero_tests \
+        -- --quiet
       # Each report goes to a file as well as failing the process; a test whose script ignores
       # the server's exit status is still caught by the check below.
       rm -f build-tsan/tsan.*
-      # One OpenMP and one OpenBLAS thread: their runtimes are not instrumented, so TSan would
-      # take their barriers for races (the fixture's training and the engine run on one thread).
+      tsan_options="halt_on_error=1 second_deadlock_stack=1 log_path=$PWD/build-tsan/tsan"
+      tsan_options+=" suppressions=$PWD/scripts/tsan.supp"
+      # The server with one OpenMP and one OpenBLAS thread (`aero serve --threads 1`; the
+      # fixture's training too): its own threads are the transport, the scheduler, sessions.
       (cd build-tsan && export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 &&
-        TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 log_path=$PWD/tsan" \
-        timed "tsan tests" ctest --output-on-failure -j"$(nproc)" -R '^(Server|server\.)')
+        TSAN_OPTIONS=$tsan_options timed "tsan server tests" \
+        ctest --output-on-failure -j"$(nproc)" -R '^(Server|server\.)')
+      # The engine, the data-parallel step and the gradient buckets on two OpenMP threads. clang's
+      # libomp is not instrumented: Archer (LLVM's OpenMP tool for TSan) tells TSan about its
+      # barriers, locks and tasks, so what remains is aero's own.
+      archer=$(ls /usr/lib/llvm-*/lib/libarcher.so | tail -1)
+      (cd build-tsan && export OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=1 \
+        OMP_TOOL_LIBRARIES=$archer ARCHER_OPTIONS="verbose=0" &&
+        TSAN_OPTIONS="$tsan_options ignore_noninstrumented_modules=1" \
+        timed "tsan OpenMP tests" \
+        ctest --output-on-failure -j"$(nproc)" -R '^(engine|data_parallel|grad_sync)\.')
       if ls build-tsan/tsan.* > /dev/null 2>&1; then
         head -50 build-tsan/tsan.*; echo "sanitize: ThreadSanitizer reports above" >&2; exit 1
       fi

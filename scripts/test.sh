@@ -2,9 +2,9 @@
 # The whole test suite: installs what it needs, builds, runs every test (unit, parity, end to end).
 #   scripts/test.sh              everything
 #   scripts/test.sh -LE slow     skip tests labelled slow (extra arguments go to ctest)
-# Then the ASan + UBSan build and short fuzz runs (scripts/sanitize.sh asan fuzz;
-# AERO_SANITIZE_TESTS=0 skips them, AERO_FUZZ_SECONDS sets the time per fuzz target, default 20).
-# The TSan part (scripts/sanitize.sh tsan) is not in this run yet: see docs/status.md.
+# Then the sanitizer builds: ASan + UBSan, TSan and short fuzz runs (scripts/sanitize.sh asan
+# tsan fuzz; AERO_SANITIZE_TESTS=0 skips them, AERO_FUZZ_SECONDS sets the time per fuzz target,
+# default 20).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
@@ -19,4 +19,4 @@ if ! scripts/llama-cpp.sh; then
 fi
 scripts/build.sh
 (cd "${AERO_BUILD_DIR:-build}" && ctest --output-on-failure -j"$(nproc)" "$@")
-[[ ${AERO_SANITIZE_TESTS:-1} == 0 ]] || scripts/sanitize.sh asan fuzz
+[[ ${AERO_SANITIZE_TESTS:-1} == 0 ]] || scripts/sanitize.sh asan tsan fuzz

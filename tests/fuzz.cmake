@@ -6,7 +6,7 @@ set(AERO_FUZZ_DIR ${PROJECT_SOURCE_DIR}/fuzz)
 # The layer library each target needs, so a fuzz build of the io and data readers does not wait
 # for the rest (unlisted: every layer).
 foreach(row "io:safetensors gguf" "tokenizer:char_tokenizer" "data:shards csv jsonl wiki html man"
-            "models:ckpt_weights peft_config hf_t5_config" "train:config config_set ckpt_state" "core:request ws")
+            "models:ckpt_weights peft_config peft_adapter hf_t5_config" "train:config config_set ckpt_state" "core:request ws")
   string(REPLACE ":" ";" parts "${row}")
   list(GET parts 0 layer)
   list(GET parts 1 readers)

@@ -36,8 +36,10 @@ foreach(t openai_client ws_client web_page queue_full)
                        LABELS "server;slow" TIMEOUT 300 PASS_REGULAR_EXPRESSION "${t}-ok")
 endforeach()
 
-# Unit tests of the pure parts (parsing, keys, limits, sessions, metrics).
-add_executable(aero_server_tests ${AERO_SERVER_TESTS}/test_server_units.cpp)
+# Unit tests of the pure parts (parsing, keys, limits, sessions, metrics) and of the scheduler
+# thread with clients on their own threads.
+add_executable(aero_server_tests ${AERO_SERVER_TESTS}/test_server_units.cpp
+                                 ${AERO_SERVER_TESTS}/test_scheduler.cpp)
 target_link_libraries(aero_server_tests PRIVATE aero_lib GTest::gtest GTest::gtest_main)
 gtest_discover_tests(aero_server_tests DISCOVERY_TIMEOUT 60 PROPERTIES LABELS unit)
 

@@ -1,5 +1,6 @@
 #include "models/peft.h"
 
+#include <climits>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -80,7 +81,21 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
            j.contains("modules_to_save") && !j["modules_to_save"].is_null() &&
                !j["modules_to_save"].empty(),
            "is not supported yet (whole modules saved beside the adapter)");
-    a.lora.r = j.at("r").get<int>();
+    // Integers only: nlohmann converts a float such as 1e30 to int with undefined behaviour.
+    auto int_of = [&](const nlohmann::json& v, const std::string& key) {
+      const bool fits = (v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t(INT_MAX)) ||
+                        (v.is_number_integer() && !v.is_number_unsigned() &&
+                         v.get<int64_t>() >= INT_MIN && v.get<int64_t>() <= INT_MAX);
+      AERO_CHECK(fits, "[peft] ", cfg_path, ": ", key, " must be an integer, got ", v.dump());
+      return int(v.get<int64_t>());
+    };
+    auto ids_of = [&](const nlohmann::json& v, const std::string& key) {
+      AERO_CHECK(v.is_array(), "[peft] ", cfg_path, ": ", key, " must be a list of token ids");
+      std::vector<int> ids;
+      for (const auto& id : v) ids.push_back(int_of(id, key));
+      return ids;
+    };
+    a.lora.r = int_of(j.at("r"), "r");
     a.lora.alpha = j.at("lora_alpha").get<float>();
     a.lora.dropout = j.value("lora_dropout", 0.0f);
     a.lora.rslora = j.value("use_rslora", false);
@@ -92,16 +107,20 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
     if (j.contains("trainable_token_indices") && !j["trainable_token_indices"].is_null()) {
       const auto& t = j["trainable_token_indices"];
       if (t.is_array())
-        a.token_rows[""].first = t.get<std::vector<int>>();
+        a.token_rows[""].first = ids_of(t, "trainable_token_indices");
       else
         for (const auto& [module, ids] : t.items())
-          a.token_rows[module].first = ids.get<std::vector<int>>();
+          a.token_rows[module].first = ids_of(ids, "trainable_token_indices." + module);
     }
     if (j.contains("task_type") && j["task_type"].is_string()) a.task_type = j["task_type"];
     if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
       a.base_model = j["base_model_name_or_path"];
-    a.lora.validate();
   } catch (const nlohmann::json::exception& e) {
+    fail("[peft] ", cfg_path, ": ", e.what());
+  }
+  try {
+    a.lora.validate();
+  } catch (const Error& e) {
     fail("[peft] ", cfg_path, ": ", e.what());
   }
   SafetensorsFile f(st_path);
@@ -127,8 +146,9 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
     const auto [module, which] = split_key(e.name);
     AERO_CHECK(which != '\0', "[peft] ", st_path, ": unexpected tensor '", e.name,
                "' (expected base_model.model.<module>.lora_A.weight / .lora_B.weight)");
-    AERO_CHECK(e.shape.size() == 2, "[peft] ", st_path, ": '", e.name, "' has shape ",
-               e.shape_str(), ", expected a matrix");
+    // An empty matrix would let r claim any size the file never has to hold.
+    AERO_CHECK(e.shape.size() == 2 && e.shape[0] > 0 && e.shape[1] > 0, "[peft] ", st_path, ": '",
+               e.name, "' has shape ", e.shape_str(), ", expected a non-empty matrix");
     const int64_t r = which == 'A' ? e.shape[0] : e.shape[1];
     AERO_CHECK(r == a.lora.r, "[peft] ", st_path, ": '", e.name, "' has rank ", r,
                " but adapter_config.json says r = ", a.lora.r);
@@ -144,6 +164,21 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
                module.empty() ? "the embedding" : module,
                " named in adapter_config.json's trainable_token_indices");
   return a;
+}
+
+int peft_vocab_size(const PeftAdapter& adapter, int base_vocab) {
+  std::set<int> added;
+  for (int id : adapter.token_ids()) {
+    AERO_CHECK(id >= 0, "[peft] trainable_token_indices: token id ", id, " is negative");
+    if (id >= base_vocab) added.insert(id);
+  }
+  // The set is sorted: the added ids are base_vocab, base_vocab + 1, ... when the last one is.
+  AERO_CHECK(
+      added.empty() || int64_t(*added.rbegin()) == int64_t(base_vocab) + int64_t(added.size()) - 1,
+      "[peft] trainable_token_indices: token id ", added.empty() ? 0 : *added.rbegin(),
+      " leaves a gap after the base's ", base_vocab, " rows (added tokens are ids ", base_vocab,
+      ", ", int64_t(base_vocab) + 1, ", ... in turn)");
+  return base_vocab + int(added.size());
 }
 
 void write_peft_adapter(const std::string& dir, const LoraConfig& cfg, const LoraAttachment& att,

@@ -40,6 +40,11 @@ struct PeftAdapter {
 // Reads and checks a PEFT adapter directory; errors name the file and the key or tensor.
 PeftAdapter read_peft_adapter(const std::string& dir);
 
+// The vocabulary a base of `base_vocab` rows needs for the adapter's token ids: ids past the
+// base are added tokens, and they must be the rows right after it (base_vocab, base_vocab + 1,
+// ...), so the tables grow by no more than the rows the adapter holds.
+int peft_vocab_size(const PeftAdapter& adapter, int base_vocab);
+
 // Writes `att` (attached with `cfg`) as a PEFT adapter directory (atomically per file).
 void write_peft_adapter(const std::string& dir, const LoraConfig& cfg, const LoraAttachment& att,
                         const std::string& task_type, const std::string& base_model,

@@ -13,6 +13,13 @@ void LoraConfig::validate() const {
   AERO_CHECK(dropout >= 0 && dropout < 1, "[lora] dropout must be in [0, 1), got ", dropout);
   AERO_CHECK(targets.empty() != target_regex.empty(),
              "[lora] give the target modules as a list of names or as one regular expression");
+  if (!target_regex.empty()) {
+    try {
+      std::regex check(target_regex);
+    } catch (const std::regex_error& e) {
+      fail("[lora] target_regex '", target_regex, "' is not a regular expression: ", e.what());
+    }
+  }
 }
 
 const FieldTable<LoraConfig>& lora_config_fields() {

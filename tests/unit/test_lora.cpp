@@ -8,6 +8,7 @@
 
 #include "kernels/gemm_bf16.h"
 #include "models/gpt.h"
+#include "models/peft.h"
 #include "nn/lora.h"
 #include "op_test.h"
 #include "train/optimizer.h"
@@ -69,6 +70,38 @@ TEST(lora, modules_are_matched_as_peft_matches_them) {
   LoraConfig rs = lora({"q"}, 16);
   rs.rslora = true;
   EXPECT_FLOAT_EQ(rs.scale(), 2.0f);
+}
+
+TEST(lora, a_target_regex_that_does_not_compile_is_a_named_error) {
+  LoraConfig re = lora({});
+  re.targets.clear();
+  re.target_regex = "(attn_q";
+  try {
+    re.validate();
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("target_regex '(attn_q' is not a regular expression"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+// `aero import peft` grows the base's tables by the adapter's added tokens only: ids past the
+// base must follow it without a gap, so a config cannot make aero allocate rows it never fills.
+TEST(lora, peft_added_tokens_follow_the_base_vocabulary) {
+  PeftAdapter ad;
+  auto vocab = [&](std::vector<int> ids) {
+    ad.token_rows["token_embd"].first = std::move(ids);
+    return peft_vocab_size(ad, 13);
+  };
+  EXPECT_EQ(vocab({3, 7}), 13);
+  EXPECT_EQ(vocab({14, 2, 13}), 15);
+  EXPECT_THROW(vocab({13, 15}), Error);
+  EXPECT_THROW(vocab({1000000000}), Error);
+  EXPECT_THROW(vocab({2147483647}), Error);
+  EXPECT_THROW(vocab({-1, 13}), Error);
+  ad.token_rows.clear();
+  EXPECT_EQ(peft_vocab_size(ad, 13), 13);
 }
 
 TEST(lora, attaches_freezes_and_starts_at_the_base) {
