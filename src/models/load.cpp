@@ -177,13 +177,9 @@ LoadedModel load_model(const std::string& base, const std::string& adapter) {
     m.lora_cfg = ad.lora;
     m.lora_cfg.trainable_tokens = ad.token_ids();
     m.tokenizer = b.tokenizer;
-    if (!m.lora_cfg.trainable_tokens.empty()) {
-      // Added tokens past the base's rows: the tables grow to hold them.
-      const int needed = *std::max_element(m.lora_cfg.trainable_tokens.begin(),
-                                           m.lora_cfg.trainable_tokens.end()) +
-                         1;
-      if (needed > m.cfg.vocab_size()) m.cfg.set("vocab_size", std::to_string(needed));
-    }
+    // Added tokens past the base's rows: the tables grow to hold them.
+    const int vocab = peft_vocab_size(ad, m.cfg.vocab_size());
+    if (vocab > m.cfg.vocab_size()) m.cfg.set("vocab_size", std::to_string(vocab));
   } else {
     m.dir = find_checkpoint(adapter);
     AERO_CHECK(!m.dir.empty(), "[adapter] ", adapter,
