@@ -28,7 +28,7 @@ struct Args {
   bool final_only = false, examples = false;
   std::vector<int> buckets;
   // Seq2seq and text scoring.
-  std::string tokenizer, input_column, target_column, predictions, scores, hyp;
+  std::string tokenizer, input_column, target_column, predictions, scores, hyp, format;
   std::vector<std::string> refs;
   int max_input = 0, max_target = 0, max_new = 0;
   bool json = false, metrics_only = false, no_generate = false;
@@ -188,10 +188,36 @@ void eval_seq2seq(const Args& a, LoadedModel& m, RougeTokenize mode) {
     po.batch_size = a.batch_size;
     po.max_input = d.max_input;
     po.max_new = a.max_new > 0 ? a.max_new : d.max_target;
+    if (!a.format.empty()) {
+      AERO_CHECK(a.format == "f32" || a.format == "bf16" || a.format == "q8", "[eval] --format ",
+                 a.format, ": expected f32, bf16 or q8");
+      po.weights = a.format == "q8"     ? QFormat::q8
+                   : a.format == "bf16" ? QFormat::bf16
+                                        : QFormat::f32;
+      if (m.lora && !m.lora->merged) m.lora->merge();  // converted weights hold the adapters
+    }
     std::vector<std::string> inputs, targets;
     for (const auto& p : pairs) inputs.push_back(p.input), targets.push_back(p.target);
     const std::vector<std::string> preds = predict_seq2seq(*m.model, *tok, inputs, po);
     j.update(score_texts(preds, {targets}, mode, a.bleu));
+    if (po.weights && *po.weights != QFormat::f32) {
+      // What the converted decoder costs: the same inputs answered with f32 weights.
+      PredictOptions pf = po;
+      pf.weights = QFormat::f32;
+      const std::vector<std::string> ref = predict_seq2seq(*m.model, *tok, inputs, pf);
+      const nlohmann::json f = score_texts(ref, {targets}, mode, a.bleu);
+      size_t same = 0;
+      for (size_t i = 0; i < ref.size(); i++) same += ref[i] == preds[i];
+      const double bleu = j["bleu"]["score"], bleu32 = f["bleu"]["score"];
+      const double rl = j["rouge"]["rougeL"]["f"], rl32 = f["rouge"]["rougeL"]["f"];
+      j["weights"] = a.format;
+      j["f32"] = {{"bleu", bleu32}, {"rougeL", rl32}, {"same_predictions", same}};
+      if (!a.json)
+        std::printf(
+            "decoder weights %s: BLEU %.2f vs f32 %.2f (%+.2f), ROUGE-L %.4f vs %.4f "
+            "(%+.4f); %zu of %zu answers as f32's\n",
+            a.format.c_str(), bleu, bleu32, bleu - bleu32, rl, rl32, rl - rl32, same, ref.size());
+    }
     j["rows"] = pairs.size();
     j["max_new"] = po.max_new;
     if (!a.predictions.empty()) {
@@ -234,6 +260,9 @@ void add_eval(CLI::App& app) {
   cmd->add_option("--seed", a->seed, "Diffusion model: seed of the Monte-Carlo draws")
       ->capture_default_str();
   cmd->add_option("--tokenizer", a->tokenizer, "Seq2seq: tokenizer (default: the run's)");
+  cmd->add_option("--format", a->format,
+                  "Seq2seq: answer with the decoder's matrices in f32, bf16 or q8 (as generate "
+                  "and serve run them); beside bf16 / q8 the scores of f32's answers are printed");
   cmd->add_option("--input-column", a->input_column,
                   "Seq2seq: input column / field (default: the run's data.input_column)");
   cmd->add_option("--target-column", a->target_column,

@@ -99,6 +99,20 @@ expect "base untouched" "$(sha256sum < base/ckpt-60/model.safetensors)" "$base_s
 # Evaluated over the base: the replies are learned (they depend on the tag alone).
 "$A" eval -m ft -d ft_val.csv --json --max-new 16 > ft_eval.json
 "$PY" -c "import json; j=json.load(open('ft_eval.json')); print('ok eval: loss %.3f BLEU %.1f' % (j['loss'], j['bleu']['score'])); assert j['loss'] < 1.0 and j['bleu']['score'] > 50, j"
+# The same answers with the decoder in q8 and bf16 (as generate / serve run it), each beside f32's
+# through the same rows: f32's scores equal the tape's above, and the change is reported.
+for f in q8 bf16; do
+  "$A" eval -m ft -d ft_val.csv --json --max-new 16 --format $f > ft_$f.json
+  "$PY" - ft_eval.json ft_$f.json <<'PYEOF'
+import json, sys
+ref, j = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+f32 = j["f32"]
+print("ok eval --format %s: BLEU %.2f vs f32 %.2f, %d of %d answers as f32's"
+      % (j["weights"], j["bleu"]["score"], f32["bleu"], f32["same_predictions"], j["rows"]))
+assert abs(f32["bleu"] - ref["bleu"]["score"]) < 1e-9, (f32, ref["bleu"])
+assert j["bleu"]["score"] > 50 and f32["same_predictions"] >= j["rows"] - 3, j
+PYEOF
+done
 # PEFT's format: the rows as trainable_tokens_delta, the ids in trainable_token_indices; read
 # back over the base, the same loss.
 "$A" export peft -m ft -o peft > export.log
