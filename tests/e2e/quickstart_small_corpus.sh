@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # aero quickstart end to end on a small part of the Vietnamese corpus (40 documents of each
-# package, 0.5 minutes of training): the validation loss beats the unigram entropy of the data,
+# package, 0.75 minutes of training): the validation loss beats the unigram entropy of the data,
 # the chat fine-tune on the help pages' questions lowers the held-out answer loss, the chat sends
 # the prompt the fine-tune trained on, and a second run reuses corpus, tokenizer, shards, base
 # model, instruction set and chat model and ends by itself (stdin no tty).
@@ -8,7 +8,7 @@
 set -euo pipefail
 A=$(realpath "$1"); here=$(cd "$(dirname "$0")" && pwd); source "$here/lib_check.sh"
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT; cd "$d"
-"$A" quickstart --dir q --minutes 0.5 --max-docs 40 --vocab-size 600 --threads 2 --no-chat > 1.log 2>&1 ||
+"$A" quickstart --dir q --minutes 0.75 --max-docs 40 --vocab-size 600 --threads 2 --no-chat > 1.log 2>&1 ||
   { cat 1.log; fail "the first quickstart failed"; }
 grep -E 'in Vietnamese lines|kept|val loss|unigram entropy' 1.log
 awk '/quickstart: val loss/ { v = $4 } /quickstart: unigram entropy/ { u = $4 }
