@@ -22,19 +22,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-def bucket(rel, bidirectional, nb, md):
-    b = torch.zeros_like(rel)
-    if bidirectional:
-        nb //= 2
-        b += (rel > 0).long() * nb
-        rel = rel.abs()
-    else:
-        rel = -torch.clamp(rel, max=0)
-    exact = nb // 2
-    large = exact + (torch.log(rel.float() / exact) / math.log(md / exact) * (nb - exact)).long()
-    large = torch.clamp(large, max=nb - 1)
-    return b + torch.where(rel < exact, rel, large)
+from t5_torch import bucket  # HF's _relative_position_bucket, shared with the generation bench
 
 
 class LoraLinear(nn.Module):

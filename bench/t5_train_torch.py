@@ -12,7 +12,6 @@ padding). tokens/s counts B * (S + T) positions per step. Run through bench/t5_t
     t5_train_torch.py CONFIG.json [B] [STEPS] [WARMUP] [S] [T] [THREADS]
     t5_train_torch.py --check     this model against tests/reference/t5_ref.py (float64)"""
 import json
-import math
 import pathlib
 import resource
 import sys
@@ -21,6 +20,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from t5_torch import bucket  # HF's _relative_position_bucket, shared with the generation bench
 
 
 def arg(i, default):
@@ -43,22 +44,6 @@ def configure(cfg):
     INNER = NH * KV
 
 
-def relative_position_bucket(rel, bidirectional):
-    """HF's _relative_position_bucket."""
-    nb, md = NB, MD
-    b = 0
-    if bidirectional:
-        nb //= 2
-        b += (rel > 0).to(torch.long) * nb
-        rel = torch.abs(rel)
-    else:
-        rel = -torch.min(rel, torch.zeros_like(rel))
-    exact = nb // 2
-    large = exact + (torch.log(rel.float() / exact) / math.log(md / exact) * (nb - exact)).to(torch.long)
-    large = torch.min(large, torch.full_like(large, nb - 1))
-    return b + torch.where(rel < exact, rel, large)
-
-
 class T5LayerNorm(nn.Module):
     def __init__(self):
         super().__init__()
@@ -79,7 +64,7 @@ class Attention(nn.Module):
 
     def compute_bias(self, qlen, klen):  # (1, NH, qlen, klen)
         rel = torch.arange(klen)[None, :] - torch.arange(qlen)[:, None]
-        b = self.relative_attention_bias(relative_position_bucket(rel, self.bidirectional))
+        b = self.relative_attention_bias(bucket(rel, self.bidirectional, NB, MD))
         return b.permute(2, 0, 1)[None]
 
     def forward(self, h, kv, bias):
