@@ -66,6 +66,7 @@ std::string trim(const std::string& s) {
 void add_chat(CLI::App& app) {
   struct Args {
     std::string model, system, tokenizer, format, adapter, prompt_log;
+    bool unmerged = false;
     int threads = 0;
     GenerateOpts gen;
   };
@@ -75,6 +76,7 @@ void add_chat(CLI::App& app) {
   a->gen.sampler.top_p = 0.95f;
   auto* cmd = app.add_subcommand("chat", "Chat with a trained model in the terminal");
   add_model_options(cmd, a->model, a->format, a->tokenizer, a->adapter);
+  add_unmerged_option(cmd, a->unmerged);
   cmd->add_option("--system", a->system, "System prompt (the first line of every prompt)");
   cmd->add_option("--max-new", a->gen.max_new,
                   "Tokens per reply at most (default: half the context, at most 128)");
@@ -87,7 +89,8 @@ void add_chat(CLI::App& app) {
       ->type_name("FILE");
   cmd->callback([a] {
     if (a->threads > 0) set_num_threads(a->threads);
-    const LoadedInference loaded = load_inference(a->model, a->format, a->tokenizer, a->adapter);
+    const LoadedInference loaded =
+        load_inference(a->model, a->format, a->tokenizer, a->adapter, a->unmerged);
     const std::unique_ptr<Generator> engine =
         make_generator(loaded, {.max_batch = 1, .context = ContextPolicy::stop});
     const Tokenizer* tok = &engine->tokenizer();

@@ -14,6 +14,8 @@ void add_model_options(CLI::App* cmd, std::string& model, std::string& format,
                        std::string& tokenizer, std::string& adapter);
 // --adapter DIR: a LoRA adapter over --model (a PEFT directory or an aero LoRA fine-tune).
 void add_adapter_option(CLI::App* cmd, std::string& adapter);
+// --unmerged: the adapter kept apart from the weights (load_inference's `unmerged`).
+void add_unmerged_option(CLI::App* cmd, bool& unmerged);
 // --temperature --top-k --top-p --min-p --repeat-penalty --seed, shared by generate and chat.
 void add_sampler_options(CLI::App* cmd, SamplerOpts& s, const std::string& seed_help);
 

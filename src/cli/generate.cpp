@@ -176,7 +176,7 @@ void add_generate(CLI::App& app) {
   struct Args {
     std::string model, prompt, prompt_file, tokenizer, format, adapter, batch_file,
         context = "slide";
-    bool stream = false;
+    bool stream = false, unmerged = false;
     int threads = 0, max_batch = 32;
     GenerateOpts gen;
     std::string sampler = "auto";
@@ -186,6 +186,7 @@ void add_generate(CLI::App& app) {
   auto* cmd = app.add_subcommand("generate", "Generate text from a trained model");
   auto ignore_eos = std::make_shared<bool>(false);
   add_model_options(cmd, a->model, a->format, a->tokenizer, a->adapter);
+  add_unmerged_option(cmd, a->unmerged);
   cmd->add_option("--prompt,-p", a->prompt, "Prompt text (default: read standard input)");
   cmd->add_option("--prompt-file", a->prompt_file, "Read the prompt from this UTF-8 file");
   cmd->add_option("--batch-file", a->batch_file,
@@ -246,7 +247,8 @@ void add_generate(CLI::App& app) {
     a->gen.stop_at_eos = !*ignore_eos;
     AERO_CHECK(a->prompt.empty() + a->prompt_file.empty() + a->batch_file.empty() >= 2,
                "[generate] give one of --prompt, --prompt-file and --batch-file");
-    const LoadedInference loaded = load_inference(a->model, a->format, a->tokenizer, a->adapter);
+    const LoadedInference loaded =
+        load_inference(a->model, a->format, a->tokenizer, a->adapter, a->unmerged);
     const ModelFamily family = loaded.model_config().arch().family;
     const bool masked_lm = family == ModelFamily::masked_lm;
     if (a->sampler == "diffusion" || (a->sampler == "auto" && masked_lm)) {

@@ -9,6 +9,12 @@ void add_adapter_option(CLI::App* cmd, std::string& adapter) {
       ->type_name("DIR");
 }
 
+void add_unmerged_option(CLI::App* cmd, bool& unmerged) {
+  cmd->add_flag("--unmerged", unmerged,
+                "Keep --adapter apart from the model's weights (added to each product, as the "
+                "server runs several adapters over one model) instead of merging it");
+}
+
 void add_model_options(CLI::App* cmd, std::string& model, std::string& format,
                        std::string& tokenizer, std::string& adapter) {
   cmd->add_option("--model,-m", model,

@@ -23,9 +23,17 @@ void add_serve(CLI::App& app) {
   cmd->add_option("--model,-m", o.model, "Checkpoint, run directory or quantized file")->required();
   cmd->add_option("--format", o.format, "Weight format: f32, bf16 or q8 (default: the file's)");
   cmd->add_option("--tokenizer", o.tokenizer, "Tokenizer (default: the model's)");
-  add_adapter_option(cmd, o.adapter);
+  cmd->add_option("--adapter", o.adapters,
+                  "LoRA adapter over --model (a PEFT directory or an aero LoRA fine-tune), as DIR "
+                  "or NAME=DIR; repeat it to serve several over one copy of the model, each "
+                  "chosen by a request's \"model\" (one alone is merged at load)")
+      ->type_name("[NAME=]DIR");
+  cmd->add_flag("--unmerged", o.unmerged,
+                "Keep a single --adapter apart from the model too: requests choose the adapter "
+                "or the model by name");
   cmd->add_option("--name", o.model_name,
-                  "Model id in /v1/models (default: the adapter's or model's last path part)");
+                  "Model id in /v1/models (default: a merged adapter's or the model's last path "
+                  "part)");
   cmd->add_option("--host", o.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port,-p", o.port, "Port (0: any free one, printed at start)")
       ->capture_default_str();

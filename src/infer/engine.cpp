@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 
 #include "core/log.h"
 #include "infer/beam_search.h"
@@ -43,6 +44,8 @@ struct Engine::State {
   std::deque<std::unique_ptr<Seq>> waiting;
   std::vector<std::unique_ptr<Seq>> active;
   bool warned_slide = false;
+  // The adapters requests asked for, laid onto the model's matrices once each.
+  std::map<const LoraWeights*, std::unique_ptr<EngineLora>> loras;
 
   // One sampled token: streamed, checked against every end condition, then pending.
   void take(Seq& s, const float* logits) {
@@ -99,8 +102,16 @@ SeqId Engine::add(SeqRequest req) {
   AERO_CHECK(req.opts.beam.num_beams == 1, "[engine] beam search (num_beams ",
              req.opts.beam.num_beams, ") is for encoder-decoder models; a '",
              s_->model->model_config().arch().name, "' model samples token by token");
+  const EngineLora* lora = nullptr;
+  if (req.adapter) {
+    AERO_CHECK(req.adapter->weights, "[engine] adapter ", req.adapter->name, " has no weights");
+    std::unique_ptr<EngineLora>& r = s_->loras[req.adapter->weights.get()];
+    if (!r) r = resolve_lora(s_->model->impl(), req.adapter->weights);
+    lora = r.get();
+  }
   SeqId id = s_->next_id++;
   s_->waiting.push_back(std::make_unique<Seq>(id, std::move(req), *s_->model, *s_->tok));
+  s_->waiting.back()->kv.impl().lora = lora;
   return id;
 }
 
@@ -191,7 +202,31 @@ const InferenceModel& Engine::model() const { return *s_->model; }
 const Tokenizer& Engine::tokenizer() const { return *s_->tok; }
 int Engine::context() const { return s_->model->config().block_size; }
 
-std::unique_ptr<Generator> make_generator(const LoadedInference& m, EngineOpts opts) {
+namespace {
+
+// A generator whose requests answer with one adapter unless they name another: a model loaded
+// with its adapter kept apart (load_inference(..., unmerged)).
+class WithAdapter final : public Generator {
+ public:
+  WithAdapter(std::unique_ptr<Generator> g, std::shared_ptr<const ServedAdapter> adapter)
+      : g_(std::move(g)), adapter_(std::move(adapter)) {}
+  SeqId add(SeqRequest req) override {
+    if (!req.adapter) req.adapter = adapter_;
+    return g_->add(std::move(req));
+  }
+  void cancel(SeqId id) override { g_->cancel(id); }
+  int step() override { return g_->step(); }
+  int active() const override { return g_->active(); }
+  int waiting() const override { return g_->waiting(); }
+  const Tokenizer& tokenizer() const override { return *adapter_->tok; }
+  int context() const override { return g_->context(); }
+
+ private:
+  std::unique_ptr<Generator> g_;
+  std::shared_ptr<const ServedAdapter> adapter_;
+};
+
+std::unique_ptr<Generator> base_generator(const LoadedInference& m, EngineOpts opts) {
   switch (m.model_config().arch().family) {
     case ModelFamily::causal_lm:
       return std::make_unique<Engine>(m.model, m.tok, opts);
@@ -201,6 +236,14 @@ std::unique_ptr<Generator> make_generator(const LoadedInference& m, EngineOpts o
       return make_seq2seq_generator(m.seq2seq, m.tok, opts, to_qformat(m.seq2seq_weights));
   }
   fail("[engine] no generator for a '", m.model_config().arch().name, "' model");
+}
+
+}  // namespace
+
+std::unique_ptr<Generator> make_generator(const LoadedInference& m, EngineOpts opts) {
+  std::unique_ptr<Generator> g = base_generator(m, opts);
+  if (m.adapter) return std::make_unique<WithAdapter>(std::move(g), m.adapter);
+  return g;
 }
 
 }  // namespace aero

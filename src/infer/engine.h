@@ -58,20 +58,31 @@ class InferenceModel {
 // A model with its tokenizer, ready for a generator: `format` empty keeps the file's own (f32
 // for a checkpoint), `tokenizer` empty takes the one recorded with the model (an error names the
 // model when there is none), `adapter` a LoRA adapter over it (load_model(base, adapter): a PEFT
-// directory or an aero LoRA run), merged into the weights. A single transformer stack (causal_lm,
+// directory or an aero LoRA run), merged into the weights, or with `unmerged` kept apart from
+// them (as the server keeps several: ServedAdapter). A single transformer stack (causal_lm,
 // masked_lm) is converted to an InferenceModel; an encoder-decoder (seq2seq) runs as the model
 // itself, its decoder's matrices converted to `format` when the generator starts.
 struct LoadedInference {
   std::shared_ptr<const InferenceModel> model;       // a transformer stack; null for seq2seq
   std::shared_ptr<LoadedModel> seq2seq;              // an encoder-decoder; null otherwise
   WeightFormat seq2seq_weights = WeightFormat::f32;  // its decoder's (the encoder runs in f32)
-  std::shared_ptr<const Tokenizer> tok;
+  std::shared_ptr<const Tokenizer> tok;              // the adapter's when there is one
+  std::shared_ptr<const ServedAdapter> adapter;      // unmerged: every request answers with it
 
   const ModelConfig& model_config() const;
   WeightFormat format() const;
 };
 LoadedInference load_inference(const std::string& path, const std::string& format = "",
-                               const std::string& tokenizer = "", const std::string& adapter = "");
+                               const std::string& tokenizer = "", const std::string& adapter = "",
+                               bool unmerged = false);
+// A LoRA adapter over the base model `base` (a checkpoint or run directory), for requests over
+// one copy of the base (SeqRequest::adapter): `dir` as load_model(base, dir) takes it, checked
+// against the base; its tokenizer is `tokenizer` when given, else the fine-tune's, else the
+// base's. An adapter that adds tokens past the base's rows is refused (its tables would differ).
+std::shared_ptr<const ServedAdapter> load_served_adapter(const std::string& base,
+                                                         const std::string& dir,
+                                                         const std::string& name,
+                                                         const std::string& tokenizer = "");
 // The generator for a loaded model: chosen by its architecture's family.
 std::unique_ptr<Generator> make_generator(const LoadedInference& m, EngineOpts opts = {});
 

@@ -58,6 +58,26 @@ void linear(float* y, const QMatrix& w, const std::vector<float>& b, const float
   add_bias(y, b, n);
 }
 
+// The adapters' products joined to one matrix's (y (n, out) from x (n, in)): for each run of
+// adjacent segments that share an adapter, every module of that matrix over their rows at once.
+void add_lora(float* y, int out, const float* x, int in, const std::vector<Segment>& segs,
+              int layer, EngineLora::Matrix which) {
+  for (size_t i = 0; i < segs.size();) {
+    const EngineLora* lora = segs[i].seq->lora;
+    size_t j = i + 1;
+    while (j < segs.size() && segs[j].seq->lora == lora &&
+           segs[j].row == segs[j - 1].row + segs[j - 1].count)
+      j++;
+    if (lora) {
+      const int row = segs[i].row, n = segs[j - 1].row + segs[j - 1].count - row;
+      for (const EngineLora::Part& p : lora->layers[size_t(layer)][which])
+        p.module->add_to(x + size_t(row) * size_t(in), in, n,
+                         y + size_t(row) * size_t(out) + size_t(p.col), out);
+    }
+    i = j;
+  }
+}
+
 void normalize(const TransformerSpec& cfg, float* out, const float* x, const std::vector<float>& w,
                const std::vector<float>& b, int n) {
   if (cfg.norm == NormKind::rmsnorm)
@@ -134,8 +154,10 @@ void block(const InferenceModel::Impl& m, int layer, const std::vector<Segment>&
     h = b.h.data();
   }
   linear(b.qkv.data(), L.qkv, L.qkv_b, h, n);
+  add_lora(b.qkv.data(), 3 * cfg.n_embd, h, cfg.n_embd, segs, layer, EngineLora::qkv);
   attend(m, layer, segs, b);
   linear(b.proj.data(), L.attn_out, L.attn_out_b, b.att.data(), n);
+  add_lora(b.proj.data(), cfg.n_embd, b.att.data(), cfg.n_embd, segs, layer, EngineLora::attn_out);
   add_forward(x, x, b.proj.data(), NC, NC);
   if (!cfg.pre_ln) normalize(cfg, x, x, L.attn_norm_w, L.attn_norm_b, n);
   // MLP sublayer.
@@ -145,6 +167,8 @@ void block(const InferenceModel::Impl& m, int layer, const std::vector<Segment>&
     h = b.h.data();
   }
   linear(b.up.data(), L.up, L.up_b, h, n);
+  add_lora(b.up.data(), is_gated(cfg.act) ? 2 * int(H) : int(H), h, cfg.n_embd, segs, layer,
+           EngineLora::up);
   switch (cfg.act) {
     case ActKind::swiglu:
     case ActKind::geglu:
@@ -165,6 +189,7 @@ void block(const InferenceModel::Impl& m, int layer, const std::vector<Segment>&
       break;
   }
   linear(b.proj.data(), L.down, L.down_b, b.act.data(), n);
+  add_lora(b.proj.data(), cfg.n_embd, b.act.data(), int(H), segs, layer, EngineLora::down);
   add_forward(x, x, b.proj.data(), NC, NC);
   if (!cfg.pre_ln) normalize(cfg, x, x, L.ffn_norm_w, L.ffn_norm_b, n);
 }
@@ -190,7 +215,12 @@ std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<S
   for (const Segment& s : segs)
     for (int r = 0; r < s.count; r++) {
       float* xr = b.x.data() + size_t(s.row + r) * C;
-      std::memcpy(xr, m.token_embd.data() + size_t(tokens[s.row + r]) * C, sizeof(float) * C);
+      const int32_t t = tokens[s.row + r];
+      const int32_t slot =
+          s.seq->lora && !s.seq->lora->slot.empty() ? s.seq->lora->slot[size_t(t)] : 0;
+      const float* e = slot ? s.seq->lora->weights->embedding_rows.f32() + size_t(slot - 1) * C
+                            : m.token_embd.data() + size_t(t) * C;
+      std::memcpy(xr, e, sizeof(float) * C);
       if (!m.pos_embd.empty()) {
         const float* p = m.pos_embd.data() + size_t(s.seq->len + r) * C;
 #pragma omp simd
@@ -225,6 +255,24 @@ std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<S
   }
   std::vector<float> logits(size_t(nr) * V);
   qmatmul(m.head, hx, nr, logits.data());
+  // An adapter's token rows in place of the head's: the logits of its tokens, for its rows.
+  for (int i = 0; i < nr; i++) {
+    const int at = last_only ? segs[size_t(i)].row + segs[size_t(i)].count - 1
+                   : pick    ? (*pick)[size_t(i)]
+                             : i;
+    const Segment* seg = nullptr;
+    for (const Segment& s : segs)
+      if (at >= s.row && at < s.row + s.count) seg = &s;
+    const EngineLora* lora = seg ? seg->seq->lora : nullptr;
+    if (!lora || lora->slot.empty()) continue;
+    const float* h = hx + size_t(i) * C;
+    for (size_t k = 0; k < lora->weights->token_ids.size(); k++) {
+      const float* w = lora->head_rows + k * size_t(C);
+      double d = 0;
+      for (int c = 0; c < C; c++) d += double(h[c]) * w[c];
+      logits[size_t(i) * V + size_t(lora->weights->token_ids[k])] = float(d);
+    }
+  }
   return logits;
 }
 

@@ -1,6 +1,8 @@
 // Inside the engine: the weights of an InferenceModel and the KV cache of one sequence. Private
 // to src/infer/engine*.cpp (the public types are in engine.h).
 #pragma once
+#include <array>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +39,24 @@ struct InferenceModel::Impl {
   QMatrix head;                               // (V, C); a quantized copy of token_embd if tied
 };
 
+// A LoRA adapter laid onto the engine's matrices (unmerged): per layer and matrix, the modules
+// whose products join that matrix's, each at the column where its rows sit in the stack; and
+// the token rows it replaces in the embedding and the head.
+struct EngineLora {
+  enum Matrix { qkv, attn_out, up, down };
+  struct Part {
+    const LoraWeights::Module* module;
+    int col;
+  };
+  std::shared_ptr<const LoraWeights> weights;
+  std::vector<std::array<std::vector<Part>, 4>> layers;  // (L) x Matrix
+  std::vector<int32_t> slot;                             // (V) token id -> 1 + row, or 0
+  const float* head_rows = nullptr;  // (n, C): the embedding rows when the head is tied
+};
+// An error names a module the engine has no matrix for (e.g. the head or the embedding).
+std::unique_ptr<EngineLora> resolve_lora(const InferenceModel::Impl& m,
+                                         std::shared_ptr<const LoraWeights> weights);
+
 // K and V of every layer for the tokens so far; RoPE is applied to K before it is stored.
 // Buffers grow by doubling up to block_size rows.
 struct KvSeq::Impl {
@@ -44,6 +64,7 @@ struct KvSeq::Impl {
   int len = 0;                           // tokens in the cache
   int cap = 0;                           // rows allocated per layer
   std::vector<std::vector<float>> k, v;  // (L) of (cap, C)
+  const EngineLora* lora = nullptr;      // the sequence's adapter; null: the base model
 
   void reserve(int rows);  // at least `rows` rows per layer (rows <= block_size)
 };

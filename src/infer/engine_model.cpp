@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <map>
 
 #include "infer/engine_impl.h"
@@ -203,6 +204,54 @@ struct FileSource : Source {
     return m;
   }
 };
+
+}  // namespace
+
+std::unique_ptr<EngineLora> resolve_lora(const InferenceModel::Impl& m,
+                                         std::shared_ptr<const LoraWeights> weights) {
+  const TransformerSpec& cfg = m.cfg;
+  auto lora = std::make_unique<EngineLora>();
+  lora->layers.resize(size_t(cfg.n_layer));
+  size_t placed = 0;
+  for (int l = 0; l < cfg.n_layer; l++) {
+    std::vector<LinearGroup> groups = linear_groups(cfg, l);
+    for (size_t g = 0; g < groups.size(); g++) {
+      const int rows =
+          groups[g].parts[0].ends_with("ffn_gate") || groups[g].parts[0].ends_with("ffn_up")
+              ? cfg.ffn()
+              : cfg.n_embd;
+      for (size_t j = 0; j < groups[g].parts.size(); j++) {
+        auto it = weights->modules.find(groups[g].parts[j]);
+        if (it == weights->modules.end()) continue;
+        lora->layers[size_t(l)][g].push_back({&it->second, int(j) * rows});
+        placed++;
+      }
+    }
+  }
+  if (placed != weights->modules.size())
+    for (const auto& [name, module] : weights->modules) {
+      bool found = false;
+      for (const auto& layer : lora->layers)
+        for (const auto& parts : layer)
+          for (const EngineLora::Part& p : parts) found |= p.module == &module;
+      AERO_CHECK(found, "[engine] the adapter's module ", name,
+                 " is not one the engine can add unmerged (merge the adapter instead)");
+    }
+  if (!weights->token_ids.empty()) {
+    const Tensor& head =
+        weights->head_rows.defined() ? weights->head_rows : weights->embedding_rows;
+    AERO_CHECK(weights->embedding_rows.defined() && head.shape()[1] == cfg.n_embd,
+               "[engine] the adapter's token rows do not fit the model's width ", cfg.n_embd);
+    AERO_CHECK(weights->head_rows.defined() || cfg.tie_head,
+               "[engine] the adapter has no head rows for its tokens, and the head is untied");
+    lora->slot = weights->token_slots(cfg.vocab_size);
+    lora->head_rows = head.f32();
+  }
+  lora->weights = std::move(weights);
+  return lora;
+}
+
+namespace {
 
 // Fills everything but the embeddings (the two sources store those differently).
 void build_layers(InferenceModel::Impl& m, const Source& src, bool matrix_names_have_suffix) {
@@ -445,8 +494,38 @@ const ModelConfig& LoadedInference::model_config() const {
 
 WeightFormat LoadedInference::format() const { return seq2seq ? seq2seq_weights : model->format(); }
 
+std::shared_ptr<const ServedAdapter> load_served_adapter(const std::string& base,
+                                                         const std::string& dir,
+                                                         const std::string& name,
+                                                         const std::string& tokenizer) {
+  DetachedAdapter d = load_detached_adapter(base, dir);
+  std::string tok = tokenizer.empty() ? d.tokenizer : tokenizer;
+  if (tok.empty()) tok = read_checkpoint_model_config(find_checkpoint(base)).tokenizer;
+  AERO_CHECK(!tok.empty(), "[engine] neither the adapter ", dir, " nor its base ", base,
+             " records a tokenizer: pass --tokenizer");
+  auto a = std::make_shared<ServedAdapter>();
+  a->name = name;
+  a->weights = std::move(d.weights);
+  a->tok = load_tokenizer(tok);
+  return a;
+}
+
 LoadedInference load_inference(const std::string& path, const std::string& format,
-                               const std::string& tokenizer, const std::string& adapter) {
+                               const std::string& tokenizer, const std::string& adapter,
+                               bool unmerged) {
+  AERO_CHECK(!unmerged || !adapter.empty(), "[engine] --unmerged needs an --adapter");
+  if (unmerged) {
+    LoadedInference r = load_inference(path, format, tokenizer);
+    AERO_CHECK(r.model_config().arch().family != ModelFamily::masked_lm, "[engine] a '",
+               r.model_config().arch().name,
+               "' model runs its adapter merged (leave out --unmerged)");
+    std::string name = adapter;
+    while (name.size() > 1 && name.back() == '/') name.pop_back();
+    name = std::filesystem::path(name).filename().string();
+    r.adapter = load_served_adapter(path, adapter, name, tokenizer);
+    r.tok = r.adapter->tok;
+    return r;
+  }
   LoadedInference r;
   std::string recorded;
   const std::string ckpt = is_regular_file(path) ? "" : find_checkpoint(path);

@@ -5,9 +5,12 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "infer/generate.h"
+#include "nn/lora.h"
 #include "tokenizer/tokenizer.h"
 
 namespace aero {
@@ -23,6 +26,14 @@ struct EngineOpts {
 
 using SeqId = int64_t;
 
+// A LoRA adapter over a generator's base model kept apart from it (unmerged), so that several
+// share one copy of the base and each request chooses its own (SeqRequest::adapter).
+struct ServedAdapter {
+  std::string name;
+  std::shared_ptr<const LoraWeights> weights;
+  std::shared_ptr<const Tokenizer> tok;  // the fine-tune's, with the tokens it added
+};
+
 struct SeqRequest {
   std::vector<int32_t> prompt;  // token ids (not empty); beyond block_size, the newest are kept
   GenerateOpts opts;            // max_new, sampler, stop strings, stop_at_eos
@@ -35,6 +46,9 @@ struct SeqRequest {
   // Called once when the sequence leaves, with finish "length" | "eos" | "stop" | "cancelled" |
   // "context" and the usage counts below.
   std::function<void(const GenerateResult&, int prompt_tokens)> on_done;
+  // The adapter to answer with over the base model; null: the base itself. Its tokenizer
+  // decodes the answer (the prompt's ids must come from it too).
+  std::shared_ptr<const ServedAdapter> adapter;
 };
 
 class Generator {

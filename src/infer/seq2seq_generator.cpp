@@ -83,7 +83,8 @@ class Seq2SeqGenerator final : public Generator {
         s.finish("length");
         continue;
       }
-      s.rows = {rows_->add(encoder_input(s.req.prompt))};
+      s.rows = {rows_->add(encoder_input(s.req.prompt),
+                           s.req.adapter ? s.req.adapter->weights.get() : nullptr)};
       if (s.req.opts.beam.num_beams > 1) {
         s.beam =
             std::make_unique<BeamSearch>(s.req.opts.beam, s.req.opts.max_new, rows_->start_id(),

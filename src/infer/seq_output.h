@@ -21,7 +21,9 @@ struct SeqOutput {
 
   // continuation: the decoder's first piece continues the prompt's text (a GPT's).
   SeqOutput(SeqRequest r, const Tokenizer& tok, bool continuation)
-      : req(std::move(r)), decoder(tok, continuation), stops(req.opts.stop) {}
+      : req(std::move(r)),
+        decoder(req.adapter && req.adapter->tok ? *req.adapter->tok : tok, continuation),
+        stops(req.opts.stop) {}
 
   // Text that became final, to the result and the callback; false when the callback asked to
   // stop.

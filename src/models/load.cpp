@@ -212,4 +212,18 @@ LoadedModel load_model(const std::string& base, const std::string& adapter) {
   return m;
 }
 
+DetachedAdapter load_detached_adapter(const std::string& base, const std::string& adapter) {
+  LoadedModel m = load_model(base, adapter);
+  const CheckpointModelConfig b = read_checkpoint_model_config(find_checkpoint(base));
+  AERO_CHECK(m.cfg.vocab_size() == b.model.vocab_size(), "[adapter] ", adapter,
+             " adds tokens past the base's ", b.model.vocab_size(),
+             " rows; it cannot share the base with other adapters (merge it: one --adapter ",
+             "without --unmerged)");
+  AERO_CHECK(m.lora, "[adapter] ", adapter, " holds no LoRA adapter");
+  DetachedAdapter d;
+  d.weights = std::make_shared<const LoraWeights>(detach_lora(*m.lora, m.rows.get()));
+  d.tokenizer = m.tokenizer;
+  return d;
+}
+
 }  // namespace aero

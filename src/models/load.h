@@ -62,4 +62,13 @@ LoadedModel load_model(const std::string& path);
 // the module or tensor that does not.
 LoadedModel load_model(const std::string& base, const std::string& adapter);
 
+// An adapter for `base`, detached to serve beside others over one copy of the base (unmerged):
+// checked against the base as load_model(base, adapter) checks it (the base is read to do so),
+// and refused when it grows the base's vocabulary (its tables would no longer be the base's).
+struct DetachedAdapter {
+  std::shared_ptr<const LoraWeights> weights;
+  std::string tokenizer;  // the fine-tune's when it records one, else the base's ("" if none)
+};
+DetachedAdapter load_detached_adapter(const std::string& base, const std::string& adapter);
+
 }  // namespace aero

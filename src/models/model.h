@@ -28,6 +28,8 @@ enum class ModelFamily : uint8_t {
 const EnumNames<ModelFamily>& family_names();
 
 // The tensors one forward pass reads.
+struct LoraWeights;
+
 struct ModelInput {
   Tensor ids;          // (B, T) i32: the tokens (a seq2seq model: the decoder's input)
   Tensor source_ids;   // (B, S) i32: a seq2seq model's encoder input; undefined otherwise
@@ -54,8 +56,9 @@ class Seq2SeqRows {
  public:
   virtual ~Seq2SeqRows() = default;
   // A new row decoding src (S) i32: the encoder runs once and the cross-attention keys and
-  // values are computed once. Returns the row's handle.
-  virtual int add(std::span<const int32_t> src) = 0;
+  // values are computed once. `adapter`: a LoRA adapter the row answers with, over the
+  // unmerged base (null: the base). Returns the row's handle.
+  virtual int add(std::span<const int32_t> src, const LoraWeights* adapter = nullptr) = 0;
   // A new row with `row`'s decoder state so far, sharing its encoder output (a beam).
   virtual int fork(int row) = 0;
   virtual void remove(int row) = 0;

@@ -1,7 +1,11 @@
 #include "nn/lora.h"
 
+#include <algorithm>
 #include <cmath>
 #include <regex>
+
+#include "kernels/gemm.h"
+#include "nn/token_rows.h"
 
 namespace aero {
 
@@ -62,7 +66,7 @@ Var LoraAdapter::forward(Tape& tape, Var x) const {
   Var h = dropout_ > 0 ? dropout(x, dropout_) : x;
   // The scale on the rank-r middle, not on the (..., out) result: out / r times less work and
   // memory.
-  return linear(scale(linear(h, store_->var(tape, *a_)), scale_), store_->var(tape, *b_));
+  return linear(aero::scale(linear(h, store_->var(tape, *a_)), scale_), store_->var(tape, *b_));
 }
 
 void LoraAdapter::fold_into(Param& weight, float sign) const {
@@ -118,6 +122,50 @@ LoraAttachment attach_lora(const std::vector<Linear*>& linears, ParamStore& stor
     fail("[lora] no module matches the targets (the model's modules are named like: ", names, ")");
   }
   return att;
+}
+
+void LoraWeights::Module::add_to(const float* x, int64_t ldx, int n, float* y, int64_t ldy) const {
+  const int r = int(a.shape()[0]), in = int(a.shape()[1]), out = int(b.shape()[0]);
+  std::vector<float> t(size_t(n) * size_t(r));
+  sgemm(false, true, n, r, in, 1.0f, x, int(ldx), a.f32(), in, 0.0f, t.data(), r);
+  sgemm(false, true, n, out, r, scale, t.data(), r, b.f32(), r, 1.0f, y, int(ldy));
+}
+
+std::vector<int32_t> LoraWeights::token_slots(int64_t vocab) const {
+  std::vector<int32_t> slot(size_t(vocab), 0);
+  for (size_t i = 0; i < token_ids.size(); i++)
+    if (token_ids[i] >= 0 && token_ids[i] < vocab) slot[size_t(token_ids[i])] = int32_t(i) + 1;
+  return slot;
+}
+
+int64_t LoraWeights::bytes() const {
+  int64_t n = 0;
+  for (const auto& [name, m] : modules) n += m.a.numel() + m.b.numel();
+  for (const Tensor* t : {&embedding_rows, &head_rows})
+    if (t->defined()) n += t->numel();
+  return n * int64_t(sizeof(float));
+}
+
+LoraWeights detach_lora(const LoraAttachment& att, const TokenRowsAttachment* rows) {
+  LoraWeights w;
+  for (size_t i = 0; i < att.modules.size(); i++) {
+    const LoraAdapter& ad = *att.adapters[i];
+    w.modules[att.modules[i]->name()] = {ad.a().value.contiguous_copy(),
+                                         ad.b().value.contiguous_copy(), ad.scale()};
+  }
+  if (rows && rows->embedding) {
+    w.token_ids = rows->embedding->ids();
+    w.embedding_rows = rows->embedding->rows().value.contiguous_copy();
+    if (rows->head) {
+      AERO_CHECK(rows->head->ids() == w.token_ids, "[lora] internal: head rows differ");
+      w.head_rows = rows->head->rows().value.contiguous_copy();
+    }
+  }
+  return w;
+}
+
+Var LoraWeightsAdapter::forward(Tape& tape, Var x) const {
+  return linear(scale(linear(x, tape.constant(m_->a)), m_->scale), tape.constant(m_->b));
 }
 
 }  // namespace aero

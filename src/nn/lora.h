@@ -4,6 +4,7 @@
 // Modules are chosen by name as PEFT chooses them; the adapter's parameters are named
 // "<module>.lora_A.weight" and "<module>.lora_B.weight" in the model's ParamStore.
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +50,7 @@ class LoraAdapter final : public LinearAdapter {
 
   Param& a() const { return *a_; }
   Param& b() const { return *b_; }
+  float scale() const { return scale_; }
 
  private:
   ParamStore* store_;
@@ -76,5 +78,43 @@ struct LoraAttachment {
 // names the targets when nothing matches.
 LoraAttachment attach_lora(const std::vector<Linear*>& linears, ParamStore& store,
                            const LoraConfig& cfg);
+
+struct TokenRowsAttachment;
+
+// An adapter apart from any model, for serving several over one base without merging them: the
+// A and B of each adapted module (by name) with the scale, and the token rows it trains. A
+// generator adds each module's product to its base matrix's after the base product, and reads
+// the rows in place of the base's (SeqRequest::adapter).
+struct LoraWeights {
+  struct Module {
+    Tensor a, b;  // (r, in), (out, r) f32
+    float scale = 1;
+    // y (n, out; row stride ldy) += scale · (x (n, in; row stride ldx) · Aᵀ) · Bᵀ
+    void add_to(const float* x, int64_t ldx, int n, float* y, int64_t ldy) const;
+  };
+  std::map<std::string, Module> modules;
+  std::vector<int32_t> token_ids;  // rows the adapter trains (its added tokens)
+  Tensor embedding_rows;           // (n, C): their input embedding rows; undefined without
+  Tensor head_rows;                // (n, C): their untied head rows; undefined when tied or none
+
+  // For each token id below `vocab`, 1 + its row in token_ids, or 0.
+  std::vector<int32_t> token_slots(int64_t vocab) const;
+  int64_t bytes() const;
+};
+
+// Copies an attachment's A and B and the trainable rows' values (rows may be null) out of the
+// model's store.
+LoraWeights detach_lora(const LoraAttachment& att, const TokenRowsAttachment* rows);
+
+// One module of detached weights as a Linear's adapter on a tape (no dropout: inference), for
+// paths that run on the tape, such as an encoder.
+class LoraWeightsAdapter final : public LinearAdapter {
+ public:
+  explicit LoraWeightsAdapter(const LoraWeights::Module& m) : m_(&m) {}
+  Var forward(Tape& tape, Var x) const override;
+
+ private:
+  const LoraWeights::Module* m_;
+};
 
 }  // namespace aero

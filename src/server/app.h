@@ -57,6 +57,7 @@ struct ModelInfo {
   // An encoder-decoder: a chat's encoder input is the newest user message alone
   // (build_seq2seq_chat_prompt), and the chat stop strings do not apply.
   bool seq2seq = false;
+  std::shared_ptr<const ServedAdapter> adapter;  // an adapter over the base; null: the base
 };
 
 class App {
@@ -118,7 +119,11 @@ class App {
   AuditLog audit_;
   RequestLimits limits_;
   std::vector<std::string> blocked_;  // lower-cased phrases
-  std::shared_ptr<ModelInfo> model_;  // set by the scheduler thread once loaded
+  // What the server answers with: the model (merged with its adapter, if one), or the base then
+  // each adapter kept apart. Set by the scheduler thread once loaded.
+  std::shared_ptr<const std::vector<ModelInfo>> models_;
+  // The entry a request's "model" names (none or the only one: the first); 404 otherwise.
+  const ModelInfo& pick_model(const std::vector<ModelInfo>& models, const std::string& name) const;
   std::atomic<bool> model_ready_{false};
   std::unique_ptr<Scheduler> scheduler_;
 };

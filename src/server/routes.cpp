@@ -350,26 +350,57 @@ App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fa
   if (opts.keys.empty() || !keys_.required())
     log_warn("[server] no API keys: every caller is accepted (create one with `aero keys add`)");
   auto load = [this]() {
+    auto last_part = [](std::string p) {
+      while (p.size() > 1 && p.back() == '/') p.pop_back();
+      return p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1);
+    };
+    // "NAME=DIR" or "DIR" (named by its last part).
+    std::vector<std::pair<std::string, std::string>> adapters;
+    for (const std::string& a : opts_.adapters) {
+      const size_t eq = a.find('=');
+      adapters.emplace_back(eq == std::string::npos ? last_part(a) : a.substr(0, eq),
+                            eq == std::string::npos ? a : a.substr(eq + 1));
+      AERO_CHECK(!adapters.back().first.empty() && !adapters.back().second.empty(),
+                 "[server] --adapter ", a, ": give DIR or NAME=DIR");
+    }
+    const bool apart = adapters.size() > 1 || (opts_.unmerged && !adapters.empty());
     const LoadedInference loaded =
-        load_inference(opts_.model, opts_.format, opts_.tokenizer, opts_.adapter);
-    auto info = std::make_shared<ModelInfo>();
-    info->tokenizer = loaded.tok;
-    info->name = opts_.model_name;
-    if (info->name.empty()) {
-      std::string p = opts_.adapter.empty() ? opts_.model : opts_.adapter;
-      while (!p.empty() && p.back() == '/') p.pop_back();
-      info->name = p.substr(p.find_last_of('/') == std::string::npos ? 0 : p.find_last_of('/') + 1);
+        load_inference(opts_.model, opts_.format, opts_.tokenizer,
+                       apart || adapters.empty() ? "" : adapters[0].second);
+    auto models = std::make_shared<std::vector<ModelInfo>>();
+    ModelInfo base;
+    base.tokenizer = loaded.tok;
+    base.name = !opts_.model_name.empty()   ? opts_.model_name
+                : adapters.empty() || apart ? last_part(opts_.model)
+                                            : adapters[0].first;
+    base.seq2seq = loaded.model_config().arch().family == ModelFamily::seq2seq;
+    models->push_back(base);
+    if (apart) {
+      AERO_CHECK(loaded.model_config().arch().family != ModelFamily::masked_lm, "[server] a '",
+                 loaded.model_config().arch().name,
+                 "' model serves one adapter, merged (give one --adapter, without --unmerged)");
+      for (const auto& [name, dir] : adapters) {
+        for (const ModelInfo& m : *models)
+          AERO_CHECK(m.name != name, "[server] two models are named ", name,
+                     " (name adapters with --adapter NAME=DIR)");
+        ModelInfo info = base;
+        info.name = name;
+        info.adapter = load_served_adapter(opts_.model, dir, name, opts_.tokenizer);
+        info.tokenizer = info.adapter->tok;
+        models->push_back(std::move(info));
+        log_info("[server] adapter ", name, " (", dir, ") over ", opts_.model, ": ",
+                 models->back().adapter->weights->bytes() / 1024, " KiB");
+      }
     }
     EngineOpts eo;
     eo.max_batch = opts_.max_batch;
     std::unique_ptr<Generator> generator = make_generator(loaded, eo);
-    info->context = generator->context();
-    info->seq2seq = loaded.model_config().arch().family == ModelFamily::seq2seq;
-    std::atomic_store(&model_, info);
+    for (ModelInfo& m : *models) m.context = generator->context();
+    std::atomic_store(&models_, std::shared_ptr<const std::vector<ModelInfo>>(models));
     model_ready_ = true;
     log_info("[server] model ", opts_.model,
-             opts_.adapter.empty() ? "" : " with adapter " + opts_.adapter, " loaded (",
-             weight_format_name(loaded.format()), ", context ", info->context, ")");
+             adapters.empty() || apart ? "" : " with adapter " + adapters[0].second + " merged",
+             " loaded (", weight_format_name(loaded.format()), ", context ", base.context, ")");
     return generator;
   };
   scheduler_ = std::make_unique<Scheduler>(load, opts.max_queue, opts.max_batch, metrics_,
@@ -635,10 +666,23 @@ std::optional<Reply> App::on_metrics(RouteCtx&) {
 
 std::optional<Reply> App::on_models(RouteCtx&) {
   json data = json::array();
-  if (auto m = std::atomic_load(&model_))
-    data.push_back(
-        {{"id", m->name}, {"object", "model"}, {"created", unix_now()}, {"owned_by", "aero"}});
+  if (auto models = std::atomic_load(&models_))
+    for (const ModelInfo& m : *models)
+      data.push_back(
+          {{"id", m.name}, {"object", "model"}, {"created", unix_now()}, {"owned_by", "aero"}});
   return json_reply(200, {{"object", "list"}, {"data", data}});
+}
+
+const ModelInfo& App::pick_model(const std::vector<ModelInfo>& models,
+                                 const std::string& name) const {
+  if (models.size() == 1 || name.empty()) return models[0];
+  std::string names;
+  for (const ModelInfo& m : models) {
+    if (m.name == name) return m;
+    names += (names.empty() ? "" : ", ") + m.name;
+  }
+  throw ApiError(404, "invalid_request_error", "model",
+                 cat("[server] the model '", name, "' does not exist; this server has: ", names));
 }
 
 std::optional<Reply> App::on_sessions(RouteCtx& c) {
@@ -753,10 +797,11 @@ void App::ws_message(const std::string& text, const std::string& key_id,
 std::optional<Reply> App::generate(Route route, const std::string& body, const std::string& key_id,
                                    const std::shared_ptr<Sink>& sink, const std::string& endpoint) {
   try {
-    auto model = std::atomic_load(&model_);
-    if (!model_ready_ || !model)
+    auto models = std::atomic_load(&models_);
+    if (!model_ready_ || !models)
       throw ApiError(503, "server_error", "", "[server] the model is still loading; retry shortly");
     ApiRequest req = parse_api_request(route, body, limits_);
+    const ModelInfo* model = &pick_model(*models, req.model);
     check_blocklist(req);
     const Tokenizer& tok = *model->tokenizer;
     // Without max_tokens, half the context at most, so the prompt keeps the other half.
@@ -823,6 +868,7 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
     }
     Job job;
     job.prompt = std::move(prompt);
+    job.adapter = model->adapter;
     job.opts.max_new = max_tokens;
     job.opts.sampler.temperature = req.temperature;
     job.opts.sampler.top_p = req.top_p;

@@ -102,6 +102,7 @@ void Scheduler::run(std::function<std::unique_ptr<Generator>()> load) {
       SeqRequest req;
       req.prompt = e->job.prompt;
       req.opts = e->job.opts;
+      req.adapter = e->job.adapter;
       req.on_text = [e](const std::string& text) {
         if (e->ticket->cancelled) return false;
         e->job.on_text(text);

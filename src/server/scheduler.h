@@ -36,6 +36,7 @@ struct Job {
   std::function<void(const std::string& text)> on_text;
   std::function<void(const std::string& draft)> on_draft;  // SeqRequest::on_draft; may be empty
   std::function<void(const JobResult&)> on_done;           // exactly once
+  std::shared_ptr<const ServedAdapter> adapter;            // null: the base model
 };
 
 // What a connection keeps to cancel its job from any thread: the scheduler checks the flag

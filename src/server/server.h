@@ -2,16 +2,21 @@
 // run_server() blocks until SIGTERM or SIGINT, then drains and returns.
 #pragma once
 #include <string>
+#include <vector>
 
 namespace aero::server {
 
 struct ServeOptions {
-  std::string model;       // checkpoint or run directory, or a quantized file
-  std::string format;      // weight format: f32 | bf16 | q8 (empty: the file's own)
-  std::string tokenizer;   // default: the one recorded with the model
-  std::string adapter;     // a LoRA adapter over `model`, merged at load (load_inference)
-  std::string model_name;  // the id /v1/models lists (default: the adapter's or the model's
-                           // path's last part)
+  std::string model;      // checkpoint or run directory, or a quantized file
+  std::string format;     // weight format: f32 | bf16 | q8 (empty: the file's own)
+  std::string tokenizer;  // default: the one recorded with the model
+  // LoRA adapters over `model`, each "DIR" or "NAME=DIR": one alone is merged at load
+  // (load_inference); several, or any with `unmerged`, stay apart from the base (loaded once)
+  // and a request chooses one by its "model" field (the base by the base's name or none).
+  std::vector<std::string> adapters;
+  bool unmerged = false;
+  std::string model_name;  // the id /v1/models lists (default: the adapter's (merged) or the
+                           // model's path's last part)
   std::string host = "127.0.0.1";
   int port = 8080;     // 0: any free port (printed as "listening on http://HOST:PORT")
   int io_threads = 1;  // asio threads; the engine has its own thread

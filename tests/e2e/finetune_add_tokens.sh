@@ -138,24 +138,31 @@ want=$(gen ft)
 expect "learned reply" "$want" "thanks for the post"
 expect "generate --adapter RUN" "$(gen base --adapter ft)" "$want"
 expect "generate --adapter PEFT" "$(gen base --adapter peft --tokenizer ft/tokenizer.model)" "$want"
-"$A" serve -m base --adapter peft --tokenizer ft/tokenizer.model --port 0 --threads 1 \
-  --sessions "$d/s.db" > serve.log 2>&1 &
-srv=$!
-trap 'kill -9 $srv 2> /dev/null; rm -rf "$d"' EXIT
-url=""
-for _ in $(seq 1 300); do
-  port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' serve.log)
-  [[ -n $port ]] && [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health") == 200 ]] &&
-    { url=http://127.0.0.1:$port; break; }
-  kill -0 $srv 2> /dev/null || fail "aero serve --adapter exited: $(cat serve.log)"
-  sleep 0.1
-done
-[[ -n $url ]] || fail "aero serve --adapter did not come up: $(cat serve.log)"
+# serve_up ARGS...: `aero serve ARGS` on a free port, ready; sets srv and url.
+serve_up() {
+  "$A" serve "$@" --port 0 --threads 1 --sessions "$d/s.db" > serve.log 2>&1 &
+  srv=$!
+  trap 'kill -9 $srv 2> /dev/null; rm -rf "$d"' EXIT
+  url=""
+  for _ in $(seq 1 300); do
+    port=$(sed -n 's/.*listening on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' serve.log)
+    [[ -n $port ]] && [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health") == 200 ]] &&
+      { url=http://127.0.0.1:$port; return; }
+    kill -0 $srv 2> /dev/null || fail "aero serve $* exited: $(cat serve.log)"
+    sleep 0.1
+  done
+  fail "aero serve $* did not come up: $(cat serve.log)"
+}
+# served MODEL: the greedy reply of the served MODEL ("" for none) to the tagged prompt.
+served() {
+  curl -s "$url/v1/completions" -H 'Content-Type: application/json' -d "{\"model\":\"$1\",
+    \"prompt\":\"<FACEBOOK> <COMMENT> the license\",\"max_tokens\":12,\"temperature\":0}" > served.json
+  "$PY" -c "import json; print(json.load(open('served.json'))['choices'][0]['text'])" ||
+    fail "no reply from model '$1': $(cat served.json)"
+}
+serve_up -m base --adapter peft --tokenizer ft/tokenizer.model
 has "served model id" '"id":"peft"' < <(curl -s "$url/v1/models")
-curl -s "$url/v1/completions" -H 'Content-Type: application/json' \
-  -d '{"prompt":"<FACEBOOK> <COMMENT> the license","max_tokens":12,"temperature":0}' > served.json
-"$PY" -c "import json,sys; t=json.load(open('served.json'))['choices'][0]['text']; print('ok served:', t); sys.exit(t != sys.argv[1])" "$want" ||
-  fail "served reply differs: $(cat served.json)"
+expect "served reply" "$(served "")" "$want"
 kill -TERM $srv && wait $srv
 "$A" import peft --base base --adapter peft -o imported > import.log
 loss() { "$A" eval -m "$1" -d ft_val.csv --no-generate --tokenizer ft/tokenizer.model | cut -d' ' -f2; }
@@ -200,9 +207,29 @@ expect_error "best_metric without eval_generate" "best_metric bleu is computed f
 ft base epochs 1 --set train.epochs=0.4 --set train.warmup_ratio=0.25
 has "epochs set max_steps" "0.4 epochs of 50 steps: max_steps 20" < epochs.log
 expect "warmup ratio" "$("$PY" -c "import json; t=json.load(open('epochs/ckpt-20/config.json'))['train']; print(t['max_steps'], t['warmup_steps'])")" "20 5"
+# Several adapters over one copy of the base, kept apart from it and chosen by a request's
+# "model": each answers as its merged run does and the base as the base does, in the same
+# server; /v1/models lists the three; an unknown model is a 404 naming them. `generate
+# --unmerged` (the adapter added to each product) answers as the merge does.
+expect "generate --unmerged" "$(gen base --adapter ft --unmerged)" "$want"
+want_scored=$(gen scored) want_base=$(gen base)
+serve_up -m base --adapter tags=ft --adapter scored
+has "served models" '"id":"base".*"id":"tags".*"id":"scored"' < <(curl -s "$url/v1/models")
+expect "served adapter tags" "$(served tags)" "$want"
+expect "served adapter scored" "$(served scored)" "$want_scored"
+expect "served base" "$(served base)" "$want_base"
+expect "served without a model" "$(served "")" "$want_base"
+code=$(curl -s -o unknown.json -w '%{http_code}' "$url/v1/completions" \
+  -H 'Content-Type: application/json' -d '{"model":"nope","prompt":"x","max_tokens":2}')
+expect "unknown model status" "$code" 404
+has "unknown model names the served ones" "this server has: base, tags, scored" < unknown.json
+kill -TERM $srv && wait $srv
 # No spare rows: the tables grow from N to N + 4 and the base's N rows load into them.
 base tight "$N"
 ft tight ft_tight 20
 has "grown tables" "\(4 new; tables grown from $N to $((N + 4)) rows\)" < ft_tight.log
 "$A" eval -m ft_tight -d ft_val.csv --no-generate > tight_eval.log || { cat tight_eval.log; exit 1; }
+# Grown tables are no longer the base's: such an adapter cannot share it.
+expect_error "unmerged adapter with grown tables" "adds tokens past the base's $N rows" \
+  "$A" generate -m tight --adapter ft_tight --unmerged -p "<TIKTOK> x" --max-new 2
 echo "finetune add tokens: all checks passed"

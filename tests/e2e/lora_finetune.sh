@@ -58,6 +58,9 @@ has "PEFT config" '"peft_type": "LORA"' < peft/adapter_config.json
 gen() { "$A" generate -m "$@" -p "the fox" --temperature 0 --max-new 8 2> /dev/null; }
 expect "generate --adapter RUN" "$(gen base --adapter ft)" "$(cat gen.txt)"
 expect "generate --adapter PEFT" "$(gen base --adapter peft)" "$(cat gen.txt)"
+# Kept apart from the weights (added to each product, as the server runs several): the same.
+expect "generate --adapter --unmerged" "$(gen base --adapter ft --unmerged)" "$(cat gen.txt)"
+expect "generate --adapter PEFT --unmerged" "$(gen base --adapter peft --unmerged)" "$(cat gen.txt)"
 expect_error "not an adapter" "base/ckpt-25 holds no LoRA adapter" \
   "$A" generate -m base --adapter base -p "the fox"
 mkdir empty
