@@ -12,6 +12,8 @@
 # costs nothing), the speed-up 2 ranks would reach on two otherwise idle cores.
 #   bench/mpi.sh [ROUNDS] [STEPS] [CONFIG]   (default: 2 rounds, 6 steps, configs/gpt2-124m.json)
 #   BATCH=2 BLOCK=1024: the global batch (rows x context); each rank trains BATCH/2 rows.
+#   ACCUM=1: micro-batches per optimizer step (train.grad_accum; the gradients are summed
+#   across ranks once per step, after the last), so the global batch is ACCUM x BATCH rows.
 #   KINDS="two tcp": which 2-rank runs beside the 1-process one (shared memory, netns TCP).
 #   ZERO=false: the ranks all-reduce the gradients and each runs the whole optimizer (train.zero;
 #   default true: ZeRO-1, each rank updates its share of the parameters).
@@ -19,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$(realpath "${AERO_BUILD_DIR:-build}/aero")
 rounds=${1:-2} steps=${2:-6} config=$(realpath "${3:-configs/gpt2-124m.json}")
-batch=${BATCH:-2} block=${BLOCK:-1024}
+batch=${BATCH:-2} block=${BLOCK:-1024} accum=${ACCUM:-1}
 source tests/e2e/lib_check.sh; source tests/e2e/lib_mpi.sh
 mpi_setup 1
 d=$(mktemp -d /tmp/aero-mpi-bench.XXXXXX)
@@ -39,7 +41,7 @@ with open(path, "wb") as f:
 PY
 common=(--set data.train="$d/train.bin" --set data.val= --set data.test= --set data.tokenizer=
         --set train.eval_every=0 --set train.checkpoint_every=0 --set train.log_every=1
-        --set train.batch_size="$batch" --set train.grad_accum=1 --set train.threads=1
+        --set train.batch_size="$batch" --set train.grad_accum="$accum" --set train.threads=1
         --set model.block_size="$block" --set train.keep_last=1 --set train.zero="${ZERO:-true}")
 # Every process under /usr/bin/time: user + system seconds into $d/cpu.RANK.
 cat > "$d/timed.sh" << SH
@@ -89,7 +91,7 @@ done
 median() { sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 col() { printf '%s' "${res[$1]}" | awk -v c="$2" 'NF {print $c}' | median; }
 base=$(col one 1) base_cpu=$(col one 4)
-echo "$(basename "$config" .json), global batch $batch x $block tokens, 1 thread per process, train.zero=${ZERO:-true}, $rounds round(s) x $steps steps (machine shared with other work)"
+echo "$(basename "$config" .json), global batch $accum x $batch x $block tokens, 1 thread per process, train.zero=${ZERO:-true}, $rounds round(s) x $steps steps (machine shared with other work)"
 printf '%-22s %8s %8s %10s %12s %11s %9s %9s\n' run "tok/s" speed-up efficiency "all-reduce %" "wait ms" "CPU s" "CPU eff."
 for k in "${kinds[@]}"; do
   label="1 process"; [[ $k == two ]] && label="2 ranks (shared mem)"; [[ $k == tcp ]] && label="2 ranks (netns TCP)"
