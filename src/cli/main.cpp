@@ -36,6 +36,8 @@ void use_utf8_ctype() {
 int main(int argc, char** argv) {
   use_utf8_ctype();
   aero::tune_openmp_runtime(argv);
+  // AERO_THREADS before any OpenMP region: libgomp reads only OMP_NUM_THREADS by itself.
+  aero::num_threads();
   CLI::App app{"aero: train, fine-tune, evaluate and serve small language models on a CPU"};
   app.set_version_flag("--version", "aero " AERO_VERSION " (git " AERO_GIT_REVISION ")");
   app.require_subcommand(1);
