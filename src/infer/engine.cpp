@@ -49,7 +49,10 @@ struct Engine::State {
 
   // One sampled token: streamed, checked against every end condition, then pending.
   void take(Seq& s, const float* logits) {
-    const int V = model->config().vocab_size;
+    // Rows past the tokenizer's (a vocabulary padded for speed) are never sampled: no text
+    // decodes them.
+    const Tokenizer& text_tok = s.req.adapter && s.req.adapter->tok ? *s.req.adapter->tok : *tok;
+    const int V = std::min(model->config().vocab_size, std::max(text_tok.vocab_size(), 1));
     std::span<const float> l(logits, size_t(V));
     std::vector<float> banned;
     if (s.req.opts.beam.no_repeat_ngram_size > 0) {

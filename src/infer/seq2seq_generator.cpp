@@ -145,6 +145,9 @@ class Seq2SeqGenerator final : public Generator {
 
   // One sampled token: streamed, checked against every end condition, then the next input.
   void take(Seq& s, std::span<const float> logits) {
+    // Rows past the tokenizer's (mT5's spare rows) are never sampled: no text decodes them.
+    const Tokenizer& tok = s.req.adapter && s.req.adapter->tok ? *s.req.adapter->tok : *tok_;
+    logits = logits.first(std::min(logits.size(), size_t(std::max(tok.vocab_size(), 1))));
     std::vector<float> banned;
     if (s.req.opts.beam.no_repeat_ngram_size > 0) {
       banned.assign(logits.begin(), logits.end());
