@@ -577,3 +577,21 @@ TEST(engine, prefill_cap_long_prompts_and_zero_max_new) {
   EXPECT_EQ(z.res.finish, "length");
   EXPECT_TRUE(z.res.tokens.empty());
 }
+
+// A model with more rows than its tokenizer has tokens (a padded vocabulary, mT5's spare rows)
+// never samples the extra rows, however flat the distribution: no text decodes them.
+TEST(engine, rows_past_the_tokenizer_are_never_sampled) {
+  Built m(base_config());  // 50 rows
+  auto tok = char_tok(30);
+  ASSERT_EQ(tok->vocab_size(), 30);
+  Engine e(m.inf, tok);
+  SeqRequest r;
+  r.prompt = {3, 4, 5};
+  r.opts.max_new = 20;
+  r.opts.stop_at_eos = false;
+  r.opts.sampler.temperature = 20;  // nearly uniform over all 50 rows
+  r.opts.sampler.seed = 5;
+  const GenerateResult g = e.run(std::move(r));
+  ASSERT_EQ(g.tokens.size(), 20u);
+  for (int32_t t : g.tokens) EXPECT_LT(t, 30);
+}
