@@ -16,7 +16,11 @@ add_test(NAME parity.reference.optim
 add_test(NAME parity.reference.peft
          COMMAND ${AERO_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/peft_ref.py write
                  ${AERO_PARITY_DATA}/peft_gpt)
-set_tests_properties(parity.reference.gpt parity.reference.optim parity.reference.peft PROPERTIES
+add_test(NAME parity.reference.peft_modules
+         COMMAND ${AERO_PYTHON} ${CMAKE_CURRENT_SOURCE_DIR}/reference/peft_ref.py write-modules
+                 ${AERO_PARITY_DATA}/peft_gpt_modules)
+set_tests_properties(parity.reference.gpt parity.reference.optim parity.reference.peft
+                     parity.reference.peft_modules PROPERTIES
                      FIXTURES_SETUP aero_parity_ref LABELS parity)
 gtest_discover_tests(aero_parity_tests TEST_PREFIX "parity." DISCOVERY_TIMEOUT 60
                      PROPERTIES LABELS parity FIXTURES_REQUIRED aero_parity_ref)

@@ -203,6 +203,7 @@ LoadedModel load_model(const std::string& base, const std::string& adapter) {
   m.store->finalize(0, /*gradients=*/false);
   if (peft) {
     load_checkpoint_weights(base_dir, m.cfg.arch().name, *m.store, /*init=*/true);
+    load_peft_modules(ad, *m.store);
     load_peft_weights(ad, *m.lora);
     if (m.rows) load_peft_token_rows(ad, *m.rows);
   } else {
@@ -220,6 +221,10 @@ DetachedAdapter load_detached_adapter(const std::string& base, const std::string
              " rows; it cannot share the base with other adapters (merge it: one --adapter ",
              "without --unmerged)");
   AERO_CHECK(m.lora, "[adapter] ", adapter, " holds no LoRA adapter");
+  if (fs::exists(fs::path(adapter) / "adapter_config.json"))
+    AERO_CHECK(read_peft_adapter(adapter).modules.empty(), "[adapter] ", adapter,
+               " replaces whole modules of the base (modules_to_save); it cannot share the base "
+               "with other adapters (merge it: one --adapter without --unmerged)");
   DetachedAdapter d;
   d.weights = std::make_shared<const LoraWeights>(detach_lora(*m.lora, m.rows.get()));
   d.tokenizer = m.tokenizer;

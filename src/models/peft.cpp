@@ -77,10 +77,6 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
            "must be \"none\" (trained biases are not supported)");
     refuse("fan_in_fan_out", j.value("fan_in_fan_out", false),
            "is set (Conv1D weights stored transposed): not supported");
-    refuse("modules_to_save",
-           j.contains("modules_to_save") && !j["modules_to_save"].is_null() &&
-               !j["modules_to_save"].empty(),
-           "is not supported yet (whole modules saved beside the adapter)");
     // Integers only: nlohmann converts a float such as 1e30 to int with undefined behaviour.
     auto int_of = [&](const nlohmann::json& v, const std::string& key) {
       const bool fits = (v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t(INT_MAX)) ||
@@ -144,8 +140,15 @@ PeftAdapter read_peft_adapter(const std::string& dir) {
       continue;
     }
     const auto [module, which] = split_key(e.name);
+    if (which == '\0' && e.name.rfind(kPrefix, 0) == 0 &&
+        (e.name.ends_with(".weight") || e.name.ends_with(".bias"))) {
+      // A whole module (modules_to_save, or an embedding PEFT saved after a resize).
+      a.modules[e.name.substr(std::strlen(kPrefix))] = f.read_f32(e.name);
+      continue;
+    }
     AERO_CHECK(which != '\0', "[peft] ", st_path, ": unexpected tensor '", e.name,
-               "' (expected base_model.model.<module>.lora_A.weight / .lora_B.weight)");
+               "' (expected base_model.model.<module>.lora_A.weight / .lora_B.weight, or a "
+               "whole module's .weight / .bias)");
     // An empty matrix would let r claim any size the file never has to hold.
     AERO_CHECK(e.shape.size() == 2 && e.shape[0] > 0 && e.shape[1] > 0, "[peft] ", st_path, ": '",
                e.name, "' has shape ", e.shape_str(), ", expected a non-empty matrix");
@@ -268,6 +271,28 @@ void load_peft_token_rows(const PeftAdapter& adapter, TokenRowsAttachment& rows)
     AERO_CHECK(used.count(m), "[peft] the adapter has token rows for ", m,
                ", which is not a token table of the model");
   rows.sync();
+}
+
+void load_peft_modules(const PeftAdapter& adapter, ParamStore& store) {
+  for (const auto& [name, value] : adapter.modules) {
+    // T5's encoder and decoder embed_tokens are its shared table under other names.
+    std::string target = name;
+    if (!store.has(target) && name.ends_with("embed_tokens.weight") && store.has("shared.weight"))
+      target = "shared.weight";
+    AERO_CHECK(store.has(target), "[peft] the adapter's whole module tensor '", name,
+               "' names no parameter of the model");
+    Param& p = store.get(target);
+    AERO_CHECK(p.value.dtype() == DType::f32, "[peft] ", target, " is not stored in f32");
+    const Shape& s = value.shape();
+    bool fits = s.ndim == p.shape.ndim && s.ndim >= 1 && s[0] <= p.shape[0];
+    for (int d = 1; fits && d < s.ndim; d++) fits = s[d] == p.shape[d];
+    AERO_CHECK(fits, "[peft] the adapter's '", name, "' has shape ", s.str(), "; the model's ",
+               target, " is ", p.shape.str(),
+               " (rows may be fewer, as a table resized to a tokenizer; nothing else may differ)");
+    // Rows past the saved ones (a table Hugging Face shrank to the tokenizer's length) stay
+    // the base's.
+    std::copy(value.f32(), value.f32() + value.numel(), p.value.f32());
+  }
 }
 
 }  // namespace aero

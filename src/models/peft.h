@@ -33,6 +33,9 @@ struct PeftAdapter {
   // Trainable token rows: table module -> (token ids, their rows (n, dim) f32). A list-form
   // trainable_token_indices is stored under "" (the input embedding, whatever its name).
   std::map<std::string, std::pair<std::vector<int>, Tensor>> token_rows;
+  // Whole modules saved beside the adapter (modules_to_save, or the embedding PEFT saves after
+  // a resize): parameter name ("lm_head.weight") -> its value, f32.
+  std::map<std::string, Tensor> modules;
   // The ids every table shares (empty without token rows); an error when tables disagree.
   std::vector<int> token_ids() const;
 };
@@ -56,5 +59,9 @@ void load_peft_weights(const PeftAdapter& adapter, LoraAttachment& att);
 // Copies the adapter's token rows into `rows` (made with adapter.token_ids()) and into their
 // tables; every table of the adapter must be one of the model's.
 void load_peft_token_rows(const PeftAdapter& adapter, TokenRowsAttachment& rows);
+// Copies the adapter's whole modules over the model's parameters of the same names (the rest of
+// a table with more rows than the saved one keeps the base's rows); an error names a tensor the
+// model has no parameter for or whose shape differs.
+void load_peft_modules(const PeftAdapter& adapter, ParamStore& store);
 
 }  // namespace aero

@@ -134,3 +134,33 @@ TEST(peft, bad_adapters_are_named_errors) {
   store.finalize(1);
   test_error([&] { load_peft_weights(ad, att); }, "no weights for module blk.0.attn_k");
 }
+
+// modules_to_save as PEFT saves it (whole modules beside A and B): the saved values replace the
+// model's, a table saved with fewer rows (resized to a tokenizer) keeps the base's other rows,
+// and a tensor the model has no parameter for, or of another width, is a named error.
+TEST(peft, whole_modules_saved_beside_the_adapter_replace_the_base) {
+  const PeftAdapter ad = read_peft_adapter(data_path("peft_gpt_modules"));
+  ASSERT_EQ(ad.modules.size(), 2u);
+  ParamStore store;
+  Gpt m(tiny(), store);
+  LoraAttachment att = attach_lora(m.linears(), store, ad.lora);
+  store.finalize(1);
+  const Param& head = store.get("output.weight");
+  const std::vector<float> before(head.value.f32(), head.value.f32() + head.numel());
+  load_peft_modules(ad, store);
+  load_peft_weights(ad, att);
+  const auto want = open_reference("peft_gpt_modules/modules.safetensors");
+  const Tensor w_head = want->read_f32("output.weight"),
+               w_down = want->read_f32("blk.1.ffn_down.weight");
+  for (int64_t i = 0; i < w_head.numel(); i++) ASSERT_EQ(head.value.f32()[i], w_head.f32()[i]) << i;
+  for (int64_t i = w_head.numel(); i < head.numel(); i++)
+    ASSERT_EQ(head.value.f32()[i], before[size_t(i)]) << i;  // rows 17 and 18: the base's
+  const Param& down = store.get("blk.1.ffn_down.weight");
+  for (int64_t i = 0; i < down.numel(); i++) ASSERT_EQ(down.value.f32()[i], w_down.f32()[i]) << i;
+  PeftAdapter bad = ad;
+  bad.modules = {{"blk.0.attn_q.bias", Tensor::zeros({16})}};
+  test_error([&] { load_peft_modules(bad, store); }, "'blk.0.attn_q.bias' names no parameter");
+  bad.modules = {{"output.weight", Tensor::zeros({19, 8})}};
+  test_error([&] { load_peft_modules(bad, store); },
+             "has shape (19, 8); the model's output.weight");
+}

@@ -5,6 +5,12 @@
                               16, ffn 24): adapter_config.json + adapter_model.safetensors with
                               PEFT's key names, and OUT_DIR/delta.safetensors holding
                               scale * B @ A per module (what merging adds to each weight)
+  peft_ref.py write-modules OUT_DIR
+                              the same adapter with modules_to_save = ["output", "ffn_down"] as
+                              PEFT saves them: base_model.model.<module>.weight whole (the head
+                              shrunk to 17 of the model's 19 rows, as a table Hugging Face
+                              resized to a tokenizer's length); OUT_DIR/modules.safetensors holds
+                              the values under the model's parameter names
   peft_ref.py check DIR       reads an adapter aero wrote: checks the config keys and the tensor
                               names, dtypes and shapes PEFT expects, and that DIR/delta.safetensors
                               (written by aero) equals scale * B @ A computed here
@@ -68,6 +74,25 @@ def write(out):
     print(f"wrote a PEFT adapter with {len(tensors)} tensors to {out}")
 
 
+def write_modules(out):
+    write(out)
+    with open(os.path.join(out, "adapter_config.json")) as f:
+        cfg = json.load(f)
+    cfg["modules_to_save"] = ["output", "ffn_down"]
+    tensors, _ = read_safetensors(os.path.join(out, "adapter_model.safetensors"))
+    tensors = {k: v.float() for k, v in tensors.items()}
+    torch.manual_seed(4)
+    modules = {"output.weight": torch.randn(17, 16), "blk.1.ffn_down.weight": torch.randn(16, 24)}
+    for name, value in modules.items():
+        # PEFT's ModulesToSaveWrapper copy, saved with "modules_to_save.default." taken out.
+        tensors[PREFIX + name] = value
+    with open(os.path.join(out, "adapter_config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    write_safetensors(os.path.join(out, "adapter_model.safetensors"), tensors, {"format": "pt"})
+    write_safetensors(os.path.join(out, "modules.safetensors"), modules)
+    print(f"wrote a PEFT adapter with modules_to_save {cfg['modules_to_save']} to {out}")
+
+
 def check(d):
     with open(os.path.join(d, "adapter_config.json")) as f:
         cfg = json.load(f)
@@ -93,4 +118,4 @@ def check(d):
 
 
 if __name__ == "__main__":
-    {"write": write, "check": check}[sys.argv[1]](sys.argv[2])
+    {"write": write, "write-modules": write_modules, "check": check}[sys.argv[1]](sys.argv[2])
