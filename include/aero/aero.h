@@ -51,6 +51,7 @@ struct LoadOptions {
   std::string weights;    // "f32", "bf16" or "q8"; empty: as stored (f32 for a checkpoint)
   std::string tokenizer;  // tokenizer file; empty: the one recorded with the model
   std::string adapter;    // a LoRA adapter over the model (PEFT directory or aero LoRA run)
+  bool unmerged = false;  // keep the adapter apart from the weights instead of merging it
 };
 
 struct GenerateOptions {

@@ -46,7 +46,7 @@ Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
 Model Model::load(const std::string& path, const LoadOptions& opts) {
-  LoadedInference li = load_inference(path, opts.weights, opts.tokenizer, opts.adapter);
+  LoadedInference li = load_inference(path, opts.weights, opts.tokenizer, opts.adapter, opts.unmerged);
   Tokenizer tok(std::make_unique<Tokenizer::Impl>(Tokenizer::Impl{li.tok}));
   return Model(std::make_unique<Impl>(Impl{std::move(li), std::move(tok)}));
 }
