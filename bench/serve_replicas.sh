@@ -9,9 +9,11 @@
 # replicas share the cores with the clients, nginx and PostgreSQL: the point is what nginx and
 # the shared store cost, not more throughput (that needs a machine per replica).
 # Env: AERO (binary), MAX_TOKENS (64), REQS (requests per client, 4), THREADS (engine threads per
-#      replica, 1), DIRECT_THREADS (the direct replica's, THREADS), ROUNDS (2).
+#      replica, 1), DIRECT_THREADS (the direct replica's, THREADS), ROUNDS (2), REPLICAS (behind
+#      nginx, 2).
 # THREADS=1 DIRECT_THREADS=2 compares the two setups on the same 2 cores: one replica using both,
-# or two replicas with one each.
+# or two replicas with one each. REPLICAS=1 THREADS=2 isolates what nginx and PostgreSQL cost:
+# the same single replica reached directly with SQLite or through nginx with the shared store.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 A=${AERO:-$root/build/aero}
@@ -59,9 +61,10 @@ p1=$(free_port)
 "$A" serve "${SERVE[@]}" --threads "${DIRECT_THREADS:-${THREADS:-1}}" --port "$p1" --sessions "$T/s.db" --keys "$T/keys.json" > "$T/one.log" 2>&1 &
 pids+=($!)
 one=http://127.0.0.1:$p1
-# 2 replicas behind nginx, shared store.
+# REPLICAS replicas behind nginx, shared store.
+n_rep=${REPLICAS:-2}
 ups=()
-for r in a b; do
+for r in $(echo a b c d e f g h | cut -d' ' -f1-"$n_rep"); do
   p=$(free_port)
   "$A" serve "${SERVE[@]}" --threads "${THREADS:-1}" --port "$p" --sessions "$pgurl" --keys "$pgurl" --replica-name "$r" \
     > "$T/$r.log" 2>&1 &
@@ -77,7 +80,7 @@ wait_health "$one"
 for u in "${ups[@]}"; do wait_health "http://$u"; done
 wait_health "$two"
 
-echo "aero serve $(basename "$model"), engine threads: ${DIRECT_THREADS:-${THREADS:-1}} direct, ${THREADS:-1} per replica behind nginx, $(nproc) CPUs, max_tokens ${MAX_TOKENS:-64}, ${REQS:-4} requests per client"
+echo "aero serve $(basename "$model"), engine threads: ${DIRECT_THREADS:-${THREADS:-1}} direct, ${THREADS:-1} per replica ($n_rep) behind nginx, $(nproc) CPUs, max_tokens ${MAX_TOKENS:-64}, ${REQS:-4} requests per client"
 field() { node -e "console.log(JSON.parse(process.argv[1]).$2)" "$1"; }
 run() {  # run LABEL URL KEY CLIENTS -> prints the line, sets TPS
   local line
@@ -89,7 +92,7 @@ run() {  # run LABEL URL KEY CLIENTS -> prints the line, sets TPS
 for round in $(seq 1 "${ROUNDS:-2}"); do
   for c in 8 32; do
     run "1 replica direct" "$one" "$file_key" "$c"; t1=$TPS
-    run "2 replicas via nginx" "$two" "$pg_key" "$c"; t2=$TPS
-    echo "round $round, $c clients: 2 replicas behind nginx / 1 direct = $(node -e "console.log(($t2 / $t1).toFixed(2))")x aggregate tokens/s"
+    run "$n_rep replica(s) via nginx" "$two" "$pg_key" "$c"; t2=$TPS
+    echo "round $round, $c clients: $n_rep replica(s) behind nginx / 1 direct = $(node -e "console.log(($t2 / $t1).toFixed(2))")x aggregate tokens/s"
   done
 done
