@@ -99,6 +99,9 @@ SeqId Engine::add(SeqRequest req) {
   AERO_CHECK(req.opts.beam.num_beams == 1, "[engine] beam search (num_beams ",
              req.opts.beam.num_beams, ") is for encoder-decoder models; a '",
              s_->model->model_config().arch().name, "' model samples token by token");
+  AERO_CHECK(!req.opts.diffusion.any(), "[engine] diffusion settings are for masked-diffusion ",
+             "models; a '", s_->model->model_config().arch().name,
+             "' model samples token by token");
   SeqId id = s_->next_id++;
   s_->waiting.push_back(std::make_unique<Seq>(id, std::move(req), *s_->model, *s_->tok));
   return id;
@@ -196,7 +199,7 @@ std::unique_ptr<Generator> make_generator(const LoadedInference& m, EngineOpts o
     case ModelFamily::causal_lm:
       return std::make_unique<Engine>(m.model, m.tok, opts);
     case ModelFamily::masked_lm:
-      return make_diffusion_generator(m.model, m.tok);
+      return make_diffusion_generator(m.model, m.tok, diffusion_serve_opts(opts));
     case ModelFamily::seq2seq:
       return make_seq2seq_generator(m.seq2seq, m.tok, opts, to_qformat(m.seq2seq_weights));
   }
