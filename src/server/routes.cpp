@@ -365,6 +365,8 @@ App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fa
     std::unique_ptr<Generator> generator = make_generator(loaded, eo);
     info->context = generator->context();
     info->seq2seq = loaded.model_config().arch().family == ModelFamily::seq2seq;
+    if (loaded.model_config().arch().family == ModelFamily::masked_lm)
+      info->diffusion = diffusion_serve_opts(eo);
     std::atomic_store(&model_, info);
     model_ready_ = true;
     log_info("[server] model ", opts_.model,
@@ -759,9 +761,18 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
     ApiRequest req = parse_api_request(route, body, limits_);
     check_blocklist(req);
     const Tokenizer& tok = *model->tokenizer;
+    if (req.diffusion.any() && !model->diffusion)
+      throw ApiError(400, "invalid_request_error", "diffusion",
+                     "[server] diffusion settings are for masked-diffusion models; the model '" +
+                         model->name + "' is not one");
+    // diffusion.gen_length is the answer's length: max_tokens, when given too, must agree.
+    if (req.diffusion.gen_length && req.max_tokens && *req.max_tokens != *req.diffusion.gen_length)
+      throw ApiError(400, "invalid_request_error", "diffusion.gen_length",
+                     cat("[server] diffusion.gen_length ", *req.diffusion.gen_length,
+                         " differs from max_tokens ", *req.max_tokens, " (give one of them)"));
     // Without max_tokens, half the context at most, so the prompt keeps the other half.
-    const int max_tokens =
-        req.max_tokens.value_or(std::min(opts_.default_max_tokens, model->context / 2));
+    const int max_tokens = req.max_tokens.value_or(
+        req.diffusion.gen_length.value_or(std::min(opts_.default_max_tokens, model->context / 2)));
     if (max_tokens >= model->context)
       throw ApiError(400, "invalid_request_error", "max_tokens",
                      cat("[server] max_tokens must be below the model's context of ",
@@ -833,6 +844,14 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
     job.opts.sampler.seed =
         req.seed ? *req.seed : uint64_t(std::random_device{}()) << 32 | std::random_device{}();
     job.opts.stop = req.stop;
+    job.opts.diffusion = req.diffusion;
+    if (model->diffusion) {  // the settings as the generator will resolve them: errors are 400s
+      try {
+        diffusion_request_opts(*model->diffusion, job.opts, int(job.prompt.size()), model->context);
+      } catch (const DiffusionSettingError& e) {
+        throw ApiError(400, "invalid_request_error", e.field, e.what());
+      }
+    }
     if (route != Route::completions && !model->seq2seq)
       for (const std::string& s : chat_stop_strings()) job.opts.stop.push_back(s);
     job.deadline = Clock::now() + std::chrono::milliseconds(int64_t(opts_.timeout_s * 1000));
