@@ -100,9 +100,10 @@ node --experimental-websocket --no-warnings ${CMAKE_CURRENT_SOURCE_DIR}/server/w
 C='-s -w \\n%{http_code}\\n'
 curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"max_tokens\":8,\"diffusion\":{\"remasking\":\"lowest\"}}'
 curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"max_tokens\":8,\"diffusion\":{\"block_length\":4,\"steps\":3}}'
-curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"diffusion\":{\"gen_length\":6,\"block_length\":4}}'")
+curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"diffusion\":{\"gen_length\":6,\"block_length\":4}}'
+curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"diffusion\":{\"gen_length\":40}}'")
 set_tests_properties(diffusion.cli_chat_and_serve PROPERTIES LABELS cli TIMEOUT 120
-  PASS_REGULAR_EXPRESSION "chat-ok.*completion-ok.*sse-ok.*ws-steps-ok.*diffusion.remasking must be one of[^\n]*\"param\":\"diffusion.remasking\"[^\n]*\n400.*diffusion.steps 3 must be a multiple of the 2 blocks[^\n]*\"param\":\"diffusion.steps\"[^\n]*\n400.*gen_length 6 is not divisible[^\n]*\"param\":\"diffusion.gen_length\"[^\n]*\n400")
+  PASS_REGULAR_EXPRESSION "chat-ok.*completion-ok.*sse-ok.*ws-steps-ok.*diffusion.remasking must be one of[^\n]*\"param\":\"diffusion.remasking\"[^\n]*\n400.*diffusion.steps 3 must be a multiple of the 2 blocks[^\n]*\"param\":\"diffusion.steps\"[^\n]*\n400.*gen_length 6 is not divisible[^\n]*\"param\":\"diffusion.gen_length\"[^\n]*\n400.*diffusion.gen_length must be below the model's context of 32 tokens, got 40[^\n]*\"param\":\"diffusion.gen_length\"[^\n]*\n400")
 
 # SFT: prompt -> answer pairs (data.mode = pairs) on a llada model; learns, resumes bit for bit.
 add_test(NAME e2e.diffusion_sft

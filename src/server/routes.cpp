@@ -773,10 +773,12 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
     // Without max_tokens, half the context at most, so the prompt keeps the other half.
     const int max_tokens = req.max_tokens.value_or(
         req.diffusion.gen_length.value_or(std::min(opts_.default_max_tokens, model->context / 2)));
-    if (max_tokens >= model->context)
-      throw ApiError(400, "invalid_request_error", "max_tokens",
-                     cat("[server] max_tokens must be below the model's context of ",
+    if (max_tokens >= model->context) {
+      const std::string name = req.max_tokens ? "max_tokens" : "diffusion.gen_length";
+      throw ApiError(400, "invalid_request_error", name,
+                     cat("[server] ", name, " must be below the model's context of ",
                          model->context, " tokens, got ", max_tokens));
+    }
     const int max_input = opts_.max_input_tokens > 0 ? opts_.max_input_tokens : model->context;
     auto ex = std::make_shared<Exchange>(*this, sink, route, req);
     ex->endpoint = endpoint;
