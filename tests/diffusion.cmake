@@ -63,13 +63,20 @@ echo \"bound untrained $b0, trained $b1\"; test -n \"$b0\"; test -n \"$b1\"
 awk -v a=$b0 -v b=$b1 'BEGIN { if (b < 0.6 * a) print \"learned\" }'
 $A generate -m runA -p 'line 1' --sampler diffusion --gen-length 16 --block-length 8 --steps 8 --temperature 0 --visual
 $A generate -m runA -p 'line 1' --sampler diffusion --gen-length 16 --steps 16 --temperature 0.8 --seed 4 --remasking margin --cfg-scale 1 --threshold 0.9
+printf 'line 1\\nline 22: the\\nx\\n' > b.txt
+G='--sampler diffusion --gen-length 16 --block-length 8 --steps 8 --temperature 0.8 --prefix-cache --threshold 0.5'
+$A generate -m runA --batch-file b.txt $G --seed 5 | tee b.jsonl
+$A generate -m runA -p 'line 22: the' $G --seed 6 > one.txt
+ONE=\"$(cat one.txt)\" node -e 'const l = require(\"fs\").readFileSync(\"b.jsonl\", \"utf8\").trim().split(\"\\n\").map(JSON.parse);
+const one = process.env.ONE.slice(\"line 22: the\".length);
+if (l.length === 3 && l[1].text.trimEnd() === one.trimEnd()) console.log(\"batch-equals-single\")'
 set +e
 $A generate -m runA -p x --sampler diffusion --gen-length 10 --block-length 4; echo rc=$?
 $A generate -m runA -p x --sampler diffusion --gen-length 16 --block-length 4 --steps 2; echo rc=$?
 $A train -c c.json --set model.mask_id=-1 --set train.out_dir=runE; echo rc=$?
 $A train -c c.json --set train.objective=all --set train.out_dir=runE; echo rc=$?")
 set_tests_properties(diffusion.cli_learns_evaluates_samples PROPERTIES LABELS cli TIMEOUT 240
-  PASS_REGULAR_EXPRESSION "llada: .*bidirectional attention, mask token [0-9]+.*learned.*forward passes.*forward passes.*gen_length 10 is not divisible by block_length 4.*rc=1.*steps 2 is fewer than the 4 blocks.*rc=1.*model.mask_id is not set.*rc=1.*use train.objective=diffusion.*rc=1")
+  PASS_REGULAR_EXPRESSION "llada: .*bidirectional attention, mask token [0-9]+.*learned.*forward passes.*forward passes.*batch-equals-single.*gen_length 10 is not divisible by block_length 4.*rc=1.*steps 2 is fewer than the 4 blocks.*rc=1.*model.mask_id is not set.*rc=1.*use train.objective=diffusion.*rc=1")
 
 # A llada model served: aero chat from a pipe and aero serve's OpenAI endpoint (JSON and SSE)
 # answer through the diffusion generator (make_generator picks it by the model's family); the
@@ -89,9 +96,14 @@ curl -s $U/v1/completions -d '{\"prompt\":\"line 1\",\"max_tokens\":8,\"temperat
 grep -q '\"object\":\"text_completion\"' r.json && echo completion-ok
 curl -sN $U/v1/completions -d '{\"prompt\":\"line 2\",\"max_tokens\":16,\"stream\":true}' > sse.txt
 cat sse.txt; tail -n 2 sse.txt | head -n 1 | grep -qF 'data: [DONE]' && echo sse-ok
-node --experimental-websocket --no-warnings ${CMAKE_CURRENT_SOURCE_DIR}/server/ws_steps.js $U")
+node --experimental-websocket --no-warnings ${CMAKE_CURRENT_SOURCE_DIR}/server/ws_steps.js $U
+C='-s -w \\n%{http_code}\\n'
+curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"max_tokens\":8,\"diffusion\":{\"remasking\":\"lowest\"}}'
+curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"max_tokens\":8,\"diffusion\":{\"block_length\":4,\"steps\":3}}'
+curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"diffusion\":{\"gen_length\":6,\"block_length\":4}}'
+curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"diffusion\":{\"gen_length\":40}}'")
 set_tests_properties(diffusion.cli_chat_and_serve PROPERTIES LABELS cli TIMEOUT 120
-  PASS_REGULAR_EXPRESSION "chat-ok.*completion-ok.*sse-ok.*ws-steps-ok")
+  PASS_REGULAR_EXPRESSION "chat-ok.*completion-ok.*sse-ok.*ws-steps-ok.*diffusion.remasking must be one of[^\n]*\"param\":\"diffusion.remasking\"[^\n]*\n400.*diffusion.steps 3 must be a multiple of the 2 blocks[^\n]*\"param\":\"diffusion.steps\"[^\n]*\n400.*gen_length 6 is not divisible[^\n]*\"param\":\"diffusion.gen_length\"[^\n]*\n400.*diffusion.gen_length must be below the model's context of 32 tokens, got 40[^\n]*\"param\":\"diffusion.gen_length\"[^\n]*\n400")
 
 # SFT: prompt -> answer pairs (data.mode = pairs) on a llada model; learns, resumes bit for bit.
 add_test(NAME e2e.diffusion_sft

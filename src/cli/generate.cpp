@@ -1,7 +1,7 @@
 // aero generate --model M --prompt P: sample text from a trained model, streamed or at once;
-// with --batch-file, one prompt per line generated together (continuous batching), JSON Lines
-// out in input order. Prompts, from any source, are checked to be UTF-8 and put in NFC
-// (user_text) before they are tokenized.
+// with --batch-file, one prompt per line generated together (continuous batching; with
+// --sampler diffusion one batch of unmasking steps), JSON Lines out in input order. Prompts, from
+// any source, are checked to be UTF-8 and put in NFC (user_text) before they are tokenized.
 #include <termios.h>
 #include <unistd.h>
 
@@ -66,17 +66,28 @@ std::string read_prompt(const std::string& prompt, const std::string& prompt_fil
 
 // Every line of `path` through one generator; prints {"prompt","text","finish","tokens"} per line
 // as soon as it and every line before it are done. Line i samples with seed + i.
-void generate_batch(Generator& engine, const std::string& path, const GenerateOpts& gen) {
+// The lines of a --batch-file, in NFC.
+std::vector<std::string> read_lines(const std::string& path) {
   const std::string text = user_text(read_file(path, "--batch-file"), path);
-  std::vector<std::string> prompts;
+  std::vector<std::string> lines;
   for (size_t b = 0; b < text.size();) {
     size_t e = text.find('\n', b);
     if (e == std::string::npos) e = text.size();
     std::string line = text.substr(b, e - b);
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    prompts.push_back(std::move(line));
+    lines.push_back(std::move(line));
     b = e + 1;
   }
+  return lines;
+}
+
+void print_json_line(const nlohmann::json& j) {
+  std::printf("%s\n", j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  std::fflush(stdout);
+}
+
+void generate_batch(Generator& engine, const std::string& path, const GenerateOpts& gen) {
+  const std::vector<std::string> prompts = read_lines(path);
   std::vector<std::optional<nlohmann::json>> out(prompts.size());
   size_t next = 0;
   for (size_t i = 0; i < prompts.size(); i++) {
@@ -89,11 +100,7 @@ void generate_batch(Generator& engine, const std::string& path, const GenerateOp
                               {"text", r.text},
                               {"finish", r.finish},
                               {"tokens", r.tokens.size()}};
-      for (; next < out.size() && out[next]; next++)
-        std::printf(
-            "%s\n",
-            out[next]->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-      std::fflush(stdout);
+      for (; next < out.size() && out[next]; next++) print_json_line(*out[next]);
     };
     engine.add(std::move(req));
   }
@@ -130,6 +137,47 @@ struct DiffusionCli {
   bool visual = false, prefix_cache = false, reference = false;
 };
 
+// The logits of the engine (--prefix-cache) or, with --reference, of the training model (loaded
+// into `ref`, which must outlive them).
+DiffusionLogits diffusion_logits(const LoadedInference& loaded, const std::string& model_path,
+                                 const std::string& adapter, const DiffusionCli& d,
+                                 LoadedModel& ref) {
+  if (!d.reference) return engine_logits(loaded.model, d.prefix_cache);
+  ref = adapter.empty() ? load_model(model_path) : load_model(model_path, adapter);
+  return model_logits(*ref.model);
+}
+
+// --batch-file with --sampler diffusion: every line sampled together (diffusion_generate_batch),
+// line i with seed + i; JSON Lines out in input order, as for the other samplers.
+void generate_diffusion_batch(const LoadedInference& loaded, const std::string& model_path,
+                              const std::string& adapter, const std::string& path, DiffusionCli d) {
+  const ModelConfig& cfg = loaded.model->model_config();
+  const std::vector<std::string> lines = read_lines(path);
+  std::vector<std::vector<int32_t>> prompts;
+  std::vector<DiffusionOpts> opts;
+  d.opt.remasking = d.remasking;
+  for (size_t i = 0; i < lines.size(); i++) {
+    prompts.push_back(encode_prompt(*loaded.tok, lines[i]));
+    AERO_CHECK(int(prompts.back().size()) + d.opt.gen_length <= cfg.context(), "[generate] line ",
+               i + 1, " of ", path, " (", prompts.back().size(), " tokens) and --gen-length ",
+               d.opt.gen_length, " exceed the model's context of ", cfg.context(), " tokens");
+    opts.push_back(d.opt);
+    opts.back().seed = d.opt.seed + i;
+  }
+  d.opt.validate();
+  LoadedModel ref;
+  const std::vector<DiffusionResult> res = diffusion_generate_batch(
+      diffusion_logits(loaded, model_path, adapter, d, ref), cfg.vocab_size(), prompts,
+      mask_id_of(cfg), loaded.tok->eos_id(), opts);
+  for (size_t i = 0; i < res.size(); i++)
+    print_json_line(
+        {{"prompt", lines[i]},
+         {"text", loaded.tok->decode(std::vector<int>(res[i].answer.begin(), res[i].answer.end()))},
+         {"finish", res[i].eos ? "eos" : "length"},
+         {"tokens", res[i].answer.size()},
+         {"forwards", res[i].forwards}});
+}
+
 void generate_diffusion(const LoadedInference& loaded, const std::string& model_path,
                         const std::string& adapter, const std::string& prompt, DiffusionCli d) {
   // Named, not a structured binding: lambdas below capture them (clang 14 cannot capture one).
@@ -143,13 +191,7 @@ void generate_diffusion(const LoadedInference& loaded, const std::string& model_
              " exceed the model's context of ", cfg.context(), " tokens");
   d.opt.validate();
   LoadedModel ref;
-  DiffusionLogits logits;
-  if (d.reference) {
-    ref = adapter.empty() ? load_model(model_path) : load_model(model_path, adapter);
-    logits = model_logits(*ref.model);
-  } else {
-    logits = engine_logits(model, d.prefix_cache);
-  }
+  const DiffusionLogits logits = diffusion_logits(loaded, model_path, adapter, d, ref);
   std::fputs(prompt.c_str(), stdout);
   std::fflush(stdout);
   std::function<void(const DiffusionStep&)> on_step;
@@ -252,12 +294,12 @@ void add_generate(CLI::App& app) {
     const ModelFamily family = loaded.model_config().arch().family;
     const bool masked_lm = family == ModelFamily::masked_lm;
     if (a->sampler == "diffusion" || (a->sampler == "auto" && masked_lm)) {
-      AERO_CHECK(a->batch_file.empty(),
-                 "[generate] --batch-file is not supported by --sampler diffusion");
       DiffusionCli d = a->diffusion;
       d.opt.temperature = a->gen.sampler.temperature;
       d.opt.seed = a->gen.sampler.seed;
       d.opt.stop_at_eos = a->gen.stop_at_eos;
+      if (!a->batch_file.empty())
+        return generate_diffusion_batch(loaded, a->model, a->adapter, a->batch_file, d);
       generate_diffusion(loaded, a->model, a->adapter, read_prompt(a->prompt, a->prompt_file), d);
       return;
     }

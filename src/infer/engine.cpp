@@ -105,6 +105,9 @@ SeqId Engine::add(SeqRequest req) {
   AERO_CHECK(req.opts.beam.num_beams == 1, "[engine] beam search (num_beams ",
              req.opts.beam.num_beams, ") is for encoder-decoder models; a '",
              s_->model->model_config().arch().name, "' model samples token by token");
+  AERO_CHECK(!req.opts.diffusion.any(), "[engine] diffusion settings are for masked-diffusion ",
+             "models; a '", s_->model->model_config().arch().name,
+             "' model samples token by token");
   const EngineLora* lora = nullptr;
   if (req.adapter) {
     AERO_CHECK(req.adapter->weights, "[engine] adapter ", req.adapter->name, " has no weights");
@@ -234,7 +237,7 @@ std::unique_ptr<Generator> base_generator(const LoadedInference& m, EngineOpts o
     case ModelFamily::causal_lm:
       return std::make_unique<Engine>(m.model, m.tok, opts);
     case ModelFamily::masked_lm:
-      return make_diffusion_generator(m.model, m.tok);
+      return make_diffusion_generator(m.model, m.tok, diffusion_serve_opts(opts));
     case ModelFamily::seq2seq:
       return make_seq2seq_generator(m.seq2seq, m.tok, opts, to_qformat(m.seq2seq_weights));
   }

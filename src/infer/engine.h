@@ -134,6 +134,16 @@ std::vector<float> forward_tokens(const InferenceModel& model, KvSeq& seq,
 // bidirectional (every new token sees the kept cache and every new token).
 std::vector<float> forward_rows(const InferenceModel& model, KvSeq& seq, int keep,
                                 const std::vector<int32_t>& tokens, const std::vector<int>& rows);
+// forward_rows of several sequences in one pass (one qmatmul per weight for all their tokens;
+// attention per sequence against its own cache): logits of each one's rows in turn
+// (sum of rows.size(), vocab).
+struct RowsInput {
+  KvSeq* seq;
+  int keep;
+  const std::vector<int32_t>* tokens;
+  const std::vector<int>* rows;
+};
+std::vector<float> forward_rows(const InferenceModel& model, const std::vector<RowsInput>& in);
 // One new token for each of several sequences in one batched pass; logits (n, vocab).
 std::vector<float> forward_batch(const InferenceModel& model, const std::vector<KvSeq*>& seqs,
                                  const std::vector<int32_t>& tokens);

@@ -287,13 +287,30 @@ std::vector<float> forward_tokens(const InferenceModel& model, KvSeq& seq,
 
 std::vector<float> forward_rows(const InferenceModel& model, KvSeq& seq, int keep,
                                 const std::vector<int32_t>& tokens, const std::vector<int>& rows) {
-  AERO_CHECK(!tokens.empty(), "[engine] forward_rows needs at least one token");
-  for (int r : rows)
-    AERO_CHECK(r >= 0 && r < int(tokens.size()), "[engine] forward_rows: row ", r,
-               " is outside the ", tokens.size(), " new tokens");
-  seq.impl().len = std::min(seq.impl().len, std::max(keep, 0));
-  std::vector<Segment> segs = {{&seq.impl(), 0, int(tokens.size())}};
-  return forward_segments(model.impl(), segs, tokens.data(), int(tokens.size()), false, &rows);
+  return forward_rows(model, {{&seq, keep, &tokens, &rows}});
+}
+
+std::vector<float> forward_rows(const InferenceModel& model, const std::vector<RowsInput>& in) {
+  std::vector<Segment> segs;
+  std::vector<int32_t> all;
+  std::vector<int> pick;
+  for (size_t i = 0; i < in.size(); i++) {
+    const RowsInput& r = in[i];
+    const int n = int(r.tokens->size());
+    AERO_CHECK(n > 0, "[engine] forward_rows needs at least one token");
+    for (size_t j = 0; j < i; j++)
+      AERO_CHECK(in[j].seq != r.seq, "[engine] forward_rows got the same sequence twice");
+    for (int row : *r.rows) {
+      AERO_CHECK(row >= 0 && row < n, "[engine] forward_rows: row ", row, " is outside the ", n,
+                 " new tokens");
+      pick.push_back(int(all.size()) + row);
+    }
+    r.seq->impl().len = std::min(r.seq->impl().len, std::max(r.keep, 0));
+    segs.push_back({&r.seq->impl(), int(all.size()), n});
+    all.insert(all.end(), r.tokens->begin(), r.tokens->end());
+  }
+  AERO_CHECK(!segs.empty(), "[engine] forward_rows needs at least one sequence");
+  return forward_segments(model.impl(), segs, all.data(), int(all.size()), false, &pick);
 }
 
 std::vector<float> forward_last(const InferenceModel& model, const std::vector<KvSeq*>& seqs,

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "infer/diffusion_opts.h"
 #include "infer/sampler.h"
 #include "tokenizer/tokenizer.h"
 
@@ -29,6 +30,8 @@ struct GenerateOpts {
   BeamOpts beam;
   std::vector<std::string> stop;  // generation ends before any of these strings
   bool stop_at_eos = true;
+  DiffusionOverrides
+      diffusion;  // masked-diffusion models only; others refuse a request setting one
 };
 
 struct GenerateResult {

@@ -50,6 +50,8 @@ class Seq2SeqGenerator final : public Generator {
     AERO_CHECK(req.opts.max_new >= 0, "[seq2seq] max_new must be >= 0, got ", req.opts.max_new);
     req.opts.sampler.validate();
     req.opts.beam.validate();
+    AERO_CHECK(!req.opts.diffusion.any(), "[seq2seq] diffusion settings are for masked-diffusion ",
+               "models; an encoder-decoder decodes token by token");
     const SeqId id = next_id_++;
     waiting_.push_back(std::make_unique<Seq>(id, std::move(req), *tok_));
     return id;

@@ -12,6 +12,7 @@
 
 #include <boost/beast/http.hpp>
 
+#include "infer/diffusion_generator.h"
 #include "server/audit.h"
 #include "server/keys.h"
 #include "server/limits.h"
@@ -58,6 +59,9 @@ struct ModelInfo {
   // (build_seq2seq_chat_prompt), and the chat stop strings do not apply.
   bool seq2seq = false;
   std::shared_ptr<const ServedAdapter> adapter;  // an adapter over the base; null: the base
+  // A masked-diffusion model: its generator's defaults, against which a request's "diffusion"
+  // settings are checked before it is queued. Empty for any other model (which refuses them).
+  std::optional<DiffusionServeOpts> diffusion;
 };
 
 class App {

@@ -1,6 +1,8 @@
 #include "server/request.h"
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <nlohmann/json.hpp>
 
@@ -140,6 +142,37 @@ void parse_sampling(const json& j, ApiRequest& r, const RequestLimits& lim) {
   }
 }
 
+// The "diffusion" object: its own keys only (a misspelt setting is an error, not a default).
+void parse_diffusion(const json& v, DiffusionOverrides& d, const RequestLimits& lim) {
+  if (!v.is_object()) bad("diffusion", cat("diffusion must be an object, got ", type_name(v)));
+  static const char* const kKeys[] = {"gen_length", "steps",     "block_length",  "remasking",
+                                      "threshold",  "cfg_scale", "eos_confidence"};
+  for (const auto& [key, value] : v.items())
+    if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys))
+      bad("diffusion." + key,
+          cat("diffusion.", key, " is not a diffusion setting (gen_length, ",
+              "steps, block_length, remasking, threshold, cfg_scale, ", "eos_confidence)"));
+  if (const json* x = field(v, "gen_length"))
+    d.gen_length = int(get_int(*x, "diffusion.gen_length", 1, lim.max_tokens_cap));
+  if (const json* x = field(v, "steps")) d.steps = int(get_int(*x, "diffusion.steps", 1, 1 << 16));
+  if (const json* x = field(v, "block_length"))
+    d.block_length = int(get_int(*x, "diffusion.block_length", 1, lim.max_tokens_cap));
+  if (const json* x = field(v, "remasking")) {
+    const std::string name = get_string(*x, "diffusion.remasking");
+    const auto& names = remasking_names().names();
+    if (std::find(names.begin(), names.end(), name) == names.end())
+      bad("diffusion.remasking", cat("diffusion.remasking must be one of ",
+                                     remasking_names().list(), ", got \"", name, "\""));
+    d.remasking = remasking_names().parse(name, "diffusion.remasking");
+  }
+  if (const json* x = field(v, "threshold"))
+    d.threshold = float(get_number(*x, "diffusion.threshold", 0, 1, false));
+  if (const json* x = field(v, "cfg_scale"))
+    d.cfg_scale = float(get_number(*x, "diffusion.cfg_scale", 0, 100, false));
+  if (const json* x = field(v, "eos_confidence"))
+    d.eos_confidence = float(get_number(*x, "diffusion.eos_confidence", 0, 1, true));
+}
+
 }  // namespace
 
 std::string error_body(const ApiError& e) {
@@ -178,6 +211,7 @@ ApiRequest parse_api_request(Route route, std::string_view body, const RequestLi
     if (!v->is_boolean()) bad("steps", cat("steps must be a boolean, got ", type_name(*v)));
     r.steps = v->get<bool>();
   }
+  if (const json* v = field(j, "diffusion")) parse_diffusion(*v, r.diffusion, lim);
   if (const json* v = field(j, "stream_options")) {
     if (!v->is_object()) bad("stream_options", "stream_options must be an object");
     if (const json* u = field(*v, "include_usage")) {

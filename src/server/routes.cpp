@@ -395,12 +395,17 @@ App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fa
     EngineOpts eo;
     eo.max_batch = opts_.max_batch;
     std::unique_ptr<Generator> generator = make_generator(loaded, eo);
-    for (ModelInfo& m : *models) m.context = generator->context();
+    for (ModelInfo& m : *models) {
+      m.context = generator->context();
+      if (loaded.model_config().arch().family == ModelFamily::masked_lm)
+        m.diffusion = diffusion_serve_opts(eo);
+    }
     std::atomic_store(&models_, std::shared_ptr<const std::vector<ModelInfo>>(models));
     model_ready_ = true;
     log_info("[server] model ", opts_.model,
              adapters.empty() || apart ? "" : " with adapter " + adapters[0].second + " merged",
-             " loaded (", weight_format_name(loaded.format()), ", context ", base.context, ")");
+             " loaded (", weight_format_name(loaded.format()), ", context ",
+             models->front().context, ")");
     return generator;
   };
   scheduler_ = std::make_unique<Scheduler>(load, opts.max_queue, opts.max_batch, metrics_,
@@ -804,13 +809,24 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
     const ModelInfo* model = &pick_model(*models, req.model);
     check_blocklist(req);
     const Tokenizer& tok = *model->tokenizer;
+    if (req.diffusion.any() && !model->diffusion)
+      throw ApiError(400, "invalid_request_error", "diffusion",
+                     "[server] diffusion settings are for masked-diffusion models; the model '" +
+                         model->name + "' is not one");
+    // diffusion.gen_length is the answer's length: max_tokens, when given too, must agree.
+    if (req.diffusion.gen_length && req.max_tokens && *req.max_tokens != *req.diffusion.gen_length)
+      throw ApiError(400, "invalid_request_error", "diffusion.gen_length",
+                     cat("[server] diffusion.gen_length ", *req.diffusion.gen_length,
+                         " differs from max_tokens ", *req.max_tokens, " (give one of them)"));
     // Without max_tokens, half the context at most, so the prompt keeps the other half.
-    const int max_tokens =
-        req.max_tokens.value_or(std::min(opts_.default_max_tokens, model->context / 2));
-    if (max_tokens >= model->context)
-      throw ApiError(400, "invalid_request_error", "max_tokens",
-                     cat("[server] max_tokens must be below the model's context of ",
+    const int max_tokens = req.max_tokens.value_or(
+        req.diffusion.gen_length.value_or(std::min(opts_.default_max_tokens, model->context / 2)));
+    if (max_tokens >= model->context) {
+      const std::string name = req.max_tokens ? "max_tokens" : "diffusion.gen_length";
+      throw ApiError(400, "invalid_request_error", name,
+                     cat("[server] ", name, " must be below the model's context of ",
                          model->context, " tokens, got ", max_tokens));
+    }
     const int max_input = opts_.max_input_tokens > 0 ? opts_.max_input_tokens : model->context;
     auto ex = std::make_shared<Exchange>(*this, sink, route, req);
     ex->endpoint = endpoint;
@@ -879,6 +895,14 @@ std::optional<Reply> App::generate(Route route, const std::string& body, const s
     job.opts.sampler.seed =
         req.seed ? *req.seed : uint64_t(std::random_device{}()) << 32 | std::random_device{}();
     job.opts.stop = req.stop;
+    job.opts.diffusion = req.diffusion;
+    if (model->diffusion) {  // the settings as the generator will resolve them: errors are 400s
+      try {
+        diffusion_request_opts(*model->diffusion, job.opts, int(job.prompt.size()), model->context);
+      } catch (const DiffusionSettingError& e) {
+        throw ApiError(400, "invalid_request_error", e.field, e.what());
+      }
+    }
     if (route != Route::completions && !model->seq2seq)
       for (const std::string& s : chat_stop_strings()) job.opts.stop.push_back(s);
     job.deadline = Clock::now() + std::chrono::milliseconds(int64_t(opts_.timeout_s * 1000));

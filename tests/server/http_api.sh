@@ -53,6 +53,10 @@ expect 200 "$URL/v1/completions" -d '{"prompt":"User: tell me about the dog numb
 [[ $(json 'b.choices[0].finish_reason') == stop ]] || fail "finish by stop: $(cat body.txt)"
 curl -sN "$URL/v1/completions" -d '{"prompt":"User: hi","max_tokens":5,"stream":true}' > sse2.txt
 grep -q '"object":"text_completion"' sse2.txt && [[ $(tail -n 2 sse2.txt | head -n 1) == "data: [DONE]" ]] || fail "completions SSE"
+echo "diffusion settings on a model that generates token by token: a 400 naming the field"
+expect 400 "$URL/v1/completions" -d '{"prompt":"User: hi","max_tokens":5,"diffusion":{"steps":4}}'
+expect_error_json
+[[ $(json 'b.error.param') == diffusion ]] || fail "param: $(cat body.txt)"
 
 echo "/chat streams plain text with X-Session-ID; the session keeps the turns"
 curl -sN -D h1.txt "$URL/chat" -d '{"message":"tell me about the bird"}' > r1.txt

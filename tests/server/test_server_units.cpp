@@ -80,6 +80,50 @@ TEST(ServerRequest, StepsField) {
             std::string::npos);
 }
 
+// A masked-diffusion model's sampler settings, in their own object (so /ws's boolean "steps"
+// keeps its meaning); each error names the field, param included.
+TEST(ServerRequest, DiffusionFields) {
+  ApiRequest r = parse(Route::ws_message, R"({"message": "a", "steps": true, "diffusion": {
+      "gen_length": 16, "steps": 8, "block_length": 4, "remasking": "margin", "threshold": 0.9,
+      "cfg_scale": 1.5, "eos_confidence": 0.5}})");
+  EXPECT_TRUE(r.steps);
+  EXPECT_EQ(*r.diffusion.gen_length, 16);
+  EXPECT_EQ(*r.diffusion.steps, 8);
+  EXPECT_EQ(*r.diffusion.block_length, 4);
+  EXPECT_EQ(*r.diffusion.remasking, Remasking::margin);
+  EXPECT_FLOAT_EQ(*r.diffusion.threshold, 0.9f);
+  EXPECT_FLOAT_EQ(*r.diffusion.cfg_scale, 1.5f);
+  EXPECT_FLOAT_EQ(*r.diffusion.eos_confidence, 0.5f);
+  EXPECT_FALSE(parse(Route::completions, R"({"prompt": "a"})").diffusion.any());
+  EXPECT_FALSE(parse(Route::completions, R"({"prompt": "a", "diffusion": {}})").diffusion.any());
+  struct Case {
+    std::string diffusion, param, needle;
+  } cases[] = {
+      {R"(3)", "diffusion", "diffusion must be an object, got integer"},
+      {R"({"remasking": "lowest"})", "diffusion.remasking",
+       "diffusion.remasking must be one of low_confidence"},
+      {R"({"steps": 0})", "diffusion.steps", "diffusion.steps must be an integer in [1"},
+      {R"({"block_length": 2.5})", "diffusion.block_length", "diffusion.block_length"},
+      {R"({"gen_length": "8"})", "diffusion.gen_length", "diffusion.gen_length must be an integer"},
+      {R"({"threshold": 1.5})", "diffusion.threshold", "diffusion.threshold must be in [0, 1]"},
+      {R"({"cfg_scale": -1})", "diffusion.cfg_scale", "diffusion.cfg_scale must be in [0"},
+      {R"({"eos_confidence": 0})", "diffusion.eos_confidence", "must be in (0, 1]"},
+      {R"({"step": 4})", "diffusion.step", "diffusion.step is not a diffusion setting"},
+  };
+  for (const Case& k : cases) {
+    try {
+      parse_api_request(Route::completions, R"({"prompt": "a", "diffusion": )" + k.diffusion + "}",
+                        {});
+      ADD_FAILURE() << k.diffusion << " accepted";
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status, 400);
+      EXPECT_EQ(e.param, k.param) << k.diffusion;
+      EXPECT_NE(std::string(e.what()).find(k.needle), std::string::npos)
+          << k.diffusion << " -> " << e.what();
+    }
+  }
+}
+
 TEST(ServerRequest, ErrorsNameTheField) {
   const Route c = Route::chat_completions;
   const std::string m = R"("messages": [{"role": "user", "content": "hi"}])";

@@ -4,12 +4,15 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/rng.h"
 #include "infer/diffusion.h"
+#include "infer/diffusion_generator.h"
 #include "infer/engine.h"
 #include "models/llada.h"
+#include "tokenizer/char_tokenizer.h"
 #include "train/objective.h"
 
 using namespace aero;
@@ -46,8 +49,13 @@ struct Batch {
 std::vector<float> all_logits(Model& m, const std::vector<int32_t>& ids, int B, int T) {
   std::vector<int> rows(static_cast<size_t>(T));
   for (int i = 0; i < T; i++) rows[size_t(i)] = i;
+  // Each row of the batch as a sequence of its own.
+  std::vector<std::vector<int32_t>> seqs;
+  DiffusionQuery q;
+  for (int b = 0; b < B; b++) seqs.emplace_back(ids.begin() + b * T, ids.begin() + (b + 1) * T);
+  for (int b = 0; b < B; b++) q.seqs.push_back({&seqs[size_t(b)], 0, T, &rows, true, b});
   std::vector<float> out;
-  model_logits(m)({&ids, B, T, 0, T, &rows, true}, out);
+  model_logits(m)(q, out);
   return out;
 }
 
@@ -310,12 +318,12 @@ TEST(DiffusionSampler, ScheduleAndBlockOrder) {
 // token 5 (the EOS here) at answer position 5.
 DiffusionLogits fake_logits(int P, int V) {
   return [P, V](const DiffusionQuery& q, std::vector<float>& out) {
-    const size_t n = q.rows->size();
-    out.assign(size_t(q.B) * n * size_t(V), 0.0f);
-    for (int b = 0; b < q.B; b++)
-      for (size_t j = 0; j < n; j++) {
-        const int t = (*q.rows)[j];
-        out[(size_t(b) * n + j) * size_t(V) + size_t((t - P) % 7)] = 10.0f - 0.1f * float(t);
+    out.assign(q.rows() * size_t(V), 0.0f);
+    size_t j = 0;
+    for (const DiffusionSeq& s : q.seqs)
+      for (int t : *s.rows) {
+        out[j * size_t(V) + size_t((t - P) % 7)] = 10.0f - 0.1f * float(t);
+        j++;
       }
   };
 }
@@ -446,11 +454,11 @@ TEST(DiffusionSampler, PrefixCacheReusesStalePrefix) {
   const std::vector<int> rows = {8, 9, 10, 11};
   std::vector<float> cached, full;
   DiffusionLogits with = engine_logits(inf, true), without = engine_logits(inf, false);
-  with({&ids, 1, 12, 8, 12, &rows, true}, cached);  // block [8, 12): refresh computes K/V
+  with({{{&ids, 8, 12, &rows, true, 0}}}, cached);  // block [8, 12): refresh computes K/V
   ids[8] = 7;  // committed: the cached prefix K/V still saw a mask there
   const std::vector<int> later = {9, 10, 11};
-  with({&ids, 1, 12, 8, 12, &later, false}, cached);
-  without({&ids, 1, 12, 8, 12, &later, false}, full);
+  with({{{&ids, 8, 12, &later, false, 0}}}, cached);
+  without({{{&ids, 8, 12, &later, false, 0}}}, full);
   double diff = 0, scale = 0;
   for (size_t i = 0; i < full.size(); i++)
     diff = std::max(diff, double(std::fabs(cached[i] - full[i]))),
@@ -458,4 +466,283 @@ TEST(DiffusionSampler, PrefixCacheReusesStalePrefix) {
   std::printf("  stale prefix: max |diff| %.3g of max |logit| %.3g\n", diff, scale);
   EXPECT_GT(diff, 0.0);
   EXPECT_LT(diff, scale);
+}
+
+namespace {
+
+// A 2-layer model (so the prefix cache is approximate) with nonzero biases, on the engine.
+struct EngineModel {
+  ParamStore store;
+  LladaConfig cfg = tiny();
+  std::unique_ptr<Llada> model;
+  std::shared_ptr<InferenceModel> inf;
+  EngineModel() {
+    cfg.n_layer = 2;
+    model = std::make_unique<Llada>(cfg, store);
+    store.finalize(21);
+    Rng rng(4);
+    for (Param& p : store.params())
+      if (p.shape.ndim == 1)
+        for (int64_t i = 0; i < p.numel(); i++)
+          p.value.f32()[i] += 0.2f * float(rng.uniform() - 0.5);
+    inf = std::make_shared<InferenceModel>(llada_model_config(cfg), store, WeightFormat::f32);
+  }
+};
+
+const std::vector<std::vector<int32_t>> kPrompts = {{3, 1}, {4, 1, 5, 9, 2}, {6, 5, 3, 5, 8, 9, 7}};
+
+}  // namespace
+
+// The engine's forward of several sequences of different lengths in one pass: each sequence's
+// logits are those of its own pass, to float rounding (the matrix products see more rows).
+TEST(DiffusionSampler, EngineBatchedRowsEqualSingleRows) {
+  EngineModel m;
+  std::vector<std::vector<int32_t>> ids;
+  std::vector<std::vector<int>> rows;
+  for (const auto& p : kPrompts) {
+    ids.push_back(p);
+    ids.back().resize(p.size() + 8, 19);
+    ids.back()[p.size() + 1] = 7;  // a committed answer token
+    rows.push_back({});
+    for (int i = int(p.size()); i < int(p.size()) + 8; i++)
+      if (ids.back()[size_t(i)] == 19) rows.back().push_back(i);
+  }
+  DiffusionQuery all;
+  for (size_t i = 0; i < ids.size(); i++) {
+    const int P = int(kPrompts[i].size());
+    all.seqs.push_back({&ids[i], P, P + 8, &rows[i], true, int(i)});
+  }
+  std::vector<float> batched, single;
+  engine_logits(m.inf, false)(all, batched);
+  ASSERT_EQ(batched.size(), all.rows() * 20);
+  size_t at = 0;
+  double diff = 0;
+  for (size_t i = 0; i < ids.size(); i++) {
+    engine_logits(m.inf, false)({{all.seqs[i]}}, single);
+    ASSERT_EQ(single.size(), rows[i].size() * 20);
+    for (size_t k = 0; k < single.size(); k++)
+      diff = std::max(diff, double(std::fabs(single[k] - batched[at + k])));
+    at += single.size();
+  }
+  std::printf("  batched vs single rows: max |diff| %.3g\n", diff);
+  EXPECT_LT(diff, 1e-4);
+}
+
+// A batch of prompts of different lengths gives each prompt the tokens it gets alone, step by
+// step: greedy and sampled (per-row seeds), with and without the prefix cache, threshold and
+// CFG, on the engine and through the reference forward.
+TEST(DiffusionSampler, BatchOfPromptsOfDifferentLengthsEqualsSingleRuns) {
+  EngineModel m;
+  struct Case {
+    float temperature, threshold, cfg_scale;
+    bool prefix_cache, reference;
+  };
+  for (const Case& c :
+       {Case{0, 0, 0, false, false}, Case{0.8f, 0, 0, false, false}, Case{0, 0, 0, true, false},
+        Case{1, 0.3f, 0, true, false}, Case{0.5f, 0.3f, 0, false, false},
+        Case{0.7f, 0, 1.5f, true, false}, Case{0.7f, 0, 0, false, true}}) {
+    const std::string name =
+        cat("T ", c.temperature, " threshold ", c.threshold, " cfg ", c.cfg_scale,
+            c.prefix_cache ? " cached" : "", c.reference ? " reference" : "");
+    auto logits = [&] {
+      return c.reference ? model_logits(*m.model) : engine_logits(m.inf, c.prefix_cache);
+    };
+    std::vector<DiffusionOpts> opts(kPrompts.size());
+    for (size_t i = 0; i < opts.size(); i++) {
+      DiffusionOpts& o = opts[i];
+      o.gen_length = 16, o.block_length = i == 1 ? 8 : 4, o.steps = i == 2 ? 16 : 8;
+      o.temperature = c.temperature, o.threshold = c.threshold, o.cfg_scale = c.cfg_scale;
+      o.remasking = i == 2 ? Remasking::margin : Remasking::low_confidence;
+      o.seed = 10 + i;
+    }
+    std::vector<std::vector<std::vector<int32_t>>> alone(kPrompts.size()),
+        together(kPrompts.size());
+    std::vector<DiffusionResult> want;
+    for (size_t i = 0; i < kPrompts.size(); i++)
+      want.push_back(
+          diffusion_generate(logits(), 20, kPrompts[i], 19, -1, opts[i],
+                             [&](const DiffusionStep& st) { alone[i].push_back(*st.answer); }));
+    std::vector<size_t> batch_sizes;  // sequences per call of the logits function
+    const DiffusionLogits fn = logits();
+    const std::vector<DiffusionResult> got = diffusion_generate_batch(
+        [&](const DiffusionQuery& q, std::vector<float>& out) {
+          batch_sizes.push_back(q.seqs.size());
+          fn(q, out);
+        },
+        20, kPrompts, 19, -1, opts,
+        [&](int i, const DiffusionStep& st) { together[size_t(i)].push_back(*st.answer); });
+    ASSERT_EQ(got.size(), kPrompts.size());
+    for (size_t i = 0; i < kPrompts.size(); i++) {
+      EXPECT_EQ(got[i].answer, want[i].answer) << name << ", prompt " << i;
+      EXPECT_EQ(got[i].forwards, want[i].forwards) << name << ", prompt " << i;
+      EXPECT_EQ(together[i], alone[i]) << name << ", prompt " << i;
+    }
+    // Every running row in each call (with CFG, two sequences per row).
+    EXPECT_EQ(batch_sizes.front(), kPrompts.size() * (c.cfg_scale > 0 ? 2 : 1)) << name;
+    if (c.threshold == 0) {
+      EXPECT_EQ(batch_sizes.size(), 16u) << name;  // the longest schedule
+    }
+  }
+}
+
+// Rows stop at their own EOS and leave the batch; the others go on. Position t predicts token
+// t % 7 (fake_logits with P = 0), EOS = 5, so a prompt of P tokens stops after 6 - P steps.
+TEST(DiffusionSampler, BatchRowsStopAtTheirOwnEos) {
+  DiffusionOpts o;
+  o.gen_length = 16, o.steps = 16, o.temperature = 0;
+  const std::vector<std::vector<int32_t>> prompts = {{1, 1, 1}, {1}, {1, 1}};
+  std::vector<size_t> seqs;
+  std::vector<int> steps(3);
+  const std::vector<DiffusionResult> r = diffusion_generate_batch(
+      [&](const DiffusionQuery& q, std::vector<float>& out) {
+        seqs.push_back(q.seqs.size());
+        fake_logits(0, 10)(q, out);
+      },
+      10, prompts, 9, 5, {o}, [&](int i, const DiffusionStep&) { steps[size_t(i)]++; });
+  EXPECT_EQ(steps, (std::vector<int>{3, 5, 4}));
+  EXPECT_EQ(seqs, (std::vector<size_t>{3, 3, 3, 2, 1}));
+  for (size_t i = 0; i < prompts.size(); i++) {
+    const DiffusionResult one = diffusion_generate(fake_logits(0, 10), 10, prompts[i], 9, 5, o);
+    EXPECT_EQ(r[i].answer, one.answer) << "prompt " << i;
+    EXPECT_EQ(r[i].forwards, one.forwards);
+    EXPECT_TRUE(r[i].eos);
+    EXPECT_EQ(int(r[i].answer.size()), 5 - int(prompts[i].size()));
+  }
+}
+
+// Rows join a running batch (the server's continuous batching) and leave it (cancel): a row that
+// joins later, in the middle of another's block, still gets the tokens it gets alone.
+TEST(DiffusionSampler, RowsJoinAndLeaveARunningBatch) {
+  EngineModel m;
+  DiffusionOpts o;
+  o.gen_length = 16, o.block_length = 4, o.steps = 8, o.temperature = 0.9f;
+  auto alone = [&](size_t i, uint64_t seed) {
+    DiffusionOpts oi = o;
+    oi.seed = seed;
+    return diffusion_generate(engine_logits(m.inf, true), 20, kPrompts[i], 19, -1, oi).answer;
+  };
+  DiffusionBatch batch(engine_logits(m.inf, true), 20, 19, -1);
+  o.seed = 1;
+  const int a = batch.add(kPrompts[0], o);
+  const int gone = batch.add(kPrompts[1], o);
+  batch.step();
+  batch.step();
+  batch.step();  // a is in its second block
+  batch.remove(gone);
+  o.seed = 2;
+  const int b = batch.add(kPrompts[2], o);
+  EXPECT_EQ(batch.running(), 2);
+  while (batch.step() > 0) {
+  }
+  EXPECT_EQ(batch.take(a).answer, alone(0, 1));
+  EXPECT_EQ(batch.take(b).answer, alone(2, 2));
+  EXPECT_EQ(batch.running(), 0);
+  EXPECT_THROW(batch.answer(a), Error);
+}
+
+// A request's settings: max_new in whole blocks, steps per token, the "diffusion" object over
+// the defaults, and errors that name the field.
+TEST(DiffusionGenerator, RequestSettings) {
+  DiffusionServeOpts serve;
+  GenerateOpts g;
+  g.max_new = 40, g.sampler.temperature = 0.5f, g.sampler.seed = 7;
+  DiffusionOpts o = diffusion_request_opts(serve, g, 10, 128);
+  EXPECT_EQ(o.gen_length, 32);  // rounded down to the block of 32
+  EXPECT_EQ(o.block_length, 32);
+  EXPECT_EQ(o.steps, 32);
+  EXPECT_EQ(o.seed, 7u);
+  g.max_new = 20;
+  EXPECT_EQ(diffusion_request_opts(serve, g, 10, 128).block_length, 20);  // one shorter block
+  EXPECT_EQ(diffusion_request_opts(serve, g, 120, 128).gen_length, 8);    // what the context leaves
+  g.diffusion.block_length = 8, g.diffusion.steps = 4, g.diffusion.remasking = Remasking::random;
+  g.diffusion.threshold = 0.8f, g.diffusion.cfg_scale = 2, g.diffusion.eos_confidence = 0.5f;
+  o = diffusion_request_opts(serve, g, 10, 128);
+  EXPECT_EQ(o.gen_length, 16);
+  EXPECT_EQ(o.block_length, 8);
+  EXPECT_EQ(o.steps, 4);
+  EXPECT_EQ(o.remasking, Remasking::random);
+  EXPECT_FLOAT_EQ(o.threshold, 0.8f);
+  EXPECT_FLOAT_EQ(o.cfg_scale, 2);
+  EXPECT_FLOAT_EQ(o.eos_confidence, 0.5f);
+  auto field_of = [&](int prompt) -> std::string {
+    try {
+      diffusion_request_opts(serve, g, prompt, 128);
+    } catch (const DiffusionSettingError& e) {
+      EXPECT_NE(std::string(e.what()).find(e.field + " "), std::string::npos) << e.what();
+      return e.field;
+    }
+    return "";
+  };
+  g.diffusion.steps = 3;  // two blocks
+  EXPECT_EQ(field_of(10), "diffusion.steps");
+  g.diffusion.steps = 1;
+  EXPECT_EQ(field_of(10), "diffusion.steps");
+  g.diffusion.steps = 4, g.diffusion.gen_length = 12;
+  EXPECT_EQ(field_of(10), "diffusion.gen_length");  // not whole blocks
+  g.diffusion.gen_length = 120;
+  EXPECT_EQ(field_of(10), "diffusion.gen_length");  // beyond the context
+  g.diffusion.gen_length.reset(), g.diffusion.block_length = 32;
+  EXPECT_EQ(field_of(10), "diffusion.block_length");  // longer than max_new
+}
+
+// The server's generator samples every active request together (one forward pass per step for
+// all of them), and each gets the answer it gets alone, streamed block by block; a cancelled one
+// leaves without disturbing the others.
+TEST(DiffusionGenerator, RequestsRunTogetherAndEachGetsItsOwnAnswer) {
+  EngineModel m;
+  std::set<char32_t> chars;
+  for (char32_t c = U'a'; chars.size() + 4 < 20; c++) chars.insert(c);
+  auto tok = std::make_shared<CharTokenizer>(CharTokenizer::from_chars(chars));
+  DiffusionServeOpts serve;
+  serve.defaults.block_length = 4;
+  auto gen = make_diffusion_generator(m.inf, tok, serve);
+  struct Out {
+    std::string streamed;
+    int drafts = 0;
+    std::optional<GenerateResult> done;
+  };
+  std::vector<Out> out(4);
+  std::vector<GenerateOpts> opts(4);
+  std::vector<SeqId> ids;
+  for (size_t i = 0; i < 4; i++) {
+    GenerateOpts& g = opts[i];
+    g.max_new = i == 1 ? 12 : 8, g.sampler.temperature = 0.7f, g.sampler.seed = 1 + i;
+    g.stop_at_eos = i == 1;  // the random model predicts EOS often: the others run every step
+    if (i == 2) g.diffusion.steps = 4, g.diffusion.remasking = Remasking::margin;
+    SeqRequest req;
+    req.prompt = kPrompts[i % 3];
+    req.opts = g;
+    req.on_text = [&out, i](const std::string& t) {
+      out[i].streamed += t;
+      return true;
+    };
+    req.on_draft = [&out, i](const std::string&) { out[i].drafts++; };
+    req.on_done = [&out, i](const GenerateResult& r, int) { out[i].done = r; };
+    ids.push_back(gen->add(std::move(req)));
+  }
+  EXPECT_EQ(gen->waiting(), 4);
+  gen->step();
+  EXPECT_GE(gen->active(), 3);  // together from the first step (request 1 may stop at EOS)
+  gen->cancel(ids[3]);
+  int steps = 1;  // step() calls, the one above included
+  for (bool more = true; more; steps++) more = gen->step() > 0;
+  int longest = 0;
+  for (size_t i = 0; i < 3; i++) {
+    const DiffusionOpts o = diffusion_request_opts(serve, opts[i], int(kPrompts[i].size()), 32);
+    const DiffusionResult want =
+        diffusion_generate(engine_logits(m.inf, true), 20, kPrompts[i], 19, tok->eos_id(), o);
+    ASSERT_TRUE(out[i].done) << "request " << i;
+    EXPECT_EQ(out[i].done->tokens, want.answer) << "request " << i;
+    EXPECT_EQ(out[i].done->finish, want.eos ? "eos" : "length");
+    EXPECT_EQ(out[i].streamed, out[i].done->text);
+    EXPECT_EQ(out[i].drafts, want.forwards);
+    longest = std::max(longest, want.forwards);
+  }
+  EXPECT_EQ(out[2].drafts, 4);  // its own steps
+  EXPECT_EQ(steps, longest);    // one generator step per sampler step of all of them
+  EXPECT_GE(longest, 8);        // request 0 (request 1: 12 unless it stopped at EOS)
+  ASSERT_TRUE(out[3].done);
+  EXPECT_EQ(out[3].done->finish, "cancelled");
+  EXPECT_EQ(out[3].drafts, 1);
+  EXPECT_EQ(gen->active() + gen->waiting(), 0);
 }

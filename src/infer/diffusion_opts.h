@@ -1,0 +1,60 @@
+// The masked-diffusion sampler's settings (infer/diffusion.h), apart from the sampler so that a
+// request (infer/generate.h) can carry its own without pulling in a model.
+#pragma once
+#include <cstdint>
+#include <optional>
+
+#include "core/config.h"
+
+namespace aero {
+
+// How a predicted token's confidence is measured (the lowest are left masked).
+enum class Remasking : uint8_t {
+  low_confidence,  // softmax probability of the chosen token (LLaDA's default)
+  random,          // uniform random confidence (LLaDA's "random")
+  margin,          // top-1 minus top-2 probability (llama.cpp)
+  entropy,         // negative entropy of the distribution (llama.cpp)
+};
+// Inline: request parsing (server/request.cpp) uses it, and its fuzz target links only core.
+inline const EnumNames<Remasking>& remasking_names() {
+  static const EnumNames<Remasking> n{{Remasking::low_confidence, "low_confidence"},
+                                      {Remasking::random, "random"},
+                                      {Remasking::margin, "margin"},
+                                      {Remasking::entropy, "entropy"}};
+  return n;
+}
+
+struct DiffusionOpts {
+  int gen_length = 64;    // answer tokens (mask tokens at the start)
+  int steps = 64;         // forward passes in all, split evenly across blocks
+  int block_length = 0;   // semi-autoregressive block; 0: gen_length (one block)
+  float temperature = 0;  // Gumbel-max noise in double; 0: greedy
+  Remasking remasking = Remasking::low_confidence;
+  float cfg_scale = 0;      // > 0: classifier-free guidance (unconditional = prompt masked)
+  float threshold = 0;      // > 0: also commit every token of confidence >= threshold (Fast-dLLM)
+  bool stop_at_eos = true;  // stop when an EOS has every position before it committed; trim it
+  // EOS suppression: the confidence of a position predicted EOS is scaled by this (in (0, 1];
+  // a negative entropy is divided by it), so EOS is committed later and answers do not flood
+  // with EOS too early. 1: off (the reference).
+  float eos_confidence = 1.0f;
+  uint64_t seed = 0;
+
+  int blocks() const { return gen_length / (block_length > 0 ? block_length : gen_length); }
+  // Errors name the option: gen_length % block_length, steps % blocks, steps >= blocks.
+  void validate() const;
+};
+
+// One request's sampler settings (the server's "diffusion" object); an unset field keeps the
+// generator's default. Only a masked-diffusion generator takes a request that sets one.
+struct DiffusionOverrides {
+  std::optional<int> gen_length, steps, block_length;
+  std::optional<Remasking> remasking;
+  std::optional<float> threshold, cfg_scale, eos_confidence;
+
+  bool any() const {
+    return gen_length || steps || block_length || remasking || threshold || cfg_scale ||
+           eos_confidence;
+  }
+};
+
+}  // namespace aero
