@@ -101,10 +101,16 @@ Tensor Tape::new_grad(const Shape& shape, bool zero) {
         (best == free_grads_.size() || free_grads_[k].nbytes() < free_grads_[best].nbytes()))
       best = k;
   if (best == free_grads_.size()) return zero ? grad_.zeros(shape) : grad_.tensor(shape);
-  Tensor g = Tensor::wrap(free_grads_[best].raw(), shape);
+  const Tensor buf = free_grads_[best];
   free_grads_[best] = free_grads_.back();
   free_grads_.pop_back();
+  Tensor g = Tensor::wrap(buf.raw(), shape);
   if (zero) std::memset(g.raw(), 0, need);
+  // The rest of a larger buffer (the logits' gradient) stays free, 64-byte aligned as the arena's.
+  const size_t used = (need + 63) / 64 * 64;
+  if (buf.nbytes() >= used + 64)
+    free_grads_.push_back(Tensor::wrap(static_cast<char*>(buf.raw()) + used,
+                                       {int64_t((buf.nbytes() - used) / sizeof(float))}));
   return g;
 }
 
