@@ -157,16 +157,19 @@ int main(int argc, char** argv) {
   rusage ru{};
   getrusage(RUSAGE_SELF, &ru);
   double rss_mb = double(ru.ru_maxrss) / 1024.0;
-  size_t act = 0;
-  for (int k = 0; k < parts; k++) act += dp.tape(k).peak_bytes();
+  size_t act = 0, act_grads = 0;  // values and saved buffers; gradients of intermediates
+  for (int k = 0; k < parts; k++) {
+    act += dp.tape(k).peak_bytes();
+    act_grads += dp.tape(k).peak_grad_bytes();
+  }
 
   std::printf(
       "aero  %s B=%lld T=%lld: %.0f tokens/s (%.1f ms/step, median of %d), loss %.3f, %.1f "
       "MFLOP/token, MFU %.1f%% of %.0f GFLOP/s sgemm, peak RSS %.0f MB, activations %.0f MB "
-      "(%d threads, %d parts, %s %s, %s, checkpoint_activations %s)\n",
+      "(gradients %.0f MB) (%d threads, %d parts, %s %s, %s, checkpoint_activations %s)\n",
       name.c_str(), (long long)B, (long long)T, tok_s, med * 1e3, steps, loss, flops_tok / 1e6,
-      100 * mfu, peak / 1e9, rss_mb, double(act) / (1 << 20), num_threads(), parts,
-      gemm_info().backend.c_str(), gemm_info().kernel.c_str(),
+      100 * mfu, peak / 1e9, rss_mb, double(act) / (1 << 20), double(act_grads) / (1 << 20),
+      num_threads(), parts, gemm_info().backend.c_str(), gemm_info().kernel.c_str(),
       bf16 ? (std::string("bf16 on ") + bf16_kernel_name(bf16_kernel())).c_str() : "fp32",
       tc.checkpoint_activations.c_str());
   std::printf("RESULT aero_tok_s %.1f mfu %.4f rss_mb %.1f act_mb %.1f\n", tok_s, mfu, rss_mb,

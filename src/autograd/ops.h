@@ -12,7 +12,8 @@ namespace aero {
 // table (V, C), ids (...) i32 in [0, V) -> (..., C)
 Var embedding(Var table, const Tensor& ids);
 // x (..., in), w (out, in), b (out) or undefined -> (..., out); y = x·Wᵀ + b (+ residual, of
-// y's shape, when given: a residual connection added in the product's own pass)
+// y's shape, when given: a residual connection added in the product's own pass). x may be bf16
+// (gelu's bf16 output) when w is f32 and the tape multiplies in bf16.
 Var linear(Var x, Var w, Var b = {}, Var residual = {});
 // base (..., V) with each column ids[k] replaced by x (..., C) · rows[k] (rows (n, C), ids (n)
 // i32, distinct): the logits of trainable token rows over a head whose other rows are frozen.
@@ -27,6 +28,9 @@ Var add(Var a, Var b);
 Var mul(Var a, Var b);
 Var scale(Var x, float s);
 Var gelu(Var x, bool tanh_approx = true);  // records gelu_tanh or gelu_erf
+// gelu_tanh with its output stored rounded to bf16, for a value that only bf16 products read
+// (they round it the same way): half the memory, the same results.
+Var gelu_tanh_bf16(Var x);
 Var relu(Var x);
 Var silu(Var x);
 Var swiglu(Var gate, Var up);  // silu(gate) * up

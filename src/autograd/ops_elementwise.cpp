@@ -125,6 +125,13 @@ Var gelu(Var x, bool tanh_approx) {
   return tanh_approx ? unary(Op::gelu_tanh, x, gelu_tanh_forward)
                      : unary(Op::gelu_erf, x, gelu_erf_forward);
 }
+Var gelu_tanh_bf16(Var x) {
+  const Tensor& xv = x.value();
+  check_f32("gelu_tanh", "x", xv);
+  Tensor out = x.tape->alloc(xv.shape(), DType::bf16);
+  gelu_tanh_forward_bf16(out.data<uint16_t>(), xv.f32(), xv.numel());
+  return x.tape->record(Op::gelu_tanh, out, {x});  // backward reads x only
+}
 void backward_gelu_tanh(Tape& tape, Node& node) { unary_backward(tape, node, gelu_tanh_backward); }
 void backward_gelu_erf(Tape& tape, Node& node) { unary_backward(tape, node, gelu_erf_backward); }
 

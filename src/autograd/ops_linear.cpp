@@ -91,7 +91,11 @@ Var linear(Var x, Var w, Var b, Var residual) {
   Tensor out = tape.alloc(s);
   const float* bias = b.defined() ? b.value().f32() : nullptr;
   const float* res = residual.defined() ? residual.value().f32() : nullptr;
-  if (wv.dtype() == DType::bf16) {
+  if (xv.dtype() == DType::bf16) {
+    AERO_CHECK(tape.bf16_products && wv.dtype() == DType::f32,
+               "[linear] a bf16 x needs an f32 w and a tape multiplying in bf16");
+    linear_forward_xbf16(out.f32(), xv.data<uint16_t>(), wv.f32(), bias, N, IN, OUT, res);
+  } else if (wv.dtype() == DType::bf16) {
     // A frozen weight stored in bf16 multiplies through the bf16 kernels whatever the tape asks.
     AERO_CHECK(!w.requires_grad(), "[linear] a bf16 weight must be frozen (a constant)");
     linear_forward_wbf16(out.f32(), xv.f32(), wv.data<uint16_t>(), bias, N, IN, OUT, res);
@@ -110,7 +114,11 @@ void backward_linear(Tape& tape, Node& node) {
   const Tensor& x = tape.node(node.in[0]).value;
   const Tensor& w = tape.node(node.in[1]).value;
   int64_t IN = w.size(1), OUT = w.size(0), N = x.numel() / IN;
-  if (w.dtype() == DType::bf16)
+  if (x.dtype() == DType::bf16)
+    linear_backward_xbf16(dx.defined() ? dx.f32() : nullptr, dw.defined() ? dw.f32() : nullptr,
+                          db.defined() ? db.f32() : nullptr, node.grad.f32(), x.data<uint16_t>(),
+                          w.f32(), N, IN, OUT, fresh_dx);
+  else if (w.dtype() == DType::bf16)
     linear_backward_wbf16(dx.defined() ? dx.f32() : nullptr, db.defined() ? db.f32() : nullptr,
                           node.grad.f32(), w.data<uint16_t>(), N, IN, OUT, fresh_dx);
   else

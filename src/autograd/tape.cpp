@@ -92,11 +92,33 @@ Var Tape::record(Op op, const Tensor& value, std::initializer_list<Var> inputs) 
   return {this, static_cast<int32_t>(nodes_.size() - 1)};
 }
 
+Tensor Tape::new_grad(const Shape& shape, bool zero) {
+  // The smallest free buffer that fits (blocks repeat, so most fit exactly); else a new one.
+  const size_t need = static_cast<size_t>(shape.numel()) * sizeof(float);
+  size_t best = free_grads_.size();
+  for (size_t k = 0; k < free_grads_.size(); k++)
+    if (free_grads_[k].nbytes() >= need &&
+        (best == free_grads_.size() || free_grads_[k].nbytes() < free_grads_[best].nbytes()))
+      best = k;
+  if (best == free_grads_.size()) return zero ? grad_.zeros(shape) : grad_.tensor(shape);
+  const Tensor buf = free_grads_[best];
+  free_grads_[best] = free_grads_.back();
+  free_grads_.pop_back();
+  Tensor g = Tensor::wrap(buf.raw(), shape);
+  if (zero) std::memset(g.raw(), 0, need);
+  // The rest of a larger buffer (the logits' gradient) stays free, 64-byte aligned as the arena's.
+  const size_t used = (need + 63) / 64 * 64;
+  if (buf.nbytes() >= used + 64)
+    free_grads_.push_back(Tensor::wrap(static_cast<char*>(buf.raw()) + used,
+                                       {int64_t((buf.nbytes() - used) / sizeof(float))}));
+  return g;
+}
+
 Tensor Tape::grad_of(int32_t id) {
   if (id < 0) return {};
   Node& n = nodes_[static_cast<size_t>(id)];
   if (!n.requires_grad) return {};
-  if (!n.grad.defined()) n.grad = grad_.zeros(n.value.shape());
+  if (!n.grad.defined()) n.grad = new_grad(n.value.shape(), /*zero=*/true);
   return n.grad;
 }
 
@@ -106,7 +128,7 @@ Tensor Tape::grad_to_write(int32_t id, bool* overwrite) {
   Node& n = nodes_[static_cast<size_t>(id)];
   if (!n.requires_grad) return {};
   if (!n.grad.defined()) {
-    n.grad = grad_.tensor(n.value.shape());
+    n.grad = new_grad(n.value.shape(), /*zero=*/false);
     *overwrite = true;
   }
   return n.grad;
@@ -147,6 +169,11 @@ void Tape::backward_from(Var out, const Tensor& out_grad, bool retain) {
     } else {
       op_info(n.op).backward(*this, n);
     }
+    // Every op reading this gradient has run (backward goes in reverse recording order).
+    if (!keep_grads && !retain) {
+      free_grads_.push_back(n.grad);
+      n.grad = Tensor();
+    }
   }
   if (!retain) {
     for (Node& n : nodes_)
@@ -163,6 +190,8 @@ Tape& Tape::recompute_tape() {
   r.grad_replica = grad_replica;
   r.checkpoint_every = 0;  // a checkpointed block does not checkpoint inside itself
   r.bf16_products = bf16_products;
+  r.bf16_storage = bf16_storage;
+  r.keep_grads = keep_grads;
   r.profile = profile;
   r.on_leaf_passed = on_leaf_passed;
   r.on_param_leaf = on_param_leaf;
@@ -171,6 +200,7 @@ Tape& Tape::recompute_tape() {
 
 void Tape::reset() {
   nodes_.clear();
+  free_grads_.clear();
   act_.reset();
   grad_.reset();
   released_ = false;

@@ -31,7 +31,8 @@ struct Var {
   const Tensor& value() const;
   const Shape& shape() const;
   bool requires_grad() const;
-  // The gradient after backward(); undefined Tensor if none reached this value.
+  // The gradient after backward(); undefined Tensor if none reached this value, and for an op's
+  // output unless the tape keeps them (Tape::keep_grads): leaves always keep theirs.
   Tensor grad() const;
 };
 
@@ -75,6 +76,14 @@ class Tape {
   // Linear layers multiply in bf16 (inputs rounded to bf16, fp32 sums: kernels/gemm_bf16.h),
   // forward and backward; everything else stays fp32 (train.precision = bf16).
   bool bf16_products = false;
+  // With bf16_products, a value that only linear layers read (the MLP's activation) is stored
+  // already rounded to bf16: the products round it the same way, so the results are the same
+  // bits at half the memory. False keeps it f32 (tests compare the two).
+  bool bf16_storage = true;
+  // Keep the gradient of every op's output after backward (tests that read them). Without it a
+  // gradient's buffer is reused once the op's backward is done: the gradients of intermediates
+  // then take about one block's worth of memory instead of the whole graph's.
+  bool keep_grads = false;
 
   // Leaves.
   Var param(const Tensor& value, const Tensor& grad);  // grad accumulates into `grad`
@@ -130,8 +139,13 @@ class Tape {
   std::string profile_report() const;
   size_t activation_bytes() const { return act_.used() + grad_.used(); }
   // Peak activation and gradient memory, the recompute tape's included.
-  size_t peak_bytes() const {
-    return act_.peak() + grad_.peak() + (recompute_ ? recompute_->peak_bytes() : 0);
+  size_t peak_bytes() const { return peak_value_bytes() + peak_grad_bytes(); }
+  // The two parts: values and saved buffers; gradients of intermediates.
+  size_t peak_value_bytes() const {
+    return act_.peak() + (recompute_ ? recompute_->peak_value_bytes() : 0);
+  }
+  size_t peak_grad_bytes() const {
+    return grad_.peak() + (recompute_ ? recompute_->peak_grad_bytes() : 0);
   }
 
  private:
@@ -139,6 +153,9 @@ class Tape {
   std::unique_ptr<Tape> recompute_;
   Arena act_;
   Arena grad_;
+  // Gradient buffers (in grad_) whose op's backward is done, free for the next gradient.
+  std::vector<Tensor> free_grads_;
+  Tensor new_grad(const Shape& shape, bool zero);
   Rng rng_;
   bool released_ = false;
   struct OpTime {

@@ -7,6 +7,7 @@
 
 #include "core/parallel.h"
 #include "core/rng.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/vec.h"
 
 namespace aero {
@@ -277,6 +278,19 @@ void gelu_tanh_range(float* dst, const float* dout, const float* inp, int64_t b,
 void gelu_tanh_forward(float* out, const float* inp, int64_t N) {
   parallel_range(N, kParExp,
                  [&](int64_t b, int64_t e) { gelu_tanh_range<false>(out, nullptr, inp, b, e); });
+}
+void gelu_tanh_forward_bf16(uint16_t* out, const float* inp, int64_t N) {
+  // Through a small f32 buffer: chunks are whole registers apart, so every element takes the
+  // same path (register or scalar tail) as in gelu_tanh_forward.
+  constexpr int64_t kChunk = 64 * kW;
+  parallel_range(N, kParExp, [&](int64_t b, int64_t e) {
+    alignas(64) float buf[kChunk];
+    for (int64_t s = b; s < e; s += kChunk) {
+      const int64_t n = std::min(kChunk, e - s);
+      gelu_tanh_range<false>(buf, nullptr, inp + s, 0, n);
+      round_to_bf16(buf, out + s, n);
+    }
+  });
 }
 void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t N,
                         bool overwrite) {

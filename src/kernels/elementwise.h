@@ -86,6 +86,9 @@ void scale_backward_ref(float* dinp, const float* dout, float s, int64_t N);
 // garbage on entry: a gradient not yet written saves its zero fill and the read of the zeros).
 // gelu_tanh: 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))); gelu_erf: 0.5·x·(1 + erf(x/√2)).
 void gelu_tanh_forward(float* out, const float* inp, int64_t N);
+// The same output rounded to bf16 (nearest even, as round_to_bf16), the same bits as
+// gelu_tanh_forward followed by round_to_bf16 without the f32 copy.
+void gelu_tanh_forward_bf16(uint16_t* out, const float* inp, int64_t N);
 void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t N,
                         bool overwrite = false);
 void gelu_erf_forward(float* out, const float* inp, int64_t N);

@@ -488,12 +488,38 @@ AERO_AVX512 void pack_b_panel_bf16_n_avx512(uint16_t* dst, const uint16_t* W, in
                         _mm512_or_si512(row(2 * kp), _mm512_slli_epi32(row(2 * kp + 1), 16)));
 }
 
-// C(M, N) = op(A) · op(B) (+ beta C + bias + add) with op(B)'s packing given by
-// pack_b(dst, j0, Kp): one panel of 16 columns from column j0.
-template <typename PackB>
-void gemm_impl(Bf16Kernel k, bool trans_a, int M, int N, int K, const float* A, int lda,
-               const PackB& pack_b, float beta, float* C, int ldc, const float* bias,
-               const float* add, int ld_add) {
+// Rows [i0, i0 + kBlock) of A (M, K), already bf16, into dst (kBlock rows of Kp), zero past M
+// and K.
+void pack_a_block_bf16(uint16_t* dst, const uint16_t* A, int lda, int M, int K, int Kp, int i0) {
+  const int rows = std::min(kBlock, M - i0);
+  for (int r = 0; r < kBlock; r++) {
+    uint16_t* d = dst + static_cast<ptrdiff_t>(r) * Kp;
+    if (r < rows) std::memcpy(d, A + static_cast<ptrdiff_t>(i0 + r) * lda, sizeof(uint16_t) * K);
+    std::fill(d + (r < rows ? K : 0), d + Kp, uint16_t(0));
+  }
+}
+
+AERO_AVX512 void pack_a_block_bf16_avx512(uint16_t* dst, const uint16_t* A, int lda, int M, int K,
+                                          int Kp, int i0) {
+  const int rows = std::min(kBlock, M - i0);
+  for (int r = 0; r < kBlock; r++) {
+    const uint16_t* src = A + static_cast<ptrdiff_t>(i0 + r) * lda;
+    uint16_t* d = dst + static_cast<ptrdiff_t>(r) * Kp;
+    for (int k = 0; k < Kp; k += 32) {
+      const int n = std::max(0, std::min(32, K - k));
+      const __mmask32 m = n >= 32 ? ~__mmask32(0) : __mmask32((1u << n) - 1);
+      _mm512_storeu_si512(d + k,
+                          r < rows ? _mm512_maskz_loadu_epi16(m, src + k) : _mm512_setzero_si512());
+    }
+  }
+}
+
+// C(M, N) = op(A) · op(B) (+ beta C + bias + add) with op(A)'s packing given by
+// pack_a(dst, i0, Kp): kBlock rows from row i0; and op(B)'s by pack_b(dst, j0, Kp): one panel of
+// 16 columns from column j0.
+template <typename PackA, typename PackB>
+void gemm_impl(Bf16Kernel k, int M, int N, int K, const PackA& pack_a, const PackB& pack_b,
+               float beta, float* C, int ldc, const float* bias, const float* add, int ld_add) {
   if (M <= 0 || N <= 0) return;
   if (k == Bf16Kernel::best) k = bf16_kernel();
   AERO_CHECK(bf16_kernel_supported(k), "[gemm_bf16] kernel ", bf16_kernel_name(k),
@@ -502,8 +528,6 @@ void gemm_impl(Bf16Kernel k, bool trans_a, int M, int N, int K, const float* A, 
                         : k == Bf16Kernel::avx512 ? micro_avx512
                                                   : micro_portable;
   const bool amx = k == Bf16Kernel::amx;
-  // The portable kernel keeps the portable packing (so that both packings are tested here).
-  const auto pack_a = k == Bf16Kernel::portable ? pack_a_block : pack_a_block_avx512;
   const int Kp = round_up(std::max(K, 0), 32), Mp = round_up(M, kBlock), Np = round_up(N, kBlock);
   const int m_blocks = Mp / kBlock, n_blocks = Np / kBlock;
   // Columns of B packed at a time: about 1 MiB of panels (stays in L2 while every block of A
@@ -522,7 +546,7 @@ void gemm_impl(Bf16Kernel k, bool trans_a, int M, int N, int K, const float* A, 
     alignas(64) float tile[kBlock * kBlock];
 #pragma omp for schedule(static)
     for (int mb = 0; mb < m_blocks; mb++)
-      pack_a(ap + static_cast<ptrdiff_t>(mb) * kBlock * Kp, A, lda, trans_a, M, K, Kp, mb * kBlock);
+      pack_a(ap + static_cast<ptrdiff_t>(mb) * kBlock * Kp, mb * kBlock, Kp);
     const int nt = omp_get_num_threads(), t = omp_get_thread_num();
     const int b0 = int(int64_t(n_blocks) * t / nt), b1 = int(int64_t(n_blocks) * (t + 1) / nt);
     if (b0 < b1) {
@@ -547,16 +571,54 @@ void gemm_impl(Bf16Kernel k, bool trans_a, int M, int N, int K, const float* A, 
   }
 }
 
+// The A packing of gemm_bf16 for an f32 A that is not transposed.
+auto f32_rows(const float* A, int lda, int M, int K, bool portable) {
+  return [=](uint16_t* dst, int i0, int Kp) {
+    if (portable)
+      pack_a_block(dst, A, lda, false, M, K, Kp, i0);
+    else
+      pack_a_block_avx512(dst, A, lda, false, M, K, Kp, i0);
+  };
+}
+
 }  // namespace
 
 void gemm_bf16_with(Bf16Kernel k, bool trans_a, bool trans_b, int M, int N, int K, const float* A,
                     int lda, const float* B, int ldb, float beta, float* C, int ldc,
                     const float* bias, const float* add, int ld_add) {
+  gemm_bf16_mixed(k, trans_a, trans_b, M, N, K, A, nullptr, lda, B, nullptr, ldb, beta, C, ldc,
+                  bias, add, ld_add);
+}
+
+void gemm_bf16_mixed(Bf16Kernel k, bool trans_a, bool trans_b, int M, int N, int K, const float* A,
+                     const uint16_t* A16, int lda, const float* B, const uint16_t* B16, int ldb,
+                     float beta, float* C, int ldc, const float* bias, const float* add,
+                     int ld_add) {
+  AERO_ASSERT(!(A && A16) && !(B && B16) && !(A16 && trans_a));
+  // The portable kernel keeps the portable packing (so that both packings are tested here).
   const bool portable = (k == Bf16Kernel::best ? bf16_kernel() : k) == Bf16Kernel::portable;
   gemm_impl(
-      k, trans_a, M, N, K, A, lda,
+      k, M, N, K,
+      [&](uint16_t* dst, int i0, int Kp) {
+        if (A16 && portable)
+          pack_a_block_bf16(dst, A16, lda, M, K, Kp, i0);
+        else if (A16)
+          pack_a_block_bf16_avx512(dst, A16, lda, M, K, Kp, i0);
+        else if (portable)
+          pack_a_block(dst, A, lda, trans_a, M, K, Kp, i0);
+        else
+          pack_a_block_avx512(dst, A, lda, trans_a, M, K, Kp, i0);
+      },
       [&](uint16_t* dst, int j0, int Kp) {
-        if (portable)
+        if (B16 && trans_b && portable)
+          pack_b_panel_bf16(dst, B16, ldb, N, K, Kp, j0);
+        else if (B16 && trans_b)
+          pack_b_panel_bf16_avx512(dst, B16, ldb, N, K, Kp, j0);
+        else if (B16 && portable)
+          pack_b_panel_bf16_n(dst, B16, ldb, N, K, Kp, j0);
+        else if (B16)
+          pack_b_panel_bf16_n_avx512(dst, B16, ldb, N, K, Kp, j0);
+        else if (portable)
           pack_b_panel(dst, B, ldb, trans_b, N, K, Kp, j0);
         else
           pack_b_panel_avx512(dst, B, ldb, trans_b, N, K, Kp, j0);
@@ -568,7 +630,7 @@ void gemm_bf16_wt(Bf16Kernel k, int M, int N, int K, const float* A, int lda, co
                   int ldw, float* C, int ldc) {
   const bool portable = (k == Bf16Kernel::best ? bf16_kernel() : k) == Bf16Kernel::portable;
   gemm_impl(
-      k, false, M, N, K, A, lda,
+      k, M, N, K, f32_rows(A, lda, M, K, portable),
       [&](uint16_t* dst, int j0, int Kp) {
         if (portable)
           pack_b_panel_bf16(dst, W, ldw, N, K, Kp, j0);
@@ -583,7 +645,7 @@ void gemm_bf16_w(Bf16Kernel k, bool trans_w, int M, int N, int K, const float* A
                  const float* add, int ld_add) {
   const bool portable = (k == Bf16Kernel::best ? bf16_kernel() : k) == Bf16Kernel::portable;
   gemm_impl(
-      k, false, M, N, K, A, lda,
+      k, M, N, K, f32_rows(A, lda, M, K, portable),
       [&](uint16_t* dst, int j0, int Kp) {
         if (trans_w && portable)
           pack_b_panel_bf16(dst, W, ldw, N, K, Kp, j0);

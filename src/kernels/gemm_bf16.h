@@ -49,6 +49,13 @@ void gemm_bf16_wt(Bf16Kernel k, int M, int N, int K, const float* A, int lda, co
 void gemm_bf16_w(Bf16Kernel k, bool trans_w, int M, int N, int K, const float* A, int lda,
                  const uint16_t* W, int ldw, float beta, float* C, int ldc,
                  const float* bias = nullptr, const float* add = nullptr, int ld_add = 0);
+// Either operand already bf16 (a saved activation stored so): exactly one of A / A16 and one of
+// B / B16 is non-null, as gemm_bf16 otherwise (A16 must not be transposed). A bf16 operand is
+// packed as is, so the sums equal gemm_bf16's on its f32 values, bit for bit.
+void gemm_bf16_mixed(Bf16Kernel k, bool trans_a, bool trans_b, int M, int N, int K, const float* A,
+                     const uint16_t* A16, int lda, const float* B, const uint16_t* B16, int ldb,
+                     float beta, float* C, int ldc, const float* bias = nullptr,
+                     const float* add = nullptr, int ld_add = 0);
 // Naive reference: the products of the bf16-rounded inputs summed in double.
 void gemm_bf16_ref(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
                    const float* B, int ldb, float beta, float* C, int ldc,

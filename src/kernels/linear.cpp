@@ -70,6 +70,21 @@ void linear_backward(float* dinp, float* dw, float* db, const float* dout, const
   if (db) bias_backward(db, dout, N, OUT);
 }
 
+void linear_forward_xbf16(float* out, const uint16_t* inp, const float* w, const float* b,
+                          int64_t N, int64_t IN, int64_t OUT, const float* residual) {
+  gemm_bf16_mixed(Bf16Kernel::best, false, true, int(N), int(OUT), int(IN), nullptr, inp, int(IN),
+                  w, nullptr, int(IN), 0.0f, out, int(OUT), b, residual, int(OUT));
+}
+
+void linear_backward_xbf16(float* dinp, float* dw, float* db, const float* dout,
+                           const uint16_t* inp, const float* w, int64_t N, int64_t IN, int64_t OUT,
+                           bool overwrite_dinp) {
+  linear_backward(dinp, nullptr, db, dout, nullptr, w, N, IN, OUT, overwrite_dinp, /*bf16=*/true);
+  if (dw)
+    gemm_bf16_mixed(Bf16Kernel::best, true, false, int(OUT), int(IN), int(N), dout, nullptr,
+                    int(OUT), nullptr, inp, int(IN), 1.0f, dw, int(IN));
+}
+
 void linear_forward_wbf16(float* out, const float* inp, const uint16_t* w, const float* b,
                           int64_t N, int64_t IN, int64_t OUT, const float* residual) {
   gemm_bf16_w(Bf16Kernel::best, /*trans_w=*/true, int(N), int(OUT), int(IN), inp, int(IN), w,

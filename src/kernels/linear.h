@@ -21,6 +21,13 @@ void linear_forward_wbf16(float* out, const float* inp, const uint16_t* w, const
                           int64_t N, int64_t IN, int64_t OUT, const float* residual = nullptr);
 void linear_backward_wbf16(float* dinp, float* db, const float* dout, const uint16_t* w, int64_t N,
                            int64_t IN, int64_t OUT, bool overwrite_dinp = false);
+// The bf16 path with inp (N, IN) stored in bf16 (a saved activation that only these products
+// read): the same bits as linear_forward / linear_backward with bf16 on inp's f32 values.
+void linear_forward_xbf16(float* out, const uint16_t* inp, const float* w, const float* b,
+                          int64_t N, int64_t IN, int64_t OUT, const float* residual = nullptr);
+void linear_backward_xbf16(float* dinp, float* dw, float* db, const float* dout,
+                           const uint16_t* inp, const float* w, int64_t N, int64_t IN, int64_t OUT,
+                           bool overwrite_dinp = false);
 void linear_forward_ref(float* out, const float* inp, const float* w, const float* b, int64_t N,
                         int64_t IN, int64_t OUT, const float* residual = nullptr);
 void linear_backward_ref(float* dinp, float* dw, float* db, const float* dout, const float* inp,

@@ -113,9 +113,16 @@ Var Mlp::forward(Tape& tape, Var h, Var x, float resid_dropout) const {
     case ActKind::relu:
       m = relu(up.forward(tape, h));
       break;
-    case ActKind::gelu:
-      m = gelu(up.forward(tape, h), /*tanh_approx=*/true);
+    case ActKind::gelu: {
+      // Only the down projection reads the activation (the largest value a block keeps): in
+      // bf16 it is stored rounded, as that product rounds it (not under an adapter, which
+      // reads it in f32, nor with a bf16-stored weight).
+      const Var u = up.forward(tape, h);
+      const bool bf16 = tape.bf16_products && tape.bf16_storage && !down.adapter &&
+                        !down.weight_param().is_bf16();
+      m = bf16 ? gelu_tanh_bf16(u) : gelu(u, /*tanh_approx=*/true);
       break;
+    }
   }
   return residual_linear(tape, down, m, x, resid_dropout);
 }

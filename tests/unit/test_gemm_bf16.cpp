@@ -224,3 +224,37 @@ TEST(gemm_bf16, stored_bf16_weights_equal_rounding_while_packing) {
               << " K=" << K << " beta=" << beta;
         }
 }
+
+// An operand already stored in bf16 (gemm_bf16_mixed: a saved activation) gives gemm_bf16's bits
+// on the f32 values it was rounded from, on every kernel: A in bf16 (a Linear's forward on a bf16
+// input), B in bf16 transposed or not (its weight gradient reads the input as B), with beta,
+// bias and add, and row strides past the width.
+TEST(gemm_bf16, stored_bf16_operands_equal_rounding_while_packing) {
+  for (Bf16Kernel k : supported_kernels())
+    for (auto [M, N, K] : {std::tuple{37, 45, 70}, std::tuple{64, 96, 128}, std::tuple{5, 3, 1},
+                           std::tuple{33, 17, 65}})
+      for (int which = 0; which < 2; which++)  // 0: A16, 1: B16
+        for (bool ta : {false, true})
+          for (bool tb : {false, true})
+            for (float beta : {0.0f, 1.0f}) {
+              if (which == 0 && ta) continue;  // a bf16 A is never transposed
+              const int lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 5, ldc = N + 1;
+              const std::vector<float> A = random_values(size_t(ta ? K : M) * lda, 21);
+              const std::vector<float> B = random_values(size_t(tb ? N : K) * ldb, 22);
+              std::vector<uint16_t> A16(A.size()), B16(B.size());
+              round_to_bf16(A.data(), A16.data(), int64_t(A.size()));
+              round_to_bf16(B.data(), B16.data(), int64_t(B.size()));
+              const std::vector<float> bias = random_values(size_t(N), 23);
+              const std::vector<float> add = random_values(size_t(M) * N, 24);
+              std::vector<float> C = random_values(size_t(M) * ldc, 25), R = C;
+              gemm_bf16_mixed(k, ta, tb, M, N, K, which == 0 ? nullptr : A.data(),
+                              which == 0 ? A16.data() : nullptr, lda,
+                              which == 1 ? nullptr : B.data(), which == 1 ? B16.data() : nullptr,
+                              ldb, beta, C.data(), ldc, bias.data(), add.data(), N);
+              gemm_bf16_with(k, ta, tb, M, N, K, A.data(), lda, B.data(), ldb, beta, R.data(), ldc,
+                             bias.data(), add.data(), N);
+              ASSERT_EQ(0, std::memcmp(C.data(), R.data(), C.size() * sizeof(float)))
+                  << bf16_kernel_name(k) << (which == 0 ? " A16" : " B16") << " ta=" << ta
+                  << " tb=" << tb << " M=" << M << " N=" << N << " K=" << K << " beta=" << beta;
+            }
+}

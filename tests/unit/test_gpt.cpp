@@ -1,7 +1,11 @@
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <vector>
+
 #include "models/gpt.h"
 #include "op_test.h"
+#include "train/optimizer.h"
 
 using namespace aero;
 
@@ -109,4 +113,72 @@ TEST(gpt, bad_configs_and_inputs_are_errors) {
   GptConfig c3;
   test::expect_error([&] { gpt_config_fields().set_from_string(c3, "act", "tanh"); }, "[config]",
                      "model.act: 'tanh' is not one of: gelu, relu, swiglu");
+}
+
+// Training in bf16 with the memory savings (the MLP activation stored in bf16, gradient buffers
+// of intermediates reused once their op's backward is done) gives the same weights, bit for bit,
+// as keeping every activation in f32 and every gradient, after several AdamW steps with dropout;
+// so do fp32 training with reused gradients and bf16 with checkpointed blocks. The savings show
+// in the tape's peaks, so the new paths were taken.
+TEST(gpt, bf16_storage_and_reused_gradients_train_the_same_bits) {
+  GptConfig cfg;
+  cfg.vocab_size = 50;
+  cfg.block_size = 16;
+  cfg.n_layer = 2;
+  cfg.n_head = 2;
+  cfg.n_embd = 32;
+  cfg.ffn_hidden = 96;
+  cfg.pos = PosKind::learned;
+  cfg.act = ActKind::gelu;
+  cfg.bias = true;
+  cfg.tie_head = true;
+  cfg.dropout_attn = 0.1f;
+  cfg.dropout_resid = 0.1f;
+  const Tensor ids = test::random_ids({3, 16}, 50, 4), tgt = test::random_ids({3, 16}, 50, 5);
+  struct Run {
+    std::vector<float> values;
+    size_t value_bytes = 0, grad_bytes = 0;
+  };
+  auto train = [&](bool bf16, bool storage, bool keep_grads, int checkpoint_every) {
+    ParamStore store;
+    Gpt gpt(cfg, store);
+    store.finalize(7);
+    Optimizer opt(store, {.kind = OptimKind::adamw, .lr = 1e-2f, .weight_decay = 0.1f});
+    Run r;
+    for (int step = 0; step < 4; step++) {
+      Tape tape{uint64_t(step + 1)};
+      tape.bf16_products = bf16;
+      tape.bf16_storage = storage;
+      tape.keep_grads = keep_grads;
+      tape.checkpoint_every = checkpoint_every;
+      tape.backward(cross_entropy(gpt.forward(tape, ids), tgt));
+      opt.step();
+      store.zero_grad();
+      r.value_bytes = tape.peak_value_bytes();
+      r.grad_bytes = tape.peak_grad_bytes();
+    }
+    r.values.assign(store.values_data(), store.values_data() + store.count());
+    return r;
+  };
+  auto same_bits = [](const Run& a, const Run& b) {
+    return a.values.size() == b.values.size() &&
+           std::memcmp(a.values.data(), b.values.data(), a.values.size() * sizeof(float)) == 0;
+  };
+  const Run before = train(true, false, true, 0), after = train(true, true, false, 0);
+  EXPECT_TRUE(same_bits(before, after));
+  EXPECT_LT(after.value_bytes, before.value_bytes);
+  EXPECT_LT(after.grad_bytes, before.grad_bytes);
+  EXPECT_TRUE(same_bits(before, train(true, true, false, 1)));
+  const Run fp32 = train(false, false, true, 0), fp32_reused = train(false, false, false, 0);
+  EXPECT_TRUE(same_bits(fp32, fp32_reused));
+  EXPECT_LT(fp32_reused.grad_bytes, fp32.grad_bytes);
+  EXPECT_FALSE(same_bits(before, fp32));  // bf16 products really ran
+
+  // Without keep_grads an op's output keeps no gradient after backward; a leaf keeps its own.
+  Tape tape;
+  Var x = tape.leaf(test::random_tensor({2, 3}, 1), true);
+  Var y = scale(x, 2.0f);
+  tape.backward_from(y, Tensor::full({2, 3}, 1.0f));
+  EXPECT_FALSE(y.grad().defined());
+  EXPECT_EQ(x.grad().f32()[0], 2.0f);
 }

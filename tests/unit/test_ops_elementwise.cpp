@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <vector>
 
 #include "kernels/elementwise.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/vec.h"
 #include "op_test.h"
 
@@ -352,4 +354,30 @@ OP_TEST(dropout, bad_p_is_an_error) {
   Var x = tape.leaf(Tensor::zeros({2, 3}), true);
   expect_error([&] { dropout(x, 1.0f); }, "[dropout]", "(2, 3)");
   expect_error([&] { dropout(x, -0.1f); }, "[dropout]", "(2, 3)");
+}
+
+// gelu_tanh_bf16 (the MLP activation a bf16 tape keeps): its output is gelu_tanh's rounded to bf16
+// bit for bit at any length (register tails, one chunk or many, over threads), and its input
+// gradient is gelu_tanh's.
+TEST(ops, gelu_tanh_bf16_is_gelu_tanh_rounded_with_the_same_gradient) {
+  for (int64_t n : {1, 15, 16, 17, 1023, 1024, 1025, 5000, 100003}) {
+    const Tensor x = random_tensor({n}, uint64_t(n), -6.0f, 6.0f);
+    std::vector<float> y(static_cast<size_t>(n));
+    std::vector<uint16_t> want(static_cast<size_t>(n)), got(static_cast<size_t>(n));
+    gelu_tanh_forward(y.data(), x.f32(), n);
+    round_to_bf16(y.data(), want.data(), n);
+    gelu_tanh_forward_bf16(got.data(), x.f32(), n);
+    ASSERT_EQ(got, want) << "n=" << n;
+  }
+  const Tensor xt = random_tensor({6, 40}, 7, -4.0f, 4.0f), dy = random_tensor({6, 40}, 8);
+  Tensor g[2];
+  for (int bf16 = 0; bf16 < 2; bf16++) {
+    Tape tape;
+    Var x = tape.leaf(xt, true);
+    Var y = bf16 ? gelu_tanh_bf16(x) : gelu(x, true);
+    EXPECT_EQ(y.value().dtype(), bf16 ? DType::bf16 : DType::f32);
+    tape.backward_from(y, dy);
+    g[bf16] = x.grad().contiguous_copy();
+  }
+  EXPECT_EQ(0, std::memcmp(g[0].raw(), g[1].raw(), g[0].nbytes()));
 }

@@ -1,4 +1,5 @@
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/gemm.h"
@@ -279,4 +280,31 @@ TEST(kernels, linear_on_a_bf16_tape_multiplies_in_bf16) {
   // And it is not the fp32 product (bf16 keeps 8 bits of mantissa: ~1e-3 relative).
   linear_forward_ref(y32.f32(), xt.f32(), wt.f32(), bt.f32(), N, IN, OUT);
   EXPECT_GT(max_rel_diff(y.value(), y32), 1e-4);
+}
+
+// A bf16 input (a stored activation) on a bf16 tape: output, input, weight and bias gradients
+// are the bits of the f32 input it was rounded from, since the products round it so anyway.
+TEST(kernels, linear_on_a_bf16_input_equals_its_f32_input) {
+  const int N = 70, IN = 48, OUT = 40;
+  const Tensor xt = random_tensor({N, IN}, 1), wt = random_tensor({OUT, IN}, 2),
+               bt = random_tensor({OUT}, 3), dy = random_tensor({N, OUT}, 4);
+  Tensor x16 = Tensor::empty({N, IN}, DType::bf16);
+  round_to_bf16(xt.f32(), x16.data<uint16_t>(), x16.numel());
+  Tensor got[2][4];  // y, dx, dw, db
+  for (int bf16 = 0; bf16 < 2; bf16++) {
+    Tape tape;
+    tape.bf16_products = true;
+    Var x = tape.leaf(bf16 ? x16 : xt, true), w = tape.leaf(wt, true), b = tape.leaf(bt, true);
+    Var y = linear(x, w, b);
+    tape.backward_from(y, dy);
+    got[bf16][0] = y.value().contiguous_copy();
+    got[bf16][1] = x.grad().contiguous_copy();
+    got[bf16][2] = w.grad().contiguous_copy();
+    got[bf16][3] = b.grad().contiguous_copy();
+  }
+  for (int k = 0; k < 4; k++)
+    EXPECT_EQ(0, std::memcmp(got[0][k].raw(), got[1][k].raw(), got[0][k].nbytes())) << k;
+  // Only a bf16 tape with an f32 weight takes one.
+  Tape fp32;
+  EXPECT_THROW(linear(fp32.leaf(x16, false), fp32.leaf(wt, true)), Error);
 }
