@@ -169,6 +169,12 @@ Tape& Tape::recompute_tape() {
   return r;
 }
 
+float* Tape::scratch(int64_t n) {
+  if (!scratch_.defined() || scratch_.numel() < n)
+    scratch_ = Tensor::empty({std::max<int64_t>(n, 1)});
+  return scratch_.f32();
+}
+
 void Tape::reset() {
   nodes_.clear();
   act_.reset();

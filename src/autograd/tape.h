@@ -99,6 +99,11 @@ class Tape {
     return p;
   }
 
+  // Memory an op uses and forgets within one forward or one backward call (the lora op's
+  // dropped input): kept across calls and steps, so it is touched once. Valid until the next
+  // call; never kept in a node.
+  float* scratch(int64_t n);
+
   // Backpropagates from a scalar (one element) loss, seeding d(loss) = 1.
   // Without retain, saved buffers are released and a second backward is an error.
   void backward(Var loss, bool retain = false);
@@ -131,7 +136,8 @@ class Tape {
   size_t activation_bytes() const { return act_.used() + grad_.used(); }
   // Peak activation and gradient memory, the recompute tape's included.
   size_t peak_bytes() const {
-    return act_.peak() + grad_.peak() + (recompute_ ? recompute_->peak_bytes() : 0);
+    return act_.peak() + grad_.peak() + (scratch_.defined() ? scratch_.nbytes() : 0) +
+           (recompute_ ? recompute_->peak_bytes() : 0);
   }
 
  private:
@@ -139,6 +145,7 @@ class Tape {
   std::unique_ptr<Tape> recompute_;
   Arena act_;
   Arena grad_;
+  Tensor scratch_;
   Rng rng_;
   bool released_ = false;
   struct OpTime {
