@@ -11,7 +11,7 @@
 // (clip 0.5, AdamW, zero_grad); one optimizer step of --accum micro-batches is estimated as
 // accum x the mean micro-batch + the optimizer's part. --base bf16 stores the frozen base in
 // bf16 (as aero finetune does with train.precision = bf16). Prints one JSON line with the peak
-// RSS of the whole process.
+// RSS of the whole process and the CPU seconds per micro-batch (micro_cpu_s).
 #include <sys/resource.h>
 
 #include <chrono>
@@ -36,6 +36,15 @@ namespace {
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// User + system CPU seconds of the whole process: on a shared machine a steadier measure of the
+// work than wall time (OMP_WAIT_POLICY=PASSIVE, as bench/lora.sh sets it: idle threads sleep).
+double cpu_s() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+         1e-6 * double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
 }
 
 double peak_rss_mb() {
@@ -116,7 +125,7 @@ int main(int argc, char** argv) {
     Rng rng(7);
     Tensor src = Tensor::empty({B, S}, DType::i32), mask = Tensor::empty({B, S}, DType::i32);
     Tensor labels = Tensor::empty({B, T}, DType::i32), dec = Tensor::empty({B, T}, DType::i32);
-    double micro_s = 0, loss = 0;
+    double micro_s = 0, micro_cpu = 0, loss = 0;
     for (int it = 0; it < warmup + micro; it++) {
       for (int64_t i = 0; i < int64_t(B) * S; i++) {
         src.i32()[i] = int32_t(2 + rng.next_u64() % uint64_t(V - 2));
@@ -128,7 +137,7 @@ int main(int argc, char** argv) {
         dec.i32()[b * T] = 0;
         for (int t = 1; t < T; t++) dec.i32()[b * T + t] = labels.i32()[b * T + t - 1];
       }
-      const double t0 = now();
+      const double t0 = now(), c0 = cpu_s();
       double part_loss = 0;
       dp.run([&](int k, Tape& tape) {
         const int64_t b0 = dp.begin(k, B), b1 = dp.begin(k + 1, B);
@@ -146,10 +155,14 @@ int main(int argc, char** argv) {
         tape.backward(l);
         part_loss += double(l.value().f32()[0]);
       });
-      if (it >= warmup) micro_s += now() - t0;
+      if (it >= warmup) {
+        micro_s += now() - t0;
+        micro_cpu += cpu_s() - c0;
+      }
       loss = part_loss * accum;
     }
     micro_s /= micro;
+    micro_cpu /= micro;
     const double t0 = now();
     opt.clip_grad_norm(0.5f);
     opt.step();
@@ -169,6 +182,7 @@ int main(int argc, char** argv) {
         {"lora_modules", built.lora->modules.size()},
         {"loss", loss},
         {"micro_s", micro_s},
+        {"micro_cpu_s", micro_cpu},
         {"optimizer_s", opt_s},
         {"step_s", accum * micro_s + opt_s},
         {"micro_timed", micro},

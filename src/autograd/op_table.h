@@ -15,6 +15,7 @@ struct Node;
   X(leaf)           \
   X(embedding)      \
   X(linear)         \
+  X(lora)           \
   X(token_logits)   \
   X(matmul)         \
   X(add)            \

@@ -18,6 +18,12 @@ Var linear(Var x, Var w, Var b = {}, Var residual = {});
 // base (..., V) with each column ids[k] replaced by x (..., C) · rows[k] (rows (n, C), ids (n)
 // i32, distinct): the logits of trainable token rows over a head whose other rows are frozen.
 Var token_logits(Var base, Var x, Var rows, const Tensor& ids);
+// The low-rank path of a LoRA Linear in one op: x (..., in), a (r, in), b (out, r) ->
+// scale · dropout(x)·Aᵀ·Bᵀ (..., out), the dropout (training only) with its own mask of
+// dropout_fast_forward. The same values as linear(scale(linear(x ⊙ mask, a), scale), b), but
+// the dropped input is made in scratch memory (again in backward) instead of an (..., in)
+// value and gradient kept on the tape.
+Var lora(Var x, Var a, Var b, float scale, float p);
 // a (..., M, K), b (..., K, N) with equal batch dims, or b 2-D (K, N) shared by the batch.
 // With trans_b, b is (..., N, K).
 Var matmul(Var a, Var b, bool trans_b = false);

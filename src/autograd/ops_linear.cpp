@@ -126,14 +126,18 @@ void backward_linear(Tape& tape, Node& node) {
                     db.defined() ? db.f32() : nullptr, node.grad.f32(), x.f32(), w.f32(), N, IN,
                     OUT, fresh_dx, node.i[0] != 0);
   // The residual's gradient is dout itself; after dx, so that linear(x, w, b, x) adds to it.
-  bool fresh_r = false;
-  Tensor dr = tape.grad_to_write(node.in[3], &fresh_r);
-  if (dr.defined()) {
-    if (fresh_r)
-      block_copy(dr.f32(), OUT, node.grad.f32(), OUT, N, OUT);
-    else
-      block_add(dr.f32(), OUT, node.grad.f32(), OUT, N, OUT);
+  // A residual without a gradient yet takes dout's buffer instead of a copy: this node's
+  // gradient is final (its readers came later on the tape and are done), so the residual's
+  // other readers may add into it.
+  if (node.in[3] < 0) return;
+  Node& r = tape.node(node.in[3]);
+  if (!r.requires_grad) return;
+  if (!r.grad.defined()) {
+    r.grad = node.grad;
+    node.grad_lent = true;
+    return;
   }
+  block_add(r.grad.f32(), OUT, node.grad.f32(), OUT, N, OUT);
 }
 
 Var matmul(Var a, Var b, bool trans_b) {

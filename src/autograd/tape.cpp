@@ -170,7 +170,7 @@ void Tape::backward_from(Var out, const Tensor& out_grad, bool retain) {
       op_info(n.op).backward(*this, n);
     }
     // Every op reading this gradient has run (backward goes in reverse recording order).
-    if (!keep_grads && !retain) {
+    if (!keep_grads && !retain && !n.grad_lent) {
       free_grads_.push_back(n.grad);
       n.grad = Tensor();
     }
@@ -196,6 +196,12 @@ Tape& Tape::recompute_tape() {
   r.on_leaf_passed = on_leaf_passed;
   r.on_param_leaf = on_param_leaf;
   return r;
+}
+
+float* Tape::scratch(int64_t n) {
+  if (!scratch_.defined() || scratch_.numel() < n)
+    scratch_ = Tensor::empty({std::max<int64_t>(n, 1)});
+  return scratch_.f32();
 }
 
 void Tape::reset() {

@@ -39,6 +39,9 @@ struct Var {
 struct Node {
   Op op = Op::leaf;
   bool requires_grad = false;
+  // The gradient buffer was handed to an input as its own (a linear's residual): backward does
+  // not free it for reuse when this node is done; the input frees it when it is.
+  bool grad_lent = false;
   int8_t n_in = 0;
   int32_t in[4] = {-1, -1, -1, -1};
   Tensor value;
@@ -108,6 +111,11 @@ class Tape {
     return p;
   }
 
+  // Memory an op uses and forgets within one forward or one backward call (the lora op's
+  // dropped input): kept across calls and steps, so it is touched once. Valid until the next
+  // call; never kept in a node.
+  float* scratch(int64_t n);
+
   // Backpropagates from a scalar (one element) loss, seeding d(loss) = 1.
   // Without retain, saved buffers are released and a second backward is an error.
   void backward(Var loss, bool retain = false);
@@ -140,9 +148,10 @@ class Tape {
   size_t activation_bytes() const { return act_.used() + grad_.used(); }
   // Peak activation and gradient memory, the recompute tape's included.
   size_t peak_bytes() const { return peak_value_bytes() + peak_grad_bytes(); }
-  // The two parts: values and saved buffers; gradients of intermediates.
+  // The two parts: values, saved buffers and the scratch buffer; gradients of intermediates.
   size_t peak_value_bytes() const {
-    return act_.peak() + (recompute_ ? recompute_->peak_value_bytes() : 0);
+    return act_.peak() + (scratch_.defined() ? scratch_.nbytes() : 0) +
+           (recompute_ ? recompute_->peak_value_bytes() : 0);
   }
   size_t peak_grad_bytes() const {
     return grad_.peak() + (recompute_ ? recompute_->peak_grad_bytes() : 0);
@@ -156,6 +165,7 @@ class Tape {
   // Gradient buffers (in grad_) whose op's backward is done, free for the next gradient.
   std::vector<Tensor> free_grads_;
   Tensor new_grad(const Shape& shape, bool zero);
+  Tensor scratch_;
   Rng rng_;
   bool released_ = false;
   struct OpTime {

@@ -18,11 +18,13 @@ size_t Arena::capacity() const {
 void* Arena::alloc(size_t bytes) {
   size_t need = (bytes + 63) / 64 * 64;
   if (need == 0) need = 64;
-  if (chunks_.empty() || chunks_.back().top + need > chunks_.back().size) {
+  // The same sequence of sizes after a reset takes the same places in the same chunks.
+  while (cur_ < chunks_.size() && chunks_[cur_].top + need > chunks_[cur_].size) cur_++;
+  if (cur_ == chunks_.size()) {
     size_t size = std::max({need, initial_, chunks_.empty() ? size_t(0) : chunks_.back().size * 2});
     chunks_.push_back({static_cast<char*>(aligned_malloc(size)), size, 0});
   }
-  Chunk& c = chunks_.back();
+  Chunk& c = chunks_[cur_];
   void* p = c.data + c.top;
   c.top += need;
   used_ += need;
@@ -41,14 +43,8 @@ Tensor Arena::zeros(const Shape& shape, DType dtype) {
 }
 
 void Arena::reset() {
-  if (chunks_.size() > 1) {
-    size_t total = capacity();
-    for (auto& c : chunks_) aligned_free(c.data);
-    chunks_.clear();
-    chunks_.push_back({static_cast<char*>(aligned_malloc(total)), total, 0});
-  } else if (!chunks_.empty()) {
-    chunks_[0].top = 0;
-  }
+  for (auto& c : chunks_) c.top = 0;
+  cur_ = 0;
   used_ = 0;
 }
 

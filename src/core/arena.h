@@ -18,8 +18,8 @@ class Arena {
   void* alloc(size_t bytes);  // 64-byte aligned
   Tensor tensor(const Shape& shape, DType dtype = DType::f32);
   Tensor zeros(const Shape& shape, DType dtype = DType::f32);
-  // Frees all allocations. If the last step spilled into several chunks, they are merged
-  // into one so that the steady state is a single chunk.
+  // Frees all allocations and keeps every chunk: the next step's allocations land in memory
+  // the last step already touched (a merged fresh chunk would page-fault all of it again).
   void reset();
 
   size_t used() const { return used_; }
@@ -33,6 +33,7 @@ class Arena {
     size_t top;
   };
   std::vector<Chunk> chunks_;
+  size_t cur_ = 0;  // the chunk allocations come from; earlier ones are full for this step
   size_t initial_;
   size_t used_ = 0;
   size_t peak_ = 0;

@@ -439,6 +439,82 @@ void dropout_backward_ref(float* dinp, const float* dout, uint64_t seed, float p
     if (hash_uniform(seed, uint64_t(i)) >= p) dinp[i] += float(double(dout[i]) / (1.0 - p));
 }
 
+namespace {
+
+constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
+
+inline uint32_t dropout_fast_threshold(float p) {
+  return uint32_t(std::llround(double(p) * 4294967296.0));
+}
+
+// out[i] = keep(i) ? f(i) : 0 (overwrite) or dinp[i] += that, for i in [b, e); b a multiple of
+// 16. The two halves of one draw decide elements k and k + 8 of a group.
+template <bool kAdd>
+inline void dropout_fast_range(float* __restrict out, const float* __restrict inp, uint64_t seed,
+                               uint32_t thr, float s, int64_t b, int64_t e) {
+  int64_t i = b;
+  for (; i + 16 <= e; i += 16) {
+    const uint64_t base = seed + uint64_t(i / 2) * kGolden;
+    float* __restrict o = out + i;
+    const float* __restrict x = inp + i;
+#pragma omp simd
+    for (int k = 0; k < 8; k++) {
+      const uint64_t h = splitmix64(base + uint64_t(k) * kGolden);
+      const float lo = uint32_t(h) >= thr ? x[k] * s : 0.0f;
+      const float hi = uint32_t(h >> 32) >= thr ? x[k + 8] * s : 0.0f;
+      if constexpr (kAdd) {
+        o[k] += lo;
+        o[k + 8] += hi;
+      } else {
+        o[k] = lo;
+        o[k + 8] = hi;
+      }
+    }
+  }
+  for (; i < e; i++) {  // the tail of the last group
+    const int64_t k = i % 16;
+    const uint64_t h = splitmix64(seed + uint64_t(i / 16 * 8 + k % 8) * kGolden);
+    const uint32_t u = k < 8 ? uint32_t(h) : uint32_t(h >> 32);
+    const float v = u >= thr ? inp[i] * s : 0.0f;
+    if constexpr (kAdd)
+      out[i] += v;
+    else
+      out[i] = v;
+  }
+}
+
+}  // namespace
+
+void dropout_fast_forward(float* out, const float* inp, uint64_t seed, float p, int64_t N) {
+  const uint32_t thr = dropout_fast_threshold(p);
+  const float s = 1.0f / (1.0f - p);
+  parallel_range(N, kParExp, [=](int64_t b, int64_t e) {
+    dropout_fast_range<false>(out, inp, seed, thr, s, b, e);
+  });
+}
+
+void dropout_fast_backward(float* dinp, const float* dout, uint64_t seed, float p, int64_t N,
+                           bool overwrite) {
+  const uint32_t thr = dropout_fast_threshold(p);
+  const float s = 1.0f / (1.0f - p);
+  parallel_range(N, kParExp, [=](int64_t b, int64_t e) {
+    if (overwrite)
+      dropout_fast_range<false>(dinp, dout, seed, thr, s, b, e);
+    else
+      dropout_fast_range<true>(dinp, dout, seed, thr, s, b, e);
+  });
+}
+
+void dropout_fast_forward_ref(float* out, const float* inp, uint64_t seed, float p, int64_t N) {
+  const uint64_t thr = uint64_t(std::llround(double(p) * 4294967296.0));
+  for (int64_t i = 0; i < N; i++) {
+    const int64_t group = i / 16, k = i % 16;
+    uint64_t h = splitmix64(seed + uint64_t(8 * group + k % 8) * kGolden);
+    if (k >= 8) h >>= 32;
+    out[i] = (h & 0xffffffffULL) < thr ? 0.0f : float(double(inp[i]) / (1.0 - p));
+  }
+}
+
 void sum_forward(float* out, const float* inp, int64_t N) {
   double acc = parallel_sum(N, kParCheap, [&](int64_t b, int64_t e) {
     double part = 0;

@@ -131,6 +131,16 @@ void dropout_backward(float* dinp, const float* dout, uint64_t seed, float p, in
 void dropout_forward_ref(float* out, const float* inp, uint64_t seed, float p, int64_t N);
 void dropout_backward_ref(float* dinp, const float* dout, uint64_t seed, float p, int64_t N);
 
+// The LoRA path's dropout (the lora op), with a cheaper mask: one SplitMix64 draw per two
+// elements instead of two per element. Element i = 16·b + k takes the low (k < 8) or high
+// (k >= 8) 32 bits of splitmix64(seed + (8·b + k % 8)·γ), γ SplitMix64's increment, and is
+// kept when they are >= round(p·2³²); kept elements are scaled by 1/(1-p). The groups of 16
+// keep the loop contiguous for SIMD. dropout_fast_backward adds (or, with overwrite, writes).
+void dropout_fast_forward(float* out, const float* inp, uint64_t seed, float p, int64_t N);
+void dropout_fast_backward(float* dinp, const float* dout, uint64_t seed, float p, int64_t N,
+                           bool overwrite = false);
+void dropout_fast_forward_ref(float* out, const float* inp, uint64_t seed, float p, int64_t N);
+
 // Full reductions: *out = Σ inp (double accumulation); dinp += g.
 void sum_forward(float* out, const float* inp, int64_t N);
 void sum_backward(float* dinp, float g, int64_t N);

@@ -63,10 +63,9 @@ LoraAdapter::LoraAdapter(ParamStore& store, const Linear& base, const LoraConfig
 }
 
 Var LoraAdapter::forward(Tape& tape, Var x) const {
-  Var h = dropout_ > 0 ? dropout(x, dropout_) : x;
-  // The scale on the rank-r middle, not on the (..., out) result: out / r times less work and
-  // memory.
-  return linear(aero::scale(linear(h, store_->var(tape, *a_)), scale_), store_->var(tape, *b_));
+  // One op: the dropped input is never kept (see ops_lora.cpp); the scale is applied on the
+  // rank-r middle, not on the (..., out) result.
+  return lora(x, store_->var(tape, *a_), store_->var(tape, *b_), scale_, dropout_);
 }
 
 void LoraAdapter::fold_into(Param& weight, float sign) const {

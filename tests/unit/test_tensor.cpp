@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "core/arena.h"
 #include "core/rng.h"
 #include "core/tensor.h"
@@ -60,17 +62,23 @@ TEST(tensor, dtype_checks) {
   EXPECT_THROW(Tensor::zeros({2}).copy_from(Tensor::zeros({3})), Error);
 }
 
-TEST(arena, reset_reuses_one_chunk) {
+TEST(arena, reset_reuses_the_same_memory) {
   Arena a(1024);
   void* first = a.alloc(100);
   EXPECT_EQ(reinterpret_cast<uintptr_t>(first) % 64, 0u);
-  for (int i = 0; i < 10; i++) a.alloc(1000);  // spills into more chunks
+  std::vector<void*> step1;
+  for (int i = 0; i < 10; i++) step1.push_back(a.alloc(1000 + 300 * i));  // spills into chunks
   size_t cap = a.capacity();
   a.reset();
   EXPECT_EQ(a.used(), 0u);
-  EXPECT_GE(a.capacity(), cap);
-  for (int i = 0; i < 10; i++) a.alloc(1000);
-  EXPECT_EQ(a.capacity(), cap);  // the steady state allocates nothing new
+  EXPECT_EQ(a.capacity(), cap);
+  // The same step again lands on the same (already touched) addresses and allocates nothing.
+  EXPECT_EQ(a.alloc(100), first);
+  for (int i = 0; i < 10; i++) EXPECT_EQ(a.alloc(1000 + 300 * i), step1[size_t(i)]);
+  EXPECT_EQ(a.capacity(), cap);
+  a.reset();
+  a.alloc(3000);  // a smaller step fits in what is there
+  EXPECT_EQ(a.capacity(), cap);
   Tensor z = a.zeros({5, 7});
   for (int64_t i = 0; i < z.numel(); i++) EXPECT_EQ(z.f32()[i], 0.0f);
 }
