@@ -256,6 +256,14 @@ class FieldTable {
     } else if constexpr (std::is_same_v<T, std::string>) {
       AERO_CHECK(v.is_string(), "[config] ", where, ": expected a string, got ", v.dump());
       return v.get<std::string>();
+    } else if constexpr (IsVector<T>::value) {
+      // Element by element, each checked as a field of its own type: nlohmann's own conversion
+      // casts 1e30 to int with undefined behaviour.
+      AERO_CHECK(v.is_array(), "[config] ", where, ": expected a list, got ", v.dump());
+      T out;
+      for (size_t i = 0; i < v.size(); i++)
+        out.push_back(convert<typename T::value_type>(where + "[" + std::to_string(i) + "]", v[i]));
+      return out;
     } else {
       try {
         return v.get<T>();
@@ -264,6 +272,11 @@ class FieldTable {
       }
     }
   }
+
+  template <typename U>
+  struct IsVector : std::false_type {};
+  template <typename U, typename A>
+  struct IsVector<std::vector<U, A>> : std::true_type {};
 };
 
 }  // namespace aero

@@ -51,6 +51,17 @@ TEST(train_config, errors_name_the_file_and_key) {
             std::string::npos);
   EXPECT_NE(error_of([&] { apply_override(c, "model.n_layer=x"); }).find("model.n_layer"),
             std::string::npos);
+  // A list's elements are checked as their type is: no float-to-int cast out of range.
+  EXPECT_NE(error_of([&] {
+              apply_override(c, "data.buckets=[16,3e31]");
+            }).find("data.buckets[1]: 3e+31 is out of range"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] {
+              apply_override(c, "data.buckets=[16,2.5]");
+            }).find("data.buckets[1]: expected an integer"),
+            std::string::npos);
+  apply_override(c, "data.buckets=[16,32]");
+  EXPECT_EQ(c.data.buckets, (std::vector<int>{16, 32}));
   std::string help = run_config_help();
   EXPECT_NE(help.find("grad_accum (int, default 1)"), std::string::npos);
   EXPECT_NE(help.find("tokenizer (string"), std::string::npos);
