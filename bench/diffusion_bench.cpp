@@ -1,7 +1,7 @@
 // diffusion_bench: sampling speed of a trained llada model, the reference algorithm (LLaDA's
 // generate(): the training model's forward over the whole sequence every step) against aero's
 // engine path with each fast option added: logits only for the block's masked rows, the prefix
-// KV cache refreshed per block, and confidence-threshold parallel unmasking. Same prompts,
+// or dual KV cache refreshed per block, and confidence-threshold parallel unmasking. Same prompts,
 // seeds and settings in one run; tokens/s, the ratio to the reference, and the quality beside
 // it: the fraction of tokens equal to the reference's, the unigram entropy of the samples and,
 // with --judge GPT_RUN (same tokenizer), the GPT's perplexity of the answers.
@@ -149,21 +149,25 @@ int main(int argc, char** argv) {
     for (int steps : steps_list) {
       struct Variant {
         const char* name;
-        int kind;  // 0 reference, 1 engine, 2 engine + cache
+        bool reference;
+        DiffusionCache cache;
         float threshold;
       };
-      const Variant variants[] = {{"reference (train forward, all rows)", 0, 0},
-                                  {"engine, masked block rows", 1, 0},
-                                  {"engine + prefix cache", 2, 0},
-                                  {"engine + prefix cache + threshold", 2, threshold}};
+      using enum DiffusionCache;
+      const Variant variants[] = {{"reference (train forward, all rows)", true, none, 0},
+                                  {"engine, masked block rows", false, none, 0},
+                                  {"engine + prefix cache", false, prefix, 0},
+                                  {"engine + prefix cache + threshold", false, prefix, threshold},
+                                  {"engine + dual cache", false, dual, 0},
+                                  {"engine + dual cache + threshold", false, dual, threshold}};
       double ref_tps = 0;
       std::vector<std::vector<int32_t>> ref_answers;
       for (const Variant& v : variants) {
         DiffusionOpts o;
         o.gen_length = gen, o.block_length = block, o.steps = steps;
         o.temperature = temperature, o.threshold = v.threshold, o.stop_at_eos = false;
-        const DiffusionLogits fn =
-            v.kind == 0 ? model_logits(*ref.model) : engine_logits(inf.model, v.kind == 2);
+        o.cache = v.cache;
+        const DiffusionLogits fn = v.reference ? model_logits(*ref.model) : engine_logits(inf.model);
         std::vector<std::vector<int32_t>> answers;
         int forwards = 0;
         const double t0 = now();
@@ -175,7 +179,7 @@ int main(int argc, char** argv) {
         }
         const double secs = now() - t0;
         const double tps = double(gen) * double(prompts.size()) / secs;
-        if (v.kind == 0) ref_tps = tps, ref_answers = answers;
+        if (v.reference) ref_tps = tps, ref_answers = answers;
         int64_t same = 0, total = 0;
         for (size_t i = 0; i < answers.size(); i++)
           for (size_t j = 0; j < answers[i].size(); j++)
@@ -186,8 +190,8 @@ int main(int argc, char** argv) {
                     tps / ref_tps, forwards, 100.0 * double(same) / double(total),
                     unigram_entropy(answers), judged);
         std::fflush(stdout);
-        if (steps == steps_list.back() && v.kind == 2 && v.threshold > 0) last = answers;
-        if (steps == steps_list.back() && v.kind == 0) last_ref = answers;
+        if (steps == steps_list.back() && v.cache == dual && v.threshold > 0) last = answers;
+        if (steps == steps_list.back() && v.reference) last_ref = answers;
       }
     }
     for (size_t i = 0; i < std::min<size_t>(3, prompts.size()); i++) {

@@ -50,21 +50,24 @@ set_tests_properties(diffusion.cli_kill_and_resume_is_bit_exact PROPERTIES LABEL
   PASS_REGULAR_EXPRESSION "resume-bit-exact")
 
 # Learning: the Monte-Carlo bound of a trained model is far below the untrained one's (about
-# ln V); info, eval --mc, generate --sampler diffusion (with --visual), and the errors.
+# ln V); info, eval --mc, generate --sampler diffusion (with --visual; without flags the model's
+# sample_* settings, steps per token kept for another --gen-length), and the errors.
 string(REPLACE MAX_STEPS 400 AERO_DIFFUSION_SETUP_LEARN "${AERO_DIFFUSION_SETUP}")
 add_test(NAME diffusion.cli_learns_evaluates_samples
          COMMAND bash -c "${AERO_DIFFUSION_SETUP_LEARN}
 $A info -c c.json | grep -E 'llada|bidirectional|mask token'
-$A train -c c.json --set train.max_steps=1 --set train.out_dir=run0 > z.log 2>&1
+$A train -c c.json --set train.max_steps=1 --set train.out_dir=run0 --set model.sample_gen_length=8 --set model.sample_steps=4 --set model.sample_block_length=4 --set model.sample_cache=dual > z.log 2>&1
 $A train -c c.json > a.log 2>&1
 b0=$($A eval -m run0 -d shards/val.bin --mc 4 | tee /dev/stderr | sed -n 's/^loss bound \\([0-9.]*\\).*/\\1/p')
 b1=$($A eval -m runA -d shards/val.bin --mc 4 | tee /dev/stderr | sed -n 's/^loss bound \\([0-9.]*\\).*/\\1/p')
 echo \"bound untrained $b0, trained $b1\"; test -n \"$b0\"; test -n \"$b1\"
 awk -v a=$b0 -v b=$b1 'BEGIN { if (b < 0.6 * a) print \"learned\" }'
+$A generate -m run0 -p 'line 1' --temperature 0 --ignore-eos
+$A generate -m run0 -p 'line 1' --temperature 0 --ignore-eos --gen-length 16
 $A generate -m runA -p 'line 1' --sampler diffusion --gen-length 16 --block-length 8 --steps 8 --temperature 0 --visual
 $A generate -m runA -p 'line 1' --sampler diffusion --gen-length 16 --steps 16 --temperature 0.8 --seed 4 --remasking margin --cfg-scale 1 --threshold 0.9
 printf 'line 1\\nline 22: the\\nx\\n' > b.txt
-G='--sampler diffusion --gen-length 16 --block-length 8 --steps 8 --temperature 0.8 --prefix-cache --threshold 0.5'
+G='--sampler diffusion --gen-length 16 --block-length 8 --steps 8 --temperature 0.8 --cache dual --threshold 0.5'
 $A generate -m runA --batch-file b.txt $G --seed 5 | tee b.jsonl
 $A generate -m runA -p 'line 22: the' $G --seed 6 > one.txt
 ONE=\"$(cat one.txt)\" node -e 'const l = require(\"fs\").readFileSync(\"b.jsonl\", \"utf8\").trim().split(\"\\n\").map(JSON.parse);
@@ -76,7 +79,7 @@ $A generate -m runA -p x --sampler diffusion --gen-length 16 --block-length 4 --
 $A train -c c.json --set model.mask_id=-1 --set train.out_dir=runE; echo rc=$?
 $A train -c c.json --set train.objective=all --set train.out_dir=runE; echo rc=$?")
 set_tests_properties(diffusion.cli_learns_evaluates_samples PROPERTIES LABELS cli TIMEOUT 240
-  PASS_REGULAR_EXPRESSION "llada: .*bidirectional attention, mask token [0-9]+.*learned.*forward passes.*forward passes.*batch-equals-single.*gen_length 10 is not divisible by block_length 4.*rc=1.*steps 2 is fewer than the 4 blocks.*rc=1.*model.mask_id is not set.*rc=1.*use train.objective=diffusion.*rc=1")
+  PASS_REGULAR_EXPRESSION "llada: .*bidirectional attention, mask token [0-9]+.*learned.*8 tokens, 4 forward passes.*16 tokens, 8 forward passes.*forward passes.*forward passes.*batch-equals-single.*gen_length 10 is not divisible by block_length 4.*rc=1.*steps 2 is fewer than the 4 blocks.*rc=1.*model.mask_id is not set.*rc=1.*use train.objective=diffusion.*rc=1")
 
 # A llada model served: aero chat from a pipe and aero serve's OpenAI endpoint (JSON and SSE)
 # answer through the diffusion generator (make_generator picks it by the model's family); the
@@ -101,9 +104,11 @@ C='-s -w \\n%{http_code}\\n'
 curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"max_tokens\":8,\"diffusion\":{\"remasking\":\"lowest\"}}'
 curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"max_tokens\":8,\"diffusion\":{\"block_length\":4,\"steps\":3}}'
 curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"diffusion\":{\"gen_length\":6,\"block_length\":4}}'
-curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"diffusion\":{\"gen_length\":40}}'")
+curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"diffusion\":{\"gen_length\":40}}'
+curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"diffusion\":{\"gen_length\":8,\"cache\":\"dual\"}}'
+curl $C $U/v1/completions -d '{\"prompt\":\"x\",\"diffusion\":{\"cache\":\"all\"}}'")
 set_tests_properties(diffusion.cli_chat_and_serve PROPERTIES LABELS cli TIMEOUT 120
-  PASS_REGULAR_EXPRESSION "chat-ok.*completion-ok.*sse-ok.*ws-steps-ok.*diffusion.remasking must be one of[^\n]*\"param\":\"diffusion.remasking\"[^\n]*\n400.*diffusion.steps 3 must be a multiple of the 2 blocks[^\n]*\"param\":\"diffusion.steps\"[^\n]*\n400.*gen_length 6 is not divisible[^\n]*\"param\":\"diffusion.gen_length\"[^\n]*\n400.*diffusion.gen_length must be below the model's context of 32 tokens, got 40[^\n]*\"param\":\"diffusion.gen_length\"[^\n]*\n400")
+  PASS_REGULAR_EXPRESSION "chat-ok.*completion-ok.*sse-ok.*ws-steps-ok.*diffusion.remasking must be one of[^\n]*\"param\":\"diffusion.remasking\"[^\n]*\n400.*diffusion.steps 3 must be a multiple of the 2 blocks[^\n]*\"param\":\"diffusion.steps\"[^\n]*\n400.*gen_length 6 is not divisible[^\n]*\"param\":\"diffusion.gen_length\"[^\n]*\n400.*diffusion.gen_length must be below the model's context of 32 tokens, got 40[^\n]*\"param\":\"diffusion.gen_length\"[^\n]*\n400.*text_completion[^\n]*\n200.*diffusion.cache must be one of none, prefix, dual[^\n]*\"param\":\"diffusion.cache\"[^\n]*\n400")
 
 # SFT: prompt -> answer pairs (data.mode = pairs) on a llada model; learns, resumes bit for bit.
 add_test(NAME e2e.diffusion_sft

@@ -5,6 +5,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -129,20 +131,39 @@ std::string show_masked(const Tokenizer& tok, const std::vector<int32_t>& answer
 }
 
 // --sampler diffusion: a masked_lm model sampled by iterative unmasking (infer/diffusion.h), on
-// the inference engine (its weight formats; --prefix-cache), or with --reference through the
-// training model's forward pass (the reference algorithm, f32).
+// the inference engine (its weight formats; --cache), or with --reference through the training
+// model's forward pass (the reference algorithm, f32). Settings not given are the model's
+// (model.sample_*); steps not given keep the model's steps per token.
 struct DiffusionCli {
-  DiffusionOpts opt;
-  Remasking remasking = Remasking::low_confidence;
-  bool visual = false, prefix_cache = false, reference = false;
+  DiffusionOverrides given;
+  DiffusionOpts opt;  // the settings used: the model's, then those given
+  bool visual = false, reference = false;
+
+  void resolve(const ModelConfig& cfg, const SamplerOpts& sampler, bool stop_at_eos) {
+    mask_id_of(cfg);  // a clear error for a model that is not a masked_lm
+    const DiffusionOpts& model = cfg.as<LladaConfig>().sample;
+    opt = model;
+    given.apply(opt);
+    if (!given.block_length && opt.block_length > opt.gen_length) opt.block_length = 0;
+    if (!given.steps) {
+      const int blocks = std::max(1, opt.gen_length / std::max(1, opt.block_length > 0
+                                                                      ? opt.block_length
+                                                                      : opt.gen_length));
+      const double per_token = double(model.steps) / double(model.gen_length);
+      opt.steps = std::max(1, int(std::lround(opt.gen_length * per_token / blocks))) * blocks;
+    }
+    opt.temperature = sampler.temperature;
+    opt.seed = sampler.seed;
+    opt.stop_at_eos = stop_at_eos;
+  }
 };
 
-// The logits of the engine (--prefix-cache) or, with --reference, of the training model (loaded
-// into `ref`, which must outlive them).
+// The logits of the engine or, with --reference, of the training model (loaded into `ref`, which
+// must outlive them).
 DiffusionLogits diffusion_logits(const LoadedInference& loaded, const std::string& model_path,
                                  const std::string& adapter, const DiffusionCli& d,
                                  LoadedModel& ref) {
-  if (!d.reference) return engine_logits(loaded.model, d.prefix_cache);
+  if (!d.reference) return engine_logits(loaded.model);
   ref = adapter.empty() ? load_model(model_path) : load_model(model_path, adapter);
   return model_logits(*ref.model);
 }
@@ -155,7 +176,6 @@ void generate_diffusion_batch(const LoadedInference& loaded, const std::string& 
   const std::vector<std::string> lines = read_lines(path);
   std::vector<std::vector<int32_t>> prompts;
   std::vector<DiffusionOpts> opts;
-  d.opt.remasking = d.remasking;
   for (size_t i = 0; i < lines.size(); i++) {
     prompts.push_back(encode_prompt(*loaded.tok, lines[i]));
     AERO_CHECK(int(prompts.back().size()) + d.opt.gen_length <= cfg.context(), "[generate] line ",
@@ -201,7 +221,6 @@ void generate_diffusion(const LoadedInference& loaded, const std::string& model_
                    show_masked(*tok, *st.answer, mask_id).c_str());
       std::fflush(stderr);
     };
-  d.opt.remasking = d.remasking;
   const DiffusionResult r =
       diffusion_generate(logits, cfg.vocab_size(), ids, mask_id, tok->eos_id(), d.opt, on_step);
   if (d.visual) std::fputs("\r\033[K", stderr);
@@ -252,36 +271,42 @@ void add_generate(CLI::App& app) {
                   "auto: by the model's family")
       ->check(CLI::IsMember({"auto", "ar", "diffusion"}))
       ->capture_default_str();
-  DiffusionOpts& d = a->diffusion.opt;
-  cmd->add_option("--gen-length", d.gen_length, "Diffusion: answer length in tokens")
-      ->capture_default_str();
-  cmd->add_option("--steps", d.steps, "Diffusion: forward passes, split evenly across blocks")
-      ->capture_default_str();
+  DiffusionOverrides& d = a->diffusion.given;
+  const std::string model_default = " (default: the model's)";
+  cmd->add_option("--gen-length", d.gen_length, "Diffusion: answer length in tokens" + model_default);
+  cmd->add_option("--steps", d.steps,
+                  "Diffusion: forward passes, split evenly across blocks (default: the model's "
+                  "steps per token)");
   cmd->add_option("--block-length", d.block_length,
-                  "Diffusion: semi-autoregressive block length (0: one block)")
-      ->capture_default_str();
+                  "Diffusion: semi-autoregressive block length, 0: one block" + model_default);
   cmd->add_option_function<std::string>(
          "--remasking",
          [a](const std::string& v) {
-           a->diffusion.remasking = remasking_names().parse(v, "[generate] --remasking");
+           a->diffusion.given.remasking = remasking_names().parse(v, "[generate] --remasking");
          },
-         "Diffusion: confidence that keeps a token (" + remasking_names().list() +
-             "; default low_confidence)")
+         "Diffusion: confidence that keeps a token (" + remasking_names().list() + ")" +
+             model_default)
       ->check(CLI::IsMember(remasking_names().names()));
-  cmd->add_option("--cfg-scale", d.cfg_scale, "Diffusion: classifier-free guidance scale (0: off)")
-      ->capture_default_str();
+  cmd->add_option("--cfg-scale", d.cfg_scale,
+                  "Diffusion: classifier-free guidance scale, 0: off" + model_default);
   cmd->add_option("--threshold", d.threshold,
-                  "Diffusion: also commit every token of confidence >= this (0: off)")
-      ->capture_default_str();
+                  "Diffusion: also commit every token of confidence >= this, 0: off" +
+                      model_default);
   cmd->add_option("--eos-confidence", d.eos_confidence,
                   "Diffusion: scale of the confidence of EOS predictions, in (0, 1]; lower "
-                  "holds EOS back (1: off)")
-      ->capture_default_str();
+                  "holds EOS back, 1: off" +
+                      model_default);
   cmd->add_flag("--visual", a->diffusion.visual,
                 "Diffusion: show the answer being unmasked (stderr)");
-  cmd->add_flag("--prefix-cache", a->diffusion.prefix_cache,
-                "Diffusion: reuse K and V before the current block within it (Fast-dLLM; "
-                "approximate)");
+  cmd->add_option_function<std::string>(
+         "--cache",
+         [a](const std::string& v) {
+           a->diffusion.given.cache = diffusion_cache_names().parse(v, "[generate] --cache");
+         },
+         "Diffusion: K/V kept within a block (Fast-dLLM; approximate): none (the reference), "
+         "prefix (before the block), dual (before and after it)" +
+             model_default)
+      ->check(CLI::IsMember(diffusion_cache_names().names()));
   cmd->add_flag("--reference", a->diffusion.reference,
                 "Diffusion: the training model's forward pass every step (the reference)");
   cmd->callback([a, ignore_eos] {
@@ -295,9 +320,7 @@ void add_generate(CLI::App& app) {
     const bool masked_lm = family == ModelFamily::masked_lm;
     if (a->sampler == "diffusion" || (a->sampler == "auto" && masked_lm)) {
       DiffusionCli d = a->diffusion;
-      d.opt.temperature = a->gen.sampler.temperature;
-      d.opt.seed = a->gen.sampler.seed;
-      d.opt.stop_at_eos = a->gen.stop_at_eos;
+      d.resolve(loaded.model_config(), a->gen.sampler, a->gen.stop_at_eos);
       if (!a->batch_file.empty())
         return generate_diffusion_batch(loaded, a->model, a->adapter, a->batch_file, d);
       generate_diffusion(loaded, a->model, a->adapter, read_prompt(a->prompt, a->prompt_file), d);

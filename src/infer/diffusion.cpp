@@ -10,23 +10,6 @@
 
 namespace aero {
 
-void DiffusionOpts::validate() const {
-  AERO_CHECK(gen_length > 0, "[diffusion] gen_length must be > 0, got ", gen_length);
-  AERO_CHECK(block_length >= 0, "[diffusion] block_length must be >= 0, got ", block_length);
-  const int bl = block_length > 0 ? block_length : gen_length;
-  AERO_CHECK(gen_length % bl == 0, "[diffusion] gen_length ", gen_length,
-             " is not divisible by block_length ", bl);
-  const int nb = gen_length / bl;
-  AERO_CHECK(steps >= nb, "[diffusion] steps ", steps, " is fewer than the ", nb,
-             " blocks (gen_length / block_length): each block needs at least one step");
-  AERO_CHECK(steps % nb == 0, "[diffusion] steps ", steps, " is not divisible by the ", nb,
-             " blocks (gen_length / block_length)");
-  AERO_CHECK(temperature >= 0 && cfg_scale >= 0 && threshold >= 0 && threshold <= 1,
-             "[diffusion] temperature and cfg_scale must be >= 0, threshold in [0, 1]");
-  AERO_CHECK(eos_confidence > 0 && eos_confidence <= 1,
-             "[diffusion] eos_confidence must be in (0, 1], got ", eos_confidence);
-}
-
 std::vector<int> num_transfer_tokens(int masked, int steps) {
   std::vector<int> n(size_t(steps), masked / steps);
   for (int i = 0; i < masked % steps; i++) n[size_t(i)]++;
@@ -272,11 +255,11 @@ int DiffusionBatch::step(const std::function<void(int id, const DiffusionStep&)>
     if (r->done) continue;
     live.push_back(r.get());
     const int lo = r->lo(), hi = lo + r->bl;
-    q.seqs.push_back({&r->x, lo, hi, &r->rows, r->s == 0, r->slot[0]});
+    q.seqs.push_back({&r->x, lo, hi, &r->rows, r->s == 0, r->slot[0], r->opt.cache});
     if (r->cfg()) {  // unconditional: the prompt masked
       r->uncond = r->x;
       std::fill(r->uncond.begin(), r->uncond.begin() + r->P, mask_id_);
-      q.seqs.push_back({&r->uncond, lo, hi, &r->rows, r->s == 0, r->slot[1]});
+      q.seqs.push_back({&r->uncond, lo, hi, &r->rows, r->s == 0, r->slot[1], r->opt.cache});
     }
   }
   if (live.empty()) return 0;
@@ -356,15 +339,16 @@ DiffusionLogits model_logits(Model& model) {
   };
 }
 
-DiffusionLogits engine_logits(std::shared_ptr<const InferenceModel> model, bool prefix_cache) {
+DiffusionLogits engine_logits(std::shared_ptr<const InferenceModel> model) {
   struct State {
     std::shared_ptr<const InferenceModel> model;
     std::vector<std::unique_ptr<KvSeq>> seqs;  // by slot
   };
   auto st = std::make_shared<State>();
   st->model = std::move(model);
-  return [st, prefix_cache](const DiffusionQuery& q, std::vector<float>& out) {
-    // Refresh (or no cache): the whole sequence. Otherwise the kept prefix [0, lo) and the rest.
+  return [st](const DiffusionQuery& q, std::vector<float>& out) {
+    // Refresh (or no cache): the whole sequence. Otherwise the kept prefix [0, lo), then the rest
+    // (prefix) or the block alone before the kept suffix [hi, T) (dual).
     std::vector<std::vector<int32_t>> tokens(q.seqs.size());
     std::vector<std::vector<int>> rows(q.seqs.size());
     std::vector<RowsInput> in;
@@ -373,10 +357,12 @@ DiffusionLogits engine_logits(std::shared_ptr<const InferenceModel> model, bool 
       AERO_CHECK(s.slot >= 0, "[diffusion] slot ", s.slot, " of a query is negative");
       while (int(st->seqs.size()) <= s.slot)
         st->seqs.push_back(std::make_unique<KvSeq>(*st->model));
-      const int from = prefix_cache && !s.refresh ? s.lo : 0;
-      tokens[i].assign(s.ids->begin() + from, s.ids->end());
+      const bool reuse = s.cache != DiffusionCache::none && !s.refresh;
+      const int T = int(s.ids->size()), from = reuse ? s.lo : 0;
+      const int to = reuse && s.cache == DiffusionCache::dual ? s.hi : T;
+      tokens[i].assign(s.ids->begin() + from, s.ids->begin() + to);
       for (int r : *s.rows) rows[i].push_back(r - from);
-      in.push_back({st->seqs[size_t(s.slot)].get(), from, &tokens[i], &rows[i]});
+      in.push_back({st->seqs[size_t(s.slot)].get(), from, &tokens[i], &rows[i], T - to});
     }
     out = forward_rows(*st->model, in);
   };

@@ -10,7 +10,7 @@
 #include <memory>
 #include <vector>
 
-#include "infer/diffusion_opts.h"
+#include "models/diffusion_opts.h"
 #include "models/model.h"
 
 namespace aero {
@@ -26,7 +26,8 @@ struct DiffusionSeq {
   int lo = 0, hi = 0;
   const std::vector<int>* rows = nullptr;  // ascending, in [lo, hi): the block's masked positions
   bool refresh = true;  // the block's first step (where a prefix cache is rebuilt)
-  int slot = 0;         // the same sequence keeps its slot from step to step (its prefix cache)
+  int slot = 0;         // the same sequence keeps its slot from step to step (its cache)
+  DiffusionCache cache = DiffusionCache::none;  // what engine_logits may reuse within the block
 };
 
 // What the sampler asks of a model in one step: the logits of the `rows` of every sequence, each
@@ -103,12 +104,12 @@ DiffusionLogits model_logits(Model& model);
 
 class InferenceModel;
 // The inference engine's forward (no tape, f32 / bf16 / q8 weights), logits computed only for
-// the rows asked. prefix_cache (Fast-dLLM): K and V of the positions before the current block
-// are computed on the block's first step and reused by its other steps, which run only the
-// block and what follows it. An approximation: the prefix no longer sees the later positions
-// change within the block. Off: the whole sequence every step, as the reference. The sequences
-// of a query run in one pass (one matrix product per weight for all their tokens), each against
-// its own K/V (kept per slot).
-DiffusionLogits engine_logits(std::shared_ptr<const InferenceModel> model, bool prefix_cache);
+// the rows asked, with each sequence's cache (Fast-dLLM, DiffusionCache): on the block's first step
+// the whole sequence runs and its K and V are kept; its other steps run the block and what follows
+// it (prefix) or the block alone (dual) against the kept K and V. An approximation: the kept
+// positions no longer see the tokens committed since the block began. none: the whole sequence
+// every step, as the reference. The sequences of a query run in one pass (one matrix product per
+// weight for all their tokens), each against its own K/V (kept per slot).
+DiffusionLogits engine_logits(std::shared_ptr<const InferenceModel> model);
 
 }  // namespace aero

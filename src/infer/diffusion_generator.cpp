@@ -16,10 +16,7 @@ DiffusionOpts diffusion_request_opts(const DiffusionServeOpts& serve, const Gene
   o.temperature = req.sampler.temperature;
   o.seed = req.sampler.seed;
   o.stop_at_eos = req.stop_at_eos;
-  if (d.remasking) o.remasking = *d.remasking;
-  if (d.threshold) o.threshold = *d.threshold;
-  if (d.cfg_scale) o.cfg_scale = *d.cfg_scale;
-  if (d.eos_confidence) o.eos_confidence = *d.eos_confidence;
+  d.apply(o);  // gen_length, block_length and steps are fitted below
   auto bad = [](const char* field, const auto&... msg) {
     throw DiffusionSettingError(std::string("diffusion.") + field,
                                 cat("[diffusion] diffusion.", field, " ", msg...));
@@ -34,7 +31,7 @@ DiffusionOpts diffusion_request_opts(const DiffusionServeOpts& serve, const Gene
   }
   o.gen_length = 0;
   if (G <= 0) return o;
-  int bl = std::min(G, o.block_length > 0 ? o.block_length : 32);
+  int bl = o.block_length > 0 ? std::min(G, o.block_length) : G;  // 0: one block
   if (d.block_length) {
     bl = *d.block_length;
     if (bl > G) bad("block_length", bl, " is longer than the answer of ", G, " tokens");
@@ -75,7 +72,7 @@ class DiffusionGenerator final : public Generator {
         tok_(std::move(tok)),
         opts_(opts),
         mask_id_(mask_id_of(model_->model_config())),
-        batch_(engine_logits(model_, opts_.prefix_cache), model_->config().vocab_size, mask_id_,
+        batch_(engine_logits(model_), model_->config().vocab_size, mask_id_,
                tok_->eos_id()) {}
 
   SeqId add(SeqRequest req) override {
@@ -271,8 +268,11 @@ class DiffusionGenerator final : public Generator {
 
 }  // namespace
 
-DiffusionServeOpts diffusion_serve_opts(const EngineOpts& opts) {
+DiffusionServeOpts diffusion_serve_opts(const ModelConfig& cfg, const EngineOpts& opts) {
+  const DiffusionOpts& s = cfg.as<LladaConfig>().sample;
   DiffusionServeOpts d;
+  d.defaults = s;
+  d.steps_per_token = float(s.steps) / float(s.gen_length);
   d.max_batch = opts.max_batch;
   return d;
 }

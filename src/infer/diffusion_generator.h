@@ -21,9 +21,8 @@ class InferenceModel;
 // block); temperature and seed from the request's sampler, EOS handling from stop_at_eos; the
 // request's diffusion settings, else `defaults`.
 struct DiffusionServeOpts {
-  DiffusionOpts defaults{.block_length = 32};
+  DiffusionOpts defaults{.block_length = 32, .cache = DiffusionCache::prefix};
   float steps_per_token = 1.0f;
-  bool prefix_cache = true;
   int max_batch = 32;  // requests sampled together; the others wait
 };
 
@@ -41,8 +40,9 @@ class DiffusionSettingError : public Error {
 DiffusionOpts diffusion_request_opts(const DiffusionServeOpts& serve, const GenerateOpts& req,
                                      int prompt_tokens, int context);
 
-// What make_generator gives a masked_lm model: the defaults above, up to opts.max_batch together.
-DiffusionServeOpts diffusion_serve_opts(const EngineOpts& opts);
+// What make_generator gives a masked_lm model: the model config's sampler defaults (steps per
+// token = its sample_steps / sample_gen_length), up to opts.max_batch together.
+DiffusionServeOpts diffusion_serve_opts(const ModelConfig& cfg, const EngineOpts& opts);
 
 std::unique_ptr<Generator> make_diffusion_generator(std::shared_ptr<const InferenceModel> model,
                                                     std::shared_ptr<const Tokenizer> tok,

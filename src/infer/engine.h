@@ -136,12 +136,15 @@ std::vector<float> forward_rows(const InferenceModel& model, KvSeq& seq, int kee
                                 const std::vector<int32_t>& tokens, const std::vector<int>& rows);
 // forward_rows of several sequences in one pass (one qmatmul per weight for all their tokens;
 // attention per sequence against its own cache): logits of each one's rows in turn
-// (sum of rows.size(), vocab).
+// (sum of rows.size(), vocab). after > 0 (a bidirectional stack only): the cache already holds
+// `after` positions past the new tokens, which are kept and seen too (the diffusion sampler's
+// dual cache), so the cache must hold at least keep + tokens + after positions.
 struct RowsInput {
   KvSeq* seq;
   int keep;
   const std::vector<int32_t>* tokens;
   const std::vector<int>* rows;
+  int after = 0;
 };
 std::vector<float> forward_rows(const InferenceModel& model, const std::vector<RowsInput>& in);
 // One new token for each of several sequences in one batched pass; logits (n, vocab).

@@ -37,10 +37,11 @@ void KvSeq::clear() { impl_->len = 0; }
 namespace {
 
 // The rows of one sequence in a forward pass: rows [row, row + count) of the batch, at
-// positions [seq->len, seq->len + count).
+// positions [seq->len, seq->len + count); the `after` cached positions past them are seen too.
 struct Segment {
   KvSeq::Impl* seq;
   int row, count;
+  int after = 0;
 };
 
 void add_bias(float* y, const std::vector<float>& b, int n) {
@@ -123,12 +124,12 @@ void attend(const InferenceModel::Impl& m, int layer, const std::vector<Segment>
       rope_forward(k_new, k_new, 1, s.count, NH, HS, cfg.rope_theta, kv.len);
     }
     if (s.count == 1) {
-      attention_row_forward(b.att.data() + size_t(s.row) * C, q, K, V, kv.len + 1, NH, HS,
-                            1.0f / std::sqrt(float(HS)));
+      attention_row_forward(b.att.data() + size_t(s.row) * C, q, K, V, kv.len + 1 + s.after, NH,
+                            HS, 1.0f / std::sqrt(float(HS)));
       return;
     }
     AttentionArgs a;
-    a.B = 1, a.Tq = s.count, a.Tk = kv.len + s.count, a.NH = NH, a.HS = HS;
+    a.B = 1, a.Tq = s.count, a.Tk = kv.len + s.count + s.after, a.NH = NH, a.HS = HS;
     a.scale = 1.0f / std::sqrt(float(HS));
     a.causal = cfg.causal;  // a masked_lm stack: every new row sees the cache and every new row
     attention_forward(b.att.data() + size_t(s.row) * C, nullptr, q, K, V, a);
@@ -203,9 +204,9 @@ std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<S
   const int C = cfg.n_embd, V = cfg.vocab_size;
   for (const Segment& s : segs) {
     AERO_CHECK(s.seq->model == &m, "[engine] a KvSeq was made for another model");
-    AERO_CHECK(s.seq->len + s.count <= cfg.block_size, "[engine] ", s.seq->len, " cached + ",
-               s.count, " new tokens do not fit the context of ", cfg.block_size);
-    s.seq->reserve(s.seq->len + s.count);
+    AERO_CHECK(s.seq->len + s.count + s.after <= cfg.block_size, "[engine] ", s.seq->len,
+               " cached + ", s.count, " new tokens do not fit the context of ", cfg.block_size);
+    s.seq->reserve(s.seq->len + s.count + s.after);
   }
   for (int i = 0; i < n; i++)
     AERO_CHECK(tokens[i] >= 0 && tokens[i] < V, "[engine] token ", tokens[i],
@@ -228,7 +229,7 @@ std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<S
       }
     }
   for (int l = 0; l < cfg.n_layer; l++) block(m, l, segs, n, b);
-  for (const Segment& s : segs) s.seq->len += s.count;
+  for (const Segment& s : segs) s.seq->len += s.count + s.after;
 
   // Final norm and head, on the rows whose logits are wanted.
   std::vector<float> rows;
@@ -305,8 +306,16 @@ std::vector<float> forward_rows(const InferenceModel& model, const std::vector<R
                  " new tokens");
       pick.push_back(int(all.size()) + row);
     }
-    r.seq->impl().len = std::min(r.seq->impl().len, std::max(r.keep, 0));
-    segs.push_back({&r.seq->impl(), int(all.size()), n});
+    KvSeq::Impl& kv = r.seq->impl();
+    if (r.after > 0) {
+      AERO_CHECK(!model.impl().cfg.causal, "[engine] forward_rows: a causal model sees no "
+                 "positions after the new tokens");
+      AERO_CHECK(r.keep >= 0 && kv.len >= r.keep + n + r.after, "[engine] forward_rows: the "
+                 "cache holds ", kv.len, " positions, not the ", r.keep, " + ", n, " + ", r.after,
+                 " asked");
+    }
+    kv.len = std::min(kv.len, std::max(r.keep, 0));
+    segs.push_back({&kv, int(all.size()), n, std::max(r.after, 0)});
     all.insert(all.end(), r.tokens->begin(), r.tokens->end());
   }
   AERO_CHECK(!segs.empty(), "[engine] forward_rows needs at least one sequence");

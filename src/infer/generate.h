@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "infer/diffusion_opts.h"
+#include "models/diffusion_opts.h"
 #include "infer/sampler.h"
 #include "tokenizer/tokenizer.h"
 

@@ -2,6 +2,23 @@
 
 namespace aero {
 
+void DiffusionOpts::validate() const {
+  AERO_CHECK(gen_length > 0, "[diffusion] gen_length must be > 0, got ", gen_length);
+  AERO_CHECK(block_length >= 0, "[diffusion] block_length must be >= 0, got ", block_length);
+  const int bl = block_length > 0 ? block_length : gen_length;
+  AERO_CHECK(gen_length % bl == 0, "[diffusion] gen_length ", gen_length,
+             " is not divisible by block_length ", bl);
+  const int nb = gen_length / bl;
+  AERO_CHECK(steps >= nb, "[diffusion] steps ", steps, " is fewer than the ", nb,
+             " blocks (gen_length / block_length): each block needs at least one step");
+  AERO_CHECK(steps % nb == 0, "[diffusion] steps ", steps, " is not divisible by the ", nb,
+             " blocks (gen_length / block_length)");
+  AERO_CHECK(temperature >= 0 && cfg_scale >= 0 && threshold >= 0 && threshold <= 1,
+             "[diffusion] temperature and cfg_scale must be >= 0, threshold in [0, 1]");
+  AERO_CHECK(eos_confidence > 0 && eos_confidence <= 1,
+             "[diffusion] eos_confidence must be in (0, 1], got ", eos_confidence);
+}
+
 void LladaConfig::validate() const {
   GptConfig::validate();
   AERO_CHECK(
@@ -10,6 +27,11 @@ void LladaConfig::validate() const {
       "`aero tokenizer add-tokens -m TOKENIZER \"<|mask|>\"` and set model.mask_id to its id");
   AERO_CHECK(mask_id < vocab_size, "[llada] model.mask_id ", mask_id,
              " is outside the vocabulary (model.vocab_size ", vocab_size, ")");
+  try {
+    sample.validate();
+  } catch (const Error& e) {
+    fail("[llada] the model's sampler defaults (model.sample_*): ", e.what());
+  }
 }
 
 TransformerSpec LladaConfig::spec() const {
@@ -41,7 +63,26 @@ const FieldTable<LladaConfig>& llada_config_fields() {
         .add<float>("rope_theta", &C::rope_theta, "RoPE base frequency")
         .add<float>("norm_eps", &C::norm_eps, "epsilon of the normalisation")
         .add<float>("init_std", &C::init_std, "standard deviation of the weight init")
-        .add<int>("mask_id", &C::mask_id, "id of the mask token (required)");
+        .add<int>("mask_id", &C::mask_id, "id of the mask token (required)")
+        // The sampler's defaults for this model (aero generate's flags and a request's
+        // "diffusion" settings override them).
+        .add("sample_gen_length", &C::sample, &DiffusionOpts::gen_length,
+             "sampler default: answer length in tokens (aero generate --gen-length)")
+        .add("sample_steps", &C::sample, &DiffusionOpts::steps,
+             "sampler default: forward passes for sample_gen_length tokens (served answers of "
+             "another length take as many per token)")
+        .add("sample_block_length", &C::sample, &DiffusionOpts::block_length,
+             "sampler default: semi-autoregressive block length (0: one block)")
+        .add("sample_remasking", &C::sample, &DiffusionOpts::remasking,
+             "sampler default: confidence that keeps a token", remasking_names())
+        .add("sample_threshold", &C::sample, &DiffusionOpts::threshold,
+             "sampler default: also commit every token this confident (0: off)")
+        .add("sample_cfg_scale", &C::sample, &DiffusionOpts::cfg_scale,
+             "sampler default: classifier-free guidance scale (0: off)")
+        .add("sample_eos_confidence", &C::sample, &DiffusionOpts::eos_confidence,
+             "sampler default: scale of EOS predictions' confidence (1: off)")
+        .add("sample_cache", &C::sample, &DiffusionOpts::cache,
+             "sampler default: K/V kept within a block (Fast-dLLM)", diffusion_cache_names());
     return t;
   }();
   return table;

@@ -2,6 +2,7 @@
 // dedicated mask token, no time-step input. Trained by the `diffusion` objective (tokens replaced
 // by mask_id with probability t) and sampled by iterative unmasking (src/infer/diffusion.h).
 #pragma once
+#include "models/diffusion_opts.h"
 #include "models/gpt.h"
 
 namespace aero {
@@ -10,6 +11,9 @@ namespace aero {
 // tokenizer (`aero tokenizer add-tokens -m TOK "<|mask|>"`), and its id must be given.
 struct LladaConfig : GptConfig {
   int mask_id = -1;
+  // The sampler's defaults for this model (temperature, seed and EOS handling are the caller's).
+  DiffusionOpts sample{
+      .gen_length = 64, .steps = 64, .block_length = 32, .cache = DiffusionCache::prefix};
 
   void validate() const;
   TransformerSpec spec() const;  // GptConfig::spec() with causal = false

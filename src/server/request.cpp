@@ -142,29 +142,35 @@ void parse_sampling(const json& j, ApiRequest& r, const RequestLimits& lim) {
   }
 }
 
+// One of an enum's names.
+template <class E>
+E get_enum(const json& x, const std::string& name, const EnumNames<E>& names) {
+  const std::string s = get_string(x, name);
+  const auto all = names.names();
+  if (std::find(all.begin(), all.end(), s) == all.end())
+    bad(name, cat(name, " must be one of ", names.list(), ", got \"", s, "\""));
+  return names.parse(s, name);
+}
+
 // The "diffusion" object: its own keys only (a misspelt setting is an error, not a default).
 void parse_diffusion(const json& v, DiffusionOverrides& d, const RequestLimits& lim) {
   if (!v.is_object()) bad("diffusion", cat("diffusion must be an object, got ", type_name(v)));
-  static const char* const kKeys[] = {"gen_length", "steps",     "block_length",  "remasking",
-                                      "threshold",  "cfg_scale", "eos_confidence"};
+  static const char* const kKeys[] = {"gen_length", "steps",     "block_length",   "remasking",
+                                      "threshold",  "cfg_scale", "eos_confidence", "cache"};
   for (const auto& [key, value] : v.items())
     if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys))
       bad("diffusion." + key,
           cat("diffusion.", key, " is not a diffusion setting (gen_length, ",
-              "steps, block_length, remasking, threshold, cfg_scale, ", "eos_confidence)"));
+              "steps, block_length, remasking, threshold, cfg_scale, eos_confidence, cache)"));
   if (const json* x = field(v, "gen_length"))
     d.gen_length = int(get_int(*x, "diffusion.gen_length", 1, lim.max_tokens_cap));
   if (const json* x = field(v, "steps")) d.steps = int(get_int(*x, "diffusion.steps", 1, 1 << 16));
   if (const json* x = field(v, "block_length"))
     d.block_length = int(get_int(*x, "diffusion.block_length", 1, lim.max_tokens_cap));
-  if (const json* x = field(v, "remasking")) {
-    const std::string name = get_string(*x, "diffusion.remasking");
-    const auto& names = remasking_names().names();
-    if (std::find(names.begin(), names.end(), name) == names.end())
-      bad("diffusion.remasking", cat("diffusion.remasking must be one of ",
-                                     remasking_names().list(), ", got \"", name, "\""));
-    d.remasking = remasking_names().parse(name, "diffusion.remasking");
-  }
+  if (const json* x = field(v, "remasking"))
+    d.remasking = get_enum(*x, "diffusion.remasking", remasking_names());
+  if (const json* x = field(v, "cache"))
+    d.cache = get_enum(*x, "diffusion.cache", diffusion_cache_names());
   if (const json* x = field(v, "threshold"))
     d.threshold = float(get_number(*x, "diffusion.threshold", 0, 1, false));
   if (const json* x = field(v, "cfg_scale"))

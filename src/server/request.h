@@ -57,7 +57,7 @@ struct ApiRequest {
   bool stream = false;         // seed_chat and ws_message always stream
   bool include_usage = false;  // stream_options.include_usage
   // "diffusion": {gen_length, steps, block_length, remasking, threshold, cfg_scale,
-  // eos_confidence}: a masked-diffusion model's sampler settings (infer/diffusion_opts.h); the
+  // eos_confidence}: a masked-diffusion model's sampler settings (models/diffusion_opts.h); the
   // app refuses them for any other model.
   DiffusionOverrides diffusion;
   // ws_message: also a {"type": "step"} message with the whole answer after each sampler step

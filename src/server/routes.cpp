@@ -398,7 +398,7 @@ App::App(const ServeOptions& opts, std::function<void(const std::string&)> on_fa
     for (ModelInfo& m : *models) {
       m.context = generator->context();
       if (loaded.model_config().arch().family == ModelFamily::masked_lm)
-        m.diffusion = diffusion_serve_opts(eo);
+        m.diffusion = diffusion_serve_opts(loaded.model_config(), eo);
     }
     std::atomic_store(&models_, std::shared_ptr<const std::vector<ModelInfo>>(models));
     model_ready_ = true;

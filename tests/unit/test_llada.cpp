@@ -426,18 +426,23 @@ TEST(DiffusionSampler, EngineWithoutCacheEqualsReference) {
     const std::vector<int32_t> prompt = {3, 1, 4, 1, 5};
     diffusion_generate(model_logits(model), 20, prompt, 19, -1, o,
                        [&](const DiffusionStep& st) { ref.push_back(*st.answer); });
-    diffusion_generate(engine_logits(inf, false), 20, prompt, 19, -1, o,
+    diffusion_generate(engine_logits(inf), 20, prompt, 19, -1, o,
                        [&](const DiffusionStep& st) { eng.push_back(*st.answer); });
     EXPECT_EQ(ref, eng) << "gen " << c.gen << " block " << c.block;
-    // Prefix cache: the same schedule (every position committed once, blocks in order); the
-    // tokens may differ (the prefix is not recomputed within a block), counted here.
-    std::vector<std::vector<int32_t>> cached;
-    diffusion_generate(engine_logits(inf, true), 20, prompt, 19, -1, o,
-                       [&](const DiffusionStep& st) { cached.push_back(*st.answer); });
-    ASSERT_EQ(cached.size(), ref.size());
-    int same = 0;
-    for (int i = 0; i < c.gen; i++) same += cached.back()[size_t(i)] == ref.back()[size_t(i)];
-    std::printf("  prefix cache: %d of %d tokens as without it\n", same, c.gen);
+    // The caches: the same schedule (every position committed once, blocks in order); the
+    // tokens may differ (kept K/V are not recomputed within a block), counted here.
+    for (DiffusionCache cache : {DiffusionCache::prefix, DiffusionCache::dual}) {
+      std::vector<std::vector<int32_t>> cached;
+      DiffusionOpts oc = o;
+      oc.cache = cache;
+      diffusion_generate(engine_logits(inf), 20, prompt, 19, -1, oc,
+                         [&](const DiffusionStep& st) { cached.push_back(*st.answer); });
+      ASSERT_EQ(cached.size(), ref.size());
+      int same = 0;
+      for (int i = 0; i < c.gen; i++) same += cached.back()[size_t(i)] == ref.back()[size_t(i)];
+      std::printf("  %s cache: %d of %d tokens as without it\n",
+                  diffusion_cache_names().name(cache), same, c.gen);
+    }
   }
 }
 
@@ -453,11 +458,12 @@ TEST(DiffusionSampler, PrefixCacheReusesStalePrefix) {
   std::vector<int32_t> ids = {3, 1, 4, 1, 5, 9, 19, 19, 19, 19, 19, 19};
   const std::vector<int> rows = {8, 9, 10, 11};
   std::vector<float> cached, full;
-  DiffusionLogits with = engine_logits(inf, true), without = engine_logits(inf, false);
-  with({{{&ids, 8, 12, &rows, true, 0}}}, cached);  // block [8, 12): refresh computes K/V
+  DiffusionLogits with = engine_logits(inf), without = engine_logits(inf);
+  const DiffusionCache prefix = DiffusionCache::prefix;
+  with({{{&ids, 8, 12, &rows, true, 0, prefix}}}, cached);  // block [8, 12): refresh computes K/V
   ids[8] = 7;  // committed: the cached prefix K/V still saw a mask there
   const std::vector<int> later = {9, 10, 11};
-  with({{{&ids, 8, 12, &later, false, 0}}}, cached);
+  with({{{&ids, 8, 12, &later, false, 0, prefix}}}, cached);
   without({{{&ids, 8, 12, &later, false, 0}}}, full);
   double diff = 0, scale = 0;
   for (size_t i = 0; i < full.size(); i++)
@@ -466,6 +472,60 @@ TEST(DiffusionSampler, PrefixCacheReusesStalePrefix) {
   std::printf("  stale prefix: max |diff| %.3g of max |logit| %.3g\n", diff, scale);
   EXPECT_GT(diff, 0.0);
   EXPECT_LT(diff, scale);
+}
+
+// The dual cache keeps K and V on both sides of the block: a step right after the refresh sees
+// exactly what a full pass sees (nothing has changed), so its logits are the full pass's; after a
+// commit in the block the kept suffix is stale, and the logits move, slightly. With one layer
+// every kept K/V comes from the embeddings alone, so the whole sampler is the reference's.
+TEST(DiffusionSampler, DualCacheKeepsBothSidesOfTheBlock) {
+  ParamStore store;
+  LladaConfig cfg = tiny();
+  cfg.n_layer = 2;
+  Llada model(cfg, store);
+  store.finalize(5);
+  auto inf = std::make_shared<InferenceModel>(llada_model_config(cfg), store, WeightFormat::f32);
+  std::vector<int32_t> ids = {3, 1, 4, 1, 5, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19};
+  const std::vector<int> rows = {9, 10, 11, 12};  // block [9, 13) of the answer [5, 16)
+  const DiffusionCache dual = DiffusionCache::dual;
+  DiffusionLogits with = engine_logits(inf), without = engine_logits(inf);
+  auto max_diff = [](const std::vector<float>& a, const std::vector<float>& b) {
+    double d = 0;
+    for (size_t i = 0; i < a.size(); i++) d = std::max(d, double(std::fabs(a[i] - b[i])));
+    return d;
+  };
+  std::vector<float> cached, full;
+  with({{{&ids, 9, 13, &rows, true, 0, dual}}}, cached);
+  without({{{&ids, 9, 13, &rows, true, 0}}}, full);
+  EXPECT_EQ(cached, full);  // the refresh is a full pass
+  with({{{&ids, 9, 13, &rows, false, 0, dual}}}, cached);  // only the block runs
+  ASSERT_EQ(cached.size(), full.size());
+  EXPECT_LT(max_diff(cached, full), 1e-5);
+  ids[10] = 7;  // committed: the kept suffix [13, 16) and prefix still saw a mask there
+  const std::vector<int> later = {9, 11, 12};
+  with({{{&ids, 9, 13, &later, false, 0, dual}}}, cached);
+  without({{{&ids, 9, 13, &later, false, 0}}}, full);
+  const double stale = max_diff(cached, full);
+  std::printf("  stale prefix and suffix: max |diff| %.3g\n", stale);
+  EXPECT_GT(stale, 1e-4);
+  EXPECT_LT(stale, 1.0);
+
+  ParamStore store1;
+  LladaConfig cfg1 = tiny();
+  cfg1.n_layer = 1;
+  Llada one(cfg1, store1);
+  store1.finalize(6);
+  auto inf1 =
+      std::make_shared<InferenceModel>(llada_model_config(cfg1), store1, WeightFormat::f32);
+  DiffusionOpts o;
+  o.gen_length = 16, o.block_length = 4, o.steps = 16, o.temperature = 0.8f, o.seed = 3;
+  std::vector<std::vector<int32_t>> ref, got;
+  diffusion_generate(model_logits(one), 20, {3, 1, 4}, 19, -1, o,
+                     [&](const DiffusionStep& st) { ref.push_back(*st.answer); });
+  o.cache = dual;
+  diffusion_generate(engine_logits(inf1), 20, {3, 1, 4}, 19, -1, o,
+                     [&](const DiffusionStep& st) { got.push_back(*st.answer); });
+  EXPECT_EQ(got, ref);
 }
 
 namespace {
@@ -513,12 +573,12 @@ TEST(DiffusionSampler, EngineBatchedRowsEqualSingleRows) {
     all.seqs.push_back({&ids[i], P, P + 8, &rows[i], true, int(i)});
   }
   std::vector<float> batched, single;
-  engine_logits(m.inf, false)(all, batched);
+  engine_logits(m.inf)(all, batched);
   ASSERT_EQ(batched.size(), all.rows() * 20);
   size_t at = 0;
   double diff = 0;
   for (size_t i = 0; i < ids.size(); i++) {
-    engine_logits(m.inf, false)({{all.seqs[i]}}, single);
+    engine_logits(m.inf)({{all.seqs[i]}}, single);
     ASSERT_EQ(single.size(), rows[i].size() * 20);
     for (size_t k = 0; k < single.size(); k++)
       diff = std::max(diff, double(std::fabs(single[k] - batched[at + k])));
@@ -529,29 +589,31 @@ TEST(DiffusionSampler, EngineBatchedRowsEqualSingleRows) {
 }
 
 // A batch of prompts of different lengths gives each prompt the tokens it gets alone, step by
-// step: greedy and sampled (per-row seeds), with and without the prefix cache, threshold and
-// CFG, on the engine and through the reference forward.
+// step: greedy and sampled (per-row seeds), with each cache, threshold and CFG, on the engine
+// and through the reference forward.
 TEST(DiffusionSampler, BatchOfPromptsOfDifferentLengthsEqualsSingleRuns) {
   EngineModel m;
+  using enum DiffusionCache;
   struct Case {
     float temperature, threshold, cfg_scale;
-    bool prefix_cache, reference;
+    DiffusionCache cache;
+    bool reference;
   };
   for (const Case& c :
-       {Case{0, 0, 0, false, false}, Case{0.8f, 0, 0, false, false}, Case{0, 0, 0, true, false},
-        Case{1, 0.3f, 0, true, false}, Case{0.5f, 0.3f, 0, false, false},
-        Case{0.7f, 0, 1.5f, true, false}, Case{0.7f, 0, 0, false, true}}) {
+       {Case{0, 0, 0, none, false}, Case{0.8f, 0, 0, none, false}, Case{0, 0, 0, prefix, false},
+        Case{1, 0.3f, 0, prefix, false}, Case{0.5f, 0.3f, 0, none, false},
+        Case{0.7f, 0, 1.5f, prefix, false}, Case{0.9f, 0.3f, 0, dual, false},
+        Case{0.7f, 0, 1.5f, dual, false}, Case{0.7f, 0, 0, none, true}}) {
     const std::string name =
-        cat("T ", c.temperature, " threshold ", c.threshold, " cfg ", c.cfg_scale,
-            c.prefix_cache ? " cached" : "", c.reference ? " reference" : "");
-    auto logits = [&] {
-      return c.reference ? model_logits(*m.model) : engine_logits(m.inf, c.prefix_cache);
-    };
+        cat("T ", c.temperature, " threshold ", c.threshold, " cfg ", c.cfg_scale, " cache ",
+            diffusion_cache_names().name(c.cache), c.reference ? " reference" : "");
+    auto logits = [&] { return c.reference ? model_logits(*m.model) : engine_logits(m.inf); };
     std::vector<DiffusionOpts> opts(kPrompts.size());
     for (size_t i = 0; i < opts.size(); i++) {
       DiffusionOpts& o = opts[i];
       o.gen_length = 16, o.block_length = i == 1 ? 8 : 4, o.steps = i == 2 ? 16 : 8;
       o.temperature = c.temperature, o.threshold = c.threshold, o.cfg_scale = c.cfg_scale;
+      o.cache = c.cache;
       o.remasking = i == 2 ? Remasking::margin : Remasking::low_confidence;
       o.seed = 10 + i;
     }
@@ -616,12 +678,13 @@ TEST(DiffusionSampler, RowsJoinAndLeaveARunningBatch) {
   EngineModel m;
   DiffusionOpts o;
   o.gen_length = 16, o.block_length = 4, o.steps = 8, o.temperature = 0.9f;
+  o.cache = DiffusionCache::prefix;
   auto alone = [&](size_t i, uint64_t seed) {
     DiffusionOpts oi = o;
     oi.seed = seed;
-    return diffusion_generate(engine_logits(m.inf, true), 20, kPrompts[i], 19, -1, oi).answer;
+    return diffusion_generate(engine_logits(m.inf), 20, kPrompts[i], 19, -1, oi).answer;
   };
-  DiffusionBatch batch(engine_logits(m.inf, true), 20, 19, -1);
+  DiffusionBatch batch(engine_logits(m.inf), 20, 19, -1);
   o.seed = 1;
   const int a = batch.add(kPrompts[0], o);
   const int gone = batch.add(kPrompts[1], o);
@@ -685,6 +748,37 @@ TEST(DiffusionGenerator, RequestSettings) {
   EXPECT_EQ(field_of(10), "diffusion.block_length");  // longer than max_new
 }
 
+// The server's defaults are the model config's sampler settings (model.sample_*), its steps per
+// token kept for answers of another length; a request's own settings still win.
+TEST(DiffusionGenerator, DefaultsComeFromTheModelConfig) {
+  LladaConfig lc = tiny();
+  lc.sample.gen_length = 64, lc.sample.steps = 32, lc.sample.block_length = 16;
+  lc.sample.threshold = 0.7f, lc.sample.remasking = Remasking::margin;
+  lc.sample.cache = DiffusionCache::dual;
+  const DiffusionServeOpts serve = diffusion_serve_opts(llada_model_config(lc), EngineOpts{});
+  GenerateOpts g;
+  g.max_new = 40;
+  DiffusionOpts o = diffusion_request_opts(serve, g, 10, 128);
+  EXPECT_EQ(o.gen_length, 32);  // two blocks of 16
+  EXPECT_EQ(o.block_length, 16);
+  EXPECT_EQ(o.steps, 16);  // half a step per token, as 32 for 64
+  EXPECT_FLOAT_EQ(o.threshold, 0.7f);
+  EXPECT_EQ(o.remasking, Remasking::margin);
+  EXPECT_EQ(o.cache, DiffusionCache::dual);
+  g.diffusion.cache = DiffusionCache::none, g.diffusion.threshold = 0;
+  o = diffusion_request_opts(serve, g, 10, 128);
+  EXPECT_EQ(o.cache, DiffusionCache::none);
+  EXPECT_FLOAT_EQ(o.threshold, 0);
+  lc.sample.block_length = 0;  // one block, whatever the answer's length
+  o = diffusion_request_opts(diffusion_serve_opts(llada_model_config(lc), {}), g, 10, 128);
+  EXPECT_EQ(o.gen_length, 40);
+  EXPECT_EQ(o.block_length, 40);
+  EXPECT_EQ(o.steps, 20);
+  // Settings that do not fit together are refused where the config is read.
+  lc.sample.block_length = 24;
+  EXPECT_THROW(lc.validate(), Error);
+}
+
 // The server's generator samples every active request together (one forward pass per step for
 // all of them), and each gets the answer it gets alone, streamed block by block; a cancelled one
 // leaves without disturbing the others.
@@ -730,7 +824,7 @@ TEST(DiffusionGenerator, RequestsRunTogetherAndEachGetsItsOwnAnswer) {
   for (size_t i = 0; i < 3; i++) {
     const DiffusionOpts o = diffusion_request_opts(serve, opts[i], int(kPrompts[i].size()), 32);
     const DiffusionResult want =
-        diffusion_generate(engine_logits(m.inf, true), 20, kPrompts[i], 19, tok->eos_id(), o);
+        diffusion_generate(engine_logits(m.inf), 20, kPrompts[i], 19, tok->eos_id(), o);
     ASSERT_TRUE(out[i].done) << "request " << i;
     EXPECT_EQ(out[i].done->tokens, want.answer) << "request " << i;
     EXPECT_EQ(out[i].done->finish, want.eos ? "eos" : "length");

@@ -1,5 +1,5 @@
 // The masked-diffusion sampler's settings (infer/diffusion.h), apart from the sampler so that a
-// request (infer/generate.h) can carry its own without pulling in a model.
+// llada model's config can hold its defaults and a request (infer/generate.h) its own.
 #pragma once
 #include <cstdint>
 #include <optional>
@@ -24,6 +24,20 @@ inline const EnumNames<Remasking>& remasking_names() {
   return n;
 }
 
+// What the engine keeps between the steps of a block (Fast-dLLM). Refreshed on each block's first
+// step, where the whole sequence runs; the other steps of the block run less of it.
+enum class DiffusionCache : uint8_t {
+  none,    // the whole sequence every step (the reference algorithm)
+  prefix,  // K and V before the block kept: the block and the positions after it run
+  dual,    // K and V before and after the block kept: only the block runs
+};
+inline const EnumNames<DiffusionCache>& diffusion_cache_names() {
+  static const EnumNames<DiffusionCache> n{{DiffusionCache::none, "none"},
+                                           {DiffusionCache::prefix, "prefix"},
+                                           {DiffusionCache::dual, "dual"}};
+  return n;
+}
+
 struct DiffusionOpts {
   int gen_length = 64;    // answer tokens (mask tokens at the start)
   int steps = 64;         // forward passes in all, split evenly across blocks
@@ -38,22 +52,37 @@ struct DiffusionOpts {
   // with EOS too early. 1: off (the reference).
   float eos_confidence = 1.0f;
   uint64_t seed = 0;
+  // Approximations of the engine's logits (engine_logits); the reference's ignore it. Cached K and
+  // V no longer follow the tokens committed since the block began.
+  DiffusionCache cache = DiffusionCache::none;
 
   int blocks() const { return gen_length / (block_length > 0 ? block_length : gen_length); }
   // Errors name the option: gen_length % block_length, steps % blocks, steps >= blocks.
   void validate() const;
 };
 
-// One request's sampler settings (the server's "diffusion" object); an unset field keeps the
-// generator's default. Only a masked-diffusion generator takes a request that sets one.
+// One request's sampler settings (the server's "diffusion" object, aero generate's flags); an unset
+// field keeps the default (the model's). Only a masked-diffusion generator takes a request that sets one.
 struct DiffusionOverrides {
   std::optional<int> gen_length, steps, block_length;
   std::optional<Remasking> remasking;
   std::optional<float> threshold, cfg_scale, eos_confidence;
+  std::optional<DiffusionCache> cache;
 
   bool any() const {
     return gen_length || steps || block_length || remasking || threshold || cfg_scale ||
-           eos_confidence;
+           eos_confidence || cache;
+  }
+  // The settings given, over o's.
+  void apply(DiffusionOpts& o) const {
+    if (gen_length) o.gen_length = *gen_length;
+    if (steps) o.steps = *steps;
+    if (block_length) o.block_length = *block_length;
+    if (remasking) o.remasking = *remasking;
+    if (threshold) o.threshold = *threshold;
+    if (cfg_scale) o.cfg_scale = *cfg_scale;
+    if (eos_confidence) o.eos_confidence = *eos_confidence;
+    if (cache) o.cache = *cache;
   }
 };
 
