@@ -4,12 +4,15 @@
 # same wall-clock budget on the KJV Bible (char tokenizer + <|mask|>). Then diffusion_bench
 # runs the reference algorithm and aero's fast options side by side (tokens/s, ratio, quality)
 # and aero eval prints the llada's bound beside the GPT's perplexity on the same validation split.
-# Usage: bench/diffusion.sh [build dir] [minutes of training per model (default 3)] [extra
-#        diffusion_bench arguments, e.g. --temperature 0.8]
+# The sampler runs LLaDA's default settings (answers of 128 tokens in blocks of 32, one step per
+# token, then 64 and 32 steps), so both models get a context of CONTEXT (default 256) tokens.
+# Usage: [CONTEXT=256] bench/diffusion.sh [build dir] [minutes of training per model (default 3)]
+#        [extra diffusion_bench arguments, e.g. --temperature 0.8]
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-build="${1:-$here/../build}"
+build="$(cd "${1:-$here/../build}" && pwd)"
 minutes="${2:-3}"
+context="${CONTEXT:-256}"
 shift 2 || shift $# || true
 A="$build/aero"
 d=$(mktemp -d); trap 'rm -rf "$d"' EXIT; cd "$d"
@@ -21,6 +24,7 @@ M=$("$A" tokenizer add-tokens -m chars.json '<|mask|>' | sed -n 's/^<|mask|>\t//
 V=$("$A" data inspect shards/train.bin | sed -n 's/.*vocab \([0-9]*\),.*/\1/p')
 common=(--set train.max_steps=100000 --set train.max_minutes=$minutes --set train.eval_every=0
         --set train.test_batches=20 --set model.vocab_size=$V --set train.threads=2
+        --set model.block_size=$context
         --set data.train=shards/train.bin --set data.val=shards/val.bin
         --set data.test=shards/test.bin --set data.tokenizer=chars.json)
 AERO_THREADS=2 "$A" train -c "$here/../configs/diffusion-char-small.json" "${common[@]}" \
@@ -32,4 +36,4 @@ echo "trained $minutes min each: llada $(grep -o 'step [0-9]*' llada.log | tail 
 "$A" eval -m gpt -d shards/val.bin --batches 40
 sed -n '1,400p' split/test.txt | awk 'length($0) > 30' > prompts.txt
 AERO_THREADS=2 "$build/bench/diffusion_bench" --model llada --judge gpt --prompts prompts.txt \
-  --n 8 --gen 48 --block 16 --steps 48,24,12 --threshold 0.9 "$@"
+  --n 8 --gen 128 --block 32 --steps 128,64,32 --threshold 0.9 "$@"

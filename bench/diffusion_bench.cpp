@@ -6,8 +6,8 @@
 // it: the fraction of tokens equal to the reference's, the unigram entropy of the samples and,
 // with --judge GPT_RUN (same tokenizer), the GPT's perplexity of the answers.
 //
-//   diffusion_bench --model RUN [--judge GPT_RUN] [--prompts FILE] [--gen 64] [--block 16]
-//                   [--steps 64,32,16] [--threshold 0.9] [--temperature 0] [--n 8]
+//   diffusion_bench --model RUN [--judge GPT_RUN] [--prompts FILE] [--gen 128] [--block 32]
+//                   [--steps 128,64,32] [--threshold 0.9] [--temperature 0] [--n 8]
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -80,9 +80,9 @@ double judge_ppl(const InferenceModel& gpt, const std::vector<std::vector<int32_
 
 int main(int argc, char** argv) {
   std::string model_path, judge, prompts_file;
-  int gen = 64, block = 16, n = 8;
+  int gen = 128, block = 32, n = 8;
   float threshold = 0.9f, temperature = 0;
-  std::vector<int> steps_list = {64, 32, 16};
+  std::vector<int> steps_list = {128, 64, 32};
   for (int i = 1; i < argc; i++) {
     auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
     if (!std::strcmp(argv[i], "--model"))
@@ -167,7 +167,8 @@ int main(int argc, char** argv) {
         o.gen_length = gen, o.block_length = block, o.steps = steps;
         o.temperature = temperature, o.threshold = v.threshold, o.stop_at_eos = false;
         o.cache = v.cache;
-        const DiffusionLogits fn = v.reference ? model_logits(*ref.model) : engine_logits(inf.model);
+        const DiffusionLogits fn =
+            v.reference ? model_logits(*ref.model) : engine_logits(inf.model);
         std::vector<std::vector<int32_t>> answers;
         int forwards = 0;
         const double t0 = now();

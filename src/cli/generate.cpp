@@ -146,9 +146,9 @@ struct DiffusionCli {
     given.apply(opt);
     if (!given.block_length && opt.block_length > opt.gen_length) opt.block_length = 0;
     if (!given.steps) {
-      const int blocks = std::max(1, opt.gen_length / std::max(1, opt.block_length > 0
-                                                                      ? opt.block_length
-                                                                      : opt.gen_length));
+      const int blocks =
+          std::max(1, opt.gen_length /
+                          std::max(1, opt.block_length > 0 ? opt.block_length : opt.gen_length));
       const double per_token = double(model.steps) / double(model.gen_length);
       opt.steps = std::max(1, int(std::lround(opt.gen_length * per_token / blocks))) * blocks;
     }
@@ -273,7 +273,8 @@ void add_generate(CLI::App& app) {
       ->capture_default_str();
   DiffusionOverrides& d = a->diffusion.given;
   const std::string model_default = " (default: the model's)";
-  cmd->add_option("--gen-length", d.gen_length, "Diffusion: answer length in tokens" + model_default);
+  cmd->add_option("--gen-length", d.gen_length,
+                  "Diffusion: answer length in tokens" + model_default);
   cmd->add_option("--steps", d.steps,
                   "Diffusion: forward passes, split evenly across blocks (default: the model's "
                   "steps per token)");
@@ -289,9 +290,9 @@ void add_generate(CLI::App& app) {
       ->check(CLI::IsMember(remasking_names().names()));
   cmd->add_option("--cfg-scale", d.cfg_scale,
                   "Diffusion: classifier-free guidance scale, 0: off" + model_default);
-  cmd->add_option("--threshold", d.threshold,
-                  "Diffusion: also commit every token of confidence >= this, 0: off" +
-                      model_default);
+  cmd->add_option(
+      "--threshold", d.threshold,
+      "Diffusion: also commit every token of confidence >= this, 0: off" + model_default);
   cmd->add_option("--eos-confidence", d.eos_confidence,
                   "Diffusion: scale of the confidence of EOS predictions, in (0, 1]; lower "
                   "holds EOS back, 1: off" +

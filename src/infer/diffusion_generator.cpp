@@ -72,8 +72,7 @@ class DiffusionGenerator final : public Generator {
         tok_(std::move(tok)),
         opts_(opts),
         mask_id_(mask_id_of(model_->model_config())),
-        batch_(engine_logits(model_), model_->config().vocab_size, mask_id_,
-               tok_->eos_id()) {}
+        batch_(engine_logits(model_), model_->config().vocab_size, mask_id_, tok_->eos_id()) {}
 
   SeqId add(SeqRequest req) override {
     AERO_CHECK(!req.prompt.empty(), "[diffusion] the prompt is empty");

@@ -237,8 +237,7 @@ std::unique_ptr<Generator> base_generator(const LoadedInference& m, EngineOpts o
     case ModelFamily::causal_lm:
       return std::make_unique<Engine>(m.model, m.tok, opts);
     case ModelFamily::masked_lm:
-      return make_diffusion_generator(m.model, m.tok,
-                                      diffusion_serve_opts(m.model_config(), opts));
+      return make_diffusion_generator(m.model, m.tok, diffusion_serve_opts(m.model_config(), opts));
     case ModelFamily::seq2seq:
       return make_seq2seq_generator(m.seq2seq, m.tok, opts, to_qformat(m.seq2seq_weights));
   }

@@ -124,8 +124,8 @@ void attend(const InferenceModel::Impl& m, int layer, const std::vector<Segment>
       rope_forward(k_new, k_new, 1, s.count, NH, HS, cfg.rope_theta, kv.len);
     }
     if (s.count == 1) {
-      attention_row_forward(b.att.data() + size_t(s.row) * C, q, K, V, kv.len + 1 + s.after, NH,
-                            HS, 1.0f / std::sqrt(float(HS)));
+      attention_row_forward(b.att.data() + size_t(s.row) * C, q, K, V, kv.len + 1 + s.after, NH, HS,
+                            1.0f / std::sqrt(float(HS)));
       return;
     }
     AttentionArgs a;
@@ -308,11 +308,13 @@ std::vector<float> forward_rows(const InferenceModel& model, const std::vector<R
     }
     KvSeq::Impl& kv = r.seq->impl();
     if (r.after > 0) {
-      AERO_CHECK(!model.impl().cfg.causal, "[engine] forward_rows: a causal model sees no "
+      AERO_CHECK(!model.impl().cfg.causal,
+                 "[engine] forward_rows: a causal model sees no "
                  "positions after the new tokens");
-      AERO_CHECK(r.keep >= 0 && kv.len >= r.keep + n + r.after, "[engine] forward_rows: the "
-                 "cache holds ", kv.len, " positions, not the ", r.keep, " + ", n, " + ", r.after,
-                 " asked");
+      AERO_CHECK(r.keep >= 0 && kv.len >= r.keep + n + r.after,
+                 "[engine] forward_rows: the "
+                 "cache holds ",
+                 kv.len, " positions, not the ", r.keep, " + ", n, " + ", r.after, " asked");
     }
     kv.len = std::min(kv.len, std::max(r.keep, 0));
     segs.push_back({&kv, int(all.size()), n, std::max(r.after, 0)});

@@ -62,7 +62,8 @@ struct DiffusionOpts {
 };
 
 // One request's sampler settings (the server's "diffusion" object, aero generate's flags); an unset
-// field keeps the default (the model's). Only a masked-diffusion generator takes a request that sets one.
+// field keeps the default (the model's). Only a masked-diffusion generator takes a request that
+// sets one.
 struct DiffusionOverrides {
   std::optional<int> gen_length, steps, block_length;
   std::optional<Remasking> remasking;

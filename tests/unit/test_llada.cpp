@@ -497,7 +497,7 @@ TEST(DiffusionSampler, DualCacheKeepsBothSidesOfTheBlock) {
   std::vector<float> cached, full;
   with({{{&ids, 9, 13, &rows, true, 0, dual}}}, cached);
   without({{{&ids, 9, 13, &rows, true, 0}}}, full);
-  EXPECT_EQ(cached, full);  // the refresh is a full pass
+  EXPECT_EQ(cached, full);                                 // the refresh is a full pass
   with({{{&ids, 9, 13, &rows, false, 0, dual}}}, cached);  // only the block runs
   ASSERT_EQ(cached.size(), full.size());
   EXPECT_LT(max_diff(cached, full), 1e-5);
@@ -515,8 +515,7 @@ TEST(DiffusionSampler, DualCacheKeepsBothSidesOfTheBlock) {
   cfg1.n_layer = 1;
   Llada one(cfg1, store1);
   store1.finalize(6);
-  auto inf1 =
-      std::make_shared<InferenceModel>(llada_model_config(cfg1), store1, WeightFormat::f32);
+  auto inf1 = std::make_shared<InferenceModel>(llada_model_config(cfg1), store1, WeightFormat::f32);
   DiffusionOpts o;
   o.gen_length = 16, o.block_length = 4, o.steps = 16, o.temperature = 0.8f, o.seed = 3;
   std::vector<std::vector<int32_t>> ref, got;
