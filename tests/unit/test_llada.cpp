@@ -474,21 +474,41 @@ TEST(DiffusionSampler, PrefixCacheReusesStalePrefix) {
   EXPECT_LT(diff, scale);
 }
 
+namespace {
+
+// A 2-layer model (so the caches are approximate) with nonzero biases, on the engine.
+struct EngineModel {
+  ParamStore store;
+  LladaConfig cfg = tiny();
+  std::unique_ptr<Llada> model;
+  std::shared_ptr<InferenceModel> inf;
+  explicit EngineModel(int layers = 2) {
+    cfg.n_layer = layers;
+    model = std::make_unique<Llada>(cfg, store);
+    store.finalize(21);
+    Rng rng(4);
+    for (Param& p : store.params())
+      if (p.shape.ndim == 1)
+        for (int64_t i = 0; i < p.numel(); i++)
+          p.value.f32()[i] += 0.2f * float(rng.uniform() - 0.5);
+    inf = std::make_shared<InferenceModel>(llada_model_config(cfg), store, WeightFormat::f32);
+  }
+};
+
+const std::vector<std::vector<int32_t>> kPrompts = {{3, 1}, {4, 1, 5, 9, 2}, {6, 5, 3, 5, 8, 9, 7}};
+
+}  // namespace
+
 // The dual cache keeps K and V on both sides of the block: a step right after the refresh sees
 // exactly what a full pass sees (nothing has changed), so its logits are the full pass's; after a
 // commit in the block the kept suffix is stale, and the logits move, slightly. With one layer
 // every kept K/V comes from the embeddings alone, so the whole sampler is the reference's.
 TEST(DiffusionSampler, DualCacheKeepsBothSidesOfTheBlock) {
-  ParamStore store;
-  LladaConfig cfg = tiny();
-  cfg.n_layer = 2;
-  Llada model(cfg, store);
-  store.finalize(5);
-  auto inf = std::make_shared<InferenceModel>(llada_model_config(cfg), store, WeightFormat::f32);
+  EngineModel m;
   std::vector<int32_t> ids = {3, 1, 4, 1, 5, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19, 19};
   const std::vector<int> rows = {9, 10, 11, 12};  // block [9, 13) of the answer [5, 16)
   const DiffusionCache dual = DiffusionCache::dual;
-  DiffusionLogits with = engine_logits(inf), without = engine_logits(inf);
+  DiffusionLogits with = engine_logits(m.inf), without = engine_logits(m.inf);
   auto max_diff = [](const std::vector<float>& a, const std::vector<float>& b) {
     double d = 0;
     for (size_t i = 0; i < a.size(); i++) d = std::max(d, double(std::fabs(a[i] - b[i])));
@@ -510,47 +530,17 @@ TEST(DiffusionSampler, DualCacheKeepsBothSidesOfTheBlock) {
   EXPECT_GT(stale, 1e-4);
   EXPECT_LT(stale, 1.0);
 
-  ParamStore store1;
-  LladaConfig cfg1 = tiny();
-  cfg1.n_layer = 1;
-  Llada one(cfg1, store1);
-  store1.finalize(6);
-  auto inf1 = std::make_shared<InferenceModel>(llada_model_config(cfg1), store1, WeightFormat::f32);
+  EngineModel one(1);
   DiffusionOpts o;
   o.gen_length = 16, o.block_length = 4, o.steps = 16, o.temperature = 0.8f, o.seed = 3;
   std::vector<std::vector<int32_t>> ref, got;
-  diffusion_generate(model_logits(one), 20, {3, 1, 4}, 19, -1, o,
+  diffusion_generate(model_logits(*one.model), 20, {3, 1, 4}, 19, -1, o,
                      [&](const DiffusionStep& st) { ref.push_back(*st.answer); });
   o.cache = dual;
-  diffusion_generate(engine_logits(inf1), 20, {3, 1, 4}, 19, -1, o,
+  diffusion_generate(engine_logits(one.inf), 20, {3, 1, 4}, 19, -1, o,
                      [&](const DiffusionStep& st) { got.push_back(*st.answer); });
   EXPECT_EQ(got, ref);
 }
-
-namespace {
-
-// A 2-layer model (so the prefix cache is approximate) with nonzero biases, on the engine.
-struct EngineModel {
-  ParamStore store;
-  LladaConfig cfg = tiny();
-  std::unique_ptr<Llada> model;
-  std::shared_ptr<InferenceModel> inf;
-  EngineModel() {
-    cfg.n_layer = 2;
-    model = std::make_unique<Llada>(cfg, store);
-    store.finalize(21);
-    Rng rng(4);
-    for (Param& p : store.params())
-      if (p.shape.ndim == 1)
-        for (int64_t i = 0; i < p.numel(); i++)
-          p.value.f32()[i] += 0.2f * float(rng.uniform() - 0.5);
-    inf = std::make_shared<InferenceModel>(llada_model_config(cfg), store, WeightFormat::f32);
-  }
-};
-
-const std::vector<std::vector<int32_t>> kPrompts = {{3, 1}, {4, 1, 5, 9, 2}, {6, 5, 3, 5, 8, 9, 7}};
-
-}  // namespace
 
 // The engine's forward of several sequences of different lengths in one pass: each sequence's
 // logits are those of its own pass, to float rounding (the matrix products see more rows).
