@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "models/diffusion_opts.h"
 #include "infer/sampler.h"
+#include "models/diffusion_opts.h"
 #include "tokenizer/tokenizer.h"
 
 namespace aero {

@@ -121,12 +121,12 @@ const Arch& llada_arch() {
             const LladaConfig& l = c.as<LladaConfig>();
             ParamReport r = stack_param_report(l.spec(), store);
             const DiffusionOpts& d = l.sample;
-            r.summary = cat("llada: ", r.summary, ", mask token ", l.mask_id, "; sampler ",
-                            d.gen_length, " tokens in blocks of ",
-                            d.block_length > 0 ? d.block_length : d.gen_length, ", ", d.steps,
-                            " steps, ", remasking_names().name(d.remasking),
-                            d.threshold > 0 ? cat(", threshold ", d.threshold) : "", ", ",
-                            diffusion_cache_names().name(d.cache), " cache");
+            r.summary =
+                cat("llada: ", r.summary, ", mask token ", l.mask_id, "; sampler ", d.gen_length,
+                    " tokens in blocks of ", d.block_length > 0 ? d.block_length : d.gen_length,
+                    ", ", d.steps, " steps, ", remasking_names().name(d.remasking),
+                    d.threshold > 0 ? cat(", threshold ", d.threshold) : "", ", ",
+                    diffusion_cache_names().name(d.cache), " cache");
             return r;
           },
       .stack = [](const ModelConfig& c) { return c.as<LladaConfig>().spec(); },

@@ -106,11 +106,11 @@ Var attn_of(const std::vector<Var>& v, const AttentionOpts& o) {
 }  // namespace
 
 TEST(kernels, attention_matches_reference) {
-  const std::vector<AttnCase> shapes = {{1, 1, 1, 1, 1},    {2, 3, 3, 2, 5},   {3, 17, 17, 1, 16},
-                                        {1, 64, 64, 4, 64}, {2, 17, 17, 3, 7}, {1, 3, 17, 2, 8},
-                                        {2, 17, 3, 2, 4},   {1, 1, 17, 4, 64}, {3, 64, 64, 1, 3},
-                                        {1, 33, 64, 2, 32}, {1, 70, 5, 2, 8},  {1, 256, 256, 2, 32},
-                                        {2, 130, 200, 1, 16}};
+  const std::vector<AttnCase> shapes = {
+      {1, 1, 1, 1, 1},     {2, 3, 3, 2, 5},    {3, 17, 17, 1, 16}, {1, 64, 64, 4, 64},
+      {2, 17, 17, 3, 7},   {1, 3, 17, 2, 8},   {2, 17, 3, 2, 4},   {1, 1, 17, 4, 64},
+      {3, 64, 64, 1, 3},   {1, 33, 64, 2, 32}, {1, 70, 5, 2, 8},   {1, 256, 256, 2, 32},
+      {2, 130, 200, 1, 16}};
   uint64_t seed = 1;
   for (const AttnCase& c : shapes)
     for (int flags = 0; flags < 8; flags++) {
