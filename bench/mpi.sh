@@ -23,7 +23,10 @@ A=$(realpath "${AERO_BUILD_DIR:-build}/aero")
 rounds=${1:-2} steps=${2:-6} config=$(realpath "${3:-configs/gpt2-124m.json}")
 batch=${BATCH:-2} block=${BLOCK:-1024} accum=${ACCUM:-1}
 source tests/e2e/lib_check.sh; source tests/e2e/lib_mpi.sh
+user_bucket_mb=${AERO_DIST_BUCKET_MB:-}
 mpi_setup 1
+# The tests' tiny buckets (mpi_setup) are not what a user runs: the default (25 MB) unless given.
+if [[ -n $user_bucket_mb ]]; then export AERO_DIST_BUCKET_MB=$user_bucket_mb; else unset AERO_DIST_BUCKET_MB; fi
 d=$(mktemp -d /tmp/aero-mpi-bench.XXXXXX)
 trap 'netns_cleanup; rm -rf "$d"' EXIT
 netns=0
