@@ -78,6 +78,9 @@ CharTokenizer CharTokenizer::load(const std::string& path) {
                j.contains("version") ? j["version"].dump() : "(none)");
     t.pieces_ = j.at("specials").get<std::vector<std::string>>();
     AERO_CHECK(t.pieces_.size() == 4, "[tokenizer] ", path, ": expected 4 specials");
+    for (size_t i = 0; i < 4; ++i)
+      AERO_CHECK(!t.pieces_[i].empty(), "[tokenizer] ", path, ": special token ", i,
+                 " is empty (an empty token would match everywhere)");
     for (const auto& c : j.at("chars").get<std::vector<std::string>>()) t.pieces_.push_back(c);
   } catch (const nlohmann::json::exception& e) {
     fail("[tokenizer] ", path, ": ", e.what());

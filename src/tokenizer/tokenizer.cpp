@@ -92,6 +92,7 @@ std::vector<int> Tokenizer::add_special_tokens(const std::vector<std::string>& t
 }
 
 void Tokenizer::add_unsplittable(std::string piece, int id) {
+  AERO_CHECK(!piece.empty(), "[tokenizer] an unsplittable token cannot be empty");
   specials_.emplace_back(std::move(piece), id);
 }
 

@@ -89,6 +89,23 @@ TEST(tokenizer_char, corrupt_json_names_the_file) {
   }
 }
 
+// An empty special token would match at every position, so encoding never advanced (found by the
+// char_tokenizer fuzzer): the file is refused, naming it and the token.
+TEST(tokenizer_char, empty_special_token_is_refused) {
+  ScratchDir dir("tok_char_empty");
+  const std::string path =
+      dir.write("empty.json",
+                R"({"format": "aero-char-tokenizer", "version": 1, "chars": ["a", "b"],
+                    "specials": ["<pad>", "<unk>", "", "<eos>"]})");
+  try {
+    load_tokenizer(path);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("empty.json: special token 2 is empty"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(tokenizer_special, stream_decoder_with_char_and_added_tokens) {
   auto tok = CharTokenizer::from_chars({U'a', U'ế', U' '});
   tok.add_special_tokens({"<COMMENT>"});
