@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -146,11 +145,8 @@ struct DiffusionCli {
     given.apply(opt);
     if (!given.block_length && opt.block_length > opt.gen_length) opt.block_length = 0;
     if (!given.steps) {
-      const int blocks =
-          std::max(1, opt.gen_length /
-                          std::max(1, opt.block_length > 0 ? opt.block_length : opt.gen_length));
-      const double per_token = double(model.steps) / double(model.gen_length);
-      opt.steps = std::max(1, int(std::lround(opt.gen_length * per_token / blocks))) * blocks;
+      const int block = opt.block_length > 0 ? opt.block_length : opt.gen_length;
+      opt.steps = model.steps_for(opt.gen_length, std::max(1, opt.gen_length / std::max(1, block)));
     }
     opt.temperature = sampler.temperature;
     opt.seed = sampler.seed;

@@ -41,7 +41,7 @@ DiffusionOpts diffusion_request_opts(const DiffusionServeOpts& serve, const Gene
   G = G / bl * bl;  // max_new: whole blocks
   const int blocks = G / bl;
   o.gen_length = G, o.block_length = bl;
-  o.steps = std::max(1, int(std::lround(double(G) * serve.steps_per_token / blocks))) * blocks;
+  o.steps = serve.defaults.steps_for(G, blocks);
   if (d.steps) {
     o.steps = *d.steps;
     if (o.steps < blocks || o.steps % blocks != 0)
@@ -268,10 +268,8 @@ class DiffusionGenerator final : public Generator {
 }  // namespace
 
 DiffusionServeOpts diffusion_serve_opts(const ModelConfig& cfg, const EngineOpts& opts) {
-  const DiffusionOpts& s = cfg.as<LladaConfig>().sample;
   DiffusionServeOpts d;
-  d.defaults = s;
-  d.steps_per_token = float(s.steps) / float(s.gen_length);
+  d.defaults = cfg.as<LladaConfig>().sample;
   d.max_batch = opts.max_batch;
   return d;
 }

@@ -17,12 +17,11 @@ class InferenceModel;
 
 // Per request: gen_length = the request's diffusion.gen_length, or max_new rounded down to whole
 // blocks (a shorter answer than one block is one block of its length), at most what the context
-// leaves; steps = the request's diffusion.steps, or gen_length x steps_per_token (at least one per
-// block); temperature and seed from the request's sampler, EOS handling from stop_at_eos; the
-// request's diffusion settings, else `defaults`.
+// leaves; steps = the request's diffusion.steps, or as many per token as defaults.steps for
+// defaults.gen_length (at least one per block); temperature and seed from the request's sampler,
+// EOS handling from stop_at_eos; the request's diffusion settings, else `defaults`.
 struct DiffusionServeOpts {
   DiffusionOpts defaults{.block_length = 32, .cache = DiffusionCache::prefix};
-  float steps_per_token = 1.0f;
   int max_batch = 32;  // requests sampled together; the others wait
 };
 
@@ -40,8 +39,8 @@ class DiffusionSettingError : public Error {
 DiffusionOpts diffusion_request_opts(const DiffusionServeOpts& serve, const GenerateOpts& req,
                                      int prompt_tokens, int context);
 
-// What make_generator gives a masked_lm model: the model config's sampler defaults (steps per
-// token = its sample_steps / sample_gen_length), up to opts.max_batch together.
+// What make_generator gives a masked_lm model: the model config's sampler defaults, up to
+// opts.max_batch together.
 DiffusionServeOpts diffusion_serve_opts(const ModelConfig& cfg, const EngineOpts& opts);
 
 std::unique_ptr<Generator> make_diffusion_generator(std::shared_ptr<const InferenceModel> model,

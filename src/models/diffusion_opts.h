@@ -1,6 +1,8 @@
 // The masked-diffusion sampler's settings (infer/diffusion.h), apart from the sampler so that a
 // llada model's config can hold its defaults and a request (infer/generate.h) its own.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <optional>
 
@@ -57,6 +59,12 @@ struct DiffusionOpts {
   DiffusionCache cache = DiffusionCache::none;
 
   int blocks() const { return gen_length / (block_length > 0 ? block_length : gen_length); }
+  // Steps for an answer of `length` tokens in `n_blocks` blocks at these settings' steps per token
+  // (steps / gen_length), a whole number per block, at least one.
+  int steps_for(int length, int n_blocks) const {
+    const double per_block = double(length) * steps / std::max(1, gen_length) / n_blocks;
+    return std::max(1, int(std::lround(per_block))) * n_blocks;
+  }
   // Errors name the option: gen_length % block_length, steps % blocks, steps >= blocks.
   void validate() const;
 };
