@@ -8,6 +8,7 @@
 //
 //   diffusion_bench --model RUN [--judge GPT_RUN] [--prompts FILE] [--gen 128] [--block 32]
 //                   [--steps 128,64,32] [--threshold 0.9] [--temperature 0] [--n 8]
+//                   [--only SUBSTRING]  (only the samplers whose name contains it: to profile)
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -79,7 +80,7 @@ double judge_ppl(const InferenceModel& gpt, const std::vector<std::vector<int32_
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model_path, judge, prompts_file;
+  std::string model_path, judge, prompts_file, only;
   int gen = 128, block = 32, n = 8;
   float threshold = 0.9f, temperature = 0;
   std::vector<int> steps_list = {128, 64, 32};
@@ -101,6 +102,8 @@ int main(int argc, char** argv) {
       steps_list = parse_list(next());
     else if (!std::strcmp(argv[i], "--threshold"))
       threshold = std::stof(next());
+    else if (!std::strcmp(argv[i], "--only"))
+      only = next();
     else if (!std::strcmp(argv[i], "--temperature"))
       temperature = std::stof(next());
     else {
@@ -163,6 +166,7 @@ int main(int argc, char** argv) {
       double ref_tps = 0;
       std::vector<std::vector<int32_t>> ref_answers;
       for (const Variant& v : variants) {
+        if (!only.empty() && !std::strstr(v.name, only.c_str())) continue;
         DiffusionOpts o;
         o.gen_length = gen, o.block_length = block, o.steps = steps;
         o.temperature = temperature, o.threshold = v.threshold, o.stop_at_eos = false;
@@ -182,20 +186,24 @@ int main(int argc, char** argv) {
         const double tps = double(gen) * double(prompts.size()) / secs;
         if (v.reference) ref_tps = tps, ref_answers = answers;
         int64_t same = 0, total = 0;
-        for (size_t i = 0; i < answers.size(); i++)
+        for (size_t i = 0; i < ref_answers.size(); i++)
           for (size_t j = 0; j < answers[i].size(); j++)
             same += answers[i][j] == ref_answers[i][j], total++;
-        char judged[32] = "-";
+        char judged[32] = "-", ratio[32] = "-", same_share[32] = "-";
         if (gpt) std::snprintf(judged, sizeof judged, "%.2f", judge_ppl(*gpt, prompts, answers));
-        std::printf("%-6d %-34s %9.1f %7.2fx %7d %8.1f%% %8.3f %9s\n", steps, v.name, tps,
-                    tps / ref_tps, forwards, 100.0 * double(same) / double(total),
-                    unigram_entropy(answers), judged);
+        if (ref_tps > 0) {
+          std::snprintf(ratio, sizeof ratio, "%.2fx", tps / ref_tps);
+          std::snprintf(same_share, sizeof same_share, "%.1f%%",
+                        100.0 * double(same) / double(total));
+        }
+        std::printf("%-6d %-34s %9.1f %8s %7d %9s %8.3f %9s\n", steps, v.name, tps, ratio, forwards,
+                    same_share, unigram_entropy(answers), judged);
         std::fflush(stdout);
         if (steps == steps_list.back() && v.cache == dual && v.threshold > 0) last = answers;
         if (steps == steps_list.back() && v.reference) last_ref = answers;
       }
     }
-    for (size_t i = 0; i < std::min<size_t>(3, prompts.size()); i++) {
+    for (size_t i = 0; i < std::min({size_t(3), last.size(), last_ref.size()}); i++) {
       std::vector<int> a(last_ref[i].begin(), last_ref[i].end()), b(last[i].begin(), last[i].end());
       std::printf("prompt   %s\n  reference: %s\n  fast:      %s\n", texts[i].c_str(),
                   inf.tok->decode(a).c_str(), inf.tok->decode(b).c_str());

@@ -291,6 +291,16 @@ void build_layers(InferenceModel::Impl& m, const Source& src, bool matrix_names_
   if (cfg.pre_ln) norm("output_norm", m.out_norm_w, m.out_norm_b);
 }
 
+// A bidirectional stack (masked diffusion) multiplies a block of rows at every step, never one:
+// its f32 matrices keep Wᵀ beside W (keep_transposed), twice the memory for 2-4x faster steps
+// at small widths.
+void keep_transposed_if_bidirectional(InferenceModel::Impl& m) {
+  if (m.cfg.causal) return;
+  for (InferLayer& L : m.layers)
+    for (QMatrix* w : {&L.qkv, &L.attn_out, &L.up, &L.down}) keep_transposed(*w);
+  keep_transposed(m.head);
+}
+
 }  // namespace
 
 QFormat to_qformat(WeightFormat f) {
@@ -340,6 +350,7 @@ InferenceModel::InferenceModel(const ModelConfig& model, const ParamStore& store
   build_layers(m, src, true);
   m.head = cfg.tie_head ? quantize(m.token_embd.data(), V, C, to_qformat(format))
                         : src.matrix("output.weight", V, C);
+  keep_transposed_if_bidirectional(m);
 }
 
 std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& path) {
@@ -400,6 +411,7 @@ std::shared_ptr<const InferenceModel> InferenceModel::load(const std::string& pa
     m.pos_embd = src.table("position_embd.weight", cfg.block_size, C);
   build_layers(m, src, false);
   m.head = src.matrix("output", V, C);
+  keep_transposed_if_bidirectional(m);
   return model;
 }
 

@@ -651,12 +651,13 @@ void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
   thread_local std::vector<float> b_buf, a_buf;
   b_buf.resize(static_cast<size_t>(n_panels - in_place) * K * NR);
   float* const bp = b_buf.data();
-  for (int p = in_place; p < n_panels; p++)
+  auto pack_panel = [&](int p) {
     pack_b(bp + static_cast<ptrdiff_t>(p - in_place) * K * NR, B, ldb, trans_b, N, p * NR, 0, K,
            NR);
+  };
   const int m_tiles = (M + MR - 1) / MR;
   const bool parallel =
-      !omp_in_parallel() && omp_get_max_threads() > 1 && m_tiles > 1 && 2.0 * M * N * K > 4e6;
+      !omp_in_parallel() && omp_get_max_threads() > 1 && m_tiles > 1 && 2.0 * M * N * K > 1e6;
   auto row_tile = [&](int t) {
     const int i0 = t * MR, m = std::min(MR, M - i0);
     // Rows of op(A) in place (a row of A, or MR neighbours in a row of A when transposed); the
@@ -682,11 +683,19 @@ void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
   // Not `omp parallel for if (parallel)`: a region that does not fork still costs a team
   // allocation and a futex call, as much as a whole small product.
   if (!parallel) {
+    for (int p = in_place; p < n_panels; p++) pack_panel(p);
     for (int t = 0; t < m_tiles; t++) row_tile(t);
     return;
   }
-#pragma omp parallel for schedule(static)
-  for (int t = 0; t < m_tiles; t++) row_tile(t);
+  // The packing of a transposed B is shared out too: on two threads a serial pack left the
+  // other thread waiting for as long as the pack took.
+#pragma omp parallel
+  {
+#pragma omp for schedule(static)
+    for (int p = in_place; p < n_panels; p++) pack_panel(p);
+#pragma omp for schedule(static)
+    for (int t = 0; t < m_tiles; t++) row_tile(t);
+  }
 }
 
 }  // namespace aero

@@ -31,6 +31,15 @@ float bf16_to_f32(uint16_t v) {
   return f;
 }
 
+void keep_transposed(QMatrix& m) {
+  if (m.format != QFormat::f32) return;
+  const float* w = m.f32_data();
+  m.f32t.resize(static_cast<size_t>(m.rows) * m.cols);
+  for (int r = 0; r < m.rows; r++)
+    for (int c = 0; c < m.cols; c++)
+      m.f32t[static_cast<size_t>(c) * m.rows + r] = w[static_cast<size_t>(r) * m.cols + c];
+}
+
 size_t QMatrix::bytes() const {
   const size_t viewed = view ? static_cast<size_t>(rows) * cols * 4 : 0;
   return viewed + f32.size() * 4 + bf16.size() * 2 + q.size() + scale.size() * 4;
@@ -343,6 +352,9 @@ void qmatmul(const QMatrix& w, const float* x, int n, float* y) {
         });
         return;
       }
+      if (!w.f32t.empty())
+        return sgemm(false, false, n, w.rows, w.cols, 1.0f, x, w.cols, w.f32t.data(), w.rows, 0.0f,
+                     y, w.rows);
       sgemm(false, true, n, w.rows, w.cols, 1.0f, x, w.cols, w.f32_data(), w.cols, 0.0f, y, w.rows);
       return;
     case QFormat::bf16: {

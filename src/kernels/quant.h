@@ -35,12 +35,18 @@ struct QMatrix {
   std::vector<uint16_t> bf16;   // rows * cols (bf16 bit patterns)
   std::vector<uint8_t> q;       // rows * cols (q8): q + 128, packed (see above)
   std::vector<float> scale;     // rows * cols / kQ8Block (q8)
+  std::vector<float> f32t;      // cols * rows: Wᵀ of an f32 matrix, where kept (keep_transposed)
 
   size_t bytes() const;  // storage of the weights (what one full pass reads)
   const float* f32_data() const { return view ? view : f32.data(); }
 };
 
 QMatrix quantize(const float* w, int rows, int cols, QFormat format);
+// Keeps a copy of an f32 matrix's Wᵀ, which qmatmul then reads in place for more than kGemvRows
+// rows instead of transposing W into panels on every call: for models whose every step
+// multiplies many rows (a diffusion model's blocks), 2-4x on their products at n_embd 128.
+// The gemv path still reads W. Other formats are left as they are.
+void keep_transposed(QMatrix& m);
 // f32 weights used where they are (no copy): `w` (rows, cols) must outlive the matrix.
 QMatrix f32_view(const float* w, int rows, int cols);
 // Back to f32 (rows * cols), for tests and perplexity checks.

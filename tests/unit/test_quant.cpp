@@ -248,6 +248,24 @@ TEST(Quant, bf16_rounds_to_nearest_even) {
 
 // An f32 view reads the weights in place: the same products as an owned f32 copy (gemv and
 // sgemm paths, every kernel family), the same bytes and values, and no copy made.
+// A kept Wᵀ changes how many-row products read the weights, not what they compute; one row
+// (and up to kGemvRows) still goes through the gemv over W. Shapes through the direct kernel
+// (cache-sized, 8 x 32 tiles with ragged edges) and through OpenBLAS (wider than 512).
+TEST(Quant, a_kept_transpose_gives_the_same_products) {
+  for (auto [rows, cols] : {std::pair{384, 128}, {37, 70}, {640, 96}}) {
+    const std::vector<float> w = randn(size_t(rows) * cols, 21);
+    QMatrix m = quantize(w.data(), rows, cols, QFormat::f32);
+    keep_transposed(m);
+    ASSERT_EQ(m.f32t.size(), w.size());
+    EXPECT_EQ(m.f32t[size_t(5) * rows + 3], w[size_t(3) * cols + 5]);
+    for (int n : {1, kGemvRows, kGemvRows + 1, 32, 100})
+      expect_matches_ref(m, randn(size_t(n) * cols, 22 + n), n);
+  }
+  QMatrix q8 = quantize(randn(64 * 64, 23).data(), 64, 64, QFormat::q8);
+  keep_transposed(q8);
+  EXPECT_TRUE(q8.f32t.empty());
+}
+
 TEST(Quant, f32_view_equals_an_owned_copy) {
   const int rows = 37, cols = 70;
   const std::vector<float> w = randn(size_t(rows) * cols, 11);
