@@ -9,8 +9,13 @@
 //   diffusion_bench --model RUN [--judge GPT_RUN] [--prompts FILE] [--gen 128] [--block 32]
 //                   [--steps 128,64,32] [--threshold 0.9] [--temperature 0] [--n 8]
 //                   [--only SUBSTRING]  (only the samplers whose name contains it: to profile)
+//                   [--batched]  (all prompts in one batch, each sampler as the server runs it;
+//                                 prompts cut to the shortest one's length so that the
+//                                 reference's forward takes them as one (B, T) batch too)
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -83,6 +88,7 @@ int main(int argc, char** argv) {
   std::string model_path, judge, prompts_file, only;
   int gen = 128, block = 32, n = 8;
   float threshold = 0.9f, temperature = 0;
+  bool batched = false;
   std::vector<int> steps_list = {128, 64, 32};
   for (int i = 1; i < argc; i++) {
     auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
@@ -102,6 +108,8 @@ int main(int argc, char** argv) {
       steps_list = parse_list(next());
     else if (!std::strcmp(argv[i], "--threshold"))
       threshold = std::stof(next());
+    else if (!std::strcmp(argv[i], "--batched"))
+      batched = true;
     else if (!std::strcmp(argv[i], "--only"))
       only = next();
     else if (!std::strcmp(argv[i], "--temperature"))
@@ -144,8 +152,17 @@ int main(int argc, char** argv) {
       std::vector<int> shown(ids.begin(), ids.end());
       t = inf.tok->decode(shown);
     }
-    std::printf("model %s, %zu prompts, gen %d, block %d, temperature %g, threshold %g\n",
-                model_path.c_str(), prompts.size(), gen, block, temperature, threshold);
+    if (batched) {
+      size_t shortest = SIZE_MAX;
+      for (const auto& p : prompts) shortest = std::min(shortest, p.size());
+      for (size_t i = 0; i < prompts.size(); i++) {
+        prompts[i].resize(shortest);
+        texts[i] = inf.tok->decode(std::vector<int>(prompts[i].begin(), prompts[i].end()));
+      }
+    }
+    std::printf("model %s, %zu prompts%s, gen %d, block %d, temperature %g, threshold %g\n",
+                model_path.c_str(), prompts.size(), batched ? " in one batch" : "", gen, block,
+                temperature, threshold);
     std::printf("%-6s %-34s %9s %8s %7s %9s %8s %9s\n", "steps", "sampler", "tokens/s", "ratio",
                 "fwd", "same-tok", "entropy", "judge-ppl");
     std::vector<std::vector<int32_t>> last, last_ref;  // samples at the last step count
@@ -173,16 +190,19 @@ int main(int argc, char** argv) {
         o.cache = v.cache;
         const DiffusionLogits fn =
             v.reference ? model_logits(*ref.model) : engine_logits(inf.model);
+        std::vector<DiffusionOpts> opts(prompts.size(), o);
+        for (size_t i = 0; i < prompts.size(); i++) opts[i].seed = 1000 + i;
+        std::vector<DiffusionResult> results;
+        const double t0 = now();
+        if (batched)
+          results = diffusion_generate_batch(fn, V, prompts, mask_id, -1, opts);
+        else
+          for (size_t i = 0; i < prompts.size(); i++)
+            results.push_back(diffusion_generate(fn, V, prompts[i], mask_id, -1, opts[i]));
+        const double secs = now() - t0;
         std::vector<std::vector<int32_t>> answers;
         int forwards = 0;
-        const double t0 = now();
-        for (size_t i = 0; i < prompts.size(); i++) {
-          o.seed = 1000 + i;
-          const DiffusionResult r = diffusion_generate(fn, V, prompts[i], mask_id, -1, o);
-          forwards += r.forwards;
-          answers.push_back(r.answer);
-        }
-        const double secs = now() - t0;
+        for (DiffusionResult& r : results) forwards += r.forwards, answers.push_back(r.answer);
         const double tps = double(gen) * double(prompts.size()) / secs;
         if (v.reference) ref_tps = tps, ref_answers = answers;
         int64_t same = 0, total = 0;

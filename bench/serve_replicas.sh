@@ -10,7 +10,7 @@
 # the shared store cost, not more throughput (that needs a machine per replica).
 # Env: AERO (binary), MAX_TOKENS (64), REQS (requests per client, 4), THREADS (engine threads per
 #      replica, 1), DIRECT_THREADS (the direct replica's, THREADS), ROUNDS (2), REPLICAS (behind
-#      nginx, 2).
+#      nginx, 2), FORMAT (the replicas' weights: f32, bf16 or q8; default f32).
 # THREADS=1 DIRECT_THREADS=2 compares the two setups on the same 2 cores: one replica using both,
 # or two replicas with one each. REPLICAS=1 THREADS=2 isolates what nginx and PostgreSQL cost:
 # the same single replica reached directly with SQLite or through nginx with the shared store.
@@ -41,7 +41,7 @@ if [[ -z $model ]]; then
     bash "$root/tests/server/make_model.sh" "$A" "$T/m" 20 > /dev/null
   model=$T/m/run
 fi
-SERVE=(-m "$model" --max-batch 32 --max-queue 256 --rpm 100000)
+SERVE=(-m "$model" --format "${FORMAT:-f32}" --max-batch 32 --max-queue 256 --rpm 100000)
 
 # PostgreSQL with its default durability (fsync on), as a deployment would run it.
 pgdir=$T/pg
@@ -80,7 +80,7 @@ wait_health "$one"
 for u in "${ups[@]}"; do wait_health "http://$u"; done
 wait_health "$two"
 
-echo "aero serve $(basename "$model"), engine threads: ${DIRECT_THREADS:-${THREADS:-1}} direct, ${THREADS:-1} per replica ($n_rep) behind nginx, $(nproc) CPUs, max_tokens ${MAX_TOKENS:-64}, ${REQS:-4} requests per client"
+echo "aero serve $(basename "$model") (${FORMAT:-f32} weights), engine threads: ${DIRECT_THREADS:-${THREADS:-1}} direct, ${THREADS:-1} per replica ($n_rep) behind nginx, $(nproc) CPUs, max_tokens ${MAX_TOKENS:-64}, ${REQS:-4} requests per client"
 field() { node -e "console.log(JSON.parse(process.argv[1]).$2)" "$1"; }
 run() {  # run LABEL URL KEY CLIENTS -> prints the line, sets TPS
   local line

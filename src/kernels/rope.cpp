@@ -2,37 +2,49 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 namespace aero {
 namespace {
 
-// cos and sin of every (t, c) angle: (T, HS/2) each.
-void rope_table(std::vector<float>& cs, std::vector<float>& sn, int64_t T, int64_t HS, float theta,
-                int64_t pos_offset) {
-  const int64_t half = HS / 2;
-  cs.resize(size_t(T * half));
-  sn.resize(size_t(T * half));
-  for (int64_t t = 0; t < T; t++)
+// cos and sin of every (position, c) angle for positions [0, n): (n, HS/2) each. Kept per thread
+// and grown on demand, since every layer's q and k of every forward pass rotate by the same
+// angles (recomputing them cost a tenth of a small model's sampler step).
+struct RopeTable {
+  int64_t HS = 0, n = 0;
+  float theta = 0;
+  std::vector<float> cs, sn;
+};
+
+const RopeTable& rope_table(int64_t HS, float theta, int64_t end) {
+  thread_local RopeTable t;
+  if (t.HS != HS || t.theta != theta) t = RopeTable{HS, 0, theta, {}, {}};
+  if (t.n >= end) return t;
+  const int64_t half = HS / 2, n = std::max(end, 2 * t.n);
+  t.cs.resize(size_t(n * half));
+  t.sn.resize(size_t(n * half));
+  for (int64_t pos = t.n; pos < n; pos++)
     for (int64_t c = 0; c < half; c++) {
-      double ang = rope_angle(pos_offset + t, c, HS, theta);
-      cs[size_t(t * half + c)] = float(std::cos(ang));
-      sn[size_t(t * half + c)] = float(std::sin(ang));
+      double ang = rope_angle(pos, c, HS, theta);
+      t.cs[size_t(pos * half + c)] = float(std::cos(ang));
+      t.sn[size_t(pos * half + c)] = float(std::sin(ang));
     }
+  t.n = n;
+  return t;
 }
 
 // out = rotation of inp by +angle (sign 1) or -angle (sign -1); accumulate adds into out.
 template <bool kAccumulate>
 void rope_apply(float* out, const float* inp, int64_t B, int64_t T, int64_t NH, int64_t HS,
                 float theta, int64_t pos_offset, float sign) {
-  std::vector<float> cs, sn;
-  rope_table(cs, sn, T, HS, theta, pos_offset);
+  const RopeTable& table = rope_table(HS, theta, pos_offset + T);
   const int64_t half = HS / 2, C = NH * HS;
 #pragma omp parallel for if (B * T * C > 65536 && !omp_in_parallel())
   for (int64_t bt = 0; bt < B * T; bt++) {
-    const int64_t t = bt % T;
-    const float *c_ = cs.data() + t * half, *s_ = sn.data() + t * half;
+    const int64_t t = pos_offset + bt % T;
+    const float *c_ = table.cs.data() + t * half, *s_ = table.sn.data() + t * half;
     for (int64_t h = 0; h < NH; h++) {
       const float* x = inp + bt * C + h * HS;
       float* y = out + bt * C + h * HS;
