@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The diffusion sampler on a model trained here: a llada the size of char-small
 # (configs/diffusion-char-small.json) and, as the judge, a char-small GPT, each trained for the
-# same wall-clock budget on the KJV Bible (char tokenizer + <|mask|>). Then diffusion_bench
+# same wall-clock budget on the KJV Bible, or with CORPUS=quickstart on aero quickstart's
+# Vietnamese corpus (char tokenizer + <|mask|>). Then diffusion_bench
 # runs the reference algorithm and aero's fast options side by side (tokens/s, ratio, quality)
 # and aero eval prints the llada's bound beside the GPT's perplexity on the same validation split.
 # Both use rotary positions, as LLaDA does: with learned ones the llada stalls at the unigram
@@ -27,8 +28,13 @@ fi
 cd "$d"
 if [[ ! -f gpt/latest ]]; then
   rm -rf llada gpt
-  bible 'Gen1:1-Rev22:21' > kjv.txt
-  "$A" data split -i kjv.txt -o split --seed 1 > /dev/null
+  if [[ ${CORPUS:-kjv} == quickstart ]]; then  # aero quickstart's corpus (seconds of training)
+    "$A" quickstart --dir qs --minutes 0.1 --no-chat > qs.log 2>&1 || { cat qs.log; exit 1; }
+    cp qs/corpus.txt text.txt
+  else
+    bible 'Gen1:1-Rev22:21' > text.txt
+  fi
+  "$A" data split -i text.txt -o split --seed 1 > /dev/null
   "$A" tokenizer train --type char -i split/train.txt -o chars.json > /dev/null
   M=$("$A" tokenizer add-tokens -m chars.json '<|mask|>' | sed -n 's/^<|mask|>\t//p')
   "$A" data prepare -i split -t chars.json -o shards > /dev/null

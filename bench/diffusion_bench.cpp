@@ -4,7 +4,8 @@
 // or dual KV cache refreshed per block, and confidence-threshold parallel unmasking. Same prompts,
 // seeds and settings in one run; tokens/s, the ratio to the reference, and the quality beside
 // it: the fraction of tokens equal to the reference's, the unigram entropy of the samples and,
-// with --judge GPT_RUN (same tokenizer), the GPT's perplexity of the answers.
+// with --judge GPT_RUN (same tokenizer), the GPT's perplexity of the answers, with the GPT's own
+// answers to the same prompts (greedy, or sampled at --temperature) judged the same way.
 //
 //   diffusion_bench --model RUN [--judge GPT_RUN] [--prompts FILE] [--gen 128] [--block 32]
 //                   [--steps 128,64,32] [--threshold 0.9] [--temperature 0] [--n 8]
@@ -20,6 +21,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -82,6 +84,35 @@ double judge_ppl(const InferenceModel& gpt, const std::vector<std::vector<int32_
   return std::exp(nll / double(std::max<int64_t>(n, 1)));
 }
 
+// The judge GPT's own answers, token by token on the KV cache: greedy at temperature 0, else
+// sampled from softmax(logits / temperature) with a seed per prompt.
+std::vector<std::vector<int32_t>> gpt_answers(const InferenceModel& gpt,
+                                              const std::vector<std::vector<int32_t>>& prompts,
+                                              int gen, float temperature) {
+  std::vector<std::vector<int32_t>> answers;
+  const int V = gpt.config().vocab_size, ctx = gpt.config().block_size;
+  for (size_t i = 0; i < prompts.size(); i++) {
+    std::mt19937_64 rng(1000 + i);
+    KvSeq kv(gpt);
+    std::vector<int32_t> in = prompts[i], answer;
+    if (int(in.size()) + gen > ctx) in.erase(in.begin(), in.end() - (ctx - gen));
+    for (int t = 0; t < gen; t++) {
+      const std::vector<float> l = forward_tokens(gpt, kv, in, false);
+      int32_t next = int32_t(std::max_element(l.begin(), l.begin() + V) - l.begin());
+      if (temperature > 0) {
+        std::vector<double> w(static_cast<size_t>(V));
+        for (int v = 0; v < V; v++)
+          w[size_t(v)] = std::exp(double(l[size_t(v)] - l[size_t(next)]) / temperature);
+        next = int32_t(std::discrete_distribution<int>(w.begin(), w.end())(rng));
+      }
+      answer.push_back(next);
+      in = {next};
+    }
+    answers.push_back(answer);
+  }
+  return answers;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -89,6 +120,7 @@ int main(int argc, char** argv) {
   int gen = 128, block = 32, n = 8;
   float threshold = 0.9f, temperature = 0;
   bool batched = false;
+  std::vector<std::string> gpt_text;  // the GPT's first answers, shown beside the samplers'
   std::vector<int> steps_list = {128, 64, 32};
   for (int i = 1; i < argc; i++) {
     auto next = [&] { return std::string(i + 1 < argc ? argv[++i] : ""); };
@@ -165,6 +197,16 @@ int main(int argc, char** argv) {
                 temperature, threshold);
     std::printf("%-6s %-34s %9s %8s %7s %9s %8s %9s\n", "steps", "sampler", "tokens/s", "ratio",
                 "fwd", "same-tok", "entropy", "judge-ppl");
+    if (gpt) {  // the autoregressive model's own answers, judged the same way
+      const double t0 = now();
+      const auto answers = gpt_answers(*gpt, prompts, gen, temperature);
+      const double tps = double(gen) * double(prompts.size()) / (now() - t0);
+      std::printf("%-6s %-34s %9.1f %8s %7d %9s %8.3f %9.2f\n", "-",
+                  "gpt (the judge's own answers)", tps, "-", gen * int(prompts.size()), "-",
+                  unigram_entropy(answers), judge_ppl(*gpt, prompts, answers));
+      for (size_t i = 0; i < std::min<size_t>(3, answers.size()); i++)
+        gpt_text.push_back(inf.tok->decode(std::vector<int>(answers[i].begin(), answers[i].end())));
+    }
     std::vector<std::vector<int32_t>> last, last_ref;  // samples at the last step count
     for (int steps : steps_list) {
       struct Variant {
@@ -227,6 +269,7 @@ int main(int argc, char** argv) {
       std::vector<int> a(last_ref[i].begin(), last_ref[i].end()), b(last[i].begin(), last[i].end());
       std::printf("prompt   %s\n  reference: %s\n  fast:      %s\n", texts[i].c_str(),
                   inf.tok->decode(a).c_str(), inf.tok->decode(b).c_str());
+      if (i < gpt_text.size()) std::printf("  gpt:       %s\n", gpt_text[i].c_str());
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "diffusion_bench: %s\n", e.what());
