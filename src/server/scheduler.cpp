@@ -2,6 +2,7 @@
 
 #include "core/error.h"
 #include "core/log.h"
+#include "core/threads.h"
 
 namespace aero::server {
 
@@ -14,7 +15,13 @@ Scheduler::Scheduler(std::function<std::unique_ptr<Generator>()> load, size_t ma
       max_batch_(max_batch),
       metrics_(metrics),
       on_load_failed_(std::move(on_load_failed)) {
-  thread_ = std::thread([this, load = std::move(load)]() mutable { run(std::move(load)); });
+  thread_ = std::thread([this, load = std::move(load)]() mutable {
+    // OpenMP keeps the thread count per thread: this one would otherwise start its kernels'
+    // teams at the CPU count whatever --threads said (two 1-thread replicas on 2 cores then
+    // ran four spinning threads: 0.27x the speed of one).
+    set_num_threads(num_threads());
+    run(std::move(load));
+  });
 }
 
 Scheduler::~Scheduler() { drain(std::chrono::seconds(0)); }

@@ -3,6 +3,9 @@
 // under ThreadSanitizer by scripts/sanitize.sh tsan.
 #include <gtest/gtest.h>
 
+#include <omp.h>
+
+#include <atomic>
 #include <future>
 #include <mutex>
 #include <set>
@@ -10,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/threads.h"
 #include "infer/engine.h"
 #include "models/gpt.h"
 #include "server/scheduler.h"
@@ -178,6 +182,31 @@ TEST(ServerScheduler, ManyClientsBatchedAndCancelledEqualOneAtATime) {
   }
   EXPECT_GT(cancelled, 0);
   EXPECT_EQ(metrics.queue_depth.load(), 0);
+}
+
+// OpenMP keeps its thread count per thread: a thread that never set it starts teams at the
+// default. The scheduler's thread must run its kernels with the count the process set
+// (aero serve --threads), not that default (two 1-thread replicas on 2 cores would otherwise
+// run four spinning threads).
+TEST(ServerScheduler, RunsKernelsWithTheProcessThreadCount) {
+  const TinyModel m;
+  int fresh = 0;
+  std::thread([&] { fresh = omp_get_max_threads(); }).join();
+  const int before = num_threads();
+  set_num_threads(fresh + 1);
+  std::atomic<int> seen{0};
+  Metrics metrics;
+  {
+    Scheduler s(
+        [&] {
+          seen = omp_get_max_threads();
+          return std::make_unique<Engine>(m.inf, m.tok, EngineOpts{.max_batch = 2});
+        },
+        64, 2, metrics, nullptr);
+    wait_ready(s);
+  }
+  set_num_threads(before);
+  EXPECT_EQ(seen.load(), fresh + 1);
 }
 
 TEST(ServerScheduler, DrainEndsEveryJobOnceAndRefusesNewOnes) {
