@@ -51,11 +51,16 @@ as_pg "$PG_BIN/psql" -q -h 127.0.0.1 -p "$pg_port" -U aero -d postgres -c 'CREAT
 url="postgresql://aero@127.0.0.1:$pg_port/aero"
 key=$("$AERO" keys add --store "$url" --name tryout 2> /dev/null)
 
+# Replicas on one machine share its cores: each gets its share unless --threads is given after
+# `--` (two replicas of all cores each run twice as many threads as there are cores).
+threads=()
+[[ " ${EXTRA[*]} " == *" --threads "* ]] || threads=(--threads $(( $(nproc) / N > 0 ? $(nproc) / N : 1 )))
 upstreams=()
 for i in $(seq 1 "$N"); do
   port=$(free_port)
   "$AERO" serve -m "$MODEL" --port "$port" --sessions "$url" --keys "$url" \
-    --replica-name "r$i" --audit-log "$dir/audit_r$i.jsonl" "${EXTRA[@]}" > "$dir/r$i.log" 2>&1 &
+    --replica-name "r$i" --audit-log "$dir/audit_r$i.jsonl" "${threads[@]}" "${EXTRA[@]}" \
+    > "$dir/r$i.log" 2>&1 &
   pids+=($!)
   upstreams+=("127.0.0.1:$port")
 done
