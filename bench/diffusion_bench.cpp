@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "core/threads.h"
 #include "infer/diffusion.h"
 #include "infer/engine.h"
 #include "models/llada.h"
@@ -116,6 +117,7 @@ std::vector<std::vector<int32_t>> gpt_answers(const InferenceModel& gpt,
 }  // namespace
 
 int main(int argc, char** argv) {
+  aero::num_threads();  // AERO_THREADS before the first parallel region (libgomp reads only OMP_*)
   std::string model_path, judge, prompts_file, only;
   int gen = 128, block = 32, n = 8;
   float threshold = 0.9f, temperature = 0;

@@ -36,13 +36,30 @@ void KvSeq::clear() { impl_->len = 0; }
 
 namespace {
 
+// Passes up to this many multiply-adds per layer run rows_per_thread.
+constexpr double kRowsPerThreadMacs = 1 << 24;
+
 // The rows of one sequence in a forward pass: rows [row, row + count) of the batch, at
-// positions [seq->len, seq->len + count); the `after` cached positions past them are seen too.
+// positions [seq->len + first, seq->len + first + count); a bidirectional stack's queries also
+// see the `after` positions past them (cached ones, or the sequence's rows that another thread
+// holds). A causal stack's queries see none past their own.
 struct Segment {
   KvSeq::Impl* seq;
   int row, count;
   int after = 0;
+  int first = 0;
 };
+
+// The parts of `segs` that fall in rows [r0, r1).
+std::vector<Segment> clip(const std::vector<Segment>& segs, int r0, int r1) {
+  std::vector<Segment> out;
+  for (const Segment& s : segs) {
+    const int b = std::max(s.row, r0), e = std::min(s.row + s.count, r1);
+    if (b < e)
+      out.push_back({s.seq, b, e - b, s.after + (s.row + s.count - e), s.first + (b - s.row)});
+  }
+  return out;
+}
 
 void add_bias(float* y, const std::vector<float>& b, int n) {
   if (b.empty()) return;
@@ -54,9 +71,11 @@ void add_bias(float* y, const std::vector<float>& b, int n) {
   }
 }
 
-void linear(float* y, const QMatrix& w, const std::vector<float>& b, const float* x, int n) {
-  qmatmul(w, x, n, y);
-  add_bias(y, b, n);
+// Rows [r0, r1) of y (n, out) = x (n, in) · Wᵀ + b.
+void linear(float* y, const QMatrix& w, const std::vector<float>& b, const float* x, int n, int r0,
+            int r1) {
+  qmatmul_rows(w, x, n, r0, r1, y);
+  add_bias(y + size_t(r0) * size_t(w.rows), b, r1 - r0);
 }
 
 // The adapters' products joined to one matrix's (y (n, out) from x (n, in)): for each run of
@@ -79,13 +98,15 @@ void add_lora(float* y, int out, const float* x, int in, const std::vector<Segme
   }
 }
 
+// Rows [r0, r1) of out = norm(x).
 void normalize(const TransformerSpec& cfg, float* out, const float* x, const std::vector<float>& w,
-               const std::vector<float>& b, int n) {
+               const std::vector<float>& b, int r0, int r1) {
+  const size_t at = size_t(r0) * size_t(cfg.n_embd);
   if (cfg.norm == NormKind::rmsnorm)
-    rms_norm_forward(out, nullptr, x, w.data(), n, cfg.n_embd, cfg.norm_eps);
+    rms_norm_forward(out + at, nullptr, x + at, w.data(), r1 - r0, cfg.n_embd, cfg.norm_eps);
   else
-    layer_norm_forward(out, nullptr, nullptr, x, w.data(), b.empty() ? nullptr : b.data(), n,
-                       cfg.n_embd, cfg.norm_eps);
+    layer_norm_forward(out + at, nullptr, nullptr, x + at, w.data(), b.empty() ? nullptr : b.data(),
+                       r1 - r0, cfg.n_embd, cfg.norm_eps);
 }
 
 // Scratch of one forward pass, (N, width) each.
@@ -99,40 +120,50 @@ struct Buffers {
   }
 };
 
-// Attention of every segment: K and V of its new rows go into its cache (K rotated), then its
-// queries attend to the whole cache, causally (bidirectionally for a non-causal stack).
+// K and V of every segment's new rows go into its cache (K rotated), and its queries are
+// copied out of qkv (rotated).
+void store_kv(const InferenceModel::Impl& m, int layer, const std::vector<Segment>& segs,
+              Buffers& b) {
+  const TransformerSpec& cfg = m.cfg;
+  const int C = cfg.n_embd, NH = cfg.n_head, HS = cfg.head_size();
+  for (const Segment& s : segs) {
+    KvSeq::Impl& kv = *s.seq;
+    const int pos = kv.len + s.first;
+    float* K = kv.k[size_t(layer)].data() + size_t(pos) * C;
+    float* V = kv.v[size_t(layer)].data() + size_t(pos) * C;
+    float* q = b.q.data() + size_t(s.row) * C;
+    for (int r = 0; r < s.count; r++) {
+      const float* src = b.qkv.data() + size_t(s.row + r) * 3 * C;
+      std::memcpy(q + size_t(r) * C, src, sizeof(float) * size_t(C));
+      std::memcpy(K + size_t(r) * C, src + C, sizeof(float) * size_t(C));
+      std::memcpy(V + size_t(r) * C, src + 2 * C, sizeof(float) * size_t(C));
+    }
+    if (cfg.pos == PosKind::rope) {
+      rope_forward(q, q, 1, s.count, NH, HS, cfg.rope_theta, pos);
+      rope_forward(K, K, 1, s.count, NH, HS, cfg.rope_theta, pos);
+    }
+  }
+}
+
+// Every segment's queries attend to its cache, causally (bidirectionally for a non-causal
+// stack, also to the positions after them).
 void attend(const InferenceModel::Impl& m, int layer, const std::vector<Segment>& segs,
             Buffers& b) {
   const TransformerSpec& cfg = m.cfg;
   const int C = cfg.n_embd, NH = cfg.n_head, HS = cfg.head_size();
-  const bool rope = cfg.pos == PosKind::rope;
+  const float scale = 1.0f / std::sqrt(float(HS));
   auto one = [&](const Segment& s) {
-    KvSeq::Impl& kv = *s.seq;
-    float* K = kv.k[size_t(layer)].data();
-    float* V = kv.v[size_t(layer)].data();
-    for (int r = 0; r < s.count; r++) {
-      const float* src = b.qkv.data() + size_t(s.row + r) * 3 * C;
-      size_t at = size_t(kv.len + r) * size_t(C);
-      std::memcpy(b.q.data() + size_t(s.row + r) * C, src, sizeof(float) * size_t(C));
-      std::memcpy(K + at, src + C, sizeof(float) * size_t(C));
-      std::memcpy(V + at, src + 2 * C, sizeof(float) * size_t(C));
-    }
-    float* q = b.q.data() + size_t(s.row) * C;
-    if (rope) {
-      rope_forward(q, q, 1, s.count, NH, HS, cfg.rope_theta, kv.len);
-      float* k_new = K + size_t(kv.len) * C;
-      rope_forward(k_new, k_new, 1, s.count, NH, HS, cfg.rope_theta, kv.len);
-    }
-    if (s.count == 1) {
-      attention_row_forward(b.att.data() + size_t(s.row) * C, q, K, V, kv.len + 1 + s.after, NH, HS,
-                            1.0f / std::sqrt(float(HS)));
-      return;
-    }
+    const KvSeq::Impl& kv = *s.seq;
+    const float* K = kv.k[size_t(layer)].data();
+    const float* V = kv.v[size_t(layer)].data();
+    const float* q = b.q.data() + size_t(s.row) * C;
+    float* out = b.att.data() + size_t(s.row) * C;
+    const int keys = kv.len + s.first + s.count + (cfg.causal ? 0 : s.after);
+    if (s.count == 1) return attention_row_forward(out, q, K, V, keys, NH, HS, scale);
     AttentionArgs a;
-    a.B = 1, a.Tq = s.count, a.Tk = kv.len + s.count + s.after, a.NH = NH, a.HS = HS;
-    a.scale = 1.0f / std::sqrt(float(HS));
-    a.causal = cfg.causal;  // a masked_lm stack: every new row sees the cache and every new row
-    attention_forward(b.att.data() + size_t(s.row) * C, nullptr, q, K, V, a);
+    a.B = 1, a.Tq = s.count, a.Tk = keys, a.NH = NH, a.HS = HS, a.scale = scale;
+    a.causal = cfg.causal;
+    attention_forward(out, nullptr, q, K, V, a);
   };
   if (segs.size() == 1 || omp_in_parallel() || omp_get_max_threads() == 1) {
     for (const Segment& s : segs) one(s);  // attention_forward spreads the heads itself
@@ -142,40 +173,51 @@ void attend(const InferenceModel::Impl& m, int layer, const std::vector<Segment>
   }
 }
 
+// Layer `layer` on rows [r0, r1) of the pass (n rows in all), whose sequences' parts are
+// `segs`. Called by every thread of a team with its own rows (and its parts), `team` is set:
+// the threads meet once, when every K and V is in the caches and attention may read them.
 void block(const InferenceModel::Impl& m, int layer, const std::vector<Segment>& segs, int n,
-           Buffers& b) {
+           int r0, int r1, bool team, Buffers& b) {
   const TransformerSpec& cfg = m.cfg;
   const InferLayer& L = m.layers[size_t(layer)];
-  const int64_t NC = int64_t(n) * cfg.n_embd, H = cfg.ffn();
+  const int C = cfg.n_embd, H = cfg.ffn(), U = is_gated(cfg.act) ? 2 * H : H;
+  const int64_t NC = int64_t(r1 - r0) * C, NH = int64_t(r1 - r0) * H;
   float* x = b.x.data();
+  float* xr = x + size_t(r0) * C;
+  float* proj = b.proj.data() + size_t(r0) * C;
   // Attention sublayer: x += attn(norm(x)) (pre-LN) or x = norm(x + attn(x)) (post-LN).
   const float* h = x;
   if (cfg.pre_ln) {
-    normalize(cfg, b.h.data(), x, L.attn_norm_w, L.attn_norm_b, n);
+    normalize(cfg, b.h.data(), x, L.attn_norm_w, L.attn_norm_b, r0, r1);
     h = b.h.data();
   }
-  linear(b.qkv.data(), L.qkv, L.qkv_b, h, n);
-  add_lora(b.qkv.data(), 3 * cfg.n_embd, h, cfg.n_embd, segs, layer, EngineLora::qkv);
+  linear(b.qkv.data(), L.qkv, L.qkv_b, h, n, r0, r1);
+  add_lora(b.qkv.data(), 3 * C, h, C, segs, layer, EngineLora::qkv);
+  store_kv(m, layer, segs, b);
+  if (team) {
+#pragma omp barrier
+  }
   attend(m, layer, segs, b);
-  linear(b.proj.data(), L.attn_out, L.attn_out_b, b.att.data(), n);
-  add_lora(b.proj.data(), cfg.n_embd, b.att.data(), cfg.n_embd, segs, layer, EngineLora::attn_out);
-  add_forward(x, x, b.proj.data(), NC, NC);
-  if (!cfg.pre_ln) normalize(cfg, x, x, L.attn_norm_w, L.attn_norm_b, n);
+  linear(b.proj.data(), L.attn_out, L.attn_out_b, b.att.data(), n, r0, r1);
+  add_lora(b.proj.data(), C, b.att.data(), C, segs, layer, EngineLora::attn_out);
+  add_forward(xr, xr, proj, NC, NC);
+  if (!cfg.pre_ln) normalize(cfg, x, x, L.attn_norm_w, L.attn_norm_b, r0, r1);
   // MLP sublayer.
   h = x;
   if (cfg.pre_ln) {
-    normalize(cfg, b.h.data(), x, L.ffn_norm_w, L.ffn_norm_b, n);
+    normalize(cfg, b.h.data(), x, L.ffn_norm_w, L.ffn_norm_b, r0, r1);
     h = b.h.data();
   }
-  linear(b.up.data(), L.up, L.up_b, h, n);
-  add_lora(b.up.data(), is_gated(cfg.act) ? 2 * int(H) : int(H), h, cfg.n_embd, segs, layer,
-           EngineLora::up);
+  linear(b.up.data(), L.up, L.up_b, h, n, r0, r1);
+  add_lora(b.up.data(), U, h, C, segs, layer, EngineLora::up);
+  const float* up = b.up.data() + size_t(r0) * U;
+  float* act = b.act.data() + size_t(r0) * H;
   switch (cfg.act) {
     case ActKind::swiglu:
     case ActKind::geglu:
-      for (int r = 0; r < n; r++) {  // each row of `up` is gate (H) then up (H)
-        const float* g = b.up.data() + size_t(r) * 2 * H;
-        float* out = b.act.data() + size_t(r) * H;
+      for (int r = 0; r < r1 - r0; r++) {  // each row of `up` is gate (H) then up (H)
+        const float* g = up + size_t(r) * 2 * H;
+        float* out = act + size_t(r) * H;
         if (cfg.act == ActKind::swiglu)
           swiglu_forward(out, g, g + H, H);
         else
@@ -183,16 +225,36 @@ void block(const InferenceModel::Impl& m, int layer, const std::vector<Segment>&
       }
       break;
     case ActKind::relu:
-      relu_forward(b.act.data(), b.up.data(), int64_t(n) * H);
+      relu_forward(act, up, NH);
       break;
     case ActKind::gelu:
-      gelu_tanh_forward(b.act.data(), b.up.data(), int64_t(n) * H);
+      gelu_tanh_forward(act, up, NH);
       break;
   }
-  linear(b.proj.data(), L.down, L.down_b, b.act.data(), n);
-  add_lora(b.proj.data(), cfg.n_embd, b.act.data(), int(H), segs, layer, EngineLora::down);
-  add_forward(x, x, b.proj.data(), NC, NC);
-  if (!cfg.pre_ln) normalize(cfg, x, x, L.ffn_norm_w, L.ffn_norm_b, n);
+  linear(b.proj.data(), L.down, L.down_b, b.act.data(), n, r0, r1);
+  add_lora(b.proj.data(), C, b.act.data(), H, segs, layer, EngineLora::down);
+  add_forward(xr, xr, proj, NC, NC);
+  if (!cfg.pre_ln) normalize(cfg, x, x, L.ffn_norm_w, L.ffn_norm_b, r0, r1);
+}
+
+// Whether the threads should each take a share of the rows through every layer, meeting once per
+// layer, rather than share out every product. For passes too small for a fork per product to pay
+// (a diffusion step's block of 32 rows at n_embd 128: 10 forks per layer cost about as much as
+// the layer's arithmetic), and only where every product runs on aero's kernels row by row.
+bool rows_per_thread(const InferenceModel::Impl& m, const std::vector<Segment>& segs, int n) {
+  const int nt = omp_get_max_threads();
+  if (nt < 2 || omp_in_parallel() || n < 8 * nt) return false;
+  const InferLayer& L = m.layers[0];
+  const double macs =
+      double(n) * double(L.qkv.rows * L.qkv.cols + L.attn_out.rows * L.attn_out.cols +
+                         L.up.rows * L.up.cols + L.down.rows * L.down.cols);
+  if (macs > kRowsPerThreadMacs) return false;
+  for (const Segment& s : segs)
+    if (s.seq->lora) return false;
+  for (const InferLayer& l : m.layers)
+    for (const QMatrix* w : {&l.qkv, &l.attn_out, &l.up, &l.down})
+      if (!qmatmul_splits_rows(*w, n)) return false;
+  return true;
 }
 
 // Runs `tokens` (N, split into segments) through the model; logits of every row, or with
@@ -228,7 +290,19 @@ std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<S
         for (int c = 0; c < C; c++) xr[c] += p[c];
       }
     }
-  for (int l = 0; l < cfg.n_layer; l++) block(m, l, segs, n, b);
+  if (rows_per_thread(m, segs, n)) {
+#pragma omp parallel
+    {
+      // Edges on multiples of 8 rows, the products' row tiles.
+      const int nt = omp_get_num_threads(), t = omp_get_thread_num();
+      auto edge = [&](int k) { return k == nt ? n : n * k / nt / 8 * 8; };
+      const int r0 = edge(t), r1 = edge(t + 1);
+      const std::vector<Segment> mine = clip(segs, r0, r1);
+      for (int l = 0; l < cfg.n_layer; l++) block(m, l, mine, n, r0, r1, true, b);
+    }
+  } else {
+    for (int l = 0; l < cfg.n_layer; l++) block(m, l, segs, n, 0, n, false, b);
+  }
   for (const Segment& s : segs) s.seq->len += s.count + s.after;
 
   // Final norm and head, on the rows whose logits are wanted.
@@ -251,7 +325,7 @@ std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<S
     hx = rows.data();
   }
   if (cfg.pre_ln) {
-    normalize(cfg, b.h.data(), hx, m.out_norm_w, m.out_norm_b, nr);
+    normalize(cfg, b.h.data(), hx, m.out_norm_w, m.out_norm_b, 0, nr);
     hx = b.h.data();
   }
   std::vector<float> logits(size_t(nr) * V);

@@ -52,9 +52,12 @@ inline float hmax(fvec v) {
 #endif
 // Lane i holds base + i.
 inline ivec lane_index(int32_t base) {
-  ivec v;
-  for (int i = 0; i < kW; i++) v[i] = base + i;
-  return v;
+  static const ivec iota = [] {
+    ivec v;
+    for (int i = 0; i < kW; i++) v[i] = i;
+    return v;
+  }();
+  return iota + base;
 }
 
 // exp(x) for x <= 0, exactly 0 below -87 (and for -inf): masked keys get no weight at all.
@@ -89,7 +92,12 @@ inline float mask_row(float* s, int64_t L, const float* bias_row, const int32_t*
 #pragma omp simd
     for (int64_t j = 0; j < limit; j++) s[j] = kmask[j] ? s[j] : -kInf;
   fvec m = splat(-kInf);
-  for (int64_t j = 0; j < L; j += kW) {
+  const int64_t whole = limit / kW * kW;  // vectors of keys that are all seen
+  for (int64_t j = 0; j < whole; j += kW) {
+    const fvec x = loadv(s + j);
+    m = m > x ? m : x;
+  }
+  for (int64_t j = whole; j < L; j += kW) {
     fvec x = lane_index(int32_t(j)) < int32_t(limit) ? loadv(s + j) : splat(-kInf);
     storev(s + j, x);
     m = m > x ? m : x;
@@ -196,7 +204,11 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
   const int64_t qb = std::min(kQB, Tq);
   const int64_t ld = padded(Tk), per_thread = qb * ld + HS * ld;
-  std::vector<float> scratch(size_t(nt * per_thread));
+  // Kept per calling thread, not allocated and zeroed per call: small calls (a diffusion step's
+  // block of queries) come often. Nothing is read before it is written.
+  thread_local std::vector<float> kept;
+  if (kept.size() < size_t(nt * per_thread)) kept.resize(size_t(nt * per_thread));
+  float* const scratch = kept.data();  // the team's threads share the calling thread's buffer
   gemm_info();  // loads the BLAS backend here, never inside the parallel region
   const bool par = B * NH > 1 && B * NH * Tq * Tk * HS > (1 << 16);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nt) if (par)
@@ -207,9 +219,9 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
       prefetch_head(q + nb * Tq * C + nh * HS, Tq, C, HS);
       for (const float* t : {k, v}) prefetch_head(t + nb * Tk * C + nh * HS, Tk, C, HS);
     }
-    float* S = scratch.data() + omp_get_thread_num() * per_thread;  // (qb, ld)
-    float* KT = S + qb * ld;                                        // (HS, ld)
-    const float* qh = q + b * Tq * C + h * HS;                      // rows of C floats
+    float* S = scratch + omp_get_thread_num() * per_thread;  // (qb, ld)
+    float* KT = S + qb * ld;                                 // (HS, ld)
+    const float* qh = q + b * Tq * C + h * HS;               // rows of C floats
     const float* kh = k + b * Tk * C + h * HS;
     const float* vh = v + b * Tk * C + h * HS;
     float* oh = out + b * Tq * C + h * HS;

@@ -321,6 +321,8 @@ struct Extra {
   ptrdiff_t ld_add = 0;
 };
 
+constexpr int kAhead = 8;  // rows of B prefetched ahead in the micro-kernels
+
 // C(MR, NV * W) = alpha * a · b + bias + add + beta * C (bias and add from ex when given), b
 // (kc, NV * W) with row stride ldb (NV * W when packed), a as kLayout says.
 template <class V, int MR, int NV, int kLayout>
@@ -342,6 +344,11 @@ template <class V, int MR, int NV, int kLayout>
 #pragma GCC unroll 8
       for (int j = 0; j < NV * W; j += 16) __builtin_prefetch(c + i * ldc + j, 1);
   for (int k = 0; k < kc; k++) {
+    // B's row kAhead steps on: in place (sgemm_direct) its rows are ldb apart, a stride that
+    // the hardware prefetchers follow late; the loads of B then took a third of the time.
+    if (ldb != NV * W)
+#pragma GCC unroll 8
+      for (int j = 0; j < NV * W; j += 16) __builtin_prefetch(b + kAhead * ldb + j);
     V bv[NV];
 #pragma GCC unroll 8
     for (int j = 0; j < NV; j++) std::memcpy(&bv[j], b + j * W, sizeof(V));
@@ -431,6 +438,7 @@ struct MicroKernel {
 };
 
 constexpr int kMaxTile = 16 * 32;  // largest MR * NR below
+constexpr int kFewTiles = 4;       // sgemm_direct: up to this many row tiles share each B panel
 
 // AERO_BUILTIN_ISA=avx2 or sse picks a narrower micro-kernel (to test it on a wider CPU); a
 // wider one than the CPU has is never picked.
@@ -658,19 +666,23 @@ void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
   const int m_tiles = (M + MR - 1) / MR;
   const bool parallel =
       !omp_in_parallel() && omp_get_max_threads() > 1 && m_tiles > 1 && 2.0 * M * N * K > 1e6;
-  auto row_tile = [&](int t) {
+  // Rows of op(A) are read in place (a row of A, or MR neighbours in a row of A when
+  // transposed), except the last, partial tile: packed and zero-padded, once.
+  const int m_last = M - (m_tiles - 1) * MR;
+  const float* a_last = nullptr;
+  if (m_last < MR) {
+    a_buf.resize(static_cast<size_t>(K) * MR);
+    pack_a(a_buf.data(), A, lda, trans_a, M, (m_tiles - 1) * MR, 0, K, MR);
+    a_last = a_buf.data();
+  }
+  // Row tile t against column panels [p0, p1).
+  auto tile = [&](int t, int p0, int p1) {
     const int i0 = t * MR, m = std::min(MR, M - i0);
-    // Rows of op(A) in place (a row of A, or MR neighbours in a row of A when transposed); the
-    // last, partial tile is packed and zero-padded.
     const float* a = trans_a ? A + i0 : A + static_cast<ptrdiff_t>(i0) * lda;
     ptrdiff_t a_ld = lda;
     int layout = trans_a ? kColsA : kRowsA;
-    if (m < MR) {
-      a_buf.resize(static_cast<size_t>(K) * MR);
-      pack_a(a_buf.data(), A, lda, trans_a, M, i0, 0, K, MR);
-      a = a_buf.data(), a_ld = 0, layout = kPackedA;
-    }
-    for (int p = 0; p < n_panels; p++) {
+    if (m < MR) a = a_last, a_ld = 0, layout = kPackedA;
+    for (int p = p0; p < p1; p++) {
       const int j0 = p * NR, n = std::min(NR, N - j0);
       const float* b = p < in_place ? B + j0 : bp + static_cast<ptrdiff_t>(p - in_place) * K * NR;
       const ptrdiff_t b_ld = p < in_place ? ldb : NR;
@@ -684,7 +696,14 @@ void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
   // allocation and a futex call, as much as a whole small product.
   if (!parallel) {
     for (int p = in_place; p < n_panels; p++) pack_panel(p);
-    for (int t = 0; t < m_tiles; t++) row_tile(t);
+    // A few row tiles (A in L1) take each panel of B in turn, so that B is read from L2 once
+    // rather than once per tile.
+    if (m_tiles <= kFewTiles) {
+      for (int p = 0; p < n_panels; p++)
+        for (int t = 0; t < m_tiles; t++) tile(t, p, p + 1);
+    } else {
+      for (int t = 0; t < m_tiles; t++) tile(t, 0, n_panels);
+    }
     return;
   }
   // The packing of a transposed B is shared out too: on two threads a serial pack left the
@@ -694,7 +713,7 @@ void sgemm_direct(bool trans_a, bool trans_b, int M, int N, int K, float alpha, 
 #pragma omp for schedule(static)
     for (int p = in_place; p < n_panels; p++) pack_panel(p);
 #pragma omp for schedule(static)
-    for (int t = 0; t < m_tiles; t++) row_tile(t);
+    for (int t = 0; t < m_tiles; t++) tile(t, 0, n_panels);
   }
 }
 

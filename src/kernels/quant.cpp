@@ -338,55 +338,68 @@ void qmatmul_force_kernel(QKernel kernel) {
   forced_kernel().store(kernel, std::memory_order_relaxed);
 }
 
-void qmatmul(const QMatrix& w, const float* x, int n, float* y) {
-  if (n <= 0) return;
+void qmatmul(const QMatrix& w, const float* x, int n, float* y) { qmatmul_rows(w, x, n, 0, n, y); }
+
+bool qmatmul_splits_rows(const QMatrix& w, int n) {
+  if (w.format != QFormat::f32) return true;
+  if (n <= kGemvRows && pick(w.format) != QKernel::portable) return true;
+  return sgemm_uses_direct(n, w.rows, w.cols);
+}
+
+void qmatmul_rows(const QMatrix& w, const float* x, int n, int j0, int j1, float* y) {
+  if (j1 <= j0) return;
   const QKernel k = pick(w.format);
+  const int m = j1 - j0;  // the rows computed; the kernel is the one for n rows
+  x += static_cast<ptrdiff_t>(j0) * w.cols;
+  y += static_cast<ptrdiff_t>(j0) * w.rows;
   switch (w.format) {
-    case QFormat::f32:
+    case QFormat::f32: {
       if (n <= kGemvRows && k != QKernel::portable) {
-        over_rows(w, n, [&](int r0, int r1) {
+        over_rows(w, m, [&](int r0, int r1) {
           if (k == QKernel::avx512)
-            qk::f32_avx512(w, x, n, y, r0, r1);
+            qk::f32_avx512(w, x, m, y, r0, r1);
           else
-            qk::f32_avx2(w, x, n, y, r0, r1);
+            qk::f32_avx2(w, x, m, y, r0, r1);
         });
         return;
       }
-      if (!w.f32t.empty())
-        return sgemm(false, false, n, w.rows, w.cols, 1.0f, x, w.cols, w.f32t.data(), w.rows, 0.0f,
-                     y, w.rows);
-      sgemm(false, true, n, w.rows, w.cols, 1.0f, x, w.cols, w.f32_data(), w.cols, 0.0f, y, w.rows);
-      return;
+      const bool t = w.f32t.empty();  // B = W, transposed, unless Wᵀ is kept
+      const float* b = t ? w.f32_data() : w.f32t.data();
+      const int ldb = t ? w.cols : w.rows;
+      if (sgemm_uses_direct(n, w.rows, w.cols))
+        return sgemm_direct(false, t, m, w.rows, w.cols, 1.0f, x, w.cols, b, ldb, 0.0f, y, w.rows);
+      return sgemm(false, t, m, w.rows, w.cols, 1.0f, x, w.cols, b, ldb, 0.0f, y, w.rows);
+    }
     case QFormat::bf16: {
       if (n >= kBf16TileRows && k == QKernel::avx512 && bf16_kernel() == Bf16Kernel::amx)
-        return gemm_bf16_wt(Bf16Kernel::amx, n, w.rows, w.cols, x, w.cols, w.bf16.data(), w.cols, y,
+        return gemm_bf16_wt(Bf16Kernel::amx, m, w.rows, w.cols, x, w.cols, w.bf16.data(), w.cols, y,
                             w.rows);
       const bool dp = k == QKernel::avx512 && cpu_info().avx512_bf16;
-      const void* xr = round_acts_bf16(x, static_cast<size_t>(n) * w.cols, dp);
+      const void* xr = round_acts_bf16(x, static_cast<size_t>(m) * w.cols, dp);
       const float* xf = static_cast<const float*>(xr);
-      over_rows(w, n, [&](int r0, int r1) {
+      over_rows(w, m, [&](int r0, int r1) {
         if (dp)
-          qk::bf16_avx512_dp(w, static_cast<const uint16_t*>(xr), n, y, r0, r1);
+          qk::bf16_avx512_dp(w, static_cast<const uint16_t*>(xr), m, y, r0, r1);
         else if (k == QKernel::avx512)
-          qk::bf16_avx512(w, xf, n, y, r0, r1);
+          qk::bf16_avx512(w, xf, m, y, r0, r1);
         else if (k == QKernel::portable)
-          bf16_portable(w, xf, n, y, r0, r1);
+          bf16_portable(w, xf, m, y, r0, r1);
         else
-          qk::bf16_avx2(w, xf, n, y, r0, r1);
+          qk::bf16_avx2(w, xf, m, y, r0, r1);
       });
       return;
     }
     case QFormat::q8: {
-      const qk::Q8Acts xq = quantize_acts(x, n, w.cols, k == QKernel::avx512);
-      over_rows(w, n, [&](int r0, int r1) {
+      const qk::Q8Acts xq = quantize_acts(x, m, w.cols, k == QKernel::avx512);
+      over_rows(w, m, [&](int r0, int r1) {
         if (k == QKernel::avx512)
-          qk::q8_avx512(w, xq, n, y, r0, r1);
+          qk::q8_avx512(w, xq, m, y, r0, r1);
         else if (k == QKernel::avx_vnni)
-          qk::q8_avx_vnni(w, xq, n, y, r0, r1);
+          qk::q8_avx_vnni(w, xq, m, y, r0, r1);
         else if (k == QKernel::avx2)
-          qk::q8_avx2(w, xq, n, y, r0, r1);
+          qk::q8_avx2(w, xq, m, y, r0, r1);
         else
-          q8_portable(w, xq, n, y, r0, r1);
+          q8_portable(w, xq, m, y, r0, r1);
       });
       return;
     }

@@ -54,6 +54,13 @@ std::vector<float> dequantize(const QMatrix& m);
 
 // Y(n, rows) = X(n, cols) · Wᵀ (beta = 0: Y is overwritten).
 void qmatmul(const QMatrix& w, const float* x, int n, float* y);
+// Rows [j0, j1) of that product (x and y still point at row 0), with the kernel qmatmul picks
+// for n rows, so the same bits: for callers that share one product's rows among their threads.
+// Inside a parallel region it runs on the calling thread.
+void qmatmul_rows(const QMatrix& w, const float* x, int n, int j0, int j1, float* y);
+// Whether qmatmul_rows computes rows apart from the others on aero's own kernels (not BLAS,
+// which must not be entered from several threads at once) for a product of n rows.
+bool qmatmul_splits_rows(const QMatrix& w, int n);
 // Naive reference: same arithmetic contract (bf16 rounds X to bf16, q8 quantizes X per block
 // the same way), double accumulation.
 void qmatmul_ref(const QMatrix& w, const float* x, int n, float* y);

@@ -4,6 +4,7 @@
 #include <map>
 
 #include "core/log.h"
+#include "core/threads.h"
 #include "infer/engine.h"
 #include "infer/engine_impl.h"
 #include "io/safetensors.h"
@@ -189,6 +190,48 @@ TEST(engine, forward_batch_equals_each_sequence_alone) {
         },
         "[engine]", "same sequence twice");
   }
+}
+
+// A small pass (a few dozen rows of a narrow model) is shared out by rows, each thread taking
+// its rows through every layer; sequences then end up split between threads, and a causal
+// query's keys stop at its own position. Logits and caches are the same bits for 1, 2 and 3
+// threads, in every weight format.
+TEST(engine, threads_sharing_the_rows_of_a_pass_give_the_same_bits) {
+  const int saved = num_threads();
+  for (const char* name : {"learned_layernorm_gelu_bias", "rope_rmsnorm_swiglu"})
+    for (WeightFormat f : {WeightFormat::f32, WeightFormat::bf16, WeightFormat::q8}) {
+      SCOPED_TRACE(std::string(name) + " " + std::string(weight_format_name(f)));
+      Built m(configs()[name], f);
+      const int V = m.cfg.vocab_size;
+      const std::vector<int> lens = {3, 17, 9};  // 29 rows: thread edges fall inside sequences
+      auto run = [&](int threads) {
+        set_num_threads(threads);
+        std::vector<std::unique_ptr<KvSeq>> seqs;
+        std::vector<std::vector<int32_t>> toks;
+        std::vector<std::vector<int>> rows;
+        std::vector<RowsInput> in;
+        for (size_t i = 0; i < lens.size(); i++) {
+          seqs.push_back(std::make_unique<KvSeq>(*m.inf));
+          forward_tokens(*m.inf, *seqs.back(), ids(2, V, 40 + i));  // a cached prefix
+          toks.push_back(ids(lens[i], V, 50 + i));
+          rows.emplace_back();
+          for (int r = 0; r < lens[i]; r++) rows.back().push_back(r);
+        }
+        for (size_t i = 0; i < lens.size(); i++)
+          in.push_back({seqs[i].get(), 2, &toks[i], &rows[i]});
+        std::vector<float> out = forward_rows(*m.inf, in);
+        std::vector<KvSeq*> ptrs;
+        for (auto& s : seqs) ptrs.push_back(s.get());
+        std::vector<float> next = forward_batch(*m.inf, ptrs, {1, 2, 3});  // reads the caches
+        out.insert(out.end(), next.begin(), next.end());
+        return out;
+      };
+      const std::vector<float> one = run(1);
+      ASSERT_EQ(one.size(), size_t(29 + 3) * V);
+      EXPECT_EQ(run(2), one);
+      EXPECT_EQ(run(3), one);
+    }
+  set_num_threads(saved);
 }
 
 TEST(engine, quantized_formats_are_close_and_round_trip_through_a_file) {

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "core/rng.h"
+#include "core/threads.h"
 #include "infer/diffusion.h"
 #include "infer/diffusion_generator.h"
 #include "infer/engine.h"
@@ -540,6 +541,39 @@ TEST(DiffusionSampler, DualCacheKeepsBothSidesOfTheBlock) {
   diffusion_generate(engine_logits(one.inf), 20, {3, 1, 4}, 19, -1, o,
                      [&](const DiffusionStep& st) { got.push_back(*st.answer); });
   EXPECT_EQ(got, ref);
+}
+
+// A diffusion step's block (rows between a kept prefix and a kept suffix, for two sequences)
+// shared out by rows among the threads: the same logits and caches, to the bit, for 1, 2 and 3
+// threads, although each thread's rows then see the other's as cached positions after them.
+TEST(DiffusionSampler, ThreadsSharingTheBlockRowsGiveTheSameBits) {
+  LladaConfig cfg = tiny();
+  cfg.n_embd = 32, cfg.ffn_hidden = 64, cfg.n_layer = 2;  // widths the row-shared path takes
+  ParamStore store;
+  Llada model(cfg, store);
+  store.finalize(5);
+  auto inf = std::make_shared<InferenceModel>(llada_model_config(cfg), store, WeightFormat::f32);
+  const int saved = num_threads();
+  auto run = [&](int threads) {
+    set_num_threads(threads);
+    KvSeq a(*inf), b(*inf);
+    std::vector<int32_t> full(30);
+    for (size_t i = 0; i < full.size(); i++) full[i] = int32_t(i * 7 % 19);
+    forward_tokens(*inf, a, full);  // the refresh: every position cached
+    forward_tokens(*inf, b, full);
+    std::vector<int32_t> block_a(full.begin() + 4, full.begin() + 24), block_b(11, 19);
+    std::vector<int> rows_a, rows_b = {0, 5, 10};
+    for (int r = 0; r < 20; r += 3) rows_a.push_back(r);
+    std::vector<float> out =
+        forward_rows(*inf, {{&a, 4, &block_a, &rows_a, 6}, {&b, 10, &block_b, &rows_b, 9}});
+    std::vector<float> next = forward_rows(*inf, {{&a, 4, &block_a, &rows_a, 6}});
+    out.insert(out.end(), next.begin(), next.end());
+    return out;
+  };
+  const std::vector<float> one = run(1);
+  EXPECT_EQ(run(2), one);
+  EXPECT_EQ(run(3), one);
+  set_num_threads(saved);
 }
 
 // The engine's forward of several sequences of different lengths in one pass: each sequence's
