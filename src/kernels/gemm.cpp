@@ -321,7 +321,7 @@ struct Extra {
   ptrdiff_t ld_add = 0;
 };
 
-constexpr int kAhead = 8;  // rows of B prefetched ahead in the micro-kernels
+constexpr int kAhead = 16;  // rows of B prefetched ahead in the micro-kernels
 
 // C(MR, NV * W) = alpha * a · b + bias + add + beta * C (bias and add from ex when given), b
 // (kc, NV * W) with row stride ldb (NV * W when packed), a as kLayout says.
