@@ -48,6 +48,10 @@ struct Segment {
   int row, count;
   int after = 0;
   int first = 0;
+  // The sequence has one new row in the pass (decoding): its attention takes the one-row
+  // kernel. Kept by the parts of a sequence, so that the kernel, and the bits, do not depend
+  // on how the rows are shared out.
+  bool single = count == 1;
 };
 
 // The parts of `segs` that fall in rows [r0, r1).
@@ -56,7 +60,8 @@ std::vector<Segment> clip(const std::vector<Segment>& segs, int r0, int r1) {
   for (const Segment& s : segs) {
     const int b = std::max(s.row, r0), e = std::min(s.row + s.count, r1);
     if (b < e)
-      out.push_back({s.seq, b, e - b, s.after + (s.row + s.count - e), s.first + (b - s.row)});
+      out.push_back(
+          {s.seq, b, e - b, s.after + (s.row + s.count - e), s.first + (b - s.row), s.single});
   }
   return out;
 }
@@ -159,7 +164,7 @@ void attend(const InferenceModel::Impl& m, int layer, const std::vector<Segment>
     const float* q = b.q.data() + size_t(s.row) * C;
     float* out = b.att.data() + size_t(s.row) * C;
     const int keys = kv.len + s.first + s.count + (cfg.causal ? 0 : s.after);
-    if (s.count == 1) return attention_row_forward(out, q, K, V, keys, NH, HS, scale);
+    if (s.single) return attention_row_forward(out, q, K, V, keys, NH, HS, scale);
     AttentionArgs a;
     a.B = 1, a.Tq = s.count, a.Tk = keys, a.NH = NH, a.HS = HS, a.scale = scale;
     a.causal = cfg.causal;
@@ -173,11 +178,30 @@ void attend(const InferenceModel::Impl& m, int layer, const std::vector<Segment>
   }
 }
 
-// Layer `layer` on rows [r0, r1) of the pass (n rows in all), whose sequences' parts are
-// `segs`. Called by every thread of a team with its own rows (and its parts), `team` is set:
-// the threads meet once, when every K and V is in the caches and attention may read them.
-void block(const InferenceModel::Impl& m, int layer, const std::vector<Segment>& segs, int n,
-           int r0, int r1, bool team, Buffers& b) {
+// The first part of layer `layer` on rows [r0, r1) of b (n rows in all): norm, then q, k and v;
+// K and V go into the caches of `segs` (the sequences' parts in those rows).
+void layer_qkv(const InferenceModel::Impl& m, int layer, const std::vector<Segment>& segs, int n,
+               int r0, int r1, Buffers& b) {
+  if (r1 <= r0) return;
+  const TransformerSpec& cfg = m.cfg;
+  const InferLayer& L = m.layers[size_t(layer)];
+  const int C = cfg.n_embd;
+  const float* h = b.x.data();
+  if (cfg.pre_ln) {
+    normalize(cfg, b.h.data(), b.x.data(), L.attn_norm_w, L.attn_norm_b, r0, r1);
+    h = b.h.data();
+  }
+  linear(b.qkv.data(), L.qkv, L.qkv_b, h, n, r0, r1);
+  add_lora(b.qkv.data(), 3 * C, h, C, segs, layer, EngineLora::qkv);
+  store_kv(m, layer, segs, b);
+}
+
+// The rest of the layer on rows [r0, r1) of b, once every K and V it reads is cached: the
+// queries of `segs` attend, then the output projection and the MLP, added into x:
+// x += attn(norm(x)), x += mlp(norm(x)) (pre-LN) or x = norm(x + attn(x)), ... (post-LN).
+void layer_rest(const InferenceModel::Impl& m, int layer, const std::vector<Segment>& segs, int n,
+                int r0, int r1, Buffers& b) {
+  if (r1 <= r0) return;  // a thread with no wanted rows
   const TransformerSpec& cfg = m.cfg;
   const InferLayer& L = m.layers[size_t(layer)];
   const int C = cfg.n_embd, H = cfg.ffn(), U = is_gated(cfg.act) ? 2 * H : H;
@@ -185,25 +209,13 @@ void block(const InferenceModel::Impl& m, int layer, const std::vector<Segment>&
   float* x = b.x.data();
   float* xr = x + size_t(r0) * C;
   float* proj = b.proj.data() + size_t(r0) * C;
-  // Attention sublayer: x += attn(norm(x)) (pre-LN) or x = norm(x + attn(x)) (post-LN).
-  const float* h = x;
-  if (cfg.pre_ln) {
-    normalize(cfg, b.h.data(), x, L.attn_norm_w, L.attn_norm_b, r0, r1);
-    h = b.h.data();
-  }
-  linear(b.qkv.data(), L.qkv, L.qkv_b, h, n, r0, r1);
-  add_lora(b.qkv.data(), 3 * C, h, C, segs, layer, EngineLora::qkv);
-  store_kv(m, layer, segs, b);
-  if (team) {
-#pragma omp barrier
-  }
   attend(m, layer, segs, b);
   linear(b.proj.data(), L.attn_out, L.attn_out_b, b.att.data(), n, r0, r1);
   add_lora(b.proj.data(), C, b.att.data(), C, segs, layer, EngineLora::attn_out);
   add_forward(xr, xr, proj, NC, NC);
   if (!cfg.pre_ln) normalize(cfg, x, x, L.attn_norm_w, L.attn_norm_b, r0, r1);
   // MLP sublayer.
-  h = x;
+  const float* h = x;
   if (cfg.pre_ln) {
     normalize(cfg, b.h.data(), x, L.ffn_norm_w, L.ffn_norm_b, r0, r1);
     h = b.h.data();
@@ -237,11 +249,39 @@ void block(const InferenceModel::Impl& m, int layer, const std::vector<Segment>&
   if (!cfg.pre_ln) normalize(cfg, x, x, L.ffn_norm_w, L.ffn_norm_b, r0, r1);
 }
 
+// The last layer's rest runs only on the rows whose logits are wanted (a diffusion step wants
+// its masked rows, a prefill its last row): rows [i0, i1) of `want` gathered into c (x and q),
+// as segments that see the keys their rows of the pass see. Causally each row is a segment of
+// its own; bidirectionally a sequence's neighbouring wanted rows share one.
+std::vector<Segment> gather_wanted(const TransformerSpec& cfg, const std::vector<Segment>& segs,
+                                   const std::vector<int>& want, int i0, int i1, const Buffers& b,
+                                   Buffers& c) {
+  const size_t C = size_t(cfg.n_embd);
+  std::vector<Segment> out;
+  for (int i = i0; i < i1; i++) {
+    const int w = want[size_t(i)];
+    const Segment& s = *std::find_if(segs.begin(), segs.end(),
+                                     [&](const Segment& t) { return w < t.row + t.count; });
+    // Bidirectionally every row of a sequence sees all its positions (first + count + after).
+    Segment* prev = out.empty() ? nullptr : &out.back();
+    if (!cfg.causal && prev && prev->seq == s.seq && prev->row + prev->count == i) {
+      prev->count++, prev->after--;
+    } else {
+      out.push_back(
+          {s.seq, i, 1, s.after + (s.row + s.count - 1 - w), s.first + (w - s.row), s.single});
+    }
+    std::memcpy(c.x.data() + size_t(i) * C, b.x.data() + size_t(w) * C, sizeof(float) * C);
+    std::memcpy(c.q.data() + size_t(i) * C, b.q.data() + size_t(w) * C, sizeof(float) * C);
+  }
+  return out;
+}
+
 // Whether the threads should each take a share of the rows through every layer, meeting once per
 // layer, rather than share out every product. For passes too small for a fork per product to pay
 // (a diffusion step's block of 32 rows at n_embd 128: 10 forks per layer cost about as much as
 // the layer's arithmetic), and only where every product runs on aero's kernels row by row.
-bool rows_per_thread(const InferenceModel::Impl& m, const std::vector<Segment>& segs, int n) {
+bool rows_per_thread(const InferenceModel::Impl& m, const std::vector<Segment>& segs, int n,
+                     int n_want) {
   const int nt = omp_get_max_threads();
   if (nt < 2 || omp_in_parallel() || n < 8 * nt) return false;
   const InferLayer& L = m.layers[0];
@@ -253,7 +293,7 @@ bool rows_per_thread(const InferenceModel::Impl& m, const std::vector<Segment>& 
     if (s.seq->lora) return false;
   for (const InferLayer& l : m.layers)
     for (const QMatrix* w : {&l.qkv, &l.attn_out, &l.up, &l.down})
-      if (!qmatmul_splits_rows(*w, n)) return false;
+      if (!qmatmul_splits_rows(*w, n) || !qmatmul_splits_rows(*w, n_want)) return false;
   return true;
 }
 
@@ -290,51 +330,54 @@ std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<S
         for (int c = 0; c < C; c++) xr[c] += p[c];
       }
     }
-  if (rows_per_thread(m, segs, n)) {
+  // The rows whose logits are wanted, in the order of the logits.
+  std::vector<int> want;
+  if (last_only)
+    for (const Segment& s : segs) want.push_back(s.row + s.count - 1);
+  else if (pick)
+    want = *pick;
+  else
+    for (int i = 0; i < n; i++) want.push_back(i);
+  const int nr = int(want.size()), last = cfg.n_layer - 1;
+  Buffers c;
+  c.resize(cfg, nr);
+  if (rows_per_thread(m, segs, n, nr)) {
 #pragma omp parallel
     {
-      // Edges on multiples of 8 rows, the products' row tiles.
+      // Edges on multiples of 8 rows, the products' row tiles. The team meets once per layer,
+      // when every K and V of the layer is cached.
       const int nt = omp_get_num_threads(), t = omp_get_thread_num();
-      auto edge = [&](int k) { return k == nt ? n : n * k / nt / 8 * 8; };
-      const int r0 = edge(t), r1 = edge(t + 1);
+      auto edge = [&](int k, int rows) { return k == nt ? rows : rows * k / nt / 8 * 8; };
+      const int r0 = edge(t, n), r1 = edge(t + 1, n);
       const std::vector<Segment> mine = clip(segs, r0, r1);
-      for (int l = 0; l < cfg.n_layer; l++) block(m, l, mine, n, r0, r1, true, b);
+      for (int l = 0; l <= last; l++) {
+        layer_qkv(m, l, mine, n, r0, r1, b);
+#pragma omp barrier
+        if (l < last) layer_rest(m, l, mine, n, r0, r1, b);
+      }
+      const int i0 = nr * t / nt, i1 = nr * (t + 1) / nt;  // few rows: balance over tiles
+      layer_rest(m, last, gather_wanted(cfg, segs, want, i0, i1, b, c), nr, i0, i1, c);
     }
   } else {
-    for (int l = 0; l < cfg.n_layer; l++) block(m, l, segs, n, 0, n, false, b);
+    for (int l = 0; l <= last; l++) {
+      layer_qkv(m, l, segs, n, 0, n, b);
+      if (l < last) layer_rest(m, l, segs, n, 0, n, b);
+    }
+    layer_rest(m, last, gather_wanted(cfg, segs, want, 0, nr, b, c), nr, 0, nr, c);
   }
   for (const Segment& s : segs) s.seq->len += s.count + s.after;
 
-  // Final norm and head, on the rows whose logits are wanted.
-  std::vector<float> rows;
-  const float* hx = b.x.data();
-  int nr = n;
-  if (last_only) {
-    nr = int(segs.size());
-    rows.resize(size_t(nr) * C);
-    for (size_t i = 0; i < segs.size(); i++)
-      std::memcpy(rows.data() + i * C, b.x.data() + size_t(segs[i].row + segs[i].count - 1) * C,
-                  sizeof(float) * C);
-    hx = rows.data();
-  } else if (pick) {
-    nr = int(pick->size());
-    rows.resize(size_t(nr) * C);
-    for (int i = 0; i < nr; i++)
-      std::memcpy(rows.data() + size_t(i) * C, b.x.data() + size_t((*pick)[size_t(i)]) * C,
-                  sizeof(float) * C);
-    hx = rows.data();
-  }
+  // Final norm and head.
+  const float* hx = c.x.data();
   if (cfg.pre_ln) {
-    normalize(cfg, b.h.data(), hx, m.out_norm_w, m.out_norm_b, 0, nr);
-    hx = b.h.data();
+    normalize(cfg, c.h.data(), hx, m.out_norm_w, m.out_norm_b, 0, nr);
+    hx = c.h.data();
   }
   std::vector<float> logits(size_t(nr) * V);
   qmatmul(m.head, hx, nr, logits.data());
   // An adapter's token rows in place of the head's: the logits of its tokens, for its rows.
   for (int i = 0; i < nr; i++) {
-    const int at = last_only ? segs[size_t(i)].row + segs[size_t(i)].count - 1
-                   : pick    ? (*pick)[size_t(i)]
-                             : i;
+    const int at = want[size_t(i)];
     const Segment* seg = nullptr;
     for (const Segment& s : segs)
       if (at >= s.row && at < s.row + s.count) seg = &s;

@@ -194,8 +194,9 @@ TEST(engine, forward_batch_equals_each_sequence_alone) {
 
 // A small pass (a few dozen rows of a narrow model) is shared out by rows, each thread taking
 // its rows through every layer; sequences then end up split between threads, and a causal
-// query's keys stop at its own position. Logits and caches are the same bits for 1, 2 and 3
-// threads, in every weight format.
+// query's keys stop at its own position; the last layer runs only the wanted rows, which may
+// leave a thread none. Logits and caches are the same bits for 1, 2 and 3 threads, in every
+// weight format.
 TEST(engine, threads_sharing_the_rows_of_a_pass_give_the_same_bits) {
   const int saved = num_threads();
   for (const char* name : {"learned_layernorm_gelu_bias", "rope_rmsnorm_swiglu"})
@@ -224,10 +225,14 @@ TEST(engine, threads_sharing_the_rows_of_a_pass_give_the_same_bits) {
         for (auto& s : seqs) ptrs.push_back(s.get());
         std::vector<float> next = forward_batch(*m.inf, ptrs, {1, 2, 3});  // reads the caches
         out.insert(out.end(), next.begin(), next.end());
+        // A prefill that wants one row's logits: one thread has no wanted rows.
+        KvSeq fresh(*m.inf);
+        next = forward_tokens(*m.inf, fresh, ids(18, V, 60), false);
+        out.insert(out.end(), next.begin(), next.end());
         return out;
       };
       const std::vector<float> one = run(1);
-      ASSERT_EQ(one.size(), size_t(29 + 3) * V);
+      ASSERT_EQ(one.size(), size_t(29 + 3 + 1) * V);
       EXPECT_EQ(run(2), one);
       EXPECT_EQ(run(3), one);
     }
