@@ -117,6 +117,7 @@ std::vector<std::vector<int32_t>> gpt_answers(const InferenceModel& gpt,
 }  // namespace
 
 int main(int argc, char** argv) {
+  aero::tune_openmp_runtime(argv);  // the same threading aero's CLI runs with
   aero::num_threads();  // AERO_THREADS before the first parallel region (libgomp reads only OMP_*)
   std::string model_path, judge, prompts_file, only;
   int gen = 128, block = 32, n = 8;
