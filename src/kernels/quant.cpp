@@ -185,7 +185,8 @@ QKernel env_kernel() {
   if (v == "avx2") return QKernel::avx2;
   if (v == "avx-vnni") return QKernel::avx_vnni;
   if (v == "avx512") return QKernel::avx512;
-  log_warn("[qmatmul] AERO_QKERNEL=", v, " not understood (portable, avx2, avx-vnni, avx512)");
+  if (v == "amx") return QKernel::amx;
+  log_warn("[qmatmul] AERO_QKERNEL=", v, " not understood (portable, avx2, avx-vnni, avx512, amx)");
   return QKernel::best;
 }
 
@@ -201,6 +202,7 @@ QKernel pick(QFormat format) {
   const bool avx2 = c.avx2 && c.fma;
   const bool avx512 = c.avx512f && c.avx512bw && c.avx512vl;
   if (format == QFormat::q8) {
+    if (want >= QKernel::amx && avx512 && c.avx512_vnni && qk::q8_amx_usable()) return QKernel::amx;
     if (want >= QKernel::avx512 && avx512 && c.avx512_vnni) return QKernel::avx512;
     if (want >= QKernel::avx_vnni && avx2 && c.avx_vnni) return QKernel::avx_vnni;
   } else if (want >= QKernel::avx512 && avx512) {
@@ -348,7 +350,7 @@ bool qmatmul_splits_rows(const QMatrix& w, int n) {
 
 void qmatmul_rows(const QMatrix& w, const float* x, int n, int j0, int j1, float* y) {
   if (j1 <= j0) return;
-  const QKernel k = pick(w.format);
+  QKernel k = pick(w.format);
   const int m = j1 - j0;  // the rows computed; the kernel is the one for n rows
   x += static_cast<ptrdiff_t>(j0) * w.cols;
   y += static_cast<ptrdiff_t>(j0) * w.rows;
@@ -390,6 +392,10 @@ void qmatmul_rows(const QMatrix& w, const float* x, int n, int j0, int j1, float
       return;
     }
     case QFormat::q8: {
+      if (k == QKernel::amx) {
+        if (n >= kQ8AmxRows) return qk::q8_amx(w, x, m, y);
+        k = QKernel::avx512;
+      }
       const qk::Q8Acts xq = quantize_acts(x, m, w.cols, k == QKernel::avx512);
       over_rows(w, m, [&](int r0, int r1) {
         if (k == QKernel::avx512)
@@ -423,6 +429,7 @@ std::string qmatmul_kernel(QFormat format) {
                   ? ", amx for n >= " + std::to_string(kBf16TileRows)
                   : "");
     case QFormat::q8:
+      if (k == QKernel::amx) return "q8: avx512-vnni, amx for n >= " + std::to_string(kQ8AmxRows);
       return std::string("q8: ") + (k == QKernel::avx512 ? "avx512-vnni" : isa);
   }
   return "";

@@ -72,12 +72,15 @@ std::string qmatmul_kernel(QFormat format);
 // (tests, benches, or AERO_QKERNEL=portable|avx2|avx-vnni|avx512, read on first use) is lowered to
 // the widest family at or below it that cpu_info() reports, so no missing instruction runs.
 // Not for use while another thread is inside qmatmul.
-enum class QKernel : uint8_t { portable, avx2, avx_vnni, avx512, best };
+enum class QKernel : uint8_t { portable, avx2, avx_vnni, avx512, amx, best };
 void qmatmul_force_kernel(QKernel kernel);
 constexpr int kGemvRows = 16;  // f32: n up to this uses aero's gemv instead of sgemm
 // bf16: n from this (prefill) uses the AMX tile kernel (gemm_bf16_wt, the same contract) where
 // the CPU has AMX and Linux grants it, unless AERO_QKERNEL forces a narrower family.
 constexpr int kBf16TileRows = 32;
+// q8: n from this uses AMX int8 tiles (AERO_QKERNEL=amx, the widest family) where the CPU has
+// them and Linux grants them; below it, and where AMX is missing, avx512-vnni.
+constexpr int kQ8AmxRows = 32;
 
 uint16_t f32_to_bf16(float v);  // round to nearest even; NaN stays NaN
 float bf16_to_f32(uint16_t v);

@@ -452,7 +452,7 @@ void fx_run(const TileTable<FxTile<T>>& table, int tr, const T* wdata, const QMa
 // scale = amax / 127 and inv = 1 / scale, x · inv rounded half to even by vcvtps2dq (MXCSR's
 // default mode, as nearbyint), then each group's 4-byte pieces transposed into place.
 AERO_AVX512 void q8_quantize_rows_512(const float* x, int K, int r0, int r1, int8_t* q, float* s,
-                                      int32_t* c) {
+                                      int32_t* c, bool plain) {
   const int nb = K / kQ8Block;
   for (int r = r0; r < r1; r++) {
     const float* xr = x + static_cast<ptrdiff_t>(r) * K;
@@ -477,6 +477,10 @@ AERO_AVX512 void q8_quantize_rows_512(const float* x, int K, int r0, int r1, int
         _mm_store_si128(reinterpret_cast<__m128i*>(tmp[l]) + 1, _mm512_cvtepi32_epi8(q1));
       }
       int8_t* dst = qr + static_cast<ptrdiff_t>(g0) * kQ8Block;
+      if (plain) {
+        std::memcpy(dst, tmp, static_cast<size_t>(G) * kQ8Block);
+        continue;
+      }
       for (int v = 0; v < kQ8Block / 4; v++)
         for (int l = 0; l < G; l++) std::memcpy(dst + (v * G + l) * 4, &tmp[l][v], 4);
     }
@@ -485,9 +489,9 @@ AERO_AVX512 void q8_quantize_rows_512(const float* x, int K, int r0, int r1, int
 
 }  // namespace
 
-void q8_quantize_rows_avx512(const float* x, int K, int r0, int r1, int8_t* q, float* s,
-                             int32_t* c) {
-  q8_quantize_rows_512(x, K, r0, r1, q, s, c);
+void q8_quantize_rows_avx512(const float* x, int K, int r0, int r1, int8_t* q, float* s, int32_t* c,
+                             bool plain) {
+  q8_quantize_rows_512(x, K, r0, r1, q, s, c, plain);
 }
 
 void q8_avx512(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1) {

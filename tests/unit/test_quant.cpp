@@ -33,6 +33,9 @@ std::vector<QKernel> runnable(QFormat format) {
   if (format == QFormat::q8 && c.avx2 && c.fma && c.avx_vnni) k.push_back(QKernel::avx_vnni);
   if (c.avx512f && c.avx512bw && c.avx512vl && (format != QFormat::q8 || c.avx512_vnni))
     k.push_back(QKernel::avx512);
+  qmatmul_force_kernel(QKernel::best);  // q8 on AMX where the CPU has it and Linux grants it
+  if (format == QFormat::q8 && qmatmul_kernel(format).find("amx") != std::string::npos)
+    k.push_back(QKernel::amx);
   return k;
 }
 
@@ -46,6 +49,8 @@ const char* name(QKernel k) {
       return "avx-vnni";
     case QKernel::avx512:
       return "avx512";
+    case QKernel::amx:
+      return "amx";
     case QKernel::best:
       return "best";
   }
@@ -170,7 +175,9 @@ TEST(Quant, forced_kernel_is_reported_and_never_wider_than_the_cpu) {
   for (QKernel k : runnable(QFormat::q8)) {
     ForceKernel force(k);
     const std::string got = qmatmul_kernel(QFormat::q8);
-    EXPECT_EQ(got.rfind(std::string("q8: ") + name(k), 0), 0u) << got;
+    const std::string want =
+        k == QKernel::amx ? "q8: avx512-vnni, amx" : std::string("q8: ") + name(k);
+    EXPECT_EQ(got.rfind(want, 0), 0u) << got;
   }
   {
     ForceKernel force(QKernel::portable);
