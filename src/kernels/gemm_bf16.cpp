@@ -33,6 +33,7 @@
 #include "core/cpu.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "kernels/amx_tiles.h"
 
 #define AERO_AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define AERO_AMX __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-bf16")))
@@ -280,18 +281,10 @@ AERO_AVX512BF16 void micro_avx512(const uint16_t* a, const uint16_t* b, int Kp, 
   }
 }
 
-// AMX tile configuration (palette 1): tmm0-3 the four 16 x 16 fp32 blocks of C, tmm4-5 two
-// 16-row slices of A (32 bf16 of k each), tmm6-7 the two B panels (16 pair-rows each).
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
+// AMX tile configuration: tmm0-3 the four 16 x 16 fp32 blocks of C, tmm4-5 two 16-row slices
+// of A (32 bf16 of k each), tmm6-7 the two B panels (16 pair-rows each).
 AERO_AMX void amx_begin() {
-  TileConfig cfg;
+  AmxTileConfig cfg;
   for (int t = 0; t < 8; t++) {
     cfg.colsb[t] = 64;
     cfg.rows[t] = 16;

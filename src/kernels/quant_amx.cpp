@@ -23,6 +23,7 @@
 
 #include "core/cpu.h"
 #include "core/parallel.h"
+#include "kernels/amx_tiles.h"
 #include "kernels/quant_kernels.h"
 
 #define AERO_AMX_INT8 __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-int8")))
@@ -34,18 +35,10 @@ constexpr int kTile = 16;          // rows and columns of a C tile
 constexpr int kStrip = 2 * kTile;  // output columns per packed strip of W
 constexpr int kTileBytes = 512;    // a B tile: 8 rows of 64 bytes (one block of 16 columns)
 
-struct alignas(64) TileConfig {
-  uint8_t palette = 1;
-  uint8_t start_row = 0;
-  uint8_t reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
 // tmm0-3: the 2 x 2 C tiles (16 x 16 int32); tmm4-5: 16 rows of X, one block (32 bytes) each;
 // tmm6-7: the block of the strip's two halves (8 rows of 16 columns x 4 bytes).
 AERO_AMX_INT8 void tiles_begin() {
-  TileConfig cfg;
+  AmxTileConfig cfg;
   for (int t = 0; t < 4; t++) cfg.colsb[t] = 64, cfg.rows[t] = kTile;
   for (int t = 4; t < 6; t++) cfg.colsb[t] = kQ8Block, cfg.rows[t] = kTile;
   for (int t = 6; t < 8; t++) cfg.colsb[t] = 64, cfg.rows[t] = kQ8Block / 4;
