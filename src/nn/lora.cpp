@@ -1,6 +1,7 @@
 #include "nn/lora.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <regex>
 
@@ -11,6 +12,33 @@ namespace aero {
 
 float LoraConfig::scale() const { return rslora ? alpha / std::sqrt(float(r)) : alpha / float(r); }
 
+namespace {
+
+// libstdc++ reads the numbers of back-references (\12) and of repeat counts ({3,5}) into an int
+// without an overflow check (undefined behaviour, found by the peft_config fuzz target), so
+// numbers longer than any real pattern needs are refused before std::regex sees them.
+void check_regex_numbers(const std::string& re) {
+  constexpr size_t kMaxDigits = 4;
+  bool braces = false;
+  for (size_t i = 0; i < re.size(); i++) {
+    const char c = re[i];
+    if (c == '\\' && i + 1 < re.size() && !std::isdigit(static_cast<unsigned char>(re[i + 1]))) {
+      i++;  // an escaped character, never a count
+      continue;
+    }
+    if (c == '{') braces = true;
+    if (c == '}') braces = false;
+    if ((c == '\\' || braces) && i + 1 < re.size()) {
+      size_t j = i + 1;
+      while (j < re.size() && std::isdigit(static_cast<unsigned char>(re[j]))) j++;
+      AERO_CHECK(j - i - 1 <= kMaxDigits, "[lora] target_regex '", re, "': the number at offset ",
+                 i + 1, " is too large for a back-reference or a repeat count");
+    }
+  }
+}
+
+}  // namespace
+
 void LoraConfig::validate() const {
   AERO_CHECK(r > 0, "[lora] r must be > 0, got ", r);
   AERO_CHECK(alpha > 0, "[lora] alpha must be > 0, got ", alpha);
@@ -18,6 +46,7 @@ void LoraConfig::validate() const {
   AERO_CHECK(targets.empty() != target_regex.empty(),
              "[lora] give the target modules as a list of names or as one regular expression");
   if (!target_regex.empty()) {
+    check_regex_numbers(target_regex);
     try {
       std::regex check(target_regex);
     } catch (const std::regex_error& e) {

@@ -86,6 +86,28 @@ TEST(lora, a_target_regex_that_does_not_compile_is_a_named_error) {
   }
 }
 
+// Numbers that libstdc++ would overflow reading (back-references, repeat counts) are refused
+// before std::regex sees them; ordinary counts and digits in names still compile.
+TEST(lora, a_target_regex_with_a_huge_count_is_a_named_error) {
+  LoraConfig re = lora({});
+  re.targets.clear();
+  for (const char* bad : {R"(A.*\331333333333333333333.q$)", "q{99999999999}", "q{1,123456}"}) {
+    re.target_regex = bad;
+    try {
+      re.validate();
+      ADD_FAILURE() << "expected an error for " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("is too large for a back-reference or a repeat count"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  for (const char* good : {R"(layers\.12345678\.(q|v))", "q{2,16}", R"((a)\1)", "block_1024"}) {
+    re.target_regex = good;
+    EXPECT_NO_THROW(re.validate()) << good;
+  }
+}
+
 // `aero import peft` grows the base's tables by the adapter's added tokens only: ids past the
 // base must follow it without a gap, so a config cannot make aero allocate rows it never fills.
 TEST(lora, peft_added_tokens_follow_the_base_vocabulary) {
