@@ -2,7 +2,8 @@
 // generate(): the training model's forward over the whole sequence every step) against aero's
 // engine path with each fast option added: logits only for the block's masked rows, the prefix
 // or dual KV cache refreshed per block, and confidence-threshold parallel unmasking. Same prompts,
-// seeds and settings in one run; tokens/s, the ratio to the reference, and the quality beside
+// seeds and settings in one run, the samplers taking turns prompt by prompt; tokens/s, the ratio
+// to the reference, and the quality beside
 // it: the fraction of tokens equal to the reference's, the unigram entropy of the samples and,
 // with --judge GPT_RUN (same tokenizer), the GPT's perplexity of the answers, with the GPT's own
 // answers to the same prompts (greedy, or sampled at --temperature) judged the same way.
@@ -225,30 +226,47 @@ int main(int argc, char** argv) {
                                   {"engine + prefix cache + threshold", false, prefix, threshold},
                                   {"engine + dual cache", false, dual, 0},
                                   {"engine + dual cache + threshold", false, dual, threshold}};
-      double ref_tps = 0;
-      std::vector<std::vector<int32_t>> ref_answers;
-      for (const Variant& v : variants) {
-        if (!only.empty() && !std::strstr(v.name, only.c_str())) continue;
+      std::vector<const Variant*> run;
+      for (const Variant& v : variants)
+        if (only.empty() || std::strstr(v.name, only.c_str())) run.push_back(&v);
+      std::vector<DiffusionLogits> fns;
+      std::vector<std::vector<DiffusionOpts>> opts;
+      for (const Variant* v : run) {
         DiffusionOpts o;
         o.gen_length = gen, o.block_length = block, o.steps = steps;
-        o.temperature = temperature, o.threshold = v.threshold, o.stop_at_eos = false;
-        o.cache = v.cache;
-        const DiffusionLogits fn =
-            v.reference ? model_logits(*ref.model) : engine_logits(inf.model);
-        std::vector<DiffusionOpts> opts(prompts.size(), o);
-        for (size_t i = 0; i < prompts.size(); i++) opts[i].seed = 1000 + i;
-        std::vector<DiffusionResult> results;
-        const double t0 = now();
-        if (batched)
-          results = diffusion_generate_batch(fn, V, prompts, mask_id, -1, opts);
-        else
-          for (size_t i = 0; i < prompts.size(); i++)
-            results.push_back(diffusion_generate(fn, V, prompts[i], mask_id, -1, opts[i]));
-        const double secs = now() - t0;
+        o.temperature = temperature, o.threshold = v->threshold, o.stop_at_eos = false;
+        o.cache = v->cache;
+        fns.push_back(v->reference ? model_logits(*ref.model) : engine_logits(inf.model));
+        opts.emplace_back(prompts.size(), o);
+        for (size_t i = 0; i < prompts.size(); i++) opts.back()[i].seed = 1000 + i;
+      }
+      // One prompt at a time, every sampler takes its turn on each prompt before the next one,
+      // so that a change in the machine's speed falls on all of them alike.
+      std::vector<double> secs(run.size(), 0.0);
+      std::vector<std::vector<DiffusionResult>> results(run.size());
+      if (batched) {
+        for (size_t k = 0; k < run.size(); k++) {
+          const double t0 = now();
+          results[k] = diffusion_generate_batch(fns[k], V, prompts, mask_id, -1, opts[k]);
+          secs[k] = now() - t0;
+        }
+      } else {
+        for (size_t i = 0; i < prompts.size(); i++)
+          for (size_t k = 0; k < run.size(); k++) {
+            const double t0 = now();
+            results[k].push_back(
+                diffusion_generate(fns[k], V, prompts[i], mask_id, -1, opts[k][i]));
+            secs[k] += now() - t0;
+          }
+      }
+      double ref_tps = 0;
+      std::vector<std::vector<int32_t>> ref_answers;
+      for (size_t k = 0; k < run.size(); k++) {
+        const Variant& v = *run[k];
         std::vector<std::vector<int32_t>> answers;
         int forwards = 0;
-        for (DiffusionResult& r : results) forwards += r.forwards, answers.push_back(r.answer);
-        const double tps = double(gen) * double(prompts.size()) / secs;
+        for (DiffusionResult& r : results[k]) forwards += r.forwards, answers.push_back(r.answer);
+        const double tps = double(gen) * double(prompts.size()) / secs[k];
         if (v.reference) ref_tps = tps, ref_answers = answers;
         int64_t same = 0, total = 0;
         for (size_t i = 0; i < ref_answers.size(); i++)

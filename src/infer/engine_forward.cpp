@@ -1,7 +1,9 @@
 // The forward pass without a tape: N new tokens spread over one or more sequences go through
-// every weight matrix together (one qmatmul per matrix, n = N); attention runs per sequence
+// every weight matrix together (one product per matrix, n = N); attention runs per sequence
 // against its own KV cache. Prefill is one sequence with many tokens, batched decode many
-// sequences with one token each.
+// sequences with one token each, a diffusion step a block of rows between cached positions.
+// Small passes are shared out by rows (rows_per_thread), and the last layer runs only the rows
+// whose logits are wanted (gather_wanted).
 #include <omp.h>
 
 #include <algorithm>
@@ -355,7 +357,7 @@ std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<S
 #pragma omp barrier
         if (l < last) layer_rest(m, l, mine, n, r0, r1, b);
       }
-      const int i0 = nr * t / nt, i1 = nr * (t + 1) / nt;  // few rows: balance over tiles
+      const int i0 = nr * t / nt, i1 = nr * (t + 1) / nt;  // few rows: even shares, not tiles
       layer_rest(m, last, gather_wanted(cfg, segs, want, i0, i1, b, c), nr, i0, i1, c);
     }
   } else {
