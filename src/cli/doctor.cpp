@@ -12,6 +12,7 @@
 #include "kernels/gemm.h"
 #include "kernels/gemm_bf16.h"
 #include "kernels/peak.h"
+#include "kernels/quant.h"
 
 namespace aero::cli {
 namespace {
@@ -96,6 +97,8 @@ void run_doctor(bool json, bool measure) {
         {"amx",
          {{"supported", c.amx_tile}, {"requested", c.amx_requested}, {"granted", c.amx_enabled}}}};
     j["threads"] = threads;
+    j["engine_kernels"] = {qmatmul_kernel(QFormat::f32), qmatmul_kernel(QFormat::bf16),
+                           qmatmul_kernel(QFormat::q8)};
     j["bf16"] = {{"kernel", bf16_path}};
     if (measure && bf16_hw) {
       j["bf16"]["shape"] = kProbes[0].label;
@@ -138,6 +141,8 @@ void run_doctor(bool json, bool measure) {
   std::printf("bf16:      %s\n",
               bf16_hw ? (bf16_path + " (train.precision = bf16 multiplies on it)").c_str()
                       : "none: no AVX512-BF16 or AMX (train.precision = bf16 trains in fp32)");
+  std::printf("engine:    %s; %s; %s\n", qmatmul_kernel(QFormat::f32).c_str(),
+              qmatmul_kernel(QFormat::bf16).c_str(), qmatmul_kernel(QFormat::q8).c_str());
   std::printf("gemm:      %s, kernel %s, threading %s\n", g.backend.c_str(),
               g.kernel.empty() ? "?" : g.kernel.c_str(), g.threading.c_str());
   if (!g.library.empty()) std::printf("library:   %s\n", g.library.c_str());

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # aero doctor names the bf16 kernel that train.precision = bf16 uses, from cpuid: amx where the
 # CPU has AMX-BF16 (and the kernel grants it), else avx512-bf16, else none; AERO_BF16_KERNEL
-# caps it; with measurements it prints the bf16 rate next to sgemm's.   doctor_bf16.sh AERO
+# caps it; with measurements it prints the bf16 rate next to sgemm's. It also names the engine's
+# kernels per weight format.   doctor_bf16.sh AERO
 set -euo pipefail
 A=$(realpath "$1"); here=$(cd "$(dirname "$0")" && pwd)
 source "$here/lib_check.sh"
@@ -18,4 +19,12 @@ if [[ $want != none ]]; then
   expect "bf16 kernel capped at portable" "$(AERO_BF16_KERNEL=portable kernel)" portable
   "$A" doctor | has "bf16 rate next to sgemm" "^bf16: .*GFLOP/s = [0-9.]+x sgemm \(kernel $want"
 fi
+# The engine's kernels per weight format: q8 prefill on AMX int8 tiles where the CPU has them and
+# Linux grants them, capped by AERO_QKERNEL.
+q8() { "$A" doctor --no-measure | sed -n 's/^engine: .*q8: //p'; }
+if [[ $flags == *amx_int8* && $("$A" doctor --no-measure | grep '^amx:') == *"granted by"* ]]; then
+  expect "q8 prefill on amx" "$(q8)" "avx512-vnni, amx for n >= 32"
+  expect "q8 capped at avx512" "$(AERO_QKERNEL=avx512 q8)" "avx512-vnni"
+fi
+expect "q8 capped at portable" "$(AERO_QKERNEL=portable q8)" "portable"
 echo "doctor bf16: all checks passed"
