@@ -60,7 +60,7 @@ void run_doctor(bool json, bool measure) {
     warnings.push_back("load average " + std::to_string(load).substr(0, 4) + " on " +
                        std::to_string(c.usable_cpus) +
                        " CPUs: other work shares the cores, so the measured rates are low");
-  FmaPeak fma1, fma;
+  FmaPeak fma1, fma, dot;  // dot: vdpbf16ps, where the CPU has it
   Bandwidth bw;
   std::vector<GemmRate> rates;
   // The bf16 kernel train.precision = bf16 would use ("none": that trains in fp32), measured on
@@ -71,6 +71,7 @@ void run_doctor(bool json, bool measure) {
   if (measure) {
     fma1 = measure_fma_peak(1);
     fma = threads == 1 ? fma1 : measure_fma_peak(threads);
+    dot = measure_bf16_dot_peak(threads);
     for (const GemmProbe& p : kProbes)
       rates.push_back(measure_sgemm(p.ta, p.tb, p.M, p.N, p.K, 0.0f, 0.25));
     if (bf16_hw)
@@ -106,6 +107,7 @@ void run_doctor(bool json, bool measure) {
       j["bf16"]["median_gflops"] = bf16_rate.median_gflops;
       j["bf16"]["ratio_to_sgemm"] = bf16_rate.best_gflops / rates[0].best_gflops;
     }
+    if (measure && dot.gflops > 0) j["bf16"]["vdpbf16ps_peak_gflops"] = dot.gflops;
     j["load_average"] = load;
     j["gemm"] = {{"backend", g.backend}, {"library", g.library},     {"kernel", g.kernel},
                  {"config", g.config},   {"threading", g.threading}, {"note", g.note}};
@@ -151,14 +153,23 @@ void run_doctor(bool json, bool measure) {
   if (measure) {
     std::printf("fma peak:  %.0f GFLOP/s on %d threads (%s), %.0f on 1 thread\n", fma.gflops,
                 threads, fma.isa.c_str(), fma1.gflops);
+    if (dot.gflops > 0)
+      std::printf(
+          "bf16 dot:  %.0f GFLOP/s on %d threads (vdpbf16ps peak, %.2fx the FMA's: the "
+          "avx512-bf16 kernel's limit)\n",
+          dot.gflops, threads, dot.gflops / fma.gflops);
     for (size_t i = 0; i < rates.size(); i++)
       std::printf("sgemm:     %-15s %s%s %6.0f GFLOP/s = %3.0f%% of the FMA peak\n",
                   kProbes[i].label, kProbes[i].ta ? "T" : "N", kProbes[i].tb ? "T" : "N",
                   rates[i].best_gflops, 100 * rates[i].best_gflops / fma.gflops);
-    if (bf16_hw)
-      std::printf("bf16:      %-15s NN %6.0f GFLOP/s = %.2fx sgemm (kernel %s, fp32 sums)\n",
+    if (bf16_hw) {
+      std::printf("bf16:      %-15s NN %6.0f GFLOP/s = %.2fx sgemm (kernel %s, fp32 sums",
                   kProbes[0].label, bf16_rate.best_gflops,
                   bf16_rate.best_gflops / rates[0].best_gflops, bf16_path.c_str());
+      if (bf16_path == "avx512-bf16" && dot.gflops > 0)
+        std::printf(", %.0f%% of the vdpbf16ps peak", 100 * bf16_rate.best_gflops / dot.gflops);
+      std::printf(")\n");
+    }
     std::printf("memory:    read %.1f GB/s, copy %.1f GB/s, triad %.1f GB/s (%zu MiB buffer)\n",
                 bw.read_gbs, bw.copy_gbs, bw.triad_gbs, bw.bytes >> 20);
     std::printf("           (best of short repeats; other work on these cores lowers them)\n");

@@ -109,6 +109,25 @@ float fma_chains_sse(long iters) {
   return s;
 }
 
+// vdpbf16ps chains: each instruction adds two bf16 products per lane (32 multiply-adds). On
+// Sapphire Rapids it issues at a quarter of the FMA's rate, so bf16 tops out at half the fp32
+// FLOPs there; Zen 4 and 5 issue it like an FMA.
+__attribute__((target("avx512f,avx512bf16"))) float dpbf16_chains(long iters) {
+  constexpr int kChains = 16;
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; i++) acc[i] = _mm512_set1_ps(0.001f * i);
+  const __m512bh x = (__m512bh)_mm512_set1_epi32(0x3a833a83);  // (1e-3, 1e-3) in bf16
+  for (long it = 0; it < iters; it++) {
+#pragma GCC unroll 16
+    for (int i = 0; i < kChains; i++) acc[i] = _mm512_dpbf16_ps(acc[i], x, x);
+  }
+  float out[16], s = 0;
+  for (int i = 1; i < kChains; i++) acc[0] = _mm512_add_ps(acc[0], acc[i]);
+  _mm512_storeu_ps(out, acc[0]);
+  for (float v : out) s += v;
+  return s;
+}
+
 struct FmaLoop {
   float (*fn)(long);
   double flops_per_iter;
@@ -173,9 +192,10 @@ struct FreeDeleter {
 
 void set_probe_clock(ProbeClock clock) { g_clock = clock; }
 
-FmaPeak measure_fma_peak(int threads, double seconds) {
+namespace {
+
+FmaPeak measure_loop(const FmaLoop& loop, int threads, double seconds) {
   threads = std::max(1, threads);
-  FmaLoop loop = fma_loop();
   // Calibrated on one thread (a team's first region may wait for a busy CPU), to repeats of
   // about 10 ms over `seconds`, keeping the best: on shared cores some repeat usually runs with
   // every thread on a CPU of its own.
@@ -189,6 +209,18 @@ FmaPeak measure_fma_peak(int threads, double seconds) {
     if (dt > 0) best = std::max(best, loop.flops_per_iter * iters * threads / dt * 1e-9);
   }
   return {best, threads, loop.isa};
+}
+
+}  // namespace
+
+FmaPeak measure_fma_peak(int threads, double seconds) {
+  return measure_loop(fma_loop(), threads, seconds);
+}
+
+FmaPeak measure_bf16_dot_peak(int threads, double seconds) {
+  const CpuInfo& c = cpu_info();
+  if (!c.avx512f || !c.avx512_bf16) return {0, std::max(1, threads), "none"};
+  return measure_loop({dpbf16_chains, 16 * 32 * 2.0, "avx512-bf16"}, threads, seconds);
 }
 
 Bandwidth measure_bandwidth(int threads, size_t bytes) {

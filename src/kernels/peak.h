@@ -22,6 +22,9 @@ struct FmaPeak {
 // Register-resident FMA chains (enough of them to fill every FMA pipe) on `threads` threads,
 // widest vector that cpu_info() reports.
 FmaPeak measure_fma_peak(int threads, double seconds = 0.15);
+// The same with vdpbf16ps (fp32 sums of bf16 pairs, a multiply-add counted as 2 FLOPs): the
+// limit of the avx512-bf16 kernel. gflops 0 and isa "none" where the CPU lacks AVX512-BF16.
+FmaPeak measure_bf16_dot_peak(int threads, double seconds = 0.15);
 
 struct Bandwidth {
   double read_gbs = 0;   // streaming sum

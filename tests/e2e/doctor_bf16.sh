@@ -19,6 +19,11 @@ if [[ $want != none ]]; then
   expect "bf16 kernel capped at portable" "$(AERO_BF16_KERNEL=portable kernel)" portable
   "$A" doctor | has "bf16 rate next to sgemm" "^bf16: .*GFLOP/s = [0-9.]+x sgemm \(kernel $want"
 fi
+if [[ $flags == *avx512_bf16* ]]; then  # the avx512-bf16 kernel's rate against its instruction's
+  out=$(AERO_BF16_KERNEL=avx512 "$A" doctor)
+  has "vdpbf16ps peak" "^bf16 dot: +[0-9]+ GFLOP/s .*vdpbf16ps peak" <<< "$out"
+  has "avx512-bf16 rate against it" "^bf16: .*[0-9]+% of the vdpbf16ps peak\)" <<< "$out"
+fi
 # The engine's kernels per weight format: q8 prefill on AMX int8 tiles where the CPU has them and
 # Linux grants them, capped by AERO_QKERNEL.
 q8() { "$A" doctor --no-measure | sed -n 's/^engine: .*q8: //p'; }
