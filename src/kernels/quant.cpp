@@ -233,20 +233,23 @@ class AlignedBuffer {
   size_t size_ = 0;
 };
 
-// X quantized per row and block exactly as qmatmul_ref does, packed like W's rows. Buffers are
-// reused across calls of the same thread.
-qk::Q8Acts quantize_acts(const float* x, int n, int K, bool avx512) {
+// X quantized per row and block exactly as qmatmul_ref does: packed like W's rows, or with
+// `plain` row by row in order (the AMX kernel's tiles), the rows then rounded up to a multiple of
+// kQ8AmxRows with zeros (read by its last tile, never stored). Buffers are reused across calls of
+// the same thread.
+qk::Q8Acts quantize_acts(const float* x, int n, int K, bool avx512, bool plain = false) {
   thread_local AlignedBuffer<int8_t> q;
   thread_local AlignedBuffer<float> s;
   thread_local AlignedBuffer<int32_t> c;
   const int nb = K / kQ8Block;
-  int8_t* qd = q.get(static_cast<size_t>(n) * K);
+  const int rows = plain ? (n + kQ8AmxRows - 1) / kQ8AmxRows * kQ8AmxRows : n;
+  int8_t* qd = q.get(static_cast<size_t>(rows) * K);
   float* sd = s.get(static_cast<size_t>(n) * nb);
   int32_t* cd = c.get(static_cast<size_t>(n) * nb);
   parallel_range(n, 16, [&](int64_t r0, int64_t r1) {
     if (avx512)
       return qk::q8_quantize_rows_avx512(x, K, static_cast<int>(r0), static_cast<int>(r1), qd, sd,
-                                         cd);
+                                         cd, plain);
     for (int64_t r = r0; r < r1; r++)
       for (int b = 0; b < nb; b++) {
         int8_t qb[kQ8Block];
@@ -254,9 +257,13 @@ qk::Q8Acts quantize_acts(const float* x, int n, int K, bool avx512) {
         int32_t sum = 0;
         for (int t = 0; t < kQ8Block; t++) sum += qb[t];
         cd[r * nb + b] = -128 * sum;
-        pack_block(qd + r * K, K, b, qb);
+        if (plain)
+          std::memcpy(qd + r * K + b * kQ8Block, qb, kQ8Block);
+        else
+          pack_block(qd + r * K, K, b, qb);
       }
   });
+  std::memset(qd + static_cast<size_t>(n) * K, 0, static_cast<size_t>(rows - n) * K);
   return {qd, sd, cd};
 }
 
@@ -393,7 +400,7 @@ void qmatmul_rows(const QMatrix& w, const float* x, int n, int j0, int j1, float
     }
     case QFormat::q8: {
       if (k == QKernel::amx) {
-        if (n >= kQ8AmxRows) return qk::q8_amx(w, x, m, y);
+        if (n >= kQ8AmxRows) return qk::q8_amx(w, quantize_acts(x, m, w.cols, true, true), m, y);
         k = QKernel::avx512;
       }
       const qk::Q8Acts xq = quantize_acts(x, m, w.cols, k == QKernel::avx512);

@@ -1,11 +1,11 @@
 // q8 products on AMX int8 tiles (quant_kernels.h): Y (n, rows) = X (n, K) · Wᵀ for prefill-sized
-// n, with qmatmul's q8 contract. X is quantized per block of 32 exactly as for the other q8
-// kernels (int8, a scale, and c = -128 · Σ q), stored row by row in order. W's rows (q + 128,
-// packed for vpdpbusd) are repacked per call, 32 output columns at a time, into the B-tile layout:
-// per block, 8 rows of 64 bytes, row r holding for each of 16 columns the bytes k = 4r .. 4r + 3.
-// One TDPBSUD per block and 16 x 16 tile gives each block's exact integer dot product of signed x
-// and unsigned q + 128; then, as the avx512-vnni kernel does, acc += float(dot + c) · (ws · xs),
-// block after block (a different summation order from that kernel's, so not its bits).
+// n, with qmatmul's q8 contract. X comes quantized per block of 32 exactly as for the other q8
+// kernels (int8, a scale, and c = -128 · Σ q), stored row by row in order (quant.cpp). W's rows (q
+// + 128, packed for vpdpbusd) are repacked per call, 32 output columns at a time, into the B-tile
+// layout: per block, 8 rows of 64 bytes, row r holding for each of 16 columns the bytes k = 4r ..
+// 4r + 3. One TDPBSUD per block and 16 x 16 tile gives each block's exact integer dot product of
+// signed x and unsigned q + 128; then, as the avx512-vnni kernel does, acc += float(dot + c) · (ws
+// · xs), block after block (a different summation order from that kernel's, so not its bits).
 //
 // The tile intrinsics are asm statements that do not tell the compiler which memory they read
 // or write; the clobbers order them against the packing and the epilogue. GCC 12's AVX-512
@@ -22,7 +22,6 @@
 #include <vector>
 
 #include "core/cpu.h"
-#include "core/parallel.h"
 #include "kernels/amx_tiles.h"
 #include "kernels/quant_kernels.h"
 
@@ -34,6 +33,7 @@ namespace {
 constexpr int kTile = 16;          // rows and columns of a C tile
 constexpr int kStrip = 2 * kTile;  // output columns per packed strip of W
 constexpr int kTileBytes = 512;    // a B tile: 8 rows of 64 bytes (one block of 16 columns)
+static_assert(kStrip == kQ8AmxRows, "X's rows are padded to whole row tiles of kStrip");
 
 // tmm0-3: the 2 x 2 C tiles (16 x 16 int32); tmm4-5: 16 rows of X, one block (32 bytes) each;
 // tmm6-7: the block of the strip's two halves (8 rows of 16 columns x 4 bytes).
@@ -67,7 +67,7 @@ void pack_strip(const QMatrix& w, int o0, uint8_t* b, float* s) {
   }
 }
 
-// Rows [0, n) of the strip's columns [o0, o0 + cols): xq holds X's rows rounded up to 32.
+// Rows [0, n) of the strip's columns [o0, o0 + cols): xq holds X's rows rounded up to kStrip.
 AERO_AMX_INT8 void strip(const int8_t* xq, const float* xs, const int32_t* xc, int n, int K,
                          const uint8_t* b, const float* s, float* y, int ldy, int o0, int cols) {
   const int nb = K / kQ8Block;
@@ -134,19 +134,8 @@ bool q8_amx_usable() {
   return c.avx512f && c.avx512bw && c.avx512vl && c.amx_tile && c.amx_int8 && request_amx();
 }
 
-void q8_amx(const QMatrix& w, const float* x, int n, float* y) {
-  const int K = w.cols, nb = K / kQ8Block, padded = (n + kStrip - 1) / kStrip * kStrip;
-  thread_local std::vector<int8_t> q;
-  thread_local std::vector<float> s;
-  thread_local std::vector<int32_t> c;
-  int8_t* xq = grow(q, static_cast<size_t>(padded) * K);
-  float* xs = grow(s, static_cast<size_t>(n) * nb);
-  int32_t* xc = grow(c, static_cast<size_t>(n) * nb);
-  parallel_range(n, 16, [&](int64_t r0, int64_t r1) {
-    q8_quantize_rows_avx512(x, K, static_cast<int>(r0), static_cast<int>(r1), xq, xs, xc, true);
-  });
-  // The last tile's rows past n are read, never stored.
-  std::memset(xq + static_cast<size_t>(n) * K, 0, static_cast<size_t>(padded - n) * K);
+void q8_amx(const QMatrix& w, const Q8Acts& x, int n, float* y) {
+  const int K = w.cols, nb = K / kQ8Block;
   const int strips = (w.rows + kStrip - 1) / kStrip;
   const bool parallel = !omp_in_parallel() && omp_get_max_threads() > 1 && strips > 1;
 #pragma omp parallel if (parallel)
@@ -160,7 +149,7 @@ void q8_amx(const QMatrix& w, const float* x, int n, float* y) {
     for (int p = 0; p < strips; p++) {
       const int o0 = p * kStrip;
       pack_strip(w, o0, b, sc);
-      strip(xq, xs, xc, n, K, b, sc, y, w.rows, o0, std::min(kStrip, w.rows - o0));
+      strip(x.q, x.s, x.c, n, K, b, sc, y, w.rows, o0, std::min(kStrip, w.rows - o0));
     }
     tiles_end();
   }

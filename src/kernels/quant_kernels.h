@@ -29,8 +29,9 @@ void q8_avx512(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r
 // with `plain` each row's int8 in order (block by block), not packed like W's rows.
 void q8_quantize_rows_avx512(const float* x, int K, int r0, int r1, int8_t* q, float* s, int32_t* c,
                              bool plain = false);
-// AMX (int8 tiles), every output column, for n >= kQ8AmxRows; only where q8_amx_usable().
-void q8_amx(const QMatrix& w, const float* x, int n, float* y);
+// AMX (int8 tiles), every output column, for n >= kQ8AmxRows; only where q8_amx_usable(). X
+// quantized row by row in order (plain), its rows rounded up to a multiple of kQ8AmxRows.
+void q8_amx(const QMatrix& w, const Q8Acts& x, int n, float* y);
 bool q8_amx_usable();
 void q8_avx_vnni(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1);
 void q8_avx2(const QMatrix& w, const Q8Acts& x, int n, float* y, int r0, int r1);
