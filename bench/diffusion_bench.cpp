@@ -3,8 +3,8 @@
 // engine path with each fast option added: logits only for the block's masked rows, the prefix
 // or dual KV cache refreshed per block, and confidence-threshold parallel unmasking. Same prompts,
 // seeds and settings in one run, the samplers taking turns prompt by prompt; tokens/s, the ratio
-// to the reference, and the quality beside
-// it: the fraction of tokens equal to the reference's, the unigram entropy of the samples and,
+// to the reference, and the quality beside it: the fraction of tokens equal to the reference's,
+// the unigram entropy of the samples and,
 // with --judge GPT_RUN (same tokenizer), the GPT's perplexity of the answers, with the GPT's own
 // answers to the same prompts (greedy, or sampled at --temperature) judged the same way.
 //
@@ -22,7 +22,6 @@
 #include <cstring>
 #include <fstream>
 #include <map>
-#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -31,6 +30,7 @@
 #include "core/threads.h"
 #include "infer/diffusion.h"
 #include "infer/engine.h"
+#include "infer/sampler.h"
 #include "models/llada.h"
 #include "models/load.h"
 #include "tokenizer/tokenizer.h"
@@ -86,29 +86,24 @@ double judge_ppl(const InferenceModel& gpt, const std::vector<std::vector<int32_
   return std::exp(nll / double(std::max<int64_t>(n, 1)));
 }
 
-// The judge GPT's own answers, token by token on the KV cache: greedy at temperature 0, else
-// sampled from softmax(logits / temperature) with a seed per prompt.
+// The judge GPT's own answers, token by token on the KV cache, through aero's Sampler (greedy at
+// temperature 0), seeded per prompt.
 std::vector<std::vector<int32_t>> gpt_answers(const InferenceModel& gpt,
                                               const std::vector<std::vector<int32_t>>& prompts,
                                               int gen, float temperature) {
   std::vector<std::vector<int32_t>> answers;
   const int V = gpt.config().vocab_size, ctx = gpt.config().block_size;
   for (size_t i = 0; i < prompts.size(); i++) {
-    std::mt19937_64 rng(1000 + i);
+    SamplerOpts so;
+    so.temperature = temperature, so.seed = 1000 + i;
+    Sampler sampler(so);
     KvSeq kv(gpt);
     std::vector<int32_t> in = prompts[i], answer;
     if (int(in.size()) + gen > ctx) in.erase(in.begin(), in.end() - (ctx - gen));
     for (int t = 0; t < gen; t++) {
       const std::vector<float> l = forward_tokens(gpt, kv, in, false);
-      int32_t next = int32_t(std::max_element(l.begin(), l.begin() + V) - l.begin());
-      if (temperature > 0) {
-        std::vector<double> w(static_cast<size_t>(V));
-        for (int v = 0; v < V; v++)
-          w[size_t(v)] = std::exp(double(l[size_t(v)] - l[size_t(next)]) / temperature);
-        next = int32_t(std::discrete_distribution<int>(w.begin(), w.end())(rng));
-      }
-      answer.push_back(next);
-      in = {next};
+      answer.push_back(sampler.sample(std::span<const float>(l.data(), size_t(V))));
+      in = {answer.back()};
     }
     answers.push_back(answer);
   }
