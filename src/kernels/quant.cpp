@@ -349,10 +349,16 @@ void qmatmul_force_kernel(QKernel kernel) {
 
 void qmatmul(const QMatrix& w, const float* x, int n, float* y) { qmatmul_rows(w, x, n, 0, n, y); }
 
+namespace {
+
+// f32 products of up to kGemvRows rows take aero's gemv, on every family but the portable one.
+bool f32_gemv(int n, QKernel k) { return n <= kGemvRows && k != QKernel::portable; }
+
+}  // namespace
+
 bool qmatmul_splits_rows(const QMatrix& w, int n) {
   if (w.format != QFormat::f32) return true;
-  if (n <= kGemvRows && pick(w.format) != QKernel::portable) return true;
-  return sgemm_uses_direct(n, w.rows, w.cols);
+  return f32_gemv(n, pick(w.format)) || sgemm_uses_direct(n, w.rows, w.cols);
 }
 
 void qmatmul_rows(const QMatrix& w, const float* x, int n, int j0, int j1, float* y) {
@@ -363,7 +369,7 @@ void qmatmul_rows(const QMatrix& w, const float* x, int n, int j0, int j1, float
   y += static_cast<ptrdiff_t>(j0) * w.rows;
   switch (w.format) {
     case QFormat::f32: {
-      if (n <= kGemvRows && k != QKernel::portable) {
+      if (f32_gemv(n, k)) {
         over_rows(w, m, [&](int r0, int r1) {
           if (k == QKernel::avx512)
             qk::f32_avx512(w, x, m, y, r0, r1);
