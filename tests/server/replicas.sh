@@ -97,6 +97,7 @@ grep -q '^aero_queue_depth{replica="b"} ' body.txt || fail "no replica label on 
 
 echo "a limit of 10 requests/min holds across both replicas"
 "$A" keys add --store "$PGURL" --name carol > k3.txt
+sleep 1  # replicas reload the keys within a second (as for a revoked key below): until then 401
 H3=(-H "Authorization: Bearer $(cat k3.txt)")
 codes=""
 for i in $(seq 1 20); do  # alternating: a, b, a, b, ...
