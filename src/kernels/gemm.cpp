@@ -265,8 +265,10 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
   // Shapes where the builtin kernel beat OpenBLAS 0.3.21 (bench/gemm_bench, Zen 5, 1 and 2
   // threads): small K with a large C (4096x10000x64: 49% of peak against 95%; OpenBLAS applies
   // beta in a separate pass over C), and narrow row-major products the builtin kernel runs
-  // without packing A (4096x64x10000: 1.3-1.9x). AERO_GEMM=openblas turns this off.
-  const bool small_k = K <= 256 && static_cast<long>(M) * N >= (1L << 21);
+  // without packing A (4096x64x10000: 1.3-1.9x). AERO_GEMM=openblas turns this off. With beta
+  // = 1 (weight gradients accumulating) OpenBLAS has no such pass and wins the small-K shapes:
+  // on Sapphire Rapids 1.1-1.6x (gpt2's head dW 50257x768x256: 158 -> 221 GFLOP/s, 1 thread).
+  const bool small_k = K <= 256 && static_cast<long>(M) * N >= (1L << 21) && beta != 1.0f;
   const bool narrow = !trans_a && N <= 2 * builtin_nr() && M >= 512 && K >= 64;
   // Weight gradients of narrow layers, dW (M, N) = Aᵀ·B with N <= 64 and a long K (B·T rows):
   // seed-tiny's head 10000x64x4096 86 -> 117 GFLOP/s, its 64-wide projections 1.0-1.3x.
