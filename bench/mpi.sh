@@ -15,6 +15,8 @@
 #   ACCUM=1: micro-batches per optimizer step (train.grad_accum; the gradients are summed
 #   across ranks once per step, after the last), so the global batch is ACCUM x BATCH rows.
 #   KINDS="two tcp": which 2-rank runs beside the 1-process one (shared memory, netns TCP).
+#   OMPI_MCA_btl_vader_single_copy_mechanism=cma: ranks on this machine read each other's
+#   buffers directly (needs ptrace between them; default none, as containers often deny it).
 #   ZERO=false: the ranks all-reduce the gradients and each runs the whole optimizer (train.zero;
 #   default true: ZeRO-1, each rank updates its share of the parameters).
 set -euo pipefail

@@ -11,9 +11,10 @@ mpi_setup() {
     [[ ${CI:-} == true || ${CI:-} == 1 ]] && fail "$why: CI must run this test"
     echo "$why: skipped"; exit 77
   fi
-  # Root in containers; no cross-memory attach between ranks (ptrace is often denied there).
+  # Root in containers; no cross-memory attach between ranks (ptrace is often denied there)
+  # unless the caller chose a mechanism (e.g. cma for bench/mpi.sh where ptrace is allowed).
   export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-  export OMPI_MCA_btl_vader_single_copy_mechanism=none
+  export OMPI_MCA_btl_vader_single_copy_mechanism=${OMPI_MCA_btl_vader_single_copy_mechanism:-none}
   # Several small buckets, so the test model's gradients travel in more than one.
   export AERO_DIST_BUCKET_MB=${AERO_DIST_BUCKET_MB:-0.004}
 }
