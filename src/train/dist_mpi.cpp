@@ -2,14 +2,14 @@
 // finds MPI (Debian's Open MPI).
 //
 // A gradient bucket of n floats is summed in nonblocking collectives: an all-to-all hands rank j
-// every rank's copy of its segment of the bucket, rank j adds them in rank order, and (for an
-// all-reduce) an all-gather returns the sums to every rank; a reduce-scatter stops after the
-// add. Unlike MPI_Allreduce, whose algorithms add in an order that depends on the segment and
-// the number of ranks, every element is then ((x0 + x1) + x2) + ..., as the thread replicas are
-// added (ParamStore::reduce_replicas). The traffic per rank is that of a ring all-reduce:
-// 2 (N - 1) / N of the bucket each way (half of it for a reduce-scatter). Each bucket has its
-// own communicator, and a progress thread tests the sums and gathers in flight while backward
-// and the optimizer run (AERO_DIST_PROGRESS_US).
+// every other rank's copy of its segment of the bucket (its own stays where it is), rank j adds
+// them in rank order, and (for an all-reduce) an all-gather returns the sums to every rank; a
+// reduce-scatter stops after the add. Unlike MPI_Allreduce, whose algorithms add in an order
+// that depends on the segment and the number of ranks, every element is then ((x0 + x1) + x2)
+// + ..., as the thread replicas are added (ParamStore::reduce_replicas). The traffic per rank is
+// that of a ring all-reduce: 2 (N - 1) / N of the bucket each way (half of it for a
+// reduce-scatter). Each bucket has its own communicator, and a progress thread tests the sums
+// and gathers in flight while backward and the optimizer run (AERO_DIST_PROGRESS_US).
 //
 // Waits poll with a deadline (AERO_DIST_TIMEOUT seconds, default 600): a rank that hangs, or a
 // link that goes silent, makes the others abort the run with an error naming the wait instead of
@@ -103,11 +103,14 @@ class MpiGroup final : public ProcessGroup {
       b.displs.push_back(int(first));
       b.counts.push_back(int(end - first));
     }
+    // Nothing travels to this rank itself: its own copy of its segment is the segment.
     const int mine = b.counts[size_t(rank_)];
-    b.recv.assign(size_t(mine) * size_t(size_), 0.0f);
+    b.send_counts = b.counts;
+    b.send_counts[size_t(rank_)] = 0;
+    b.recv.assign(size_t(mine) * size_t(size_ - 1), 0.0f);
     for (int j = 0; j < size_; j++) {
-      b.recv_counts.push_back(mine);
-      b.recv_displs.push_back(j * mine);
+      b.recv_counts.push_back(j == rank_ ? 0 : mine);
+      b.recv_displs.push_back(recv_slot(j) * mine);
     }
     buckets_.push_back(std::move(b));
     return int(buckets_.size() - 1);
@@ -117,7 +120,7 @@ class MpiGroup final : public ProcessGroup {
     Bucket& b = buckets_[size_t(i)];
     AERO_CHECK(b.stage == Stage::idle, "[dist] bucket ", i, " started twice in one step");
     std::lock_guard lock(mu_);
-    MPI_Ialltoallv(b.data, b.counts.data(), b.displs.data(), MPI_FLOAT, b.recv.data(),
+    MPI_Ialltoallv(b.data, b.send_counts.data(), b.displs.data(), MPI_FLOAT, b.recv.data(),
                    b.recv_counts.data(), b.recv_displs.data(), MPI_FLOAT, b.comm, &b.req);
     b.stage = Stage::exchanging;
     active_++;
@@ -247,20 +250,35 @@ class MpiGroup final : public ProcessGroup {
     int64_t n = 0;
     bool scatter = false;                       // reduce-scatter: no all-gather after the add
     std::vector<int> counts, displs;            // rank j's segment of the bucket: it sums it
-    std::vector<int> recv_counts, recv_displs;  // every rank's copy of this rank's segment
-    std::vector<float> recv;                    // (size, segment) floats
+    std::vector<int> send_counts;               // counts, but none to this rank itself
+    std::vector<int> recv_counts, recv_displs;  // the other ranks' copies of this rank's segment
+    std::vector<float> recv;                    // (size - 1, segment) floats, by recv_slot
     MPI_Comm comm = MPI_COMM_NULL;
     MPI_Request req = MPI_REQUEST_NULL;
     Stage stage = Stage::idle;
   };
 
-  // This rank's segment = rank 0's copy + rank 1's + ..., in that order, element by element.
+  // Where rank j's copy of this rank's segment lands in Bucket::recv (j != rank_).
+  int recv_slot(int j) const { return j < rank_ ? j : j - 1; }
+
+  // This rank's segment = rank 0's copy + rank 1's + ..., in that order, element by element;
+  // this rank's own copy is the segment itself. The ranks before it are summed in rank 0's slot.
   void add_in_rank_order(Bucket& b) const {
     const int64_t len = b.counts[size_t(rank_)];
     float* out = b.data + b.displs[size_t(rank_)];
-    std::memcpy(out, b.recv.data(), size_t(len) * sizeof(float));
-    for (int j = 1; j < size_; j++) {
-      const float* x = b.recv.data() + int64_t(j) * len;
+    const auto copy = [&](int j) { return b.recv.data() + int64_t(recv_slot(j)) * len; };
+    if (rank_ > 0) {
+      float* before = copy(0);
+      for (int j = 1; j < rank_; j++) {
+        const float* x = copy(j);
+#pragma omp simd
+        for (int64_t i = 0; i < len; i++) before[i] += x[i];
+      }
+#pragma omp simd
+      for (int64_t i = 0; i < len; i++) out[i] = before[i] + out[i];
+    }
+    for (int j = rank_ + 1; j < size_; j++) {
+      const float* x = copy(j);
 #pragma omp simd
       for (int64_t i = 0; i < len; i++) out[i] += x[i];
     }
