@@ -270,9 +270,10 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
   // on Sapphire Rapids 1.1-1.6x (gpt2's head dW 50257x768x256: 158 -> 221 GFLOP/s, 1 thread).
   const bool small_k = K <= 256 && static_cast<long>(M) * N >= (1L << 21) && beta != 1.0f;
   const bool narrow = !trans_a && N <= 2 * builtin_nr() && M >= 512 && K >= 64;
-  // Weight gradients of narrow layers, dW (M, N) = Aᵀ·B with N <= 64 and a long K (B·T rows):
-  // seed-tiny's head 10000x64x4096 86 -> 117 GFLOP/s, its 64-wide projections 1.0-1.3x.
-  const bool narrow_dw = trans_a && !trans_b && N <= 2 * builtin_nr() && K >= 1024;
+  // Weight gradients of narrow layers, dW (M, N) = Aᵀ·B with N <= 64 and a long K (B·T rows),
+  // and not many of them: seed-tiny's 64-wide projections (M 64-256) 1.0-1.4x. A vocabulary's
+  // rows stay on OpenBLAS (Sapphire Rapids, 10000x64x2048: 0.62x on one thread, 0.81x on two).
+  const bool narrow_dw = trans_a && !trans_b && N <= 2 * builtin_nr() && K >= 1024 && M <= 1024;
   if (sgemm_uses_direct(M, N, K))
     return sgemm_direct(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (b.sgemm && !(b.small_k_builtin && (small_k || narrow || narrow_dw))) {
