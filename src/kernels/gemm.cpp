@@ -105,6 +105,7 @@ namespace {
 struct Backend {
   GemmInfo info;
   bool small_k_builtin = false;  // AERO_GEMM=auto: see sgemm()
+  bool amd = false;              // the shapes where the builtin kernel wins depend on the CPU
   SgemmFn sgemm = nullptr;
   SetThreadsFn set_threads = nullptr;
 };
@@ -183,10 +184,11 @@ Backend load_backend() {
     if (!path || !try_openblas(b, path)) continue;
     b.info.note = bad_mode + ct.note;
     b.small_k_builtin = mode != "openblas";
+    b.amd = cpu_info().vendor == "AuthenticAMD";
     if (b.small_k_builtin)
-      b.info.note +=
-          "; small-K, narrow and in-cache shapes use the builtin kernel (AERO_GEMM=openblas: "
-          "never)";
+      b.info.note += std::string("; ") + (b.amd ? "small-K, " : "") +
+                     "narrow and in-cache shapes use the builtin kernel (AERO_GEMM=openblas: "
+                     "never)";
     if (user_lib && *user_lib && std::strcmp(path, user_lib) != 0)
       b.info.note +=
           "; AERO_BLAS_LIB=" + std::string(user_lib) + " could not be loaded as OpenBLAS";
@@ -262,18 +264,20 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) return scale_c(M, N, beta, C, ldc);
   Backend& b = backend();
-  // Shapes where the builtin kernel beat OpenBLAS 0.3.21 (bench/gemm_bench, Zen 5, 1 and 2
-  // threads): small K with a large C (4096x10000x64: 49% of peak against 95%; OpenBLAS applies
-  // beta in a separate pass over C), and narrow row-major products the builtin kernel runs
-  // without packing A (4096x64x10000: 1.3-1.9x). AERO_GEMM=openblas turns this off. With beta
-  // = 1 (weight gradients accumulating) OpenBLAS has no such pass and wins the small-K shapes:
-  // on Sapphire Rapids 1.1-1.6x (gpt2's head dW 50257x768x256: 158 -> 221 GFLOP/s, 1 thread).
-  const bool small_k = K <= 256 && static_cast<long>(M) * N >= (1L << 21) && beta != 1.0f;
+  // Shapes where the builtin kernel beat OpenBLAS 0.3.21. On every CPU seen: narrow row-major
+  // products, which it runs without packing A (4096x64x10000: 1.3-1.9x on Zen 5, 1.1-1.3x on
+  // Sapphire Rapids), and weight gradients of narrow layers, dW (M, N) = Aᵀ·B with N <= 64, a
+  // long K (B·T rows) and up to ~1000 rows (seed-tiny's projections: 1.0-1.4x on Sapphire
+  // Rapids). On Zen 5 also small K with a large C (4096x10000x64: 49% of peak against 95%:
+  // OpenBLAS applies beta in a separate pass over C) and a narrow dW with a vocabulary's rows
+  // (10000x64x4096: 1.15x); on Sapphire Rapids OpenBLAS wins both (0.8-1.0x and 0.6-0.8x on
+  // one thread, alternated in one process). With beta = 1 OpenBLAS has no pass over C, and
+  // small-K products that accumulate stay on it (Sapphire Rapids: 1.1-1.6x). AERO_GEMM=openblas
+  // turns all of this off.
+  const bool small_k = b.amd && K <= 256 && static_cast<long>(M) * N >= (1L << 21) && beta != 1.0f;
   const bool narrow = !trans_a && N <= 2 * builtin_nr() && M >= 512 && K >= 64;
-  // Weight gradients of narrow layers, dW (M, N) = Aᵀ·B with N <= 64 and a long K (B·T rows),
-  // and not many of them: seed-tiny's 64-wide projections (M 64-256) 1.0-1.4x. A vocabulary's
-  // rows stay on OpenBLAS (Sapphire Rapids, 10000x64x2048: 0.62x on one thread, 0.81x on two).
-  const bool narrow_dw = trans_a && !trans_b && N <= 2 * builtin_nr() && K >= 1024 && M <= 1024;
+  const bool narrow_dw =
+      trans_a && !trans_b && N <= 2 * builtin_nr() && K >= 1024 && (b.amd || M <= 1024);
   if (sgemm_uses_direct(M, N, K))
     return sgemm_direct(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   if (b.sgemm && !(b.small_k_builtin && (small_k || narrow || narrow_dw))) {

@@ -44,8 +44,8 @@ struct GemmInfo {
   std::string warning;    // set when this setup is likely slow; empty otherwise
 };
 
-// Loads the backend on first use. AERO_GEMM=auto (default) uses OpenBLAS except for small-K
-// shapes with a large C, where the builtin kernel is faster; AERO_GEMM=openblas uses OpenBLAS
+// Loads the backend on first use. AERO_GEMM=auto (default) uses OpenBLAS except for the shapes
+// where the builtin kernel is faster on this CPU (sgemm()); AERO_GEMM=openblas uses OpenBLAS
 // for every shape, AERO_GEMM=builtin never loads it. AERO_BLAS_LIB=/path/libopenblas.so.0 is
 // tried before the system copies.
 const GemmInfo& gemm_info();

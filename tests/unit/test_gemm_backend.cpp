@@ -138,7 +138,7 @@ TEST(gemm_backend, beta_zero_ignores_nan_in_c) {
   }
 }
 
-// In AERO_GEMM=auto, small K with a large C takes the builtin path inside sgemm().
+// In AERO_GEMM=auto, small K with a large C takes the builtin path inside sgemm() on AMD CPUs.
 TEST(gemm_backend, small_k_large_c_matches_reference) {
   const int M = 2048, N = 1030, K = 3;
   Tensor A = random_tensor({M, K}, 1), B = random_tensor({N, K}, 2);
