@@ -243,6 +243,11 @@ void scale_c(int M, int N, float beta, float* C, int ldc) {
   }
 }
 
+// Small K with a large C: a shape that packing pays for (sgemm_uses_direct and sgemm read it).
+bool small_k_large_c(int M, int N, int K) {
+  return K <= 256 && static_cast<long>(M) * N >= (1L << 21);
+}
+
 }  // namespace
 
 bool sgemm_uses_direct(int M, int N, int K) {
@@ -251,12 +256,11 @@ bool sgemm_uses_direct(int M, int N, int K) {
   // char-small's training step (bench/train_bench, one thread, two parts, alternating runs)
   // 26.9 -> 26.4 ms, and 22.9 -> 22.7 with its K = 512 forward products too (whose bias then
   // comes in the same pass). Not for column counts that leave much of a micro-tile empty
-  // (attention at HS 16 was 1.3x slower), nor where the small-K rule in sgemm() picks the packed
-  // builtin kernel; N <= 512 also bounds what a transposed B packs (1 MiB).
+  // (attention at HS 16 was 1.3x slower), nor for small K with a large C, which sgemm() packs
+  // (in the builtin kernel or OpenBLAS); N <= 512 also bounds what a transposed B packs (1 MiB).
   const int nr = builtin_nr();
-  const bool small_k = K <= 256 && static_cast<long>(M) * N >= (1L << 21);
-  return backend().small_k_builtin && !small_k && M >= 16 && (N % nr == 0 || N >= 4 * nr) &&
-         K <= 512 && N <= 512;
+  return backend().small_k_builtin && !small_k_large_c(M, N, K) && M >= 16 &&
+         (N % nr == 0 || N >= 4 * nr) && K <= 512 && N <= 512;
 }
 
 void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const float* A, int lda,
@@ -274,7 +278,7 @@ void sgemm(bool trans_a, bool trans_b, int M, int N, int K, float alpha, const f
   // one thread, alternated in one process). With beta = 1 OpenBLAS has no pass over C, and
   // small-K products that accumulate stay on it (Sapphire Rapids: 1.1-1.6x). AERO_GEMM=openblas
   // turns all of this off.
-  const bool small_k = b.amd && K <= 256 && static_cast<long>(M) * N >= (1L << 21) && beta != 1.0f;
+  const bool small_k = b.amd && small_k_large_c(M, N, K) && beta != 1.0f;
   const bool narrow = !trans_a && N <= 2 * builtin_nr() && M >= 512 && K >= 64;
   const bool narrow_dw =
       trans_a && !trans_b && N <= 2 * builtin_nr() && K >= 1024 && (b.amd || M <= 1024);
