@@ -4,9 +4,9 @@
 // or dual KV cache refreshed per block, and confidence-threshold parallel unmasking. Same prompts,
 // seeds and settings in one run, the samplers taking turns prompt by prompt; tokens/s, the ratio
 // to the reference, and the quality beside it: the fraction of tokens equal to the reference's,
-// the unigram entropy of the samples and,
-// with --judge GPT_RUN (same tokenizer), the GPT's perplexity of the answers, with the GPT's own
-// answers to the same prompts (greedy, or sampled at --temperature) judged the same way.
+// the unigram entropy of the samples and, with --judge GPT_RUN (same tokenizer), the GPT's
+// perplexity of the answers, with the GPT's own answers to the same prompts (greedy, or sampled
+// at --temperature) judged the same way.
 //
 //   diffusion_bench --model RUN [--judge GPT_RUN] [--prompts FILE] [--gen 128] [--block 32]
 //                   [--steps 128,64,32] [--threshold 0.9] [--temperature 0] [--n 8]

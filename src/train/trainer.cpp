@@ -69,7 +69,7 @@ double seconds_since(Clock::time_point t0) {
 }
 
 // The log line of train.precision = bf16: the kernel the products run on, or the fp32 fallback.
-// On the avx512-bf16 kernel it measures vdpbf16ps against the FMA on one thread (0.1 s): CPUs
+// On the avx512-bf16 kernel it measures vdpbf16ps against the FMA on one thread (~0.15 s): CPUs
 // that issue it at a fraction of the FMA's rate (Intel's without AMX) multiply faster in fp32.
 std::string bf16_precision_line(bool hardware) {
   if (!hardware)
