@@ -341,8 +341,12 @@ std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<S
   else
     for (int i = 0; i < n; i++) want.push_back(i);
   const int nr = int(want.size()), last = cfg.n_layer - 1;
+  // With every row wanted the last layer runs in place like the others; else on the wanted
+  // rows gathered into c.
+  const bool all = !last_only && !pick;
   Buffers c;
-  c.resize(cfg, nr);
+  if (!all) c.resize(cfg, nr);
+  Buffers& out = all ? b : c;
   if (rows_per_thread(m, segs, n, nr)) {
 #pragma omp parallel
     {
@@ -355,25 +359,27 @@ std::vector<float> forward_segments(const InferenceModel::Impl& m, std::vector<S
       for (int l = 0; l <= last; l++) {
         layer_qkv(m, l, mine, n, r0, r1, b);
 #pragma omp barrier
-        if (l < last) layer_rest(m, l, mine, n, r0, r1, b);
+        if (l < last || all) layer_rest(m, l, mine, n, r0, r1, b);
       }
-      const int i0 = nr * t / nt, i1 = nr * (t + 1) / nt;  // few rows: even shares, not tiles
-      layer_rest(m, last, gather_wanted(cfg, segs, want, i0, i1, b, c), nr, i0, i1, c);
+      if (!all) {
+        const int i0 = nr * t / nt, i1 = nr * (t + 1) / nt;  // few rows: even shares, not tiles
+        layer_rest(m, last, gather_wanted(cfg, segs, want, i0, i1, b, c), nr, i0, i1, c);
+      }
     }
   } else {
     for (int l = 0; l <= last; l++) {
       layer_qkv(m, l, segs, n, 0, n, b);
-      if (l < last) layer_rest(m, l, segs, n, 0, n, b);
+      if (l < last || all) layer_rest(m, l, segs, n, 0, n, b);
     }
-    layer_rest(m, last, gather_wanted(cfg, segs, want, 0, nr, b, c), nr, 0, nr, c);
+    if (!all) layer_rest(m, last, gather_wanted(cfg, segs, want, 0, nr, b, c), nr, 0, nr, c);
   }
   for (const Segment& s : segs) s.seq->len += s.count + s.after;
 
   // Final norm and head.
-  const float* hx = c.x.data();
+  const float* hx = out.x.data();
   if (cfg.pre_ln) {
-    normalize(cfg, c.h.data(), hx, m.out_norm_w, m.out_norm_b, 0, nr);
-    hx = c.h.data();
+    normalize(cfg, out.h.data(), hx, m.out_norm_w, m.out_norm_b, 0, nr);
+    hx = out.h.data();
   }
   std::vector<float> logits(size_t(nr) * V);
   qmatmul(m.head, hx, nr, logits.data());
